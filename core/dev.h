@@ -1,0 +1,84 @@
+/*
+ * dev.h - the device registry: backing directories, parsed, opened, probed.
+ *
+ * Devices are numbered 0..count-1 in the order the user listed them. Once
+ * devset_open() returns, a device's fields never change, so every thread may
+ * read them without locking.
+ */
+#ifndef CORE_DEV_H
+#define CORE_DEV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/statvfs.h>
+
+#define DEV_MAX		64	/* devices per mount */
+#define DEV_ALIGN_MAX	65536	/* largest O_DIRECT alignment we accept */
+
+struct dev {
+	unsigned index;
+	char *path;		/* absolute, symlinks resolved */
+	int root_fd;		/* O_RDONLY|O_DIRECTORY, all *at() calls start here */
+	unsigned dio_align;	/* file offset and length alignment, power of 2 */
+	unsigned mem_align;	/* buffer address alignment, power of 2 */
+	dev_t st_dev;		/* of the backing directory */
+	uint64_t capacity;	/* bytes, from statvfs at probe time */
+};
+
+/* Per-device settings from the configuration; zero means "probe". */
+struct dev_opts {
+	unsigned align;		/* force this I/O alignment (>= probed) */
+};
+
+struct devset;
+
+/*
+ * Parse a source list in LMCache's local_disk syntax: comma-separated paths,
+ * each optionally prefixed with "file://", blanks around entries ignored.
+ * Each path is normalised lexically (duplicate and trailing slashes, "." and
+ * ".." removed; relative paths stay relative).
+ *
+ * On success stores a malloc'ed array of malloc'ed strings in *@paths, their
+ * number in *@count, and returns 0; free with dev_free_paths().
+ * Returns -EINVAL for an empty list, an empty entry or a duplicate (message
+ * in @err), -E2BIG for more than DEV_MAX entries, -ENOMEM.
+ */
+int dev_parse_sources(const char *list, char ***paths, unsigned *count,
+		      char *err, size_t errlen);
+void dev_free_paths(char **paths, unsigned count);
+
+/*
+ * Create (mkdir -p, mode 0755) each backing directory if missing, open it,
+ * and probe it: O_DIRECT alignment from statx(STATX_DIOALIGN) on a probe
+ * file, else the block device's logical block size, else 4096; capacity from
+ * statvfs. @opts may be NULL or hold @count entries. @mountpoint (may be NULL)
+ * is checked against every path.
+ *
+ * Returns 0 and the set in *@out, or -errno with one line in @err naming the
+ * path: -ENOTDIR not a directory, -EACCES/-EROFS not writable, -EINVAL listed
+ * twice (after resolving symlinks), is the mount point, inside it, or
+ * contains it, or does not support O_DIRECT.
+ */
+int devset_open(char *const *paths, unsigned count,
+		const struct dev_opts *opts, const char *mountpoint,
+		struct devset **out, char *err, size_t errlen);
+
+/* Close every device; NULL is a no-op. */
+void devset_free(struct devset *set);
+
+unsigned devset_count(const struct devset *set);
+const struct dev *devset_dev(const struct devset *set, unsigned index);
+
+/* Largest dio_align / mem_align over all devices. */
+unsigned devset_max_align(const struct devset *set);
+
+/*
+ * Fill @out with the devices' combined capacity: f_bsize and f_frsize 4096,
+ * block and inode counts summed over distinct filesystems (two backing
+ * directories on one filesystem count once), f_namemax 255.
+ * Returns 0 or -errno from the first device that failed.
+ */
+int devset_statfs(const struct devset *set, struct statvfs *out);
+
+#endif /* CORE_DEV_H */

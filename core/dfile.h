@@ -1,0 +1,73 @@
+/*
+ * dfile.h - one backing file, opened O_DIRECT, read and written at any
+ * offset and length.
+ *
+ * A dfile turns unaligned requests into aligned device I/O through the
+ * calling thread's dio context: edge blocks are read, modified and written
+ * back. It owns the file's logical size; the backing file may be longer by
+ * the zero padding of its last block until dfile_settle() trims it. Bytes
+ * between the logical size and the backing size are always zero.
+ *
+ * Thread safety: all calls may run concurrently on one dfile. Fully aligned
+ * writes and reads share the file; unaligned writes, truncates and settles
+ * take it exclusively.
+ */
+#ifndef CORE_DFILE_H
+#define CORE_DFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct dfile;
+
+/*
+ * Open @relpath below @dirfd. @flags are open(2) flags: the access mode,
+ * O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW are honoured; O_DIRECT and O_CLOEXEC
+ * are added; O_APPEND is dropped (the caller passes offsets). @align is the
+ * device's dio_align. Returns 0 and the file in *@out, or -errno from
+ * openat/fstat, -EINVAL if the filesystem refuses O_DIRECT, -ENOMEM.
+ */
+int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
+	       unsigned align, struct dfile **out);
+
+/* Settle, then close. Returns 0 or the -errno of settling. NULL is a no-op. */
+int dfile_close(struct dfile *f);
+
+/* The backing file descriptor, for fstat, fchmod, fsetxattr and the like. */
+int dfile_fd(const struct dfile *f);
+
+/* Whether the backing file is open for writing. */
+bool dfile_writable(const struct dfile *f);
+
+/* The logical size: what stat must report. */
+uint64_t dfile_size(struct dfile *f);
+
+/*
+ * Read up to @len bytes at @off. On success *@data points into the calling
+ * thread's bounce buffer, valid until the thread's next dfile or dio call,
+ * and the count is returned: less than @len only when @off + @len passes
+ * the logical size (0 at or past it). Returns -errno on failure.
+ */
+ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
+		   const void **data);
+
+/*
+ * Write @len bytes from @data (any alignment) at @off, extending the file
+ * as needed. Returns @len or -errno (-EBADF if not open for writing,
+ * -ENOSPC, -EIO, -EFBIG, ...).
+ */
+ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
+		    uint64_t off);
+
+/* Set the logical and backing size to @size; new bytes read as zeros. */
+int dfile_truncate(struct dfile *f, uint64_t size);
+
+/* Trim the backing file's padding so its size equals the logical size. */
+int dfile_settle(struct dfile *f);
+
+/* Settle, then fdatasync (@datasync) or fsync. */
+int dfile_fsync(struct dfile *f, bool datasync);
+
+#endif /* CORE_DFILE_H */

@@ -1,0 +1,65 @@
+/*
+ * dio.h - the io_uring O_DIRECT engine.
+ *
+ * Every thread that does I/O owns one context: an io_uring and one aligned
+ * bounce buffer registered with it. A context is created on the thread's
+ * first call and destroyed when the thread exits, so no lock is ever taken
+ * on the I/O path. All offsets, lengths and buffers handed to dio_submit()
+ * must already be aligned for the file's device; dfile.h does the aligning.
+ */
+#ifndef CORE_DIO_H
+#define CORE_DIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct dio_params {
+	unsigned queue_depth;	/* SQ entries per thread ring, e.g. 64 */
+	size_t max_io;		/* largest single client request, e.g. 1 MiB */
+	unsigned max_align;	/* largest device alignment in use */
+};
+
+/*
+ * Set the engine's parameters; call once before any thread does I/O.
+ * Returns 0, or -EINVAL for a zero field or an alignment that is not a
+ * power of two.
+ */
+int dio_setup(const struct dio_params *p);
+
+struct dio_ctx;
+
+/*
+ * This thread's context, created on first use (ring set up with
+ * SINGLE_ISSUER/DEFER_TASKRUN where the kernel has them, buffer registered).
+ * Returns 0 and the context in *@out, or -errno (-ENOMEM, or what
+ * io_uring_queue_init returned).
+ */
+int dio_ctx_get(struct dio_ctx **out);
+
+/*
+ * The context's bounce buffer, page aligned, at least @len bytes: grows (and
+ * is re-registered) when @len exceeds its size. The contents are kept only
+ * until the next dio_buf() on this context. Returns NULL on -ENOMEM.
+ */
+void *dio_buf(struct dio_ctx *ctx, size_t len);
+
+struct dio_op {
+	int fd;
+	bool write;
+	void *buf;
+	size_t len;
+	uint64_t off;
+	ssize_t res;		/* out: bytes done, or -errno */
+};
+
+/*
+ * Submit all @n ops at once and wait for every one. A read stops early
+ * only at end of file; a short write is retried until done or an error.
+ * Each op's res is filled in. Returns 0 when every op succeeded, else the
+ * first failing op's -errno.
+ */
+int dio_submit(struct dio_ctx *ctx, struct dio_op *ops, unsigned n);
+
+#endif /* CORE_DIO_H */

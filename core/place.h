@@ -1,0 +1,44 @@
+/*
+ * place.h - which device a new file lives on.
+ *
+ * Placement is a pure function of the file's path relative to the mount and
+ * the device count: identical across restarts and machines (xxhash3 with a
+ * fixed seed, never a per-process seeded hash).
+ */
+#ifndef CORE_PLACE_H
+#define CORE_PLACE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct place_policy {
+	unsigned ndev;		/* devices, >= 1 */
+	unsigned gpus;		/* 0: off; else GPU N owns d with d%gpus == N%gpus */
+};
+
+/*
+ * If @relpath lies below a top-level directory "gpu<N>" (N decimal, at most
+ * 9 digits), store N in *@gpu and return true.
+ */
+bool place_gpu_index(const char *relpath, unsigned *gpu);
+
+/*
+ * If the last component of @relpath is an LMCache key file name,
+ * "model@world_size@worker_id@hash@dtype.pt" or the older
+ * "fmt@model@world_size@worker_id@hash.pt", store the worker id in *@worker
+ * and return true.
+ */
+bool place_lmcache_worker(const char *relpath, unsigned *worker);
+
+/* Stable 64-bit hash of @relpath (XXH3, seed 0). */
+uint64_t place_hash(const char *relpath);
+
+/*
+ * The device for a new file or symlink at @relpath (relative to the mount,
+ * no leading slash): below gpu<N>/ -> N % ndev, or with gpus set and
+ * ndev > gpus, one of GPU N's devices chosen by place_hash(); an LMCache key
+ * name -> worker_id % ndev; anything else -> place_hash() % ndev.
+ */
+unsigned place_pick(const struct place_policy *p, const char *relpath);
+
+#endif /* CORE_PLACE_H */

@@ -1,0 +1,39 @@
+/*
+ * kvfs.h - the kvstripe filesystem as a libfuse low-level operations table.
+ *
+ * mount/ opens the devices, creates a kvfs over them and hands kvfs_ops()
+ * with the kvfs as userdata to fuse_session_new(). The kvfs borrows the
+ * device set: free the kvfs first, then the devices.
+ */
+#ifndef FS_KVFS_H
+#define FS_KVFS_H
+
+#include <fuse_lowlevel.h>
+
+struct devset;
+
+struct kvfs_params {
+	struct devset *devs;
+	unsigned gpus;		/* placement: 0 = off (see core/place.h) */
+	double entry_timeout;	/* seconds the kernel may cache a name */
+	double attr_timeout;	/* seconds the kernel may cache attributes */
+	unsigned max_background; /* async requests the kernel may queue */
+	unsigned max_write;	/* bytes per WRITE request */
+};
+
+struct kvfs;
+
+/*
+ * Build the filesystem state: inode table with the root, placement policy.
+ * Returns 0 and the object in *@out, or -errno (-ENOMEM, or -errno from
+ * stat'ing the devices' roots).
+ */
+int kvfs_new(const struct kvfs_params *p, struct kvfs **out);
+
+/* Release every inode and open file; NULL is a no-op. */
+void kvfs_free(struct kvfs *fs);
+
+/* The operations table; pass the kvfs as userdata. */
+const struct fuse_lowlevel_ops *kvfs_ops(void);
+
+#endif /* FS_KVFS_H */
