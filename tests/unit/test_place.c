@@ -1,0 +1,184 @@
+/*
+ * test_place.c - placement policy: gpu<N> directories, LMCache key names,
+ * the stable hash (golden values), and the gpus split.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+
+#include "place.h"
+
+Test(place, gpu_index_below_top_level_dir)
+{
+	unsigned n = 99;
+
+	cr_assert(place_gpu_index("gpu0/a", &n));
+	cr_assert_eq(n, 0);
+	cr_assert(place_gpu_index("gpu13/sub/dir/file", &n));
+	cr_assert_eq(n, 13);
+	cr_assert(place_gpu_index("gpu007/x", &n));
+	cr_assert_eq(n, 7);
+}
+
+Test(place, gpu_index_rejects_other_names)
+{
+	unsigned n;
+
+	cr_assert_not(place_gpu_index("gpu3", &n), "the directory itself");
+	cr_assert_not(place_gpu_index("gpu3/", &n));
+	cr_assert_not(place_gpu_index("gpu/x", &n));
+	cr_assert_not(place_gpu_index("gpux/x", &n));
+	cr_assert_not(place_gpu_index("gpu3a/x", &n));
+	cr_assert_not(place_gpu_index("gpu-1/x", &n));
+	cr_assert_not(place_gpu_index("GPU3/x", &n));
+	cr_assert_not(place_gpu_index("data/gpu3/x", &n), "not top level");
+	cr_assert_not(place_gpu_index("gpu1234567890/x", &n), "overflow");
+}
+
+Test(place, lmcache_current_format)
+{
+	unsigned w = 99;
+
+	cr_assert(place_lmcache_worker("llama@8@5@a1b2c3@bfloat16.pt", &w));
+	cr_assert_eq(w, 5);
+	cr_assert(place_lmcache_worker("kv/meta-llama-Llama-3-8B@1@0@-1f2e@half.pt",
+				       &w));
+	cr_assert_eq(w, 0);
+}
+
+Test(place, lmcache_old_format)
+{
+	unsigned w = 99;
+
+	cr_assert(place_lmcache_worker("vllm@llama@8@6@a1b2c3.pt", &w));
+	cr_assert_eq(w, 6);
+	cr_assert(place_lmcache_worker("huggingface@m@4@3@ff.pt", &w));
+	cr_assert_eq(w, 3);
+	/* an unknown format word with numbers in fields 2 and 3 */
+	cr_assert(place_lmcache_worker("custom@model@2@1@abc.pt", &w));
+	cr_assert_eq(w, 1);
+	/* "vllm" first: the old layout wins even if fields 1-2 are numeric */
+	cr_assert(place_lmcache_worker("vllm@70@8@4@abc.pt", &w));
+	cr_assert_eq(w, 4);
+}
+
+Test(place, lmcache_rejects_other_names)
+{
+	unsigned w;
+
+	cr_assert_not(place_lmcache_worker("llama@8@5@a1b2c3@bfloat16.bin", &w));
+	cr_assert_not(place_lmcache_worker("llama@8@5@a1b2c3.pt", &w));
+	cr_assert_not(place_lmcache_worker("a@b@c@d@e@f.pt", &w));
+	cr_assert_not(place_lmcache_worker("llama@x@y@h@bf16.pt", &w));
+	cr_assert_not(place_lmcache_worker("llama@8@@h@bf16.pt", &w));
+	cr_assert_not(place_lmcache_worker("model.pt", &w));
+	cr_assert_not(place_lmcache_worker(".pt", &w));
+	cr_assert_not(place_lmcache_worker("dir@1@2@3@4.pt/file", &w),
+		      "only the last component counts");
+}
+
+/* Values frozen by xxHash's XXH3 format; they must never change. */
+Test(place, hash_golden_values)
+{
+	cr_assert_eq(place_hash(""), 0x2d06800538d394c2ULL);
+	cr_assert_eq(place_hash("a"), 0xe6c632b61e964e1fULL);
+	cr_assert_eq(place_hash("models/a.bin"), 0xf8240b0ac53762f5ULL);
+	cr_assert_eq(place_hash("x/y/z.bin"), 0x7c268436fa41355bULL);
+}
+
+Test(place, by_gpu_modulo_devices)
+{
+	struct place_policy p = { .ndev = 3 };
+
+	for (unsigned g = 0; g < 12; g++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "gpu%u/chunk-%u.bin", g, g * 7);
+		cr_assert_eq(place_pick(&p, path), g % 3, "gpu%u", g);
+	}
+	/* LMCache names below gpu<N>/ still follow the directory */
+	cr_assert_eq(place_pick(&p, "gpu1/llama@8@5@ab@bfloat16.pt"), 1);
+}
+
+Test(place, lmcache_names_outside_gpu_dirs)
+{
+	struct place_policy p = { .ndev = 4 };
+
+	cr_assert_eq(place_pick(&p, "shared/llama@8@5@ab@bfloat16.pt"), 1);
+	cr_assert_eq(place_pick(&p, "vllm@llama@8@6@ab.pt"), 2);
+	cr_assert_eq(place_pick(&p, "llama@8@7@ab@half.pt"), 3);
+}
+
+Test(place, hash_placement_is_stable_and_spread)
+{
+	struct place_policy p = { .ndev = 4 };
+	unsigned count[4] = { 0 };
+
+	cr_assert_eq(place_pick(&p, "models/a.bin"),
+		     0xf8240b0ac53762f5ULL % 4);
+	for (unsigned i = 0; i < 4000; i++) {
+		char path[64];
+		unsigned d;
+
+		snprintf(path, sizeof(path), "data/file-%u", i);
+		d = place_pick(&p, path);
+		cr_assert_lt(d, 4);
+		cr_assert_eq(d, place_pick(&p, path));
+		count[d]++;
+	}
+	for (unsigned d = 0; d < 4; d++)
+		cr_assert_gt(count[d], 800, "device %u got %u", d, count[d]);
+}
+
+Test(place, single_device_always_zero)
+{
+	struct place_policy p = { .ndev = 1, .gpus = 4 };
+
+	cr_assert_eq(place_pick(&p, "gpu3/x"), 0);
+	cr_assert_eq(place_pick(&p, "llama@8@5@ab@bfloat16.pt"), 0);
+	cr_assert_eq(place_pick(&p, "anything"), 0);
+}
+
+Test(place, gpus_split_owns_devices)
+{
+	/* 8 devices, 2 GPUs: gpu0 owns 0,2,4,6 and gpu1 owns 1,3,5,7 */
+	struct place_policy p = { .ndev = 8, .gpus = 2 };
+	unsigned used[8] = { 0 };
+
+	for (unsigned i = 0; i < 2000; i++) {
+		char path[64];
+		unsigned g = i % 4, d;
+
+		snprintf(path, sizeof(path), "gpu%u/chunk-%u", g, i);
+		d = place_pick(&p, path);
+		cr_assert_lt(d, 8);
+		cr_assert_eq(d % 2, g % 2, "%s went to %u", path, d);
+		used[d]++;
+	}
+	for (unsigned d = 0; d < 8; d++)
+		cr_assert_gt(used[d], 150, "device %u got %u", d, used[d]);
+}
+
+Test(place, gpus_split_uneven)
+{
+	/* 5 devices, 2 GPUs: gpu0 owns 0,2,4; gpu1 owns 1,3 */
+	struct place_policy p = { .ndev = 5, .gpus = 2 };
+	unsigned used[5] = { 0 };
+
+	for (unsigned i = 0; i < 1000; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "gpu%u/f%u", i % 2, i);
+		used[place_pick(&p, path)]++;
+	}
+	for (unsigned d = 0; d < 5; d++)
+		cr_assert_gt(used[d], 100, "device %u got %u", d, used[d]);
+}
+
+Test(place, gpus_not_more_devices_falls_back)
+{
+	struct place_policy p = { .ndev = 2, .gpus = 4 };
+
+	cr_assert_eq(place_pick(&p, "gpu3/x"), 1);
+	p.gpus = 2;
+	cr_assert_eq(place_pick(&p, "gpu3/x"), 1, "ndev == gpus: plain modulo");
+}
