@@ -70,10 +70,15 @@ $(BUILD)/core/%.o: core/%.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) $(CORE_CFLAGS) -Icore -c -o $@ $<
 
-$(BUILD)/fs/%.o $(BUILD)/mount/%.o: $(BUILD)/%.o: %.c
+$(BUILD)/fs/%.o: fs/%.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) $(FUSE_CFLAGS) -c -o $@ $<
+
+$(BUILD)/mount/%.o: mount/%.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(FUSE_CFLAGS) -Imount -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c $(UNIT_DEPS)
 	@mkdir -p $(@D)

@@ -1,0 +1,331 @@
+/*
+ * attr.c - attributes: getattr, setattr, statfs and extended attributes.
+ *
+ * A directory's attributes are its lowest-numbered copy's and a change
+ * goes to every copy; a file's go to its one backing file, through its
+ * open descriptor when it has one (so an unlinked open file still works).
+ * user.kvstripe.device and user.kvstripe.path are read-only and computed.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "dfile.h"
+#include "fs_i.h"
+
+#define XATTR_DEVICE "user.kvstripe.device"
+#define XATTR_PATH "user.kvstripe.path"
+
+void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct kvfs *fs = kv_fs(req);
+	struct stat st;
+	int rc;
+
+	(void)fi;
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	rc = kv_getattr(fs, inode_of(fs, ino), &st);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
+	fuse_reply_attr(req, &st, fs->p.attr_timeout);
+}
+
+/* Where the bytes of @in live: one device for a file, several for a dir. */
+static unsigned copies(struct kvfs *fs, struct inode *in, const char *path)
+{
+	struct found f;
+
+	if (!S_ISDIR(in->type))
+		return 1u << in->dev;
+	return kv_resolve(fs, path, &f) ? 0 : f.dirs;
+}
+
+static struct timespec set_time(int valid, int set, int now,
+				struct timespec t)
+{
+	if (valid & now)
+		t.tv_nsec = UTIME_NOW;
+	else if (!(valid & set))
+		t.tv_nsec = UTIME_OMIT;
+	return t;
+}
+
+/* Apply one setattr to one copy: by descriptor if @fd >= 0, else path. */
+static int setattr_one(int root, const char *path, int fd, mode_t type,
+		       const struct stat *attr, int valid)
+{
+	const char *p = kv_at(path);
+	int rc = 0;
+
+	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+		uid_t uid = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
+		gid_t gid = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
+
+		rc = fd >= 0 ? fchown(fd, uid, gid) :
+			       fchownat(root, p, uid, gid, AT_SYMLINK_NOFOLLOW);
+		if (rc)
+			return -errno;
+	}
+	if ((valid & FUSE_SET_ATTR_MODE) && !S_ISLNK(type)) {
+		rc = fd >= 0 ? fchmod(fd, attr->st_mode & 07777) :
+			       fchmodat(root, p, attr->st_mode & 07777, 0);
+		if (rc)
+			return -errno;
+	}
+	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		     FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) {
+		struct timespec tv[2] = {
+			set_time(valid, FUSE_SET_ATTR_ATIME,
+				 FUSE_SET_ATTR_ATIME_NOW, attr->st_atim),
+			set_time(valid, FUSE_SET_ATTR_MTIME,
+				 FUSE_SET_ATTR_MTIME_NOW, attr->st_mtim),
+		};
+
+		rc = fd >= 0 ? futimens(fd, tv) :
+			       utimensat(root, p, tv, AT_SYMLINK_NOFOLLOW);
+		if (rc)
+			return -errno;
+	}
+	return 0;
+}
+
+void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		int valid, struct fuse_file_info *fi)
+{
+	struct kvfs *fs = kv_fs(req);
+	struct inode *in = inode_of(fs, ino);
+	struct dfile *df = fi ? (struct dfile *)(uintptr_t)fi->fh : NULL;
+	char path[KV_PATH_MAX];
+	unsigned devs;
+	struct stat st;
+	int rc;
+
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	rc = inode_path(fs, in, path, sizeof(path));
+	if (rc == -ENOENT && df)
+		rc = 0;		/* unlinked but open: the descriptor will do */
+	if (rc < 0)
+		goto out;
+	rc = 0;
+	if ((valid & FUSE_SET_ATTR_SIZE) && !S_ISREG(in->type))
+		rc = S_ISDIR(in->type) ? -EISDIR : -EINVAL;
+	if (!rc && (valid & FUSE_SET_ATTR_SIZE))
+		rc = df ? dfile_truncate(df, (uint64_t)attr->st_size) :
+			  kv_truncate(fs, in, (uint64_t)attr->st_size);
+	devs = df ? 1u << in->dev : copies(fs, in, path);
+	for (unsigned d = 0; !rc && d < fs->ndev; d++)
+		if (devs & (1u << d))
+			rc = setattr_one(kv_rootfd(fs, d), path,
+					 df ? dfile_fd(df) : -1, in->type,
+					 attr, valid);
+	if (!rc)
+		rc = kv_getattr(fs, in, &st);
+	if (!rc && df)
+		st.st_size = (off_t)dfile_size(df);
+out:
+	pthread_rwlock_unlock(&fs->ns_lock);
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
+	fuse_reply_attr(req, &st, fs->p.attr_timeout);
+}
+
+void fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct kvfs *fs = kv_fs(req);
+	struct statvfs sv;
+	int rc;
+
+	(void)ino;
+	rc = devset_statfs(fs->devs, &sv);
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
+	fuse_reply_statfs(req, &sv);
+}
+
+/*
+ * Extended attributes go through /proc/self/fd/<root>/<path> with the
+ * l*xattr calls: the kernel resolves the path below the device root and
+ * does not follow a final symlink.
+ */
+struct xtarget {
+	char proc[KV_PATH_MAX + 32];
+	unsigned devs;		/* copies to change */
+	unsigned home;		/* copy to read */
+};
+
+static int xtarget_of(struct kvfs *fs, struct inode *in, struct xtarget *x,
+		      char *path)
+{
+	int rc = inode_path(fs, in, path, KV_PATH_MAX);
+
+	if (rc < 0)
+		return rc;
+	x->devs = copies(fs, in, path);
+	if (!x->devs)
+		return -ENOENT;
+	x->home = (unsigned)__builtin_ctz(x->devs);
+	return 0;
+}
+
+static const char *xpath(struct kvfs *fs, struct xtarget *x, unsigned dev,
+			 const char *path)
+{
+	snprintf(x->proc, sizeof(x->proc), "/proc/self/fd/%d/%s",
+		 kv_rootfd(fs, dev), path);
+	return x->proc;
+}
+
+static bool is_ours(const char *name)
+{
+	return !strcmp(name, XATTR_DEVICE) || !strcmp(name, XATTR_PATH);
+}
+
+/* Reply to a getxattr-style request with @len bytes of @val. */
+static void reply_value(fuse_req_t req, const char *val, size_t len,
+			size_t size)
+{
+	if (!size)
+		return (void)fuse_reply_xattr(req, len);
+	if (len > size)
+		return (void)fuse_reply_err(req, ERANGE);
+	fuse_reply_buf(req, val, len);
+}
+
+/* The value of one of our own attributes, or -ENODATA. */
+static int our_value(struct kvfs *fs, struct inode *in, const char *name,
+		     const char *path, char *val, size_t size)
+{
+	int n;
+
+	if (S_ISDIR(in->type))
+		return -ENODATA;	/* a directory lives everywhere */
+	if (!strcmp(name, XATTR_DEVICE))
+		n = snprintf(val, size, "%d", in->dev);
+	else
+		n = snprintf(val, size, "%s/%s",
+			     kv_dev(fs, (unsigned)in->dev)->path, path);
+	return n < (int)size ? n : -ERANGE;
+}
+
+void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 size_t size)
+{
+	struct kvfs *fs = kv_fs(req);
+	struct inode *in = inode_of(fs, ino);
+	char path[KV_PATH_MAX], *val = NULL;
+	struct xtarget x;
+	ssize_t n;
+	int rc;
+
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	rc = xtarget_of(fs, in, &x, path);
+	if (rc)
+		goto out;
+	if (is_ours(name)) {
+		char own[KV_PATH_MAX + 64];
+
+		rc = our_value(fs, in, name, path, own, sizeof(own));
+		pthread_rwlock_unlock(&fs->ns_lock);
+		if (rc < 0)
+			return (void)fuse_reply_err(req, -rc);
+		return reply_value(req, own, (size_t)rc, size);
+	}
+	if (size) {
+		val = malloc(size);
+		if (!val) {
+			rc = -ENOMEM;
+			goto out;
+		}
+	}
+	n = lgetxattr(xpath(fs, &x, x.home, path), name, val, size);
+	rc = n < 0 ? -errno : 0;
+out:
+	pthread_rwlock_unlock(&fs->ns_lock);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (!size)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, val, (size_t)n);
+	free(val);
+}
+
+void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct kvfs *fs = kv_fs(req);
+	char path[KV_PATH_MAX], *val = NULL;
+	struct xtarget x;
+	ssize_t n = 0;
+	int rc;
+
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	rc = xtarget_of(fs, inode_of(fs, ino), &x, path);
+	if (!rc && size && !(val = malloc(size)))
+		rc = -ENOMEM;
+	if (!rc) {
+		n = llistxattr(xpath(fs, &x, x.home, path), val, size);
+		rc = n < 0 ? -errno : 0;
+	}
+	pthread_rwlock_unlock(&fs->ns_lock);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (!size)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, val, (size_t)n);
+	free(val);
+}
+
+/* Set (@value non-NULL) or remove an attribute on every copy. */
+static int change_xattr(struct kvfs *fs, struct inode *in, const char *name,
+			const char *value, size_t size, int flags)
+{
+	char path[KV_PATH_MAX];
+	struct xtarget x;
+	int rc;
+
+	if (is_ours(name))
+		return -EPERM;
+	rc = xtarget_of(fs, in, &x, path);
+	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
+		const char *p;
+
+		if (!(x.devs & (1u << d)))
+			continue;
+		p = xpath(fs, &x, d, path);
+		rc = value ? lsetxattr(p, name, value, size, flags) :
+			     lremovexattr(p, name);
+		rc = rc ? -errno : 0;
+		/* a copy may lack what the home copy had */
+		if (rc == -ENODATA && !value && d != x.home)
+			rc = 0;
+	}
+	return rc;
+}
+
+void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 const char *value, size_t size, int flags)
+{
+	struct kvfs *fs = kv_fs(req);
+	int rc;
+
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	rc = change_xattr(fs, inode_of(fs, ino), name, value, size, flags);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	fuse_reply_err(req, -rc);
+}
+
+void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct kvfs *fs = kv_fs(req);
+	int rc;
+
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	rc = change_xattr(fs, inode_of(fs, ino), name, NULL, 0, 0);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	fuse_reply_err(req, -rc);
+}

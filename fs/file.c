@@ -1,0 +1,314 @@
+/*
+ * file.c - open files: create, open, read, write, flush, fsync, release.
+ *
+ * All opens of one inode share one dfile (one O_DIRECT backing descriptor
+ * and one logical size); fi->fh points at it. It is closed, its padding
+ * trimmed, when the last open is released. An unlinked file stays readable
+ * through it until then.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "dfile.h"
+#include "fs_i.h"
+
+static struct dfile *fh_dfile(const struct fuse_file_info *fi)
+{
+	return (struct dfile *)(uintptr_t)fi->fh;
+}
+
+/* Take an open reference on @in's dfile, if it has one. */
+static struct dfile *file_pin(struct kvfs *fs, struct inode *in)
+{
+	struct dfile *df;
+
+	pthread_mutex_lock(&fs->lock);
+	df = in->df;
+	if (df)
+		in->opens++;
+	pthread_mutex_unlock(&fs->lock);
+	return df;
+}
+
+/* Drop an open reference; the last one closes the dfile. */
+static int file_unpin(struct kvfs *fs, struct inode *in)
+{
+	struct dfile *df = NULL;
+	int rc;
+
+	pthread_mutex_lock(&fs->lock);
+	if (--in->opens == 0) {
+		df = in->df;
+		in->df = NULL;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	if (!df)
+		return 0;
+	rc = dfile_close(df);
+	inode_unref(fs, in);	/* the reference file_install() took */
+	return rc;
+}
+
+/*
+ * Install @df as @in's dfile unless another thread got there first; either
+ * way return the one in use with an open reference taken.
+ */
+static struct dfile *file_install(struct kvfs *fs, struct inode *in,
+				  struct dfile *df)
+{
+	struct dfile *loser = NULL, *use;
+
+	pthread_mutex_lock(&fs->lock);
+	if (in->df) {
+		loser = df;
+	} else {
+		in->df = df;
+		in->refs++;	/* an open file keeps its inode */
+	}
+	use = in->df;
+	in->opens++;
+	pthread_mutex_unlock(&fs->lock);
+	dfile_close(loser);
+	return use;
+}
+
+static unsigned dev_align(struct kvfs *fs, struct inode *in)
+{
+	return kv_dev(fs, (unsigned)in->dev)->dio_align;
+}
+
+static bool wants_write(int flags)
+{
+	return (flags & O_ACCMODE) != O_RDONLY;
+}
+
+/* Open @in's dfile (shared), for writing if @write. */
+static int file_get(struct kvfs *fs, struct inode *in, bool write,
+		    struct dfile **out)
+{
+	char path[KV_PATH_MAX];
+	struct dfile *df = file_pin(fs, in);
+	int root, rc;
+
+	if (df) {
+		if (write && !dfile_writable(df)) {
+			file_unpin(fs, in);
+			return -EACCES;
+		}
+		*out = df;
+		return 0;
+	}
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	rc = inode_path(fs, in, path, sizeof(path));
+	if (rc >= 0) {
+		root = kv_rootfd(fs, (unsigned)in->dev);
+		rc = dfile_open(root, path, O_RDWR | O_NOFOLLOW, 0,
+				dev_align(fs, in), &df);
+		/* a read-only backing file still serves readers */
+		if (!write && (rc == -EACCES || rc == -EROFS || rc == -EPERM ||
+			       rc == -ETXTBSY))
+			rc = dfile_open(root, path, O_RDONLY | O_NOFOLLOW, 0,
+					dev_align(fs, in), &df);
+	}
+	pthread_rwlock_unlock(&fs->ns_lock);
+	if (rc < 0)
+		return rc;
+	*out = file_install(fs, in, df);
+	return 0;
+}
+
+int kv_getattr(struct kvfs *fs, struct inode *in, struct stat *st)
+{
+	char path[KV_PATH_MAX];
+	struct dfile *df = NULL;
+	struct found f;
+	int rc;
+
+	if (S_ISREG(in->type))
+		df = file_pin(fs, in);
+	if (df) {
+		rc = fstat(dfile_fd(df), st) ? -errno : 0;
+		st->st_size = (off_t)dfile_size(df);
+		file_unpin(fs, in);
+		goto out;
+	}
+	rc = inode_path(fs, in, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	if (S_ISDIR(in->type)) {
+		rc = kv_resolve(fs, path, &f);
+		*st = f.st;
+		goto out;
+	}
+	rc = fstatat(kv_rootfd(fs, (unsigned)in->dev), path, st,
+		     AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+out:
+	st->st_ino = in->ino;
+	return rc;
+}
+
+int kv_truncate(struct kvfs *fs, struct inode *in, uint64_t size)
+{
+	char path[KV_PATH_MAX];
+	struct dfile *df = file_pin(fs, in);
+	int fd, rc;
+
+	if (df) {
+		rc = dfile_writable(df) ? dfile_truncate(df, size) : -EACCES;
+		file_unpin(fs, in);
+		return rc;
+	}
+	rc = inode_path(fs, in, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	fd = openat(kv_rootfd(fs, (unsigned)in->dev), path,
+		    O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rc = ftruncate(fd, (off_t)size) ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+static void set_open_flags(struct fuse_file_info *fi, struct dfile *df)
+{
+	fi->fh = (uint64_t)(uintptr_t)df;
+	/*
+	 * No direct_io: the kernel then splits a client's large O_DIRECT
+	 * request into parallel ones and shared mmap keeps working.
+	 */
+	fi->direct_io = 0;
+	fi->keep_cache = 0;
+}
+
+void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct kvfs *fs = kv_fs(req);
+	struct inode *in = inode_of(fs, ino);
+	struct dfile *df;
+	int rc;
+
+	if (S_ISDIR(in->type))
+		return (void)fuse_reply_err(req, EISDIR);
+	if (!S_ISREG(in->type))
+		return (void)fuse_reply_err(req, ENXIO);
+	rc = file_get(fs, in, wants_write(fi->flags), &df);
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
+	if ((fi->flags & O_TRUNC) && dfile_size(df)) {
+		rc = dfile_truncate(df, 0);
+		if (rc) {
+			file_unpin(fs, in);
+			return (void)fuse_reply_err(req, -rc);
+		}
+	}
+	set_open_flags(fi, df);
+	if (fuse_reply_open(req, fi))
+		file_unpin(fs, in);	/* the open was interrupted */
+}
+
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode, struct fuse_file_info *fi)
+{
+	struct kvfs *fs = kv_fs(req);
+	int flags = (fi->flags & (O_EXCL | O_TRUNC)) | O_CREAT | O_RDWR;
+	struct fuse_entry_param e;
+	char path[KV_PATH_MAX];
+	struct dfile *df = NULL;
+	struct inode *in;
+	struct found f;
+	unsigned dev;
+	int rc;
+
+	rc = kv_check_name(name);
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	rc = inode_child_path(fs, inode_of(fs, parent), name, path,
+			      sizeof(path));
+	if (rc < 0)
+		goto out;
+	dev = place_pick(&fs->policy, path);
+	rc = dfile_open(kv_rootfd(fs, dev), path, flags, mode,
+			kv_dev(fs, dev)->dio_align, &df);
+	if (rc == -ENOENT && !(rc = kv_make_parents(fs, dev, path)))
+		rc = dfile_open(kv_rootfd(fs, dev), path, flags, mode,
+				kv_dev(fs, dev)->dio_align, &df);
+	if (rc)
+		goto out;
+	rc = kv_set_owner(fs, req, dev, path, dfile_fd(df), false);
+	if (!rc)
+		rc = fstat(dfile_fd(df), &f.st) ? -errno : 0;
+	if (rc) {
+		unlinkat(kv_rootfd(fs, dev), path, 0);
+		goto out;
+	}
+	f.dev = (int)dev;
+	f.dirs = 0;
+	in = inode_link(fs, kv_make_ino(fs, dev, f.st.st_ino), S_IFREG,
+			(int)dev, inode_of(fs, parent), name);
+	if (!in) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	df = file_install(fs, in, df);
+	f.st.st_size = (off_t)dfile_size(df);
+	kv_fill_entry(fs, in, &f.st, &e);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	set_open_flags(fi, df);
+	if (fuse_reply_create(req, &e, fi))
+		file_unpin(fs, in);
+	return;
+out:
+	pthread_rwlock_unlock(&fs->ns_lock);
+	dfile_close(df);
+	fuse_reply_err(req, -rc);
+}
+
+void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi)
+{
+	const void *data;
+	ssize_t n;
+
+	(void)ino;
+	n = dfile_read(fh_dfile(fi), size, (uint64_t)off, &data);
+	if (n < 0)
+		return (void)fuse_reply_err(req, (int)-n);
+	fuse_reply_buf(req, data, (size_t)n);
+}
+
+void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	      off_t off, struct fuse_file_info *fi)
+{
+	ssize_t n;
+
+	(void)ino;
+	n = dfile_write(fh_dfile(fi), buf, size, (uint64_t)off);
+	if (n < 0)
+		return (void)fuse_reply_err(req, (int)-n);
+	fuse_reply_write(req, (size_t)n);
+}
+
+void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	/* close(2) returns only after the file has its true size on disk */
+	fuse_reply_err(req, -dfile_settle(fh_dfile(fi)));
+}
+
+void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	      struct fuse_file_info *fi)
+{
+	(void)ino;
+	fuse_reply_err(req, -dfile_fsync(fh_dfile(fi), datasync));
+}
+
+void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct kvfs *fs = kv_fs(req);
+
+	(void)fi;
+	fuse_reply_err(req, -file_unpin(fs, inode_of(fs, ino)));
+}

@@ -1,0 +1,215 @@
+/*
+ * fs_i.h - internals shared by the fs/ files: the filesystem object, the
+ * inode table, backing paths and the helpers every operation uses.
+ *
+ * An inode is named by (parent inode, name) pairs: every name the kernel
+ * learned from us. Paths are rebuilt from those on demand, so a rename moves
+ * a whole subtree by relinking one name. Lock order: ns_lock, then lock.
+ */
+#ifndef FS_FS_I_H
+#define FS_FS_I_H
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "kvfs.h"
+#include "dev.h"
+#include "place.h"
+
+struct dfile;
+
+struct name {
+	struct name *next;
+	struct inode *parent;	/* holds a reference on the parent */
+	char str[];
+};
+
+struct inode {
+	struct inode *hnext;	/* hash chain, protected by fs->lock */
+	uint64_t ino;		/* st_ino shown to clients, the table key */
+	uint64_t nlookup;	/* kernel's references, protected by fs->lock */
+	unsigned refs;		/* children's names and open files */
+	mode_t type;		/* S_IFMT bits */
+	int dev;		/* device of a non-directory; -1 for directories */
+	struct name *names;	/* protected by fs->lock; empty once unlinked */
+
+	/* open state of a regular file, protected by fs->lock */
+	struct dfile *df;
+	unsigned opens;
+};
+
+struct kvfs {
+	struct devset *devs;
+	unsigned ndev;
+	struct place_policy policy;
+	struct kvfs_params p;
+	unsigned ino_shift;	/* bits of st_ino that carry the device */
+	uid_t uid;		/* the daemon's own credentials */
+	gid_t gid;
+
+	/*
+	 * rename holds ns_lock exclusively: it is the only operation that
+	 * moves names other than its own arguments. Every path-based
+	 * operation holds it shared while its path is in use.
+	 */
+	pthread_rwlock_t ns_lock;
+	pthread_mutex_t lock;	/* the inode table, names, refs, open state */
+	struct inode *root;
+	struct inode **buckets;
+	size_t nbuckets, count;
+};
+
+/* Paths relative to a device root are at most this long, NUL included. */
+#define KV_PATH_MAX PATH_MAX
+
+/* A relative path for *at() calls: "" (the root) becomes ".". */
+static inline const char *kv_at(const char *path)
+{
+	return *path ? path : ".";
+}
+
+static inline const struct dev *kv_dev(struct kvfs *fs, unsigned d)
+{
+	return devset_dev(fs->devs, d);
+}
+
+static inline int kv_rootfd(struct kvfs *fs, unsigned d)
+{
+	return devset_dev(fs->devs, d)->root_fd;
+}
+
+/* inode.c: the table */
+int inode_table_init(struct kvfs *fs);
+void inode_table_release(struct kvfs *fs);
+uint64_t kv_make_ino(struct kvfs *fs, unsigned dev, ino_t backing);
+struct inode *inode_of(struct kvfs *fs, fuse_ino_t nodeid);
+fuse_ino_t inode_nodeid(struct kvfs *fs, struct inode *in);
+/*
+ * Find or create the inode for @ino, add one kernel reference and the name
+ * (@parent, @name) (if not known yet), and set its device and type.
+ * Returns NULL on -ENOMEM.
+ */
+struct inode *inode_link(struct kvfs *fs, uint64_t ino, mode_t type, int dev,
+			 struct inode *parent, const char *name);
+struct inode *inode_find(struct kvfs *fs, uint64_t ino);
+void inode_forget(struct kvfs *fs, struct inode *in, uint64_t n);
+/* Drop or move a name; the caller holds ns_lock. */
+void inode_unname(struct kvfs *fs, struct inode *in, struct inode *parent,
+		  const char *name);
+int inode_rename(struct kvfs *fs, struct inode *in, struct inode *oldparent,
+		 const char *oldname, struct inode *newparent,
+		 const char *newname);
+/* Internal references: keep an inode alive across an operation. */
+void inode_ref(struct kvfs *fs, struct inode *in);
+void inode_unref(struct kvfs *fs, struct inode *in);
+/*
+ * Write @in's path (relative to the mount, "" for the root) into @buf.
+ * Returns its length, -ENOENT once the inode has no name left, or
+ * -ENAMETOOLONG.
+ */
+int inode_path(struct kvfs *fs, struct inode *in, char *buf, size_t size);
+/* Path of @name below @parent. Same returns as inode_path(). */
+int inode_child_path(struct kvfs *fs, struct inode *parent, const char *name,
+		     char *buf, size_t size);
+
+/* ns.c: resolving names across devices */
+struct found {
+	int dev;		/* device of a non-directory, or the home of a dir */
+	unsigned dirs;		/* bitmask of devices holding it as a directory */
+	struct stat st;		/* from the device that decided */
+};
+/*
+ * Find @path on the devices: the policy's device first, then the others.
+ * A non-directory found first wins; a directory is merged over all
+ * devices, its attributes from the lowest-numbered one. Returns 0 or
+ * -ENOENT (or another -errno if no device could answer).
+ */
+int kv_resolve(struct kvfs *fs, const char *path, struct found *f);
+/* Create @path's missing parent directories on @dev (mode, owner copied). */
+int kv_make_parents(struct kvfs *fs, unsigned dev, const char *path);
+/* Owner a new entry must get, given the caller and the parent directory. */
+int kv_set_owner(struct kvfs *fs, fuse_req_t req, unsigned dev,
+		 const char *path, int fd, bool is_dir);
+/* Reply with the entry for @path below @parent after a create-like op. */
+int kv_entry(struct kvfs *fs, struct inode *parent, const char *name,
+	     const char *path, struct fuse_entry_param *e, struct inode **out);
+/* Fill @st with what clients see for @in (size from its open dfile). */
+int kv_getattr(struct kvfs *fs, struct inode *in, struct stat *st);
+/* ENAMETOOLONG check for a name from the kernel. */
+static inline int kv_check_name(const char *name)
+{
+	size_t n = 0;
+
+	while (name[n] && n <= NAME_MAX)
+		n++;
+	return n > NAME_MAX ? -ENAMETOOLONG : 0;
+}
+
+/* Common reply helpers */
+static inline struct kvfs *kv_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+void kv_fill_entry(struct kvfs *fs, struct inode *in, const struct stat *st,
+		   struct fuse_entry_param *e);
+
+/* The ops, by file */
+void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
+void fs_forget_multi(fuse_req_t req, size_t count,
+		     struct fuse_forget_data *forgets);
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      mode_t mode);
+void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      mode_t mode, dev_t rdev);
+void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		const char *name);
+void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	     const char *newname);
+void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name);
+void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags);
+void fs_readlink(fuse_req_t req, fuse_ino_t ino);
+
+void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi);
+void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi);
+void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
+		   struct fuse_file_info *fi);
+void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+		 struct fuse_file_info *fi);
+
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode, struct fuse_file_info *fi);
+void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi);
+void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	      off_t off, struct fuse_file_info *fi);
+void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+	      struct fuse_file_info *fi);
+void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+/* Truncate @in to @size: through its open dfile if any, else by path. */
+int kv_truncate(struct kvfs *fs, struct inode *in, uint64_t size);
+
+void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		int valid, struct fuse_file_info *fi);
+void fs_statfs(fuse_req_t req, fuse_ino_t ino);
+void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 const char *value, size_t size, int flags);
+void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+		 size_t size);
+void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
+
+#endif /* FS_FS_I_H */

@@ -1,0 +1,126 @@
+/*
+ * ops.c - the kvfs object, the connection set-up and the operations table.
+ *
+ * Capabilities asked of the kernel: 1 MiB writes, async direct I/O with a
+ * deep background queue (a client's large O_DIRECT request fans out into
+ * parallel 1 MiB requests), atomic O_TRUNC, readdirplus, parallel dirops.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fs_i.h"
+
+static void fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct kvfs *fs = userdata;
+
+	if (fs->p.max_write)
+		conn->max_write = fs->p.max_write;
+	if (fs->p.max_background) {
+		conn->max_background = fs->p.max_background;
+		conn->congestion_threshold = fs->p.max_background * 3 / 4;
+	}
+	conn->want |= conn->capable & (FUSE_CAP_ASYNC_DIO |
+				       FUSE_CAP_ATOMIC_O_TRUNC |
+				       FUSE_CAP_READDIRPLUS |
+				       FUSE_CAP_READDIRPLUS_AUTO |
+				       FUSE_CAP_PARALLEL_DIROPS |
+				       FUSE_CAP_ASYNC_READ);
+	/* the daemon writes through O_DIRECT: no page cache games */
+	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_READ |
+			FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+}
+
+static const struct fuse_lowlevel_ops kvfs_ll_ops = {
+	.init = fs_init,
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
+	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.readlink = fs_readlink,
+	.mknod = fs_mknod,
+	.mkdir = fs_mkdir,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.symlink = fs_symlink,
+	.rename = fs_rename,
+	.link = fs_link,
+	.open = fs_open,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.release = fs_release,
+	.fsync = fs_fsync,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.readdirplus = fs_readdirplus,
+	.releasedir = fs_releasedir,
+	.fsyncdir = fs_fsyncdir,
+	.statfs = fs_statfs,
+	.setxattr = fs_setxattr,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+	.removexattr = fs_removexattr,
+	.create = fs_create,
+};
+
+const struct fuse_lowlevel_ops *kvfs_ops(void)
+{
+	return &kvfs_ll_ops;
+}
+
+int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
+{
+	struct kvfs *fs;
+	struct stat st;
+	int rc;
+
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return -ENOMEM;
+	fs->p = *p;
+	fs->devs = p->devs;
+	fs->ndev = devset_count(p->devs);
+	fs->policy.ndev = fs->ndev;
+	fs->policy.gpus = p->gpus;
+	fs->uid = geteuid();
+	fs->gid = getegid();
+	rc = -pthread_rwlock_init(&fs->ns_lock, NULL);
+	if (rc)
+		goto err_free;
+	rc = -pthread_mutex_init(&fs->lock, NULL);
+	if (rc)
+		goto err_rwlock;
+	rc = inode_table_init(fs);
+	if (rc)
+		goto err_mutex;
+	if (fstat(kv_rootfd(fs, 0), &st)) {
+		rc = -errno;
+		goto err_table;
+	}
+	fs->root->ino = kv_make_ino(fs, 0, st.st_ino);
+	*out = fs;
+	return 0;
+
+err_table:
+	inode_table_release(fs);
+err_mutex:
+	pthread_mutex_destroy(&fs->lock);
+err_rwlock:
+	pthread_rwlock_destroy(&fs->ns_lock);
+err_free:
+	free(fs);
+	return rc;
+}
+
+void kvfs_free(struct kvfs *fs)
+{
+	if (!fs)
+		return;
+	inode_table_release(fs);
+	pthread_mutex_destroy(&fs->lock);
+	pthread_rwlock_destroy(&fs->ns_lock);
+	free(fs);
+}
