@@ -26,13 +26,23 @@ struct dfile;
  * Open @relpath below @dirfd. @flags are open(2) flags: the access mode,
  * O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW are honoured; O_DIRECT and O_CLOEXEC
  * are added; O_APPEND is dropped (the caller passes offsets). @align is the
- * device's dio_align. Returns 0 and the file in *@out, or -errno from
- * openat/fstat, -EINVAL if the filesystem refuses O_DIRECT, -ENOMEM.
+ * device's dio_align: a power of two, at most the max_align given to
+ * dio_setup(). O_WRONLY opens the backing file O_RDWR, because unaligned
+ * writes read their edge blocks back; only if that fails with EACCES is it
+ * opened O_WRONLY (an unaligned write over existing data then fails with
+ * -EBADF). dfile_writable() reflects the access mode asked for.
+ * The logical size starts as the backing file's size: keep one dfile per
+ * backing file, since two would track sizes and padding separately.
+ * Returns 0 and the file in *@out, or -errno from openat/fstat, -EINVAL if
+ * the filesystem refuses O_DIRECT or @align is not a power of two, -ENOMEM.
  */
 int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
 	       unsigned align, struct dfile **out);
 
-/* Settle, then close. Returns 0 or the -errno of settling. NULL is a no-op. */
+/*
+ * Settle, then close and free @f. Returns 0 or the -errno of settling (or
+ * else of close). @f is gone either way. NULL is a no-op.
+ */
 int dfile_close(struct dfile *f);
 
 /* The backing file descriptor, for fstat, fchmod, fsetxattr and the like. */
@@ -48,23 +58,39 @@ uint64_t dfile_size(struct dfile *f);
  * Read up to @len bytes at @off. On success *@data points into the calling
  * thread's bounce buffer, valid until the thread's next dfile or dio call,
  * and the count is returned: less than @len only when @off + @len passes
- * the logical size (0 at or past it). Returns -errno on failure.
+ * the logical size (0 at or past it; *@data is still a valid pointer).
+ * Bytes the backing file lacks read as zeros. Returns -errno on failure
+ * (-ENOMEM if the bounce buffer cannot grow, -EIO, ...).
  */
 ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
 		   const void **data);
 
 /*
  * Write @len bytes from @data (any alignment) at @off, extending the file
- * as needed. Returns @len or -errno (-EBADF if not open for writing,
- * -ENOSPC, -EIO, -EFBIG, ...).
+ * as needed. @data must not lie in the calling thread's bounce buffer (say,
+ * a dfile_read() result) unless @data, @off and @len are all aligned: such
+ * a write goes straight from @data, any other is copied into the bounce
+ * buffer first. A zero @len returns 0 and changes nothing.
+ * The backing file may grow to the next block boundary (zero padding)
+ * until dfile_settle(). When a write that reaches past the logical size
+ * fails, the backing file is trimmed back to the logical size, which stays
+ * unchanged. Returns @len or -errno (-EBADF if not open for writing,
+ * -ENOSPC, -EIO, -EFBIG also for an end past the off_t range, ...).
  */
 ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 		    uint64_t off);
 
-/* Set the logical and backing size to @size; new bytes read as zeros. */
+/*
+ * Set the logical and backing size to @size; new bytes read as zeros.
+ * Returns 0 or -errno of ftruncate (-EINVAL on a read-only dfile), or
+ * -EFBIG for a size past the off_t range.
+ */
 int dfile_truncate(struct dfile *f, uint64_t size);
 
-/* Trim the backing file's padding so its size equals the logical size. */
+/*
+ * Trim the backing file's padding so its size equals the logical size.
+ * Returns 0 (also when there is nothing to trim) or -errno of ftruncate.
+ */
 int dfile_settle(struct dfile *f);
 
 /* Settle, then fdatasync (@datasync) or fsync. */

@@ -23,8 +23,8 @@ struct dio_params {
 
 /*
  * Set the engine's parameters; call once before any thread does I/O.
- * Returns 0, or -EINVAL for a zero field or an alignment that is not a
- * power of two.
+ * Without it, contexts use 64 / 1 MiB / 4096. Returns 0, or -EINVAL for a
+ * NULL @p, a zero field or an alignment that is not a power of two.
  */
 int dio_setup(const struct dio_params *p);
 
@@ -33,15 +33,19 @@ struct dio_ctx;
 /*
  * This thread's context, created on first use (ring set up with
  * SINGLE_ISSUER/DEFER_TASKRUN where the kernel has them, buffer registered).
+ * The context belongs to the calling thread: never hand it to another one.
+ * It is freed when the thread exits; a fork()ed child starts afresh.
  * Returns 0 and the context in *@out, or -errno (-ENOMEM, or what
- * io_uring_queue_init returned).
+ * io_uring_queue_init returned, e.g. -EPERM when io_uring is disabled).
  */
 int dio_ctx_get(struct dio_ctx **out);
 
 /*
- * The context's bounce buffer, page aligned, at least @len bytes: grows (and
- * is re-registered) when @len exceeds its size. The contents are kept only
- * until the next dio_buf() on this context. Returns NULL on -ENOMEM.
+ * The context's bounce buffer, page aligned (max_align aligned if that is
+ * larger), at least @len bytes: grows (and is re-registered) when @len
+ * exceeds its size. It starts at max_io + 2 * max_align. The contents are
+ * kept only until the next dio_buf() on this context, and a growing call
+ * moves the buffer. Returns NULL on -ENOMEM (the old buffer stays valid).
  */
 void *dio_buf(struct dio_ctx *ctx, size_t len);
 
@@ -57,8 +61,13 @@ struct dio_op {
 /*
  * Submit all @n ops at once and wait for every one. A read stops early
  * only at end of file; a short write is retried until done or an error.
- * Each op's res is filled in. Returns 0 when every op succeeded, else the
- * first failing op's -errno.
+ * More ops than the queue depth are fed through the ring as slots free up.
+ * Ops whose buf lies inside the bounce buffer use the registered (fixed)
+ * buffer; any other aligned buffer works too. A zero-length op completes
+ * at once with res 0. Each op's res is filled in. Returns 0 when every op
+ * succeeded, else the -errno of the failing op with the lowest index.
+ * Should io_uring_enter itself fail (never seen in practice), the context
+ * is disabled and this and every later call return that -errno.
  */
 int dio_submit(struct dio_ctx *ctx, struct dio_op *ops, unsigned n);
 

@@ -128,3 +128,12 @@ unsigned place_pick(const struct place_policy *p, const char *relpath)
 		return n % p->ndev;
 	return (unsigned)(place_hash(relpath) % p->ndev);
 }
+
+bool place_gpu_owns(const struct place_policy *p, unsigned gpu, unsigned dev)
+{
+	if (p->ndev <= 1)
+		return dev == 0;
+	if (!p->gpus || p->ndev <= p->gpus)
+		return dev == gpu % p->ndev;
+	return dev < p->ndev && dev % p->gpus == gpu % p->gpus;
+}

@@ -41,4 +41,10 @@ uint64_t place_hash(const char *relpath);
  */
 unsigned place_pick(const struct place_policy *p, const char *relpath);
 
+/*
+ * Whether device @dev is one of GPU @gpu's devices: N % ndev without the
+ * gpus split, else every d with d % gpus == N % gpus.
+ */
+bool place_gpu_owns(const struct place_policy *p, unsigned gpu, unsigned dev);
+
 #endif /* CORE_PLACE_H */

@@ -182,3 +182,22 @@ Test(place, gpus_not_more_devices_falls_back)
 	p.gpus = 2;
 	cr_assert_eq(place_pick(&p, "gpu3/x"), 1, "ndev == gpus: plain modulo");
 }
+
+Test(place, gpu_owns_matches_pick)
+{
+	struct place_policy p = { .ndev = 6, .gpus = 2 };
+
+	cr_assert(place_gpu_owns(&p, 3, 1));
+	cr_assert(place_gpu_owns(&p, 3, 5));
+	cr_assert_not(place_gpu_owns(&p, 3, 2));
+	p.gpus = 0;
+	cr_assert(place_gpu_owns(&p, 7, 1));
+	cr_assert_not(place_gpu_owns(&p, 7, 3));
+	for (unsigned i = 0; i < 200; i++) {
+		char path[32];
+
+		p.gpus = i % 2 ? 4 : 0;
+		snprintf(path, sizeof(path), "gpu%u/f%u", i % 9, i);
+		cr_assert(place_gpu_owns(&p, i % 9, place_pick(&p, path)));
+	}
+}

@@ -1,0 +1,705 @@
+/*
+ * dev.c - the device registry: parse the source list, then create, open and
+ * probe each backing directory.
+ *
+ * Nothing here logs: every failure is one line in the caller's buffer that
+ * names the path, and the caller decides where it goes. A devset never
+ * changes after devset_open() returns.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "dev.h"
+
+#define DEV_FALLBACK_ALIGN	4096
+#define STATFS_BSIZE		4096
+
+struct devset {
+	unsigned count;
+	ino_t ino[DEV_MAX];	/* of each backing directory, for duplicates */
+	struct dev devs[];
+};
+
+/*
+ * Our own copy of the kernel's struct statx (a stable 256-byte ABI): the
+ * kernel headers glibc 2.36 may be paired with predate the direct I/O
+ * fields, so we call the system call with this layout instead.
+ */
+#ifndef STATX_DIOALIGN
+#define STATX_DIOALIGN		0x00002000U
+#endif
+
+struct kv_statx_ts {
+	int64_t sec;
+	uint32_t nsec;
+	int32_t reserved;
+};
+
+struct kv_statx {
+	uint32_t mask;
+	uint32_t blksize;
+	uint64_t attributes;
+	uint32_t nlink;
+	uint32_t uid;
+	uint32_t gid;
+	uint16_t mode;
+	uint16_t spare0;
+	uint64_t ino;
+	uint64_t size;
+	uint64_t blocks;
+	uint64_t attributes_mask;
+	struct kv_statx_ts atime, btime, ctime, mtime;
+	uint32_t rdev_major;
+	uint32_t rdev_minor;
+	uint32_t dev_major;
+	uint32_t dev_minor;
+	uint64_t mnt_id;
+	uint32_t dio_mem_align;
+	uint32_t dio_offset_align;
+	uint64_t spare3[12];
+};
+
+_Static_assert(offsetof(struct kv_statx, dio_mem_align) == 0x98,
+	       "struct kv_statx does not match the kernel's struct statx");
+_Static_assert(sizeof(struct kv_statx) == 0x100,
+	       "struct kv_statx does not match the kernel's struct statx");
+
+static void set_err(char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+static bool is_pow2(unsigned long v)
+{
+	return v && !(v & (v - 1));
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Drop the last component of @out; @abs says whether it starts with '/'. */
+static void path_pop(char *out, bool abs)
+{
+	char *slash = strrchr(out, '/');
+
+	if (!slash)
+		out[0] = '\0';
+	else if (abs && slash == out)
+		out[1] = '\0';
+	else
+		*slash = '\0';
+}
+
+/*
+ * Normalise the @len bytes at @in lexically: no "//", no "." components,
+ * ".." resolved against what precedes it (never above "/"), no trailing
+ * slash. Relative paths stay relative; one that cancels out becomes ".".
+ */
+static char *path_normalise(const char *in, size_t len)
+{
+	bool abs = in[0] == '/';
+	const char *p = in, *end = in + len;
+	char *out;
+
+	/* the result is never longer than the input, or "." */
+	out = malloc(len + 2);
+	if (!out)
+		return NULL;
+	strcpy(out, abs ? "/" : "");
+	while (p < end) {
+		const char *c = p, *last;
+		size_t clen;
+
+		while (p < end && *p != '/')
+			p++;
+		clen = p - c;
+		if (p < end)
+			p++;
+		if (clen == 0 || (clen == 1 && c[0] == '.'))
+			continue;
+		if (clen == 2 && c[0] == '.' && c[1] == '.') {
+			last = strrchr(out, '/');
+			last = last ? last + 1 : out;
+			if (*last && strcmp(last, "..")) {
+				path_pop(out, abs);
+				continue;
+			}
+			if (abs)
+				continue;	/* "/.." is "/" */
+		}
+		if (out[0] && strcmp(out, "/"))
+			strcat(out, "/");
+		strncat(out, c, clen);
+	}
+	if (!out[0])
+		strcpy(out, ".");
+	return out;
+}
+
+void dev_free_paths(char **paths, unsigned count)
+{
+	unsigned i;
+
+	if (!paths)
+		return;
+	for (i = 0; i < count; i++)
+		free(paths[i]);
+	free(paths);
+}
+
+int dev_parse_sources(const char *list, char ***paths, unsigned *count,
+		      char *err, size_t errlen)
+{
+	const char *p, *s, *e, *end;
+	unsigned n = 0, entry = 0, j;
+	char **v;
+	int rc;
+
+	*paths = NULL;
+	*count = 0;
+	for (s = list; s && is_blank(*s); s++)
+		;
+	if (!s || !*s) {
+		set_err(err, errlen, "no backing directory given");
+		return -EINVAL;
+	}
+	v = calloc(DEV_MAX, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (p = list;; p = end + 1) {
+		end = strchrnul(p, ',');
+		entry++;
+		for (s = p; s < end && is_blank(*s); s++)
+			;
+		for (e = end; e > s && is_blank(e[-1]); e--)
+			;
+		if (e - s >= 7 && !strncmp(s, "file://", 7))
+			s += 7;
+		if (s == e) {
+			set_err(err, errlen,
+				"empty entry %u in source list '%s'", entry,
+				list);
+			rc = -EINVAL;
+			goto err_free;
+		}
+		if (n == DEV_MAX) {
+			set_err(err, errlen,
+				"too many backing directories (at most %d)",
+				DEV_MAX);
+			rc = -E2BIG;
+			goto err_free;
+		}
+		v[n] = path_normalise(s, e - s);
+		if (!v[n]) {
+			set_err(err, errlen, "out of memory");
+			rc = -ENOMEM;
+			goto err_free;
+		}
+		for (j = 0; j < n; j++) {
+			if (!strcmp(v[j], v[n])) {
+				set_err(err, errlen, "'%s' is listed twice",
+					v[n]);
+				n++;
+				rc = -EINVAL;
+				goto err_free;
+			}
+		}
+		n++;
+		if (!*end)
+			break;
+	}
+	*paths = v;
+	*count = n;
+	return 0;
+
+err_free:
+	dev_free_paths(v, n);
+	return rc;
+}
+
+/* mkdir -p @path with mode 0755; an existing path is left to open(). */
+static int mkdir_p(const char *path)
+{
+	struct stat st;
+	char *buf, *p;
+	int rc = 0;
+
+	if (!stat(path, &st))
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	buf = strdup(path);
+	if (!buf)
+		return -ENOMEM;
+	for (p = buf + 1;; p++) {
+		char c = *p;
+
+		if (c && c != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) && errno != EEXIST) {
+			rc = -errno;
+			break;
+		}
+		if (!c)
+			break;
+		*p = c;
+	}
+	free(buf);
+	return rc;
+}
+
+/* @dir is @sub, or @sub lies below @dir; both are canonical paths. */
+static bool path_within(const char *dir, const char *sub)
+{
+	size_t len = strlen(dir);
+
+	if (!strcmp(dir, "/"))
+		return true;
+	return !strncmp(dir, sub, len) && (sub[len] == '/' || !sub[len]);
+}
+
+/* The number in sysfs file @name, or 0. */
+static unsigned long sysfs_read_ulong(const char *name)
+{
+	unsigned long v;
+	char buf[32], *end;
+	ssize_t n;
+	int fd;
+
+	fd = open(name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	v = strtoul(buf, &end, 10);
+	return end == buf ? 0 : v;
+}
+
+/* The logical block size of the block device behind @dev, or 0. */
+static unsigned sysfs_block_size(dev_t dev)
+{
+	unsigned long v;
+	char name[96];
+
+	snprintf(name, sizeof(name),
+		 "/sys/dev/block/%u:%u/queue/logical_block_size",
+		 major(dev), minor(dev));
+	v = sysfs_read_ulong(name);
+	if (!v) {
+		/* a partition's queue lives in its parent disk */
+		snprintf(name, sizeof(name),
+			 "/sys/dev/block/%u:%u/../queue/logical_block_size",
+			 major(dev), minor(dev));
+		v = sysfs_read_ulong(name);
+	}
+	return is_pow2(v) && v <= DEV_ALIGN_MAX ? v : 0;
+}
+
+/*
+ * Create a probe file with O_DIRECT: proves the directory is writable and
+ * supports direct I/O, and gives statx() a regular file to report the
+ * alignment of.
+ */
+static int dev_probe(struct dev *d, const char *shown, char *err,
+		     size_t errlen)
+{
+	struct kv_statx stx;
+	struct stat st;
+	char name[64];
+	int fd, rc, tries;
+
+	snprintf(name, sizeof(name), ".kvstripe-probe-%d", (int)getpid());
+	for (tries = 0;; tries++) {
+		fd = openat(d->root_fd, name, O_CREAT | O_EXCL | O_WRONLY |
+			    O_DIRECT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			break;
+		rc = -errno;
+		/* left behind by an earlier process with our pid */
+		if (rc == -EEXIST && !tries &&
+		    !unlinkat(d->root_fd, name, 0))
+			continue;
+		if (rc == -EACCES || rc == -EROFS || rc == -EPERM)
+			set_err(err, errlen,
+				"backing directory '%s' is not writable: %s",
+				shown, strerror(-rc));
+		else if (rc == -EINVAL)
+			set_err(err, errlen,
+				"backing directory '%s' does not support O_DIRECT",
+				shown);
+		else
+			set_err(err, errlen,
+				"cannot create a probe file in '%s': %s",
+				shown, strerror(-rc));
+		return rc;
+	}
+
+	memset(&stx, 0, sizeof(stx));
+	if (!syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) &&
+	    (stx.mask & STATX_DIOALIGN) && stx.dio_offset_align) {
+		d->dio_align = stx.dio_offset_align;
+		d->mem_align = stx.dio_mem_align;
+	} else {
+		/* no statx, or the filesystem does not report alignment */
+		d->dio_align = 0;
+		d->mem_align = 0;
+		if (!fstat(fd, &st))
+			d->dio_align = sysfs_block_size(st.st_dev);
+		if (!d->dio_align)
+			d->dio_align = DEV_FALLBACK_ALIGN;
+	}
+	if (!d->mem_align)
+		d->mem_align = d->dio_align;
+	close(fd);
+	unlinkat(d->root_fd, name, 0);
+
+	if (!is_pow2(d->dio_align) || d->dio_align > DEV_ALIGN_MAX ||
+	    !is_pow2(d->mem_align) || d->mem_align > DEV_ALIGN_MAX) {
+		set_err(err, errlen,
+			"backing directory '%s' needs an unsupported O_DIRECT alignment (offset %u, memory %u)",
+			shown, d->dio_align, d->mem_align);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int dev_set_align(struct dev *d, unsigned align, const char *shown,
+			 char *err, size_t errlen)
+{
+	if (!align)
+		return 0;
+	if (!is_pow2(align) || align > DEV_ALIGN_MAX) {
+		set_err(err, errlen,
+			"alignment %u for '%s' is not a power of two up to %d",
+			align, shown, DEV_ALIGN_MAX);
+		return -EINVAL;
+	}
+	if (align < d->dio_align) {
+		set_err(err, errlen,
+			"alignment %u for '%s' is below the device's %u",
+			align, shown, d->dio_align);
+		return -EINVAL;
+	}
+	d->dio_align = align;
+	return 0;
+}
+
+/*
+ * What realpath() will say of @path once its missing tail exists: the
+ * nearest existing ancestor resolved, the rest appended as it is (the path
+ * is normalised, so the tail holds no "." or ".."). NULL with errno set.
+ */
+static char *path_resolve(const char *path)
+{
+	size_t keep = strlen(path);	/* bytes of @path that head holds */
+	const char *tail;
+	char *head, *real, *out;
+
+	head = strdup(path);
+	if (!head)
+		return NULL;
+	for (;;) {
+		char *slash;
+
+		/* a relative path whose first component is missing: cwd */
+		real = realpath(keep ? head : ".", NULL);
+		if (real || errno != ENOENT || !keep)
+			break;
+		slash = memrchr(head, '/', keep);
+		keep = !slash ? 0 : slash == head ? 1 : (size_t)(slash - head);
+		head[keep] = '\0';
+	}
+	free(head);
+	if (!real)
+		return NULL;
+	for (tail = path + keep; *tail == '/'; tail++)
+		;
+	if (!*tail)
+		return real;
+	if (asprintf(&out, "%s/%s", strcmp(real, "/") ? real : "", tail) < 0)
+		out = NULL;
+	free(real);
+	return out;
+}
+
+/*
+ * Check a device, by its resolved path @real and, once opened, its stat
+ * @dst, against the mount point: it must be neither the mount point nor
+ * below nor above it, or the daemon would serve its own mount to itself.
+ */
+static int dev_check_mount(const char *real, const struct stat *dst,
+			   const char *shown, const char *mnt,
+			   const struct stat *mst, char *err, size_t errlen)
+{
+	if (!strcmp(real, mnt) || (dst && dst->st_dev == mst->st_dev &&
+				   dst->st_ino == mst->st_ino)) {
+		set_err(err, errlen,
+			"backing directory '%s' is the mount point", shown);
+		return -EINVAL;
+	}
+	if (path_within(mnt, real)) {
+		set_err(err, errlen,
+			"backing directory '%s' is inside the mount point '%s'",
+			shown, mnt);
+		return -EINVAL;
+	}
+	if (path_within(real, mnt)) {
+		set_err(err, errlen,
+			"backing directory '%s' contains the mount point '%s'",
+			shown, mnt);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int dev_open_one(struct devset *set, unsigned i, const char *shown,
+			unsigned align, const char *mnt,
+			const struct stat *mst, char *err, size_t errlen)
+{
+	struct dev *d = &set->devs[i];
+	struct statvfs sv;
+	struct stat st;
+	unsigned j;
+	int rc;
+
+	d->index = i;
+	d->root_fd = -1;
+	set->count = i + 1;	/* so that devset_free() cleans up this one */
+
+	if (mnt) {
+		/* before mkdir -p, so that nothing is created in the mount */
+		char *real = path_resolve(shown);
+
+		if (real) {
+			rc = dev_check_mount(real, NULL, shown, mnt, mst, err,
+					     errlen);
+			free(real);
+			if (rc)
+				return rc;
+		}
+	}
+	rc = mkdir_p(shown);
+	if (rc) {
+		set_err(err, errlen,
+			"cannot create backing directory '%s': %s", shown,
+			strerror(-rc));
+		return rc;
+	}
+	d->path = realpath(shown, NULL);
+	if (!d->path) {
+		rc = -errno;
+		set_err(err, errlen, "cannot resolve backing path '%s': %s",
+			shown, strerror(-rc));
+		return rc;
+	}
+	d->root_fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d->root_fd < 0) {
+		rc = -errno;
+		if (rc == -ENOTDIR)
+			set_err(err, errlen,
+				"backing path '%s' is not a directory", shown);
+		else
+			set_err(err, errlen,
+				"cannot open backing directory '%s': %s",
+				shown, strerror(-rc));
+		return rc;
+	}
+	if (fstat(d->root_fd, &st)) {
+		rc = -errno;
+		set_err(err, errlen, "cannot stat backing directory '%s': %s",
+			shown, strerror(-rc));
+		return rc;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		set_err(err, errlen, "backing path '%s' is not a directory",
+			shown);
+		return -ENOTDIR;
+	}
+	d->st_dev = st.st_dev;
+	set->ino[i] = st.st_ino;
+
+	for (j = 0; j < i; j++) {
+		const struct dev *o = &set->devs[j];
+
+		if (strcmp(o->path, d->path) &&
+		    (o->st_dev != d->st_dev || set->ino[j] != st.st_ino))
+			continue;
+		set_err(err, errlen, "'%s' is listed twice (as '%s')", shown,
+			o->path);
+		return -EINVAL;
+	}
+	if (mnt) {
+		rc = dev_check_mount(d->path, &st, shown, mnt, mst, err,
+				     errlen);
+		if (rc)
+			return rc;
+	}
+
+	rc = dev_probe(d, shown, err, errlen);
+	if (rc)
+		return rc;
+	rc = dev_set_align(d, align, shown, err, errlen);
+	if (rc)
+		return rc;
+
+	if (fstatvfs(d->root_fd, &sv)) {
+		rc = -errno;
+		set_err(err, errlen, "cannot statfs backing directory '%s': %s",
+			shown, strerror(-rc));
+		return rc;
+	}
+	d->capacity = (uint64_t)sv.f_blocks * sv.f_frsize;
+	return 0;
+}
+
+int devset_open(char *const *paths, unsigned count,
+		const struct dev_opts *opts, const char *mountpoint,
+		struct devset **out, char *err, size_t errlen)
+{
+	struct devset *set;
+	struct stat mst;
+	char *mnt = NULL;
+	unsigned i;
+	int rc;
+
+	*out = NULL;
+	if (!count) {
+		set_err(err, errlen, "no backing directory given");
+		return -EINVAL;
+	}
+	if (count > DEV_MAX) {
+		set_err(err, errlen,
+			"too many backing directories (at most %d)", DEV_MAX);
+		return -E2BIG;
+	}
+	/* a mount point that does not exist yet cannot be mounted on */
+	if (mountpoint && !stat(mountpoint, &mst))
+		mnt = realpath(mountpoint, NULL);
+
+	set = calloc(1, sizeof(*set) + count * sizeof(set->devs[0]));
+	if (!set) {
+		rc = -ENOMEM;
+		set_err(err, errlen, "out of memory");
+		goto err_free_mnt;
+	}
+	for (i = 0; i < count; i++) {
+		rc = dev_open_one(set, i, paths[i], opts ? opts[i].align : 0,
+				  mnt, &mst, err, errlen);
+		if (rc)
+			goto err_free_set;
+	}
+	free(mnt);
+	*out = set;
+	return 0;
+
+err_free_set:
+	devset_free(set);
+err_free_mnt:
+	free(mnt);
+	return rc;
+}
+
+void devset_free(struct devset *set)
+{
+	unsigned i;
+
+	if (!set)
+		return;
+	for (i = 0; i < set->count; i++) {
+		if (set->devs[i].root_fd >= 0)
+			close(set->devs[i].root_fd);
+		free(set->devs[i].path);
+	}
+	free(set);
+}
+
+unsigned devset_count(const struct devset *set)
+{
+	return set->count;
+}
+
+const struct dev *devset_dev(const struct devset *set, unsigned index)
+{
+	return index < set->count ? &set->devs[index] : NULL;
+}
+
+unsigned devset_max_align(const struct devset *set)
+{
+	unsigned i, max = 0;
+
+	for (i = 0; i < set->count; i++) {
+		if (set->devs[i].dio_align > max)
+			max = set->devs[i].dio_align;
+		if (set->devs[i].mem_align > max)
+			max = set->devs[i].mem_align;
+	}
+	return max;
+}
+
+/* @n blocks of @frsize bytes, in STATFS_BSIZE units. */
+static uint64_t to_bsize(uint64_t n, unsigned long frsize)
+{
+	return (uint64_t)((unsigned __int128)n * frsize / STATFS_BSIZE);
+}
+
+int devset_statfs(const struct devset *set, struct statvfs *out)
+{
+	unsigned i, j;
+
+	memset(out, 0, sizeof(*out));
+	out->f_bsize = STATFS_BSIZE;
+	out->f_frsize = STATFS_BSIZE;
+	out->f_namemax = 255;
+	for (i = 0; i < set->count; i++) {
+		const struct dev *d = &set->devs[i];
+		unsigned long frsize;
+		struct statvfs sv;
+
+		for (j = 0; j < i; j++)
+			if (set->devs[j].st_dev == d->st_dev)
+				break;
+		if (j < i)
+			continue;	/* that filesystem is counted already */
+		if (fstatvfs(d->root_fd, &sv))
+			return -errno;
+		frsize = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
+		out->f_blocks += to_bsize(sv.f_blocks, frsize);
+		out->f_bfree += to_bsize(sv.f_bfree, frsize);
+		out->f_bavail += to_bsize(sv.f_bavail, frsize);
+		out->f_files += sv.f_files;
+		out->f_ffree += sv.f_ffree;
+		out->f_favail += sv.f_favail;
+		if (i == 0) {
+			out->f_fsid = sv.f_fsid;
+			/* the backing mounts' nodev/noexec say nothing of ours */
+			out->f_flag = sv.f_flag & (ST_RDONLY | ST_NOSUID);
+		}
+	}
+	return 0;
+}

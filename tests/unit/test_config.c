@@ -1,0 +1,549 @@
+/*
+ * test_config.c - settings: every INI key, defaults, strict values, every
+ * error with its FILE:LINE message, the command line winning the merge,
+ * and docs/kvstripe.example.ini staying valid.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char t_file[64];
+static char t_err[1024];
+static struct kv_config t_c;
+
+static void setup(void)
+{
+	t_file[0] = '\0';
+	t_err[0] = '\0';
+	kv_config_init(&t_c);
+}
+
+static void teardown(void)
+{
+	if (t_file[0])
+		unlink(t_file);
+	kv_config_release(&t_c);
+}
+
+TestSuite(config, .init = setup, .fini = teardown);
+
+/* Write @text to a fresh temporary file and load it into t_c. */
+static int t_load(const char *text)
+{
+	FILE *f;
+	int fd;
+
+	if (t_file[0])
+		unlink(t_file);
+	strcpy(t_file, "/tmp/kvstripe-test-config-XXXXXX");
+	fd = mkstemp(t_file);
+	cr_assert_geq(fd, 0);
+	f = fdopen(fd, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	kv_config_release(&t_c);
+	kv_config_init(&t_c);
+	t_err[0] = '\0';
+	return kv_config_load(&t_c, t_file, t_err, sizeof(t_err));
+}
+
+/* Loading @text fails with "FILE:@line: @msg". */
+static void t_load_fails(const char *text, unsigned line, const char *msg)
+{
+	char want[1024];
+	int rc = t_load(text);
+
+	snprintf(want, sizeof(want), "%s:%u: %s", t_file, line, msg);
+	cr_expect_eq(rc, -EINVAL, "rc %d for:\n%s", rc, text);
+	cr_expect_str_eq(t_err, want);
+}
+
+Test(config, defaults)
+{
+	cr_expect_eq(t_c.set, 0);
+	cr_expect_null(t_c.sources);
+	cr_expect_null(t_c.mountpoint);
+	cr_expect_null(t_c.fuse_opts);
+	cr_expect_null(t_c.config);
+	cr_expect_eq(t_c.gpus, 0);
+	cr_expect_eq(t_c.threads, 16);
+	cr_expect_eq(t_c.max_background, 64);
+	cr_expect_float_eq(t_c.entry_timeout, 1.0, 1e-9);
+	cr_expect_float_eq(t_c.attr_timeout, 1.0, 1e-9);
+	cr_expect_not(t_c.foreground);
+	cr_expect_not(t_c.debug);
+	cr_expect_not(t_c.single_thread);
+	cr_expect_eq(t_c.dev[0].align, 0);
+}
+
+Test(config, every_key)
+{
+	int rc = t_load("; a comment\n"
+			"# another\n"
+			"[kvstripe]\n"
+			"sources = file:///mnt/nvme0/kv/, /mnt/nvme1/kv\n"
+			"mountpoint = /mnt/kv\n"
+			"gpus = 8\n"
+			"threads = 32\n"
+			"max_background = 256\n"
+			"entry_timeout = 0.5\n"
+			"attr_timeout = 2\n"
+			"foreground = yes\n"
+			"debug = true\n"
+			"single_thread = 1\n"
+			"fuse_options = allow_other,ro\n"
+			"[device 1]\n"
+			"align = 8192\n"
+			"[ device 63 ]\n"
+			"align = 65536\n");
+
+	cr_assert_eq(rc, 0, "%s", t_err);
+	cr_expect_str_eq(t_c.sources, "file:///mnt/nvme0/kv/, /mnt/nvme1/kv");
+	cr_expect_str_eq(t_c.mountpoint, "/mnt/kv");
+	cr_expect_eq(t_c.gpus, 8);
+	cr_expect_eq(t_c.threads, 32);
+	cr_expect_eq(t_c.max_background, 256);
+	cr_expect_float_eq(t_c.entry_timeout, 0.5, 1e-9);
+	cr_expect_float_eq(t_c.attr_timeout, 2.0, 1e-9);
+	cr_expect(t_c.foreground);
+	cr_expect(t_c.debug);
+	cr_expect(t_c.single_thread);
+	cr_expect_str_eq(t_c.fuse_opts, "allow_other,ro");
+	cr_expect_eq(t_c.dev[0].align, 0);
+	cr_expect_eq(t_c.dev[1].align, 8192);
+	cr_expect_eq(t_c.dev[63].align, 65536);
+	cr_expect_eq(t_c.set, KV_SET_SOURCES | KV_SET_MOUNTPOINT |
+		     KV_SET_GPUS | KV_SET_THREADS | KV_SET_BACKGROUND |
+		     KV_SET_ENTRY_TIMEOUT | KV_SET_ATTR_TIMEOUT |
+		     KV_SET_FOREGROUND | KV_SET_DEBUG | KV_SET_SINGLE_THREAD |
+		     KV_SET_FUSE_OPTS);
+}
+
+Test(config, layout_is_forgiving)
+{
+	/* indentation, blanks, inline comments, CRLF, case of sections */
+	int rc = t_load("\xef\xbb\xbf[KVStripe]\r\n"
+			"    sources = /a ; the only device\r\n"
+			"\tgpus=4\r\n"
+			"  threads :  8\n"
+			"\n"
+			"[Device   0]\n"
+			"  align = 4096");
+
+	cr_assert_eq(rc, 0, "%s", t_err);
+	cr_expect_str_eq(t_c.sources, "/a");
+	cr_expect_eq(t_c.gpus, 4);
+	cr_expect_eq(t_c.threads, 8);
+	cr_expect_eq(t_c.dev[0].align, 4096);
+}
+
+Test(config, empty_file_sets_nothing)
+{
+	cr_assert_eq(t_load(""), 0, "%s", t_err);
+	cr_expect_eq(t_c.set, 0);
+	cr_assert_eq(t_load("[kvstripe]\n; nothing\n"), 0, "%s", t_err);
+	cr_expect_eq(t_c.set, 0);
+	cr_expect_eq(t_c.threads, 16);
+}
+
+Test(config, booleans)
+{
+	static const char *const yes[] = { "yes", "YES", "true", "True",
+					   "on", "1" };
+	static const char *const no[] = { "no", "No", "false", "FALSE", "off",
+					  "0" };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		cr_assert_eq(kv_config_set(&t_c, "debug", yes[i], t_err,
+					   sizeof(t_err)), 0, "%s", yes[i]);
+		cr_expect(t_c.debug, "%s", yes[i]);
+		cr_assert_eq(kv_config_set(&t_c, "debug", no[i], t_err,
+					   sizeof(t_err)), 0, "%s", no[i]);
+		cr_expect_not(t_c.debug, "%s", no[i]);
+	}
+	cr_expect_eq(kv_config_set(&t_c, "foreground", "yep", t_err,
+				   sizeof(t_err)), -EINVAL);
+	cr_expect_str_eq(t_err, "invalid value for 'foreground': 'yep' (expected yes or no)");
+	cr_expect_eq(kv_config_set(&t_c, "single_thread", "", t_err,
+				   sizeof(t_err)), -EINVAL);
+}
+
+/* @key = @value is refused by kv_config_set(). */
+static void t_bad(const char *key, const char *value)
+{
+	char want[256];
+
+	t_err[0] = '\0';
+	cr_expect_eq(kv_config_set(&t_c, key, value, t_err, sizeof(t_err)),
+		     -EINVAL, "%s = '%s'", key, value);
+	snprintf(want, sizeof(want), "invalid value for '%s': '%s' (", key,
+		 value);
+	cr_expect_eq(strncmp(t_err, want, strlen(want)), 0, "%s", t_err);
+}
+
+static void t_good(const char *key, const char *value)
+{
+	cr_expect_eq(kv_config_set(&t_c, key, value, t_err, sizeof(t_err)),
+		     0, "%s = '%s': %s", key, value, t_err);
+}
+
+Test(config, integers_are_strict)
+{
+	static const char *const bad[] = { "abc", "-1", "+1", "1x", " 1",
+					   "1 ", "", "0x10", "1.0",
+					   "99999999999999999999999" };
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t_bad("gpus", bad[i]);
+		t_bad("threads", bad[i]);
+		t_bad("max_background", bad[i]);
+	}
+	t_good("gpus", "0");
+	t_good("gpus", "1024");
+	cr_expect_eq(t_c.gpus, 1024);
+	t_bad("gpus", "1025");
+	t_good("threads", "1");
+	t_good("threads", "1024");
+	t_bad("threads", "0");
+	t_bad("threads", "1025");
+	t_good("max_background", "1");
+	t_good("max_background", "65535");
+	cr_expect_eq(t_c.max_background, 65535);
+	t_bad("max_background", "0");
+	t_bad("max_background", "65536");
+	t_good("gpus", "007");
+	cr_expect_eq(t_c.gpus, 7);
+
+	t_bad("gpus", "abc");
+	cr_expect_str_eq(t_err, "invalid value for 'gpus': 'abc' (expected an integer from 0 to 1024)");
+}
+
+Test(config, timeouts)
+{
+	static const char *const bad[] = { "-1", "-0.5", "abc", "inf", "nan",
+					   "0x1p3", "1s", "", " 1", "1e999" };
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t_bad("entry_timeout", bad[i]);
+		t_bad("attr_timeout", bad[i]);
+	}
+	t_good("entry_timeout", "0");
+	cr_expect_float_eq(t_c.entry_timeout, 0.0, 1e-12);
+	t_good("entry_timeout", ".25");
+	cr_expect_float_eq(t_c.entry_timeout, 0.25, 1e-12);
+	t_good("attr_timeout", "1e2");
+	cr_expect_float_eq(t_c.attr_timeout, 100.0, 1e-9);
+	t_good("attr_timeout", "3600");
+	cr_expect_eq(t_c.set, KV_SET_ENTRY_TIMEOUT | KV_SET_ATTR_TIMEOUT);
+}
+
+Test(config, strings)
+{
+	t_bad("sources", "");
+	t_bad("mountpoint", "");
+	cr_expect_eq(t_c.set, 0, "a refused value marks nothing");
+	t_good("sources", "/a,/b");
+	t_good("sources", "/c");
+	cr_expect_str_eq(t_c.sources, "/c");
+	t_good("fuse_options", "");
+	cr_expect_null(t_c.fuse_opts);
+	cr_expect_eq(kv_config_set(&t_c, "nonsense", "1", t_err,
+				   sizeof(t_err)), -ENOENT);
+	cr_expect_eq(kv_config_set(&t_c, "config", "x", t_err,
+				   sizeof(t_err)), -ENOENT,
+		     "config= is for the command line only");
+}
+
+Test(config, device_align)
+{
+	static const char *const bad[] = { "0", "256", "3000", "131072",
+					   "4k", "-4096", "" };
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(kv_config_set_dev(&t_c, 0, "align", bad[i], t_err,
+					       sizeof(t_err)), -EINVAL, "%s",
+			     bad[i]);
+	cr_expect_str_eq(t_err, "invalid value for 'align': '' (expected a power of two from 512 to 65536)");
+	cr_expect_eq(t_c.dev[0].align, 0);
+	cr_expect_eq(kv_config_set_dev(&t_c, 3, "align", "512", t_err,
+				       sizeof(t_err)), 0);
+	cr_expect_eq(t_c.dev[3].align, 512);
+	cr_expect_eq(kv_config_set_dev(&t_c, DEV_MAX, "align", "4096", t_err,
+				       sizeof(t_err)), -EINVAL);
+	cr_expect_str_eq(t_err, "invalid device number 64 (expected 0 to 63)");
+	cr_expect_eq(kv_config_set_dev(&t_c, 0, "path", "/a", t_err,
+				       sizeof(t_err)), -ENOENT);
+}
+
+Test(config, device_paths_instead_of_sources)
+{
+	int rc = t_load("[device 1]\npath = /mnt/nvme1/kv\n"
+			"align = 4096\n"
+			"[device 0]\npath = file:///mnt/nvme0/kv/\n"
+			"[kvstripe]\ngpus = 2\n");
+
+	cr_assert_eq(rc, 0, "%s", t_err);
+	cr_expect_str_eq(t_c.sources, "file:///mnt/nvme0/kv/,/mnt/nvme1/kv");
+	cr_expect(t_c.set & KV_SET_SOURCES);
+	cr_expect_eq(t_c.dev[1].align, 4096);
+}
+
+Test(config, missing_file)
+{
+	char want[256];
+
+	kv_config_init(&t_c);
+	cr_expect_eq(kv_config_load(&t_c, "/nonexistent/kv.ini", t_err,
+				    sizeof(t_err)), -ENOENT);
+	cr_expect_str_eq(t_err, "cannot read config '/nonexistent/kv.ini': No such file or directory");
+
+	cr_expect_eq(kv_config_load(&t_c, "/tmp", t_err, sizeof(t_err)),
+		     -EISDIR);
+	snprintf(want, sizeof(want), "cannot read config '/tmp': %s",
+		 strerror(EISDIR));
+	cr_expect_str_eq(t_err, want);
+}
+
+Test(config, unknown_keys_and_sections)
+{
+	t_load_fails("[kvstripe]\ngpus = 1\nx = 2\n", 3,
+		     "unknown key 'x' in section [kvstripe]");
+	t_load_fails("[device 0]\nalign = 4096\nfoo = 1\n", 3,
+		     "unknown key 'foo' in section [device 0]");
+	t_load_fails("[device 2]\n\ngpus = 1\n", 3,
+		     "unknown key 'gpus' in section [device 2]");
+	t_load_fails("[kvstripe]\nalign = 4096\n", 2,
+		     "'align' belongs in a [device N] section");
+	t_load_fails("[kvstripe]\npath = /a\n", 2,
+		     "'path' belongs in a [device N] section");
+	t_load_fails("gpus = 1\n", 1,
+		     "'gpus' is outside any section (put it under [kvstripe])");
+	t_load_fails("[mount]\nthreads = 1\n", 2, "unknown section [mount]");
+	t_load_fails("[device 64]\nalign = 4096\n", 2,
+		     "invalid device number in section [device 64] (expected 0 to 63)");
+	t_load_fails("[device x]\nalign = 4096\n", 2,
+		     "invalid device number in section [device x] (expected 0 to 63)");
+	t_load_fails("[device -1]\nalign = 4096\n", 2,
+		     "invalid device number in section [device -1] (expected 0 to 63)");
+	t_load_fails("[device]\nalign = 4096\n", 2,
+		     "unknown section [device]");
+}
+
+Test(config, invalid_values)
+{
+	t_load_fails("[kvstripe]\ngpus = abc\n", 2,
+		     "invalid value for 'gpus': 'abc' (expected an integer from 0 to 1024)");
+	cr_expect_eq(strncmp(t_err + strlen(t_file),
+			     ":2: invalid value for 'gpus': 'abc'", 35), 0);
+	t_load_fails("[kvstripe]\n\n\nthreads = 0\n", 4,
+		     "invalid value for 'threads': '0' (expected an integer from 1 to 1024)");
+	t_load_fails("[kvstripe]\nmax_background = 70000\n", 2,
+		     "invalid value for 'max_background': '70000' (expected an integer from 1 to 65535)");
+	t_load_fails("[kvstripe]\nentry_timeout = -1\n", 2,
+		     "invalid value for 'entry_timeout': '-1' (expected seconds, 0 or more)");
+	t_load_fails("[kvstripe]\nattr_timeout = soon\n", 2,
+		     "invalid value for 'attr_timeout': 'soon' (expected seconds, 0 or more)");
+	t_load_fails("[kvstripe]\nforeground = maybe\n", 2,
+		     "invalid value for 'foreground': 'maybe' (expected yes or no)");
+	t_load_fails("[kvstripe]\nsources =\n", 2,
+		     "invalid value for 'sources': '' (expected a path)");
+	t_load_fails("[kvstripe]\nmountpoint = ; none\n", 2,
+		     "invalid value for 'mountpoint': '' (expected a path)");
+	t_load_fails("[device 0]\nalign = 1000\n", 2,
+		     "invalid value for 'align': '1000' (expected a power of two from 512 to 65536)");
+	t_load_fails("[device 0]\npath =\n", 2,
+		     "invalid value for 'path': '' (expected one path without ',')");
+	t_load_fails("[device 0]\npath = /a,/b\n", 2,
+		     "invalid value for 'path': '/a,/b' (expected one path without ',')");
+}
+
+Test(config, duplicates_and_conflicts)
+{
+	t_load_fails("[kvstripe]\ngpus = 1\n[device 0]\nalign = 512\n"
+		     "[kvstripe]\ngpus = 2\n", 6,
+		     "'gpus' is set twice in section [kvstripe]");
+	t_load_fails("[device 0]\nalign = 512\nalign = 4096\n", 3,
+		     "'align' is set twice in section [device 0]");
+	t_load_fails("[device 0]\npath = /a\npath = /b\n", 3,
+		     "'path' is set twice in section [device 0]");
+	t_load_fails("[kvstripe]\nsources = /a\n[device 0]\npath = /b\n", 4,
+		     "'path' in [device 0] conflicts with 'sources' (use one or the other)");
+	t_load_fails("[device 1]\npath = /b\n[kvstripe]\nsources = /a\n", 4,
+		     "'sources' conflicts with 'path' in [device 1] (use one or the other)");
+	t_load_fails("[device 0]\npath = /a\n[device 2]\npath = /c\n", 4,
+		     "[device 2] has a path but [device 1] has none");
+}
+
+Test(config, syntax_errors)
+{
+	t_load_fails("[kvstripe\ngpus = 1\n", 1,
+		     "cannot parse line (expected '[section]' or 'key = value')");
+	t_load_fails("[kvstripe]\ngpus = 1\njust words\n", 3,
+		     "cannot parse line (expected '[section]' or 'key = value')");
+}
+
+Test(config, first_error_wins)
+{
+	/* a bad value before a syntax error, and the other way round */
+	t_load_fails("[kvstripe]\ngpus = x\nthreads = 0\nwords\n", 2,
+		     "invalid value for 'gpus': 'x' (expected an integer from 0 to 1024)");
+	t_load_fails("[kvstripe]\nwords\ngpus = x\n", 2,
+		     "cannot parse line (expected '[section]' or 'key = value')");
+}
+
+Test(config, long_lines)
+{
+	char text[1024];
+	size_t n;
+
+	/* a line of 198 characters fits inih's buffer; 199 do not */
+	n = sprintf(text, "[kvstripe]\nsources = /");
+	memset(text + n, 'a', 198 - 11);
+	strcpy(text + n + 198 - 11, "\ngpus = 2\n");
+	cr_assert_eq(t_load(text), 0, "%s", t_err);
+	cr_expect_eq(strlen(t_c.sources), 198 - 10);
+	cr_expect_eq(t_c.gpus, 2, "the next line is a line of its own");
+
+	n = sprintf(text, "[kvstripe]\nsources = /");
+	memset(text + n, 'a', 199 - 11);
+	strcpy(text + n + 199 - 11, "\ngpus = 2\n");
+	t_load_fails(text, 2, "line too long (at most 198 characters)");
+}
+
+Test(config, add_fuse_opt_escapes)
+{
+	cr_assert_eq(kv_config_add_fuse_opt(&t_c, "allow_other"), 0);
+	cr_assert_eq(kv_config_add_fuse_opt(&t_c, "fsname=a,b\\c"), 0);
+	cr_expect_str_eq(t_c.fuse_opts, "allow_other,fsname=a\\,b\\\\c");
+	cr_expect(t_c.set & KV_SET_FUSE_OPTS);
+}
+
+Test(config, command_line_wins)
+{
+	struct kv_config cli, out;
+
+	kv_config_init(&cli);
+	cr_assert_eq(t_load("[kvstripe]\nsources = /file/a, /file/b\n"
+			    "mountpoint = /file/mnt\ngpus = 8\nthreads = 32\n"
+			    "attr_timeout = 5\nforeground = no\n"
+			    "fuse_options = allow_other\n"
+			    "[device 0]\nalign = 4096\n"
+			    "[device 1]\nalign = 4096\n"), 0, "%s", t_err);
+	cr_assert_eq(kv_config_set(&cli, "sources", "/cli/a", t_err,
+				   sizeof(t_err)), 0);
+	cr_assert_eq(kv_config_set(&cli, "gpus", "0", t_err, sizeof(t_err)),
+		     0);
+	cr_assert_eq(kv_config_set(&cli, "foreground", "yes", t_err,
+				   sizeof(t_err)), 0);
+	cr_assert_eq(kv_config_add_fuse_opt(&cli, "ro"), 0);
+	cr_assert_eq(kv_config_set_dev(&cli, 1, "align", "8192", t_err,
+				       sizeof(t_err)), 0);
+	cli.config = strdup("x.ini");
+
+	cr_assert_eq(kv_config_merge(&out, &cli, &t_c), 0);
+	cr_expect_str_eq(out.config, "x.ini");
+	cr_expect_str_eq(out.sources, "/cli/a");
+	cr_expect_str_eq(out.mountpoint, "/file/mnt");
+	cr_expect_eq(out.gpus, 0, "set to 0 on the command line still wins");
+	cr_expect_eq(out.threads, 32);
+	cr_expect_eq(out.max_background, 64, "default");
+	cr_expect_float_eq(out.attr_timeout, 5.0, 1e-9);
+	cr_expect_float_eq(out.entry_timeout, 1.0, 1e-9);
+	cr_expect(out.foreground);
+	cr_expect_not(out.debug);
+	cr_expect_str_eq(out.fuse_opts, "allow_other,ro");
+	cr_expect_eq(out.dev[0].align, 4096);
+	cr_expect_eq(out.dev[1].align, 8192);
+	cr_expect_eq(out.dev[2].align, 0);
+	cr_expect(out.set & KV_SET_MOUNTPOINT);
+	cr_expect_not(out.set & KV_SET_BACKGROUND);
+	kv_config_release(&out);
+
+	/* without a file, and with a file but no command line options */
+	cr_assert_eq(kv_config_merge(&out, &cli, NULL), 0);
+	cr_expect_null(out.mountpoint);
+	cr_expect_eq(out.threads, 16);
+	cr_expect_str_eq(out.fuse_opts, "ro");
+	kv_config_release(&out);
+	kv_config_release(&cli);
+	kv_config_init(&cli);
+	cr_assert_eq(kv_config_merge(&out, &cli, &t_c), 0);
+	cr_expect_str_eq(out.sources, "/file/a, /file/b");
+	cr_expect_str_eq(out.fuse_opts, "allow_other");
+	cr_expect_eq(out.gpus, 8);
+	kv_config_release(&out);
+}
+
+Test(config, debug_implies_foreground)
+{
+	struct kv_config cli, out;
+
+	kv_config_init(&cli);
+	cr_assert_eq(t_load("[kvstripe]\ndebug = yes\nforeground = no\n"), 0);
+	cr_assert_eq(kv_config_merge(&out, &cli, &t_c), 0);
+	cr_expect(out.debug);
+	cr_expect(out.foreground);
+	kv_config_release(&out);
+}
+
+Test(config, check_devices)
+{
+	cr_expect_eq(kv_config_check_devices(&t_c, 1, t_err, sizeof(t_err)),
+		     0);
+	t_c.dev[2].align = 4096;
+	cr_expect_eq(kv_config_check_devices(&t_c, 3, t_err, sizeof(t_err)),
+		     0);
+	cr_expect_eq(kv_config_check_devices(&t_c, 2, t_err, sizeof(t_err)),
+		     -EINVAL);
+	cr_expect_str_eq(t_err, "'align' is set for device 2, but there are only 2 backing directories");
+	cr_expect_eq(kv_config_check_devices(&t_c, 1, t_err, sizeof(t_err)),
+		     -EINVAL);
+	cr_expect_str_eq(t_err, "'align' is set for device 2, but there is only 1 backing directory");
+}
+
+/* docs/kvstripe.example.ini, found from the repository or the binary. */
+static int t_example(char *path, size_t len)
+{
+	char exe[PATH_MAX], *slash;
+	ssize_t n;
+
+	snprintf(path, len, "docs/kvstripe.example.ini");
+	if (!access(path, R_OK))
+		return 0;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return -1;
+	exe[n] = '\0';
+	while ((slash = strrchr(exe, '/')) && slash != exe) {
+		*slash = '\0';
+		snprintf(path, len, "%s/docs/kvstripe.example.ini", exe);
+		if (!access(path, R_OK))
+			return 0;
+	}
+	return -1;
+}
+
+Test(config, example_file_is_valid)
+{
+	char path[PATH_MAX + 32];
+
+	cr_assert_eq(t_example(path, sizeof(path)), 0,
+		     "docs/kvstripe.example.ini not found");
+	cr_assert_eq(kv_config_load(&t_c, path, t_err, sizeof(t_err)), 0,
+		     "%s", t_err);
+	cr_expect(t_c.set & KV_SET_SOURCES);
+	cr_expect(t_c.set & KV_SET_MOUNTPOINT);
+	cr_expect_eq(kv_config_check_devices(&t_c, 4, t_err, sizeof(t_err)),
+		     0, "%s", t_err);
+}

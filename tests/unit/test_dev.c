@@ -1,0 +1,538 @@
+/*
+ * test_dev.c - the device registry: source list parsing and normalisation,
+ * opening temporary backing directories (creation, rejections, mount point
+ * checks, read-only filesystems), alignment probing and statfs.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "dev.h"
+
+static char t_root[64];
+static char t_mounts[4][PATH_MAX];
+static unsigned t_nmounts;
+static char t_err[512];
+
+static int t_rm(const char *path, const struct stat *st, int flag,
+		struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void setup(void)
+{
+	strcpy(t_root, "/tmp/kvstripe-test-dev-XXXXXX");
+	cr_assert_not_null(mkdtemp(t_root));
+	t_nmounts = 0;
+	t_err[0] = '\0';
+}
+
+static void teardown(void)
+{
+	while (t_nmounts)
+		umount2(t_mounts[--t_nmounts], MNT_DETACH);
+	nftw(t_root, t_rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(dev_parse);
+TestSuite(dev_open, .init = setup, .fini = teardown);
+
+/* A path below the test's temporary directory; valid until the next call. */
+static char *t_path(const char *name)
+{
+	static char buf[4][PATH_MAX];
+	static unsigned next;
+	char *p = buf[next++ % 4];
+
+	snprintf(p, PATH_MAX, "%s/%s", t_root, name);
+	return p;
+}
+
+/* Mount a tmpfs on @name below the test directory, or skip the test. */
+static char *t_mount_tmpfs(const char *name, unsigned long flags,
+			   const char *data)
+{
+	char *p = t_path(name);
+
+	cr_assert_eq(mkdir(p, 0755), 0);
+	if (mount("tmpfs", p, "tmpfs", flags, data))
+		cr_skip_test("cannot mount tmpfs: %s", strerror(errno));
+	strcpy(t_mounts[t_nmounts++], p);
+	return p;
+}
+
+/* Parse @list and expect @n paths, given as the variadic arguments. */
+static void t_parse_ok(const char *list, unsigned n, ...)
+{
+	char **paths;
+	unsigned count, i;
+	va_list ap;
+	int rc;
+
+	rc = dev_parse_sources(list, &paths, &count, t_err, sizeof(t_err));
+	cr_assert_eq(rc, 0, "'%s': %d %s", list, rc, t_err);
+	cr_assert_eq(count, n, "'%s': %u paths", list, count);
+	va_start(ap, n);
+	for (i = 0; i < n; i++)
+		cr_expect_str_eq(paths[i], va_arg(ap, const char *),
+				 "'%s' entry %u", list, i);
+	va_end(ap);
+	dev_free_paths(paths, count);
+}
+
+static void t_parse_fails(const char *list, int want, const char *msg)
+{
+	char **paths = (char **)1;
+	unsigned count = 99;
+	int rc;
+
+	t_err[0] = '\0';
+	rc = dev_parse_sources(list, &paths, &count, t_err, sizeof(t_err));
+	cr_assert_eq(rc, want, "'%s': got %d", list, rc);
+	cr_expect_null(paths);
+	cr_expect_eq(count, 0);
+	if (msg)
+		cr_expect_str_eq(t_err, msg);
+}
+
+Test(dev_parse, plain_list)
+{
+	t_parse_ok("/mnt/nvme0/kv", 1, "/mnt/nvme0/kv");
+	t_parse_ok("/mnt/nvme0/kv,/mnt/nvme1/kv,/mnt/nvme2/kv", 3,
+		   "/mnt/nvme0/kv", "/mnt/nvme1/kv", "/mnt/nvme2/kv");
+}
+
+Test(dev_parse, blanks_around_entries)
+{
+	t_parse_ok("  /a ,\t/b\t,  /c  ", 3, "/a", "/b", "/c");
+	t_parse_ok("/a, /b", 2, "/a", "/b");
+	/* blanks inside a path belong to it */
+	t_parse_ok(" /my dir ,/b", 2, "/my dir", "/b");
+}
+
+Test(dev_parse, file_url_prefix)
+{
+	t_parse_ok("file:///a", 1, "/a");
+	t_parse_ok("file:///a/", 1, "/a");
+	t_parse_ok("file:///mnt/nvme0/kv/, file:///mnt/nvme1/kv", 2,
+		   "/mnt/nvme0/kv", "/mnt/nvme1/kv");
+	t_parse_ok(" file:///a/ , /b", 2, "/a", "/b");
+}
+
+Test(dev_parse, duplicates_after_normalisation)
+{
+	t_parse_fails("file:///a,/a", -EINVAL, "'/a' is listed twice");
+	t_parse_fails("/a/,/a", -EINVAL, "'/a' is listed twice");
+	t_parse_fails("/a, /b, file:///b/", -EINVAL, "'/b' is listed twice");
+	t_parse_fails("/x/./a,/x/b/../a", -EINVAL, "'/x/a' is listed twice");
+	t_parse_fails("kv,./kv/", -EINVAL, "'kv' is listed twice");
+}
+
+Test(dev_parse, lexical_normalisation)
+{
+	t_parse_ok("/a/./b/../b", 1, "/a/b");
+	t_parse_ok("//a//b//", 1, "/a/b");
+	t_parse_ok("/", 1, "/");
+	t_parse_ok("///", 1, "/");
+	t_parse_ok("/..", 1, "/");
+	t_parse_ok("/../../a/..", 1, "/");
+	t_parse_ok("/a/b/c/../../d", 1, "/a/d");
+	t_parse_ok("file:///a/./b/", 1, "/a/b");
+}
+
+Test(dev_parse, relative_paths_stay_relative)
+{
+	t_parse_ok("kv,./kv2/,a/b/..", 3, "kv", "kv2", "a");
+	t_parse_ok("../x/./y", 1, "../x/y");
+	t_parse_ok("a/../..", 1, "..");
+	t_parse_ok("../../a", 1, "../../a");
+	t_parse_ok("a/..", 1, ".");
+	t_parse_ok(".", 1, ".");
+}
+
+Test(dev_parse, empty_list)
+{
+	t_parse_fails("", -EINVAL, "no backing directory given");
+	t_parse_fails("  \t ", -EINVAL, "no backing directory given");
+	t_parse_fails(NULL, -EINVAL, "no backing directory given");
+}
+
+Test(dev_parse, empty_entries)
+{
+	t_parse_fails(",", -EINVAL, "empty entry 1 in source list ','");
+	t_parse_fails("/a,,/b", -EINVAL,
+		      "empty entry 2 in source list '/a,,/b'");
+	t_parse_fails("/a, ,/b", -EINVAL,
+		      "empty entry 2 in source list '/a, ,/b'");
+	t_parse_fails("/a,/b,", -EINVAL,
+		      "empty entry 3 in source list '/a,/b,'");
+	t_parse_fails(",/a", -EINVAL, "empty entry 1 in source list ',/a'");
+	t_parse_fails("/a, file://", -EINVAL,
+		      "empty entry 2 in source list '/a, file://'");
+}
+
+Test(dev_parse, too_many_entries)
+{
+	char list[DEV_MAX * 8 + 16], **paths;
+	unsigned i, count;
+	size_t len = 0;
+
+	for (i = 0; i < DEV_MAX; i++)
+		len += sprintf(list + len, "%s/d%u", i ? "," : "", i);
+	cr_assert_eq(dev_parse_sources(list, &paths, &count, t_err,
+				       sizeof(t_err)), 0, "%s", t_err);
+	cr_assert_eq(count, DEV_MAX);
+	cr_expect_str_eq(paths[DEV_MAX - 1], "/d63");
+	dev_free_paths(paths, count);
+
+	sprintf(list + len, ",/d%u", DEV_MAX);
+	t_parse_fails(list, -E2BIG, NULL);
+	cr_expect(strstr(t_err, "too many"), "%s", t_err);
+}
+
+/* Open @n paths with @opts and @mnt; returns the rc, the set in *@out. */
+static int t_open(struct devset **out, const struct dev_opts *opts,
+		  const char *mnt, unsigned n, ...)
+{
+	char *paths[8];
+	unsigned i;
+	va_list ap;
+
+	va_start(ap, n);
+	for (i = 0; i < n; i++)
+		paths[i] = va_arg(ap, char *);
+	va_end(ap);
+	t_err[0] = '\0';
+	return devset_open(paths, n, opts, mnt, out, t_err, sizeof(t_err));
+}
+
+static void t_expect_err(int rc, int want, const char *part)
+{
+	cr_expect_eq(rc, want, "rc %d (%s), want %d", rc, t_err, want);
+	cr_expect(strstr(t_err, part), "message '%s' lacks '%s'", t_err,
+		  part);
+	cr_expect_null(strchr(t_err, '\n'), "one line");
+}
+
+static bool t_pow2(unsigned v)
+{
+	return v && !(v & (v - 1));
+}
+
+Test(dev_open, creates_missing_directories)
+{
+	char *a = t_path("x/y/a"), *b = t_path("b");
+	char real[PATH_MAX];
+	struct devset *set;
+	const struct dev *d;
+	struct stat st;
+
+	cr_assert_eq(t_open(&set, NULL, NULL, 2, a, b), 0, "%s", t_err);
+	cr_assert_eq(devset_count(set), 2);
+	cr_assert_eq(stat(a, &st), 0);
+	cr_expect(S_ISDIR(st.st_mode));
+	cr_expect_eq(st.st_mode & 0777, 0755 & ~0022 & 0777);
+
+	d = devset_dev(set, 0);
+	cr_assert_not_null(realpath(a, real));
+	cr_expect_str_eq(d->path, real);
+	cr_expect_eq(d->index, 0);
+	cr_expect_eq(devset_dev(set, 1)->index, 1);
+	cr_expect_null(devset_dev(set, 2));
+	cr_expect_geq(d->root_fd, 0);
+	cr_expect_eq(fstat(d->root_fd, &st), 0);
+	cr_expect(S_ISDIR(st.st_mode));
+	cr_expect_eq(d->st_dev, st.st_dev);
+	cr_expect_gt(d->capacity, 0);
+	devset_free(set);
+}
+
+Test(dev_open, leaves_no_probe_file)
+{
+	struct devset *set;
+	char *a = t_path("a");
+	struct dirent *e;
+	unsigned n = 0;
+	DIR *dir;
+
+	cr_assert_eq(t_open(&set, NULL, NULL, 1, a), 0, "%s", t_err);
+	dir = opendir(a);
+	cr_assert_not_null(dir);
+	while ((e = readdir(dir)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(dir);
+	cr_expect_eq(n, 0, "the probe file was not removed");
+	devset_free(set);
+}
+
+Test(dev_open, relative_path)
+{
+	struct devset *set;
+	char real[PATH_MAX];
+
+	cr_assert_eq(chdir(t_root), 0);
+	cr_assert_eq(t_open(&set, NULL, NULL, 1, "rel/kv"), 0, "%s", t_err);
+	cr_assert_not_null(realpath("rel/kv", real));
+	cr_expect_str_eq(devset_dev(set, 0)->path, real);
+	devset_free(set);
+}
+
+Test(dev_open, rejects_regular_file)
+{
+	struct devset *set = (struct devset *)1;
+	char *f = t_path("file"), want[PATH_MAX + 64];
+	int fd;
+
+	fd = open(f, O_CREAT | O_WRONLY, 0644);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	t_expect_err(t_open(&set, NULL, NULL, 2, t_path("ok"), f), -ENOTDIR,
+		     "is not a directory");
+	cr_expect_null(set);
+	snprintf(want, sizeof(want), "backing path '%s' is not a directory",
+		 f);
+	cr_expect_str_eq(t_err, want);
+
+	/* a directory cannot be created below a regular file */
+	t_expect_err(t_open(&set, NULL, NULL, 1, t_path("file/sub")),
+		     -ENOTDIR, "cannot create backing directory");
+}
+
+Test(dev_open, rejects_duplicate_via_symlink)
+{
+	struct devset *set;
+	char *a = t_path("a"), *l = t_path("link");
+
+	cr_assert_eq(mkdir(a, 0755), 0);
+	cr_assert_eq(symlink(a, l), 0);
+	t_expect_err(t_open(&set, NULL, NULL, 2, a, l), -EINVAL,
+		     "is listed twice (as '");
+	cr_expect(strstr(t_err, l), "%s", t_err);
+}
+
+Test(dev_open, rejects_duplicate_via_bind_mount)
+{
+	struct devset *set;
+	char *a = t_path("a"), *b = t_path("b");
+
+	cr_assert_eq(mkdir(a, 0755), 0);
+	cr_assert_eq(mkdir(b, 0755), 0);
+	if (mount(a, b, NULL, MS_BIND, NULL))
+		cr_skip_test("cannot bind mount: %s", strerror(errno));
+	strcpy(t_mounts[t_nmounts++], b);
+	t_expect_err(t_open(&set, NULL, NULL, 2, a, b), -EINVAL,
+		     "is listed twice");
+}
+
+Test(dev_open, rejects_the_mount_point)
+{
+	struct devset *set;
+	char *a = t_path("a"), *l = t_path("alink");
+
+	cr_assert_eq(mkdir(a, 0755), 0);
+	cr_assert_eq(symlink(a, l), 0);
+	t_expect_err(t_open(&set, NULL, a, 1, a), -EINVAL,
+		     "is the mount point");
+	t_expect_err(t_open(&set, NULL, l, 1, a), -EINVAL,
+		     "is the mount point");
+	t_expect_err(t_open(&set, NULL, a, 2, t_path("b"), l), -EINVAL,
+		     "is the mount point");
+}
+
+Test(dev_open, rejects_a_path_inside_the_mount_point)
+{
+	struct devset *set;
+	char *m = t_path("m");
+
+	cr_assert_eq(mkdir(m, 0755), 0);
+	t_expect_err(t_open(&set, NULL, m, 1, t_path("m/kv")), -EINVAL,
+		     "is inside the mount point");
+}
+
+Test(dev_open, creates_nothing_inside_the_mount_point)
+{
+	struct devset *set;
+	struct stat st;
+	char *m = t_path("m");
+
+	cr_assert_eq(mkdir(m, 0755), 0);
+	cr_assert_eq(symlink(m, t_path("mlink")), 0);
+	t_expect_err(t_open(&set, NULL, m, 1, t_path("m/new/kv")), -EINVAL,
+		     "is inside the mount point");
+	t_expect_err(t_open(&set, NULL, m, 1, t_path("mlink/new2")), -EINVAL,
+		     "is inside the mount point");
+	cr_assert_eq(chdir(m), 0);
+	t_expect_err(t_open(&set, NULL, m, 1, "rel/kv"), -EINVAL,
+		     "is inside the mount point");
+	t_expect_err(t_open(&set, NULL, m, 1, "."), -EINVAL,
+		     "is the mount point");
+	cr_expect_neq(stat(t_path("m/new"), &st), 0);
+	cr_expect_neq(stat(t_path("m/new2"), &st), 0);
+	cr_expect_neq(stat(t_path("m/rel"), &st), 0);
+}
+
+Test(dev_open, rejects_a_path_containing_the_mount_point)
+{
+	struct devset *set;
+	char *m = t_path("kv/mnt");
+
+	cr_assert_eq(mkdir(t_path("kv"), 0755), 0);
+	cr_assert_eq(mkdir(m, 0755), 0);
+	t_expect_err(t_open(&set, NULL, m, 1, t_path("kv")), -EINVAL,
+		     "contains the mount point");
+	t_expect_err(t_open(&set, NULL, m, 1, "/"), -EINVAL,
+		     "contains the mount point");
+}
+
+Test(dev_open, accepts_a_sibling_of_the_mount_point)
+{
+	struct devset *set;
+	char *m = t_path("kv2");
+
+	/* "kv" is a string prefix of "kv2" but not a parent directory */
+	cr_assert_eq(mkdir(m, 0755), 0);
+	cr_assert_eq(t_open(&set, NULL, m, 1, t_path("kv")), 0, "%s", t_err);
+	devset_free(set);
+	/* a mount point that does not exist is left to mount(2) */
+	cr_assert_eq(t_open(&set, NULL, t_path("none"), 1, t_path("kv")), 0,
+		     "%s", t_err);
+	devset_free(set);
+}
+
+Test(dev_open, rejects_a_read_only_filesystem)
+{
+	struct devset *set;
+	char *ro = t_mount_tmpfs("ro", MS_RDONLY, NULL);
+
+	t_expect_err(t_open(&set, NULL, NULL, 1, ro), -EROFS,
+		     "is not writable: Read-only file system");
+	cr_expect(strstr(t_err, ro), "%s", t_err);
+	/* nor can a missing directory be created there */
+	t_expect_err(t_open(&set, NULL, NULL, 1, t_path("ro/sub")), -EROFS,
+		     "cannot create backing directory");
+}
+
+Test(dev_open, probes_a_power_of_two_alignment)
+{
+	char *tmpfs = t_mount_tmpfs("shm", 0, "size=16m");
+	struct devset *set;
+	unsigned i;
+
+	cr_assert_eq(t_open(&set, NULL, NULL, 2, t_path("disk"), tmpfs), 0,
+		     "%s", t_err);
+	for (i = 0; i < devset_count(set); i++) {
+		const struct dev *d = devset_dev(set, i);
+
+		cr_expect(t_pow2(d->dio_align), "%u", d->dio_align);
+		cr_expect_geq(d->dio_align, 512);
+		cr_expect_leq(d->dio_align, DEV_ALIGN_MAX);
+		cr_expect(t_pow2(d->mem_align), "%u", d->mem_align);
+		cr_expect_leq(d->mem_align, DEV_ALIGN_MAX);
+		cr_expect_geq(devset_max_align(set), d->dio_align);
+		cr_expect_geq(devset_max_align(set), d->mem_align);
+	}
+	devset_free(set);
+}
+
+Test(dev_open, align_override)
+{
+	struct dev_opts opts[2] = { { 0 }, { 0 } };
+	struct devset *set;
+	unsigned probed;
+	char *a = t_path("a"), *b = t_path("b");
+
+	cr_assert_eq(t_open(&set, opts, NULL, 2, a, b), 0, "%s", t_err);
+	probed = devset_dev(set, 1)->dio_align;
+	devset_free(set);
+
+	opts[1].align = DEV_ALIGN_MAX;
+	cr_assert_eq(t_open(&set, opts, NULL, 2, a, b), 0, "%s", t_err);
+	cr_expect_eq(devset_dev(set, 0)->dio_align, probed, "untouched");
+	cr_expect_eq(devset_dev(set, 1)->dio_align, DEV_ALIGN_MAX);
+	cr_expect_eq(devset_max_align(set), DEV_ALIGN_MAX);
+	devset_free(set);
+
+	opts[1].align = 3000;
+	t_expect_err(t_open(&set, opts, NULL, 2, a, b), -EINVAL,
+		     "is not a power of two");
+	cr_expect(strstr(t_err, b), "%s", t_err);
+	opts[1].align = DEV_ALIGN_MAX * 2;
+	t_expect_err(t_open(&set, opts, NULL, 2, a, b), -EINVAL,
+		     "is not a power of two up to 65536");
+	opts[1].align = probed / 2;
+	t_expect_err(t_open(&set, opts, NULL, 2, a, b), -EINVAL,
+		     probed / 2 ? "is below the device's" : "power of two");
+}
+
+Test(dev_open, no_devices)
+{
+	struct devset *set;
+
+	t_expect_err(t_open(&set, NULL, NULL, 0), -EINVAL,
+		     "no backing directory given");
+	devset_free(NULL);
+}
+
+/* @n blocks of @frsize bytes in 4096-byte units. */
+static unsigned long long t_4k(unsigned long long n, unsigned long frsize)
+{
+	return n * frsize / 4096;
+}
+
+Test(dev_open, statfs_counts_one_filesystem_once)
+{
+	struct statvfs sv, fs;
+	struct devset *set;
+
+	cr_assert_eq(t_open(&set, NULL, NULL, 2, t_path("a"), t_path("b")),
+		     0, "%s", t_err);
+	cr_assert_eq(devset_statfs(set, &sv), 0);
+	cr_assert_eq(statvfs(t_root, &fs), 0);
+	cr_expect_eq(sv.f_bsize, 4096);
+	cr_expect_eq(sv.f_frsize, 4096);
+	cr_expect_eq(sv.f_namemax, 255);
+	cr_expect_eq(sv.f_blocks, t_4k(fs.f_blocks, fs.f_frsize),
+		     "counted twice? %llu vs %llu",
+		     (unsigned long long)sv.f_blocks,
+		     t_4k(fs.f_blocks, fs.f_frsize));
+	cr_expect_eq(sv.f_files, fs.f_files);
+	cr_expect_eq(sv.f_fsid, fs.f_fsid);
+	cr_expect_leq(sv.f_bavail, sv.f_bfree);
+	cr_expect_leq(sv.f_bfree, sv.f_blocks);
+	devset_free(set);
+}
+
+Test(dev_open, statfs_sums_distinct_filesystems)
+{
+	char *t1 = t_mount_tmpfs("t1", 0, "size=16m,nr_inodes=1000");
+	char *t2 = t_mount_tmpfs("t2", 0, "size=32m,nr_inodes=2000");
+	struct statvfs sv;
+	struct devset *set;
+
+	cr_assert_eq(t_open(&set, NULL, NULL, 3, t1, t2, t_path("t2/sub")),
+		     0, "%s", t_err);
+	cr_assert_eq(devset_statfs(set, &sv), 0);
+	cr_expect_eq(sv.f_blocks, (48u << 20) / 4096);
+	cr_expect_eq(sv.f_files, 3000);
+	cr_expect_leq(sv.f_bfree, sv.f_blocks);
+	cr_expect_eq(sv.f_flag & ST_RDONLY, 0);
+	devset_free(set);
+}

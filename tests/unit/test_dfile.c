@@ -1,0 +1,630 @@
+/*
+ * test_dfile.c - unit tests for O_DIRECT backing files (core/dfile.c).
+ *
+ * Files live in a fresh directory under /var/tmp. The main test replays a
+ * long random mix of writes, reads, truncates and settles against an
+ * in-memory model; the others pin down padding, holes, errors and threads.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "align.h"
+#include "dfile.h"
+#include "dio.h"
+
+#define T_KIB	1024u
+#define T_MIB	(1024u * 1024u)
+
+static char t_dir[64];
+static int t_dirfd = -1;
+static bool t_no_direct;
+
+static void t_setup(void)
+{
+	struct dio_params p = {
+		.queue_depth = 64, .max_io = T_MIB, .max_align = 4096,
+	};
+	int fd;
+
+	strcpy(t_dir, "/var/tmp/kvstripe-dfile-XXXXXX");
+	cr_assert_not_null(mkdtemp(t_dir), "mkdtemp: %s", strerror(errno));
+	t_dirfd = open(t_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(t_dirfd, 0);
+	cr_assert_eq(dio_setup(&p), 0);
+
+	fd = openat(t_dirfd, "probe", O_RDWR | O_CREAT | O_DIRECT, 0600);
+	t_no_direct = fd < 0 && errno == EINVAL;
+	if (fd >= 0)
+		close(fd);
+	unlinkat(t_dirfd, "probe", 0);
+}
+
+static void t_teardown(void)
+{
+	DIR *d = fdopendir(t_dirfd);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			unlinkat(t_dirfd, de->d_name, 0);
+	closedir(d);
+	rmdir(t_dir);
+}
+
+TestSuite(dfile, .init = t_setup, .fini = t_teardown);
+
+#define t_require_direct()						\
+	do {								\
+		if (t_no_direct)					\
+			cr_skip_test("%s refuses O_DIRECT", t_dir);	\
+	} while (0)
+
+static struct dfile *t_open(const char *name, int flags, unsigned align)
+{
+	struct dfile *f = NULL;
+	int rc;
+
+	rc = dfile_open(t_dirfd, name, flags, 0644, align, &f);
+	cr_assert_eq(rc, 0, "dfile_open %s: %s", name, strerror(-rc));
+	return f;
+}
+
+static uint64_t t_disk_size(struct dfile *f)
+{
+	struct stat st;
+
+	cr_assert_eq(fstat(dfile_fd(f), &st), 0);
+	return (uint64_t)st.st_size;
+}
+
+/* xorshift64*: deterministic across runs and machines. */
+static uint64_t t_rng = 0x9e3779b97f4a7c15ull;
+
+static uint64_t t_rand(void)
+{
+	t_rng ^= t_rng >> 12;
+	t_rng ^= t_rng << 25;
+	t_rng ^= t_rng >> 27;
+	return t_rng * 0x2545f4914f6cdd1dull;
+}
+
+static void t_rand_fill(unsigned char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = (unsigned char)(t_rand() >> 56);
+}
+
+/* Read [@off, @off + @len) through @f and compare with @want. */
+static void t_expect(struct dfile *f, const unsigned char *want, size_t len,
+		     uint64_t off)
+{
+	const void *data = NULL;
+	ssize_t n;
+
+	n = dfile_read(f, len, off, &data);
+	cr_assert_eq(n, (ssize_t)len, "read %zu at %llu: %zd", len,
+		     (unsigned long long)off, n);
+	cr_assert_eq(memcmp(data, want, len), 0, "data differs at %llu+%zu",
+		     (unsigned long long)off, len);
+}
+
+/* The backing file, read without O_DIRECT, holds exactly @want. */
+static void t_expect_on_disk(const char *name, const unsigned char *want,
+			     size_t len)
+{
+	unsigned char *got = malloc(len + 1);
+	struct stat st;
+	int fd;
+
+	cr_assert_not_null(got);
+	fd = openat(t_dirfd, name, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fstat(fd, &st), 0);
+	cr_assert_eq((uint64_t)st.st_size, len);
+	cr_assert_eq(pread(fd, got, len + 1, 0), (ssize_t)len);
+	cr_assert_eq(memcmp(got, want, len), 0);
+	close(fd);
+	free(got);
+}
+
+/*
+ * The model: model[0, size) is the file, everything past it is zero,
+ * so a grow needs no extra work.
+ */
+#define M_MAX		(6 * T_MIB)
+#define M_WRITE_MAX	(300 * T_KIB)
+#define M_OFF_MAX	(4 * T_MIB)
+
+static void t_model_ops(unsigned align, unsigned nops)
+{
+	unsigned char *model = calloc(1, M_MAX);
+	unsigned char *pay_base = NULL;
+	uint64_t msize = 0;
+	struct dfile *f;
+	unsigned i;
+
+	cr_assert_not_null(model);
+	cr_assert_eq(posix_memalign((void **)&pay_base, 4096,
+				    M_WRITE_MAX + 4096), 0);
+	f = t_open("model", O_RDWR | O_CREAT | O_TRUNC, align);
+
+	for (i = 0; i < nops; i++) {
+		unsigned r = (unsigned)(t_rand() % 100);
+		uint64_t off, disk;
+		size_t len;
+
+		if (r < 45) {
+			/* Write: a quarter of them fully aligned. */
+			unsigned char *pay = pay_base;
+			ssize_t n;
+
+			off = t_rand() % M_OFF_MAX;
+			len = 1 + t_rand() % M_WRITE_MAX;
+			if (t_rand() % 4 == 0) {
+				off = align_down(off, align);
+				len = align_up(len, align);
+			} else if (t_rand() % 2) {
+				pay += 1 + t_rand() % 100;
+			}
+			t_rand_fill(pay, len);
+			n = dfile_write(f, pay, len, off);
+			cr_assert_eq(n, (ssize_t)len, "op %u: write %zu at %llu: %zd",
+				     i, len, (unsigned long long)off, n);
+			memcpy(model + off, pay, len);
+			if (off + len > msize)
+				msize = off + len;
+		} else if (r < 80) {
+			/* Read, also across and past the end. */
+			const void *data = NULL;
+			size_t want;
+			ssize_t n;
+
+			off = t_rand() % (msize + 64 * T_KIB + 1);
+			len = 1 + t_rand() % M_WRITE_MAX;
+			want = off >= msize ? 0 :
+			       (len < msize - off ? len : msize - off);
+			n = dfile_read(f, len, off, &data);
+			cr_assert_eq(n, (ssize_t)want, "op %u: read %zu at %llu: %zd",
+				     i, len, (unsigned long long)off, n);
+			cr_assert_eq(memcmp(data, model + off, want), 0,
+				     "op %u: read %zu at %llu differs", i, len,
+				     (unsigned long long)off);
+		} else if (r < 90) {
+			/* Truncate up or down, sometimes to a block edge. */
+			uint64_t size = t_rand() % (5 * T_MIB);
+
+			if (t_rand() % 3 == 0)
+				size = align_down(size, align);
+			if (t_rand() % 10 == 0)
+				size = 0;
+			cr_assert_eq(dfile_truncate(f, size), 0);
+			if (size < msize)
+				memset(model + size, 0, msize - size);
+			msize = size;
+			cr_assert_eq(t_disk_size(f), msize);
+		} else if (r < 97) {
+			cr_assert_eq(dfile_settle(f), 0);
+			cr_assert_eq(t_disk_size(f), msize, "op %u", i);
+		} else {
+			cr_assert_eq(dfile_fsync(f, t_rand() % 2), 0);
+			cr_assert_eq(t_disk_size(f), msize);
+		}
+
+		cr_assert_eq(dfile_size(f), msize, "op %u", i);
+		disk = t_disk_size(f);
+		cr_assert(disk >= msize && disk <= align_up(msize, align),
+			  "op %u: backing %llu for size %llu", i,
+			  (unsigned long long)disk, (unsigned long long)msize);
+	}
+
+	/* The whole file in one read (grows the bounce buffer past 1 MiB). */
+	if (msize)
+		t_expect(f, model, msize, 0);
+	cr_assert_eq(dfile_settle(f), 0);
+	cr_assert_eq(t_disk_size(f), msize);
+	cr_assert_eq(dfile_close(f), 0);
+	t_expect_on_disk("model", model, msize);
+	free(pay_base);
+	free(model);
+}
+
+Test(dfile, random_ops_match_memory_model_512, .timeout = 300)
+{
+	t_require_direct();
+	t_rng = 0x5eed0512;
+	t_model_ops(512, 2000);
+}
+
+Test(dfile, random_ops_match_memory_model_4096, .timeout = 300)
+{
+	t_require_direct();
+	t_rng = 0x5eed4096;
+	t_model_ops(4096, 2000);
+}
+
+Test(dfile, appends_of_odd_sizes)
+{
+	static const size_t sizes[] = {
+		1, 3, 511, 513, 4095, 4097, 1, 8192, 100000, 7, 4096, 65537,
+		2 * T_MIB + 3, 2, 12288,	/* > max_io: the buffer grows */
+	};
+	unsigned char *model = calloc(1, 4 * T_MIB);
+	unsigned char *pay = malloc(3 * T_MIB);
+	uint64_t end = 0;
+	struct dfile *f;
+	size_t i;
+
+	t_require_direct();
+	cr_assert_not_null(model);
+	cr_assert_not_null(pay);
+	/* O_APPEND is dropped: the offsets passed are what counts. */
+	f = t_open("append", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 4096);
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		t_rand_fill(pay, sizes[i]);
+		cr_assert_eq(dfile_write(f, pay, sizes[i], end),
+			     (ssize_t)sizes[i]);
+		memcpy(model + end, pay, sizes[i]);
+		end += sizes[i];
+		cr_assert_eq(dfile_size(f), end);
+		cr_assert_eq(t_disk_size(f), align_up(end, 4096));
+		t_expect(f, model, end, 0);
+	}
+	cr_assert_eq(dfile_close(f), 0);
+	t_expect_on_disk("append", model, end);
+	free(pay);
+	free(model);
+}
+
+Test(dfile, sparse_holes_read_as_zeros)
+{
+	unsigned char *zero = calloc(1, 8 * T_MIB);
+	unsigned char pay[100];
+	uint64_t at = 3 * T_MIB + 17;
+	const void *data;
+	struct dfile *f;
+
+	t_require_direct();
+	cr_assert_not_null(zero);
+	memset(pay, 0x5a, sizeof(pay));
+	f = t_open("sparse", O_RDWR | O_CREAT | O_TRUNC, 512);
+	cr_assert_eq(dfile_write(f, pay, sizeof(pay), at), sizeof(pay));
+	cr_assert_eq(dfile_size(f), at + sizeof(pay));
+	t_expect(f, zero, at, 0);
+	t_expect(f, pay, sizeof(pay), at);
+	t_expect(f, zero, 1000, 2 * T_MIB + 1);
+
+	/* Grow: the new tail is a hole too. */
+	cr_assert_eq(dfile_truncate(f, 8 * T_MIB), 0);
+	t_expect(f, zero, 8 * T_MIB - at - sizeof(pay), at + sizeof(pay));
+	/* A write at the far end leaves the middle alone. */
+	cr_assert_eq(dfile_write(f, pay, 1, 8 * T_MIB - 1), 1);
+	t_expect(f, zero, 4096, 8 * T_MIB - 4097);
+	t_expect(f, pay, sizeof(pay), at);
+	cr_assert_eq(dfile_read(f, 10, 8 * T_MIB, &data), 0);
+	cr_assert_eq(dfile_close(f), 0);
+	free(zero);
+}
+
+Test(dfile, last_block_is_padded_until_settled)
+{
+	unsigned char pay[5000];
+	struct dfile *f;
+	struct stat st;
+
+	t_require_direct();
+	t_rand_fill(pay, sizeof(pay));
+	f = t_open("pad", O_RDWR | O_CREAT | O_EXCL, 4096);
+	cr_assert_eq(dfile_write(f, pay, sizeof(pay), 0), sizeof(pay));
+	cr_assert_eq(t_disk_size(f), 8192);
+	cr_assert_eq(dfile_size(f), 5000);
+	t_expect(f, pay, sizeof(pay), 0);
+	cr_assert_eq(dfile_settle(f), 0);
+	cr_assert_eq(t_disk_size(f), 5000);
+	cr_assert_eq(dfile_size(f), 5000);
+	/* Settling twice is harmless. */
+	cr_assert_eq(dfile_settle(f), 0);
+	cr_assert_eq(t_disk_size(f), 5000);
+
+	/* Writing inside the settled last block pads it again. */
+	cr_assert_eq(dfile_write(f, pay, 10, 4990), 10);
+	cr_assert_eq(t_disk_size(f), 8192);
+	cr_assert_eq(dfile_size(f), 5000);
+	/* close settles. */
+	cr_assert_eq(dfile_close(f), 0);
+	cr_assert_eq(fstatat(t_dirfd, "pad", &st, 0), 0);
+	cr_assert_eq(st.st_size, 5000);
+}
+
+Test(dfile, truncate_never_exposes_old_bytes)
+{
+	unsigned char aa[5000], want[12000];
+	struct dfile *f;
+
+	t_require_direct();
+	memset(aa, 0xaa, sizeof(aa));
+	f = t_open("trunc", O_RDWR | O_CREAT | O_TRUNC, 4096);
+
+	/* Down from a padded state, then up: [3000, 12000) is zero. */
+	cr_assert_eq(dfile_write(f, aa, sizeof(aa), 0), sizeof(aa));
+	cr_assert_eq(dfile_truncate(f, 3000), 0);
+	cr_assert_eq(dfile_truncate(f, 12000), 0);
+	memset(want, 0, sizeof(want));
+	memset(want, 0xaa, 3000);
+	t_expect(f, want, 12000, 0);
+
+	/* Up straight from a padded state. */
+	cr_assert_eq(dfile_truncate(f, 0), 0);
+	cr_assert_eq(dfile_write(f, aa, sizeof(aa), 0), sizeof(aa));
+	cr_assert_eq(t_disk_size(f), 8192);
+	cr_assert_eq(dfile_truncate(f, 6000), 0);
+	cr_assert_eq(t_disk_size(f), 6000);
+	memset(want, 0, sizeof(want));
+	memset(want, 0xaa, 5000);
+	t_expect(f, want, 6000, 0);
+
+	/* Up from a settled, unaligned size. */
+	cr_assert_eq(dfile_truncate(f, 0), 0);
+	cr_assert_eq(dfile_write(f, aa, sizeof(aa), 0), sizeof(aa));
+	cr_assert_eq(dfile_settle(f), 0);
+	cr_assert_eq(dfile_truncate(f, 9000), 0);
+	t_expect(f, want, 9000, 0);
+
+	/* Down into the middle of a block, then an unaligned write past it. */
+	cr_assert_eq(dfile_truncate(f, 4500), 0);
+	cr_assert_eq(dfile_write(f, aa, 10, 4600), 10);
+	memset(want + 4500, 0, 100);
+	t_expect(f, want, 4610, 0);
+	cr_assert_eq(dfile_close(f), 0);
+	t_expect_on_disk("trunc", want, 4610);
+}
+
+Test(dfile, backing_file_shorter_than_size_reads_zeros)
+{
+	unsigned char aa[8192], want[8192];
+	const void *data;
+	struct dfile *f;
+
+	t_require_direct();
+	memset(aa, 0xaa, sizeof(aa));
+	f = t_open("shrunk", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	cr_assert_eq(dfile_write(f, aa, sizeof(aa), 0), sizeof(aa));
+	/* Leave non-zero bytes in the bounce buffer. */
+	cr_assert_eq(dfile_read(f, sizeof(aa), 0, &data), sizeof(aa));
+	/*
+	 * Someone trims the backing file behind the dfile's back. (ext4 on
+	 * 6.18 zeroes a DIO read's buffer past EOF itself; dfile_read does
+	 * not rely on that.)
+	 */
+	cr_assert_eq(ftruncate(dfile_fd(f), 100), 0);
+	memset(want, 0, sizeof(want));
+	memset(want, 0xaa, 100);
+	t_expect(f, want, sizeof(want), 0);
+	cr_assert_eq(dfile_close(f), 0);
+}
+
+Test(dfile, write_to_read_only_file_is_ebadf)
+{
+	unsigned char pay[4096];
+	struct dfile *f;
+
+	t_require_direct();
+	memset(pay, 1, sizeof(pay));
+	f = t_open("ro", O_RDWR | O_CREAT, 4096);
+	cr_assert(dfile_writable(f));
+	cr_assert_eq(dfile_write(f, pay, 100, 0), 100);
+	cr_assert_eq(dfile_close(f), 0);
+
+	f = t_open("ro", O_RDONLY, 4096);
+	cr_assert_not(dfile_writable(f));
+	cr_assert_eq(dfile_write(f, pay, 100, 0), -EBADF);
+	cr_assert_eq(dfile_write(f, pay, 4096, 4096), -EBADF);
+	t_expect(f, pay, 100, 0);
+	cr_assert_eq(dfile_close(f), 0);
+}
+
+Test(dfile, open_flags_and_errors)
+{
+	unsigned char a[8192], b[10];
+	struct dfile *f = NULL;
+
+	t_require_direct();
+	cr_assert_eq(dfile_open(t_dirfd, "x", O_RDWR | O_CREAT, 0600, 3000,
+				&f), -EINVAL);
+	cr_assert_eq(dfile_open(t_dirfd, "x", O_RDWR | O_CREAT, 0600, 0, &f),
+		     -EINVAL);
+	cr_assert_eq(dfile_open(t_dirfd, "missing", O_RDONLY, 0, 4096, &f),
+		     -ENOENT);
+	cr_assert_eq(dfile_close(NULL), 0);
+
+	/* Write-only still does read-modify-write of edge blocks. */
+	memset(a, 'a', sizeof(a));
+	memset(b, 'b', sizeof(b));
+	f = t_open("wronly", O_WRONLY | O_CREAT | O_EXCL, 4096);
+	cr_assert_eq(dfile_write(f, a, sizeof(a), 0), sizeof(a));
+	cr_assert_eq(dfile_write(f, b, sizeof(b), 4090), sizeof(b));
+	cr_assert_eq(dfile_close(f), 0);
+	memcpy(a + 4090, b, sizeof(b));
+	t_expect_on_disk("wronly", a, sizeof(a));
+	cr_assert_eq(dfile_open(t_dirfd, "wronly", O_RDWR | O_CREAT | O_EXCL,
+				0600, 4096, &f), -EEXIST);
+}
+
+/*
+ * RLIMIT_FSIZE makes the kernel fail writes past the limit with EFBIG. In
+ * a child, so the limit and the ignored SIGXFSZ stay there. Exit codes
+ * name the failed step.
+ */
+static int t_efbig_child(void)
+{
+	unsigned char *pay = malloc(256 * T_KIB);
+	struct rlimit rl = { 256 * T_KIB, 256 * T_KIB };
+	struct dfile *f;
+	ssize_t n;
+
+	if (!pay || dfile_open(t_dirfd, "fsize", O_RDWR, 0, 4096, &f))
+		return 10;
+	memset(pay, 0x11, 256 * T_KIB);
+	signal(SIGXFSZ, SIG_IGN);
+	if (setrlimit(RLIMIT_FSIZE, &rl))
+		return 11;
+
+	/* Entirely past the limit. */
+	n = dfile_write(f, pay, 4096, T_MIB);
+	if (n != -EFBIG)
+		return 12;
+	/* Straddling it: the kernel writes part, then refuses the rest. */
+	n = dfile_write(f, pay, 200 * T_KIB + 5, 100 * T_KIB);
+	if (n != -EFBIG)
+		return 13;
+	/* The failed writes left size and backing file as they were. */
+	if (dfile_size(f) != 1000 || t_disk_size(f) > 4096)
+		return 14;
+	/* Under the limit all is well. */
+	if (dfile_write(f, pay, 5000, 1000) != 5000)
+		return 15;
+	if (dfile_size(f) != 6000 || dfile_close(f))
+		return 16;
+	return 0;
+}
+
+Test(dfile, efbig_surfaces_as_negative_return)
+{
+	unsigned char pay[1000], want[6000];
+	struct dfile *f;
+	int status;
+	pid_t pid;
+
+	t_require_direct();
+	memset(pay, 0x22, sizeof(pay));
+	f = t_open("fsize", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	/* This thread's dio context exists before fork: the child drops it. */
+	cr_assert_eq(dfile_write(f, pay, sizeof(pay), 0), sizeof(pay));
+	cr_assert_eq(dfile_close(f), 0);
+
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		_exit(t_efbig_child());
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "child died (signal %d)",
+		  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d",
+		     WEXITSTATUS(status));
+
+	memset(want, 0x22, 1000);
+	memset(want + 1000, 0x11, 5000);
+	t_expect_on_disk("fsize", want, sizeof(want));
+}
+
+enum { T_THREADS = 4, T_ROUNDS = 48, T_CHUNK = 64 * 1024, T_REGION = 10007 };
+
+struct t_writer {
+	struct dfile *f;
+	unsigned id;
+	bool aligned;
+	ssize_t bad;		/* first unexpected return, or 0 */
+};
+
+static unsigned char t_pattern(uint64_t off)
+{
+	return (unsigned char)(off * 13 + off / 4099 + 1);
+}
+
+/*
+ * Writer @id owns region r * T_THREADS + id of every round r. Aligned
+ * regions are whole 64 KiB chunks written at once; unaligned ones are odd
+ * sized, written in odd pieces, so neighbours share edge blocks.
+ */
+static void *t_writer_main(void *arg)
+{
+	struct t_writer *w = arg;
+	size_t region = w->aligned ? T_CHUNK : T_REGION;
+	unsigned char *buf = NULL;
+	size_t len, i, done;
+	uint64_t off;
+	unsigned r;
+	ssize_t n;
+
+	if (posix_memalign((void **)&buf, 4096, T_CHUNK)) {
+		w->bad = -ENOMEM;
+		return NULL;
+	}
+	for (r = 0; r < T_ROUNDS && !w->bad; r++) {
+		off = ((uint64_t)r * T_THREADS + w->id) * region;
+		for (done = 0; done < region && !w->bad; done += len) {
+			len = w->aligned ? region :
+			      1 + (size_t)((off + done) * 2654435761u % 3000);
+			if (len > region - done)
+				len = region - done;
+			for (i = 0; i < len; i++)
+				buf[i] = t_pattern(off + done + i);
+			n = dfile_write(w->f, buf, len, off + done);
+			if (n != (ssize_t)len)
+				w->bad = n < 0 ? n : -EIO;
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+static void t_concurrent_writers(bool aligned)
+{
+	uint64_t total = (uint64_t)T_ROUNDS * T_THREADS *
+			 (aligned ? T_CHUNK : T_REGION);
+	struct t_writer w[T_THREADS];
+	pthread_t tid[T_THREADS];
+	unsigned char *want;
+	struct dfile *f;
+	uint64_t i;
+
+	f = t_open("threads", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	for (i = 0; i < T_THREADS; i++) {
+		w[i] = (struct t_writer){ .f = f, .id = (unsigned)i,
+					  .aligned = aligned };
+		cr_assert_eq(pthread_create(&tid[i], NULL, t_writer_main,
+					    &w[i]), 0);
+	}
+	for (i = 0; i < T_THREADS; i++)
+		pthread_join(tid[i], NULL);
+	for (i = 0; i < T_THREADS; i++)
+		cr_assert_eq(w[i].bad, 0, "writer %u: %zd", (unsigned)i,
+			     w[i].bad);
+
+	want = malloc(total);
+	cr_assert_not_null(want);
+	for (i = 0; i < total; i++)
+		want[i] = t_pattern(i);
+	cr_assert_eq(dfile_size(f), total);
+	t_expect(f, want, total, 0);
+	cr_assert_eq(dfile_close(f), 0);
+	t_expect_on_disk("threads", want, total);
+	free(want);
+}
+
+Test(dfile, concurrent_aligned_writers)
+{
+	t_require_direct();
+	t_concurrent_writers(true);
+}
+
+Test(dfile, concurrent_unaligned_writers_share_edge_blocks)
+{
+	t_require_direct();
+	t_concurrent_writers(false);
+}
