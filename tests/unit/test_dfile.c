@@ -351,6 +351,27 @@ Test(dfile, last_block_is_padded_until_settled)
 	cr_assert_eq(st.st_size, 5000);
 }
 
+/* cp -a sets the times before close; the trim at close must keep them. */
+Test(dfile, settle_keeps_mtime)
+{
+	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT },
+				     { .tv_sec = 1000000000, .tv_nsec = 5 } };
+	unsigned char pay[5000];
+	struct dfile *f;
+	struct stat st;
+
+	t_require_direct();
+	t_rand_fill(pay, sizeof(pay));
+	f = t_open("mtime", O_RDWR | O_CREAT | O_EXCL, 4096);
+	cr_assert_eq(dfile_write(f, pay, sizeof(pay), 0), sizeof(pay));
+	cr_assert_eq(futimens(dfile_fd(f), times), 0);
+	cr_assert_eq(dfile_close(f), 0);
+	cr_assert_eq(fstatat(t_dirfd, "mtime", &st, 0), 0);
+	cr_assert_eq(st.st_size, 5000);
+	cr_assert_eq(st.st_mtim.tv_sec, 1000000000);
+	cr_assert_eq(st.st_mtim.tv_nsec, 5);
+}
+
 Test(dfile, truncate_never_exposes_old_bytes)
 {
 	unsigned char aa[5000], want[12000];
