@@ -697,7 +697,7 @@ int devset_statfs(const struct devset *set, struct statvfs *out)
 		out->f_favail += sv.f_favail;
 		if (i == 0) {
 			out->f_fsid = sv.f_fsid;
-			/* the backing mounts' nodev/noexec say nothing of ours */
+			/* a backing mount's nodev, noexec do not apply */
 			out->f_flag = sv.f_flag & (ST_RDONLY | ST_NOSUID);
 		}
 	}

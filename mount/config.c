@@ -1,0 +1,636 @@
+/*
+ * config.c - settings: strict value parsing shared by the command line and
+ * the INI file (inih), and the merge in which the command line wins.
+ *
+ * Every error is one line in the caller's buffer; nothing here prints or
+ * exits. No FUSE header: the unit tests link this without libfuse.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+
+enum kv_type {
+	KV_STR,
+	KV_UINT,
+	KV_SECONDS,
+	KV_BOOL,
+	KV_OPTS,
+};
+
+struct kv_key {
+	const char *name;
+	enum kv_type type;
+	unsigned field;		/* enum kv_field bit */
+	size_t off;		/* of the value in struct kv_config */
+	unsigned long min, max;	/* KV_UINT only */
+};
+
+#define KV_OFF(f)	offsetof(struct kv_config, f)
+
+static const struct kv_key kv_keys[] = {
+	{ "sources", KV_STR, KV_SET_SOURCES, KV_OFF(sources), 0, 0 },
+	{ "mountpoint", KV_STR, KV_SET_MOUNTPOINT, KV_OFF(mountpoint), 0, 0 },
+	{ "gpus", KV_UINT, KV_SET_GPUS, KV_OFF(gpus), 0, KV_GPUS_MAX },
+	{ "threads", KV_UINT, KV_SET_THREADS, KV_OFF(threads), 1,
+	  KV_THREADS_MAX },
+	{ "max_background", KV_UINT, KV_SET_BACKGROUND,
+	  KV_OFF(max_background), 1, KV_BACKGROUND_MAX },
+	{ "entry_timeout", KV_SECONDS, KV_SET_ENTRY_TIMEOUT,
+	  KV_OFF(entry_timeout), 0, 0 },
+	{ "attr_timeout", KV_SECONDS, KV_SET_ATTR_TIMEOUT,
+	  KV_OFF(attr_timeout), 0, 0 },
+	{ "foreground", KV_BOOL, KV_SET_FOREGROUND, KV_OFF(foreground), 0, 0 },
+	{ "debug", KV_BOOL, KV_SET_DEBUG, KV_OFF(debug), 0, 0 },
+	{ "single_thread", KV_BOOL, KV_SET_SINGLE_THREAD,
+	  KV_OFF(single_thread), 0, 0 },
+	{ "fuse_options", KV_OPTS, KV_SET_FUSE_OPTS, KV_OFF(fuse_opts), 0, 0 },
+};
+
+#define KV_NKEYS	(sizeof(kv_keys) / sizeof(kv_keys[0]))
+
+static void set_err(char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+void kv_config_init(struct kv_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->threads = KV_DEFAULT_THREADS;
+	c->max_background = KV_DEFAULT_BACKGROUND;
+	c->entry_timeout = KV_DEFAULT_TIMEOUT;
+	c->attr_timeout = KV_DEFAULT_TIMEOUT;
+}
+
+void kv_config_release(struct kv_config *c)
+{
+	free(c->config);
+	free(c->sources);
+	free(c->mountpoint);
+	free(c->fuse_opts);
+	c->config = c->sources = c->mountpoint = c->fuse_opts = NULL;
+}
+
+static const struct kv_key *kv_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < KV_NKEYS; i++)
+		if (!strcmp(kv_keys[i].name, name))
+			return &kv_keys[i];
+	return NULL;
+}
+
+/* Decimal digits only: no sign, no blanks, no trailing junk. */
+static int parse_ulong(const char *s, unsigned long min, unsigned long max,
+		       unsigned long *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* A finite, non-negative decimal number of seconds. */
+static int parse_seconds(const char *s, double *out)
+{
+	double v;
+	char *end;
+
+	if (!isdigit((unsigned char)*s) && *s != '.')
+		return -EINVAL;
+	if (strpbrk(s, "xX"))
+		return -EINVAL;	/* strtod would take hex */
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !isfinite(v) || v < 0)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*out = true;
+			return 0;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static int set_invalid(const char *key, const char *value, const char *want,
+		       char *err, size_t errlen)
+{
+	set_err(err, errlen, "invalid value for '%s': '%s' (expected %s)",
+		key, value, want);
+	return -EINVAL;
+}
+
+int kv_config_set(struct kv_config *c, const char *key, const char *value,
+		  char *err, size_t errlen)
+{
+	const struct kv_key *k = kv_find(key);
+	char *field, want[64], *s;
+	unsigned long u;
+	double d;
+	bool b;
+
+	if (!k)
+		return -ENOENT;
+	field = (char *)c + k->off;
+	switch (k->type) {
+	case KV_STR:
+		if (!*value)
+			return set_invalid(key, value, "a path", err, errlen);
+		s = strdup(value);
+		if (!s)
+			return -ENOMEM;
+		free(*(char **)field);
+		*(char **)field = s;
+		break;
+	case KV_OPTS:
+		s = NULL;
+		if (*value && !(s = strdup(value)))
+			return -ENOMEM;
+		free(*(char **)field);
+		*(char **)field = s;
+		break;
+	case KV_UINT:
+		if (parse_ulong(value, k->min, k->max, &u)) {
+			snprintf(want, sizeof(want), "an integer from %lu to %lu",
+				 k->min, k->max);
+			return set_invalid(key, value, want, err, errlen);
+		}
+		*(unsigned *)field = u;
+		break;
+	case KV_SECONDS:
+		if (parse_seconds(value, &d))
+			return set_invalid(key, value, "seconds, 0 or more",
+					   err, errlen);
+		*(double *)field = d;
+		break;
+	case KV_BOOL:
+		if (parse_bool(value, &b))
+			return set_invalid(key, value, "yes or no", err,
+					   errlen);
+		*(bool *)field = b;
+		break;
+	}
+	c->set |= k->field;
+	return 0;
+}
+
+int kv_config_set_dev(struct kv_config *c, unsigned index, const char *key,
+		      const char *value, char *err, size_t errlen)
+{
+	unsigned long v;
+	char want[64];
+
+	if (strcmp(key, "align"))
+		return -ENOENT;
+	if (index >= DEV_MAX) {
+		set_err(err, errlen,
+			"invalid device number %u (expected 0 to %d)", index,
+			DEV_MAX - 1);
+		return -EINVAL;
+	}
+	if (parse_ulong(value, KV_ALIGN_MIN, DEV_ALIGN_MAX, &v) ||
+	    (v & (v - 1))) {
+		snprintf(want, sizeof(want), "a power of two from %d to %d",
+			 KV_ALIGN_MIN, DEV_ALIGN_MAX);
+		return set_invalid(key, value, want, err, errlen);
+	}
+	c->dev[index].align = v;
+	return 0;
+}
+
+int kv_config_add_fuse_opt(struct kv_config *c, const char *opt)
+{
+	size_t len = c->fuse_opts ? strlen(c->fuse_opts) : 0;
+	const char *p;
+	char *s, *q;
+
+	/* each byte may need a backslash, plus the comma and the NUL */
+	s = realloc(c->fuse_opts, len + 2 * strlen(opt) + 2);
+	if (!s)
+		return -ENOMEM;
+	q = s + len;
+	if (len)
+		*q++ = ',';
+	for (p = opt; *p; p++) {
+		if (*p == ',' || *p == '\\')
+			*q++ = '\\';
+		*q++ = *p;
+	}
+	*q = '\0';
+	c->fuse_opts = s;
+	c->set |= KV_SET_FUSE_OPTS;
+	return 0;
+}
+
+/* State of one kv_config_load(); the reader and the handler share it. */
+struct ini_ctx {
+	struct kv_config *c;
+	const char *file;
+	FILE *fp;
+	char *buf;		/* the physical line, from getline() */
+	size_t cap;
+	unsigned line;		/* number of the line being parsed */
+	int read_errno;
+	int rc;			/* of the first error, reported in err */
+	unsigned err_line;
+	char *err;
+	size_t errlen;
+	char *path[DEV_MAX];	/* [device N] path = ... */
+	unsigned path_line[DEV_MAX];
+};
+
+static void ini_error(struct ini_ctx *x, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Record "FILE:LINE: message" unless an earlier line already failed. */
+static void ini_error(struct ini_ctx *x, unsigned line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	if (x->rc)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	set_err(x->err, x->errlen, "%s:%u: %s", x->file, line, msg);
+	x->rc = -EINVAL;
+	x->err_line = line;
+}
+
+/*
+ * inih's reader: one physical line at a time, so that x->line is the line
+ * the handler is looking at. Leading blanks are dropped: indentation is
+ * cosmetic here and never makes a continuation line. A line that does not
+ * fit inih's buffer is reported and replaced by a blank one, instead of
+ * being split into two lines.
+ */
+static char *ini_read(char *str, int num, void *stream)
+{
+	struct ini_ctx *x = stream;
+	size_t len;
+	ssize_t n;
+	char *s;
+
+	errno = 0;
+	n = getline(&x->buf, &x->cap, x->fp);
+	if (n < 0) {
+		if (ferror(x->fp))
+			x->read_errno = errno ? errno : EIO;
+		return NULL;
+	}
+	x->line++;
+	for (s = x->buf; *s == ' ' || *s == '\t'; s++)
+		;
+	len = strlen(s);
+	while (len && (s[len - 1] == '\n' || s[len - 1] == '\r'))
+		s[--len] = '\0';
+	if (len + 2 > (size_t)num) {
+		ini_error(x, x->line, "line too long (at most %d characters)",
+			  num - 2);
+		len = 0;
+	}
+	memcpy(str, s, len);
+	str[len] = '\n';
+	str[len + 1] = '\0';
+	return str;
+}
+
+/* "device N" with blanks between, N a decimal device number. */
+static int ini_device_section(const char *sec, unsigned long *index)
+{
+	if (strncasecmp(sec, "device", 6) || (sec[6] != ' ' && sec[6] != '\t'))
+		return -ENOENT;
+	sec += 6;
+	while (*sec == ' ' || *sec == '\t')
+		sec++;
+	return parse_ulong(sec, 0, DEV_MAX - 1, index);
+}
+
+static void ini_main_key(struct ini_ctx *x, const char *name,
+			 const char *value)
+{
+	const struct kv_key *k = kv_find(name);
+	char msg[400];
+	unsigned i;
+	int rc;
+
+	if (!k) {
+		if (!strcmp(name, "path") || !strcmp(name, "align"))
+			ini_error(x, x->line,
+				  "'%s' belongs in a [device N] section", name);
+		else
+			ini_error(x, x->line,
+				  "unknown key '%s' in section [kvstripe]",
+				  name);
+		return;
+	}
+	if (x->c->set & k->field) {
+		ini_error(x, x->line, "'%s' is set twice in section [kvstripe]",
+			  name);
+		return;
+	}
+	if (k->field == KV_SET_SOURCES) {
+		for (i = 0; i < DEV_MAX && !x->path[i]; i++)
+			;
+		if (i < DEV_MAX) {
+			ini_error(x, x->line,
+				  "'sources' conflicts with 'path' in [device %u] (use one or the other)",
+				  i);
+			return;
+		}
+	}
+	rc = kv_config_set(x->c, name, value, msg, sizeof(msg));
+	if (rc == -ENOMEM)
+		x->rc = rc;
+	else if (rc)
+		ini_error(x, x->line, "%s", msg);
+}
+
+static void ini_dev_key(struct ini_ctx *x, const char *sec, unsigned index,
+			const char *name, const char *value)
+{
+	char msg[400];
+	int rc;
+
+	if (!strcmp(name, "path")) {
+		if (x->path[index]) {
+			ini_error(x, x->line,
+				  "'path' is set twice in section [%s]", sec);
+		} else if (x->c->set & KV_SET_SOURCES) {
+			ini_error(x, x->line,
+				  "'path' in [device %u] conflicts with 'sources' (use one or the other)",
+				  index);
+		} else if (!*value || strchr(value, ',')) {
+			ini_error(x, x->line,
+				  "invalid value for 'path': '%s' (expected one path without ',')",
+				  value);
+		} else {
+			x->path[index] = strdup(value);
+			x->path_line[index] = x->line;
+			if (!x->path[index])
+				x->rc = -ENOMEM;
+		}
+		return;
+	}
+	if (!strcmp(name, "align") && x->c->dev[index].align) {
+		ini_error(x, x->line, "'align' is set twice in section [%s]",
+			  sec);
+		return;
+	}
+	rc = kv_config_set_dev(x->c, index, name, value, msg, sizeof(msg));
+	if (rc == -ENOENT)
+		ini_error(x, x->line, "unknown key '%s' in section [%s]", name,
+			  sec);
+	else if (rc)
+		ini_error(x, x->line, "%s", msg);
+}
+
+static int ini_on_key(void *user, const char *section, const char *name,
+		       const char *value)
+{
+	struct ini_ctx *x = user;
+	unsigned long index;
+	char sec[64], *end;
+	const char *s;
+	int dev;
+
+	if (x->rc == -ENOMEM)
+		return 0;
+	for (s = section; *s == ' ' || *s == '\t'; s++)
+		;
+	snprintf(sec, sizeof(sec), "%s", s);
+	for (end = sec + strlen(sec); end > sec &&
+	     (end[-1] == ' ' || end[-1] == '\t'); end--)
+		end[-1] = '\0';
+
+	dev = ini_device_section(sec, &index);
+	if (!*sec)
+		ini_error(x, x->line,
+			  "'%s' is outside any section (put it under [kvstripe])",
+			  name);
+	else if (!strcasecmp(sec, "kvstripe"))
+		ini_main_key(x, name, value);
+	else if (!dev)
+		ini_dev_key(x, sec, index, name, value);
+	else if (dev == -EINVAL)
+		ini_error(x, x->line,
+			  "invalid device number in section [%s] (expected 0 to %d)",
+			  sec, DEV_MAX - 1);
+	else
+		ini_error(x, x->line, "unknown section [%s]", sec);
+	return !x->rc;
+}
+
+/* Turn [device N] path keys into the source list, in device order. */
+static int ini_join_paths(struct ini_ctx *x)
+{
+	size_t len = 0;
+	unsigned i, n = 0, gap = DEV_MAX;
+	char *s;
+
+	for (i = 0; i < DEV_MAX; i++) {
+		if (!x->path[i]) {
+			if (gap == DEV_MAX)
+				gap = i;
+			continue;
+		}
+		if (gap < i) {
+			ini_error(x, x->path_line[i],
+				  "[device %u] has a path but [device %u] has none",
+				  i, gap);
+			return x->rc;
+		}
+		n = i + 1;
+		len += strlen(x->path[i]) + 1;
+	}
+	if (!n)
+		return 0;
+	s = malloc(len);
+	if (!s)
+		return -ENOMEM;
+	s[0] = '\0';
+	for (i = 0; i < n; i++) {
+		if (i)
+			strcat(s, ",");
+		strcat(s, x->path[i]);
+	}
+	free(x->c->sources);
+	x->c->sources = s;
+	x->c->set |= KV_SET_SOURCES;
+	return 0;
+}
+
+int kv_config_load(struct kv_config *c, const char *file, char *err,
+		   size_t errlen)
+{
+	struct ini_ctx x;
+	unsigned i;
+	int rc;
+
+	memset(&x, 0, sizeof(x));
+	x.c = c;
+	x.file = file;
+	x.err = err;
+	x.errlen = errlen;
+	x.fp = fopen(file, "re");
+	if (!x.fp) {
+		rc = -errno;
+		set_err(err, errlen, "cannot read config '%s': %s", file,
+			strerror(-rc));
+		return rc;
+	}
+	rc = ini_parse_stream(ini_read, &x, ini_on_key, &x);
+	if (x.read_errno) {
+		x.rc = -x.read_errno;
+		set_err(err, errlen, "cannot read config '%s': %s", file,
+			strerror(x.read_errno));
+	} else if (rc == -2) {
+		x.rc = -ENOMEM;
+	} else if (rc > 0 && x.rc != -ENOMEM &&
+		   (!x.rc || (unsigned)rc < x.err_line)) {
+		/* inih found a line that is neither a section nor a key */
+		x.rc = 0;
+		ini_error(&x, rc,
+			  "cannot parse line (expected '[section]' or 'key = value')");
+	}
+	if (!x.rc)
+		x.rc = ini_join_paths(&x);
+	if (x.rc == -ENOMEM)
+		set_err(err, errlen, "out of memory");
+
+	for (i = 0; i < DEV_MAX; i++)
+		free(x.path[i]);
+	free(x.buf);
+	fclose(x.fp);
+	return x.rc;
+}
+
+static int kv_copy(struct kv_config *dst, const struct kv_config *src,
+		   const struct kv_key *k)
+{
+	const char *from = (const char *)src + k->off;
+	char *to = (char *)dst + k->off, *s = NULL;
+
+	switch (k->type) {
+	case KV_STR:
+	case KV_OPTS:
+		if (*(char *const *)from && !(s = strdup(*(char *const *)from)))
+			return -ENOMEM;
+		free(*(char **)to);
+		*(char **)to = s;
+		break;
+	case KV_UINT:
+		*(unsigned *)to = *(const unsigned *)from;
+		break;
+	case KV_SECONDS:
+		*(double *)to = *(const double *)from;
+		break;
+	case KV_BOOL:
+		*(bool *)to = *(const bool *)from;
+		break;
+	}
+	dst->set |= k->field;
+	return 0;
+}
+
+int kv_config_merge(struct kv_config *out, const struct kv_config *cli,
+		    const struct kv_config *file)
+{
+	const struct kv_config *from;
+	size_t i;
+	int rc = 0;
+
+	kv_config_init(out);
+	if (cli->config && !(out->config = strdup(cli->config)))
+		goto err_nomem;
+	for (i = 0; i < KV_NKEYS; i++) {
+		if (cli->set & kv_keys[i].field)
+			from = cli;
+		else if (file && (file->set & kv_keys[i].field))
+			from = file;
+		else
+			continue;
+		rc = kv_copy(out, from, &kv_keys[i]);
+		if (rc)
+			goto err_nomem;
+	}
+	/* libfuse options add up; the command line's come last and win */
+	if (file && file->fuse_opts && cli->fuse_opts) {
+		free(out->fuse_opts);
+		if (asprintf(&out->fuse_opts, "%s,%s", file->fuse_opts,
+			     cli->fuse_opts) < 0) {
+			out->fuse_opts = NULL;
+			goto err_nomem;
+		}
+	}
+	for (i = 0; i < DEV_MAX; i++) {
+		out->dev[i] = cli->dev[i];
+		if (!out->dev[i].align && file)
+			out->dev[i] = file->dev[i];
+	}
+	if (out->debug)
+		out->foreground = true;
+	return 0;
+
+err_nomem:
+	kv_config_release(out);
+	return -ENOMEM;
+}
+
+int kv_config_check_devices(const struct kv_config *c, unsigned ndev,
+			    char *err, size_t errlen)
+{
+	unsigned i;
+
+	for (i = ndev; i < DEV_MAX; i++) {
+		if (!c->dev[i].align)
+			continue;
+		set_err(err, errlen,
+			"'align' is set for device %u, but there %s only %u backing director%s",
+			i, ndev == 1 ? "is" : "are", ndev,
+			ndev == 1 ? "y" : "ies");
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,113 @@
+/*
+ * config.h - kvstripe's settings from the command line and the INI file.
+ *
+ * Each source fills its own struct kv_config and marks the fields it set;
+ * kv_config_merge() then takes each field from the command line if set
+ * there, else from the file, else the default. No FUSE header here: the
+ * unit tests link this file without libfuse.
+ */
+#ifndef MOUNT_CONFIG_H
+#define MOUNT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "dev.h"
+
+#define KV_DEFAULT_THREADS	16
+#define KV_DEFAULT_BACKGROUND	64
+#define KV_DEFAULT_TIMEOUT	1.0
+#define KV_GPUS_MAX		1024
+#define KV_THREADS_MAX		1024
+#define KV_BACKGROUND_MAX	65535
+#define KV_ALIGN_MIN		512
+
+/* Which fields of a struct kv_config were given explicitly. */
+enum kv_field {
+	KV_SET_SOURCES		= 1 << 0,
+	KV_SET_MOUNTPOINT	= 1 << 1,
+	KV_SET_GPUS		= 1 << 2,
+	KV_SET_THREADS		= 1 << 3,
+	KV_SET_BACKGROUND	= 1 << 4,
+	KV_SET_ENTRY_TIMEOUT	= 1 << 5,
+	KV_SET_ATTR_TIMEOUT	= 1 << 6,
+	KV_SET_FOREGROUND	= 1 << 7,
+	KV_SET_DEBUG		= 1 << 8,
+	KV_SET_SINGLE_THREAD	= 1 << 9,
+	KV_SET_FUSE_OPTS	= 1 << 10,
+};
+
+struct kv_config {
+	unsigned set;		/* enum kv_field bits */
+	char *config;		/* -o config=FILE (command line only) */
+	char *sources;		/* raw source list, LMCache syntax */
+	char *mountpoint;
+	unsigned gpus;		/* 0: off */
+	unsigned threads;	/* most FUSE worker threads */
+	unsigned max_background;
+	double entry_timeout;	/* seconds */
+	double attr_timeout;	/* seconds */
+	bool foreground;
+	bool debug;
+	bool single_thread;
+	char *fuse_opts;	/* comma list for libfuse, escaped; or NULL */
+	struct dev_opts dev[DEV_MAX];	/* align 0: not given */
+};
+
+/* Fill @c with the defaults and mark nothing as set. */
+void kv_config_init(struct kv_config *c);
+
+/* Free @c's strings; @c may be initialised again afterwards. */
+void kv_config_release(struct kv_config *c);
+
+/*
+ * Set the [kvstripe] key @key ("sources", "mountpoint", "gpus", "threads",
+ * "max_background", "entry_timeout", "attr_timeout", "foreground", "debug",
+ * "single_thread", "fuse_options") from the string @value, validating it
+ * strictly, and mark it set. Booleans take yes/no/true/false/on/off/1/0.
+ * Returns 0; -ENOENT for an unknown key (no message); -EINVAL with
+ * "invalid value for 'KEY': 'VALUE' (expected ...)" in @err; -ENOMEM.
+ */
+int kv_config_set(struct kv_config *c, const char *key, const char *value,
+		  char *err, size_t errlen);
+
+/*
+ * Set per-device key @key (only "align") of device @index. Returns 0,
+ * -ENOENT for an unknown key, -EINVAL for an index >= DEV_MAX or a value
+ * that is not a power of two from KV_ALIGN_MIN to DEV_ALIGN_MAX (message
+ * in @err).
+ */
+int kv_config_set_dev(struct kv_config *c, unsigned index, const char *key,
+		      const char *value, char *err, size_t errlen);
+
+/* Append one libfuse option to @c->fuse_opts, escaping ',' and '\'. */
+int kv_config_add_fuse_opt(struct kv_config *c, const char *opt);
+
+/*
+ * Read INI file @file into @c (which kv_config_init() prepared): section
+ * [kvstripe] with the keys above, and [device N] sections with "align" and
+ * "path" ("path" lists the devices instead of "sources"; N counts from 0).
+ * Returns 0; -errno from opening or reading the file, with "cannot read
+ * config 'FILE': REASON" in @err; -EINVAL with "FILE:LINE: ..." in @err for
+ * the first bad line; -ENOMEM.
+ */
+int kv_config_load(struct kv_config *c, const char *file, char *err,
+		   size_t errlen);
+
+/*
+ * Build @out from the command line @cli and the file @file (which may be
+ * NULL): each field from @cli if set there, else from @file, else the
+ * default; the libfuse options of both are combined, the file's first.
+ * A debug setting implies foreground. Returns 0 or -ENOMEM.
+ */
+int kv_config_merge(struct kv_config *out, const struct kv_config *cli,
+		    const struct kv_config *file);
+
+/*
+ * Check the settings that need the device count @ndev: per-device options
+ * only for devices 0..ndev-1. Returns 0, or -EINVAL with a message.
+ */
+int kv_config_check_devices(const struct kv_config *c, unsigned ndev,
+			    char *err, size_t errlen);
+
+#endif /* MOUNT_CONFIG_H */

@@ -1,0 +1,414 @@
+/*
+ * daemon.c - the session lifecycle: check, open the devices, build the
+ * filesystem, mount, daemonize, serve, then tear down in reverse order.
+ *
+ * Until fuse_daemonize() every failure is one line on stderr and status 1;
+ * afterwards lines go to syslog (or stay on stderr in the foreground).
+ */
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <syslog.h>
+
+#include "daemon.h"
+#include "dev.h"
+#include "dio.h"
+#include "kvfs.h"
+#include "log.h"
+
+#define KV_MAX_IO	(1u << 20)	/* FUSE's largest request on 3.14 */
+#define KV_QUEUE_DEPTH	64
+
+/*
+ * libfuse's messages, assembled per thread (one message may come in
+ * several fuse_log() calls, and with -d every worker thread logs).
+ */
+static __thread char fl_line[1024];
+static __thread size_t fl_len;
+
+/*
+ * While on, libfuse's lines are kept instead of printed, so that a failed
+ * call becomes one line of ours. Only the main thread turns it on, before
+ * any worker exists.
+ */
+static struct {
+	bool on;
+	bool got_err;
+	char msg[sizeof(fl_line)];
+} capture;
+
+static enum log_level fuse_level(enum fuse_log_level level)
+{
+	if (level <= FUSE_LOG_ERR)
+		return LOG_LVL_ERR;
+	if (level == FUSE_LOG_WARNING)
+		return LOG_LVL_WARN;
+	if (level == FUSE_LOG_DEBUG)
+		return LOG_LVL_DEBUG;
+	return LOG_LVL_INFO;
+}
+
+static void fuse_line(enum fuse_log_level level, char *line)
+{
+	if (!strncmp(line, "fuse: ", 6))
+		line += 6;
+	if (!*line)
+		return;
+	if (capture.on) {
+		/* keep the first error, or else the first line */
+		if (!capture.msg[0] || (!capture.got_err &&
+					level <= FUSE_LOG_ERR)) {
+			snprintf(capture.msg, sizeof(capture.msg), "%s", line);
+			capture.got_err = level <= FUSE_LOG_ERR;
+		}
+		return;
+	}
+	log_msg(fuse_level(level), "%s", line);
+}
+
+static void fuse_log_func(enum fuse_log_level level, const char *fmt,
+			  va_list ap)
+{
+	size_t room = sizeof(fl_line) - fl_len;
+	char *nl;
+	int n;
+
+	n = vsnprintf(fl_line + fl_len, room, fmt, ap);
+	if (n < 0)
+		return;
+	fl_len += (size_t)n < room ? (size_t)n : room - 1;
+	while ((nl = memchr(fl_line, '\n', fl_len))) {
+		size_t used = nl - fl_line + 1;
+
+		*nl = '\0';
+		fuse_line(level, fl_line);
+		memmove(fl_line, nl + 1, fl_len - used);
+		fl_len -= used;
+		fl_line[fl_len] = '\0';
+	}
+	if (fl_len == sizeof(fl_line) - 1) {
+		/* no newline in sight: flush what we have */
+		fuse_line(level, fl_line);
+		fl_len = 0;
+	}
+}
+
+void daemon_log_init(void)
+{
+	fuse_set_log_func(fuse_log_func);
+}
+
+static void capture_start(void)
+{
+	capture.on = true;
+	capture.got_err = false;
+	capture.msg[0] = '\0';
+}
+
+/* Stop capturing; returns ": <what libfuse said>" or "". */
+static const char *capture_stop(void)
+{
+	static char out[sizeof(capture.msg) + 2];
+
+	capture.on = false;
+	if (!capture.msg[0])
+		return "";
+	snprintf(out, sizeof(out), ": %s", capture.msg);
+	return out;
+}
+
+static void syslog_sink(enum log_level level, const char *line)
+{
+	static const int prio[] = {
+		[LOG_LVL_ERR] = LOG_ERR,
+		[LOG_LVL_WARN] = LOG_WARNING,
+		[LOG_LVL_INFO] = LOG_INFO,
+		[LOG_LVL_DEBUG] = LOG_DEBUG,
+	};
+
+	syslog(prio[level], "%s", line);
+}
+
+static void startup_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static void startup_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("kvstripe: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Whether the escaped libfuse option list @opts holds an option @prefix. */
+static bool has_opt(const char *opts, const char *prefix)
+{
+	size_t len = strlen(prefix);
+	const char *p;
+
+	for (p = opts; p; p = strchr(p, ',')) {
+		if (*p == ',')
+			p++;
+		if (!strncmp(p, prefix, len))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The arguments for fuse_session_new(): our fixed options, then the user's
+ * pass-through options so that they win, then -d for libfuse's request log.
+ */
+static int fuse_args_build(const struct kv_config *c, bool debug,
+			   struct fuse_args *args)
+{
+	const char *user = c->fuse_opts ? c->fuse_opts : "";
+	char fixed[128];
+
+	/* the kernel always checks permissions: the daemon runs as root */
+	snprintf(fixed, sizeof(fixed), "default_permissions%s%s",
+		 has_opt(user, "fsname=") ? "" : ",fsname=kvstripe",
+		 has_opt(user, "subtype=") ? "" : ",subtype=kvstripe");
+	*args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
+	if (fuse_opt_add_arg(args, "kvstripe") ||
+	    fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, fixed) ||
+	    (*user && (fuse_opt_add_arg(args, "-o") ||
+		       fuse_opt_add_arg(args, user))) ||
+	    (debug && fuse_opt_add_arg(args, "-d"))) {
+		fuse_opt_free_args(args);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Let libfuse judge the pass-through options now, before anything is
+ * created on disk: a session that is never mounted costs nothing.
+ */
+static int fuse_args_check(const struct kv_config *c)
+{
+	struct fuse_lowlevel_ops none;
+	struct fuse_session *se;
+	struct fuse_args args;
+
+	if (fuse_args_build(c, false, &args)) {
+		startup_error("out of memory");
+		return -ENOMEM;
+	}
+	memset(&none, 0, sizeof(none));
+	capture_start();
+	se = fuse_session_new(&args, &none, sizeof(none), NULL);
+	if (!se) {
+		const char *why = capture_stop();
+
+		/* skip the ": " of capture_stop() */
+		startup_error("%s", *why ? why + 2 : "invalid FUSE options");
+		fuse_opt_free_args(&args);
+		return -EINVAL;
+	}
+	capture_stop();
+	fuse_session_destroy(se);
+	fuse_opt_free_args(&args);
+	return 0;
+}
+
+/* The mount point, resolved; NULL after printing why not. */
+static char *mountpoint_resolve(const char *path)
+{
+	struct stat st;
+	char *real;
+
+	if (stat(path, &st)) {
+		startup_error("cannot access mount point '%s': %s", path,
+			      strerror(errno));
+		return NULL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		startup_error("mount point '%s' is not a directory", path);
+		return NULL;
+	}
+	real = realpath(path, NULL);
+	if (!real)
+		startup_error("cannot resolve mount point '%s': %s", path,
+			      strerror(errno));
+	return real;
+}
+
+/* Every backing directory's file counts against one process limit. */
+static void nofile_raise(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		log_debug("cannot raise the open file limit: %s",
+			  strerror(errno));
+}
+
+static void log_devices(const struct devset *devs)
+{
+	unsigned i;
+
+	for (i = 0; i < devset_count(devs); i++) {
+		const struct dev *d = devset_dev(devs, i);
+		double gib = (double)d->capacity / (1u << 30);
+
+		log_info("device %u: %s (align %u, mem %u, %.1f GiB)", i,
+			 d->path, d->dio_align, d->mem_align, gib);
+	}
+}
+
+/* Serve until unmounted or signalled; returns what the loop returned. */
+static int serve(struct fuse_session *se, const struct kv_config *c)
+{
+	struct fuse_loop_config *lc;
+	int rc;
+
+	if (c->single_thread)
+		return fuse_session_loop(se);
+	lc = fuse_loop_cfg_create();
+	if (!lc)
+		return -ENOMEM;
+	fuse_loop_cfg_set_max_threads(lc, c->threads);
+	fuse_loop_cfg_set_clone_fd(lc, 0);
+	rc = fuse_session_loop_mt(se, lc);
+	fuse_loop_cfg_destroy(lc);
+	return rc;
+}
+
+int daemon_run(const struct kv_config *c)
+{
+	struct dev_opts opts[DEV_MAX];
+	struct dio_params dp;
+	struct kvfs_params kp;
+	struct fuse_session *se;
+	struct fuse_args args;
+	struct devset *devs;
+	struct kvfs *fs;
+	char err[1024], *mnt, **paths;
+	unsigned npaths, i;
+	int rc, status = 1;
+
+	log_setup(NULL, c->debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	mnt = mountpoint_resolve(c->mountpoint);
+	if (!mnt)
+		return 1;
+	rc = dev_parse_sources(c->sources, &paths, &npaths, err, sizeof(err));
+	if (rc) {
+		startup_error("%s", err);
+		goto err_free_mnt;
+	}
+	rc = kv_config_check_devices(c, npaths, err, sizeof(err));
+	if (rc) {
+		startup_error("%s", err);
+		goto err_free_paths;
+	}
+	if (fuse_args_check(c))
+		goto err_free_paths;
+
+	for (i = 0; i < DEV_MAX; i++)
+		opts[i] = c->dev[i];
+	rc = devset_open(paths, npaths, opts, mnt, &devs, err, sizeof(err));
+	if (rc) {
+		startup_error("%s", err);
+		goto err_free_paths;
+	}
+	nofile_raise();
+	/* the kernel applied the caller's umask already */
+	umask(0);
+
+	dp.queue_depth = KV_QUEUE_DEPTH;
+	dp.max_io = KV_MAX_IO;
+	dp.max_align = devset_max_align(devs);
+	rc = dio_setup(&dp);
+	if (rc) {
+		startup_error("cannot set up the I/O engine: %s",
+			      strerror(-rc));
+		goto err_free_devs;
+	}
+	kp.devs = devs;
+	kp.gpus = c->gpus;
+	kp.entry_timeout = c->entry_timeout;
+	kp.attr_timeout = c->attr_timeout;
+	kp.max_background = c->max_background;
+	kp.max_write = KV_MAX_IO;
+	rc = kvfs_new(&kp, &fs);
+	if (rc) {
+		startup_error("cannot start the filesystem: %s",
+			      strerror(-rc));
+		goto err_free_devs;
+	}
+
+	if (fuse_args_build(c, c->debug, &args)) {
+		startup_error("out of memory");
+		goto err_free_fs;
+	}
+	capture_start();
+	se = fuse_session_new(&args, kvfs_ops(),
+			      sizeof(struct fuse_lowlevel_ops), fs);
+	if (!se) {
+		startup_error("cannot create the FUSE session%s",
+			      capture_stop());
+		goto err_free_args;
+	}
+	capture_stop();
+	if (fuse_set_signal_handlers(se)) {
+		startup_error("cannot install signal handlers");
+		goto err_destroy;
+	}
+	capture_start();
+	if (fuse_session_mount(se, mnt)) {
+		startup_error("cannot mount on '%s'%s", mnt, capture_stop());
+		goto err_signals;
+	}
+	capture_stop();
+	if (fuse_daemonize(c->foreground)) {
+		startup_error("cannot run in the background");
+		goto err_unmount;
+	}
+	if (!c->foreground) {
+		openlog("kvstripe", LOG_PID, LOG_DAEMON);
+		log_setup(syslog_sink, c->debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+	}
+
+	log_info("mounted %u device%s on %s (gpus %u, %s)", npaths,
+		 npaths == 1 ? "" : "s", mnt, c->gpus,
+		 c->single_thread ? "single thread" : "multi-threaded");
+	log_devices(devs);
+	rc = serve(se, c);
+	if (rc < 0) {
+		log_err("session failed: %s", strerror(-rc));
+	} else {
+		if (rc > 0)
+			log_info("stopping on signal %d", rc);
+		status = 0;
+	}
+
+err_unmount:
+	fuse_session_unmount(se);
+err_signals:
+	fuse_remove_signal_handlers(se);
+err_destroy:
+	fuse_session_destroy(se);
+err_free_args:
+	fuse_opt_free_args(&args);
+err_free_fs:
+	kvfs_free(fs);
+err_free_devs:
+	devset_free(devs);
+err_free_paths:
+	dev_free_paths(paths, npaths);
+err_free_mnt:
+	free(mnt);
+	return status;
+}

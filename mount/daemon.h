@@ -1,0 +1,30 @@
+/*
+ * daemon.h - run kvstripe: from merged settings to a served mount, and back.
+ *
+ * Only mount/ decides where output goes: stderr until the process
+ * daemonizes, syslog afterwards (stderr throughout in the foreground).
+ */
+#ifndef MOUNT_DAEMON_H
+#define MOUNT_DAEMON_H
+
+#include "config.h"
+
+/*
+ * Route libfuse's own messages through core/log.h, one line each, without
+ * their "fuse: " prefix. Call first thing in main(), before any libfuse call.
+ */
+void daemon_log_init(void);
+
+/*
+ * Open the devices named by @c->sources, build the filesystem, mount it on
+ * @c->mountpoint, daemonize unless @c->foreground, and serve until the mount
+ * goes away or a signal arrives; then unmount and free everything.
+ * @c must hold sources and a mount point.
+ *
+ * Returns the process exit status: 0 after an unmount or SIGINT/SIGTERM/
+ * SIGHUP, 1 after a startup error (exactly one line on stderr, "kvstripe:
+ * ...") or a failed session (logged).
+ */
+int daemon_run(const struct kv_config *c);
+
+#endif /* MOUNT_DAEMON_H */

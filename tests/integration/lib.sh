@@ -1,0 +1,372 @@
+# shellcheck shell=bash
+#
+# lib.sh - shared harness for the kvstripe integration tests (t-*.sh).
+#
+# A test sources this file, calls t_setup N [daemon args], and works on
+# $T/mnt (the kvstripe mount), $T/ref (a plain directory for parity) and the
+# backing directories in T_BACK. Whatever happens, the EXIT trap unmounts,
+# stops the daemons this test started (by PID), detaches its loop devices
+# and removes $T. Exit status: 0 pass, 1 fail, 77 skip.
+#
+# Environment:
+#   KVSTRIPE               daemon binary (default: build/kvstripe of the repo)
+#   KVSTRIPE_REQUIRE_FUSE  1: missing FUSE is a failure, not a skip
+#   KVSTRIPE_KEEP          1: keep $T of a failed test for inspection
+
+set -Eeuo pipefail
+export LC_ALL=C
+
+T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+T_NAME=$(basename "$0" .sh)
+
+KVSTRIPE=${KVSTRIPE:-$T_ROOT/build/kvstripe}
+case $KVSTRIPE in
+/*) ;;
+*) KVSTRIPE=$PWD/$KVSTRIPE ;;
+esac
+
+T=			# the work directory, set by t_init
+T_PID=			# the foreground daemon of the current mount
+T_SOURCES=		# the source list of the current mount
+T_SRC=			# the source list t_mkback made
+T_ARGS=()		# the extra daemon arguments of the current mount
+T_BACK=()		# backing directories of the current mount, by device index
+T_PIDS=()		# other processes this test started and must stop
+T_FSMOUNTS=()		# non-FUSE mounts made by this test (umounted in reverse)
+T_LOOPS=()		# loop devices attached by this test
+T_LOOPDEV=		# the one t_loop attached last
+T_NMOUNT=0		# mounts so far, to label the log
+
+# --- reporting -------------------------------------------------------------
+
+t_log() {
+	printf '# %s\n' "$*"
+}
+
+t_fail() {
+	printf 'FAIL: %s\n' "$*" >&2
+	exit 1
+}
+
+t_skip() {
+	printf 'SKIP: %s\n' "$*"
+	exit 77
+}
+
+# An unchecked command failed under set -e: say which one, and where.
+t_on_err() {
+	local rc=$1 cmd=$2 i
+	printf 'FAIL: command exited %s: %s\n' "$rc" "$cmd" >&2
+	for ((i = 1; i < ${#BASH_SOURCE[@]}; i++)); do
+		printf '    at %s:%s (%s)\n' "${BASH_SOURCE[i]##*/}" \
+			"${BASH_LINENO[i - 1]}" "${FUNCNAME[i]}" >&2
+	done
+}
+trap 't_on_err $? "$BASH_COMMAND"' ERR
+
+# --- assertions ------------------------------------------------------------
+
+# t_eq ACTUAL EXPECTED MESSAGE
+t_eq() {
+	[ "$1" = "$2" ] ||
+		t_fail "$3: expected '$2', got '$1'"
+}
+
+# t_cmp FILE1 FILE2: identical content.
+t_cmp() {
+	cmp -- "$1" "$2" >&2 || t_fail "content differs: $1 $2"
+}
+
+# t_expect_err TEXT CMD...: CMD must fail and print TEXT (the errno text).
+t_expect_err() {
+	local text=$1 out rc=0
+	shift
+	out=$("$@" 2>&1) || rc=$?
+	[ "$rc" != 0 ] || t_fail "'$*' succeeded, expected '$text'"
+	case $out in
+	*"$text"*) ;;
+	*) t_fail "'$*' failed (status $rc) without '$text': $out" ;;
+	esac
+}
+
+# t_parity 'COMMAND {}...': run the shell COMMAND with {} replaced by the
+# mount, then by the reference directory; stdout+stderr (paths normalised
+# back to {}) and exit status must be the same.
+t_parity() {
+	local cmd=$1 om or rm_=0 rr=0
+	om=$(cd "$T/mnt" && bash -c "${cmd//\{\}/$T/mnt}" 2>&1) || rm_=$?
+	or=$(cd "$T/ref" && bash -c "${cmd//\{\}/$T/ref}" 2>&1) || rr=$?
+	om=${om//"$T/mnt"/\{\}}
+	or=${or//"$T/ref"/\{\}}
+	if [ "$rm_" != "$rr" ] || [ "$om" != "$or" ]; then
+		printf 'mount: status %s: %s\nref:   status %s: %s\n' \
+			"$rm_" "$om" "$rr" "$or" >&2
+		t_fail "parity: $cmd"
+	fi
+}
+
+# --- files -----------------------------------------------------------------
+
+# t_rand FILE SIZE: SIZE bytes of random data.
+t_rand() {
+	head -c "$2" /dev/urandom >"$1"
+}
+
+t_size() {
+	stat -c %s -- "$1"
+}
+
+t_ino() {
+	stat -c %i -- "$1"
+}
+
+# Path of FILE relative to the mount (FILE may be absolute below $T/mnt).
+t_rel() {
+	local p=${1#"$T/mnt"}
+	printf '%s\n' "${p#/}"
+}
+
+# t_device_of FILE: the index of the one backing directory that holds FILE
+# (a file or symlink, relative to the mount). Fails unless exactly one does.
+t_device_of() {
+	local rel i found=()
+	rel=$(t_rel "$1")
+	for i in "${!T_BACK[@]}"; do
+		if [ -L "${T_BACK[i]}/$rel" ] ||
+			{ [ -e "${T_BACK[i]}/$rel" ] && [ ! -d "${T_BACK[i]}/$rel" ]; }; then
+			found+=("$i")
+		fi
+	done
+	if [ "${#found[@]}" != 1 ]; then
+		echo "t_device_of: '$rel' is on devices [${found[*]}]" >&2
+		return 1
+	fi
+	echo "${found[0]}"
+}
+
+# t_backing FILE: the backing path of FILE (relative to the mount).
+t_backing() {
+	local rel d
+	rel=$(t_rel "$1")
+	d=$(t_device_of "$rel")
+	printf '%s\n' "${T_BACK[d]}/$rel"
+}
+
+# t_nowhere NAME: no backing directory has NAME (relative to the mount).
+t_nowhere() {
+	local i
+	for i in "${!T_BACK[@]}"; do
+		if [ -e "${T_BACK[i]}/$1" ] || [ -L "${T_BACK[i]}/$1" ]; then
+			t_fail "'$1' still exists on device $i"
+		fi
+	done
+}
+
+# t_everywhere DIR: every backing directory has directory DIR.
+t_everywhere() {
+	local i
+	for i in "${!T_BACK[@]}"; do
+		[ -d "${T_BACK[i]}/$1" ] || t_fail "directory '$1' missing on device $i"
+	done
+}
+
+# --- processes and mounts --------------------------------------------------
+
+t_alive() {
+	local state
+	[ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
+	state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) ||
+		return 1
+	[ -n "$state" ] && [ "$state" != Z ]
+}
+
+# t_wait_exit PID SECONDS: wait for PID to go away; false on timeout.
+t_wait_exit() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		t_alive "$1" || return 0
+		sleep 0.1
+	done
+	! t_alive "$1"
+}
+
+# Whether DIR is a mount point, from /proc/self/mountinfo: unlike stat(),
+# this never blocks on a hung FUSE daemon.
+t_is_mounted() {
+	awk -v d="$1" '$5 == d { found = 1 } END { exit !found }' \
+		/proc/self/mountinfo
+}
+
+# Every mount point at or below DIR, deepest first.
+t_mounts_below() {
+	awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' \
+		/proc/self/mountinfo | sort -r
+}
+
+t_have_fuse() {
+	[ -c /dev/fuse ] && [ -r /dev/fuse ] && [ -w /dev/fuse ] &&
+		command -v fusermount3 >/dev/null
+}
+
+# t_init: the work directory and the cleanup trap; no mount yet.
+t_init() {
+	if ! t_have_fuse; then
+		if [ "${KVSTRIPE_REQUIRE_FUSE:-0}" = 1 ]; then
+			t_fail "no usable /dev/fuse or fusermount3, and KVSTRIPE_REQUIRE_FUSE=1"
+		fi
+		t_skip "no usable /dev/fuse or fusermount3"
+	fi
+	[ -x "$KVSTRIPE" ] || t_fail "daemon '$KVSTRIPE' not found (build it, or set KVSTRIPE)"
+	T=$(mktemp -d /tmp/kvstripe-"$T_NAME".XXXXXX)
+	trap t_cleanup EXIT
+	trap 't_fail "terminated by a signal (timeout?)"' TERM INT HUP
+	chmod 0755 "$T"		# other users may need to reach the mount
+	mkdir "$T/mnt" "$T/ref"
+	: >"$T/log"
+}
+
+# t_mkback N [PREFIX]: make $T/PREFIX0..N-1 (default b), list in T_SRC.
+t_mkback() {
+	local i p=${2:-b}
+	T_SRC=
+	for ((i = 0; i < $1; i++)); do
+		mkdir -p "$T/$p$i"
+		T_SRC+=${T_SRC:+,}$T/$p$i
+	done
+}
+
+# t_mount SOURCES [ARGS...]: run the daemon in the foreground on $T/mnt,
+# log to $T/log, and wait (10 s at most) until the mount answers.
+t_mount() {
+	local i entry
+	T_SOURCES=$1
+	shift
+	T_ARGS=("$@")
+	T_BACK=()
+	IFS=, read -ra entry <<<"$T_SOURCES"
+	for i in "${entry[@]}"; do
+		i=$(sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' \
+			-e 's#^file://##' -e 's#//*$##' <<<"$i")
+		T_BACK+=("$i")
+	done
+	T_NMOUNT=$((T_NMOUNT + 1))
+	printf '=== mount %s: %s %s %s -f %s\n' "$T_NMOUNT" "$KVSTRIPE" \
+		"$T_SOURCES" "$T/mnt" "$*" >>"$T/log"
+	"$KVSTRIPE" "$T_SOURCES" "$T/mnt" -f "$@" >>"$T/log" 2>&1 &
+	T_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		if t_is_mounted "$T/mnt"; then
+			timeout 10 mountpoint -q "$T/mnt" ||
+				t_fail "mounted, but mountpoint -q $T/mnt fails"
+			return 0
+		fi
+		if ! t_alive "$T_PID"; then
+			local rc=0
+			wait "$T_PID" || rc=$?
+			T_PID=
+			t_fail "daemon exited with status $rc before mounting"
+		fi
+		sleep 0.1
+	done
+	t_fail "no mount on $T/mnt after 10 s"
+}
+
+# t_setup N [ARGS...]: t_init, N backing directories b0.., then t_mount.
+t_setup() {
+	local n=$1
+	shift
+	t_init
+	t_mkback "$n"
+	t_mount "$T_SRC" "$@"
+}
+
+# Mount again with the same sources and arguments (after t_umount_check).
+t_remount() {
+	t_mount "$T_SOURCES" "${T_ARGS[@]}"
+}
+
+# t_umount_check: fusermount3 -u, then the daemon must exit 0 within 10 s.
+t_umount_check() {
+	local rc=0
+	fusermount3 -u "$T/mnt" || t_fail "fusermount3 -u $T/mnt failed"
+	t_wait_exit "$T_PID" 10 ||
+		t_fail "daemon $T_PID still running 10 s after fusermount3 -u"
+	wait "$T_PID" || rc=$?
+	T_PID=
+	t_eq "$rc" 0 "daemon exit status after fusermount3 -u"
+}
+
+# t_loop SIZE SECTOR: attach a loop device with SECTOR-byte sectors to a new
+# sparse file in $T, register it for detaching, and name it in T_LOOPDEV.
+# (Not in $(...): the registration must happen in this shell.)
+t_loop() {
+	local img
+	img=$(mktemp "$T/loop.XXXXXX")
+	truncate -s "$1" "$img"
+	T_LOOPDEV=$(losetup -f --show -b "$2" "$img") || return 1
+	T_LOOPS+=("$T_LOOPDEV")
+}
+
+# t_stop PID: wait a little, then TERM, then KILL; only a PID we started.
+t_stop() {
+	t_wait_exit "$1" 3 && return 0
+	kill -TERM "$1" 2>/dev/null || true
+	t_wait_exit "$1" 5 && return 0
+	kill -KILL "$1" 2>/dev/null || true
+	t_wait_exit "$1" 5 || true
+}
+
+t_cleanup() {
+	local rc=$? m i
+	set +eE
+	trap - ERR
+	trap "" TERM INT HUP
+	cd /
+	for i in 3 4 5 6 7 8 9; do
+		eval "exec $i>&-"
+	done
+	if [ -n "$T" ] && [ -d "$T" ]; then
+		# FUSE mounts first: only then are the ext4s below them free.
+		for m in $(t_mounts_below "$T"); do
+			case $(awk -v d="$m" '$5 == d { print $(NF - 2) }' \
+				/proc/self/mountinfo | tail -n 1) in
+			fuse*)
+				fusermount3 -u "$m" 2>/dev/null ||
+					fusermount3 -u -z "$m" ||
+					echo "cleanup: cannot unmount $m" >&2 ;;
+			esac
+		done
+	fi
+	if [ -n "$T_PID" ]; then
+		t_stop "$T_PID"
+		wait "$T_PID" 2>/dev/null
+	fi
+	for ((i = ${#T_PIDS[@]} - 1; i >= 0; i--)); do
+		t_stop "${T_PIDS[i]}"
+	done
+	for ((i = ${#T_FSMOUNTS[@]} - 1; i >= 0; i--)); do
+		if t_is_mounted "${T_FSMOUNTS[i]}"; then
+			umount "${T_FSMOUNTS[i]}" 2>/dev/null ||
+				umount -l "${T_FSMOUNTS[i]}" ||
+				echo "cleanup: cannot unmount ${T_FSMOUNTS[i]}" >&2
+		fi
+	done
+	for i in "${T_LOOPS[@]}"; do
+		losetup -d "$i" || echo "cleanup: cannot detach $i" >&2
+	done
+	if [ -n "$T" ] && [ -d "$T" ]; then
+		for m in $(t_mounts_below "$T"); do
+			umount -l "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null
+		done
+		if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -s "$T/log" ]; then
+			echo "--- daemon log (last 40 lines of $T/log)" >&2
+			tail -n 40 "$T/log" | sed 's/^/| /' >&2
+		fi
+		if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ "${KVSTRIPE_KEEP:-0}" = 1 ]; then
+			echo "kept $T" >&2
+		else
+			rm -rf --one-file-system "$T"
+		fi
+	fi
+	exit "$rc"
+}

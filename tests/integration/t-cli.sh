@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+#
+# t-cli.sh - the command line and the config file.
+#
+# Every bad invocation exits 1 with exactly one line on stderr starting with
+# "kvstripe: " and mounts nothing. LMCache source syntax (file://, blanks)
+# works, missing backing directories are created, an INI config file mounts
+# and the command line overrides it.
+
+. "$(dirname "$0")/lib.sh"
+
+t_init
+M=$T/mnt
+t_mkback 3
+mkdir "$T/sub"
+echo "not a directory" >"$T/regular"
+
+# bad_cmd [EXTRA] ARGS...: must exit 1 with one "kvstripe: " line on stderr;
+# with EXTRA=text:..., that line must also contain the text.
+bad_cmd() {
+	local want='' rc=0 err
+	case $1 in
+	text:*)
+		want=${1#text:}
+		shift ;;
+	esac
+	# -f: a daemon that wrongly accepts stays in the foreground, where the
+	# timeout (and the cleanup trap) can end it
+	timeout -k 5 10 "$KVSTRIPE" "$@" >"$T/out" 2>"$T/err" </dev/null || rc=$?
+	err=$(cat "$T/err")
+	if [ "$rc" != 1 ]; then
+		printf 'stderr: %s\n' "$err" >&2
+		t_fail "kvstripe $*: exit status $rc, expected 1"
+	fi
+	t_eq "$(grep -c '' "$T/err")" 1 "lines on stderr from kvstripe $* ($err)"
+	case $err in
+	"kvstripe: "*) ;;
+	*) t_fail "kvstripe $*: stderr does not start with 'kvstripe: ': $err" ;;
+	esac
+	if [ -n "$want" ]; then
+		case $err in
+		*"$want"*) ;;
+		*) t_fail "kvstripe $*: stderr lacks '$want': $err" ;;
+		esac
+	fi
+	! t_is_mounted "$M" || t_fail "kvstripe $* mounted $M"
+	t_log "ok: kvstripe $* -> $err"
+}
+
+t_log "bad command lines"
+bad_cmd "$T/b0,,$T/b1" "$M" -f
+bad_cmd "$T/b0,$T/b0/" "$M" -f
+bad_cmd "file://$T/b0,$T/b0" "$M" -f
+bad_cmd "$T/b0, $T/b1 ,file://$T/b1/" "$M" -f
+bad_cmd "$T/b0,$T/regular" "$M" -f
+bad_cmd "$M" "$M" -f
+bad_cmd "$T/b0,$M/inside" "$M" -f
+bad_cmd "$T/b0,$T/b1" -f
+bad_cmd "$T/b0,$T/b1" "$M" -f -o gpus=abc
+bad_cmd "text:$T/none.ini" "$T/b0,$T/b1" "$M" -f -o "config=$T/none.ini"
+[ ! -e "$M/inside" ] || t_fail "kvstripe created a backing directory inside the mount point"
+
+printf '[kvstripe]\nsources = %s\nthis line is not a setting\nmountpoint = %s\n' \
+	"$T/b0,$T/b1" "$M" >"$T/bad.ini"
+bad_cmd "text:$T/bad.ini:3" -f -o "config=$T/bad.ini"
+printf '[kvstripe]\nsources = %s\nmountpoint = %s\ngpus = abc\n' \
+	"$T/b0,$T/b1" "$M" >"$T/badval.ini"
+bad_cmd "text:$T/badval.ini:4" -f -o "config=$T/badval.ini"
+
+t_log "LMCache source syntax; missing backing directories are created"
+t_mount " file://$T/b0/ ,  $T/b1,file://$T/new/deep/b2 "
+[ -d "$T/new/deep/b2" ] || t_fail "missing backing directory was not created"
+mkdir "$M/gpu1" "$M/gpu2"
+echo x >"$M/gpu1/f"
+echo y >"$M/gpu2/f"
+t_eq "$(t_device_of gpu1/f)" 1 "device of gpu1/f"
+t_eq "$(t_device_of gpu2/f)" 2 "device of gpu2/f (on the created directory)"
+t_umount_check
+
+t_log "config file"
+cat >"$T/good.ini" <<EOF
+; a comment
+[kvstripe]
+sources = file://$T/b0, $T/b1
+mountpoint = $M
+EOF
+T_NMOUNT=$((T_NMOUNT + 1))
+echo "=== mount $T_NMOUNT: $KVSTRIPE -f -o config=$T/good.ini" >>"$T/log"
+"$KVSTRIPE" -f -o "config=$T/good.ini" >>"$T/log" 2>&1 &
+T_PID=$!
+T_BACK=("$T/b0" "$T/b1")
+for ((i = 0; i < 100; i++)); do
+	t_is_mounted "$M" && break
+	t_alive "$T_PID" || t_fail "kvstripe -o config=good.ini exited"
+	sleep 0.1
+done
+t_is_mounted "$M" || t_fail "kvstripe -o config=good.ini did not mount $M"
+mkdir -p "$M/gpu3"
+echo z >"$M/gpu3/f"
+t_eq "$(t_device_of gpu3/f)" 1 "device of gpu3/f with the config's 2 devices"
+t_umount_check
+
+t_log "the command line overrides the config file"
+sed -i "s#^mountpoint = .*#mountpoint = $T/elsewhere#" "$T/good.ini"
+t_mount "$T/b0,$T/b1,$T/b2" -o "config=$T/good.ini"
+[ ! -e "$T/elsewhere" ] || t_fail "the config file's mountpoint was used"
+echo w >"$M/gpu2/g"
+t_eq "$(t_device_of gpu2/g)" 2 "device of gpu2/g with the command line's 3 devices"
+t_eq "$(cat "$M/gpu3/f")" z "gpu3/f written under the config file's mount"
+t_umount_check

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+#
+# t-dd.sh - data through dd: O_DIRECT and buffered, aligned and odd block
+# sizes, overwrites in the middle, appends, truncation up and down.
+#
+# The reference is a plain file on ext4 built with ordinary buffered I/O; the
+# mount must hold the same bytes and report the exact size, and after the
+# unmount the backing file must hold them too (its padding trimmed).
+
+. "$(dirname "$0")/lib.sh"
+
+t_setup 3
+M=$T/mnt R=$T/ref
+
+# 2 MiB + 12345: neither a multiple of 4096 nor of any block size used here
+size=$((2 * 1024 * 1024 + 12345))
+t_rand "$T/src" "$size"
+
+# Write SRC to the mount with dd and BS/FLAGS, compare, read it back with
+# iflag=direct too.
+check_dd() {
+	local name=$1 bs=$2
+	shift 2
+	dd if="$T/src" of="$M/$name" bs="$bs" "$@" status=none ||
+		t_fail "dd bs=$bs $* to the mount"
+	t_eq "$(t_size "$M/$name")" "$size" "size of $name (bs=$bs $*)"
+	t_cmp "$M/$name" "$T/src"
+	dd if="$M/$name" of="$T/readback" bs="$bs" iflag=direct status=none ||
+		t_fail "dd bs=$bs iflag=direct from the mount"
+	t_cmp "$T/readback" "$T/src"
+	dd if="$M/$name" of="$T/readback" bs="$bs" status=none
+	t_cmp "$T/readback" "$T/src"
+}
+
+t_log "dd in and out, O_DIRECT and buffered"
+mkdir "$M/gpu0" "$M/gpu1" "$M/gpu2"
+check_dd gpu0/direct-4k 4096 oflag=direct
+check_dd gpu1/direct-1m 1M oflag=direct
+check_dd gpu2/direct-1000 1000 oflag=direct
+check_dd gpu0/direct-12345 12345 oflag=direct
+check_dd gpu1/buffered-4k 4096
+check_dd gpu2/buffered-1m 1M
+check_dd gpu0/buffered-1000 1000
+check_dd gpu1/buffered-12345 12345
+check_dd gpu2/direct-sync-1m 1M oflag=direct,sync
+# exact multiples of the block size, O_DIRECT all the way
+head -c $((4 * 1024 * 1024)) "$T/src" >"$T/src4m"
+dd if="$T/src4m" of="$M/gpu1/aligned" bs=1M oflag=direct status=none
+t_cmp "$M/gpu1/aligned" "$T/src4m"
+dd if="$M/gpu1/aligned" bs=1M iflag=direct status=none | cmp - "$T/src4m" ||
+	t_fail "O_DIRECT read of gpu1/aligned"
+
+t_log "overwrite in the middle with conv=notrunc"
+cp "$T/src" "$R/patched"
+cp "$T/src" "$M/patched"
+t_rand "$T/patch" 70000
+for args in "bs=1 seek=5 count=3000" "bs=1000 seek=7" \
+	"bs=4096 seek=3 oflag=direct" "bs=1 seek=$((size - 100)) count=3000" \
+	"bs=12345 seek=100"; do
+	# shellcheck disable=SC2086 # word splitting of $args is wanted
+	dd if="$T/patch" of="$M/patched" conv=notrunc $args status=none ||
+		t_fail "dd conv=notrunc $args"
+	# shellcheck disable=SC2086
+	dd if="$T/patch" of="$R/patched" conv=notrunc ${args/oflag=direct/} status=none
+	t_eq "$(t_size "$M/patched")" "$(t_size "$R/patched")" "size after notrunc $args"
+	t_cmp "$M/patched" "$R/patched"
+done
+
+t_log "append with >>"
+: >"$M/appended"
+: >"$R/appended"
+for n in 1 4095 1 4096 511 100000; do
+	head -c "$n" /dev/urandom >"$T/piece"
+	cat "$T/piece" >>"$M/appended"
+	cat "$T/piece" >>"$R/appended"
+	t_eq "$(t_size "$M/appended")" "$(t_size "$R/appended")" "size after append of $n"
+done
+t_cmp "$M/appended" "$R/appended"
+
+t_log "truncate up and down"
+cp "$T/src" "$M/trunc"
+cp "$T/src" "$R/trunc"
+for s in $((size + 10000)) 5000 4096 4097 1 0 $((3 * 1024 * 1024 + 1)) 12345; do
+	truncate -s "$s" "$M/trunc"
+	truncate -s "$s" "$R/trunc"
+	t_eq "$(t_size "$M/trunc")" "$s" "size after truncate -s $s"
+	t_cmp "$M/trunc" "$R/trunc"
+	# writing after the truncation must not bring old bytes back
+	printf 'tail' >>"$M/trunc"
+	printf 'tail' >>"$R/trunc"
+	t_cmp "$M/trunc" "$R/trunc"
+done
+truncate -s 3M "$M/grown"
+truncate -s 3M "$R/grown"
+t_cmp "$M/grown" "$R/grown"
+
+t_log "after the unmount the backing files hold exactly the data"
+t_umount_check
+t_cmp "$(t_backing gpu0/direct-12345)" "$T/src"
+t_cmp "$(t_backing gpu2/direct-1000)" "$T/src"
+t_cmp "$(t_backing gpu1/buffered-12345)" "$T/src"
+t_cmp "$(t_backing patched)" "$R/patched"
+t_cmp "$(t_backing appended)" "$R/appended"
+t_cmp "$(t_backing trunc)" "$R/trunc"

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+#
+# t-hardlink.sh - hard links: within a device two names share one inode and
+# its link count; a link whose new name belongs on another device is EXDEV.
+
+. "$(dirname "$0")/lib.sh"
+
+t_setup 3
+M=$T/mnt
+
+mkdir "$M/gpu0" "$M/gpu1" "$M/gpu3"
+t_rand "$T/data" 70000
+cp "$T/data" "$M/gpu0/a"
+
+t_log "ln within one device"
+ln "$M/gpu0/a" "$M/gpu0/b"
+t_eq "$(stat -c %h "$M/gpu0/a")" 2 "link count of gpu0/a"
+t_eq "$(stat -c %h "$M/gpu0/b")" 2 "link count of gpu0/b"
+t_eq "$(t_ino "$M/gpu0/b")" "$(t_ino "$M/gpu0/a")" "st_ino of the two names"
+t_eq "$(t_device_of gpu0/b)" 0 "device of gpu0/b"
+t_eq "$(t_ino "$(t_backing gpu0/b)")" "$(t_ino "$(t_backing gpu0/a)")" \
+	"backing inodes of the two names"
+t_cmp "$M/gpu0/b" "$T/data"
+# gpu3/ is on device 0 as well (3 % 3)
+ln "$M/gpu0/a" "$M/gpu3/c"
+t_eq "$(stat -c %h "$M/gpu0/a")" 3 "link count after a link into gpu3/"
+t_eq "$(t_device_of gpu3/c)" 0 "device of gpu3/c"
+
+t_log "writes through one name show through the others"
+printf 'patched' | dd of="$M/gpu0/b" bs=1 seek=100 conv=notrunc status=none
+printf 'patched' | dd of="$T/data" bs=1 seek=100 conv=notrunc status=none
+t_cmp "$M/gpu0/a" "$T/data"
+t_cmp "$M/gpu3/c" "$T/data"
+
+t_log "ln to a name placed on another device"
+t_expect_err "Invalid cross-device link" ln "$M/gpu0/a" "$M/gpu1/b"
+[ ! -e "$M/gpu1/b" ] || t_fail "gpu1/b exists after the failed ln"
+t_eq "$(stat -c %h "$M/gpu0/a")" 3 "link count after the failed ln"
+
+t_log "unlink one name, rename another"
+ino=$(t_ino "$M/gpu0/a")
+rm "$M/gpu0/a"
+t_eq "$(stat -c %h "$M/gpu0/b")" 2 "link count of gpu0/b after rm gpu0/a"
+mv "$M/gpu0/b" "$M/gpu0/renamed"
+t_eq "$(t_ino "$M/gpu0/renamed")" "$ino" "st_ino after rename"
+t_eq "$(t_ino "$M/gpu3/c")" "$ino" "st_ino of the other name after rename"
+t_eq "$(stat -c %h "$M/gpu0/renamed")" 2 "link count after rename"
+t_cmp "$M/gpu0/renamed" "$T/data"
+rm "$M/gpu3/c"
+t_eq "$(stat -c %h "$M/gpu0/renamed")" 1 "link count of the last name"
+t_cmp "$M/gpu0/renamed" "$T/data"
+
+t_log "links survive a remount"
+ln "$M/gpu0/renamed" "$M/gpu0/again"
+t_umount_check
+t_remount
+t_eq "$(stat -c %h "$M/gpu0/again")" 2 "link count after remount"
+t_eq "$(t_ino "$M/gpu0/again")" "$(t_ino "$M/gpu0/renamed")" "st_ino after remount"
+t_umount_check

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+#
+# t-placement.sh - which backing directory a new file lands on.
+#
+# gpu<N>/ -> device N % D; LMCache key names (both formats) outside gpu<N>/
+# -> worker_id % D; anything else -> one device by a stable hash, the same
+# after a remount; -o gpus=2 over 4 devices keeps GPU 1 on devices 1 and 3.
+
+# shellcheck disable=SC2012 # ls output is what these tests check
+. "$(dirname "$0")/lib.sh"
+
+t_setup 3
+M=$T/mnt
+
+t_log "gpu<N>/ directories"
+for n in 0 1 2 3 4 5; do
+	mkdir "$M/gpu$n"
+	echo "gpu $n" >"$M/gpu$n/chunk"
+	mkdir -p "$M/gpu$n/deep/er"
+	t_rand "$M/gpu$n/deep/er/kv.bin" 12345
+	t_eq "$(t_device_of "gpu$n/chunk")" $((n % 3)) "device of gpu$n/chunk"
+	t_eq "$(t_device_of "gpu$n/deep/er/kv.bin")" $((n % 3)) \
+		"device of gpu$n/deep/er/kv.bin"
+	t_eq "$(cat "$M/gpu$n/chunk")" "gpu $n" "content of gpu$n/chunk"
+done
+# an LMCache name below gpu<N>/ still follows the directory
+echo x >"$M/gpu1/llama@8@2@a1b2c3@bfloat16.pt"
+t_eq "$(t_device_of "gpu1/llama@8@2@a1b2c3@bfloat16.pt")" 1 \
+	"LMCache name below gpu1/"
+# not gpu<digits>, or not top level: hashed, one device
+mkdir -p "$M/gpux" "$M/shared/gpu2"
+echo x >"$M/gpux/a@b"
+echo x >"$M/shared/gpu2/a@b"
+t_device_of "gpux/a@b" >/dev/null
+t_device_of "shared/gpu2/a@b" >/dev/null
+
+t_log "LMCache key names in a shared directory"
+mkdir "$M/shared/kv"
+for w in 0 1 2 3 4 5 6 7; do
+	new="llama@8@$w@a1b2c3d4@bfloat16.pt"
+	old="vllm@llama@8@$w@a1b2c3d4.pt"
+	t_rand "$M/shared/kv/$new" 4097
+	t_rand "$M/shared/kv/$old" 511
+	t_eq "$(t_device_of "shared/kv/$new")" $((w % 3)) "device of $new"
+	t_eq "$(t_device_of "shared/kv/$old")" $((w % 3)) "device of $old"
+done
+t_eq "$(ls "$M/shared/kv" | wc -l)" 16 "files listed in shared/kv"
+
+t_log "hashed placement: exactly one device, stable across remount"
+mkdir "$M/misc"
+declare -A dev_of
+used=()
+for i in $(seq 1 30); do
+	echo "$i" >"$M/misc/file-$i.dat"
+	dev_of[$i]=$(t_device_of "misc/file-$i.dat")
+	used[${dev_of[$i]}]=1
+done
+[ "${#used[@]}" -ge 2 ] ||
+	t_fail "30 hashed files all landed on device(s) ${!used[*]}"
+for i in $(seq 1 30); do
+	rm "$M/misc/file-$i.dat"
+done
+t_umount_check
+t_remount
+t_eq "$(cat "$M/gpu4/chunk")" "gpu 4" "gpu4/chunk after remount"
+for i in $(seq 1 30); do
+	echo "$i again" >"$M/misc/file-$i.dat"
+	t_eq "$(t_device_of "misc/file-$i.dat")" "${dev_of[$i]}" \
+		"device of misc/file-$i.dat after remount"
+done
+t_umount_check
+
+t_log "-o gpus=2 over 4 devices"
+t_mkback 4 c
+t_mount "$T_SRC" -o gpus=2
+for n in 0 1 3; do
+	mkdir "$M/gpu$n"
+	declare -A seen=()
+	for i in $(seq 1 40); do
+		echo "$n $i" >"$M/gpu$n/chunk-$i"
+		d=$(t_device_of "gpu$n/chunk-$i")
+		[ $((d % 2)) = $((n % 2)) ] ||
+			t_fail "gpu$n/chunk-$i on device $d, GPU $n owns only d % 2 == $((n % 2))"
+		seen[$d]=1
+	done
+	t_eq "${#seen[@]}" 2 "devices used by 40 files of gpu$n (${!seen[*]})"
+	unset seen
+done
+t_umount_check

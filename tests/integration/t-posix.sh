@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+#
+# t-posix.sh - POSIX details, each compared with a plain ext4 directory:
+# name length limits, utimens with UTIME_OMIT, truncation reads zeros,
+# shared mmap, O_EXCL, chmod/chown/stat, and permission checks for another
+# user (default_permissions; the mount runs with allow_other).
+
+. "$(dirname "$0")/lib.sh"
+
+t_setup 3 -o allow_other
+M=$T/mnt R=$T/ref
+
+t_log "name length: 255 bytes work, 256 bytes are ENAMETOOLONG"
+n255=$(printf 'n%.0s' $(seq 255))
+n256=${n255}x
+for d in "$M" "$R"; do
+	echo x >"$d/short"
+	mkdir "$d/gpu1"
+done
+t_parity "touch {}/$n255 && ls {} | grep -c '^n*\$'"
+t_parity "mkdir {}/gpu1/$n255 && touch {}/gpu1/$n255/$n255 && ls {}/gpu1/$n255"
+t_parity "touch {}/$n256"
+t_parity "mkdir {}/$n256"
+t_parity "ln -s target {}/$n256"
+t_parity "ln -s $n256 {}/link-to-long && readlink {}/link-to-long | wc -c"
+t_expect_err "File name too long" mv "$M/short" "$M/$n256"
+t_parity "stat -c %n {}/$n256"
+t_parity "mv {}/short {}/gpu1/$n255 2>&1; echo \"status \$?\"; cat {}/short"
+t_parity "touch {}/$n256/x"
+t_parity "ls -A {} | wc -l"
+
+t_log "touch -m -d changes only mtime (UTIME_OMIT for atime)"
+for d in "$M" "$R"; do
+	echo t >"$d/times"
+	touch -a -d '2001-01-01 01:01:01.25' "$d/times"
+	touch -m -d '2002-02-02 02:02:02.5' "$d/times"
+done
+t_eq "$(stat -c %x "$M/times")" "$(stat -c %x "$R/times")" "atime after touch -m"
+t_eq "$(stat -c %y "$M/times")" "$(stat -c %y "$R/times")" "mtime after touch -m"
+t_parity 'stat -c "%X %Y" {}/times'
+t_parity 'touch -a -d "2003-03-03 03:03:03" {}/times && stat -c "%X %Y" {}/times'
+t_parity 'touch -h -m -d "2004-04-04 04:04:04" {}/gpu1 && stat -c "%Y" {}/gpu1'
+
+t_log "truncate and ftruncate up read zeros"
+for d in "$M" "$R"; do
+	printf abc >"$d/grow"
+	truncate -s 1M "$d/grow"
+done
+t_cmp "$M/grow" "$R/grow"
+cmp <(tail -c +4 "$M/grow") <(head -c $((1024 * 1024 - 3)) /dev/zero) ||
+	t_fail "grow: bytes after abc are not zero"
+for d in "$M" "$R"; do
+	python3 - "$d/fgrow" <<'EOF'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+os.write(fd, b"x" * 10000)
+os.ftruncate(fd, 3000)
+os.ftruncate(fd, 100000)
+assert os.fstat(fd).st_size == 100000
+assert os.pread(fd, 200000, 0) == b"x" * 3000 + b"\0" * 97000, "content"
+os.close(fd)
+EOF
+done
+t_cmp "$M/fgrow" "$R/fgrow"
+
+t_log "shared mmap"
+for d in "$M" "$R"; do
+	head -c 20000 /dev/zero >"$d/mapped"
+	python3 - "$d/mapped" <<'EOF'
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+m = mmap.mmap(fd, 20000, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+m[0:5] = b"hello"
+m[8190:8200] = b"0123456789"
+m[19995:20000] = b"world"
+m.flush()
+m.close()
+os.close(fd)
+# another open sees the writes
+with open(sys.argv[1], "rb") as f:
+    data = f.read()
+assert data[0:5] == b"hello" and data[8190:8200] == b"0123456789" and \
+    data[19995:] == b"world", "mapped writes not visible"
+EOF
+done
+t_cmp "$M/mapped" "$R/mapped"
+
+t_log "O_EXCL"
+t_parity "python3 -c 'import os,sys; os.open(sys.argv[1], os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600); print(\"created\")' {}/excl"
+t_parity "python3 -c 'import os,sys
+try:
+    os.open(sys.argv[1], os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+except OSError as e:
+    print(e.strerror)' {}/excl"
+t_parity 'stat -c "%a %s %F" {}/excl'
+
+t_log "chmod, chown, stat"
+for d in "$M" "$R"; do
+	echo perm >"$d/perm"
+	mkdir "$d/pdir"
+done
+t_parity 'chmod 640 {}/perm && chown 1234:5678 {}/perm && stat -c "%a %u %g %s %h %F" {}/perm'
+t_parity 'chmod 4751 {}/perm && stat -c "%a %A" {}/perm'
+t_parity 'chmod 1777 {}/pdir && chown 42:43 {}/pdir && stat -c "%a %A %u %g %F" {}/pdir'
+t_parity 'chown -h 7:8 {}/gpu1 && stat -c "%u %g" {}/gpu1'
+t_parity 'ln -s perm {}/plink && chown -h 9:10 {}/plink && stat -c "%u %g %F %N" {}/plink'
+t_parity 'stat -c "%a %u %g %s %h %F" {}/perm {}/pdir {}/grow {}/times'
+
+t_log "permission checks as nobody"
+as_nobody() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
+}
+for d in "$M" "$R"; do
+	chmod 0755 "$d"
+	echo secret >"$d/secret"
+	chmod 0600 "$d/secret"
+	echo public >"$d/public"
+	chmod 0644 "$d/public"
+	mkdir -m 0755 "$d/rootdir"
+	mkdir -m 0777 "$d/opendir"
+	mkdir -m 0700 "$d/closeddir"
+	echo x >"$d/closeddir/x"
+done
+nobody_parity() {
+	local cmd=$1 om or rm_=0 rr=0
+	om=$(as_nobody sh -c "${cmd//\{\}/$M}" 2>&1) || rm_=$?
+	or=$(as_nobody sh -c "${cmd//\{\}/$R}" 2>&1) || rr=$?
+	om=${om//"$M"/\{\}}
+	or=${or//"$R"/\{\}}
+	if [ "$rm_" != "$rr" ] || [ "$om" != "$or" ]; then
+		printf 'mount: status %s: %s\nref:   status %s: %s\n' "$rm_" "$om" "$rr" "$or" >&2
+		t_fail "parity as nobody: $cmd"
+	fi
+}
+nobody_parity 'cat {}/public'
+nobody_parity 'cat {}/secret'
+nobody_parity 'echo x >>{}/public'
+nobody_parity 'touch {}/rootdir/new'
+nobody_parity 'ls {}/closeddir'
+nobody_parity 'cat {}/closeddir/x'
+nobody_parity 'echo mine >{}/opendir/mine && cat {}/opendir/mine && stat -c "%U %G %a" {}/opendir/mine'
+nobody_parity 'chmod 600 {}/public'
+nobody_parity 'rm -f {}/public'
+t_eq "$(as_nobody cat "$M/secret" 2>&1 || true)" \
+	"cat: $M/secret: Permission denied" "cat of a 0600 root file as nobody"
+t_umount_check

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+#
+# t-rmdir.sh - mkdir makes the directory on every backing dir; rmdir removes
+# it from all, and is ENOTEMPTY while any device still has an entry in it.
+
+# shellcheck disable=SC2012 # ls output is what these tests check
+. "$(dirname "$0")/lib.sh"
+
+t_setup 3
+M=$T/mnt R=$T/ref
+
+t_log "mkdir makes the directory everywhere"
+for d in "$M" "$R"; do
+	mkdir -p "$d/a/b/c" "$d/gpu2/sub" "$d/gpu1/sub"
+done
+for d in a a/b a/b/c gpu2 gpu2/sub gpu1/sub; do
+	t_everywhere "$d"
+done
+t_parity 'mkdir {}/a; echo "status $?"'
+t_parity 'stat -c "%F %a" {}/a/b'
+
+t_log "ENOTEMPTY while a device has a file in it"
+for d in "$M" "$R"; do
+	echo x >"$d/gpu2/sub/f"
+	echo y >"$d/a/b/c/hashed"
+	ln -s nowhere "$d/gpu1/sub/link"
+done
+t_eq "$(t_device_of gpu2/sub/f)" 2 "device of gpu2/sub/f"
+t_parity 'rmdir {}/gpu2/sub; echo "status $?"; ls {}/gpu2/sub'
+t_parity 'rmdir {}/a/b/c; echo "status $?"'
+t_parity 'rmdir {}/gpu1/sub; echo "status $?"'
+t_parity 'rmdir {}/a/b; echo "status $?"'
+t_everywhere gpu2/sub
+t_everywhere a/b/c
+
+t_log "rmdir once empty"
+t_parity 'rm {}/gpu2/sub/f {}/a/b/c/hashed {}/gpu1/sub/link'
+t_parity 'rmdir {}/gpu2/sub {}/a/b/c {}/a/b {}/a {}/gpu1/sub; echo "status $?"; ls -A {}'
+for d in gpu2/sub a gpu1/sub; do
+	t_nowhere "$d"
+done
+t_everywhere gpu2
+
+t_log "rmdir of a non-directory, of a missing entry, of the root's children"
+echo f >"$M/file"
+echo f >"$R/file"
+t_parity 'rmdir {}/file; echo "status $?"'
+t_parity 'rmdir {}/missing; echo "status $?"'
+t_parity 'rm -d {}/gpu2; echo "status $?"; ls -A {}'
+t_nowhere gpu2
+
+t_log "a directory recreated after rmdir is empty"
+mkdir "$M/again"
+echo 1 >"$M/again/one"
+rm "$M/again/one"
+rmdir "$M/again"
+mkdir "$M/again"
+t_eq "$(ls -A "$M/again" | wc -l)" 0 "entries in the recreated directory"
+t_umount_check

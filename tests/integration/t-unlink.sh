@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+#
+# t-unlink.sh - a file unlinked while open stays readable (and writable)
+# through the open descriptor, and is gone from every listing at once.
+
+# shellcheck disable=SC2010,SC2012 # ls output is what these tests check
+. "$(dirname "$0")/lib.sh"
+
+t_setup 3
+M=$T/mnt
+
+mkdir "$M/gpu1" "$M/kv"
+t_rand "$T/data" $((3 * 1024 * 1024 + 5))
+
+t_log "read after unlink"
+for f in gpu1/chunk "kv/llama@8@2@feed@bfloat16.pt" kv/plain; do
+	cp "$T/data" "$M/$f"
+	exec 3<"$M/$f"
+	rm "$M/$f"
+	[ ! -e "$M/$f" ] || t_fail "$f still exists after rm"
+	if ls -A "$M/${f%/*}" | grep -qxF -- "${f##*/}"; then
+		t_fail "ls -A still shows $f"
+	fi
+	cat <&3 >"$T/out"
+	exec 3<&-
+	t_cmp "$T/out" "$T/data"
+	t_nowhere "$f"
+done
+t_eq "$(ls -A "$M/gpu1" | wc -l)" 0 "entries in gpu1/ (no hidden leftovers)"
+
+t_log "a new file of the same name is a new file"
+echo old >"$M/kv/plain"
+exec 3<"$M/kv/plain"
+rm "$M/kv/plain"
+echo new >"$M/kv/plain"
+t_eq "$(cat <&3)" old "old content through the open descriptor"
+exec 3<&-
+t_eq "$(cat "$M/kv/plain")" new "content of the new file"
+
+t_log "write, then read, through a descriptor whose name is gone"
+python3 - "$M/gpu1/rw" <<'EOF'
+import os, sys
+p = sys.argv[1]
+fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(fd, b"a" * 5000)
+os.unlink(p)
+assert not os.path.exists(p), "still exists"
+os.write(fd, b"b" * 5000)
+os.ftruncate(fd, 12288)
+st = os.fstat(fd)
+assert st.st_size == 12288, st.st_size
+data = os.pread(fd, 20000, 0)
+assert data == b"a" * 5000 + b"b" * 5000 + b"\0" * 2288, "content"
+os.close(fd)
+EOF
+t_nowhere gpu1/rw
+t_eq "$(ls -A "$M/gpu1" | wc -l)" 0 "entries in gpu1/ after the last close"
+t_umount_check
