@@ -390,3 +390,50 @@ int dfile_fsync(struct dfile *f, bool datasync)
 		return -errno;
 	return 0;
 }
+
+int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len)
+{
+	struct stat st;
+	int rc;
+
+	if (!f->writable)
+		return -EBADF;
+	if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX)
+		return -EFBIG;
+	pthread_rwlock_wrlock(&f->lock);
+	/* with no padding the backing file's size is the logical size */
+	rc = dfile_settle_locked(f);
+	if (!rc && fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0)
+		rc = -errno;
+	if (!rc && fstat(f->fd, &st) < 0)
+		rc = -errno;
+	if (!rc) {
+		atomic_store(&f->size, (uint64_t)st.st_size);
+		atomic_store(&f->disk_size, (uint64_t)st.st_size);
+	}
+	pthread_rwlock_unlock(&f->lock);
+	return rc;
+}
+
+int64_t dfile_seek(struct dfile *f, uint64_t off, int whence)
+{
+	uint64_t size;
+	off_t pos;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		return -EINVAL;
+	pthread_rwlock_rdlock(&f->lock);
+	size = atomic_load(&f->size);
+	if (off >= size) {
+		pthread_rwlock_unlock(&f->lock);
+		return -ENXIO;
+	}
+	pos = lseek(f->fd, (off_t)off, whence);
+	pthread_rwlock_unlock(&f->lock);
+	if (pos < 0)
+		return errno == ENXIO && whence == SEEK_HOLE ? (int64_t)size :
+							       -errno;
+	if ((uint64_t)pos >= size)
+		return whence == SEEK_HOLE ? (int64_t)size : -ENXIO;
+	return pos;
+}

@@ -96,4 +96,20 @@ int dfile_settle(struct dfile *f);
 /* Settle, then fdatasync (@datasync) or fsync. */
 int dfile_fsync(struct dfile *f, bool datasync);
 
+/*
+ * fallocate(2) on the backing file with @mode (any FALLOC_FL_* the backing
+ * filesystem supports), keeping the logical size right: the padding is
+ * trimmed first, and the size afterwards is the backing file's.
+ * Returns 0 or -errno (-EBADF if not open for writing, -EOPNOTSUPP, ...).
+ */
+int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len);
+
+/*
+ * SEEK_DATA / SEEK_HOLE from @off within the logical size (padding is
+ * neither data nor a hole). Returns the offset, or -ENXIO at or past the
+ * end (and for SEEK_DATA when only holes follow), -EINVAL for another
+ * @whence.
+ */
+int64_t dfile_seek(struct dfile *f, uint64_t off, int whence);
+
 #endif /* CORE_DFILE_H */

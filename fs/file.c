@@ -312,3 +312,28 @@ void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	(void)fi;
 	fuse_reply_err(req, -file_unpin(fs, inode_of(fs, ino)));
 }
+
+void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		  off_t length, struct fuse_file_info *fi)
+{
+	(void)ino;
+	if (offset < 0 || length <= 0)
+		return (void)fuse_reply_err(req, EINVAL);
+	fuse_reply_err(req, -dfile_fallocate(fh_dfile(fi), mode,
+					     (uint64_t)offset,
+					     (uint64_t)length));
+}
+
+void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+	      struct fuse_file_info *fi)
+{
+	int64_t pos;
+
+	(void)ino;
+	if (off < 0)
+		return (void)fuse_reply_err(req, ENXIO);
+	pos = dfile_seek(fh_dfile(fi), (uint64_t)off, whence);
+	if (pos < 0)
+		return (void)fuse_reply_err(req, (int)-pos);
+	fuse_reply_lseek(req, (off_t)pos);
+}

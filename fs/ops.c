@@ -64,6 +64,8 @@ static const struct fuse_lowlevel_ops kvfs_ll_ops = {
 	.listxattr = fs_listxattr,
 	.removexattr = fs_removexattr,
 	.create = fs_create,
+	.fallocate = fs_fallocate,
+	.lseek = fs_lseek,
 };
 
 const struct fuse_lowlevel_ops *kvfs_ops(void)

@@ -47,8 +47,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ -t 1 ]; then
+	bold=$(printf '\033[1m') plain=$(printf '\033[0m')
+else
+	bold='' plain=''
+fi
 step() {
-	printf '\n\033[1m== %s\033[0m\n' "$*"
+	printf '\n%s== %s%s\n' "$bold" "$*" "$plain"
 }
 show() {
 	printf '$ %s\n' "$*"
@@ -68,7 +73,7 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 mountpoint -q "$mnt" || { echo "demo: mount did not appear" >&2; exit 1; }
-sed 's/^/  log: /' "$demo/daemon.log"
+sed "s/^/  log: /; s#$root/##g" "$demo/daemon.log"
 cd "$mnt"
 
 step "each vLLM worker gets its own directory: kvcache/gpu0/, kvcache/gpu1/"
@@ -100,18 +105,18 @@ show ls -l . gpu0 gpu1 shared
 
 step "... on two devices: gpu0/ went to nvme0, gpu1/ to nvme1, and the"
 echo "   LMCache files to device worker_id % 2"
-show ls -lR "$nvme0" "$nvme1" | sed "s#$root/##"
+show ls -lR "$nvme0" "$nvme1" | sed "s#$root/##g"
 
-step "space used per device, and the mount's df (both devices counted once per filesystem)"
-show du -sh "$nvme0" "$nvme1" | sed "s#$root/##"
-show df -h "$mnt" | sed "s#$root/##"
+step "space per device, and df of the mount (directories on one filesystem count once)"
+show du -sh "$nvme0" "$nvme1" | sed "s#$root/##g"
+show df -h "$mnt" | sed "s#$root/##g"
 
 step "ask the mount where each file lives"
 for f in gpu0/* gpu1/* shared/*; do
 	printf '%-46s device %s  %s\n' "$f" \
 		"$(getfattr --absolute-names -n user.kvstripe.device --only-values "$f")" \
 		"$(getfattr --absolute-names -n user.kvstripe.path --only-values "$f" |
-			sed "s#$root/##")"
+			sed "s#$root/##g")"
 done
 
 step "evict and unmount"

@@ -649,3 +649,48 @@ Test(dfile, concurrent_unaligned_writers_share_edge_blocks)
 	t_require_direct();
 	t_concurrent_writers(false);
 }
+
+Test(dfile, fallocate_keeps_logical_size)
+{
+	unsigned char pay[5000], got[12000];
+	const void *data;
+	struct dfile *f;
+
+	t_require_direct();
+	t_rand_fill(pay, sizeof(pay));
+	f = t_open("falloc", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	cr_assert_eq(dfile_write(f, pay, sizeof(pay), 0), sizeof(pay));
+	cr_assert_eq(t_disk_size(f), 8192, "padded before");
+	/* KEEP_SIZE: allocation past the end changes no size */
+	cr_assert_eq(dfile_fallocate(f, FALLOC_FL_KEEP_SIZE, 0, 65536), 0);
+	cr_assert_eq(dfile_size(f), 5000);
+	/* mode 0 extends; the new bytes read as zeros */
+	cr_assert_eq(dfile_fallocate(f, 0, 4000, 8000), 0);
+	cr_assert_eq(dfile_size(f), 12000);
+	cr_assert_eq(t_disk_size(f), 12000);
+	cr_assert_eq(dfile_read(f, sizeof(got), 0, &data), 12000);
+	memcpy(got, data, sizeof(got));
+	cr_assert_arr_eq(got, pay, sizeof(pay));
+	for (size_t i = sizeof(pay); i < sizeof(got); i++)
+		cr_assert_eq(got[i], 0, "byte %zu", i);
+	dfile_close(f);
+}
+
+Test(dfile, seek_data_and_hole_stop_at_logical_size)
+{
+	unsigned char pay[5000];
+	struct dfile *f;
+
+	t_require_direct();
+	t_rand_fill(pay, sizeof(pay));
+	f = t_open("seek", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	cr_assert_eq(dfile_write(f, pay, sizeof(pay), 1 << 20), sizeof(pay));
+	cr_assert_eq(dfile_seek(f, 0, SEEK_HOLE), 0);
+	cr_assert_eq(dfile_seek(f, 0, SEEK_DATA), 1 << 20);
+	/* the padded block's tail is not a hole inside the file */
+	cr_assert_eq(dfile_seek(f, 1 << 20, SEEK_HOLE), (1 << 20) + 5000);
+	cr_assert_eq(dfile_seek(f, (1 << 20) + 5000, SEEK_DATA), -ENXIO);
+	cr_assert_eq(dfile_seek(f, (1 << 20) + 5000, SEEK_HOLE), -ENXIO);
+	cr_assert_eq(dfile_seek(f, 0, SEEK_SET), -EINVAL);
+	dfile_close(f);
+}
