@@ -265,7 +265,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	if (!buf)
 		return (void)fuse_reply_err(req, ENOMEM);
 	pthread_rwlock_rdlock(&fs->ns_lock);
-	if (off == 0)
+	/* offset 0 is a rewind; a seek on a fresh handle needs a snapshot */
+	if (off == 0 || !h->n)
 		rc = dirh_load(fs, h, dir);
 	for (size_t i = (size_t)off; !rc && i < h->n; i++) {
 		const struct dent *e = &h->ents[i];
