@@ -15,33 +15,9 @@
 #include <unistd.h>
 
 #include "align.h"
-#include "dfile.h"
+#include "dfile_i.h"
 #include "dio.h"
 #include "log.h"
-
-struct dfile {
-	int fd;
-	unsigned align;
-	bool writable;
-	/*
-	 * Shared: reads and fully aligned writes. Exclusive: unaligned
-	 * writes (their edge blocks are read, modified and written back),
-	 * truncate, settle.
-	 */
-	pthread_rwlock_t lock;
-	/* Both only grow under the shared lock; disk_size >= size. */
-	_Atomic uint64_t size;		/* logical size */
-	_Atomic uint64_t disk_size;	/* backing size incl. zero padding */
-};
-
-/* Raise *@v to @x unless it is already larger. */
-static void dfile_raise(_Atomic uint64_t *v, uint64_t x)
-{
-	uint64_t cur = atomic_load(v);
-
-	while (cur < x && !atomic_compare_exchange_weak(v, &cur, x))
-		;
-}
 
 int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
 	       unsigned align, struct dfile **out)
@@ -68,6 +44,9 @@ int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
 	pthread_rwlockattr_destroy(&attr);
 	if (rc)
 		goto err_free;
+	rc = wb_init(f);
+	if (rc)
+		goto err_destroy_lock;
 
 	/*
 	 * Unaligned writes read their edge blocks back, so a write-only
@@ -81,7 +60,7 @@ int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
 		fd = openat(dirfd, relpath, flags | O_WRONLY, mode);
 	if (fd < 0) {
 		rc = -errno;
-		goto err_destroy_lock;
+		goto err_destroy_wb;
 	}
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
@@ -98,6 +77,8 @@ int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
 
 err_close:
 	close(fd);
+err_destroy_wb:
+	wb_destroy(f);
 err_destroy_lock:
 	pthread_rwlock_destroy(&f->lock);
 err_free:
@@ -106,10 +87,9 @@ err_free:
 }
 
 /* Caller holds the lock exclusively. */
-static int dfile_settle_locked(struct dfile *f)
+static int dfile_trim_locked(struct dfile *f)
 {
 	uint64_t size = atomic_load(&f->size);
-
 	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT } };
 	struct stat st;
 
@@ -128,6 +108,29 @@ static int dfile_settle_locked(struct dfile *f)
 	if (futimens(f->fd, times) < 0)
 		return -errno;
 	return 0;
+}
+
+/*
+ * Everything written is on the device and the backing file has the true
+ * size. Reports a write-behind failure not reported yet. Lock exclusive.
+ */
+static int dfile_settle_locked(struct dfile *f)
+{
+	int err, rc;
+
+	wb_drain(f);
+	err = wb_take_error(f);
+	rc = dfile_trim_locked(f);
+	return err ? err : rc;
+}
+
+void dfile_drain(struct dfile *f)
+{
+	if (!atomic_load(&f->wb_pending))
+		return;
+	pthread_rwlock_wrlock(&f->lock);
+	wb_drain(f);
+	pthread_rwlock_unlock(&f->lock);
 }
 
 int dfile_settle(struct dfile *f)
@@ -149,6 +152,7 @@ int dfile_close(struct dfile *f)
 	rc = dfile_settle(f);
 	if (close(f->fd) < 0 && !rc)
 		rc = -errno;
+	wb_destroy(f);
 	pthread_rwlock_destroy(&f->lock);
 	free(f);
 	return rc;
@@ -183,6 +187,7 @@ ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
 	if (rc)
 		return rc;
 
+	dfile_drain(f);	/* the device must have what was written */
 	pthread_rwlock_rdlock(&f->lock);
 	size = atomic_load(&f->size);
 	if (off >= size || !len) {
@@ -287,49 +292,26 @@ static void dfile_repair_locked(struct dfile *f, uint64_t a1)
 	atomic_store(&f->disk_size, size);
 }
 
-ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
-		    uint64_t off)
+int dfile_write_sync(struct dfile *f, struct dio_ctx *ctx, const void *data,
+		     size_t len, uint64_t off, bool excl)
 {
-	uint64_t bs = f->align, end, a0, a1;
-	struct dio_ctx *ctx;
+	uint64_t bs = f->align, end = off + len;
+	uint64_t a0 = align_down(off, bs), a1 = align_up(end, bs);
 	struct dio_op op;
-	bool excl;
 	char *buf;
 	int rc;
-
-	if (!f->writable)
-		return -EBADF;
-	if (!len)
-		return 0;
-	/* Keep align_up() of the end inside off_t. */
-	if (off > (uint64_t)INT64_MAX - bs || len > (uint64_t)INT64_MAX - bs - off)
-		return -EFBIG;
-	end = off + len;
-	a0 = align_down(off, bs);
-	a1 = align_up(end, bs);
-	excl = a0 != off || a1 != end;
-
-	rc = dio_ctx_get(&ctx);
-	if (rc)
-		return rc;
-	if (excl)
-		pthread_rwlock_wrlock(&f->lock);
-	else
-		pthread_rwlock_rdlock(&f->lock);
 
 	if (!excl && ptr_is_aligned(data, bs)) {
 		/* Already a valid O_DIRECT buffer: no copy. */
 		buf = (char *)data;
 	} else {
 		buf = dio_buf(ctx, a1 - a0);
-		if (!buf) {
-			rc = -ENOMEM;
-			goto out_unlock;
-		}
-		if (excl) {
+		if (!buf)
+			return -ENOMEM;
+		if (a0 != off || a1 != end) {
 			rc = dfile_load_edges(f, ctx, buf, off, end, a0, a1);
 			if (rc)
-				goto out_unlock;
+				return rc;
 		}
 		memcpy(buf + (off - a0), data, len);
 	}
@@ -346,13 +328,44 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 			pthread_rwlock_wrlock(&f->lock);
 		}
 		dfile_repair_locked(f, a1);
-		goto out_unlock;
+		return rc;
 	}
 	/* disk_size first: no one may ever see it below size. */
 	dfile_raise(&f->disk_size, a1);
 	dfile_raise(&f->size, end);
+	return 0;
+}
 
-out_unlock:
+ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
+		    uint64_t off)
+{
+	uint64_t bs = f->align;
+	struct dio_ctx *ctx;
+	bool excl;
+	int rc;
+
+	if (!f->writable)
+		return -EBADF;
+	if (!len)
+		return 0;
+	/* Keep align_up() of the end inside off_t. */
+	if (off > (uint64_t)INT64_MAX - bs || len > (uint64_t)INT64_MAX - bs - off)
+		return -EFBIG;
+	rc = dio_ctx_get(&ctx);
+	if (rc)
+		return rc;
+	excl = wb_enabled() || !is_aligned(off, bs) || !is_aligned(len, bs);
+	if (excl)
+		pthread_rwlock_wrlock(&f->lock);
+	else
+		pthread_rwlock_rdlock(&f->lock);
+	if (wb_enabled()) {
+		rc = wb_take_error(f);
+		if (!rc)
+			rc = wb_write(f, ctx, data, len, off);
+	} else {
+		rc = dfile_write_sync(f, ctx, data, len, off, excl);
+	}
 	pthread_rwlock_unlock(&f->lock);
 	return rc ? rc : (ssize_t)len;
 }
@@ -369,6 +382,7 @@ int dfile_truncate(struct dfile *f, uint64_t size)
 	 * so one ftruncate() leaves everything past the new end zero.
 	 */
 	pthread_rwlock_wrlock(&f->lock);
+	wb_drain(f);
 	if (ftruncate(f->fd, (off_t)size) < 0) {
 		rc = -errno;
 	} else {
@@ -402,7 +416,8 @@ int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len)
 		return -EFBIG;
 	pthread_rwlock_wrlock(&f->lock);
 	/* with no padding the backing file's size is the logical size */
-	rc = dfile_settle_locked(f);
+	wb_drain(f);
+	rc = dfile_trim_locked(f);
 	if (!rc && fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0)
 		rc = -errno;
 	if (!rc && fstat(f->fd, &st) < 0)
@@ -422,6 +437,7 @@ int64_t dfile_seek(struct dfile *f, uint64_t off, int whence)
 
 	if (whence != SEEK_DATA && whence != SEEK_HOLE)
 		return -EINVAL;
+	dfile_drain(f);	/* the device must have what was written */
 	pthread_rwlock_rdlock(&f->lock);
 	size = atomic_load(&f->size);
 	if (off >= size) {

@@ -21,6 +21,19 @@
 #include <sys/types.h>
 
 struct dfile;
+struct aring;
+struct bufpool;
+
+/*
+ * Turn write-behind on (both non-NULL) or off (NULL, the default) for the
+ * whole process; call before any dfile is opened. With it, dfile_write()
+ * copies the data into @pool's buffers (their size a multiple of every
+ * device's alignment), starts the device write on @ring and returns; a
+ * failure is reported by the next dfile_write(), dfile_settle(),
+ * dfile_fsync() or dfile_close() of the file. Reads, truncates and seeks
+ * wait for the writes in flight. Returns 0 or -ENOMEM.
+ */
+int dfile_set_writeback(struct aring *ring, struct bufpool *pool);
 
 /*
  * Open @relpath below @dirfd. @flags are open(2) flags: the access mode,
@@ -86,6 +99,13 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
  * -EFBIG for a size past the off_t range.
  */
 int dfile_truncate(struct dfile *f, uint64_t size);
+
+/*
+ * Wait until every write-behind write of the file is on the device; a
+ * failure stays pending for the next write, settle, fsync or close. Call it
+ * before changing what the device writes would change too (the mtime).
+ */
+void dfile_drain(struct dfile *f);
 
 /*
  * Trim the backing file's padding so its size equals the logical size.

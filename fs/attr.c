@@ -116,6 +116,11 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (!rc && (valid & FUSE_SET_ATTR_SIZE))
 		rc = df ? dfile_truncate(df, (uint64_t)attr->st_size) :
 			  kv_truncate(fs, in, (uint64_t)attr->st_size);
+	/* data still on its way to the device would bump the new times */
+	if (!rc && S_ISREG(in->type) &&
+	    (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+		      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
+		kv_drain(fs, in);
 	devs = df ? 1u << in->dev : copies(fs, in, path);
 	for (unsigned d = 0; !rc && d < fs->ndev; d++)
 		if (devs & (1u << d))

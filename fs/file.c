@@ -148,6 +148,16 @@ out:
 	return rc;
 }
 
+void kv_drain(struct kvfs *fs, struct inode *in)
+{
+	struct dfile *df = file_pin(fs, in);
+
+	if (df) {
+		dfile_drain(df);
+		file_unpin(fs, in);
+	}
+}
+
 int kv_truncate(struct kvfs *fs, struct inode *in, uint64_t size)
 {
 	char path[KV_PATH_MAX];

@@ -202,6 +202,8 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		  off_t length, struct fuse_file_info *fi);
 void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	      struct fuse_file_info *fi);
+/* Wait for @in's write-behind data to reach the device, if it is open. */
+void kv_drain(struct kvfs *fs, struct inode *in);
 /* Truncate @in to @size: through its open dfile if any, else by path. */
 int kv_truncate(struct kvfs *fs, struct inode *in, uint64_t size);
 

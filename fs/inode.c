@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dfile.h"
 #include "fs_i.h"
 
 #define BUCKETS_MIN 1024
@@ -78,6 +79,8 @@ void inode_table_release(struct kvfs *fs)
 		while (in) {
 			struct inode *next = in->hnext;
 
+			/* still open at unmount: settle what was written */
+			dfile_close(in->df);
 			free_names(in->names);
 			free(in);
 			in = next;

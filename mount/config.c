@@ -43,6 +43,8 @@ static const struct kv_key kv_keys[] = {
 	  KV_THREADS_MAX },
 	{ "max_background", KV_UINT, KV_SET_BACKGROUND,
 	  KV_OFF(max_background), 1, KV_BACKGROUND_MAX },
+	{ "write_buffers", KV_UINT, KV_SET_WRITE_BUFFERS,
+	  KV_OFF(write_buffers), 0, KV_WRITE_BUFFERS_MAX },
 	{ "entry_timeout", KV_SECONDS, KV_SET_ENTRY_TIMEOUT,
 	  KV_OFF(entry_timeout), 0, 0 },
 	{ "attr_timeout", KV_SECONDS, KV_SET_ATTR_TIMEOUT,
@@ -75,6 +77,7 @@ void kv_config_init(struct kv_config *c)
 	memset(c, 0, sizeof(*c));
 	c->threads = KV_DEFAULT_THREADS;
 	c->max_background = KV_DEFAULT_BACKGROUND;
+	c->write_buffers = KV_DEFAULT_WRITE_BUFFERS;
 	c->entry_timeout = KV_DEFAULT_TIMEOUT;
 	c->attr_timeout = KV_DEFAULT_TIMEOUT;
 }

@@ -16,6 +16,8 @@
 
 #define KV_DEFAULT_THREADS	16
 #define KV_DEFAULT_BACKGROUND	64
+#define KV_DEFAULT_WRITE_BUFFERS 64
+#define KV_WRITE_BUFFERS_MAX	16384
 #define KV_DEFAULT_TIMEOUT	1.0
 #define KV_GPUS_MAX		1024
 #define KV_THREADS_MAX		1024
@@ -35,6 +37,7 @@ enum kv_field {
 	KV_SET_DEBUG		= 1 << 8,
 	KV_SET_SINGLE_THREAD	= 1 << 9,
 	KV_SET_FUSE_OPTS	= 1 << 10,
+	KV_SET_WRITE_BUFFERS	= 1 << 11,
 };
 
 struct kv_config {
@@ -45,6 +48,7 @@ struct kv_config {
 	unsigned gpus;		/* 0: off */
 	unsigned threads;	/* most FUSE worker threads */
 	unsigned max_background;
+	unsigned write_buffers;	/* 1 MiB write-behind buffers, 0: off */
 	double entry_timeout;	/* seconds */
 	double attr_timeout;	/* seconds */
 	bool foreground;

@@ -15,8 +15,11 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
+#include "aring.h"
+#include "bufpool.h"
 #include "daemon.h"
 #include "dev.h"
+#include "dfile.h"
 #include "dio.h"
 #include "kvfs.h"
 #include "log.h"
@@ -268,6 +271,52 @@ static void log_devices(const struct devset *devs)
 	}
 }
 
+/*
+ * Write-behind buffers and the ring that writes them. Made after
+ * daemonizing: registered buffers are pinned pages of the process that
+ * registered them, which a fork does not hand to the child.
+ */
+struct writeback {
+	struct bufpool *pool;
+	struct aring *ring;
+};
+
+static void writeback_start(const struct kv_config *c,
+			    const struct devset *devs, struct writeback *wb)
+{
+	size_t align = devset_max_align(devs);
+	int rc;
+
+	wb->pool = NULL;
+	wb->ring = NULL;
+	if (!c->write_buffers)
+		return;
+	if (align < 4096)
+		align = 4096;
+	rc = bufpool_new(c->write_buffers, KV_MAX_IO, align, &wb->pool);
+	if (!rc)
+		rc = aring_new(c->write_buffers, bufpool_base(wb->pool),
+			       (size_t)c->write_buffers * KV_MAX_IO,
+			       &wb->ring);
+	if (!rc)
+		rc = dfile_set_writeback(wb->ring, wb->pool);
+	if (rc) {
+		log_warn("write-behind off: %s", strerror(-rc));
+		aring_free(wb->ring);
+		bufpool_free(wb->pool);
+		wb->ring = NULL;
+		wb->pool = NULL;
+	}
+}
+
+/* After every file is closed. */
+static void writeback_stop(struct writeback *wb)
+{
+	dfile_set_writeback(NULL, NULL);
+	aring_free(wb->ring);
+	bufpool_free(wb->pool);
+}
+
 /* Serve until unmounted or signalled; returns what the loop returned. */
 static int serve(struct fuse_session *se, const struct kv_config *c)
 {
@@ -288,6 +337,7 @@ static int serve(struct fuse_session *se, const struct kv_config *c)
 
 int daemon_run(const struct kv_config *c)
 {
+	struct writeback wb = { NULL, NULL };
 	struct dev_opts opts[DEV_MAX];
 	struct dio_params dp;
 	struct kvfs_params kp;
@@ -385,6 +435,7 @@ int daemon_run(const struct kv_config *c)
 		 npaths == 1 ? "" : "s", mnt, c->gpus,
 		 c->single_thread ? "single thread" : "multi-threaded");
 	log_devices(devs);
+	writeback_start(c, devs, &wb);
 	rc = serve(se, c);
 	if (rc < 0) {
 		log_err("session failed: %s", strerror(-rc));
@@ -403,7 +454,8 @@ err_destroy:
 err_free_args:
 	fuse_opt_free_args(&args);
 err_free_fs:
-	kvfs_free(fs);
+	kvfs_free(fs);	/* closes open files: write-behind drains */
+	writeback_stop(&wb);
 err_free_devs:
 	devset_free(devs);
 err_free_paths:

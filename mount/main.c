@@ -43,6 +43,7 @@ static const struct fuse_opt cli_spec[] = {
 	FUSE_OPT_KEY("gpus=", KEY_SETTING),
 	FUSE_OPT_KEY("threads=", KEY_SETTING),
 	FUSE_OPT_KEY("max_background=", KEY_SETTING),
+	FUSE_OPT_KEY("write_buffers=", KEY_SETTING),
 	FUSE_OPT_KEY("entry_timeout=", KEY_SETTING),
 	FUSE_OPT_KEY("attr_timeout=", KEY_SETTING),
 	FUSE_OPT_END
@@ -50,7 +51,8 @@ static const struct fuse_opt cli_spec[] = {
 
 /* Our -o options that take a value, to catch them given without one. */
 static const char *const value_opts[] = {
-	"config", "gpus", "threads", "max_background", "entry_timeout",
+	"config", "gpus", "threads", "max_background", "write_buffers",
+	"entry_timeout",
 	"attr_timeout",
 };
 
@@ -85,6 +87,7 @@ static void usage(void)
 "                          (0: off, the default)\n"
 "    -o threads=N          at most N FUSE worker threads (default %d)\n"
 "    -o max_background=N   async requests the kernel may queue (default %d)\n"
+"    -o write_buffers=N    1 MiB write-behind buffers (default %d, 0: off)\n"
 "    -o entry_timeout=S    seconds the kernel may cache names (default 1)\n"
 "    -o attr_timeout=S     seconds the kernel may cache attributes (default 1)\n"
 "    -o align.N=BYTES      force device N's O_DIRECT alignment\n"
@@ -92,7 +95,8 @@ static void usage(void)
 "\n"
 "default_permissions is always on: the kernel checks access permissions.\n"
 "See kvstripe(1) and docs/configuration.md.\n",
-	       KV_DEFAULT_THREADS, KV_DEFAULT_BACKGROUND);
+	       KV_DEFAULT_THREADS, KV_DEFAULT_BACKGROUND,
+	       KV_DEFAULT_WRITE_BUFFERS);
 }
 
 static int cli_fail(struct cli *cl, const char *fmt, ...)

@@ -21,6 +21,8 @@
 #include <criterion/criterion.h>
 
 #include "align.h"
+#include "aring.h"
+#include "bufpool.h"
 #include "dfile.h"
 #include "dio.h"
 
@@ -66,6 +68,32 @@ static void t_teardown(void)
 }
 
 TestSuite(dfile, .init = t_setup, .fini = t_teardown);
+
+/*
+ * The same checks with write-behind on: a small pool of small buffers, so
+ * streams cross buffer boundaries and the pool runs dry.
+ */
+static struct aring *t_ring;
+static struct bufpool *t_pool;
+
+static void t_setup_wb(void)
+{
+	t_setup();
+	cr_assert_eq(bufpool_new(6, 64 * T_KIB, 4096, &t_pool), 0);
+	cr_assert_eq(aring_new(16, bufpool_base(t_pool), 6 * 64 * T_KIB,
+			       &t_ring), 0);
+	cr_assert_eq(dfile_set_writeback(t_ring, t_pool), 0);
+}
+
+static void t_teardown_wb(void)
+{
+	dfile_set_writeback(NULL, NULL);
+	aring_free(t_ring);
+	bufpool_free(t_pool);
+	t_teardown();
+}
+
+TestSuite(dfile_wb, .init = t_setup_wb, .fini = t_teardown_wb);
 
 #define t_require_direct()						\
 	do {								\
@@ -151,8 +179,13 @@ static void t_expect_on_disk(const char *name, const unsigned char *want,
 #define M_WRITE_MAX	(300 * T_KIB)
 #define M_OFF_MAX	(4 * T_MIB)
 
-static void t_model_ops(unsigned align, unsigned nops)
+/*
+ * With write-behind (@wb) the backing file catches up only at settle,
+ * fsync and truncate, so only then is its size checked.
+ */
+static void t_model_ops(unsigned align, unsigned nops, bool wb)
 {
+	uint64_t last_end = 0;
 	unsigned char *model = calloc(1, M_MAX);
 	unsigned char *pay_base = NULL;
 	uint64_t msize = 0;
@@ -176,6 +209,9 @@ static void t_model_ops(unsigned align, unsigned nops)
 
 			off = t_rand() % M_OFF_MAX;
 			len = 1 + t_rand() % M_WRITE_MAX;
+			/* streams: continue where the last write ended */
+			if (t_rand() % 3 == 0 && last_end + len <= M_MAX)
+				off = last_end;
 			if (t_rand() % 4 == 0) {
 				off = align_down(off, align);
 				len = align_up(len, align);
@@ -187,6 +223,7 @@ static void t_model_ops(unsigned align, unsigned nops)
 			cr_assert_eq(n, (ssize_t)len, "op %u: write %zu at %llu: %zd",
 				     i, len, (unsigned long long)off, n);
 			memcpy(model + off, pay, len);
+			last_end = off + len;
 			if (off + len > msize)
 				msize = off + len;
 		} else if (r < 80) {
@@ -227,6 +264,8 @@ static void t_model_ops(unsigned align, unsigned nops)
 		}
 
 		cr_assert_eq(dfile_size(f), msize, "op %u", i);
+		if (wb && r < 80)
+			continue;
 		disk = t_disk_size(f);
 		cr_assert(disk >= msize && disk <= align_up(msize, align),
 			  "op %u: backing %llu for size %llu", i,
@@ -248,14 +287,74 @@ Test(dfile, random_ops_match_memory_model_512, .timeout = 300)
 {
 	t_require_direct();
 	t_rng = 0x5eed0512;
-	t_model_ops(512, 2000);
+	t_model_ops(512, 2000, false);
 }
 
 Test(dfile, random_ops_match_memory_model_4096, .timeout = 300)
 {
 	t_require_direct();
 	t_rng = 0x5eed4096;
-	t_model_ops(4096, 2000);
+	t_model_ops(4096, 2000, false);
+}
+
+Test(dfile_wb, random_ops_match_memory_model_512, .timeout = 300)
+{
+	t_require_direct();
+	t_rng = 0x5eedb512;
+	t_model_ops(512, 3000, true);
+}
+
+Test(dfile_wb, random_ops_match_memory_model_4096, .timeout = 300)
+{
+	t_require_direct();
+	t_rng = 0x5eedb496;
+	t_model_ops(4096, 3000, true);
+}
+
+/* A stream of odd-sized writes lands whole, padding trimmed at close. */
+Test(dfile_wb, sequential_stream_lands_at_close)
+{
+	size_t total = 0, n;
+	unsigned char *src = malloc(3 * T_MIB);
+	struct dfile *f;
+	struct stat st;
+
+	t_require_direct();
+	cr_assert_not_null(src);
+	t_rand_fill(src, 3 * T_MIB);
+	f = t_open("stream", O_WRONLY | O_CREAT | O_TRUNC, 4096);
+	for (n = 1000; total + n <= 3 * T_MIB - 5; n = 1000 + total % 70000) {
+		cr_assert_eq(dfile_write(f, src + total, n, total), (ssize_t)n);
+		total += n;
+	}
+	cr_assert_eq(dfile_size(f), total);
+	cr_assert_eq(dfile_close(f), 0);
+	cr_assert_eq(fstatat(t_dirfd, "stream", &st, 0), 0);
+	cr_assert_eq((size_t)st.st_size, total);
+	t_expect_on_disk("stream", src, total);
+	free(src);
+}
+
+/* A device failure is kept and reported by the next write or the close. */
+Test(dfile_wb, failure_is_reported_later)
+{
+	unsigned char pay[4096] = { 1 };
+	struct dfile *f;
+	int devnull_fd;
+
+	t_require_direct();
+	f = t_open("err", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	/* swap the descriptor for a read-only one: the device write fails */
+	devnull_fd = open("/dev/zero", O_RDONLY);
+	cr_assert_geq(devnull_fd, 0);
+	cr_assert_geq(dup2(devnull_fd, dfile_fd(f)), 0);
+	close(devnull_fd);
+	cr_assert_eq(dfile_write(f, pay, sizeof(pay), 0), sizeof(pay),
+		     "answered before the device saw it");
+	cr_assert_eq(dfile_settle(f), -EBADF, "flush reports the failure");
+	cr_assert_eq(dfile_settle(f), 0, "reported once");
+	cr_assert_eq(dfile_write(f, pay, sizeof(pay), 4096), sizeof(pay));
+	cr_assert_eq(dfile_close(f), -EBADF, "close reports it too");
 }
 
 Test(dfile, appends_of_odd_sizes)

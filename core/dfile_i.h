@@ -1,0 +1,75 @@
+/*
+ * dfile_i.h - what dfile.c and wback.c share: the dfile itself.
+ *
+ * Lock order: f->lock, then f->wb_mu. The write-behind fields are the
+ * subject of wback.c; dfile.c only asks it to drain.
+ */
+#ifndef CORE_DFILE_I_H
+#define CORE_DFILE_I_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "dfile.h"
+#include "dio.h"
+
+struct wbio;
+
+struct dfile {
+	int fd;
+	unsigned align;
+	bool writable;
+	/*
+	 * Shared: reads and fully aligned synchronous writes. Exclusive:
+	 * unaligned writes (their edge blocks are read, modified and written
+	 * back), every write-behind write, truncate, settle.
+	 */
+	pthread_rwlock_t lock;
+	/* Both only grow under the shared lock; disk_size >= size. */
+	_Atomic uint64_t size;		/* logical size */
+	_Atomic uint64_t disk_size;	/* backing size incl. zero padding */
+
+	/* write-behind: the stage is protected by lock held exclusively */
+	char *stage;			/* a pool buffer collecting a stream */
+	uint64_t stage_off;		/* file offset of stage[0], aligned */
+	size_t stage_len;		/* bytes of stage filled */
+	_Atomic unsigned wb_pending;	/* staged + in-flight buffers */
+	pthread_mutex_t wb_mu;
+	pthread_cond_t wb_done;		/* an in-flight write completed */
+	struct wbio *inflight;		/* protected by wb_mu */
+	int wb_err;			/* first failure not yet reported */
+};
+
+/* Raise *@v to @x unless it is already larger. */
+static inline void dfile_raise(_Atomic uint64_t *v, uint64_t x)
+{
+	uint64_t cur = atomic_load(v);
+
+	while (cur < x && !atomic_compare_exchange_weak(v, &cur, x))
+		;
+}
+
+/*
+ * The synchronous write: @f->lock is held, exclusively if @excl (required
+ * when @off or @len is unaligned). Returns 0 or -errno.
+ */
+int dfile_write_sync(struct dfile *f, struct dio_ctx *ctx, const void *data,
+		     size_t len, uint64_t off, bool excl);
+
+/* wback.c */
+bool wb_enabled(void);
+int wb_init(struct dfile *f);
+void wb_destroy(struct dfile *f);
+/* Stage or start a write; lock held exclusively. Returns 0 or -errno. */
+int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
+	     size_t len, uint64_t off);
+/*
+ * Write out the stage and wait for every write in flight; lock held
+ * exclusively. A failure is kept for wb_take_error(), not returned: only
+ * write, flush, fsync and close report write-behind errors.
+ */
+void wb_drain(struct dfile *f);
+/* The first error not yet reported, forgotten once returned; or 0. */
+int wb_take_error(struct dfile *f);
+
+#endif /* CORE_DFILE_I_H */

@@ -1,0 +1,302 @@
+/*
+ * wback.c - write-behind: a WRITE is copied into a pool buffer and answered
+ * while the shared async ring writes it.
+ *
+ * Each file collects its current sequential stream in one stage buffer and
+ * submits it when full, so small client writes become buffer-sized device
+ * writes. Invariants: no staged or new range overlaps a write in flight
+ * (an overlapping request waits), so device writes never race; the first
+ * failure is kept and reported by the next write, flush, fsync or close.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "align.h"
+#include "aring.h"
+#include "bufpool.h"
+#include "dfile_i.h"
+#include "log.h"
+
+/* One in-flight write; there is one record per pool buffer. */
+struct wbio {
+	struct wbio *next;	/* in the file's in-flight list */
+	struct dfile *f;
+	char *buf;
+	uint64_t off, end;	/* aligned device range */
+};
+
+/* Set once before any file is opened, then read only. */
+static struct aring *wb_ring;
+static struct bufpool *wb_pool;
+static struct wbio *wb_ios;	/* indexed like the pool's buffers */
+
+int dfile_set_writeback(struct aring *ring, struct bufpool *pool)
+{
+	free(wb_ios);
+	wb_ios = NULL;
+	wb_ring = NULL;
+	wb_pool = NULL;
+	if (!ring || !pool)
+		return 0;
+	wb_ios = calloc(bufpool_count(pool), sizeof(*wb_ios));
+	if (!wb_ios)
+		return -ENOMEM;
+	wb_ring = ring;
+	wb_pool = pool;
+	return 0;
+}
+
+bool wb_enabled(void)
+{
+	return wb_ring != NULL;
+}
+
+int wb_init(struct dfile *f)
+{
+	int rc = -pthread_mutex_init(&f->wb_mu, NULL);
+
+	if (rc)
+		return rc;
+	rc = -pthread_cond_init(&f->wb_done, NULL);
+	if (rc)
+		pthread_mutex_destroy(&f->wb_mu);
+	return rc;
+}
+
+void wb_destroy(struct dfile *f)
+{
+	pthread_cond_destroy(&f->wb_done);
+	pthread_mutex_destroy(&f->wb_mu);
+}
+
+static void keep_error(struct dfile *f, int err)
+{
+	if (!f->wb_err)
+		f->wb_err = err;
+}
+
+int wb_take_error(struct dfile *f)
+{
+	int err;
+
+	pthread_mutex_lock(&f->wb_mu);
+	err = f->wb_err;
+	f->wb_err = 0;
+	pthread_mutex_unlock(&f->wb_mu);
+	return err;
+}
+
+/* Reaper thread: the device has the buffer, or failed to take it. */
+static void wb_complete(void *arg, ssize_t res)
+{
+	struct wbio *io = arg, **pp;
+	struct dfile *f = io->f;
+	char *buf = io->buf;
+
+	pthread_mutex_lock(&f->wb_mu);
+	for (pp = &f->inflight; *pp != io; pp = &(*pp)->next)
+		;
+	*pp = io->next;
+	if (res < 0) {
+		log_err("write-behind of %llu bytes at %llu failed: %s",
+			(unsigned long long)(io->end - io->off),
+			(unsigned long long)io->off, strerror((int)-res));
+		keep_error(f, (int)res);
+	} else {
+		dfile_raise(&f->disk_size, io->end);
+	}
+	atomic_fetch_sub(&f->wb_pending, 1);
+	pthread_cond_broadcast(&f->wb_done);
+	pthread_mutex_unlock(&f->wb_mu);
+	/* @f may be gone from here on: a waiter in close can free it */
+	bufpool_put(wb_pool, buf);
+}
+
+/* Wait until no write in flight touches [@a0, @a1). */
+static void wait_overlap(struct dfile *f, uint64_t a0, uint64_t a1)
+{
+	struct wbio *io;
+
+	pthread_mutex_lock(&f->wb_mu);
+again:
+	for (io = f->inflight; io; io = io->next) {
+		if (io->off < a1 && a0 < io->end) {
+			pthread_cond_wait(&f->wb_done, &f->wb_mu);
+			goto again;
+		}
+	}
+	pthread_mutex_unlock(&f->wb_mu);
+}
+
+/* Hand the stage's [stage_off, stage_off + len) to the ring. */
+static int submit_stage(struct dfile *f, size_t len)
+{
+	size_t idx = (size_t)(f->stage - (char *)bufpool_base(wb_pool)) /
+		     bufpool_size(wb_pool);
+	struct wbio *io = &wb_ios[idx];
+	int rc;
+
+	*io = (struct wbio){
+		.f = f, .buf = f->stage, .off = f->stage_off,
+		.end = f->stage_off + len,
+	};
+	pthread_mutex_lock(&f->wb_mu);
+	io->next = f->inflight;
+	f->inflight = io;
+	pthread_mutex_unlock(&f->wb_mu);
+	f->stage = NULL;
+	rc = aring_submit(wb_ring, f->fd, true, io->buf, len, io->off,
+			  wb_complete, io);
+	if (rc) {
+		/* never started: undo as if it had failed */
+		wb_complete(io, rc);
+		return rc;
+	}
+	return 0;
+}
+
+/*
+ * Write out a partly filled stage: its last block is completed from the
+ * device (bytes past the stream that the file already had) or with zeros.
+ */
+static int flush_stage(struct dfile *f)
+{
+	uint64_t end, a1, t0, bs = f->align;
+	struct dio_ctx *ctx;
+	struct dio_op op;
+	char *tail;
+	int rc;
+
+	if (!f->stage)
+		return 0;
+	if (!f->stage_len) {
+		bufpool_put(wb_pool, f->stage);
+		f->stage = NULL;
+		atomic_fetch_sub(&f->wb_pending, 1);
+		return 0;
+	}
+	end = f->stage_off + f->stage_len;
+	a1 = align_up(end, bs);
+	t0 = a1 - bs;
+	tail = f->stage + (t0 - f->stage_off);
+	if (a1 != end && t0 < atomic_load(&f->disk_size)) {
+		rc = dio_ctx_get(&ctx);
+		if (rc)
+			return rc;
+		op = (struct dio_op){
+			.fd = f->fd, .buf = dio_buf(ctx, bs), .len = bs,
+			.off = t0,
+		};
+		if (!op.buf)
+			return -ENOMEM;
+		rc = dio_submit(ctx, &op, 1);
+		if (rc)
+			return rc;
+		memset((char *)op.buf + op.res, 0, bs - (size_t)op.res);
+		memcpy(tail + (end - t0), (char *)op.buf + (end - t0),
+		       a1 - end);
+	} else if (a1 != end) {
+		memset(tail + (end - t0), 0, a1 - end);
+	}
+	return submit_stage(f, a1 - f->stage_off);
+}
+
+void wb_drain(struct dfile *f)
+{
+	int rc = flush_stage(f);
+
+	pthread_mutex_lock(&f->wb_mu);
+	if (rc)
+		keep_error(f, rc);
+	while (f->inflight)
+		pthread_cond_wait(&f->wb_done, &f->wb_mu);
+	pthread_mutex_unlock(&f->wb_mu);
+}
+
+/*
+ * Start a stage at @off: the head of its first block comes from the
+ * device, so the buffer is a faithful image from stage_off on. Returns 1
+ * when there is no buffer to be had (write synchronously instead).
+ */
+static int start_stage(struct dfile *f, struct dio_ctx *ctx, uint64_t off)
+{
+	uint64_t a0 = align_down(off, f->align);
+	struct dio_op op;
+	char *buf;
+	int rc;
+
+	buf = bufpool_get(wb_pool, false);
+	if (!buf) {
+		/* our own buffers come back for sure; others' may not */
+		wb_drain(f);
+		buf = bufpool_get(wb_pool, false);
+		if (!buf)
+			return 1;
+	}
+	if (off != a0) {
+		op = (struct dio_op){
+			.fd = f->fd, .buf = buf, .len = f->align, .off = a0,
+		};
+		if (a0 < atomic_load(&f->disk_size)) {
+			rc = dio_submit(ctx, &op, 1);
+			if (rc) {
+				bufpool_put(wb_pool, buf);
+				return rc;
+			}
+		} else {
+			op.res = 0;
+		}
+		memset(buf + op.res, 0, f->align - (size_t)op.res);
+	}
+	f->stage = buf;
+	f->stage_off = a0;
+	f->stage_len = off - a0;
+	atomic_fetch_add(&f->wb_pending, 1);
+	return 0;
+}
+
+int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
+	     size_t len, uint64_t off)
+{
+	size_t cap = bufpool_size(wb_pool);
+	uint64_t a0 = align_down(off, f->align);
+	uint64_t a1 = align_up(off + len, f->align);
+	const char *src = data;
+	int rc;
+
+	wait_overlap(f, a0, a1);
+	if (!f->stage || off != f->stage_off + f->stage_len) {
+		rc = flush_stage(f);
+		if (rc)
+			return rc;
+		/* the stage just written may share a block with this write */
+		wait_overlap(f, a0, a1);
+		rc = start_stage(f, ctx, off);
+		if (rc)
+			return rc < 0 ? rc : dfile_write_sync(f, ctx, data, len,
+							      off, true);
+	}
+	while (len) {
+		size_t n = cap - f->stage_len;
+
+		if (n > len)
+			n = len;
+		memcpy(f->stage + f->stage_len, src, n);
+		f->stage_len += n;
+		src += n;
+		len -= n;
+		dfile_raise(&f->size, f->stage_off + f->stage_len);
+		if (f->stage_len < cap)
+			break;
+		off = f->stage_off + cap;
+		rc = submit_stage(f, cap);
+		if (rc || !len)
+			return rc;
+		rc = start_stage(f, ctx, off);
+		if (rc)
+			return rc < 0 ? rc : dfile_write_sync(f, ctx, src, len,
+							      off, true);
+	}
+	return 0;
+}
