@@ -45,6 +45,8 @@ static const struct kv_key kv_keys[] = {
 	  KV_OFF(max_background), 1, KV_BACKGROUND_MAX },
 	{ "write_buffers", KV_UINT, KV_SET_WRITE_BUFFERS,
 	  KV_OFF(write_buffers), 0, KV_WRITE_BUFFERS_MAX },
+	{ "read_ahead_kb", KV_UINT, KV_SET_READ_AHEAD,
+	  KV_OFF(read_ahead_kb), 0, KV_READ_AHEAD_MAX },
 	{ "entry_timeout", KV_SECONDS, KV_SET_ENTRY_TIMEOUT,
 	  KV_OFF(entry_timeout), 0, 0 },
 	{ "attr_timeout", KV_SECONDS, KV_SET_ATTR_TIMEOUT,
@@ -78,6 +80,7 @@ void kv_config_init(struct kv_config *c)
 	c->threads = KV_DEFAULT_THREADS;
 	c->max_background = KV_DEFAULT_BACKGROUND;
 	c->write_buffers = KV_DEFAULT_WRITE_BUFFERS;
+	c->read_ahead_kb = KV_DEFAULT_READ_AHEAD;
 	c->entry_timeout = KV_DEFAULT_TIMEOUT;
 	c->attr_timeout = KV_DEFAULT_TIMEOUT;
 }

@@ -18,6 +18,8 @@
 #define KV_DEFAULT_BACKGROUND	64
 #define KV_DEFAULT_WRITE_BUFFERS 64
 #define KV_WRITE_BUFFERS_MAX	16384
+#define KV_DEFAULT_READ_AHEAD	4096	/* KiB */
+#define KV_READ_AHEAD_MAX	(1u << 20)
 #define KV_DEFAULT_TIMEOUT	1.0
 #define KV_GPUS_MAX		1024
 #define KV_THREADS_MAX		1024
@@ -38,6 +40,7 @@ enum kv_field {
 	KV_SET_SINGLE_THREAD	= 1 << 9,
 	KV_SET_FUSE_OPTS	= 1 << 10,
 	KV_SET_WRITE_BUFFERS	= 1 << 11,
+	KV_SET_READ_AHEAD	= 1 << 12,
 };
 
 struct kv_config {
@@ -49,6 +52,7 @@ struct kv_config {
 	unsigned threads;	/* most FUSE worker threads */
 	unsigned max_background;
 	unsigned write_buffers;	/* 1 MiB write-behind buffers, 0: off */
+	unsigned read_ahead_kb;	/* the kernel's read-ahead, 0: its default */
 	double entry_timeout;	/* seconds */
 	double attr_timeout;	/* seconds */
 	bool foreground;

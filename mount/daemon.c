@@ -317,6 +317,53 @@ static void writeback_stop(struct writeback *wb)
 	bufpool_free(wb->pool);
 }
 
+/*
+ * Set the kernel's read-ahead for the mount on @mnt. The bdi is named after
+ * the mount's device number, read from mountinfo: a stat() of the mount
+ * point would wait for this very daemon to answer.
+ */
+static void readahead_set(const char *mnt, unsigned kb)
+{
+	unsigned major = 0, minor = 0;
+	char line[4096], path[96];
+	bool found = false;
+	FILE *mi, *ra;
+
+	if (!kb)
+		return;
+	mi = fopen("/proc/self/mountinfo", "re");
+	if (!mi)
+		return;
+	while (fgets(line, sizeof(line), mi)) {
+		unsigned maj, min;
+		char point[4096];
+
+		/* id parent major:minor root point ...; the last match wins */
+		if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &maj, &min,
+			   point) == 3 && !strcmp(point, mnt)) {
+			major = maj;
+			minor = min;
+			found = true;
+		}
+	}
+	fclose(mi);
+	if (!found)
+		return;
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
+		 major, minor);
+	ra = fopen(path, "we");
+	if (ra) {
+		fprintf(ra, "%u\n", kb);
+		if (fclose(ra))
+			ra = NULL;
+	}
+	if (!ra)
+		log_warn("cannot set read-ahead in '%s': %s", path,
+			 strerror(errno));
+	else
+		log_debug("read-ahead of the mount: %u KiB", kb);
+}
+
 /* Serve until unmounted or signalled; returns what the loop returned. */
 static int serve(struct fuse_session *se, const struct kv_config *c)
 {
@@ -436,6 +483,7 @@ int daemon_run(const struct kv_config *c)
 		 c->single_thread ? "single thread" : "multi-threaded");
 	log_devices(devs);
 	writeback_start(c, devs, &wb);
+	readahead_set(mnt, c->read_ahead_kb);
 	rc = serve(se, c);
 	if (rc < 0) {
 		log_err("session failed: %s", strerror(-rc));
