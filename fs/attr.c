@@ -18,6 +18,7 @@
 
 #define XATTR_DEVICE "user.kvstripe.device"
 #define XATTR_PATH "user.kvstripe.path"
+#define XATTR_CAPS "security.capability"
 
 void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
@@ -226,6 +227,8 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	ssize_t n;
 	int rc;
 
+	if (atomic_load(&in->nocap) && !strcmp(name, XATTR_CAPS))
+		return (void)fuse_reply_err(req, ENODATA);
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = xtarget_of(fs, in, &x, path);
 	if (rc)
@@ -248,6 +251,8 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	}
 	n = lgetxattr(xpath(fs, &x, x.home, path), name, val, size);
 	rc = n < 0 ? -errno : 0;
+	if (rc == -ENODATA && !strcmp(name, XATTR_CAPS))
+		atomic_store(&in->nocap, true);
 out:
 	pthread_rwlock_unlock(&fs->ns_lock);
 	if (rc)
@@ -295,6 +300,8 @@ static int change_xattr(struct kvfs *fs, struct inode *in, const char *name,
 
 	if (is_ours(name))
 		return -EPERM;
+	if (!strcmp(name, XATTR_CAPS))
+		atomic_store(&in->nocap, false);
 	rc = xtarget_of(fs, in, &x, path);
 	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
 		const char *p;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -36,6 +37,12 @@ struct inode {
 	mode_t type;		/* S_IFMT bits */
 	int dev;		/* device of a non-directory; -1 for directories */
 	struct name *names;	/* protected by fs->lock; empty once unlinked */
+
+	/*
+	 * The backing file has no security.capability: the kernel asks on
+	 * every write, and only our own setxattr can add one.
+	 */
+	_Atomic bool nocap;
 
 	/* open state of a regular file, protected by fs->lock */
 	struct dfile *df;
