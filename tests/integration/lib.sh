@@ -53,9 +53,11 @@ t_skip() {
 	exit 77
 }
 
-# An unchecked command failed under set -e: say which one, and where.
+# An unchecked command failed under set -e: say which one, and where (in
+# the test's own shell only: a failing $(...) is reported where it is used).
 t_on_err() {
 	local rc=$1 cmd=$2 i
+	[ "$BASH_SUBSHELL" = 0 ] || return 0
 	printf 'FAIL: command exited %s: %s\n' "$rc" "$cmd" >&2
 	for ((i = 1; i < ${#BASH_SOURCE[@]}; i++)); do
 		printf '    at %s:%s (%s)\n' "${BASH_SOURCE[i]##*/}" \
@@ -239,6 +241,7 @@ t_mkback() {
 # log to $T/log, and wait (10 s at most) until the mount answers.
 t_mount() {
 	local i entry
+	! t_is_mounted "$T/mnt" || t_fail "t_mount: $T/mnt is still mounted"
 	T_SOURCES=$1
 	shift
 	T_ARGS=("$@")

@@ -7,7 +7,7 @@
 
 . "$(dirname "$0")/lib.sh"
 
-t_setup 2
+t_setup 3
 M=$T/mnt
 
 t_log "foreground: exit 0 after fusermount3 -u"

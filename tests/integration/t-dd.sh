@@ -50,6 +50,54 @@ t_cmp "$M/gpu1/aligned" "$T/src4m"
 dd if="$M/gpu1/aligned" bs=1M iflag=direct status=none | cmp - "$T/src4m" ||
 	t_fail "O_DIRECT read of gpu1/aligned"
 
+t_log "LMCache put and get: one O_DIRECT write, one whole-file read"
+t_rand "$T/kv32" $((32 * 1024 * 1024))
+for d in "$M" "$R"; do
+	mkdir -p "$d/gpu2"
+	python3 - "$d/gpu2" "$T/kv32" <<'EOF'
+import mmap, os, sys
+d = sys.argv[1]
+assert os.statvfs(d).f_bsize == 4096, "f_bsize %d" % os.statvfs(d).f_bsize
+size = 32 * 1024 * 1024
+buf = mmap.mmap(-1, size)	# page aligned, as O_DIRECT wants
+with open(sys.argv[2], "rb") as src:
+    buf.write(src.read())
+for name in ("llama@8@2@aa@bfloat16.pt", "llama@8@2@bb@bfloat16.pt"):
+    p = os.path.join(d, name)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
+    assert os.writev(fd, [buf]) == size, "short write"
+    os.close(fd)
+    fd = os.open(p, os.O_RDONLY | os.O_DIRECT)
+    st = os.fstat(fd)
+    assert st.st_size == size, st.st_size
+    out = mmap.mmap(-1, size)
+    got = os.readv(fd, [out])
+    assert got == size, "short read: %d of %d" % (got, size)
+    assert out[:] == buf[:], "content"
+    os.close(fd)
+# no O_TRUNC: a shorter aligned write over an existing file keeps its size
+p = os.path.join(d, "llama@8@2@aa@bfloat16.pt")
+small = mmap.mmap(-1, 4096 * 3)
+small.write(b"s" * 4096 * 3)
+fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)
+assert os.writev(fd, [small]) == 4096 * 3
+os.close(fd)
+assert os.stat(p).st_size == size, os.stat(p).st_size
+# the buffered put: O_TRUNC and one write of any size
+p = os.path.join(d, "llama@8@2@cc@bfloat16.pt")
+fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+assert os.write(fd, buf[:size - 12345]) == size - 12345
+os.close(fd)
+fd = os.open(p, os.O_RDONLY)
+assert len(os.read(fd, size)) == size - 12345, "short buffered read"
+os.close(fd)
+EOF
+done
+for f in aa bb cc; do
+	t_cmp "$M/gpu2/llama@8@2@$f@bfloat16.pt" "$R/gpu2/llama@8@2@$f@bfloat16.pt"
+done
+t_eq "$(t_device_of "gpu2/llama@8@2@aa@bfloat16.pt")" 2 "device of an LMCache file in gpu2/"
+
 t_log "overwrite in the middle with conv=notrunc"
 cp "$T/src" "$R/patched"
 cp "$T/src" "$M/patched"

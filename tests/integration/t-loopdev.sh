@@ -24,7 +24,10 @@ for i in 0 1; do
 	t_eq "$(blockdev --getss "$dev")" "${sectors[i]}" "logical sector size of $dev"
 	mkfs.ext4 -q -F -b 4096 "$dev"
 	mkdir "$T/b$i"
-	mount "$dev" "$T/b$i"
+	# a container may have loop devices but no right to mount them
+	if ! mount "$dev" "$T/b$i" 2>"$T/mount.err"; then
+		t_skip "cannot mount an ext4 on $dev: $(head -n 1 "$T/mount.err")"
+	fi
 	T_FSMOUNTS+=("$T/b$i")
 	t_log "device $i: $dev, ${sectors[i]}-byte sectors, ext4 on $T/b$i"
 done
@@ -67,6 +70,11 @@ for g in 0 1; do
 		t_fail "O_DIRECT read of $f after an unaligned overwrite"
 done
 df -h "$M" "$T/b0" "$T/b1" >&2
+bytes() {
+	echo $(($(stat -f -c '%b * %S' "$1")))
+}
+t_eq "$(bytes "$M")" $(($(bytes "$T/b0") + $(bytes "$T/b1"))) \
+	"statfs size of the mount (two ext4s: their sum)"
 
 t_log "the backing ext4s hold exactly the data"
 t_umount_check

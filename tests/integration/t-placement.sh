@@ -70,6 +70,19 @@ for i in $(seq 1 30); do
 done
 t_umount_check
 
+t_log "a fourth device: old files stay reachable, parents made as needed"
+mkdir "$T/b3"
+t_mount "$T_SOURCES,$T/b3"
+for n in 0 1 2 3 4 5; do
+	t_eq "$(cat "$M/gpu$n/chunk")" "gpu $n" "gpu$n/chunk with 4 devices"
+	t_eq "$(t_device_of "gpu$n/chunk")" $((n % 3)) "device of gpu$n/chunk with 4 devices"
+done
+echo new >"$M/gpu3/deep/er/new"
+t_eq "$(t_device_of gpu3/deep/er/new)" 3 "device of a new file in gpu3/ with 4 devices"
+t_eq "$(cat "$M/gpu3/deep/er/new")" new "content of gpu3/deep/er/new"
+t_eq "$(ls "$M/gpu3/deep/er" | tr '\n' ' ')" "kv.bin new " "ls gpu3/deep/er"
+t_umount_check
+
 t_log "-o gpus=2 over 4 devices"
 t_mkback 4 c
 t_mount "$T_SRC" -o gpus=2

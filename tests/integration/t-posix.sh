@@ -106,6 +106,11 @@ t_parity 'chown -h 7:8 {}/gpu1 && stat -c "%u %g" {}/gpu1'
 t_parity 'ln -s perm {}/plink && chown -h 9:10 {}/plink && stat -c "%u %g %F %N" {}/plink'
 t_parity 'stat -c "%a %u %g %s %h %F" {}/perm {}/pdir {}/grow {}/times'
 
+t_log "special files"
+t_parity 'mkfifo {}/fifo && stat -c "%F %a" {}/fifo'
+# (not opened: FUSE mounts are nodev)
+t_parity 'mknod {}/null c 1 3 && stat -c "%F %t:%T" {}/null'
+
 t_log "permission checks as nobody"
 as_nobody() {
 	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
@@ -143,4 +148,19 @@ nobody_parity 'chmod 600 {}/public'
 nobody_parity 'rm -f {}/public'
 t_eq "$(as_nobody cat "$M/secret" 2>&1 || true)" \
 	"cat: $M/secret: Permission denied" "cat of a 0600 root file as nobody"
+
+t_log "times set just after writing survive close and remount (cp -p)"
+for s in 0 5000 8192 1048579; do
+	t_rand "$T/times-$s" "$s"
+	touch -d '2005-05-05 05:05:05.123456789' "$T/times-$s"
+	cp -p "$T/times-$s" "$M/cp-p-$s"
+	cp -p "$T/times-$s" "$R/cp-p-$s"
+done
+t_umount_check
+t_remount
+for s in 0 5000 8192 1048579; do
+	t_eq "$(stat -c %y "$M/cp-p-$s")" "$(stat -c %y "$R/cp-p-$s")" \
+		"mtime of cp -p copy of $s bytes after remount"
+	t_cmp "$M/cp-p-$s" "$T/times-$s"
+done
 t_umount_check

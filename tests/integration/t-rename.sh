@@ -40,6 +40,17 @@ mv "$M/gpu0/deep/er/z" "$M/gpu1/z"
 t_eq "$(cat "$M/gpu1/z")" z "gpu1/z after the move"
 t_eq "$(t_device_of gpu1/z)" 0 "device of gpu1/z"
 
+t_log "rename while open"
+t_rand "$T/open" 300000
+cp "$T/open" "$M/gpu0/open"
+exec 3<"$M/gpu0/open"
+mv "$M/gpu0/open" "$M/gpu1/moved-open"
+mv "$M/gpu1/moved-open" "$M/gpu1/moved-again"
+cat <&3 >"$T/read-open"
+exec 3<&-
+t_cmp "$T/read-open" "$T/open"
+t_cmp "$M/gpu1/moved-again" "$T/open"
+
 t_log "mv --no-clobber, parity with ext4"
 for d in "$M" "$R"; do
 	echo keep >"$d/target"

@@ -74,6 +74,7 @@ files_du() {	# apparent (-b) or allocated (-B1) bytes of the regular files
 t_eq "$(files_du "$M" -b)" "$(files_du "$R" -b)" "du -b of the files"
 t_eq "$(stat -f -c %S "$M")" 4096 "statfs fundamental block size (%S)"
 t_eq "$(stat -f -c %s "$M")" 4096 "statfs f_bsize (%s)"
+t_eq "$(stat -f -c %l "$M")" 255 "statfs f_namemax"
 # all backing directories are on the filesystem of $T: counted once
 t_eq "$(df -B1 --output=size "$M" | tail -n 1)" \
 	"$(df -B1 --output=size "$T" | tail -n 1)" "df size of the mount"
@@ -82,6 +83,7 @@ t_log "remount: data persists, allocation matches the backing files"
 t_umount_check
 t_remount
 diff -r --no-dereference "$S" "$M" >&2 || t_fail "diff -r source mount after remount"
+diff <(listing "$R") <(listing "$M") >&2 || t_fail "listing (modes, times) differs after remount"
 while IFS= read -r -d '' f; do
 	f=${f#./}
 	t_eq "$(stat -c %s:%b:%B "$M/$f")" "$(stat -c %s:%b:%B "$(t_backing "$f")")" \
@@ -101,6 +103,23 @@ diff <(listing "$R") <(listing "$M") >&2 || t_fail "listing differs after mv"
 t_nowhere a/b
 t_nowhere big5
 t_nowhere gpu0/layer
+
+t_log "a directory of 1500 entries spread over the devices"
+mkdir "$M/many"
+for i in $(seq 1 1500); do
+	if ((i % 3)); then
+		: >"$M/many/llama@8@$i@00@bfloat16.pt"
+	else
+		: >"$M/many/entry-$i"
+	fi
+done
+t_eq "$(ls -f "$M/many" | wc -l)" 1502 "entries from ls -f (with . and ..)"
+t_eq "$(ls "$M/many" | sort -u | wc -l)" 1500 "distinct names from ls"
+t_eq "$(find "$M/many" -type f | wc -l)" 1500 "files from find"
+for d in 0 1 2; do
+	n=$(find "${T_BACK[d]}/many" -type f | wc -l)
+	[ "$n" -gt 100 ] || t_fail "only $n of the 1500 files on device $d"
+done
 
 t_log "rm -r"
 rm -r "${M:?}"/*

@@ -27,6 +27,7 @@ t_parity 'setfattr -n user.foo -v changed {}/gpu2/f && getfattr --absolute-names
 t_parity 'setfattr -x user.foo {}/gpu2/f; echo "status $?"; getfattr --absolute-names -n user.foo {}/gpu2/f; echo "status $?"'
 t_parity 'setfattr -x user.foo {}/gpu2/f; echo "status $?"'
 t_parity 'setfattr -n user.d -v dirval {}/kv/dir && getfattr --absolute-names -n user.d --only-values {}/kv/dir'
+t_parity 'ln -s f {}/gpu2/link && setfattr -h -n user.x -v 1 {}/gpu2/link; echo "status $?"'
 # the value is on the backing file itself
 t_eq "$(getfattr --absolute-names -n user.big --only-values "$(t_backing kv/plain)" | md5sum)" \
 	"$(printf %s "$big" | md5sum)" "user.big on the backing file"
