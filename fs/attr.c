@@ -36,12 +36,12 @@ void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /* Where the bytes of @in live: one device for a file, several for a dir. */
-static unsigned copies(struct kvfs *fs, struct inode *in, const char *path)
+static devmask_t copies(struct kvfs *fs, struct inode *in, const char *path)
 {
 	struct found f;
 
 	if (!S_ISDIR(in->type))
-		return 1u << in->dev;
+		return DEVBIT(in->dev);
 	return kv_resolve(fs, path, &f) ? 0 : f.dirs;
 }
 
@@ -101,7 +101,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct inode *in = inode_of(fs, ino);
 	struct dfile *df = fi ? (struct dfile *)(uintptr_t)fi->fh : NULL;
 	char path[KV_PATH_MAX];
-	unsigned devs;
+	devmask_t devs;
 	struct stat st;
 	int rc;
 
@@ -122,9 +122,9 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	    (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 		      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
 		kv_drain(fs, in);
-	devs = df ? 1u << in->dev : copies(fs, in, path);
+	devs = df ? DEVBIT(in->dev) : copies(fs, in, path);
 	for (unsigned d = 0; !rc && d < fs->ndev; d++)
-		if (devs & (1u << d))
+		if (devs & DEVBIT(d))
 			rc = setattr_one(kv_rootfd(fs, d), path,
 					 df ? dfile_fd(df) : -1, in->type,
 					 attr, valid);
@@ -159,7 +159,7 @@ void fs_statfs(fuse_req_t req, fuse_ino_t ino)
  */
 struct xtarget {
 	char proc[KV_PATH_MAX + 32];
-	unsigned devs;		/* copies to change */
+	devmask_t devs;		/* copies to change */
 	unsigned home;		/* copy to read */
 };
 
@@ -173,7 +173,7 @@ static int xtarget_of(struct kvfs *fs, struct inode *in, struct xtarget *x,
 	x->devs = copies(fs, in, path);
 	if (!x->devs)
 		return -ENOENT;
-	x->home = (unsigned)__builtin_ctz(x->devs);
+	x->home = (unsigned)__builtin_ctzll(x->devs);
 	return 0;
 }
 
@@ -306,7 +306,7 @@ static int change_xattr(struct kvfs *fs, struct inode *in, const char *name,
 	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
 		const char *p;
 
-		if (!(x.devs & (1u << d)))
+		if (!(x.devs & DEVBIT(d)))
 			continue;
 		p = xpath(fs, &x, d, path);
 		rc = value ? lsetxattr(p, name, value, size, flags) :

@@ -23,6 +23,10 @@
 
 struct dfile;
 
+/* A set of devices, bit d for device d (DEV_MAX is 64). */
+typedef uint64_t devmask_t;
+#define DEVBIT(d) ((devmask_t)1 << (d))
+
 struct name {
 	struct name *next;
 	struct inode *parent;	/* holds a reference on the parent */
@@ -126,7 +130,7 @@ int inode_child_path(struct kvfs *fs, struct inode *parent, const char *name,
 /* ns.c: resolving names across devices */
 struct found {
 	int dev;		/* device of a non-directory, or the home of a dir */
-	unsigned dirs;		/* bitmask of devices holding it as a directory */
+	devmask_t dirs;		/* devices holding it as a directory */
 	struct stat st;		/* from the device that decided */
 };
 /*

@@ -61,7 +61,7 @@ int kv_resolve(struct kvfs *fs, const char *path, struct found *f)
 			f->st = st;
 			return 0;
 		}
-		f->dirs |= 1u << d;
+		f->dirs |= DEVBIT(d);
 		if (f->dev < 0 || d < (unsigned)f->dev) {
 			f->dev = (int)d;
 			f->st = st;
@@ -107,7 +107,7 @@ int kv_make_parents(struct kvfs *fs, unsigned dev, const char *path)
 		rc = kv_resolve(fs, prefix, &home);
 		if (rc)
 			return rc;
-		if (!(home.dirs & (1u << dev))) {
+		if (!(home.dirs & DEVBIT(dev))) {
 			if (!home.dirs)
 				return -ENOTDIR;
 			if (mkdirat(root, prefix, home.st.st_mode & 07777) &&
@@ -316,7 +316,7 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct kvfs *fs = kv_fs(req);
 	char path[KV_PATH_MAX];
-	unsigned made = 0;
+	devmask_t made = 0;
 	int rc;
 
 	rc = child_begin(fs, parent, name, path);
@@ -333,13 +333,13 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 				rc = mkdirat(root, path, mode) ? -errno : 0;
 		}
 		if (!rc) {
-			made |= 1u << d;
+			made |= DEVBIT(d);
 			rc = kv_set_owner(fs, req, d, path, -1, true);
 		}
 	}
 	if (rc) {
 		for (unsigned d = 0; d < fs->ndev; d++)
-			if (made & (1u << d))
+			if (made & DEVBIT(d))
 				unlinkat(kv_rootfd(fs, d), path, AT_REMOVEDIR);
 		pthread_rwlock_unlock(&fs->ns_lock);
 		return (void)fuse_reply_err(req, -rc);
@@ -517,10 +517,10 @@ static int dir_empty(struct kvfs *fs, unsigned dev, const char *path)
 	return rc;
 }
 
-static int dirs_empty(struct kvfs *fs, unsigned dirs, const char *path)
+static int dirs_empty(struct kvfs *fs, devmask_t dirs, const char *path)
 {
 	for (unsigned d = 0; d < fs->ndev; d++) {
-		if (dirs & (1u << d)) {
+		if (dirs & DEVBIT(d)) {
 			int rc = dir_empty(fs, d, path);
 
 			if (rc)
@@ -531,26 +531,26 @@ static int dirs_empty(struct kvfs *fs, unsigned dirs, const char *path)
 }
 
 /* Remove directory copies on @dirs; put back what was removed on failure. */
-static int remove_dirs(struct kvfs *fs, unsigned dirs, const char *path,
+static int remove_dirs(struct kvfs *fs, devmask_t dirs, const char *path,
 		       const struct stat *st)
 {
-	unsigned gone = 0;
+	devmask_t gone = 0;
 	int rc = 0;
 
 	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
-		if (!(dirs & (1u << d)))
+		if (!(dirs & DEVBIT(d)))
 			continue;
 		if (unlinkat(kv_rootfd(fs, d), path, AT_REMOVEDIR))
 			rc = -errno;
 		else
-			gone |= 1u << d;
+			gone |= DEVBIT(d);
 	}
 	if (!rc)
 		return 0;
 	for (unsigned d = 0; d < fs->ndev; d++) {
 		int root = kv_rootfd(fs, d);
 
-		if (!(gone & (1u << d)))
+		if (!(gone & DEVBIT(d)))
 			continue;
 		if (!mkdirat(root, path, st->st_mode & 07777)) {
 			fchownat(root, path, st->st_uid, st->st_gid, 0);
@@ -611,7 +611,7 @@ static int rename_dir(struct kvfs *fs, const struct found *s,
 		      const struct found *t, bool have_dst,
 		      const char *src, const char *dst)
 {
-	unsigned done = 0;
+	devmask_t done = 0;
 	int rc = 0;
 
 	if (have_dst) {
@@ -626,17 +626,17 @@ static int rename_dir(struct kvfs *fs, const struct found *s,
 	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
 		int root = kv_rootfd(fs, d);
 
-		if (!(s->dirs & (1u << d)))
+		if (!(s->dirs & DEVBIT(d)))
 			continue;
 		rc = renameat(root, src, root, dst) ? -errno : 0;
 		if (rc == -ENOENT && !kv_make_parents(fs, d, dst))
 			rc = renameat(root, src, root, dst) ? -errno : 0;
 		if (!rc)
-			done |= 1u << d;
+			done |= DEVBIT(d);
 	}
 	if (rc) {
 		for (unsigned d = 0; d < fs->ndev; d++)
-			if (done & (1u << d))
+			if (done & DEVBIT(d))
 				renameat(kv_rootfd(fs, d), dst,
 					 kv_rootfd(fs, d), src);
 	}
