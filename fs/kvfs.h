@@ -19,6 +19,7 @@ struct kvfs_params {
 	double attr_timeout;	/* seconds the kernel may cache attributes */
 	unsigned max_background; /* async requests the kernel may queue */
 	unsigned max_write;	/* bytes per WRITE request */
+	unsigned max_readahead;	/* bytes the kernel may read ahead, 0: its own */
 };
 
 struct kvfs;

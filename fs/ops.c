@@ -17,6 +17,12 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 
 	if (fs->p.max_write)
 		conn->max_write = fs->p.max_write;
+	/*
+	 * The kernel keeps the smaller of this and the bdi's read_ahead_kb,
+	 * which mount/ raised before INIT was answered.
+	 */
+	if (fs->p.max_readahead)
+		conn->max_readahead = fs->p.max_readahead;
 	if (fs->p.max_background) {
 		conn->max_background = fs->p.max_background;
 		conn->congestion_threshold = fs->p.max_background * 3 / 4;

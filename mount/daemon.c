@@ -318,9 +318,11 @@ static void writeback_stop(struct writeback *wb)
 }
 
 /*
- * Set the kernel's read-ahead for the mount on @mnt. The bdi is named after
- * the mount's device number, read from mountinfo: a stat() of the mount
- * point would wait for this very daemon to answer.
+ * Set the kernel's read-ahead for the mount on @mnt, before INIT is
+ * answered: the kernel then keeps the smaller of this and the INIT reply's
+ * max_readahead. The bdi is named after the mount's device number, read
+ * from mountinfo: a stat() of the mount point would wait for this very
+ * daemon to answer.
  */
 static void readahead_set(const char *mnt, unsigned kb)
 {
@@ -439,6 +441,7 @@ int daemon_run(const struct kv_config *c)
 	kp.attr_timeout = c->attr_timeout;
 	kp.max_background = c->max_background;
 	kp.max_write = KV_MAX_IO;
+	kp.max_readahead = c->read_ahead_kb * 1024u;
 	rc = kvfs_new(&kp, &fs);
 	if (rc) {
 		startup_error("cannot start the filesystem: %s",
