@@ -214,6 +214,11 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		}
 	}
 	set_open_flags(fi, df);
+	/*
+	 * A reader leaves nothing to settle at close: no FLUSH round trip
+	 * (a KV get is open, read, close).
+	 */
+	fi->noflush = !wants_write(fi->flags);
 	if (fuse_reply_open(req, fi))
 		file_unpin(fs, in);	/* the open was interrupted */
 }
