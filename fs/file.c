@@ -187,9 +187,12 @@ static void set_open_flags(struct fuse_file_info *fi, struct dfile *df)
 	/*
 	 * No direct_io: the kernel then splits a client's large O_DIRECT
 	 * request into parallel ones and shared mmap keeps working.
+	 * keep_cache: every change to a file's data passes through this
+	 * mount, so what the kernel cached on an earlier open is still
+	 * right; a chunk read many times is read from the device once.
 	 */
 	fi->direct_io = 0;
-	fi->keep_cache = 0;
+	fi->keep_cache = 1;
 }
 
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
