@@ -128,6 +128,8 @@ int kv_getattr(struct kvfs *fs, struct inode *in, struct stat *st)
 	if (S_ISREG(in->type))
 		df = file_pin(fs, in);
 	if (df) {
+		/* blocks and mtime are exact once written data has landed */
+		dfile_drain(df);
 		rc = fstat(dfile_fd(df), st) ? -errno : 0;
 		st->st_size = (off_t)dfile_size(df);
 		file_unpin(fs, in);
