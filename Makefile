@@ -5,6 +5,7 @@
 #   make test       deps, build, Criterion unit tests, integration tests
 #   make check      layering check, then test under ASan+UBSan with -Werror
 #   make demo       mount over two directories in ./var and show placement
+#   make bench      native vs mount throughput table (docs/performance.md)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   V=1             show the commands
 
@@ -119,6 +120,10 @@ layering:
 check: deps layering
 	$(MAKE) BUILD=build/san SAN=1 test
 
+# Never part of test: numbers, not verdicts (see docs/performance.md).
+bench: deps all
+	KVSTRIPE=$(abspath $(BUILD)/kvstripe) bash tests/bench/run.sh
+
 demo: deps all
 	bash tests/demo.sh $(abspath $(BUILD)/kvstripe)
 
@@ -129,6 +134,6 @@ install: all
 clean:
 	rm -rf build
 
-.PHONY: all deps unit integration test layering check demo install clean
+.PHONY: all deps unit integration test layering check bench demo install clean
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

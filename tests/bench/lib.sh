@@ -1,0 +1,217 @@
+# shellcheck shell=bash
+#
+# lib.sh - plumbing for tests/bench/run.sh: the work directory, backing
+# set-ups (disk directories, tmpfs or loop+ext4 in RAM), kvstripe mounts,
+# the daemon's CPU and memory counters, and statistics. Everything this
+# script mounts, attaches or starts is recorded, and the EXIT trap
+# (b_cleanup) undoes it in reverse order: FUSE mounts, daemons (by PID),
+# file systems, loop devices, then the temporary directories.
+
+# shellcheck disable=SC2034	# used by run.sh
+B_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+W=			# work directory (mnt, logs, disk set-up) under BENCH_DISK_DIR
+W_SHM=			# directory in /dev/shm for loop images (loop set-up only)
+B_PID=			# the daemon of the current mount
+B_MNT=			# the current kvstripe mount point
+B_PIDS=()		# every daemon started (stopped by PID if still running)
+B_FSMOUNTS=()		# tmpfs/ext4 mounts made here, unmounted in reverse
+B_LOOPS=()		# loop devices attached here
+
+# --- messages --------------------------------------------------------------
+
+b_log() {
+	printf '# [%3ds] %s\n' "$SECONDS" "$*" >&2
+}
+
+b_die() {
+	printf 'bench: %s\n' "$*" >&2
+	exit 1
+}
+
+# --- processes and mounts --------------------------------------------------
+
+b_alive() {
+	local st
+	[ -n "$1" ] || return 1
+	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "${st%% *}" != Z ]
+}
+
+# b_wait_exit PID SECONDS: false if PID still runs after SECONDS.
+b_wait_exit() {
+	local i
+	for ((i = 0; i < $2 * 10; i++)); do
+		b_alive "$1" || return 0
+		sleep 0.1
+	done
+	! b_alive "$1"
+}
+
+# Whether DIR is a mount point; /proc/self/mountinfo never blocks on a
+# hung FUSE daemon the way stat() would.
+b_is_mounted() {
+	awk -v d="$1" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo
+}
+
+# b_mount SOURCES MNT: start build's daemon copy in the foreground on MNT,
+# its output appended to $W/daemon.log; wait (10 s at most) for the mount.
+b_mount() {
+	local src=$1 mnt=$2 i
+	local -a extra=()
+	# shellcheck disable=SC2206	# word splitting of the options is wanted
+	[ -n "${BENCH_MOUNT_OPTS:-}" ] && extra=($BENCH_MOUNT_OPTS)
+	printf '=== %s %s %s -f %s\n' "$B_DAEMON" "$src" "$mnt" \
+		"${extra[*]}" >>"$W/daemon.log"
+	"$B_DAEMON" "$src" "$mnt" -f "${extra[@]}" >>"$W/daemon.log" 2>&1 &
+	B_PID=$!
+	B_PIDS+=("$B_PID")
+	B_MNT=$mnt
+	for ((i = 0; i < 100; i++)); do
+		b_is_mounted "$mnt" && return 0
+		b_alive "$B_PID" || break
+		sleep 0.1
+	done
+	tail -n 20 "$W/daemon.log" >&2
+	b_die "kvstripe did not mount $mnt"
+}
+
+# b_umount: unmount the current mount; the daemon must exit 0 by itself.
+# Prints a warning (and returns 1) otherwise.
+b_umount() {
+	local rc=0
+	[ -n "$B_MNT" ] || return 0
+	fusermount3 -u "$B_MNT" || fusermount3 -u -z "$B_MNT" || true
+	if ! b_wait_exit "$B_PID" 10; then
+		b_log "warning: daemon $B_PID still running 10 s after unmount"
+		kill -TERM "$B_PID" 2>/dev/null || true
+	fi
+	wait "$B_PID" || rc=$?
+	B_MNT='' B_PID=''
+	if [ "$rc" != 0 ]; then
+		b_log "warning: daemon exited with status $rc after unmount"
+		return 1
+	fi
+}
+
+# b_tmpfs DIR SIZE: a tmpfs on DIR (kernel >= 6.6 tmpfs accepts O_DIRECT).
+b_tmpfs() {
+	mkdir -p "$1"
+	mount -t tmpfs -o "size=$2,mode=0755" kvbench "$1"
+	B_FSMOUNTS+=("$1")
+}
+
+# b_loopfs DIR SIZE: ext4 on a loop device (direct I/O, 4 KiB sectors)
+# over a file in /dev/shm, mounted on DIR.
+b_loopfs() {
+	local img dev
+	if [ -z "$W_SHM" ]; then
+		W_SHM=$(mktemp -d /dev/shm/kvbench.XXXXXX)
+	fi
+	img=$(mktemp "$W_SHM/img.XXXXXX")
+	truncate -s "$2" "$img"
+	dev=$(losetup -f --show --direct-io=on -b 4096 "$img")
+	B_LOOPS+=("$dev")
+	mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$dev"
+	mkdir -p "$1"
+	mount -o noatime "$dev" "$1"
+	B_FSMOUNTS+=("$1")
+}
+
+# b_fs_release: unmount and detach what b_tmpfs/b_loopfs made, so far.
+b_fs_release() {
+	local i
+	for ((i = ${#B_FSMOUNTS[@]} - 1; i >= 0; i--)); do
+		if b_is_mounted "${B_FSMOUNTS[i]}"; then
+			umount "${B_FSMOUNTS[i]}" 2>/dev/null ||
+				umount -l "${B_FSMOUNTS[i]}" ||
+				b_log "cleanup: cannot unmount ${B_FSMOUNTS[i]}"
+		fi
+	done
+	B_FSMOUNTS=()
+	for i in "${B_LOOPS[@]}"; do
+		losetup -d "$i" || b_log "cleanup: cannot detach $i"
+	done
+	B_LOOPS=()
+	if [ -n "$W_SHM" ]; then
+		rm -rf "$W_SHM"
+		W_SHM=
+	fi
+}
+
+b_cleanup() {
+	local rc=$? m p
+	set +eE
+	trap '' TERM INT HUP
+	cd /
+	# FUSE mounts first: only then are the file systems below them free.
+	if [ -n "$W" ]; then
+		awk -v d="$W" 'index($5, d "/") == 1 && $(NF - 2) ~ /^fuse/ \
+			{ print $5 }' /proc/self/mountinfo | sort -r |
+			while read -r m; do
+				fusermount3 -u "$m" 2>/dev/null ||
+					fusermount3 -u -z "$m"
+			done
+	fi
+	for p in "${B_PIDS[@]}"; do
+		b_wait_exit "$p" 5 && continue
+		kill -TERM "$p" 2>/dev/null
+		b_wait_exit "$p" 5 || kill -KILL "$p" 2>/dev/null
+	done
+	b_fs_release
+	if [ -n "$W" ] && [ -d "$W" ]; then
+		if [ "$rc" != 0 ] && [ -s "$W/daemon.log" ]; then
+			echo "--- daemon log (last 20 lines)" >&2
+			tail -n 20 "$W/daemon.log" | sed 's/^/| /' >&2
+		fi
+		rm -rf --one-file-system "$W"
+	fi
+	exit "$rc"
+}
+
+# --- counters --------------------------------------------------------------
+
+# The daemon's CPU time so far, user + system, in clock ticks.
+b_ticks() {
+	sed 's/^.*) //' "/proc/$B_PID/stat" | awk '{ print $12 + $13 }'
+}
+
+# b_status_kb FIELD: a field of /proc/PID/status in KiB (VmRSS, VmHWM).
+b_status_kb() {
+	awk -v f="$1:" '$1 == f { print $2 }' "/proc/$B_PID/status"
+}
+
+# Page cache, dentries and inodes: so reads come from the device.
+b_drop_caches() {
+	echo 3 >/proc/sys/vm/drop_caches
+}
+
+# --- statistics ------------------------------------------------------------
+
+# b_median V...: the median (mean of the middle two for an even count).
+b_median() {
+	[ $# -gt 0 ] || { echo -; return; }
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+		END { if (NR % 2) printf "%.1f\n", v[(NR + 1) / 2]
+		      else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# b_spread V...: (max - min) / median in percent, 0 for fewer than two.
+b_spread() {
+	[ $# -gt 1 ] || { echo 0; return; }
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+		END { m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+		      if (m > 0) printf "%.0f\n", (v[NR] - v[1]) * 100 / m
+		      else print 0 }'
+}
+
+# b_field NAME LINE: the value of NAME=value in kvbench's result line.
+b_field() {
+	local w
+	for w in $2; do
+		case $w in
+		"$1"=*) echo "${w#*=}"; return ;;
+		esac
+	done
+	echo 0
+}

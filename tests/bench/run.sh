@@ -1,0 +1,679 @@
+#!/usr/bin/env bash
+#
+# run.sh - the kvstripe benchmark (make bench). Every workload runs against
+# the backing directories directly (native, always O_DIRECT: the limit) and
+# through a kvstripe mount over the same directories, repetitions of the two
+# interleaved; it prints the medians and mount/native per workload, the
+# daemon's CPU per GiB and its memory, checks the project's targets, and
+# refreshes docs/performance.md. Needs root and /dev/fuse.
+#
+# Set-ups: "disk" = two directories on the machine's disk (device-bound);
+# "ram" = two tmpfs mounts, or ext4 on two loop devices in /dev/shm
+# (CPU-bound: the FUSE and daemon overhead shows).
+#
+# Environment (defaults in brackets):
+#   BENCH_QUICK=1          smoke run, about a minute: less data, no dbench
+#   BENCH_REPS=N           repetitions per measurement [3]
+#   BENCH_SETUPS=LIST      set-ups to run ["disk ram"]
+#   BENCH_WORKLOADS=LIST   any of seq mix meta dbench rss [all]
+#   BENCH_DBENCH=LIST      set-ups dbench runs on ["disk"; quick: none]
+#   BENCH_DBENCH_TIME=S    dbench seconds per run [15]
+#   BENCH_RAM=tmpfs|loop   what backs the ram set-up [tmpfs]
+#   BENCH_DISK_DIR=DIR     where the disk set-up's directories go [/var/tmp]
+#   BENCH_DOC=0|1          refresh docs/performance.md [1; quick: 0]
+#   BENCH_MOUNT_OPTS=ARGS  extra daemon arguments, e.g. "-o threads=8"
+#   KVSTRIPE=PATH          the daemon [build/kvstripe]
+
+set -Eeuo pipefail
+export LC_ALL=C
+
+# shellcheck source=tests/bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+QUICK=${BENCH_QUICK:-0}
+REPS=${BENCH_REPS:-3}
+SETUPS=${BENCH_SETUPS:-disk ram}
+WORKLOADS=${BENCH_WORKLOADS:-seq mix meta dbench rss}
+RAMKIND=${BENCH_RAM:-tmpfs}
+DISK_DIR=${BENCH_DISK_DIR:-/var/tmp}
+DBENCH_TIME=${BENCH_DBENCH_TIME:-15}
+KVSTRIPE=${KVSTRIPE:-$B_ROOT/build/kvstripe}
+# relative paths are meant from where the script was started
+case $KVSTRIPE in /*) ;; *) KVSTRIPE=$PWD/$KVSTRIPE ;; esac
+case $DISK_DIR in /*) ;; *) DISK_DIR=$PWD/$DISK_DIR ;; esac
+cd "$B_ROOT"
+KVBENCH=$B_ROOT/build/bench/kvbench
+DOC=$B_ROOT/docs/performance.md
+
+# Data per measurement. Each seq run moves VOL per phase (split over the
+# streams, at least one file each); the mix has 16 threads with MIX_FILES
+# chunks of 8 MiB each; meta is META_THREADS x META_FILES.
+if [ "$QUICK" = 1 ]; then
+	VOL_DISK=64 VOL_RAM=128		# MiB
+	MIX_DISK=1 MIX_RAM=1
+	META_THREADS=4 META_FILES=1000
+	RSS_COUNTS="1000 10000"
+	DBENCH_ON=${BENCH_DBENCH:-none}
+	WRITE_DOC=${BENCH_DOC:-0}
+else
+	VOL_DISK=256 VOL_RAM=512
+	MIX_DISK=2 MIX_RAM=4
+	META_THREADS=4 META_FILES=5000
+	RSS_COUNTS="1000 100000"
+	DBENCH_ON=${BENCH_DBENCH:-disk}
+	WRITE_DOC=${BENCH_DOC:-1}
+fi
+SIZES="8M 32M"
+STREAMS="1 8"
+
+# Results, by row id "setup|workload" (ROWS keeps the order).
+ROWS=()
+declare -A NAT=() MNT=() UNIT=() CPU_T=() CPU_AMT=() CPU_KIND=() SHORT=()
+declare -A FAILED=() HWM=()
+RSS_LINES=()
+WARNINGS=()
+
+SETUP=			# the set-up being measured
+D0='' D1=''		# its two backing directories
+MP=			# its kvstripe mount point
+
+want() {
+	case " $2 " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
+warn() {
+	b_log "warning: $*"
+	WARNINGS+=("$*")
+}
+
+# --- preparation -----------------------------------------------------------
+
+preflight() {
+	[ "$(id -u)" = 0 ] || b_die "needs root (mounts, drop_caches)"
+	[ -c /dev/fuse ] || b_die "no /dev/fuse"
+	command -v fusermount3 >/dev/null || b_die "no fusermount3 (apt-get install fuse3)"
+	[ -x "$KVSTRIPE" ] || b_die "no daemon at '$KVSTRIPE' (run make first)"
+	if want dbench "$WORKLOADS" && [ "$DBENCH_ON" != none ] &&
+		! command -v dbench >/dev/null; then
+		b_log "installing dbench"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dbench >/dev/null ||
+			b_die "dbench missing (apt-get install dbench) or set BENCH_DBENCH=none"
+	fi
+	case $REPS in '' | *[!0-9]* | 0) b_die "BENCH_REPS must be a number >= 1" ;; esac
+}
+
+# Build the driver into build/bench/, and copy the daemon into the work
+# directory so a rebuild during the run cannot change what is measured.
+build() {
+	mkdir -p "$B_ROOT/build/bench"
+	${CC:-cc} -O2 -g -pthread -Wall -Wextra -o "$KVBENCH" \
+		"$B_ROOT/tests/bench/kvbench.c"
+	B_DAEMON=$W/kvstripe
+	cp "$KVSTRIPE" "$B_DAEMON"
+	DAEMON_ID="tree $(git -C "$B_ROOT" describe --always --dirty 2>/dev/null ||
+		echo unknown), binary of $(date -u -r "$KVSTRIPE" '+%Y-%m-%d %H:%M UTC')"
+}
+
+# --- recording -------------------------------------------------------------
+
+# row ID UNIT: register a table row once, in order of first use.
+row() {
+	if [ -z "${UNIT[$1]+set}" ]; then
+		ROWS+=("$1")
+		UNIT[$1]=$2
+	fi
+}
+
+# kvb SIDE ARGS...: run kvbench for SIDE (native or mount; for the mount
+# it also reports the daemon's CPU ticks per phase). Its phase lines are
+# left in KVB_OUT; a failure is logged and returns 1.
+KVB_OUT=
+kvb() {
+	local side=$1 rc=0
+	local -a pid=()
+	shift
+	[ "$side" = mount ] && pid=(-P "$B_PID")
+	KVB_OUT=$("$KVBENCH" "$1" "${pid[@]}" "${@:2}" 2>>"$W/kvbench.log") ||
+		rc=$?
+	if [ "$rc" != 0 ]; then
+		warn "$SETUP: kvbench $* failed on the $side side"
+		tail -n 3 "$W/kvbench.log" | sed 's/^/  /' >&2
+	fi
+	return "$rc"
+}
+
+# take SIDE PHASE ROWS: the rate of PHASE in KVB_OUT goes to every row of
+# the comma-separated ROWS; for the mount, the daemon's ticks and the data
+# moved go to the first row. A missing phase marks the first row failed.
+take() {
+	local side=$1 ph=$2 rows=$3 line r first=${3%%,*} short
+	local -a rowlist
+	line=$(grep "^phase=$ph " <<<"$KVB_OUT" || true)
+	if [ -z "$line" ]; then
+		FAILED[$first]=1
+		return 0
+	fi
+	IFS=, read -ra rowlist <<<"$rows"
+	for r in "${rowlist[@]}"; do
+		if [ "$side" = native ]; then
+			NAT[$r]+=" $(b_field rate "$line")"
+		else
+			MNT[$r]+=" $(b_field rate "$line")"
+		fi
+	done
+	if [ "$side" = mount ]; then
+		CPU_T[$first]=$((${CPU_T[$first]:-0} + $(b_field ticks "$line")))
+		CPU_AMT[$first]=$((${CPU_AMT[$first]:-0} + $(b_field amount "$line")))
+	fi
+	short=$(b_field short "$line")
+	if [ "$short" != 0 ]; then
+		SHORT[$first]=$((${SHORT[$first]:-0} + short))
+	fi
+}
+
+# --- workloads -------------------------------------------------------------
+
+# sides REP: the order of the two sides in repetition REP (alternating, so
+# neither always runs first after a cache drop or after the other's cleanup).
+sides() {
+	if [ $(($1 % 2)) = 0 ]; then
+		echo native mount
+	else
+		echo mount native
+	fi
+}
+
+# The directories of a side: native runs in nat/ of each backing directory,
+# the mount in gpu0/ and gpu1/ (device 0 and 1).
+dirs_of() {
+	if [ "$1" = native ]; then
+		echo "$D0/nat $D1/nat"
+	else
+		echo "$MP/gpu0 $MP/gpu1"
+	fi
+}
+
+# seq_once VARIANT SIZE FILES STREAMS WROWS RROWS: kvbench seq: write
+# phase, drop caches, whole-file read phase (checked), remove (not timed).
+seq_once() {
+	local v=$1 size=$2 n=$3 j=$4 wrows=$5 rrows=$6 side=mount
+	local -a dirs flags=(-D)
+	[ "$v" = native ] && side=native
+	[ "$v" = buffered ] && flags=()
+	read -ra dirs <<<"$(dirs_of "$side")"
+	kvb "$side" seq -s "$size" -n "$n" -j "$j" -C -V "${flags[@]}" \
+		"${dirs[@]}" || rm_rest "${dirs[@]}"
+	take "$side" write "$wrows"
+	take "$side" read "$rrows"
+}
+
+# Remove whatever a failed run left (through the mount for mount paths).
+rm_rest() {
+	local d
+	for d in "$@"; do
+		find "$d" -mindepth 1 -delete 2>/dev/null || true
+	done
+}
+
+# Workload 1: sequential whole-file write and read, 8 and 32 MiB files, 1
+# and 8 streams, client O_DIRECT and buffered. The native side is O_DIRECT
+# and serves as the limit for both client modes.
+wl_seq() {
+	local vol=$1 size streams n rep i mib
+	local -a order=(native direct buffered)
+	for size in $SIZES; do
+		mib=${size%M}
+		for streams in $STREAMS; do
+			n=$((vol / (mib * streams)))
+			[ "$n" -ge 1 ] || n=1
+			local p="$SETUP|"
+			local wd="${p}write $size x$streams O_DIRECT"
+			local wb="${p}write $size x$streams buffered*"
+			local rd="${p}read $size x$streams O_DIRECT"
+			local rb="${p}read $size x$streams buffered*"
+			row "$wd" MiB/s; row "$wb" MiB/s
+			row "$rd" MiB/s; row "$rb" MiB/s
+			b_log "$SETUP: seq $size x$streams, $n file(s) per stream"
+			for ((rep = 0; rep < REPS; rep++)); do
+				for ((i = 0; i < 3; i++)); do
+					case ${order[(rep + i) % 3]} in
+					native) seq_once native "$size" "$n" "$streams" \
+						"$wd,$wb" "$rd,$rb" ;;
+					direct) seq_once direct "$size" "$n" "$streams" \
+						"$wd" "$rd" ;;
+					buffered) seq_once buffered "$size" "$n" "$streams" \
+						"$wb" "$rb" ;;
+					esac
+				done
+			done
+		done
+	done
+}
+
+# Workload 2: KV-cache mix. 4 workers (gpu0..gpu3) x 4 threads, each thread
+# puts its 8 MiB chunks, gets all of them twice, evicts every other one;
+# MiB/s over the whole phase. O_DIRECT on both sides (LMCache's path when
+# statvfs reports f_bsize 4096).
+wl_mix() {
+	local n=$1 rep side r="$SETUP|KV mix 4x4 8M O_DIRECT"
+	local -a dirs
+	row "$r" MiB/s
+	b_log "$SETUP: KV mix, 16 threads x $n chunk(s)"
+	for ((rep = 0; rep < REPS; rep++)); do
+		for side in $(sides "$rep"); do
+			if [ "$side" = native ]; then
+				dirs=("$D0/nat/gpu0" "$D1/nat/gpu1" "$D0/nat/gpu2" "$D1/nat/gpu3")
+			else
+				dirs=("$MP/gpu0" "$MP/gpu1" "$MP/gpu2" "$MP/gpu3")
+			fi
+			kvb "$side" mix -s 8M -n "$n" -j 4 -C -D -V "${dirs[@]}" ||
+				rm_rest "${dirs[@]}"
+			take "$side" mix "$r"
+		done
+	done
+}
+
+# Workload 3: create (open O_CREAT|O_EXCL + close) then unlink of empty
+# files; each create and each unlink counts as one op.
+wl_meta() {
+	local rep side r="$SETUP|create+unlink ${META_THREADS}x$META_FILES"
+	local rc="$SETUP|  create only" ru="$SETUP|  unlink only"
+	local -a dirs
+	row "$r" ops/s; row "$rc" ops/s; row "$ru" ops/s
+	CPU_KIND[$r]=op CPU_KIND[$rc]=op CPU_KIND[$ru]=op
+	b_log "$SETUP: create+unlink ${META_THREADS}x$META_FILES"
+	for ((rep = 0; rep < REPS; rep++)); do
+		for side in $(sides "$rep"); do
+			read -ra dirs <<<"$(dirs_of "$side")"
+			kvb "$side" meta -n "$META_FILES" -j "$META_THREADS" \
+				"${dirs[@]}" || rm_rest "${dirs[@]}"
+			take "$side" meta "$r"
+			take "$side" create "$rc"
+			take "$side" unlink "$ru"
+		done
+	done
+}
+
+# dbench_once SIDE DIR ROW: 4 clients for DBENCH_TIME s (plus dbench's own
+# warm-up); MB/s as dbench prints it. The daemon's CPU as % of one core.
+dbench_once() {
+	local side=$1 dir=$2 r=$3 out mbs t0=0 t1=0 w0 w1
+	mkdir -p "$dir"
+	[ "$side" = mount ] && t0=$(b_ticks)
+	w0=$(date +%s%N)
+	if ! out=$(dbench -c /usr/share/dbench/client.txt -D "$dir" \
+		-t "$DBENCH_TIME" 4 2>&1); then
+		printf '%s\n' "$out" | tail -n 5 >>"$W/kvbench.log"
+		warn "$SETUP: dbench failed on the $side side"
+		FAILED[$r]=1
+		rm -rf "$dir"
+		return
+	fi
+	w1=$(date +%s%N)
+	mbs=$(printf '%s\n' "$out" | awk '/^Throughput/ { print $2 }')
+	if [ "$side" = native ]; then
+		NAT[$r]+=" $mbs"
+	else
+		t1=$(b_ticks)
+		MNT[$r]+=" $mbs"
+		CPU_T[$r]=$((${CPU_T[$r]:-0} + t1 - t0))
+		CPU_AMT[$r]=$((${CPU_AMT[$r]:-0} + (w1 - w0) / 1000000))
+	fi
+	rm -rf "$dir"
+}
+
+# Workload 4: dbench, 4 clients, on gpu0/ of the mount and on the backing
+# directory of device 0.
+wl_dbench() {
+	local rep side r="$SETUP|dbench 4 clients ${DBENCH_TIME}s"
+	row "$r" MB/s
+	CPU_KIND[$r]=core
+	b_log "$SETUP: dbench 4 clients, ${DBENCH_TIME}s x $REPS x 2"
+	for ((rep = 0; rep < REPS; rep++)); do
+		for side in $(sides "$rep"); do
+			if [ "$side" = native ]; then
+				dbench_once native "$D0/nat/dbench" "$r"
+			else
+				dbench_once mount "$MP/gpu0/dbench" "$r"
+			fi
+		done
+	done
+}
+
+# --- set-ups ---------------------------------------------------------------
+
+# setup_run NAME: make the backing directories, mount, run the workloads,
+# record the daemon's peak RSS, unmount and release everything.
+setup_run() {
+	local vol mixn g
+	SETUP=$1
+	case $SETUP in
+	disk)
+		D0=$W/disk/d0 D1=$W/disk/d1 vol=$VOL_DISK mixn=$MIX_DISK
+		mkdir -p "$D0" "$D1" ;;
+	ram)
+		D0=$W/ram/d0 D1=$W/ram/d1 vol=$VOL_RAM mixn=$MIX_RAM
+		if [ "$RAMKIND" = loop ]; then
+			b_loopfs "$D0" 3G; b_loopfs "$D1" 3G
+		else
+			b_tmpfs "$D0" 3G; b_tmpfs "$D1" 3G
+		fi ;;
+	*) b_die "unknown set-up '$SETUP' (disk, ram)" ;;
+	esac
+	for g in 0 1 2 3; do
+		mkdir -p "$D0/nat/gpu$g" "$D1/nat/gpu$g"
+	done
+	MP=$W/mnt
+	mkdir -p "$MP"
+	b_mount "$D0,$D1" "$MP"
+	for g in 0 1 2 3; do
+		mkdir -p "$MP/gpu$g"
+	done
+	want seq "$WORKLOADS" && wl_seq "$vol"
+	want mix "$WORKLOADS" && wl_mix "$mixn"
+	want meta "$WORKLOADS" && wl_meta
+	want dbench "$WORKLOADS" && want "$SETUP" "$DBENCH_ON" && wl_dbench
+	HWM[$SETUP]=$(b_status_kb VmHWM)
+	b_umount || warn "$SETUP: the daemon did not exit 0 after unmount"
+	b_fs_release
+	rm -rf --one-file-system "$D0" "$D1"
+}
+
+# rss_check N: N empty files made directly in the backing directories
+# (gpu0/ on device 0, gpu1/ on device 1), mount, find + du over the mount,
+# read a few; the daemon's RSS before, after, and after the kernel forgot.
+rss_check() {
+	local n=$1 d0=$W/rss/d0 d1=$W/rss/d1 cnt rss0 rss1 hwm rss2 t0 t1 f
+	b_tmpfs "$W/rss" 1G
+	mkdir -p "$d0" "$d1"
+	"$KVBENCH" mkfiles -n $((n / 2)) "$d0/gpu0" >/dev/null
+	"$KVBENCH" mkfiles -n $((n - n / 2)) "$d1/gpu1" >/dev/null
+	mkdir -p "$W/mnt"
+	b_mount "$d0,$d1" "$W/mnt"
+	rss0=$(b_status_kb VmRSS)
+	t0=$(date +%s%N)
+	cnt=$(find "$W/mnt" | wc -l)
+	du -s "$W/mnt" >/dev/null	# stats (looks up) every file
+	t1=$(date +%s%N)
+	for f in $(find "$W/mnt/gpu0" -type f | head -n 5); do
+		cat "$f" >/dev/null
+	done
+	rss1=$(b_status_kb VmRSS)
+	hwm=$(b_status_kb VmHWM)
+	b_drop_caches			# the kernel sends FORGETs
+	sleep 1
+	rss2=$(b_status_kb VmRSS)
+	[ "$cnt" = $((n + 3)) ] || warn "rss: find saw $cnt entries, expected $((n + 3))"
+	RSS_LINES+=("$n $cnt $(((t1 - t0) / 1000000)) $rss0 $rss1 $hwm $rss2")
+	b_umount || warn "rss: the daemon did not exit 0 after unmount"
+	b_fs_release
+}
+
+# --- report ----------------------------------------------------------------
+
+# cpu_text ROW: the daemon's CPU for the row's mount runs, in its unit.
+cpu_text() {
+	local t=${CPU_T[$1]:-} a=${CPU_AMT[$1]:-0} hz
+	hz=$(getconf CLK_TCK)
+	if [ -z "$t" ] || [ "$a" = 0 ]; then
+		echo -
+		return
+	fi
+	case ${CPU_KIND[$1]:-byte} in
+	op) awk -v t="$t" -v a="$a" -v hz="$hz" \
+		'BEGIN { printf "%.0f us/op\n", t / hz * 1e6 / a }' ;;
+	core) awk -v t="$t" -v a="$a" -v hz="$hz" \
+		'BEGIN { printf "%.0f%% core\n", t / hz * 100 / (a / 1000) }' ;;
+	*) awk -v t="$t" -v a="$a" -v hz="$hz" \
+		'BEGIN { printf "%.2f s/GiB\n", t / hz / (a / 1073741824) }' ;;
+	esac
+}
+
+# median_of SAMPLES: median of a space-separated list.
+median_of() {
+	# shellcheck disable=SC2086	# the list is meant to split
+	b_median $1
+}
+
+ratio() {
+	awk -v m="$2" -v n="$1" 'BEGIN {
+		if (n == "-" || m == "-" || n + 0 == 0) print "-"
+		else printf "%.2f\n", m / n }'
+}
+
+# One line per row: setup, workload, unit, native, mount, ratio, spread,
+# cpu, note. Tab-separated, for both renderings.
+result_lines() {
+	local r nat mnt note spread
+	for r in "${ROWS[@]}"; do
+		nat=$(median_of "${NAT[$r]:-}")
+		mnt=$(median_of "${MNT[$r]:-}")
+		spread=$(spread_of "${NAT[$r]:-}" "${MNT[$r]:-}")
+		note=
+		[ -n "${FAILED[$r]:-}" ] && note="run(s) failed"
+		[ -n "${SHORT[$r]:-}" ] && note="${note:+$note; }${SHORT[$r]} short read(s)"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${r%%|*}" \
+			"${r#*|}" "${UNIT[$r]}" "$nat" "$mnt" \
+			"$(ratio "$nat" "$mnt")" "$spread" "$(cpu_text "$r")" "$note"
+	done
+}
+
+# spread_of NATIVE MOUNT: the larger (max - min) / median of the two sample
+# lists, in percent: how far apart the repetitions were.
+spread_of() {
+	local a b
+	# shellcheck disable=SC2086	# the lists are meant to split
+	a=$(b_spread $1)
+	# shellcheck disable=SC2086
+	b=$(b_spread $2)
+	awk -v a="$a" -v b="$b" 'BEGIN { printf "%d%%\n", (a > b ? a : b) }'
+}
+
+print_table() {
+	printf '\n%-5s %-28s %-6s %9s %9s %6s %6s %12s  %s\n' set-up \
+		workload unit native mount ratio spread "daemon CPU" note
+	result_lines | while IFS=$'\t' read -r s w u n m q sp c note; do
+		printf '%-5s %-28s %-6s %9s %9s %6s %6s %12s  %s\n' \
+			"$s" "$w" "$u" "$n" "$m" "$q" "$sp" "$c" "$note"
+	done
+	echo "(* buffered rows: client buffered I/O on the mount vs O_DIRECT on the backing directory)"
+	memory_lines | sed 's/^/  /'
+}
+
+memory_lines() {
+	local s l first='' last=''
+	for s in "${!HWM[@]}"; do
+		printf 'daemon peak RSS (VmHWM), %s set-up: %s MiB\n' "$s" \
+			"$(awk -v k="${HWM[$s]}" 'BEGIN { printf "%.1f", k / 1024 }')"
+	done
+	for l in "${RSS_LINES[@]}"; do
+		# shellcheck disable=SC2086
+		set -- $l
+		printf '%s files: find saw %s in %s ms (find + du); RSS %s -> %s KiB (peak %s), after drop_caches %s KiB\n' \
+			"$1" "$2" "$3" "$4" "$5" "$6" "$7"
+		[ -n "$first" ] || first="$1 $5"
+		last="$1 $5"
+	done
+	if [ -n "$first" ] && [ "$first" != "$last" ]; then
+		awk -v a="$first" -v b="$last" 'BEGIN { split(a, x, " ")
+			split(b, y, " ")
+			printf "RSS growth with files the kernel has looked up: %.0f bytes per file\n",
+				(y[2] - x[2]) * 1024 / (y[1] - x[1]) }'
+	fi
+}
+
+# targets: the project's targets against the medians, one line each.
+targets() {
+	result_lines | awk -F'\t' '
+	function check(name, want, got, n) {
+		if (n == 0) return
+		printf "%s\t>= %s\t%s\t%s\n", name, want, got,
+			(got + 0 >= want ? "met" : "MISSED")
+	}
+	$6 != "-" {
+		q = $6 + 0
+		if ($1 == "disk" && $2 ~ /^(write|read) / && $2 ~ / x8 /) {
+			k = ($2 ~ /buffered/) ? "b8" : "d8"
+			if (!(k in lo) || q < lo[k]) lo[k] = q; cnt[k]++
+		}
+		if ($1 == "disk" && $2 ~ /^(write|read) / && $2 ~ / x1 /) {
+			k = ($2 ~ /buffered/) ? "b1" : "d1"
+			if (!(k in lo) || q < lo[k]) lo[k] = q; cnt[k]++
+		}
+		if ($2 ~ /^KV mix/) { k = "mix" $1; lo[k] = q; cnt[k]++ }
+		if ($1 == "ram" && $2 ~ /^read /) {
+			k = ($2 ~ /buffered/) ? "ramreadb" : "ramreadd"
+			if (!(k in lo) || q < lo[k]) lo[k] = q; cnt[k]++
+		}
+		if ($2 ~ /^create\+unlink/) { k = "meta" $1; lo[k] = q; cnt[k]++ }
+		if ($2 ~ /^dbench/) { k = "db" $1; lo[k] = $5 + 0; cnt[k]++ }
+	}
+	END {
+		check("disk, 8 streams, O_DIRECT client (worst row)", 0.95, lo["d8"], cnt["d8"])
+		check("disk, 8 streams, buffered client (worst row)", 0.95, lo["b8"], cnt["b8"])
+		check("disk, 1 stream, O_DIRECT client (worst row)", 0.85, lo["d1"], cnt["d1"])
+		check("disk, 1 stream, buffered client (worst row)", 0.85, lo["b1"], cnt["b1"])
+		check("KV mix, disk", 0.95, lo["mixdisk"], cnt["mixdisk"])
+		check("KV mix, ram", 0.95, lo["mixram"], cnt["mixram"])
+		check("ram (CPU-bound) reads, O_DIRECT client (worst row)", 0.5, lo["ramreadd"], cnt["ramreadd"])
+		check("ram (CPU-bound) reads, buffered client (worst row)", 0.5, lo["ramreadb"], cnt["ramreadb"])
+		check("create+unlink, disk", 0.3, lo["metadisk"], cnt["metadisk"])
+		check("create+unlink, ram", 0.3, lo["metaram"], cnt["metaram"])
+		check("dbench on the mount, disk, MB/s (2x mergerfs 110-123)", 246, lo["dbdisk"], cnt["dbdisk"])
+		check("dbench on the mount, ram, MB/s (2x mergerfs 110-123)", 246, lo["dbram"], cnt["dbram"])
+	}'
+}
+
+print_targets() {
+	echo
+	echo "targets (ratio mount/native unless MB/s):"
+	targets | while IFS=$'\t' read -r name want got verdict; do
+		printf '  %-58s %-6s %-8s %s\n' "$name" "$want" "$got" "$verdict"
+	done
+}
+
+machine() {
+	local src disk
+	src=$(findmnt -no SOURCE -T "$DISK_DIR" 2>/dev/null || echo '?')
+	disk=$(lsblk -dno NAME,SIZE,ROTA,MODEL "$src" 2>/dev/null | awk 'NR == 1 {
+		m = ""; for (i = 4; i <= NF; i++) m = m " " $i
+		printf "%s, %s, rotational=%s%s", $1, $2, $3, m }' || true)
+	printf -- '- %s CPUs (%s), %s GiB RAM, kernel %s\n' "$(nproc)" \
+		"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
+		"$(awk '/^MemTotal/ { printf "%d", $2 / 1048576 + 0.5 }' /proc/meminfo)" \
+		"$(uname -r)"
+	printf -- '- disk set-up: %s on %s (%s; lsblk: %s)\n' "$DISK_DIR" "$src" \
+		"$(findmnt -no FSTYPE -T "$DISK_DIR" 2>/dev/null)" "${disk:-?}"
+	printf -- '- ram set-up: %s\n' "$([ "$RAMKIND" = loop ] &&
+		echo 'ext4 on loop devices (direct-io=on, 4 KiB sectors) over /dev/shm files' ||
+		echo 'two tmpfs mounts (O_DIRECT accepted)')"
+	printf -- '- daemon: %s (%s)%s\n' "${KVSTRIPE#"$B_ROOT"/}" "$DAEMON_ID" \
+		"${BENCH_MOUNT_OPTS:+, options $BENCH_MOUNT_OPTS}"
+}
+
+# The command as given, with the BENCH_* variables that were set.
+command_line() {
+	local v cmd=
+	for v in $(compgen -e | grep -E '^(BENCH_|KVSTRIPE$)' | sort); do
+		cmd+="$v=${!v} "
+	done
+	if [ -n "${MAKELEVEL:-}" ]; then
+		echo "${cmd}make bench"
+	else
+		echo "${cmd}bash tests/bench/run.sh"
+	fi
+}
+
+# The generated block of docs/performance.md.
+doc_block() {
+	echo "<!-- bench:begin (generated by tests/bench/run.sh; edits here are overwritten) -->"
+	echo
+	echo "### Run of $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo
+	machine
+	echo
+	echo "Command: \`$(command_line)\` ($REPS repetitions, median; took ${ELAPSED}s)"
+	echo
+	echo "| set-up | workload | unit | native | mount | mount/native | spread | daemon CPU | note |"
+	echo "|---|---|---|---:|---:|---:|---:|---:|---|"
+	result_lines | while IFS=$'\t' read -r s w u n m q sp c note; do
+		printf '| %s | %s | %s | %s | %s | **%s** | %s | %s | %s |\n' \
+			"$s" "${w/#  /↳ }" "$u" "$n" "$m" "$q" "$sp" "$c" "$note"
+	done
+	echo
+	echo "\\* buffered rows: the client uses buffered I/O on the mount; the"
+	echo "native column is the same O_DIRECT measurement as the row above it."
+	echo
+	memory_lines | sed 's/^/- /'
+	echo
+	echo "Targets:"
+	echo
+	echo "| target | wanted | measured | |"
+	echo "|---|---:|---:|---|"
+	targets | while IFS=$'\t' read -r name want got verdict; do
+		printf '| %s | %s | %s | %s |\n' "$name" "$want" "$got" "$verdict"
+	done
+	if [ "${#WARNINGS[@]}" -gt 0 ]; then
+		echo
+		echo "Warnings:"
+		echo
+		printf -- '- %s\n' "${WARNINGS[@]}"
+	fi
+	echo
+	echo "<!-- bench:end -->"
+}
+
+# Replace the generated block of docs/performance.md (or append one).
+write_doc() {
+	local blk new
+	blk=$(mktemp "$W/doc.XXXXXX")
+	new=$(mktemp "$W/doc.XXXXXX")
+	doc_block >"$blk"
+	if [ -f "$DOC" ] && grep -q '^<!-- bench:begin' "$DOC"; then
+		awk -v blk="$blk" '
+			/^<!-- bench:begin/ { while ((getline l < blk) > 0) print l; skip = 1; next }
+			/^<!-- bench:end/ { skip = 0; next }
+			!skip { print }' "$DOC" >"$new"
+	else
+		{ [ -f "$DOC" ] && cat "$DOC"; echo; cat "$blk"; } >"$new"
+	fi
+	cat "$new" >"$DOC"
+	b_log "refreshed $DOC"
+}
+
+# --- main ------------------------------------------------------------------
+
+main() {
+	local s n start
+	start=$(date +%s)
+	preflight
+	mkdir -p "$DISK_DIR"
+	DISK_DIR=$(realpath "$DISK_DIR")	# mount points are compared as text
+	W=$(mktemp -d "$DISK_DIR/kvbench.XXXXXX")
+	trap b_cleanup EXIT
+	trap 'b_die "interrupted"' TERM INT HUP
+	build
+	b_log "work directory $W; daemon $KVSTRIPE ($DAEMON_ID); $REPS repetitions"
+	for s in $SETUPS; do
+		setup_run "$s"
+	done
+	if want rss "$WORKLOADS"; then
+		for n in $RSS_COUNTS; do
+			b_log "rss: $n files"
+			rss_check "$n"
+		done
+	fi
+	ELAPSED=$(($(date +%s) - start))
+	print_table
+	print_targets
+	if [ "${#WARNINGS[@]}" -gt 0 ]; then
+		printf '\nwarnings:\n'
+		printf '  %s\n' "${WARNINGS[@]}"
+	fi
+	echo "(${ELAPSED}s)"
+	[ "$WRITE_DOC" = 1 ] && write_doc
+	return 0
+}
+
+main "$@"
