@@ -45,6 +45,9 @@ static const struct kv_key kv_keys[] = {
 	  KV_OFF(max_background), 1, KV_BACKGROUND_MAX },
 	{ "write_buffers", KV_UINT, KV_SET_WRITE_BUFFERS,
 	  KV_OFF(write_buffers), 0, KV_WRITE_BUFFERS_MAX },
+	{ "write_buffer_kb", KV_UINT, KV_SET_WRITE_BUFFER_KB,
+	  KV_OFF(write_buffer_kb), KV_WRITE_BUFFER_KB_MIN,
+	  KV_WRITE_BUFFER_KB_MAX },
 	{ "read_ahead_kb", KV_UINT, KV_SET_READ_AHEAD,
 	  KV_OFF(read_ahead_kb), 0, KV_READ_AHEAD_MAX },
 	{ "entry_timeout", KV_SECONDS, KV_SET_ENTRY_TIMEOUT,
@@ -80,6 +83,7 @@ void kv_config_init(struct kv_config *c)
 	c->threads = KV_DEFAULT_THREADS;
 	c->max_background = KV_DEFAULT_BACKGROUND;
 	c->write_buffers = KV_DEFAULT_WRITE_BUFFERS;
+	c->write_buffer_kb = KV_DEFAULT_WRITE_BUFFER_KB;
 	c->read_ahead_kb = KV_DEFAULT_READ_AHEAD;
 	c->entry_timeout = KV_DEFAULT_TIMEOUT;
 	c->attr_timeout = KV_DEFAULT_TIMEOUT;
@@ -198,6 +202,12 @@ int kv_config_set(struct kv_config *c, const char *key, const char *value,
 	case KV_UINT:
 		if (parse_ulong(value, k->min, k->max, &u)) {
 			snprintf(want, sizeof(want), "an integer from %lu to %lu",
+				 k->min, k->max);
+			return set_invalid(key, value, want, err, errlen);
+		}
+		/* a buffer size must keep every device alignment */
+		if (k->field == KV_SET_WRITE_BUFFER_KB && (u & (u - 1))) {
+			snprintf(want, sizeof(want), "a power of two from %lu to %lu",
 				 k->min, k->max);
 			return set_invalid(key, value, want, err, errlen);
 		}

@@ -16,8 +16,11 @@
 
 #define KV_DEFAULT_THREADS	16
 #define KV_DEFAULT_BACKGROUND	64
-#define KV_DEFAULT_WRITE_BUFFERS 64
+#define KV_DEFAULT_WRITE_BUFFERS 16
 #define KV_WRITE_BUFFERS_MAX	16384
+#define KV_DEFAULT_WRITE_BUFFER_KB 4096
+#define KV_WRITE_BUFFER_KB_MIN	1024
+#define KV_WRITE_BUFFER_KB_MAX	65536
 #define KV_DEFAULT_READ_AHEAD	4096	/* KiB */
 #define KV_READ_AHEAD_MAX	(1u << 20)
 #define KV_DEFAULT_TIMEOUT	1.0
@@ -41,6 +44,7 @@ enum kv_field {
 	KV_SET_FUSE_OPTS	= 1 << 10,
 	KV_SET_WRITE_BUFFERS	= 1 << 11,
 	KV_SET_READ_AHEAD	= 1 << 12,
+	KV_SET_WRITE_BUFFER_KB	= 1 << 13,
 };
 
 struct kv_config {
@@ -51,7 +55,8 @@ struct kv_config {
 	unsigned gpus;		/* 0: off */
 	unsigned threads;	/* most FUSE worker threads */
 	unsigned max_background;
-	unsigned write_buffers;	/* 1 MiB write-behind buffers, 0: off */
+	unsigned write_buffers;	/* write-behind buffers, 0: off */
+	unsigned write_buffer_kb; /* size of one, a power of two */
 	unsigned read_ahead_kb;	/* the kernel's read-ahead, 0: its default */
 	double entry_timeout;	/* seconds */
 	double attr_timeout;	/* seconds */

@@ -285,6 +285,7 @@ static void writeback_start(const struct kv_config *c,
 			    const struct devset *devs, struct writeback *wb)
 {
 	size_t align = devset_max_align(devs);
+	size_t size = (size_t)c->write_buffer_kb << 10;
 	int rc;
 
 	wb->pool = NULL;
@@ -293,11 +294,10 @@ static void writeback_start(const struct kv_config *c,
 		return;
 	if (align < 4096)
 		align = 4096;
-	rc = bufpool_new(c->write_buffers, KV_MAX_IO, align, &wb->pool);
+	rc = bufpool_new(c->write_buffers, size, align, &wb->pool);
 	if (!rc)
 		rc = aring_new(c->write_buffers, bufpool_base(wb->pool),
-			       (size_t)c->write_buffers * KV_MAX_IO,
-			       &wb->ring);
+			       c->write_buffers * size, &wb->ring);
 	if (!rc)
 		rc = dfile_set_writeback(wb->ring, wb->pool);
 	if (rc) {

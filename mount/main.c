@@ -44,6 +44,7 @@ static const struct fuse_opt cli_spec[] = {
 	FUSE_OPT_KEY("threads=", KEY_SETTING),
 	FUSE_OPT_KEY("max_background=", KEY_SETTING),
 	FUSE_OPT_KEY("write_buffers=", KEY_SETTING),
+	FUSE_OPT_KEY("write_buffer_kb=", KEY_SETTING),
 	FUSE_OPT_KEY("read_ahead_kb=", KEY_SETTING),
 	FUSE_OPT_KEY("entry_timeout=", KEY_SETTING),
 	FUSE_OPT_KEY("attr_timeout=", KEY_SETTING),
@@ -53,7 +54,7 @@ static const struct fuse_opt cli_spec[] = {
 /* Our -o options that take a value, to catch them given without one. */
 static const char *const value_opts[] = {
 	"config", "gpus", "threads", "max_background", "write_buffers",
-	"read_ahead_kb", "entry_timeout",
+	"write_buffer_kb", "read_ahead_kb", "entry_timeout",
 	"attr_timeout",
 };
 
@@ -88,7 +89,8 @@ static void usage(void)
 "                          (0: off, the default)\n"
 "    -o threads=N          at most N FUSE worker threads (default %d)\n"
 "    -o max_background=N   async requests the kernel may queue (default %d)\n"
-"    -o write_buffers=N    1 MiB write-behind buffers (default %d, 0: off)\n"
+"    -o write_buffers=N    write-behind buffers (default %d, 0: off)\n"
+"    -o write_buffer_kb=N  size of one, KiB, a power of two (default %d)\n"
 "    -o read_ahead_kb=N    the kernel's read-ahead on the mount (default %d)\n"
 "    -o entry_timeout=S    seconds the kernel may cache names (default 1)\n"
 "    -o attr_timeout=S     seconds the kernel may cache attributes (default 1)\n"
@@ -98,7 +100,8 @@ static void usage(void)
 "default_permissions is always on: the kernel checks access permissions.\n"
 "See kvstripe(1) and docs/configuration.md.\n",
 	       KV_DEFAULT_THREADS, KV_DEFAULT_BACKGROUND,
-	       KV_DEFAULT_WRITE_BUFFERS, KV_DEFAULT_READ_AHEAD);
+	       KV_DEFAULT_WRITE_BUFFERS, KV_DEFAULT_WRITE_BUFFER_KB,
+	       KV_DEFAULT_READ_AHEAD);
 }
 
 static int cli_fail(struct cli *cl, const char *fmt, ...)

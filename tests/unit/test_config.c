@@ -544,7 +544,8 @@ Test(config, example_file_is_valid)
 		     "%s", t_err);
 	cr_expect(t_c.set & KV_SET_SOURCES);
 	cr_expect(t_c.set & KV_SET_MOUNTPOINT);
-	cr_expect_eq(t_c.write_buffers, 64);
+	cr_expect_eq(t_c.write_buffers, 16);
+	cr_expect_eq(t_c.write_buffer_kb, 4096);
 	cr_expect_eq(t_c.read_ahead_kb, 4096);
 	cr_expect(t_c.set & KV_SET_READ_AHEAD);
 	cr_expect_eq(kv_config_check_devices(&t_c, 4, t_err, sizeof(t_err)),
@@ -563,4 +564,11 @@ Test(config, data_path_settings)
 				   sizeof(t_err)), -EINVAL);
 	cr_expect_eq(kv_config_set(&t_c, "read_ahead_kb", "-1", t_err,
 				   sizeof(t_err)), -EINVAL);
+	cr_expect_eq(kv_config_set(&t_c, "write_buffer_kb", "512", t_err,
+				   sizeof(t_err)), -EINVAL);
+	cr_expect_eq(kv_config_set(&t_c, "write_buffer_kb", "3072", t_err,
+				   sizeof(t_err)), -EINVAL);
+	cr_expect(strstr(t_err, "power of two"), "%s", t_err);
+	cr_expect_eq(kv_config_set(&t_c, "write_buffer_kb", "2048", t_err,
+				   sizeof(t_err)), 0);
 }
