@@ -72,6 +72,7 @@ struct kvfs {
 	struct inode *root;
 	struct inode **buckets;
 	size_t nbuckets, count;
+	size_t freed;		/* inodes freed since the last malloc_trim */
 };
 
 /* Paths relative to a device root are at most this long, NUL included. */

@@ -6,6 +6,7 @@
  * st_ino is the backing inode number with the device index in the low bits,
  * so it is unique across devices and survives renames.
  */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,7 @@
 #include "fs_i.h"
 
 #define BUCKETS_MIN 1024
+#define TRIM_EVERY 8192		/* inodes freed between malloc_trim() calls */
 
 static size_t bucket_of(struct kvfs *fs, uint64_t ino)
 {
@@ -195,6 +197,7 @@ static void maybe_free_locked(struct kvfs *fs, struct inode *in)
 			drop_name_locked(fs, n);
 		}
 		free(in);
+		fs->freed++;
 		in = parent;
 	}
 }
@@ -277,10 +280,21 @@ out:
 
 void inode_forget(struct kvfs *fs, struct inode *in, uint64_t n)
 {
+	bool trim;
+
 	pthread_mutex_lock(&fs->lock);
 	in->nlookup = n < in->nlookup ? in->nlookup - n : 0;
 	maybe_free_locked(fs, in);
+	trim = fs->freed >= TRIM_EVERY;
+	if (trim)
+		fs->freed = 0;
 	pthread_mutex_unlock(&fs->lock);
+	/*
+	 * The kernel forgets inodes in bulk (memory pressure, drop_caches):
+	 * hand the freed heap back, so RSS follows what the kernel caches.
+	 */
+	if (trim)
+		malloc_trim(0);
 }
 
 void inode_ref(struct kvfs *fs, struct inode *in)
