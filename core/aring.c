@@ -12,10 +12,9 @@
 #include <string.h>
 #include <sys/uio.h>
 
-#include <liburing.h>
-
 #include "aring.h"
 #include "log.h"
+#include "uring_i.h"
 
 #define STOP_TAG UINT64_MAX	/* the NOP that tells the reaper to leave */
 
@@ -65,14 +64,7 @@ static int queue_locked(struct aring *ar, struct aop *op)
 	}
 	fixed = ar->registered && buf >= ar->fixed &&
 		buf + len <= ar->fixed + ar->fixed_len;
-	if (op->write && fixed)
-		io_uring_prep_write_fixed(sqe, op->fd, buf, len, off, 0);
-	else if (op->write)
-		io_uring_prep_write(sqe, op->fd, buf, len, off);
-	else if (fixed)
-		io_uring_prep_read_fixed(sqe, op->fd, buf, len, off, 0);
-	else
-		io_uring_prep_read(sqe, op->fd, buf, len, off);
+	uring_prep_rw(sqe, op->write, fixed, op->fd, buf, len, off);
 	io_uring_sqe_set_data64(sqe, (uint64_t)(op - ar->slots));
 	rc = io_uring_submit(&ar->ring);
 	return rc < 0 ? rc : 0;

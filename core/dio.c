@@ -12,11 +12,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include <liburing.h>
-
 #include "align.h"
 #include "dio.h"
 #include "log.h"
+#include "uring_i.h"
 
 /*
  * One SQE moves at most this much; the kernel caps a read or write at
@@ -254,14 +253,7 @@ static void dio_prep(struct dio_ctx *ctx, struct io_uring_sqe *sqe,
 
 	fixed = ctx->registered && p >= lo && p - lo <= ctx->buf_len &&
 		len <= ctx->buf_len - (p - lo);
-	if (op->write && fixed)
-		io_uring_prep_write_fixed(sqe, op->fd, buf, len, off, 0);
-	else if (op->write)
-		io_uring_prep_write(sqe, op->fd, buf, len, off);
-	else if (fixed)
-		io_uring_prep_read_fixed(sqe, op->fd, buf, len, off, 0);
-	else
-		io_uring_prep_read(sqe, op->fd, buf, len, off);
+	uring_prep_rw(sqe, op->write, fixed, op->fd, buf, len, off);
 	io_uring_sqe_set_data64(sqe, idx);
 }
 

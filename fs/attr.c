@@ -190,6 +190,21 @@ static bool is_ours(const char *name)
 	return !strcmp(name, XATTR_DEVICE) || !strcmp(name, XATTR_PATH);
 }
 
+/*
+ * Finish a getxattr or listxattr: @rc an error, else @n bytes of @val, or
+ * only the size when the caller asked for it (@size 0).
+ */
+static void reply_xattr(fuse_req_t req, int rc, size_t size,
+			const char *val, ssize_t n)
+{
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else if (!size)
+		fuse_reply_xattr(req, (size_t)n);
+	else
+		fuse_reply_buf(req, val, (size_t)n);
+}
+
 /* Reply to a getxattr-style request with @len bytes of @val. */
 static void reply_value(fuse_req_t req, const char *val, size_t len,
 			size_t size)
@@ -224,7 +239,7 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	struct inode *in = inode_of(fs, ino);
 	char path[KV_PATH_MAX], *val = NULL;
 	struct xtarget x;
-	ssize_t n;
+	ssize_t n = 0;
 	int rc;
 
 	if (atomic_load(&in->nocap) && !strcmp(name, XATTR_CAPS))
@@ -255,12 +270,7 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		atomic_store(&in->nocap, true);
 out:
 	pthread_rwlock_unlock(&fs->ns_lock);
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else if (!size)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, val, (size_t)n);
+	reply_xattr(req, rc, size, val, n);
 	free(val);
 }
 
@@ -281,12 +291,7 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		rc = n < 0 ? -errno : 0;
 	}
 	pthread_rwlock_unlock(&fs->ns_lock);
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else if (!size)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, val, (size_t)n);
+	reply_xattr(req, rc, size, val, n);
 	free(val);
 }
 
