@@ -20,7 +20,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "align.h"
 #include "dev.h"
+#include "log.h"
 
 #define DEV_FALLBACK_ALIGN	4096
 #define STATFS_BSIZE		4096
@@ -74,25 +76,6 @@ _Static_assert(offsetof(struct kv_statx, dio_mem_align) == 0x98,
 	       "struct kv_statx does not match the kernel's struct statx");
 _Static_assert(sizeof(struct kv_statx) == 0x100,
 	       "struct kv_statx does not match the kernel's struct statx");
-
-static void set_err(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
-
-static bool is_pow2(unsigned long v)
-{
-	return v && !(v & (v - 1));
-}
 
 static bool is_blank(char c)
 {
@@ -182,7 +165,7 @@ int dev_parse_sources(const char *list, char ***paths, unsigned *count,
 	for (s = list; s && is_blank(*s); s++)
 		;
 	if (!s || !*s) {
-		set_err(err, errlen, "no backing directory given");
+		log_format(err, errlen, "no backing directory given");
 		return -EINVAL;
 	}
 	v = calloc(DEV_MAX, sizeof(*v));
@@ -198,14 +181,14 @@ int dev_parse_sources(const char *list, char ***paths, unsigned *count,
 		if (e - s >= 7 && !strncmp(s, "file://", 7))
 			s += 7;
 		if (s == e) {
-			set_err(err, errlen,
+			log_format(err, errlen,
 				"empty entry %u in source list '%s'", entry,
 				list);
 			rc = -EINVAL;
 			goto err_free;
 		}
 		if (n == DEV_MAX) {
-			set_err(err, errlen,
+			log_format(err, errlen,
 				"too many backing directories (at most %d)",
 				DEV_MAX);
 			rc = -E2BIG;
@@ -213,13 +196,13 @@ int dev_parse_sources(const char *list, char ***paths, unsigned *count,
 		}
 		v[n] = path_normalise(s, e - s);
 		if (!v[n]) {
-			set_err(err, errlen, "out of memory");
+			log_format(err, errlen, "out of memory");
 			rc = -ENOMEM;
 			goto err_free;
 		}
 		for (j = 0; j < n; j++) {
 			if (!strcmp(v[j], v[n])) {
-				set_err(err, errlen, "'%s' is listed twice",
+				log_format(err, errlen, "'%s' is listed twice",
 					v[n]);
 				n++;
 				rc = -EINVAL;
@@ -346,15 +329,15 @@ static int dev_probe(struct dev *d, const char *shown, char *err,
 		    !unlinkat(d->root_fd, name, 0))
 			continue;
 		if (rc == -EACCES || rc == -EROFS || rc == -EPERM)
-			set_err(err, errlen,
+			log_format(err, errlen,
 				"backing directory '%s' is not writable: %s",
 				shown, strerror(-rc));
 		else if (rc == -EINVAL)
-			set_err(err, errlen,
+			log_format(err, errlen,
 				"backing directory '%s' does not support O_DIRECT",
 				shown);
 		else
-			set_err(err, errlen,
+			log_format(err, errlen,
 				"cannot create a probe file in '%s': %s",
 				shown, strerror(-rc));
 		return rc;
@@ -381,7 +364,7 @@ static int dev_probe(struct dev *d, const char *shown, char *err,
 
 	if (!is_pow2(d->dio_align) || d->dio_align > DEV_ALIGN_MAX ||
 	    !is_pow2(d->mem_align) || d->mem_align > DEV_ALIGN_MAX) {
-		set_err(err, errlen,
+		log_format(err, errlen,
 			"backing directory '%s' needs an unsupported O_DIRECT alignment (offset %u, memory %u)",
 			shown, d->dio_align, d->mem_align);
 		return -EINVAL;
@@ -395,13 +378,13 @@ static int dev_set_align(struct dev *d, unsigned align, const char *shown,
 	if (!align)
 		return 0;
 	if (!is_pow2(align) || align > DEV_ALIGN_MAX) {
-		set_err(err, errlen,
+		log_format(err, errlen,
 			"alignment %u for '%s' is not a power of two up to %d",
 			align, shown, DEV_ALIGN_MAX);
 		return -EINVAL;
 	}
 	if (align < d->dio_align) {
-		set_err(err, errlen,
+		log_format(err, errlen,
 			"alignment %u for '%s' is below the device's %u",
 			align, shown, d->dio_align);
 		return -EINVAL;
@@ -459,18 +442,18 @@ static int dev_check_mount(const char *real, const struct stat *dst,
 {
 	if (!strcmp(real, mnt) || (dst && dst->st_dev == mst->st_dev &&
 				   dst->st_ino == mst->st_ino)) {
-		set_err(err, errlen,
+		log_format(err, errlen,
 			"backing directory '%s' is the mount point", shown);
 		return -EINVAL;
 	}
 	if (path_within(mnt, real)) {
-		set_err(err, errlen,
+		log_format(err, errlen,
 			"backing directory '%s' is inside the mount point '%s'",
 			shown, mnt);
 		return -EINVAL;
 	}
 	if (path_within(real, mnt)) {
-		set_err(err, errlen,
+		log_format(err, errlen,
 			"backing directory '%s' contains the mount point '%s'",
 			shown, mnt);
 		return -EINVAL;
@@ -506,7 +489,7 @@ static int dev_open_one(struct devset *set, unsigned i, const char *shown,
 	}
 	rc = mkdir_p(shown);
 	if (rc) {
-		set_err(err, errlen,
+		log_format(err, errlen,
 			"cannot create backing directory '%s': %s", shown,
 			strerror(-rc));
 		return rc;
@@ -514,7 +497,7 @@ static int dev_open_one(struct devset *set, unsigned i, const char *shown,
 	d->path = realpath(shown, NULL);
 	if (!d->path) {
 		rc = -errno;
-		set_err(err, errlen, "cannot resolve backing path '%s': %s",
+		log_format(err, errlen, "cannot resolve backing path '%s': %s",
 			shown, strerror(-rc));
 		return rc;
 	}
@@ -522,22 +505,22 @@ static int dev_open_one(struct devset *set, unsigned i, const char *shown,
 	if (d->root_fd < 0) {
 		rc = -errno;
 		if (rc == -ENOTDIR)
-			set_err(err, errlen,
+			log_format(err, errlen,
 				"backing path '%s' is not a directory", shown);
 		else
-			set_err(err, errlen,
+			log_format(err, errlen,
 				"cannot open backing directory '%s': %s",
 				shown, strerror(-rc));
 		return rc;
 	}
 	if (fstat(d->root_fd, &st)) {
 		rc = -errno;
-		set_err(err, errlen, "cannot stat backing directory '%s': %s",
+		log_format(err, errlen, "cannot stat backing directory '%s': %s",
 			shown, strerror(-rc));
 		return rc;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		set_err(err, errlen, "backing path '%s' is not a directory",
+		log_format(err, errlen, "backing path '%s' is not a directory",
 			shown);
 		return -ENOTDIR;
 	}
@@ -550,7 +533,7 @@ static int dev_open_one(struct devset *set, unsigned i, const char *shown,
 		if (strcmp(o->path, d->path) &&
 		    (o->st_dev != d->st_dev || set->ino[j] != st.st_ino))
 			continue;
-		set_err(err, errlen, "'%s' is listed twice (as '%s')", shown,
+		log_format(err, errlen, "'%s' is listed twice (as '%s')", shown,
 			o->path);
 		return -EINVAL;
 	}
@@ -570,7 +553,7 @@ static int dev_open_one(struct devset *set, unsigned i, const char *shown,
 
 	if (fstatvfs(d->root_fd, &sv)) {
 		rc = -errno;
-		set_err(err, errlen, "cannot statfs backing directory '%s': %s",
+		log_format(err, errlen, "cannot statfs backing directory '%s': %s",
 			shown, strerror(-rc));
 		return rc;
 	}
@@ -590,11 +573,11 @@ int devset_open(char *const *paths, unsigned count,
 
 	*out = NULL;
 	if (!count) {
-		set_err(err, errlen, "no backing directory given");
+		log_format(err, errlen, "no backing directory given");
 		return -EINVAL;
 	}
 	if (count > DEV_MAX) {
-		set_err(err, errlen,
+		log_format(err, errlen,
 			"too many backing directories (at most %d)", DEV_MAX);
 		return -E2BIG;
 	}
@@ -605,7 +588,7 @@ int devset_open(char *const *paths, unsigned count,
 	set = calloc(1, sizeof(*set) + count * sizeof(set->devs[0]));
 	if (!set) {
 		rc = -ENOMEM;
-		set_err(err, errlen, "out of memory");
+		log_format(err, errlen, "out of memory");
 		goto err_free_mnt;
 	}
 	for (i = 0; i < count; i++) {

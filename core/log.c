@@ -37,3 +37,14 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	else
 		fprintf(stderr, "kvstripe: %s\n", line);
 }
+
+void log_format(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!buf || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+}

@@ -168,20 +168,12 @@ static int dirh_merge(struct kvfs *fs, struct dirh *h, const char *dirpath,
 static int dirh_read_dev(struct kvfs *fs, struct dirh *h, unsigned dev,
 			 const char *path)
 {
-	int fd = openat(kv_rootfd(fs, dev), kv_at(path),
-			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	DIR *dir;
-	int rc = 0;
+	int rc = kv_opendir(fs, dev, path, &dir);
 
-	if (fd < 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-	dir = fdopendir(fd);
-	if (!dir) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
+	if (rc)
+		return rc == -ENOENT || rc == -ENOTDIR ? 0 : rc;
 	while (!rc && (errno = 0, de = readdir(dir))) {
 		uint8_t type = de->d_type;
 		struct stat st;

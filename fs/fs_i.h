@@ -9,6 +9,7 @@
 #ifndef FS_FS_I_H
 #define FS_FS_I_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -141,6 +142,8 @@ struct found {
  * -ENOENT (or another -errno if no device could answer).
  */
 int kv_resolve(struct kvfs *fs, const char *path, struct found *f);
+/* Open directory @path on @dev for reading. Returns 0 or -errno. */
+int kv_opendir(struct kvfs *fs, unsigned dev, const char *path, DIR **out);
 /* Create @path's missing parent directories on @dev (mode, owner copied). */
 int kv_make_parents(struct kvfs *fs, unsigned dev, const char *path);
 /* Owner a new entry must get, given the caller and the parent directory. */

@@ -490,23 +490,31 @@ void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -rc);
 }
 
-/* 0 if directory @path on @dev has no entry, -ENOTEMPTY or -errno. */
-static int dir_empty(struct kvfs *fs, unsigned dev, const char *path)
+int kv_opendir(struct kvfs *fs, unsigned dev, const char *path, DIR **out)
 {
 	int fd = openat(kv_rootfd(fs, dev), kv_at(path),
 			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	struct dirent *de;
-	DIR *dir;
-	int rc = 0;
+	int rc;
 
 	if (fd < 0)
 		return -errno;
-	dir = fdopendir(fd);
-	if (!dir) {
-		rc = -errno;
-		close(fd);
+	*out = fdopendir(fd);
+	if (*out)
+		return 0;
+	rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* 0 if directory @path on @dev has no entry, -ENOTEMPTY or -errno. */
+static int dir_empty(struct kvfs *fs, unsigned dev, const char *path)
+{
+	struct dirent *de;
+	DIR *dir;
+	int rc = kv_opendir(fs, dev, path, &dir);
+
+	if (rc)
 		return rc;
-	}
 	while ((de = readdir(dir))) {
 		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
 			rc = -ENOTEMPTY;

@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "config.h"
+#include "log.h"
 
 enum kv_type {
 	KV_STR,
@@ -62,20 +63,6 @@ static const struct kv_key kv_keys[] = {
 };
 
 #define KV_NKEYS	(sizeof(kv_keys) / sizeof(kv_keys[0]))
-
-static void set_err(char *err, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-}
 
 void kv_config_init(struct kv_config *c)
 {
@@ -165,7 +152,7 @@ static int parse_bool(const char *s, bool *out)
 static int set_invalid(const char *key, const char *value, const char *want,
 		       char *err, size_t errlen)
 {
-	set_err(err, errlen, "invalid value for '%s': '%s' (expected %s)",
+	log_format(err, errlen, "invalid value for '%s': '%s' (expected %s)",
 		key, value, want);
 	return -EINVAL;
 }
@@ -239,7 +226,7 @@ int kv_config_set_dev(struct kv_config *c, unsigned index, const char *key,
 	if (strcmp(key, "align"))
 		return -ENOENT;
 	if (index >= DEV_MAX) {
-		set_err(err, errlen,
+		log_format(err, errlen,
 			"invalid device number %u (expected 0 to %d)", index,
 			DEV_MAX - 1);
 		return -EINVAL;
@@ -309,7 +296,7 @@ static void ini_error(struct ini_ctx *x, unsigned line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	set_err(x->err, x->errlen, "%s:%u: %s", x->file, line, msg);
+	log_format(x->err, x->errlen, "%s:%u: %s", x->file, line, msg);
 	x->rc = -EINVAL;
 	x->err_line = line;
 }
@@ -532,14 +519,14 @@ int kv_config_load(struct kv_config *c, const char *file, char *err,
 	x.fp = fopen(file, "re");
 	if (!x.fp) {
 		rc = -errno;
-		set_err(err, errlen, "cannot read config '%s': %s", file,
+		log_format(err, errlen, "cannot read config '%s': %s", file,
 			strerror(-rc));
 		return rc;
 	}
 	rc = ini_parse_stream(ini_read, &x, ini_on_key, &x);
 	if (x.read_errno) {
 		x.rc = -x.read_errno;
-		set_err(err, errlen, "cannot read config '%s': %s", file,
+		log_format(err, errlen, "cannot read config '%s': %s", file,
 			strerror(x.read_errno));
 	} else if (rc == -2) {
 		x.rc = -ENOMEM;
@@ -553,7 +540,7 @@ int kv_config_load(struct kv_config *c, const char *file, char *err,
 	if (!x.rc)
 		x.rc = ini_join_paths(&x);
 	if (x.rc == -ENOMEM)
-		set_err(err, errlen, "out of memory");
+		log_format(err, errlen, "out of memory");
 
 	for (i = 0; i < DEV_MAX; i++)
 		free(x.path[i]);
@@ -642,7 +629,7 @@ int kv_config_check_devices(const struct kv_config *c, unsigned ndev,
 	for (i = ndev; i < DEV_MAX; i++) {
 		if (!c->dev[i].align)
 			continue;
-		set_err(err, errlen,
+		log_format(err, errlen,
 			"'align' is set for device %u, but there %s only %u backing director%s",
 			i, ndev == 1 ? "is" : "are", ndev,
 			ndev == 1 ? "y" : "ies");
