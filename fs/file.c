@@ -31,21 +31,34 @@ static struct dfile *file_pin(struct kvfs *fs, struct inode *in)
 	return df;
 }
 
-/* Drop an open reference; the last one closes the dfile. */
+/*
+ * Drop an open reference; the last one closes the dfile. It is settled
+ * (writes landed, padding trimmed) while still installed, so whoever opens
+ * the file next, with a dfile of its own, finds the true size on disk.
+ */
 static int file_unpin(struct kvfs *fs, struct inode *in)
 {
-	struct dfile *df = NULL;
-	int rc;
+	struct dfile *df;
+	int rc = 0;
 
 	pthread_mutex_lock(&fs->lock);
-	if (--in->opens == 0) {
-		df = in->df;
-		in->df = NULL;
+	df = in->df;
+	while (in->opens == 1) {
+		pthread_mutex_unlock(&fs->lock);
+		rc = dfile_settle(df);
+		pthread_mutex_lock(&fs->lock);
+		if (in->opens == 1) {
+			in->df = NULL;
+			break;
+		}
+		/* pinned again meanwhile: the new user keeps it */
+	}
+	if (--in->opens) {
+		pthread_mutex_unlock(&fs->lock);
+		return rc;
 	}
 	pthread_mutex_unlock(&fs->lock);
-	if (!df)
-		return 0;
-	rc = dfile_close(df);
+	rc = dfile_close(df) ?: rc;
 	inode_unref(fs, in);	/* the reference file_install() took */
 	return rc;
 }
