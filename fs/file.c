@@ -153,6 +153,8 @@ int kv_getattr(struct kvfs *fs, struct inode *in, struct stat *st)
 		return rc;
 	if (S_ISDIR(in->type)) {
 		rc = kv_resolve(fs, path, &f);
+		if (rc)
+			return rc;
 		*st = f.st;
 		goto out;
 	}
@@ -224,7 +226,8 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	rc = file_get(fs, in, wants_write(fi->flags), &df);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
-	if ((fi->flags & O_TRUNC) && dfile_size(df)) {
+	/* even an empty file gets new times from O_TRUNC, as on ext4 */
+	if (fi->flags & O_TRUNC) {
 		rc = dfile_truncate(df, 0);
 		if (rc) {
 			file_unpin(fs, in);

@@ -149,6 +149,17 @@ nobody_parity 'rm -f {}/public'
 t_eq "$(as_nobody cat "$M/secret" 2>&1 || true)" \
 	"cat: $M/secret: Permission denied" "cat of a 0600 root file as nobody"
 
+t_log "O_TRUNC of an empty file gives it new times, as on ext4"
+for d in "$M" "$R"; do
+	: >"$d/trunc-empty"
+	touch -d 2001-01-01 "$d/trunc-empty"
+	: >"$d/trunc-empty"
+done
+for d in "$M" "$R"; do
+	[ "$(stat -c %Y "$d/trunc-empty")" -gt 1500000000 ] ||
+		t_fail "O_TRUNC left the 2001 mtime on $d/trunc-empty"
+done
+
 t_log "times set just after writing survive close and remount (cp -p)"
 for s in 0 5000 8192 1048579; do
 	t_rand "$T/times-$s" "$s"
