@@ -33,6 +33,7 @@ struct dfile {
 	char *stage;			/* a pool buffer collecting a stream */
 	uint64_t stage_off;		/* file offset of stage[0], aligned */
 	size_t stage_len;		/* bytes of stage filled */
+	size_t stage_sent;		/* of those, handed to the device */
 	_Atomic unsigned wb_pending;	/* staged + in-flight buffers */
 	pthread_mutex_t wb_mu;
 	pthread_cond_t wb_done;		/* an in-flight write completed */

@@ -3,8 +3,9 @@
  * while the shared async ring writes it.
  *
  * Each file collects its current sequential stream in one stage buffer and
- * submits it when full, so small client writes become buffer-sized device
- * writes. Invariants: no staged or new range overlaps a write in flight
+ * sends it to the device a quarter buffer at a time as it fills, so small
+ * client writes become large device writes and the device is busy while
+ * the rest arrives. Invariants: no staged or new range overlaps a write in flight
  * (an overlapping request waits), so device writes never race; the first
  * failure is kept and reported by the next write, flush, fsync or close.
  */
@@ -18,30 +19,46 @@
 #include "dfile_i.h"
 #include "log.h"
 
-/* One in-flight write; there is one record per pool buffer. */
+/* A stage buffer goes to the device in pieces of a quarter of it. */
+#define WB_PIECES 4
+
+/* One in-flight write: one record per piece of each pool buffer. */
 struct wbio {
 	struct wbio *next;	/* in the file's in-flight list */
 	struct dfile *f;
-	char *buf;
+	size_t idx;		/* of the pool buffer */
 	uint64_t off, end;	/* aligned device range */
 };
 
 /* Set once before any file is opened, then read only. */
 static struct aring *wb_ring;
 static struct bufpool *wb_pool;
-static struct wbio *wb_ios;	/* indexed like the pool's buffers */
+static size_t wb_piece;		/* bytes: bufpool_size() / WB_PIECES */
+static struct wbio *wb_ios;	/* [buffer * WB_PIECES + piece] */
+/* per buffer: pieces in flight, plus one while it is a stage */
+static _Atomic unsigned *wb_refs;
 
 int dfile_set_writeback(struct aring *ring, struct bufpool *pool)
 {
 	free(wb_ios);
+	free((void *)wb_refs);
 	wb_ios = NULL;
+	wb_refs = NULL;
 	wb_ring = NULL;
 	wb_pool = NULL;
 	if (!ring || !pool)
 		return 0;
-	wb_ios = calloc(bufpool_count(pool), sizeof(*wb_ios));
-	if (!wb_ios)
+	wb_ios = calloc((size_t)bufpool_count(pool) * WB_PIECES,
+			sizeof(*wb_ios));
+	wb_refs = calloc(bufpool_count(pool), sizeof(*wb_refs));
+	if (!wb_ios || !wb_refs) {
+		free(wb_ios);
+		free((void *)wb_refs);
+		wb_ios = NULL;
+		wb_refs = NULL;
 		return -ENOMEM;
+	}
+	wb_piece = bufpool_size(pool) / WB_PIECES;
 	wb_ring = ring;
 	wb_pool = pool;
 	return 0;
@@ -87,12 +104,30 @@ int wb_take_error(struct dfile *f)
 	return err;
 }
 
-/* Reaper thread: the device has the buffer, or failed to take it. */
+static size_t buf_index(const char *buf)
+{
+	return (size_t)(buf - (char *)bufpool_base(wb_pool)) /
+	       bufpool_size(wb_pool);
+}
+
+static char *buf_of(size_t idx)
+{
+	return (char *)bufpool_base(wb_pool) + idx * bufpool_size(wb_pool);
+}
+
+/* Drop one reference to pool buffer @idx; the last gives it back. */
+static void buf_put(size_t idx)
+{
+	if (atomic_fetch_sub(&wb_refs[idx], 1) == 1)
+		bufpool_put(wb_pool, buf_of(idx));
+}
+
+/* Reaper thread: the device has a piece, or failed to take it. */
 static void wb_complete(void *arg, ssize_t res)
 {
 	struct wbio *io = arg, **pp;
 	struct dfile *f = io->f;
-	char *buf = io->buf;
+	size_t idx = io->idx;
 
 	pthread_mutex_lock(&f->wb_mu);
 	for (pp = &f->inflight; *pp != io; pp = &(*pp)->next)
@@ -110,7 +145,7 @@ static void wb_complete(void *arg, ssize_t res)
 	pthread_cond_broadcast(&f->wb_done);
 	pthread_mutex_unlock(&f->wb_mu);
 	/* @f may be gone from here on: a waiter in close can free it */
-	bufpool_put(wb_pool, buf);
+	buf_put(idx);
 }
 
 /* Wait until no write in flight touches [@a0, @a1). */
@@ -129,31 +164,45 @@ again:
 	pthread_mutex_unlock(&f->wb_mu);
 }
 
-/* Hand the stage's [stage_off, stage_off + len) to the ring. */
-static int submit_stage(struct dfile *f, size_t len)
+/*
+ * Hand the stage's bytes [stage_sent, @to) to the ring; stage_sent is a
+ * piece boundary, so every piece has a record of its own.
+ */
+static int send_piece(struct dfile *f, size_t to)
 {
-	size_t idx = (size_t)(f->stage - (char *)bufpool_base(wb_pool)) /
-		     bufpool_size(wb_pool);
-	struct wbio *io = &wb_ios[idx];
+	size_t idx = buf_index(f->stage), from = f->stage_sent;
+	struct wbio *io = &wb_ios[idx * WB_PIECES + from / wb_piece];
 	int rc;
 
 	*io = (struct wbio){
-		.f = f, .buf = f->stage, .off = f->stage_off,
-		.end = f->stage_off + len,
+		.f = f, .idx = idx, .off = f->stage_off + from,
+		.end = f->stage_off + to,
 	};
+	atomic_fetch_add(&wb_refs[idx], 1);
+	atomic_fetch_add(&f->wb_pending, 1);
 	pthread_mutex_lock(&f->wb_mu);
 	io->next = f->inflight;
 	f->inflight = io;
 	pthread_mutex_unlock(&f->wb_mu);
-	f->stage = NULL;
-	rc = aring_submit(wb_ring, f->fd, true, io->buf, len, io->off,
-			  wb_complete, io);
+	f->stage_sent = to;
+	rc = aring_submit(wb_ring, f->fd, true, f->stage + from, to - from,
+			  io->off, wb_complete, io);
 	if (rc) {
 		/* never started: undo as if it had failed */
 		wb_complete(io, rc);
 		return rc;
 	}
 	return 0;
+}
+
+/* The stream is done with its stage buffer (pieces may still fly). */
+static void stage_put(struct dfile *f)
+{
+	size_t idx = buf_index(f->stage);
+
+	f->stage = NULL;
+	atomic_fetch_sub(&f->wb_pending, 1);
+	buf_put(idx);
 }
 
 /*
@@ -170,10 +219,8 @@ static int flush_stage(struct dfile *f)
 
 	if (!f->stage)
 		return 0;
-	if (!f->stage_len) {
-		bufpool_put(wb_pool, f->stage);
-		f->stage = NULL;
-		atomic_fetch_sub(&f->wb_pending, 1);
+	if (f->stage_len == f->stage_sent) {
+		stage_put(f);
 		return 0;
 	}
 	end = f->stage_off + f->stage_len;
@@ -199,7 +246,9 @@ static int flush_stage(struct dfile *f)
 	} else if (a1 != end) {
 		memset(tail + (end - t0), 0, a1 - end);
 	}
-	return submit_stage(f, a1 - f->stage_off);
+	rc = send_piece(f, a1 - f->stage_off);
+	stage_put(f);
+	return rc;
 }
 
 void wb_drain(struct dfile *f)
@@ -249,9 +298,11 @@ static int start_stage(struct dfile *f, struct dio_ctx *ctx, uint64_t off)
 		}
 		memset(buf + op.res, 0, f->align - (size_t)op.res);
 	}
+	atomic_store(&wb_refs[buf_index(buf)], 1);	/* the stage's */
 	f->stage = buf;
 	f->stage_off = a0;
 	f->stage_len = off - a0;
+	f->stage_sent = 0;
 	atomic_fetch_add(&f->wb_pending, 1);
 	return 0;
 }
@@ -287,12 +338,19 @@ int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		src += n;
 		len -= n;
 		dfile_raise(&f->size, f->stage_off + f->stage_len);
+		/* the device starts on each piece as soon as it is whole */
+		n = align_down(f->stage_len, wb_piece);
+		if (n > f->stage_sent) {
+			rc = send_piece(f, n);
+			if (rc)
+				return rc;
+		}
 		if (f->stage_len < cap)
 			break;
 		off = f->stage_off + cap;
-		rc = submit_stage(f, cap);
-		if (rc || !len)
-			return rc;
+		stage_put(f);
+		if (!len)
+			return 0;
 		rc = start_stage(f, ctx, off);
 		if (rc)
 			return rc < 0 ? rc : dfile_write_sync(f, ctx, src, len,
