@@ -229,17 +229,16 @@ static int flush_stage(struct dfile *f)
 	tail = f->stage + (t0 - f->stage_off);
 	if (a1 != end && t0 < atomic_load(&f->disk_size)) {
 		rc = dio_ctx_get(&ctx);
-		if (rc)
-			return rc;
 		op = (struct dio_op){
-			.fd = f->fd, .buf = dio_buf(ctx, bs), .len = bs,
-			.off = t0,
+			.fd = f->fd, .len = bs, .off = t0,
+			.buf = rc ? NULL : dio_buf(ctx, bs),
 		};
-		if (!op.buf)
-			return -ENOMEM;
-		rc = dio_submit(ctx, &op, 1);
+		if (!rc && !op.buf)
+			rc = -ENOMEM;
+		if (!rc)
+			rc = dio_submit(ctx, &op, 1);
 		if (rc)
-			return rc;
+			goto out;	/* the stream's tail is lost: report it */
 		memset((char *)op.buf + op.res, 0, bs - (size_t)op.res);
 		memcpy(tail + (end - t0), (char *)op.buf + (end - t0),
 		       a1 - end);
@@ -247,6 +246,7 @@ static int flush_stage(struct dfile *f)
 		memset(tail + (end - t0), 0, a1 - end);
 	}
 	rc = send_piece(f, a1 - f->stage_off);
+out:
 	stage_put(f);
 	return rc;
 }
