@@ -44,7 +44,7 @@ CORE_CFLAGS = $(shell pkg-config --cflags $(PC_CORE) 2>/dev/null)
 FUSE_CFLAGS = $(shell pkg-config --cflags $(PC_ALL) 2>/dev/null) \
 	-DFUSE_USE_VERSION=314 -Ifs -Icore
 LIBS = $(shell pkg-config --libs $(PC_ALL) 2>/dev/null)
-UNIT_CFLAGS = $(shell pkg-config --cflags criterion inih 2>/dev/null) -Icore -Imount
+UNIT_CFLAGS = $(shell pkg-config --cflags criterion inih 2>/dev/null) -Icore -Imount -Itests/unit
 UNIT_LIBS = $(shell pkg-config --libs $(PC_CORE) inih criterion 2>/dev/null)
 
 CORE_SRC = $(sort $(wildcard core/*.c))

@@ -25,46 +25,16 @@
 #include "bufpool.h"
 #include "dfile.h"
 #include "dio.h"
-
-#define T_KIB	1024u
-#define T_MIB	(1024u * 1024u)
-
-static char t_dir[64];
-static int t_dirfd = -1;
-static bool t_no_direct;
+#include "t_tmpdir.h"
 
 static void t_setup(void)
 {
-	struct dio_params p = {
-		.queue_depth = 64, .max_io = T_MIB, .max_align = 4096,
-	};
-	int fd;
-
-	strcpy(t_dir, "/var/tmp/kvstripe-dfile-XXXXXX");
-	cr_assert_not_null(mkdtemp(t_dir), "mkdtemp: %s", strerror(errno));
-	t_dirfd = open(t_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	cr_assert_geq(t_dirfd, 0);
-	cr_assert_eq(dio_setup(&p), 0);
-
-	fd = openat(t_dirfd, "probe", O_RDWR | O_CREAT | O_DIRECT, 0600);
-	t_no_direct = fd < 0 && errno == EINVAL;
-	if (fd >= 0)
-		close(fd);
-	unlinkat(t_dirfd, "probe", 0);
+	t_tmpdir_setup("dfile");
 }
 
 static void t_teardown(void)
 {
-	DIR *d = fdopendir(t_dirfd);
-	struct dirent *de;
-
-	if (!d)
-		return;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-			unlinkat(t_dirfd, de->d_name, 0);
-	closedir(d);
-	rmdir(t_dir);
+	t_tmpdir_teardown();
 }
 
 TestSuite(dfile, .init = t_setup, .fini = t_teardown);
@@ -95,11 +65,6 @@ static void t_teardown_wb(void)
 
 TestSuite(dfile_wb, .init = t_setup_wb, .fini = t_teardown_wb);
 
-#define t_require_direct()						\
-	do {								\
-		if (t_no_direct)					\
-			cr_skip_test("%s refuses O_DIRECT", t_dir);	\
-	} while (0)
 
 static struct dfile *t_open(const char *name, int flags, unsigned align)
 {
