@@ -453,6 +453,17 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	reply_entry_for(req, fs, newparent, newname, dst);
 }
 
+/*
+ * Remove non-directories named @path on every device but @keep: stale
+ * copies (made by hand) must not resurface under a name that is gone.
+ */
+static void sweep_stale(struct kvfs *fs, unsigned keep, const char *path)
+{
+	for (unsigned d = 0; d < fs->ndev; d++)
+		if (d != keep)
+			unlinkat(kv_rootfd(fs, d), path, 0);
+}
+
 /* Forget the name (@parent, @name) of whatever inode @f describes. */
 static void unname_found(struct kvfs *fs, const struct found *f,
 			 struct inode *parent, const char *name)
@@ -463,31 +474,16 @@ static void unname_found(struct kvfs *fs, const struct found *f,
 		inode_unname(fs, in, parent, name);
 }
 
-void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* Remove the non-directory @f at @path, on its device. */
+static int remove_file(struct kvfs *fs, const struct found *f,
+		       const char *path)
 {
-	struct kvfs *fs = kv_fs(req);
-	char path[KV_PATH_MAX];
-	struct found f;
-	int rc;
-
-	rc = child_begin(fs, parent, name, path);
-	if (rc)
-		return (void)fuse_reply_err(req, -rc);
-	rc = kv_resolve(fs, path, &f);
-	if (!rc && S_ISDIR(f.st.st_mode))
-		rc = -EISDIR;
-	if (!rc)
-		rc = unlinkat(kv_rootfd(fs, (unsigned)f.dev), path, 0) ?
-			     -errno : 0;
-	if (!rc) {
-		/* stale copies elsewhere must not resurface under the name */
-		for (unsigned d = 0; d < fs->ndev; d++)
-			if (d != (unsigned)f.dev)
-				unlinkat(kv_rootfd(fs, d), path, 0);
-		unname_found(fs, &f, inode_of(fs, parent), name);
-	}
-	pthread_rwlock_unlock(&fs->ns_lock);
-	fuse_reply_err(req, -rc);
+	if (S_ISDIR(f->st.st_mode))
+		return -EISDIR;
+	if (unlinkat(kv_rootfd(fs, (unsigned)f->dev), path, 0))
+		return -errno;
+	sweep_stale(fs, (unsigned)f->dev, path);
+	return 0;
 }
 
 int kv_opendir(struct kvfs *fs, unsigned dev, const char *path, DIR **out)
@@ -568,7 +564,21 @@ static int remove_dirs(struct kvfs *fs, devmask_t dirs, const char *path,
 	return rc;
 }
 
-void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+/* Remove every copy of the empty directory @f at @path. */
+static int remove_dir(struct kvfs *fs, const struct found *f,
+		      const char *path)
+{
+	int rc;
+
+	if (!S_ISDIR(f->st.st_mode))
+		return -ENOTDIR;
+	rc = dirs_empty(fs, f->dirs, path);
+	return rc ? rc : remove_dirs(fs, f->dirs, path, &f->st);
+}
+
+/* unlink and rmdir: resolve the name, remove it, forget it. */
+static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
+			 bool dir)
 {
 	struct kvfs *fs = kv_fs(req);
 	char path[KV_PATH_MAX];
@@ -579,16 +589,22 @@ void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 	rc = kv_resolve(fs, path, &f);
-	if (!rc && !S_ISDIR(f.st.st_mode))
-		rc = -ENOTDIR;
 	if (!rc)
-		rc = dirs_empty(fs, f.dirs, path);
-	if (!rc)
-		rc = remove_dirs(fs, f.dirs, path, &f.st);
+		rc = dir ? remove_dir(fs, &f, path) : remove_file(fs, &f, path);
 	if (!rc)
 		unname_found(fs, &f, inode_of(fs, parent), name);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	fuse_reply_err(req, -rc);
+}
+
+void fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, false);
+}
+
+void fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	remove_entry(req, parent, name, true);
 }
 
 /* Rename a non-directory on its own device, over whatever @dst names. */
@@ -608,9 +624,7 @@ static int rename_file(struct kvfs *fs, const struct found *s,
 	if (rc)
 		return rc;
 	/* the replaced file may live elsewhere: the name is ours now */
-	for (unsigned d = 0; d < fs->ndev; d++)
-		if (d != dev)
-			unlinkat(kv_rootfd(fs, d), dst, 0);
+	sweep_stale(fs, dev, dst);
 	return 0;
 }
 
