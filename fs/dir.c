@@ -1,10 +1,11 @@
 /*
  * dir.c - merged directory listings.
  *
- * A listing is a snapshot, taken at offset 0, of every device's copy of the
- * directory: each name once, a directory merged, for a non-directory the
- * copy lookup would find (the policy's device first). Offsets are indexes
- * into the snapshot, so they stay valid while entries come and go.
+ * A listing is a snapshot of every device's copy of the directory: each
+ * name once, a directory merged, for a non-directory the copy lookup would
+ * find (the policy's device first). The snapshot belongs to the directory,
+ * not to an open handle: it is retaken at offset 0 and dropped once a
+ * reader got to its end. Offsets are name hashes (see snap_sort()).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,48 +14,49 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "fs_i.h"
 
 struct dent {
-	uint32_t name;		/* offset into dirh.names */
+	uint64_t cookie;	/* its d_off: a hash of the name, see below */
+	uint32_t name;		/* offset into dsnap.names */
 	uint8_t type;		/* DT_* of the winning copy */
 	int8_t dev;		/* device of the winning copy */
 	int8_t dir_dev;		/* lowest device holding it as a directory */
 	ino_t ino, dir_ino;	/* backing inode numbers of those copies */
 };
 
-struct dirh {
-	struct dent *ents;
+/* A snapshot of one merged directory, shared by every reader of it. */
+struct dsnap {
+	unsigned refs;		/* protected by fs->lock */
+	struct dent *ents;	/* sorted by cookie once built */
 	size_t n, cap;
 	char *names;
 	size_t names_len, names_cap;
-	uint32_t *index;	/* open addressing over ents, 0 = empty */
+	uint32_t *index;	/* while building: open addressing, 0 = empty */
 	size_t index_cap;
 };
 
-static const char *dent_name(const struct dirh *h, const struct dent *e)
+static const char *dent_name(const struct dsnap *h, const struct dent *e)
 {
 	return h->names + e->name;
 }
 
-static void dirh_clear(struct dirh *h)
+static void dsnap_free(struct dsnap *h)
 {
 	free(h->ents);
 	free(h->names);
 	free(h->index);
-	memset(h, 0, sizeof(*h));
+	free(h);
 }
 
 static uint64_t name_hash(const char *s)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;	/* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return h;
+	return XXH3_64bits(s, strlen(s));
 }
 
-static int index_grow(struct dirh *h)
+static int index_grow(struct dsnap *h)
 {
 	size_t cap = h->index_cap ? h->index_cap * 2 : 256;
 	uint32_t *idx = calloc(cap, sizeof(*idx));
@@ -75,7 +77,7 @@ static int index_grow(struct dirh *h)
 }
 
 /* The entry named @name, or the empty slot where it belongs. */
-static uint32_t *index_slot(struct dirh *h, const char *name)
+static uint32_t *index_slot(struct dsnap *h, const char *name)
 {
 	size_t slot = name_hash(name) & (h->index_cap - 1);
 
@@ -85,7 +87,7 @@ static uint32_t *index_slot(struct dirh *h, const char *name)
 	return &h->index[slot];
 }
 
-static int dirh_append(struct dirh *h, const char *name, uint8_t type,
+static int snap_append(struct dsnap *h, const char *name, uint8_t type,
 		       unsigned dev, ino_t ino, uint32_t *slot)
 {
 	size_t len = strlen(name) + 1;
@@ -135,7 +137,7 @@ static unsigned rank(struct kvfs *fs, const char *path, unsigned dev)
 }
 
 /* Merge one backing entry seen on @dev into the listing. */
-static int dirh_merge(struct kvfs *fs, struct dirh *h, const char *dirpath,
+static int snap_merge(struct kvfs *fs, struct dsnap *h, const char *dirpath,
 		      const char *name, uint8_t type, unsigned dev, ino_t ino)
 {
 	char path[KV_PATH_MAX];
@@ -146,7 +148,7 @@ static int dirh_merge(struct kvfs *fs, struct dirh *h, const char *dirpath,
 		return -ENOMEM;
 	slot = index_slot(h, name);
 	if (!*slot)
-		return dirh_append(h, name, type, dev, ino, slot);
+		return snap_append(h, name, type, dev, ino, slot);
 	e = &h->ents[*slot - 1];
 	if (type == DT_DIR && e->dir_dev < 0) {
 		e->dir_dev = (int8_t)dev;
@@ -165,7 +167,7 @@ static int dirh_merge(struct kvfs *fs, struct dirh *h, const char *dirpath,
 	return 0;
 }
 
-static int dirh_read_dev(struct kvfs *fs, struct dirh *h, unsigned dev,
+static int snap_read_dev(struct kvfs *fs, struct dsnap *h, unsigned dev,
 			 const char *path)
 {
 	struct dirent *de;
@@ -186,7 +188,7 @@ static int dirh_read_dev(struct kvfs *fs, struct dirh *h, unsigned dev,
 				continue;
 			type = (uint8_t)IFTODT(st.st_mode);
 		}
-		rc = dirh_merge(fs, h, path, de->d_name, type, dev,
+		rc = snap_merge(fs, h, path, de->d_name, type, dev,
 				de->d_ino);
 	}
 	if (!rc && errno)
@@ -195,130 +197,262 @@ static int dirh_read_dev(struct kvfs *fs, struct dirh *h, unsigned dev,
 	return rc;
 }
 
-/* Take a fresh snapshot of directory @in; "." and ".." come first. */
-static int dirh_load(struct kvfs *fs, struct dirh *h, struct inode *in)
+/*
+ * Cookies: an entry's d_off is a hash of its name, kept above the dots'
+ * offsets 1 and 2 and below 2^63, and the snapshot is sorted by it. A
+ * reader resumes after the entry with the cookie it was given, so a
+ * snapshot can be retaken between two of its requests without skipping
+ * or repeating a name that stayed (ext4's htree offsets work the same way).
+ * Equal hashes are made distinct in sorted order.
+ */
+#define COOKIE_FIRST 3
+
+static int cookie_cmp(const void *a, const void *b)
+{
+	const struct dent *x = a, *y = b;
+
+	return x->cookie < y->cookie ? -1 : x->cookie > y->cookie;
+}
+
+static void snap_sort(struct dsnap *h)
+{
+	for (size_t i = 0; i < h->n; i++)
+		h->ents[i].cookie = (name_hash(dent_name(h, &h->ents[i])) >> 2) +
+				    COOKIE_FIRST;
+	qsort(h->ents, h->n, sizeof(*h->ents), cookie_cmp);
+	for (size_t i = 1; i < h->n; i++)
+		if (h->ents[i].cookie <= h->ents[i - 1].cookie)
+			h->ents[i].cookie = h->ents[i - 1].cookie + 1;
+}
+
+/* Take a fresh snapshot of directory @path (the dots are not in it). */
+static int snap_load(struct kvfs *fs, const char *path, struct dsnap **out)
+{
+	struct dsnap *h = calloc(1, sizeof(*h));
+	int rc = 0;
+
+	if (!h)
+		return -ENOMEM;
+	for (unsigned d = 0; !rc && d < fs->ndev; d++)
+		rc = snap_read_dev(fs, h, d, path);
+	free(h->index);
+	h->index = NULL;
+	if (rc) {
+		dsnap_free(h);
+		return rc;
+	}
+	snap_sort(h);
+	h->refs = 1;
+	*out = h;
+	return 0;
+}
+
+static void snap_put_locked(struct dsnap *h)
+{
+	if (h && !--h->refs)
+		dsnap_free(h);
+}
+
+void dir_snap_drop(struct inode *in)
+{
+	snap_put_locked(in->snap);
+	in->snap = NULL;
+}
+
+/*
+ * The snapshot a read at @off uses: a new one at offset 0 (opendir and
+ * rewinddir must see every change), else the directory's current one, or
+ * a new one if none is kept. Returned with a reference.
+ */
+static int snap_get(struct kvfs *fs, struct inode *dir, off_t off,
+		    struct dsnap **out)
 {
 	char path[KV_PATH_MAX];
-	struct inode *parent;
+	struct dsnap *h;
 	int rc;
 
-	dirh_clear(h);
-	pthread_mutex_lock(&fs->lock);
-	parent = in->names ? in->names->parent : in;
-	pthread_mutex_unlock(&fs->lock);
-	/* the dots carry the final st_ino already: device slot unused */
-	rc = dirh_append(h, ".", DT_DIR, 0, (ino_t)in->ino, NULL);
-	if (!rc)
-		rc = dirh_append(h, "..", DT_DIR, 0, (ino_t)parent->ino, NULL);
+	if (off) {
+		pthread_mutex_lock(&fs->lock);
+		h = dir->snap;
+		if (h)
+			h->refs++;
+		pthread_mutex_unlock(&fs->lock);
+		if (h) {
+			*out = h;
+			return 0;
+		}
+	}
+	rc = inode_path(fs, dir, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	rc = snap_load(fs, path, &h);
 	if (rc)
 		return rc;
-	rc = inode_path(fs, in, path, sizeof(path));
-	for (unsigned d = 0; rc >= 0 && d < fs->ndev; d++)
-		rc = dirh_read_dev(fs, h, d, path);
-	return rc < 0 ? rc : 0;
+	pthread_mutex_lock(&fs->lock);
+	snap_put_locked(dir->snap);
+	dir->snap = h;
+	h->refs++;
+	pthread_mutex_unlock(&fs->lock);
+	*out = h;
+	return 0;
 }
 
-static bool is_dot(size_t i)
+/* A reader got to the end: the directory need not keep @h any longer. */
+static void snap_done(struct kvfs *fs, struct inode *dir, struct dsnap *h,
+		      bool at_end)
 {
-	return i < 2;
+	pthread_mutex_lock(&fs->lock);
+	if (at_end && dir->snap == h)
+		dir_snap_drop(dir);
+	snap_put_locked(h);
+	pthread_mutex_unlock(&fs->lock);
 }
 
-static uint64_t dent_ino(struct kvfs *fs, const struct dent *e, size_t i)
+/* Index of the first entry after cookie @off. */
+static size_t snap_seek(const struct dsnap *h, off_t off)
 {
-	if (is_dot(i))
-		return e->ino;
+	size_t lo = 0, hi = h->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (h->ents[mid].cookie <= (uint64_t)off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static uint64_t dent_ino(struct kvfs *fs, const struct dent *e)
+{
 	if (e->type == DT_DIR)
 		return kv_make_ino(fs, (unsigned)e->dir_dev, e->dir_ino);
 	return kv_make_ino(fs, (unsigned)e->dev, e->ino);
 }
 
-void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+/*
+ * Put one entry into @buf at @pos. Returns its length (more than the room
+ * left when it did not fit), or 0 to skip it: gone since the snapshot.
+ */
+static size_t add_entry(fuse_req_t req, struct kvfs *fs, struct inode *dir,
+			bool plus, char *buf, size_t room, const char *name,
+			uint64_t ino, uint8_t type, off_t next)
 {
-	struct dirh *h = calloc(1, sizeof(*h));
+	struct fuse_entry_param ep;
+	struct inode *child = NULL;
+	char path[KV_PATH_MAX];
+	bool dot = next < COOKIE_FIRST;
+	size_t len;
 
-	(void)ino;
-	if (!h)
-		return (void)fuse_reply_err(req, ENOMEM);
-	fi->fh = (uint64_t)(uintptr_t)h;
-	if (fuse_reply_open(req, fi))
-		free(h);
+	memset(&ep, 0, sizeof(ep));
+	ep.attr.st_ino = ino;
+	ep.attr.st_mode = (mode_t)DTTOIF(type);
+	if (!plus)
+		return fuse_add_direntry(req, buf, room, name, &ep.attr, next);
+	/* the dots get no lookup reference: ino 0 */
+	if (!dot && (inode_child_path(fs, dir, name, path, sizeof(path)) < 0 ||
+		     kv_entry(fs, dir, name, path, &ep, &child)))
+		return 0;
+	len = fuse_add_direntry_plus(req, buf, room, name, &ep, next);
+	if (len > room && child)
+		inode_forget(fs, child, 1);
+	return len;
 }
 
+/*
+ * Listings need no open handle (the kernel is told opendir is not
+ * implemented), so the kernel keeps them in its own cache and drops that
+ * whenever a change goes through the mount or the directory's mtime moves.
+ */
 static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
-		       off_t off, struct fuse_file_info *fi, bool plus)
+		       off_t off, bool plus)
 {
 	struct kvfs *fs = kv_fs(req);
-	struct dirh *h = (struct dirh *)(uintptr_t)fi->fh;
 	struct inode *dir = inode_of(fs, ino);
-	char *buf = malloc(size);
-	size_t pos = 0;
-	int rc = 0;
+	uint64_t parent_ino;
+	struct dsnap *h;
+	size_t pos = 0, len, i;
+	bool at_end = false;
+	char *buf;
+	int rc;
 
+	if (off < 0)
+		return (void)fuse_reply_err(req, EINVAL);
+	buf = malloc(size);
 	if (!buf)
 		return (void)fuse_reply_err(req, ENOMEM);
 	pthread_rwlock_rdlock(&fs->ns_lock);
-	/* offset 0 is a rewind; a seek on a fresh handle needs a snapshot */
-	if (off == 0 || !h->n)
-		rc = dirh_load(fs, h, dir);
-	for (size_t i = (size_t)off; !rc && i < h->n; i++) {
-		const struct dent *e = &h->ents[i];
-		const char *name = dent_name(h, e);
-		struct fuse_entry_param ep;
-		struct inode *child = NULL;
-		char path[KV_PATH_MAX];
-		size_t len;
-
-		memset(&ep, 0, sizeof(ep));
-		ep.attr.st_ino = dent_ino(fs, e, i);
-		ep.attr.st_mode = (mode_t)DTTOIF(e->type);
-		if (!plus) {
-			len = fuse_add_direntry(req, buf + pos, size - pos,
-						name, &ep.attr, (off_t)i + 1);
-		} else {
-			/* the dots get no lookup reference: ino 0 */
-			if (!is_dot(i) &&
-			    inode_child_path(fs, dir, name, path,
-					     sizeof(path)) >= 0 &&
-			    kv_entry(fs, dir, name, path, &ep, &child))
-				continue;	/* gone since the snapshot */
-			len = fuse_add_direntry_plus(req, buf + pos,
-						     size - pos, name, &ep,
-						     (off_t)i + 1);
-		}
-		if (len > size - pos) {
-			if (child)
-				inode_forget(fs, child, 1);
-			break;
-		}
+	rc = snap_get(fs, dir, off, &h);
+	if (rc) {
+		pthread_rwlock_unlock(&fs->ns_lock);
+		free(buf);
+		return (void)fuse_reply_err(req, -rc);
+	}
+	pthread_mutex_lock(&fs->lock);
+	parent_ino = dir->names ? dir->names->parent->ino : dir->ino;
+	pthread_mutex_unlock(&fs->lock);
+	if (off < 1) {
+		len = add_entry(req, fs, dir, plus, buf, size, ".", dir->ino,
+				DT_DIR, 1);
+		if (len > size)
+			goto out;
 		pos += len;
 	}
+	if (off < 2) {
+		len = add_entry(req, fs, dir, plus, buf + pos, size - pos, "..",
+				parent_ino, DT_DIR, 2);
+		if (len > size - pos)
+			goto out;
+		pos += len;
+	}
+	for (i = snap_seek(h, off); i < h->n; i++) {
+		const struct dent *e = &h->ents[i];
+
+		len = add_entry(req, fs, dir, plus, buf + pos, size - pos,
+				dent_name(h, e), dent_ino(fs, e), e->type,
+				(off_t)e->cookie);
+		if (len > size - pos)
+			break;
+		pos += len;
+	}
+	at_end = i == h->n;
+out:
+	snap_done(fs, dir, h, at_end);
 	pthread_rwlock_unlock(&fs->ns_lock);
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_buf(req, buf, pos);
+	fuse_reply_buf(req, buf, pos);
 	free(buf);
+}
+
+void fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	/* where the kernel can do without opendir, it also caches listings */
+	if (kv_fs(req)->no_opendir)
+		return (void)fuse_reply_err(req, ENOSYS);
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
 }
 
 void fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, false);
+	(void)fi;
+	do_readdir(req, ino, size, off, false);
 }
 
 void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	do_readdir(req, ino, size, off, fi, true);
+	(void)fi;
+	do_readdir(req, ino, size, off, true);
 }
 
 void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct dirh *h = (struct dirh *)(uintptr_t)fi->fh;
-
 	(void)ino;
-	dirh_clear(h);
-	free(h);
+	(void)fi;
 	fuse_reply_err(req, 0);
 }
 

@@ -23,6 +23,7 @@
 #include "place.h"
 
 struct dfile;
+struct dsnap;
 
 /* A set of devices, bit d for device d (DEV_MAX is 64). */
 typedef uint64_t devmask_t;
@@ -52,6 +53,9 @@ struct inode {
 	/* open state of a regular file, protected by fs->lock */
 	struct dfile *df;
 	unsigned opens;
+
+	/* a directory's listing while readers are in it, ditto */
+	struct dsnap *snap;
 };
 
 struct kvfs {
@@ -60,6 +64,7 @@ struct kvfs {
 	struct place_policy policy;
 	struct kvfs_params p;
 	unsigned ino_shift;	/* bits of st_ino that carry the device */
+	bool no_opendir;	/* the kernel lists directories without opendir */
 	uid_t uid;		/* the daemon's own credentials */
 	gid_t gid;
 
@@ -199,6 +204,8 @@ void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi);
 void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
 		   struct fuse_file_info *fi);
+/* Release @in's listing snapshot; the caller holds fs->lock. */
+void dir_snap_drop(struct inode *in);
 void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		 struct fuse_file_info *fi);
 

@@ -83,12 +83,14 @@ void inode_table_release(struct kvfs *fs)
 
 			/* still open at unmount: settle what was written */
 			dfile_close(in->df);
+			dir_snap_drop(in);
 			free_names(in->names);
 			free(in);
 			in = next;
 		}
 	}
 	free(fs->buckets);
+	dir_snap_drop(fs->root);
 	free(fs->root);
 }
 
@@ -196,6 +198,7 @@ static void maybe_free_locked(struct kvfs *fs, struct inode *in)
 			in->names = n->next;
 			drop_name_locked(fs, n);
 		}
+		dir_snap_drop(in);
 		free(in);
 		fs->freed++;
 		in = parent;

@@ -33,6 +33,14 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 				       FUSE_CAP_READDIRPLUS_AUTO |
 				       FUSE_CAP_PARALLEL_DIROPS |
 				       FUSE_CAP_ASYNC_READ);
+	/*
+	 * No opendir/releasedir round trips, and the kernel caches listings
+	 * (it does for directories it opens without asking us).
+	 */
+	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
+		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
+		fs->no_opendir = true;
+	}
 	/* the daemon writes through O_DIRECT: no page cache games */
 	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_READ |
 			FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);

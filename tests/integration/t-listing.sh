@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+#
+# t-listing.sh - directory listings: the kernel caches them (no opendir
+# round trips), the daemon merges every device's copy. Large listings over
+# many READDIR requests, listings while other names come and go, telldir/
+# seekdir, the dots, and changes made behind the mount's back showing up
+# once the attribute timeout has passed.
+
+. "$(dirname "$0")/lib.sh"
+
+t_setup 2 -o attr_timeout=0.3,entry_timeout=0.3
+M=$T/mnt
+
+# listed NAME DIR: ls shows NAME in DIR (no pipe into grep -q: pipefail)
+listed() {
+	ls -A "$2" >"$T/listed"
+	grep -qx -- "$1" "$T/listed"
+}
+
+# 1. 3000 names spread over both devices, listed by several tools
+mkdir "$M/big"
+python3 - "$M/big" <<'EOF'
+import os, sys
+d = sys.argv[1]
+for i in range(3000):
+    os.close(os.open(os.path.join(d, "f%05d" % i), os.O_CREAT | os.O_WRONLY, 0o644))
+os.mkdir(os.path.join(d, "sub"))
+EOF
+on0=$(find "${T_BACK[0]}/big" -maxdepth 1 -type f | wc -l)
+on1=$(find "${T_BACK[1]}/big" -maxdepth 1 -type f | wc -l)
+[ "$on0" -gt 0 ] && [ "$on1" -gt 0 ] ||
+	t_fail "placement did not spread big/ over both devices ($on0, $on1)"
+t_eq "$((on0 + on1))" 3000 "files on the devices"
+for i in 1 2; do	# the second listing comes from the kernel's cache
+	t_eq "$(ls -f "$M/big" | sort | uniq -d | wc -l)" 0 "duplicate names"
+	t_eq "$(ls -A "$M/big" | wc -l)" 3001 "ls -A count, round $i"
+	t_eq "$(find "$M/big" -mindepth 1 | wc -l)" 3001 "find count"
+done
+t_eq "$(ls -fa "$M/big" | grep -cx '\.\.\?')" 2 "the dots"
+t_eq "$(stat -c %i "$M/big/sub/..")" "$(stat -c %i "$M/big")" "'..' of sub"
+
+# 2. changes through the mount show at once, also in a cached listing
+ls "$M/big" >/dev/null
+rm "$M/big/f00007"
+touch "$M/big/new"
+ls "$M/big" >"$T/after"
+! grep -qx f00007 "$T/after" || t_fail "removed name still listed"
+grep -qx new "$T/after" || t_fail "created name not listed"
+mv "$M/big/new" "$M/big/renamed"
+listed renamed "$M/big" || t_fail "renamed name not listed"
+rm "$M/big/renamed"
+touch "$M/big/f00007"
+
+# 3. names that stay are listed exactly once while others come and go
+python3 - "$M/big" <<'EOF'
+import os, sys, threading
+d = sys.argv[1]
+stable = {"f%05d" % i for i in range(3000)} | {"sub"}
+stop = False
+
+def churn():
+    i = 0
+    while not stop:
+        p = os.path.join(d, "churn%d" % (i % 50))
+        try:
+            os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o644))
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
+        i += 1
+
+t = threading.Thread(target=churn)
+t.start()
+try:
+    for r in range(30):
+        seen = {}
+        with os.scandir(d) as it:
+            for e in it:
+                seen[e.name] = seen.get(e.name, 0) + 1
+        dup = [n for n, c in seen.items() if c > 1]
+        if dup:
+            sys.exit("round %d: listed twice: %s" % (r, dup[:5]))
+        missing = stable - seen.keys()
+        if missing:
+            sys.exit("round %d: stable names missing: %s" % (r, sorted(missing)[:5]))
+finally:
+    stop = True
+    t.join()
+EOF
+
+# 4. telldir/seekdir: back to a remembered place, the same names follow
+perl -e '
+	opendir(my $d, $ARGV[0]) or die "opendir: $!";
+	readdir($d) for 1 .. 1000;
+	my $pos = telldir($d);
+	my @rest = readdir($d);
+	seekdir($d, $pos);
+	my @again = readdir($d);
+	die "after seekdir: " . scalar(@again) . " names, not " . scalar(@rest) . "\n"
+		unless "@again" eq "@rest";
+	rewinddir($d);
+	my @all = readdir($d);
+	die "after rewinddir: " . scalar(@all) . " names\n" unless @all == 3003;
+' "$M/big"
+
+# 5. changes made directly on a device show up after the attribute timeout
+mkdir -p "${T_BACK[1]}/big"
+touch "${T_BACK[1]}/big/by-hand"
+sleep 0.5
+listed by-hand "$M/big" || t_fail "name created on a device not listed"
+rm "${T_BACK[1]}/big/by-hand"
+sleep 0.5
+! listed by-hand "$M/big" || t_fail "name removed on a device still listed"
+
+# 6. an empty directory, and one that exists on one device only
+mkdir "$M/empty"
+t_eq "$(ls -a "$M/empty" | tr '\n' ' ')" ". .. " "empty listing"
+mkdir "${T_BACK[1]}/solo"
+touch "${T_BACK[1]}/solo/only"
+sleep 0.5
+listed solo "$M" || t_fail "directory made on one device not listed"
+t_eq "$(ls -a "$M/solo" | tr '\n' ' ')" ". .. only " "one-device listing"
+rm -r "$M/solo"
+rm -r "$M/big"
+t_eq "$(ls -A "$M" | tr '\n' ' ')" "empty " "root after rm -r"
+t_umount_check
