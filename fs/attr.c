@@ -4,7 +4,8 @@
  * A directory's attributes are its lowest-numbered copy's and a change
  * goes to every copy; a file's go to its one backing file, through its
  * open descriptor when it has one (so an unlinked open file still works).
- * user.kvstripe.device and user.kvstripe.path are read-only and computed.
+ * user.kvstripe.device and user.kvstripe.path are read-only and computed,
+ * and so is user.kvstripe.inodes of the root: the inode table's size.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 
 #define XATTR_DEVICE "user.kvstripe.device"
 #define XATTR_PATH "user.kvstripe.path"
+#define XATTR_INODES "user.kvstripe.inodes"	/* the root's only */
 #define XATTR_CAPS "security.capability"
 
 void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -187,7 +189,8 @@ static const char *xpath(struct kvfs *fs, struct xtarget *x, unsigned dev,
 
 static bool is_ours(const char *name)
 {
-	return !strcmp(name, XATTR_DEVICE) || !strcmp(name, XATTR_PATH);
+	return !strcmp(name, XATTR_DEVICE) || !strcmp(name, XATTR_PATH) ||
+	       !strcmp(name, XATTR_INODES);
 }
 
 /*
@@ -220,11 +223,19 @@ static void reply_value(fuse_req_t req, const char *val, size_t len,
 static int our_value(struct kvfs *fs, struct inode *in, const char *name,
 		     const char *path, char *val, size_t size)
 {
+	size_t count;
 	int n;
 
-	if (S_ISDIR(in->type))
+	if (!strcmp(name, XATTR_INODES)) {
+		if (in != fs->root)
+			return -ENODATA;
+		pthread_mutex_lock(&fs->lock);
+		count = fs->count;
+		pthread_mutex_unlock(&fs->lock);
+		n = snprintf(val, size, "%zu", count);
+	} else if (S_ISDIR(in->type)) {
 		return -ENODATA;	/* a directory lives everywhere */
-	if (!strcmp(name, XATTR_DEVICE))
+	} else if (!strcmp(name, XATTR_DEVICE))
 		n = snprintf(val, size, "%d", in->dev);
 	else
 		n = snprintf(val, size, "%s/%s",

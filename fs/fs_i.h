@@ -50,6 +50,8 @@ struct inode {
 	 */
 	_Atomic bool nocap;
 
+	bool recent;		/* looked up since the evictor's hand passed */
+
 	/* open state of a regular file, protected by fs->lock */
 	struct dfile *df;
 	unsigned opens;
@@ -79,6 +81,13 @@ struct kvfs {
 	struct inode **buckets;
 	size_t nbuckets, count;
 	size_t freed;		/* inodes freed since the last malloc_trim */
+
+	/* evict.c: keeps count near p.max_inodes, under lock */
+	struct fuse_session *se;
+	pthread_t evict_thread;
+	pthread_cond_t evict_cond;
+	bool evict_running, evict_stop;
+	size_t evict_hand;	/* the clock sweep's next bucket */
 };
 
 /* Paths relative to a device root are at most this long, NUL included. */
@@ -99,6 +108,9 @@ static inline int kv_rootfd(struct kvfs *fs, unsigned d)
 {
 	return devset_dev(fs->devs, d)->root_fd;
 }
+
+/* evict.c: wake the evictor if the table is over its limit (fs->lock held) */
+void evict_kick_locked(struct kvfs *fs);
 
 /* inode.c: the table */
 int inode_table_init(struct kvfs *fs);

@@ -253,6 +253,7 @@ struct inode *inode_link(struct kvfs *fs, uint64_t ino, mode_t type, int dev,
 		in->hnext = fs->buckets[bucket_of(fs, ino)];
 		fs->buckets[bucket_of(fs, ino)] = in;
 		fs->count++;
+		evict_kick_locked(fs);
 	}
 	in->dev = S_ISDIR(type) ? -1 : dev;
 	if (!name_slot(in, parent, name)) {
@@ -276,6 +277,7 @@ struct inode *inode_link(struct kvfs *fs, uint64_t ino, mode_t type, int dev,
 		in->names = n;
 	}
 	in->nlookup++;
+	in->recent = true;
 out:
 	pthread_mutex_unlock(&fs->lock);
 	return in;

@@ -20,6 +20,8 @@ struct kvfs_params {
 	unsigned max_background; /* async requests the kernel may queue */
 	unsigned max_write;	/* bytes per WRITE request */
 	unsigned max_readahead;	/* bytes the kernel may read ahead, 0: its own */
+	unsigned max_inodes;	/* inodes to keep before asking the kernel to
+				   drop names; 0: no limit */
 };
 
 struct kvfs;
@@ -33,6 +35,14 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out);
 
 /* Release every inode and open file; NULL is a no-op. */
 void kvfs_free(struct kvfs *fs);
+
+/*
+ * Start the background work that needs the session (the inode evictor),
+ * once mounted and daemonized. Returns 0 or -errno. kvfs_stop() ends it;
+ * call it after the session loop returned, before kvfs_free().
+ */
+int kvfs_start(struct kvfs *fs, struct fuse_session *se);
+void kvfs_stop(struct kvfs *fs);
 
 /* The operations table; pass the kvfs as userdata. */
 const struct fuse_lowlevel_ops *kvfs_ops(void);

@@ -23,6 +23,8 @@
 #define KV_WRITE_BUFFER_KB_MAX	65536
 #define KV_DEFAULT_READ_AHEAD	4096	/* KiB */
 #define KV_READ_AHEAD_MAX	(1u << 20)
+#define KV_DEFAULT_MAX_INODES	65536
+#define KV_MAX_INODES_MAX	(1u << 30)
 #define KV_DEFAULT_TIMEOUT	1.0
 #define KV_GPUS_MAX		1024
 #define KV_THREADS_MAX		1024
@@ -45,6 +47,7 @@ enum kv_field {
 	KV_SET_WRITE_BUFFERS	= 1 << 11,
 	KV_SET_READ_AHEAD	= 1 << 12,
 	KV_SET_WRITE_BUFFER_KB	= 1 << 13,
+	KV_SET_MAX_INODES	= 1 << 14,
 };
 
 struct kv_config {
@@ -58,6 +61,7 @@ struct kv_config {
 	unsigned write_buffers;	/* write-behind buffers, 0: off */
 	unsigned write_buffer_kb; /* size of one, a power of two */
 	unsigned read_ahead_kb;	/* the kernel's read-ahead, 0: its default */
+	unsigned max_inodes;	/* inode table limit, 0: none */
 	double entry_timeout;	/* seconds */
 	double attr_timeout;	/* seconds */
 	bool foreground;

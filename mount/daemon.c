@@ -442,6 +442,7 @@ int daemon_run(const struct kv_config *c)
 	kp.max_background = c->max_background;
 	kp.max_write = KV_MAX_IO;
 	kp.max_readahead = c->read_ahead_kb * 1024u;
+	kp.max_inodes = c->max_inodes;
 	rc = kvfs_new(&kp, &fs);
 	if (rc) {
 		startup_error("cannot start the filesystem: %s",
@@ -487,7 +488,13 @@ int daemon_run(const struct kv_config *c)
 	log_devices(devs);
 	writeback_start(c, devs, &wb);
 	readahead_set(mnt, c->read_ahead_kb);
+	rc = kvfs_start(fs, se);
+	if (rc) {
+		log_err("cannot start the inode evictor: %s", strerror(-rc));
+		goto err_unmount;
+	}
 	rc = serve(se, c);
+	kvfs_stop(fs);
 	if (rc < 0) {
 		log_err("session failed: %s", strerror(-rc));
 	} else {

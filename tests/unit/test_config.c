@@ -548,6 +548,8 @@ Test(config, example_file_is_valid)
 	cr_expect_eq(t_c.write_buffer_kb, 4096);
 	cr_expect_eq(t_c.read_ahead_kb, 4096);
 	cr_expect(t_c.set & KV_SET_READ_AHEAD);
+	cr_expect_eq(t_c.max_inodes, 65536);
+	cr_expect(t_c.set & KV_SET_MAX_INODES);
 	cr_expect_eq(kv_config_check_devices(&t_c, 4, t_err, sizeof(t_err)),
 		     0, "%s", t_err);
 }
@@ -571,4 +573,10 @@ Test(config, data_path_settings)
 	cr_expect(strstr(t_err, "power of two"), "%s", t_err);
 	cr_expect_eq(kv_config_set(&t_c, "write_buffer_kb", "2048", t_err,
 				   sizeof(t_err)), 0);
+	cr_expect_eq(t_c.max_inodes, 65536, "default");
+	cr_assert_eq(kv_config_set(&t_c, "max_inodes", "0", t_err,
+				   sizeof(t_err)), 0, "%s", t_err);
+	cr_expect_eq(t_c.max_inodes, 0);
+	cr_expect_eq(kv_config_set(&t_c, "max_inodes", "1073741825", t_err,
+				   sizeof(t_err)), -EINVAL);
 }

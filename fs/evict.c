@@ -1,0 +1,156 @@
+/*
+ * evict.c - keep the inode table near max_inodes.
+ *
+ * The daemon keeps an inode for as long as the kernel holds a lookup
+ * reference on it, and the kernel keeps dentries until memory runs short:
+ * a find over a million files would grow the table by a million entries.
+ * Past the limit, a thread asks the kernel to drop the names of inodes
+ * nobody has open (FUSE_NOTIFY_INVAL_ENTRY); the kernel then evicts them
+ * and sends FORGET, which frees them here. The next lookup of such a name
+ * simply creates the inode again.
+ *
+ * Victims are picked by a clock sweep over the hash table: an inode looked
+ * up since the hand last passed gets a second chance. Only non-directories
+ * are asked for: a directory's dentry may be a process's working directory,
+ * and dropping it would make getcwd() fail there.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs_i.h"
+
+#define EVICT_BATCH 512		/* names dropped per pass */
+#define EVICT_SCAN 8192		/* hash buckets looked at per pass, at most */
+#define EVICT_PAUSE_MS 1	/* between passes: FORGETs come back meanwhile */
+#define EVICT_IDLE_MS 200	/* after a pass that found nothing to drop */
+
+struct victim {
+	struct inode *parent;	/* referenced while the name is sent */
+	char name[NAME_MAX + 1];
+};
+
+static bool evictable(struct kvfs *fs, struct inode *in)
+{
+	return in != fs->root && !S_ISDIR(in->type) && in->nlookup &&
+	       !in->opens && !in->df && in->names;
+}
+
+/* Collect up to @max victims; the caller holds fs->lock. */
+static size_t pick_locked(struct kvfs *fs, struct victim *v, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t s = 0; s < EVICT_SCAN && n < max; s++) {
+		size_t b = fs->evict_hand++ & (fs->nbuckets - 1);
+
+		for (struct inode *in = fs->buckets[b]; in && n < max;
+		     in = in->hnext) {
+			if (!evictable(fs, in))
+				continue;
+			if (in->recent) {
+				in->recent = false;	/* second chance */
+				continue;
+			}
+			v[n].parent = in->names->parent;
+			v[n].parent->refs++;
+			strcpy(v[n].name, in->names->str);
+			n++;
+		}
+	}
+	return n;
+}
+
+static void wait_ms(struct kvfs *fs, unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_nsec += (long)ms * 1000000L;
+	ts.tv_sec += ts.tv_nsec / 1000000000L;
+	ts.tv_nsec %= 1000000000L;
+	pthread_cond_timedwait(&fs->evict_cond, &fs->lock, &ts);
+}
+
+static void *evict_main(void *arg)
+{
+	struct kvfs *fs = arg;
+	struct victim *v = malloc(EVICT_BATCH * sizeof(*v));
+
+	if (!v)
+		return NULL;
+	pthread_mutex_lock(&fs->lock);
+	while (!fs->evict_stop) {
+		size_t excess, n;
+
+		if (fs->count <= fs->p.max_inodes) {
+			pthread_cond_wait(&fs->evict_cond, &fs->lock);
+			continue;
+		}
+		/* down to 7/8 of the limit, so that passes come in bursts */
+		excess = fs->count - fs->p.max_inodes * 7 / 8;
+		n = pick_locked(fs, v, excess < EVICT_BATCH ? excess :
+					      EVICT_BATCH);
+		pthread_mutex_unlock(&fs->lock);
+		for (size_t i = 0; i < n; i++)
+			fuse_lowlevel_notify_inval_entry(fs->se,
+				inode_nodeid(fs, v[i].parent), v[i].name,
+				strlen(v[i].name));
+		for (size_t i = 0; i < n; i++)
+			inode_unref(fs, v[i].parent);
+		pthread_mutex_lock(&fs->lock);
+		/* nothing to drop (all open, or directories): look less often */
+		wait_ms(fs, n ? EVICT_PAUSE_MS : EVICT_IDLE_MS);
+	}
+	pthread_mutex_unlock(&fs->lock);
+	free(v);
+	return NULL;
+}
+
+void evict_kick_locked(struct kvfs *fs)
+{
+	if (fs->evict_running && fs->count > fs->p.max_inodes)
+		pthread_cond_signal(&fs->evict_cond);
+}
+
+int kvfs_start(struct kvfs *fs, struct fuse_session *se)
+{
+	pthread_condattr_t attr;
+	int rc;
+
+	fs->se = se;
+	if (!fs->p.max_inodes)
+		return 0;
+	rc = -pthread_condattr_init(&attr);
+	if (rc)
+		return rc;
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	rc = -pthread_cond_init(&fs->evict_cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (rc)
+		return rc;
+	rc = -pthread_create(&fs->evict_thread, NULL, evict_main, fs);
+	if (rc) {
+		pthread_cond_destroy(&fs->evict_cond);
+		return rc;
+	}
+	pthread_mutex_lock(&fs->lock);
+	fs->evict_running = true;
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+void kvfs_stop(struct kvfs *fs)
+{
+	pthread_mutex_lock(&fs->lock);
+	if (!fs->evict_running) {
+		pthread_mutex_unlock(&fs->lock);
+		return;
+	}
+	fs->evict_stop = true;
+	fs->evict_running = false;
+	pthread_cond_signal(&fs->evict_cond);
+	pthread_mutex_unlock(&fs->lock);
+	pthread_join(fs->evict_thread, NULL);
+	pthread_cond_destroy(&fs->evict_cond);
+}
