@@ -332,6 +332,24 @@ static uint64_t dent_ino(struct kvfs *fs, const struct dent *e)
 }
 
 /*
+ * Whether readdirplus should look entries up: not while the inode table is
+ * at its limit. Entries then go without attributes (nodeid 0), which the
+ * kernel takes as plain ones, so a walk over a huge tree cannot outrun the
+ * evictor (see evict.c); stat() still looks each name up.
+ */
+static bool table_has_room(struct kvfs *fs)
+{
+	bool room;
+
+	if (!fs->p.max_inodes)
+		return true;
+	pthread_mutex_lock(&fs->lock);
+	room = fs->count < fs->p.max_inodes;
+	pthread_mutex_unlock(&fs->lock);
+	return room;
+}
+
+/*
  * Put one entry into @buf at @pos. Returns its length (more than the room
  * left when it did not fit), or 0 to skip it: gone since the snapshot.
  */
@@ -351,7 +369,7 @@ static size_t add_entry(fuse_req_t req, struct kvfs *fs, struct inode *dir,
 	if (!plus)
 		return fuse_add_direntry(req, buf, room, name, &ep.attr, next);
 	/* the dots get no lookup reference: ino 0 */
-	if (!dot && (inode_child_path(fs, dir, name, path, sizeof(path)) < 0 ||
+	if (!dot && table_has_room(fs) && (inode_child_path(fs, dir, name, path, sizeof(path)) < 0 ||
 		     kv_entry(fs, dir, name, path, &ep, &child)))
 		return 0;
 	len = fuse_add_direntry_plus(req, buf, room, name, &ep, next);

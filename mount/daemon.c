@@ -6,6 +6,7 @@
  * afterwards lines go to syslog (or stay on stderr in the foreground).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <fuse_lowlevel.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -397,6 +398,13 @@ int daemon_run(const struct kv_config *c)
 	char err[1024], *mnt, **paths;
 	unsigned npaths, i;
 	int rc, status = 1;
+
+	/*
+	 * A fixed mmap threshold: glibc would otherwise raise it to the
+	 * largest block freed so far, and the listing snapshot of the next
+	 * huge directory (fs/dir.c) would stay in the heap once freed.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
 	log_setup(NULL, c->debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	mnt = mountpoint_resolve(c->mountpoint);
