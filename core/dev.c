@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -15,12 +16,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "align.h"
+
 #include "dev.h"
 #include "log.h"
 
@@ -461,6 +464,13 @@ static int dev_check_mount(const char *real, const struct stat *dst,
 	return 0;
 }
 
+static bool is_tmpfs(int fd)
+{
+	struct statfs sf;
+
+	return !fstatfs(fd, &sf) && sf.f_type == TMPFS_MAGIC;
+}
+
 static int dev_open_one(struct devset *set, unsigned i, const char *shown,
 			unsigned align, const char *mnt,
 			const struct stat *mst, char *err, size_t errlen)
@@ -558,6 +568,7 @@ static int dev_open_one(struct devset *set, unsigned i, const char *shown,
 		return rc;
 	}
 	d->capacity = (uint64_t)sv.f_blocks * sv.f_frsize;
+	d->page_cache = is_tmpfs(d->root_fd);
 	return 0;
 }
 

@@ -24,6 +24,11 @@ struct dev {
 	unsigned mem_align;	/* buffer address alignment, power of 2 */
 	dev_t st_dev;		/* of the backing directory */
 	uint64_t capacity;	/* bytes, from statvfs at probe time */
+	/*
+	 * The storage is the page cache itself (tmpfs): O_DIRECT there is a
+	 * copy through that cache, so data can be handed on from it directly.
+	 */
+	bool page_cache;
 };
 
 /* Per-device settings from the configuration; zero means "probe". */

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,6 +34,7 @@ int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
+	f->page_fd = -1;
 
 	/* Writers prefer: a stream of aligned I/O must not starve RMW. */
 	rc = -pthread_rwlockattr_init(&attr);
@@ -152,6 +154,8 @@ int dfile_close(struct dfile *f)
 	rc = dfile_settle(f);
 	if (close(f->fd) < 0 && !rc)
 		rc = -errno;
+	if (f->page_fd >= 0)
+		close(f->page_fd);
 	wb_destroy(f);
 	pthread_rwlock_destroy(&f->lock);
 	free(f);
@@ -222,6 +226,46 @@ ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
 out_unlock:
 	pthread_rwlock_unlock(&f->lock);
 	return ret;
+}
+
+/* Reopen the backing file without O_DIRECT (also works once unlinked). */
+static int page_fd(struct dfile *f)
+{
+	char proc[64];
+	int fd = atomic_load(&f->page_fd), expect = -1;
+
+	if (fd >= 0)
+		return fd;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
+	fd = open(proc, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (!atomic_compare_exchange_strong(&f->page_fd, &expect, fd)) {
+		close(fd);	/* another thread was first */
+		fd = expect;
+	}
+	return fd;
+}
+
+ssize_t dfile_span_begin(struct dfile *f, size_t len, uint64_t off, int *fd)
+{
+	uint64_t size;
+	int rc = page_fd(f);
+
+	if (rc < 0)
+		return rc;
+	*fd = rc;
+	dfile_drain(f);
+	pthread_rwlock_rdlock(&f->lock);
+	size = atomic_load(&f->size);
+	if (off >= size)
+		return 0;
+	return (ssize_t)(len < size - off ? len : size - off);
+}
+
+void dfile_span_end(struct dfile *f)
+{
+	pthread_rwlock_unlock(&f->lock);
 }
 
 /*

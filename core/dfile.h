@@ -79,6 +79,18 @@ ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
 		   const void **data);
 
 /*
+ * For a device whose storage is the page cache (struct dev.page_cache),
+ * where bytes can be handed on from that cache instead of copied out with
+ * O_DIRECT: wait until what was written has landed, take the file's read
+ * lock, and store in *@fd a descriptor of the backing file without
+ * O_DIRECT (opened on first use, closed with @f). Returns how many bytes of
+ * @len at @off the file has (0 at or past the logical size), with the lock
+ * held until dfile_span_end(); or -errno, lock not held.
+ */
+ssize_t dfile_span_begin(struct dfile *f, size_t len, uint64_t off, int *fd);
+void dfile_span_end(struct dfile *f);
+
+/*
  * Write @len bytes from @data (any alignment) at @off, extending the file
  * as needed. @data must not lie in the calling thread's bounce buffer (say,
  * a dfile_read() result) unless @data, @off and @len are all aligned: such

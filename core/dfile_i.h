@@ -17,6 +17,7 @@ struct wbio;
 
 struct dfile {
 	int fd;
+	_Atomic int page_fd;		/* without O_DIRECT, -1 until needed */
 	unsigned align;
 	bool writable;
 	/*

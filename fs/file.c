@@ -302,13 +302,39 @@ out:
 	fuse_reply_err(req, -rc);
 }
 
+/*
+ * From a page-cache device (tmpfs) the reply is spliced from the backing
+ * file's pages: one copy, into the client's buffer or page cache, instead
+ * of one into the bounce buffer and one out of it.
+ */
+static void read_spliced(fuse_req_t req, struct dfile *df, size_t size,
+			 off_t off)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	ssize_t n;
+	int fd;
+
+	n = dfile_span_begin(df, size, (uint64_t)off, &fd);
+	if (n < 0)
+		return (void)fuse_reply_err(req, (int)-n);
+	bv.buf[0].size = (size_t)n;
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = fd;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, 0);	/* copy, never move tmpfs pages */
+	dfile_span_end(df);
+}
+
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
+	struct kvfs *fs = kv_fs(req);
 	const void *data;
 	ssize_t n;
 
-	(void)ino;
+	if (fs->splice_reads &&
+	    kv_dev(fs, (unsigned)inode_of(fs, ino)->dev)->page_cache)
+		return read_spliced(req, fh_dfile(fi), size, off);
 	n = dfile_read(fh_dfile(fi), size, (uint64_t)off, &data);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);

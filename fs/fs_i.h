@@ -67,6 +67,7 @@ struct kvfs {
 	struct kvfs_params p;
 	unsigned ino_shift;	/* bits of st_ino that carry the device */
 	bool no_opendir;	/* the kernel lists directories without opendir */
+	bool splice_reads;	/* page-cache devices' reads are spliced */
 	uid_t uid;		/* the daemon's own credentials */
 	gid_t gid;
 

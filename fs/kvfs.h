@@ -20,6 +20,7 @@ struct kvfs_params {
 	unsigned max_background; /* async requests the kernel may queue */
 	unsigned max_write;	/* bytes per WRITE request */
 	unsigned max_readahead;	/* bytes the kernel may read ahead, 0: its own */
+	unsigned max_read;	/* max_read mount option, 0: none given */
 	unsigned max_inodes;	/* inodes to keep before asking the kernel to
 				   drop names; 0: no limit */
 };

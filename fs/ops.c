@@ -17,6 +17,7 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 
 	if (fs->p.max_write)
 		conn->max_write = fs->p.max_write;
+	conn->max_read = fs->p.max_read;	/* libfuse checks it matches */
 	/*
 	 * The kernel keeps the smaller of this and the bdi's read_ahead_kb,
 	 * which mount/ raised before INIT was answered.
@@ -44,6 +45,13 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	/* the daemon writes through O_DIRECT: no page cache games */
 	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_READ |
 			FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE);
+	/* ... except on devices whose storage is the page cache */
+	for (unsigned d = 0; d < fs->ndev; d++)
+		if (kv_dev(fs, d)->page_cache &&
+		    (conn->capable & FUSE_CAP_SPLICE_WRITE))
+			fs->splice_reads = true;
+	if (fs->splice_reads)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
 }
 
 static const struct fuse_lowlevel_ops kvfs_ll_ops = {

@@ -153,18 +153,44 @@ static void startup_error(const char *fmt, ...)
 }
 
 /* Whether the escaped libfuse option list @opts holds an option @prefix. */
-static bool has_opt(const char *opts, const char *prefix)
+/* The value after the last "@prefix" option in @opts, or NULL. */
+static const char *opt_value(const char *opts, const char *prefix)
 {
 	size_t len = strlen(prefix);
-	const char *p;
+	const char *p, *val = NULL;
 
 	for (p = opts; p; p = strchr(p, ',')) {
 		if (*p == ',')
 			p++;
 		if (!strncmp(p, prefix, len))
-			return true;
+			val = p + len;
 	}
-	return false;
+	return val;
+}
+
+static bool has_opt(const char *opts, const char *prefix)
+{
+	return opt_value(opts, prefix) != NULL;
+}
+
+/*
+ * Largest READ request: the user's max_read if given; with a page-cache
+ * device 512 KiB, so that a spliced reply fits the 1 MiB pipe an
+ * unprivileged pipe may grow to (libfuse copies instead when it does not).
+ * 0: the kernel's own limit. The kernel and libfuse must agree on it.
+ */
+static unsigned max_read_of(const struct kv_config *c,
+			    const struct devset *devs)
+{
+	const char *user = c->fuse_opts ? opt_value(c->fuse_opts, "max_read=")
+					: NULL;
+
+	if (user)
+		return (unsigned)strtoul(user, NULL, 10);
+	for (unsigned i = 0; i < devset_count(devs); i++)
+		if (devset_dev(devs, i)->page_cache)
+			return 512 * 1024;
+	return 0;
 }
 
 /*
@@ -172,15 +198,17 @@ static bool has_opt(const char *opts, const char *prefix)
  * pass-through options so that they win, then -d for libfuse's request log.
  */
 static int fuse_args_build(const struct kv_config *c, bool debug,
-			   struct fuse_args *args)
+			   unsigned max_read, struct fuse_args *args)
 {
 	const char *user = c->fuse_opts ? c->fuse_opts : "";
-	char fixed[128];
+	char fixed[160], mr[32] = "";
 
+	if (max_read && !has_opt(user, "max_read="))
+		snprintf(mr, sizeof(mr), ",max_read=%u", max_read);
 	/* the kernel always checks permissions: the daemon runs as root */
-	snprintf(fixed, sizeof(fixed), "default_permissions%s%s",
+	snprintf(fixed, sizeof(fixed), "default_permissions%s%s%s",
 		 has_opt(user, "fsname=") ? "" : ",fsname=kvstripe",
-		 has_opt(user, "subtype=") ? "" : ",subtype=kvstripe");
+		 has_opt(user, "subtype=") ? "" : ",subtype=kvstripe", mr);
 	*args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
 	if (fuse_opt_add_arg(args, "kvstripe") ||
 	    fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, fixed) ||
@@ -203,7 +231,7 @@ static int fuse_args_check(const struct kv_config *c)
 	struct fuse_session *se;
 	struct fuse_args args;
 
-	if (fuse_args_build(c, false, &args)) {
+	if (fuse_args_build(c, false, 0, &args)) {
 		startup_error("out of memory");
 		return -ENOMEM;
 	}
@@ -267,8 +295,9 @@ static void log_devices(const struct devset *devs)
 		const struct dev *d = devset_dev(devs, i);
 		double gib = (double)d->capacity / (1u << 30);
 
-		log_info("device %u: %s (align %u, mem %u, %.1f GiB)", i,
-			 d->path, d->dio_align, d->mem_align, gib);
+		log_info("device %u: %s (align %u, mem %u, %.1f GiB%s)", i,
+			 d->path, d->dio_align, d->mem_align, gib,
+			 d->page_cache ? ", page cache: reads spliced" : "");
 	}
 }
 
@@ -451,6 +480,7 @@ int daemon_run(const struct kv_config *c)
 	kp.max_write = KV_MAX_IO;
 	kp.max_readahead = c->read_ahead_kb * 1024u;
 	kp.max_inodes = c->max_inodes;
+	kp.max_read = max_read_of(c, devs);
 	rc = kvfs_new(&kp, &fs);
 	if (rc) {
 		startup_error("cannot start the filesystem: %s",
@@ -458,7 +488,7 @@ int daemon_run(const struct kv_config *c)
 		goto err_free_devs;
 	}
 
-	if (fuse_args_build(c, c->debug, &args)) {
+	if (fuse_args_build(c, c->debug, kp.max_read, &args)) {
 		startup_error("out of memory");
 		goto err_free_fs;
 	}

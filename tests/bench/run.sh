@@ -22,6 +22,8 @@
 #   BENCH_DISK_DIR=DIR     where the disk set-up's directories go [/var/tmp]
 #   BENCH_DOC=0|1          refresh docs/performance.md [1; quick: 0]
 #   BENCH_MOUNT_OPTS=ARGS  extra daemon arguments, e.g. "-o threads=8"
+#   BENCH_RSS_COUNTS=LIST  file counts for the RSS check ["1000 100000";
+#                          quick: "1000 10000"]; "1000 1000000" takes ~2 min more
 #   KVSTRIPE=PATH          the daemon [build/kvstripe]
 
 set -Eeuo pipefail
@@ -52,14 +54,14 @@ if [ "$QUICK" = 1 ]; then
 	VOL_DISK=64 VOL_RAM=128		# MiB
 	MIX_DISK=1 MIX_RAM=1
 	META_THREADS=4 META_FILES=1000
-	RSS_COUNTS="1000 10000"
+	RSS_COUNTS=${BENCH_RSS_COUNTS:-1000 10000}
 	DBENCH_ON=${BENCH_DBENCH:-none}
 	WRITE_DOC=${BENCH_DOC:-0}
 else
 	VOL_DISK=256 VOL_RAM=512
 	MIX_DISK=2 MIX_RAM=4
 	META_THREADS=4 META_FILES=5000
-	RSS_COUNTS="1000 100000"
+	RSS_COUNTS=${BENCH_RSS_COUNTS:-1000 100000}
 	DBENCH_ON=${BENCH_DBENCH:-disk}
 	WRITE_DOC=${BENCH_DOC:-1}
 fi
@@ -384,7 +386,7 @@ setup_run() {
 # (gpu0/ on device 0, gpu1/ on device 1), mount, find + du over the mount,
 # read a few; the daemon's RSS before, after, and after the kernel forgot.
 rss_check() {
-	local n=$1 d0=$W/rss/d0 d1=$W/rss/d1 cnt rss0 rss1 hwm rss2 t0 t1 f
+	local n=$1 d0=$W/rss/d0 d1=$W/rss/d1 cnt rss0 rss1 hwm rss2 t0 t1 f ni
 	b_tmpfs "$W/rss" 1G
 	mkdir -p "$d0" "$d1"
 	"$KVBENCH" mkfiles -n $((n / 2)) "$d0/gpu0" >/dev/null
@@ -401,11 +403,13 @@ rss_check() {
 	done
 	rss1=$(b_status_kb VmRSS)
 	hwm=$(b_status_kb VmHWM)
+	ni=$(getfattr --absolute-names --only-values -n user.kvstripe.inodes \
+		"$W/mnt" 2>/dev/null || echo '?')
 	b_drop_caches			# the kernel sends FORGETs
 	sleep 1
 	rss2=$(b_status_kb VmRSS)
 	[ "$cnt" = $((n + 3)) ] || warn "rss: find saw $cnt entries, expected $((n + 3))"
-	RSS_LINES+=("$n $cnt $(((t1 - t0) / 1000000)) $rss0 $rss1 $hwm $rss2")
+	RSS_LINES+=("$n $cnt $(((t1 - t0) / 1000000)) $rss0 $rss1 $hwm $rss2 $ni")
 	b_umount || warn "rss: the daemon did not exit 0 after unmount"
 	b_fs_release
 }
@@ -490,8 +494,8 @@ memory_lines() {
 	for l in "${RSS_LINES[@]}"; do
 		# shellcheck disable=SC2086
 		set -- $l
-		printf '%s files: find saw %s in %s ms (find + du); RSS %s -> %s KiB (peak %s), after drop_caches %s KiB\n' \
-			"$1" "$2" "$3" "$4" "$5" "$6" "$7"
+		printf '%s files: find saw %s in %s ms (find + du); RSS %s -> %s KiB (peak %s, inode table %s), after drop_caches %s KiB\n' \
+			"$1" "$2" "$3" "$4" "$5" "$6" "$8" "$7"
 		[ -n "$first" ] || first="$1 $5"
 		last="$1 $5"
 	done

@@ -758,3 +758,39 @@ Test(dfile, seek_data_and_hole_stop_at_logical_size)
 	cr_assert_eq(dfile_seek(f, 0, SEEK_SET), -EINVAL);
 	dfile_close(f);
 }
+
+/*
+ * A span for splicing: staged writes have landed, the count stops at the
+ * logical size (not at the padded backing size), and the descriptor reads
+ * the file's bytes without O_DIRECT, also once the file is unlinked.
+ */
+Test(dfile_wb, span_sees_staged_writes_up_to_the_logical_size)
+{
+	unsigned char src[10000], got[10000];
+	struct dfile *f;
+	ssize_t n;
+	int fd, fd2;
+
+	t_require_direct();
+	t_rand_fill(src, sizeof(src));
+	f = t_open("span", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	cr_assert_eq(dfile_write(f, src, 6000, 0), 6000);
+	cr_assert_eq(dfile_write(f, src + 6000, 1001, 6000), 1001);
+	n = dfile_span_begin(f, sizeof(got), 0, &fd);
+	cr_assert_eq(n, 7001);
+	cr_expect_eq(t_disk_size(f), 8192, "landed, with its padding");
+	cr_assert_eq(pread(fd, got, (size_t)n, 0), n);
+	cr_expect_eq(memcmp(got, src, (size_t)n), 0);
+	cr_expect_eq(fcntl(fd, F_GETFL) & O_DIRECT, 0);
+	dfile_span_end(f);
+
+	cr_assert_eq(unlinkat(t_dirfd, "span", 0), 0);
+	cr_assert_eq(dfile_span_begin(f, 100, 7000, &fd2), 1);
+	cr_expect_eq(fd2, fd, "the descriptor is opened once");
+	dfile_span_end(f);
+	cr_assert_eq(dfile_span_begin(f, 100, 7001, &fd2), 0);
+	dfile_span_end(f);
+	cr_assert_eq(dfile_span_begin(f, 100, 1u << 20, &fd2), 0);
+	dfile_span_end(f);
+	cr_assert_eq(dfile_close(f), 0);
+}
