@@ -219,7 +219,8 @@ static void snap_sort(struct dsnap *h)
 	for (size_t i = 0; i < h->n; i++)
 		h->ents[i].cookie = (name_hash(dent_name(h, &h->ents[i])) >> 2) +
 				    COOKIE_FIRST;
-	qsort(h->ents, h->n, sizeof(*h->ents), cookie_cmp);
+	if (h->n > 1)
+		qsort(h->ents, h->n, sizeof(*h->ents), cookie_cmp);
 	for (size_t i = 1; i < h->n; i++)
 		if (h->ents[i].cookie <= h->ents[i - 1].cookie)
 			h->ents[i].cookie = h->ents[i - 1].cookie + 1;
