@@ -333,8 +333,8 @@ static uint64_t dent_ino(struct kvfs *fs, const struct dent *e)
 }
 
 /*
- * Whether readdirplus should look entries up: not while the inode table is
- * at its limit. Entries then go without attributes (nodeid 0), which the
+ * Whether a readdirplus reply should look its entries up: not while the
+ * inode table is at its limit. Entries then go without attributes (nodeid 0), which the
  * kernel takes as plain ones, so a walk over a huge tree cannot outrun the
  * evictor (see evict.c); stat() still looks each name up.
  */
@@ -355,8 +355,8 @@ static bool table_has_room(struct kvfs *fs)
  * left when it did not fit), or 0 to skip it: gone since the snapshot.
  */
 static size_t add_entry(fuse_req_t req, struct kvfs *fs, struct inode *dir,
-			bool plus, char *buf, size_t room, const char *name,
-			uint64_t ino, uint8_t type, off_t next)
+			bool plus, bool lookup, char *buf, size_t room,
+			const char *name, uint64_t ino, uint8_t type, off_t next)
 {
 	struct fuse_entry_param ep;
 	struct inode *child = NULL;
@@ -370,8 +370,9 @@ static size_t add_entry(fuse_req_t req, struct kvfs *fs, struct inode *dir,
 	if (!plus)
 		return fuse_add_direntry(req, buf, room, name, &ep.attr, next);
 	/* the dots get no lookup reference: ino 0 */
-	if (!dot && table_has_room(fs) && (inode_child_path(fs, dir, name, path, sizeof(path)) < 0 ||
-		     kv_entry(fs, dir, name, path, &ep, &child)))
+	if (!dot && lookup &&
+	    (inode_child_path(fs, dir, name, path, sizeof(path)) < 0 ||
+	     kv_entry(fs, dir, name, path, &ep, &child)))
 		return 0;
 	len = fuse_add_direntry_plus(req, buf, room, name, &ep, next);
 	if (len > room && child)
@@ -392,7 +393,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	uint64_t parent_ino;
 	struct dsnap *h;
 	size_t pos = 0, len, i;
-	bool at_end = false;
+	bool at_end = false, lookup;
 	char *buf;
 	int rc;
 
@@ -411,15 +412,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	pthread_mutex_lock(&fs->lock);
 	parent_ino = dir->names ? dir->names->parent->ino : dir->ino;
 	pthread_mutex_unlock(&fs->lock);
+	lookup = plus && table_has_room(fs);
 	if (off < 1) {
-		len = add_entry(req, fs, dir, plus, buf, size, ".", dir->ino,
+		len = add_entry(req, fs, dir, plus, lookup, buf, size, ".", dir->ino,
 				DT_DIR, 1);
 		if (len > size)
 			goto out;
 		pos += len;
 	}
 	if (off < 2) {
-		len = add_entry(req, fs, dir, plus, buf + pos, size - pos, "..",
+		len = add_entry(req, fs, dir, plus, lookup, buf + pos, size - pos, "..",
 				parent_ino, DT_DIR, 2);
 		if (len > size - pos)
 			goto out;
@@ -428,7 +430,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	for (i = snap_seek(h, off); i < h->n; i++) {
 		const struct dent *e = &h->ents[i];
 
-		len = add_entry(req, fs, dir, plus, buf + pos, size - pos,
+		len = add_entry(req, fs, dir, plus, lookup, buf + pos, size - pos,
 				dent_name(h, e), dent_ino(fs, e), e->type,
 				(off_t)e->cookie);
 		if (len > size - pos)

@@ -299,6 +299,22 @@ t_umount_check() {
 	t_eq "$rc" 0 "daemon exit status after fusermount3 -u"
 }
 
+# t_fsx TAG FILE...: run the fsx checker on each FILE (relative to the
+# mount) at once, against a twin in $T/ref, seeded by TAG and the name.
+t_fsx() {
+	local tag=$1 f p seed pids=()
+	shift
+	for f in "$@"; do
+		seed=$(printf '%s%s' "$tag" "$f" | cksum | cut -d' ' -f1)
+		python3 "$T_ROOT/tests/integration/fsx.py" "$T/mnt/$f" \
+			"$T/ref/${f//\//_}" "$seed" 1500 &
+		pids+=($!)
+	done
+	for p in "${pids[@]}"; do
+		wait "$p" || t_fail "fsx run (pid $p) found a difference"
+	done
+}
+
 # t_loop SIZE SECTOR: attach a loop device with SECTOR-byte sectors to a new
 # sparse file in $T, register it for detaching, and name it in T_LOOPDEV.
 # (Not in $(...): the registration must happen in this shell.)

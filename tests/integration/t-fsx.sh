@@ -12,14 +12,5 @@ M=$T/mnt
 mkdir "$M/gpu0" "$M/gpu1" "$M/gpu2" "$M/kv"
 
 # one file per device, and several at once so the threads share nothing
-pids=()
-for f in gpu0/a gpu1/b gpu2/c kv/d; do
-	seed=$(printf '%s' "$f" | cksum | cut -d' ' -f1)
-	python3 "$T_ROOT/tests/integration/fsx.py" "$M/$f" \
-		"$T/ref/${f//\//_}" "$seed" 1500 &
-	pids+=($!)
-done
-for p in "${pids[@]}"; do
-	wait "$p" || t_fail "fsx run (pid $p) found a difference"
-done
+t_fsx "" gpu0/a gpu1/b gpu2/c kv/d
 t_umount_check

@@ -20,16 +20,7 @@ t_eq "$(grep -c 'page cache: reads spliced' "$T/log")" 2 "devices probed as page
 mkdir "$M/gpu0" "$M/gpu1"
 
 # 1. random I/O on both devices at once, checked against ext4 and a model
-pids=()
-for f in gpu0/a gpu1/b; do
-	seed=$(printf 'tmpfs-%s' "$f" | cksum | cut -d' ' -f1)
-	python3 "$T_ROOT/tests/integration/fsx.py" "$M/$f" \
-		"$T/ref/${f//\//_}" "$seed" 1500 &
-	pids+=($!)
-done
-for p in "${pids[@]}"; do
-	wait "$p" || t_fail "fsx run (pid $p) found a difference"
-done
+t_fsx tmpfs- gpu0/a gpu1/b
 
 # 2. whole files, odd sizes, read buffered and O_DIRECT
 for size in 1 4095 1048577 9437185; do
