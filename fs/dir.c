@@ -3,9 +3,13 @@
  *
  * A listing is a snapshot of every device's copy of the directory: each
  * name once, a directory merged, for a non-directory the copy lookup would
- * find (the policy's device first). The snapshot belongs to the directory,
- * not to an open handle: it is retaken at offset 0 and dropped once a
- * reader got to its end. Offsets are name hashes (see snap_sort()).
+ * find (the policy's device first). Snapshots belong to the directory, not
+ * to an open handle: the first is retaken at offset 0, and each is dropped
+ * once a reader got past it. Offsets are name hashes (see snap_sort()); a
+ * snapshot holds at most p.listing_window of them (some 80 bytes each),
+ * the smallest after the offset it was taken for: a huge directory is
+ * listed in windows, at the price of one scan of it per window, and the
+ * daemon's memory does not grow with it.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -18,6 +22,9 @@
 
 #include "fs_i.h"
 
+/* Windows a directory keeps, for readers at different places in it. */
+#define SNAP_SLOTS	4
+
 struct dent {
 	uint64_t cookie;	/* its d_off: a hash of the name, see below */
 	uint32_t name;		/* offset into dsnap.names */
@@ -27,9 +34,17 @@ struct dent {
 	ino_t ino, dir_ino;	/* backing inode numbers of those copies */
 };
 
-/* A snapshot of one merged directory, shared by every reader of it. */
+/*
+ * A window of one merged directory, shared by every reader in it: all its
+ * entries with cookies after @floor, up to the @window smallest.
+ */
 struct dsnap {
+	struct dsnap *next;	/* the directory's other windows: fs->lock */
 	unsigned refs;		/* protected by fs->lock */
+	size_t window;		/* most entries it keeps */
+	uint64_t floor;		/* taken for readers after this cookie */
+	uint64_t ceil;		/* holds no cookie above this one */
+	bool last;		/* ... and there is none above it */
 	struct dent *ents;	/* sorted by cookie once built */
 	size_t n, cap;
 	char *names;
@@ -37,6 +52,19 @@ struct dsnap {
 	uint32_t *index;	/* while building: open addressing, 0 = empty */
 	size_t index_cap;
 };
+
+/*
+ * Cookies: an entry's d_off is a hash of its name, kept above the dots'
+ * offsets 1 and 2 and below 2^63, and a window is sorted by it. A reader
+ * resumes after the entry with the cookie it was given, so a window can be
+ * retaken between two of its requests without skipping or repeating a
+ * name that stayed (ext4's htree offsets work the same way). Equal hashes
+ * are made distinct in sorted order; a window taken for a later offset
+ * also holds the COOKIE_SLACK cookies before it, so it makes them distinct
+ * the same way.
+ */
+#define COOKIE_FIRST	3
+#define COOKIE_SLACK	64
 
 static const char *dent_name(const struct dsnap *h, const struct dent *e)
 {
@@ -51,20 +79,27 @@ static void dsnap_free(struct dsnap *h)
 	free(h);
 }
 
-static uint64_t name_hash(const char *s)
+/* The cookie of @name before equal ones are made distinct. */
+static uint64_t name_cookie(const char *name)
 {
-	return XXH3_64bits(s, strlen(s));
+	return (XXH3_64bits(name, strlen(name)) >> 2) + COOKIE_FIRST;
 }
 
-static int index_grow(struct dsnap *h)
+static int cookie_cmp(const void *a, const void *b)
 {
-	size_t cap = h->index_cap ? h->index_cap * 2 : 256;
+	const struct dent *x = a, *y = b;
+
+	return x->cookie < y->cookie ? -1 : x->cookie > y->cookie;
+}
+
+static int index_build(struct dsnap *h, size_t cap)
+{
 	uint32_t *idx = calloc(cap, sizeof(*idx));
 
 	if (!idx)
 		return -ENOMEM;
 	for (size_t i = 0; i < h->n; i++) {
-		size_t slot = name_hash(dent_name(h, &h->ents[i])) & (cap - 1);
+		size_t slot = h->ents[i].cookie & (cap - 1);
 
 		while (idx[slot])
 			slot = (slot + 1) & (cap - 1);
@@ -77,18 +112,22 @@ static int index_grow(struct dsnap *h)
 }
 
 /* The entry named @name, or the empty slot where it belongs. */
-static uint32_t *index_slot(struct dsnap *h, const char *name)
+static uint32_t *index_slot(struct dsnap *h, const char *name, uint64_t cookie)
 {
-	size_t slot = name_hash(name) & (h->index_cap - 1);
+	size_t slot = cookie & (h->index_cap - 1);
 
-	while (h->index[slot] &&
-	       strcmp(dent_name(h, &h->ents[h->index[slot] - 1]), name))
+	while (h->index[slot]) {
+		const struct dent *e = &h->ents[h->index[slot] - 1];
+
+		if (e->cookie == cookie && !strcmp(dent_name(h, e), name))
+			break;
 		slot = (slot + 1) & (h->index_cap - 1);
+	}
 	return &h->index[slot];
 }
 
-static int snap_append(struct dsnap *h, const char *name, uint8_t type,
-		       unsigned dev, ino_t ino, uint32_t *slot)
+static int snap_append(struct dsnap *h, const char *name, uint64_t cookie,
+		       uint8_t type, unsigned dev, ino_t ino, uint32_t *slot)
 {
 	size_t len = strlen(name) + 1;
 	struct dent *e;
@@ -115,6 +154,7 @@ static int snap_append(struct dsnap *h, const char *name, uint8_t type,
 		h->names_cap = cap;
 	}
 	e = &h->ents[h->n];
+	e->cookie = cookie;
 	e->name = (uint32_t)h->names_len;
 	memcpy(h->names + h->names_len, name, len);
 	h->names_len += len;
@@ -123,11 +163,44 @@ static int snap_append(struct dsnap *h, const char *name, uint8_t type,
 	e->ino = ino;
 	e->dir_dev = type == DT_DIR ? (int8_t)dev : -1;
 	e->dir_ino = ino;
-	if (slot)
-		*slot = (uint32_t)++h->n;
-	else
-		h->n++;
+	*slot = (uint32_t)++h->n;
 	return 0;
+}
+
+/*
+ * Keep the @h->window smallest cookies (all of those equal to the last
+ * one kept, too) and leave every larger one out from now on.
+ */
+static int snap_prune(struct dsnap *h)
+{
+	size_t keep = h->window, len = 0;
+	char *names;
+
+	qsort(h->ents, h->n, sizeof(*h->ents), cookie_cmp);
+	while (keep < h->n && h->ents[keep].cookie == h->ents[keep - 1].cookie)
+		keep++;
+	if (keep == h->n)
+		return 0;
+	h->ceil = h->ents[keep - 1].cookie;
+	h->n = keep;
+	for (size_t i = 0; i < keep; i++)
+		len += strlen(dent_name(h, &h->ents[i])) + 1;
+	names = malloc(len);
+	if (!names)
+		return -ENOMEM;
+	len = 0;
+	for (size_t i = 0; i < keep; i++) {
+		const char *name = dent_name(h, &h->ents[i]);
+		size_t n = strlen(name) + 1;
+
+		memcpy(names + len, name, n);
+		h->ents[i].name = (uint32_t)len;
+		len += n;
+	}
+	free(h->names);
+	h->names = names;
+	h->names_len = h->names_cap = len;
+	return h->index ? index_build(h, h->index_cap) : 0;
 }
 
 /* Rank of @dev for the entry at @path: the order lookup visits devices. */
@@ -136,19 +209,32 @@ static unsigned rank(struct kvfs *fs, const char *path, unsigned dev)
 	return dev == place_pick(&fs->policy, path) ? 0 : dev + 1;
 }
 
-/* Merge one backing entry seen on @dev into the listing. */
+/* Cookies up to this one are not in @h. */
+static uint64_t window_lo(const struct dsnap *h)
+{
+	return h->floor < COOKIE_SLACK ? 0 : h->floor - COOKIE_SLACK;
+}
+
+/* Merge one backing entry seen on @dev into the window being taken. */
 static int snap_merge(struct kvfs *fs, struct dsnap *h, const char *dirpath,
 		      const char *name, uint8_t type, unsigned dev, ino_t ino)
 {
+	uint64_t cookie = name_cookie(name);
 	char path[KV_PATH_MAX];
 	uint32_t *slot;
 	struct dent *e;
 
-	if ((h->n + 1) * 2 > h->index_cap && index_grow(h))
+	if (cookie <= window_lo(h) || cookie > h->ceil)
+		return 0;
+	if ((h->n + 1) * 2 > h->index_cap &&
+	    index_build(h, h->index_cap ? h->index_cap * 2 : 256))
 		return -ENOMEM;
-	slot = index_slot(h, name);
-	if (!*slot)
-		return snap_append(h, name, type, dev, ino, slot);
+	slot = index_slot(h, name, cookie);
+	if (!*slot) {
+		int rc = snap_append(h, name, cookie, type, dev, ino, slot);
+
+		return rc || h->n < 2 * h->window ? rc : snap_prune(h);
+	}
 	e = &h->ents[*slot - 1];
 	if (type == DT_DIR && e->dir_dev < 0) {
 		e->dir_dev = (int8_t)dev;
@@ -197,28 +283,9 @@ static int snap_read_dev(struct kvfs *fs, struct dsnap *h, unsigned dev,
 	return rc;
 }
 
-/*
- * Cookies: an entry's d_off is a hash of its name, kept above the dots'
- * offsets 1 and 2 and below 2^63, and the snapshot is sorted by it. A
- * reader resumes after the entry with the cookie it was given, so a
- * snapshot can be retaken between two of its requests without skipping
- * or repeating a name that stayed (ext4's htree offsets work the same way).
- * Equal hashes are made distinct in sorted order.
- */
-#define COOKIE_FIRST 3
-
-static int cookie_cmp(const void *a, const void *b)
-{
-	const struct dent *x = a, *y = b;
-
-	return x->cookie < y->cookie ? -1 : x->cookie > y->cookie;
-}
-
+/* Sort a window by cookie and make equal cookies distinct. */
 static void snap_sort(struct dsnap *h)
 {
-	for (size_t i = 0; i < h->n; i++)
-		h->ents[i].cookie = (name_hash(dent_name(h, &h->ents[i])) >> 2) +
-				    COOKIE_FIRST;
 	if (h->n > 1)
 		qsort(h->ents, h->n, sizeof(*h->ents), cookie_cmp);
 	for (size_t i = 1; i < h->n; i++)
@@ -226,22 +293,32 @@ static void snap_sort(struct dsnap *h)
 			h->ents[i].cookie = h->ents[i - 1].cookie + 1;
 }
 
-/* Take a fresh snapshot of directory @path (the dots are not in it). */
-static int snap_load(struct kvfs *fs, const char *path, struct dsnap **out)
+/*
+ * Take a fresh window of directory @path for readers after cookie @floor
+ * (the dots are not in it).
+ */
+static int snap_load(struct kvfs *fs, const char *path, uint64_t floor,
+		     struct dsnap **out)
 {
 	struct dsnap *h = calloc(1, sizeof(*h));
 	int rc = 0;
 
 	if (!h)
 		return -ENOMEM;
+	h->window = fs->p.listing_window;
+	h->floor = floor;
+	h->ceil = UINT64_MAX;
 	for (unsigned d = 0; !rc && d < fs->ndev; d++)
 		rc = snap_read_dev(fs, h, d, path);
 	free(h->index);
 	h->index = NULL;
+	if (!rc && h->n > h->window)
+		rc = snap_prune(h);
 	if (rc) {
 		dsnap_free(h);
 		return rc;
 	}
+	h->last = h->ceil == UINT64_MAX;
 	snap_sort(h);
 	h->refs = 1;
 	*out = h;
@@ -254,29 +331,84 @@ static void snap_put_locked(struct dsnap *h)
 		dsnap_free(h);
 }
 
+/*
+ * Take @h off @dir's windows; the caller holds fs->lock and now owns the
+ * reference the directory had if this returns true.
+ */
+static bool snap_unlink_locked(struct inode *dir, struct dsnap *h)
+{
+	for (struct dsnap **pp = &dir->snap; *pp; pp = &(*pp)->next) {
+		if (*pp == h) {
+			*pp = h->next;
+			return true;
+		}
+	}
+	return false;
+}
+
 void dir_snap_drop(struct inode *in)
 {
-	snap_put_locked(in->snap);
-	in->snap = NULL;
+	while (in->snap) {
+		struct dsnap *h = in->snap;
+
+		in->snap = h->next;
+		snap_put_locked(h);
+	}
+}
+
+/* Whether a reader after cookie @off finds what comes next in @h. */
+static bool snap_covers(const struct dsnap *h, uint64_t off)
+{
+	return h->floor <= off &&
+	       (h->last || (h->n && off < h->ents[h->n - 1].cookie));
 }
 
 /*
- * The snapshot a read at @off uses: a new one at offset 0 (opendir and
- * rewinddir must see every change), else the directory's current one, or
- * a new one if none is kept. Returned with a reference.
+ * Make @h the directory's most recent window: it replaces one taken for
+ * the same offset, and the least recently used goes past SNAP_SLOTS.
  */
-static int snap_get(struct kvfs *fs, struct inode *dir, off_t off,
+static void snap_insert_locked(struct inode *dir, struct dsnap *h)
+{
+	struct dsnap **pp = &dir->snap, *w;
+	unsigned kept = 1;
+
+	while ((w = *pp)) {
+		if (w->floor == h->floor || kept == SNAP_SLOTS) {
+			*pp = w->next;
+			snap_put_locked(w);
+			continue;
+		}
+		kept++;
+		pp = &w->next;
+	}
+	h->next = dir->snap;
+	dir->snap = h;
+}
+
+/*
+ * The window a read after cookie @off uses: a new one at offset 0 (opendir
+ * and rewinddir must see every change), else one of the directory's that
+ * goes on from @off, or a new one taken for @off. Returned with a
+ * reference.
+ */
+static int snap_get(struct kvfs *fs, struct inode *dir, uint64_t off,
 		    struct dsnap **out)
 {
 	char path[KV_PATH_MAX];
-	struct dsnap *h;
+	struct dsnap **pp, *h = NULL;
 	int rc;
 
 	if (off) {
 		pthread_mutex_lock(&fs->lock);
-		h = dir->snap;
-		if (h)
-			h->refs++;
+		for (pp = &dir->snap; (h = *pp); pp = &h->next) {
+			if (snap_covers(h, off)) {
+				*pp = h->next;
+				h->next = dir->snap;
+				dir->snap = h;
+				h->refs++;
+				break;
+			}
+		}
 		pthread_mutex_unlock(&fs->lock);
 		if (h) {
 			*out = h;
@@ -286,38 +418,37 @@ static int snap_get(struct kvfs *fs, struct inode *dir, off_t off,
 	rc = inode_path(fs, dir, path, sizeof(path));
 	if (rc < 0)
 		return rc;
-	rc = snap_load(fs, path, &h);
+	rc = snap_load(fs, path, off < COOKIE_FIRST ? 0 : off, &h);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&fs->lock);
-	snap_put_locked(dir->snap);
-	dir->snap = h;
+	snap_insert_locked(dir, h);
 	h->refs++;
 	pthread_mutex_unlock(&fs->lock);
 	*out = h;
 	return 0;
 }
 
-/* A reader got to the end: the directory need not keep @h any longer. */
+/* A reader is done with @h; @passed: it got past its end. */
 static void snap_done(struct kvfs *fs, struct inode *dir, struct dsnap *h,
-		      bool at_end)
+		      bool passed)
 {
 	pthread_mutex_lock(&fs->lock);
-	if (at_end && dir->snap == h)
-		dir_snap_drop(dir);
+	if (passed && snap_unlink_locked(dir, h))
+		h->refs--;	/* the directory's: the caller's is still held */
 	snap_put_locked(h);
 	pthread_mutex_unlock(&fs->lock);
 }
 
 /* Index of the first entry after cookie @off. */
-static size_t snap_seek(const struct dsnap *h, off_t off)
+static size_t snap_seek(const struct dsnap *h, uint64_t off)
 {
 	size_t lo = 0, hi = h->n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (h->ents[mid].cookie <= (uint64_t)off)
+		if (h->ents[mid].cookie <= off)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -390,28 +521,21 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 {
 	struct kvfs *fs = kv_fs(req);
 	struct inode *dir = inode_of(fs, ino);
-	uint64_t parent_ino;
-	struct dsnap *h;
-	size_t pos = 0, len, i;
-	bool at_end = false, lookup;
+	uint64_t parent_ino, at = (uint64_t)off;
+	size_t pos = 0, len;
+	bool lookup;
 	char *buf;
-	int rc;
+	int rc = 0;
 
 	if (off < 0)
 		return (void)fuse_reply_err(req, EINVAL);
 	buf = malloc(size);
 	if (!buf)
 		return (void)fuse_reply_err(req, ENOMEM);
-	pthread_rwlock_rdlock(&fs->ns_lock);
-	rc = snap_get(fs, dir, off, &h);
-	if (rc) {
-		pthread_rwlock_unlock(&fs->ns_lock);
-		free(buf);
-		return (void)fuse_reply_err(req, -rc);
-	}
 	pthread_mutex_lock(&fs->lock);
 	parent_ino = dir->names ? dir->names->parent->ino : dir->ino;
 	pthread_mutex_unlock(&fs->lock);
+	pthread_rwlock_rdlock(&fs->ns_lock);
 	lookup = plus && table_has_room(fs);
 	if (off < 1) {
 		len = add_entry(req, fs, dir, plus, lookup, buf, size, ".", dir->ino,
@@ -427,21 +551,41 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			goto out;
 		pos += len;
 	}
-	for (i = snap_seek(h, off); i < h->n; i++) {
-		const struct dent *e = &h->ents[i];
+	/* window after window until the buffer is full or the listing ends */
+	for (;;) {
+		struct dsnap *h;
+		bool full = false, last;
+		size_t i;
 
-		len = add_entry(req, fs, dir, plus, lookup, buf + pos, size - pos,
-				dent_name(h, e), dent_ino(fs, e), e->type,
-				(off_t)e->cookie);
-		if (len > size - pos)
+		rc = snap_get(fs, dir, at, &h);
+		if (rc)
 			break;
-		pos += len;
+		for (i = snap_seek(h, at); i < h->n; i++) {
+			const struct dent *e = &h->ents[i];
+
+			len = add_entry(req, fs, dir, plus, lookup, buf + pos,
+					size - pos, dent_name(h, e),
+					dent_ino(fs, e), e->type,
+					(off_t)e->cookie);
+			if (len > size - pos) {
+				full = true;
+				break;
+			}
+			pos += len;
+		}
+		last = h->last;
+		if (h->n)
+			at = h->ents[h->n - 1].cookie;
+		snap_done(fs, dir, h, !full);
+		if (full || last)
+			break;
 	}
-	at_end = i == h->n;
 out:
-	snap_done(fs, dir, h, at_end);
 	pthread_rwlock_unlock(&fs->ns_lock);
-	fuse_reply_buf(req, buf, pos);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_buf(req, buf, pos);
 	free(buf);
 }
 

@@ -23,7 +23,12 @@ struct kvfs_params {
 	unsigned max_read;	/* max_read mount option, 0: none given */
 	unsigned max_inodes;	/* inodes to keep before asking the kernel to
 				   drop names; 0: no limit */
+	unsigned listing_window; /* directory entries a listing holds at a
+				    time, 0: the default */
 };
+
+/* Default of kvfs_params.listing_window: some 2.5 MiB of memory. */
+#define KVFS_LISTING_WINDOW	32768
 
 struct kvfs;
 

@@ -105,6 +105,8 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 	if (!fs)
 		return -ENOMEM;
 	fs->p = *p;
+	if (!fs->p.listing_window)
+		fs->p.listing_window = KVFS_LISTING_WINDOW;
 	fs->devs = p->devs;
 	fs->ndev = devset_count(p->devs);
 	fs->policy.ndev = fs->ndev;

@@ -53,6 +53,9 @@ static const struct kv_key kv_keys[] = {
 	  KV_OFF(read_ahead_kb), 0, KV_READ_AHEAD_MAX },
 	{ "max_inodes", KV_UINT, KV_SET_MAX_INODES, KV_OFF(max_inodes), 0,
 	  KV_MAX_INODES_MAX },
+	{ "listing_window", KV_UINT, KV_SET_LISTING_WINDOW,
+	  KV_OFF(listing_window), KV_LISTING_WINDOW_MIN,
+	  KV_LISTING_WINDOW_MAX },
 	{ "entry_timeout", KV_SECONDS, KV_SET_ENTRY_TIMEOUT,
 	  KV_OFF(entry_timeout), 0, 0 },
 	{ "attr_timeout", KV_SECONDS, KV_SET_ATTR_TIMEOUT,
@@ -75,6 +78,7 @@ void kv_config_init(struct kv_config *c)
 	c->write_buffer_kb = KV_DEFAULT_WRITE_BUFFER_KB;
 	c->read_ahead_kb = KV_DEFAULT_READ_AHEAD;
 	c->max_inodes = KV_DEFAULT_MAX_INODES;
+	c->listing_window = KV_DEFAULT_LISTING_WINDOW;
 	c->entry_timeout = KV_DEFAULT_TIMEOUT;
 	c->attr_timeout = KV_DEFAULT_TIMEOUT;
 }

@@ -25,6 +25,9 @@
 #define KV_READ_AHEAD_MAX	(1u << 20)
 #define KV_DEFAULT_MAX_INODES	65536
 #define KV_MAX_INODES_MAX	(1u << 30)
+#define KV_DEFAULT_LISTING_WINDOW 32768
+#define KV_LISTING_WINDOW_MIN	64
+#define KV_LISTING_WINDOW_MAX	(1u << 24)
 #define KV_DEFAULT_TIMEOUT	1.0
 #define KV_GPUS_MAX		1024
 #define KV_THREADS_MAX		1024
@@ -48,6 +51,7 @@ enum kv_field {
 	KV_SET_READ_AHEAD	= 1 << 12,
 	KV_SET_WRITE_BUFFER_KB	= 1 << 13,
 	KV_SET_MAX_INODES	= 1 << 14,
+	KV_SET_LISTING_WINDOW	= 1 << 15,
 };
 
 struct kv_config {
@@ -62,6 +66,7 @@ struct kv_config {
 	unsigned write_buffer_kb; /* size of one, a power of two */
 	unsigned read_ahead_kb;	/* the kernel's read-ahead, 0: its default */
 	unsigned max_inodes;	/* inode table limit, 0: none */
+	unsigned listing_window; /* entries a listing holds at a time */
 	double entry_timeout;	/* seconds */
 	double attr_timeout;	/* seconds */
 	bool foreground;

@@ -480,6 +480,7 @@ int daemon_run(const struct kv_config *c)
 	kp.max_write = KV_MAX_IO;
 	kp.max_readahead = c->read_ahead_kb * 1024u;
 	kp.max_inodes = c->max_inodes;
+	kp.listing_window = c->listing_window;
 	kp.max_read = max_read_of(c, devs);
 	rc = kvfs_new(&kp, &fs);
 	if (rc) {

@@ -47,6 +47,7 @@ static const struct fuse_opt cli_spec[] = {
 	FUSE_OPT_KEY("write_buffer_kb=", KEY_SETTING),
 	FUSE_OPT_KEY("read_ahead_kb=", KEY_SETTING),
 	FUSE_OPT_KEY("max_inodes=", KEY_SETTING),
+	FUSE_OPT_KEY("listing_window=", KEY_SETTING),
 	FUSE_OPT_KEY("entry_timeout=", KEY_SETTING),
 	FUSE_OPT_KEY("attr_timeout=", KEY_SETTING),
 	FUSE_OPT_END
@@ -55,8 +56,8 @@ static const struct fuse_opt cli_spec[] = {
 /* Our -o options that take a value, to catch them given without one. */
 static const char *const value_opts[] = {
 	"config", "gpus", "threads", "max_background", "write_buffers",
-	"write_buffer_kb", "read_ahead_kb", "max_inodes", "entry_timeout",
-	"attr_timeout",
+	"write_buffer_kb", "read_ahead_kb", "max_inodes", "listing_window",
+	"entry_timeout", "attr_timeout",
 };
 
 struct cli {
@@ -95,6 +96,9 @@ static void usage(void)
 "    -o read_ahead_kb=N    the kernel's read-ahead on the mount (default %d)\n"
 "    -o max_inodes=N       files the daemon keeps track of before it asks\n"
 "                          the kernel to forget some (default %d, 0: no limit)\n"
+"    -o listing_window=N   directory entries a listing holds in memory at a\n"
+"                          time; larger directories are read in windows\n"
+"                          (default %d)\n"
 "    -o entry_timeout=S    seconds the kernel may cache names (default 1)\n"
 "    -o attr_timeout=S     seconds the kernel may cache attributes (default 1)\n"
 "    -o align.N=BYTES      force device N's O_DIRECT alignment\n"
@@ -104,7 +108,8 @@ static void usage(void)
 "See kvstripe(1) and docs/configuration.md.\n",
 	       KV_DEFAULT_THREADS, KV_DEFAULT_BACKGROUND,
 	       KV_DEFAULT_WRITE_BUFFERS, KV_DEFAULT_WRITE_BUFFER_KB,
-	       KV_DEFAULT_READ_AHEAD, KV_DEFAULT_MAX_INODES);
+	       KV_DEFAULT_READ_AHEAD, KV_DEFAULT_MAX_INODES,
+	       KV_DEFAULT_LISTING_WINDOW);
 }
 
 static int cli_fail(struct cli *cl, const char *fmt, ...)
