@@ -27,8 +27,8 @@ struct kvfs_params {
 				    time, 0: the default */
 };
 
-/* Default of kvfs_params.listing_window: some 2.5 MiB of memory. */
-#define KVFS_LISTING_WINDOW	32768
+/* Default of kvfs_params.listing_window: some 5 MiB of memory. */
+#define KVFS_LISTING_WINDOW	65536
 
 struct kvfs;
 

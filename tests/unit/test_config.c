@@ -579,7 +579,7 @@ Test(config, data_path_settings)
 	cr_expect_eq(t_c.max_inodes, 0);
 	cr_expect_eq(kv_config_set(&t_c, "max_inodes", "1073741825", t_err,
 				   sizeof(t_err)), -EINVAL);
-	cr_expect_eq(t_c.listing_window, 32768, "default");
+	cr_expect_eq(t_c.listing_window, 65536, "default");
 	cr_assert_eq(kv_config_set(&t_c, "listing_window", "64", t_err,
 				   sizeof(t_err)), 0, "%s", t_err);
 	cr_expect_eq(t_c.listing_window, 64);
