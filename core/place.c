@@ -129,6 +129,27 @@ unsigned place_pick(const struct place_policy *p, const char *relpath)
 	return (unsigned)(place_hash(relpath) % p->ndev);
 }
 
+unsigned place_pick_busy(const struct place_policy *p, const char *relpath,
+			 const unsigned *busy)
+{
+	unsigned best = place_pick(p, relpath), first = 0, step = 1, n;
+
+	if (!busy || p->ndev <= 1)
+		return best;
+	if (place_gpu_index(relpath, &n)) {
+		if (!p->gpus || p->ndev <= p->gpus)
+			return best;	/* N's one device */
+		first = n % p->gpus;
+		step = p->gpus;
+	} else if (place_lmcache_worker(relpath, &n)) {
+		return best;		/* the worker's device */
+	}
+	for (unsigned d = first; d < p->ndev; d += step)
+		if (busy[d] < busy[best])
+			best = d;
+	return best;
+}
+
 bool place_gpu_owns(const struct place_policy *p, unsigned gpu, unsigned dev)
 {
 	if (p->ndev <= 1)

@@ -3,7 +3,10 @@
  *
  * Placement is a pure function of the file's path relative to the mount and
  * the device count: identical across restarts and machines (xxhash3 with a
- * fixed seed, never a per-process seeded hash).
+ * fixed seed, never a per-process seeded hash). Where a path leaves a
+ * choice of devices, place_pick_busy() may steer a new file away from
+ * devices busy with other writes; lookup searches every device, so where
+ * a file went need not be recomputed later.
  */
 #ifndef CORE_PLACE_H
 #define CORE_PLACE_H
@@ -40,6 +43,16 @@ uint64_t place_hash(const char *relpath);
  * name -> worker_id % ndev; anything else -> place_hash() % ndev.
  */
 unsigned place_pick(const struct place_policy *p, const char *relpath);
+
+/*
+ * Like place_pick(), but where @relpath leaves a choice of devices (below
+ * gpu<N>/ with gpus set and N owning several, or a name with no owner),
+ * take the one with the fewest files open for writing, @busy[d]. Ties go
+ * to place_pick()'s choice, so with no other writer the result is
+ * place_pick()'s. @busy holds p->ndev counts; NULL means place_pick().
+ */
+unsigned place_pick_busy(const struct place_policy *p, const char *relpath,
+			 const unsigned *busy);
 
 /*
  * Whether device @dev is one of GPU @gpu's devices: N % ndev without the

@@ -5,7 +5,8 @@
  * goes to every copy; a file's go to its one backing file, through its
  * open descriptor when it has one (so an unlinked open file still works).
  * user.kvstripe.device and user.kvstripe.path are read-only and computed,
- * and so is user.kvstripe.inodes of the root: the inode table's size.
+ * and so are user.kvstripe.inodes of the root, the inode table's size, and
+ * user.kvstripe.writers, the files open for writing on each device.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #define XATTR_DEVICE "user.kvstripe.device"
 #define XATTR_PATH "user.kvstripe.path"
 #define XATTR_INODES "user.kvstripe.inodes"	/* the root's only */
+#define XATTR_WRITERS "user.kvstripe.writers"	/* ditto */
 #define XATTR_CAPS "security.capability"
 
 void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -190,7 +192,7 @@ static const char *xpath(struct kvfs *fs, struct xtarget *x, unsigned dev,
 static bool is_ours(const char *name)
 {
 	return !strcmp(name, XATTR_DEVICE) || !strcmp(name, XATTR_PATH) ||
-	       !strcmp(name, XATTR_INODES);
+	       !strcmp(name, XATTR_INODES) || !strcmp(name, XATTR_WRITERS);
 }
 
 /*
@@ -233,6 +235,15 @@ static int our_value(struct kvfs *fs, struct inode *in, const char *name,
 		count = fs->count;
 		pthread_mutex_unlock(&fs->lock);
 		n = snprintf(val, size, "%zu", count);
+	} else if (!strcmp(name, XATTR_WRITERS)) {
+		if (in != fs->root)
+			return -ENODATA;
+		/* "N0 N1 ...": device d's count is the d-th */
+		n = 0;
+		for (unsigned d = 0; d < fs->ndev && n < (int)size; d++)
+			n += snprintf(val + n, size - (size_t)n, "%s%u",
+				      d ? " " : "",
+				      atomic_load(&fs->writers[d]));
 	} else if (S_ISDIR(in->type)) {
 		return -ENODATA;	/* a directory lives everywhere */
 	} else if (!strcmp(name, XATTR_DEVICE))

@@ -96,6 +96,29 @@ static bool wants_write(int flags)
 	return (flags & O_ACCMODE) != O_RDONLY;
 }
 
+/*
+ * Count an open of @in with @flags among its device's writers (@delta 1)
+ * or take it out again (-1): see place_pick_busy().
+ */
+static void count_writer(struct kvfs *fs, struct inode *in, int flags,
+			 int delta)
+{
+	if (wants_write(flags) && in->dev >= 0)
+		atomic_fetch_add_explicit(&fs->writers[in->dev], (unsigned)delta,
+					  memory_order_relaxed);
+}
+
+/* The device for a new file at @path: the policy's, or a less busy one. */
+static unsigned create_device(struct kvfs *fs, const char *path)
+{
+	unsigned busy[DEV_MAX];
+
+	for (unsigned d = 0; d < fs->ndev; d++)
+		busy[d] = atomic_load_explicit(&fs->writers[d],
+					       memory_order_relaxed);
+	return place_pick_busy(&fs->policy, path, busy);
+}
+
 /* Open @in's dfile (shared), for writing if @write. */
 static int file_get(struct kvfs *fs, struct inode *in, bool write,
 		    struct dfile **out)
@@ -240,8 +263,11 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * (a KV get is open, read, close).
 	 */
 	fi->noflush = !wants_write(fi->flags);
-	if (fuse_reply_open(req, fi))
+	count_writer(fs, in, fi->flags, 1);
+	if (fuse_reply_open(req, fi)) {
+		count_writer(fs, in, fi->flags, -1);
 		file_unpin(fs, in);	/* the open was interrupted */
+	}
 }
 
 void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -265,7 +291,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			      sizeof(path));
 	if (rc < 0)
 		goto out;
-	dev = place_pick(&fs->policy, path);
+	dev = create_device(fs, path);
 	rc = dfile_open(kv_rootfd(fs, dev), path, flags, mode,
 			kv_dev(fs, dev)->dio_align, &df);
 	if (rc == -ENOENT && !(rc = kv_make_parents(fs, dev, path)))
@@ -293,8 +319,11 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	kv_fill_entry(fs, in, &f.st, &e);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	set_open_flags(fi, df);
-	if (fuse_reply_create(req, &e, fi))
+	count_writer(fs, in, fi->flags, 1);
+	if (fuse_reply_create(req, &e, fi)) {
+		count_writer(fs, in, fi->flags, -1);
 		file_unpin(fs, in);
+	}
 	return;
 out:
 	pthread_rwlock_unlock(&fs->ns_lock);
@@ -370,9 +399,10 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct kvfs *fs = kv_fs(req);
+	struct inode *in = inode_of(fs, ino);
 
-	(void)fi;
-	fuse_reply_err(req, -file_unpin(fs, inode_of(fs, ino)));
+	count_writer(fs, in, fi->flags, -1);
+	fuse_reply_err(req, -file_unpin(fs, in));
 }
 
 void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,

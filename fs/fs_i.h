@@ -68,6 +68,8 @@ struct kvfs {
 	unsigned ino_shift;	/* bits of st_ino that carry the device */
 	bool no_opendir;	/* the kernel lists directories without opendir */
 	bool splice_reads;	/* page-cache devices' reads are spliced */
+	/* opens for writing per device: new files go to idle devices */
+	_Atomic unsigned writers[DEV_MAX];
 	uid_t uid;		/* the daemon's own credentials */
 	gid_t gid;
 

@@ -17,6 +17,7 @@ B_MNT=			# the current kvstripe mount point
 B_PIDS=()		# every daemon started (stopped by PID if still running)
 B_FSMOUNTS=()		# tmpfs/ext4 mounts made here, unmounted in reverse
 B_LOOPS=()		# loop devices attached here
+B_CG=			# blkio cgroup this shell was moved into (b_throttle)
 
 # --- messages --------------------------------------------------------------
 
@@ -54,13 +55,14 @@ b_is_mounted() {
 	awk -v d="$1" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo
 }
 
-# b_mount SOURCES MNT: start build's daemon copy in the foreground on MNT,
-# its output appended to $W/daemon.log; wait (10 s at most) for the mount.
+# b_mount SOURCES MNT [ARGS...]: start build's daemon copy in the
+# foreground on MNT with ARGS, its output appended to $W/daemon.log; wait
+# (10 s at most) for the mount.
 b_mount() {
 	local src=$1 mnt=$2 i
-	local -a extra=()
+	local -a extra=("${@:3}")
 	# shellcheck disable=SC2206	# word splitting of the options is wanted
-	[ -n "${BENCH_MOUNT_OPTS:-}" ] && extra=($BENCH_MOUNT_OPTS)
+	[ -n "${BENCH_MOUNT_OPTS:-}" ] && extra+=($BENCH_MOUNT_OPTS)
 	printf '=== %s %s %s -f %s\n' "$B_DAEMON" "$src" "$mnt" \
 		"${extra[*]}" >>"$W/daemon.log"
 	"$B_DAEMON" "$src" "$mnt" -f "${extra[@]}" >>"$W/daemon.log" 2>&1 &
@@ -118,6 +120,38 @@ b_loopfs() {
 	B_FSMOUNTS+=("$1")
 }
 
+# b_loopdev DIR: the loop device b_loopfs mounted on DIR.
+b_loopdev() {
+	awk -v d="$1" '$5 == d { print $(NF - 1) }' /proc/self/mountinfo
+}
+
+# b_throttle MIBS DEV...: move this shell, and so everything it starts
+# from now on, into a blkio cgroup (v1, this machine's kind) that limits
+# reads and writes on each block device DEV to MIBS MiB/s: slow devices
+# made of fast ones. False if the controller is missing.
+b_throttle() {
+	local bps=$(($1 * 1048576)) dev mm
+	shift
+	[ -f /sys/fs/cgroup/blkio/tasks ] || return 1
+	B_CG=/sys/fs/cgroup/blkio/kvbench.$$
+	mkdir "$B_CG" || { B_CG=; return 1; }
+	for dev in "$@"; do
+		mm=$(lsblk -dno MAJ:MIN "$dev" | tr -d ' ')
+		echo "$mm $bps" >"$B_CG/blkio.throttle.write_bps_device"
+		echo "$mm $bps" >"$B_CG/blkio.throttle.read_bps_device"
+	done
+	echo $$ >"$B_CG/tasks"
+}
+
+# b_unthrottle: back to the root blkio cgroup; the throttled one goes
+# once nothing runs in it (the daemon started there must have exited).
+b_unthrottle() {
+	[ -n "$B_CG" ] || return 0
+	echo $$ >/sys/fs/cgroup/blkio/tasks
+	rmdir "$B_CG" 2>/dev/null || b_log "cleanup: cannot remove $B_CG"
+	B_CG=
+}
+
 # b_fs_release: unmount and detach what b_tmpfs/b_loopfs made, so far.
 b_fs_release() {
 	local i
@@ -158,6 +192,7 @@ b_cleanup() {
 		kill -TERM "$p" 2>/dev/null
 		b_wait_exit "$p" 5 || kill -KILL "$p" 2>/dev/null
 	done
+	b_unthrottle
 	b_fs_release
 	if [ -n "$W" ] && [ -d "$W" ]; then
 		if [ "$rc" != 0 ] && [ -s "$W/daemon.log" ]; then

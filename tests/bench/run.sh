@@ -9,12 +9,14 @@
 #
 # Set-ups: "disk" = two directories on the machine's disk (device-bound);
 # "ram" = two tmpfs mounts, or ext4 on two loop devices in /dev/shm
-# (CPU-bound: the FUSE and daemon overhead shows).
+# (CPU-bound: the FUSE and daemon overhead shows); "spread" = two slow
+# devices (loop devices throttled by a blkio cgroup) under one GPU worker.
 #
 # Environment (defaults in brackets):
 #   BENCH_QUICK=1          smoke run, about a minute: less data, no dbench
 #   BENCH_REPS=N           repetitions per measurement [3]
-#   BENCH_SETUPS=LIST      set-ups to run ["disk ram"]
+#   BENCH_SETUPS=LIST      set-ups to run ["disk ram spread"]
+#   BENCH_SPREAD_MIBS=N    the spread set-up's device speed, MiB/s [100]
 #   BENCH_WORKLOADS=LIST   any of seq mix meta dbench rss [all]
 #   BENCH_DBENCH=LIST      set-ups dbench runs on ["disk"; quick: none]
 #   BENCH_DBENCH_TIME=S    dbench seconds per run [15]
@@ -34,7 +36,8 @@ export LC_ALL=C
 
 QUICK=${BENCH_QUICK:-0}
 REPS=${BENCH_REPS:-3}
-SETUPS=${BENCH_SETUPS:-disk ram}
+SETUPS=${BENCH_SETUPS:-disk ram spread}
+SPREAD_MIBS=${BENCH_SPREAD_MIBS:-100}
 WORKLOADS=${BENCH_WORKLOADS:-seq mix meta dbench rss}
 RAMKIND=${BENCH_RAM:-tmpfs}
 DISK_DIR=${BENCH_DISK_DIR:-/var/tmp}
@@ -51,14 +54,14 @@ DOC=$B_ROOT/docs/performance.md
 # streams, at least one file each); the mix has 16 threads with MIX_FILES
 # chunks of 8 MiB each; meta is META_THREADS x META_FILES.
 if [ "$QUICK" = 1 ]; then
-	VOL_DISK=64 VOL_RAM=128		# MiB
+	VOL_DISK=64 VOL_RAM=128 VOL_SPREAD=64	# MiB
 	MIX_DISK=1 MIX_RAM=1
 	META_THREADS=4 META_FILES=1000
 	RSS_COUNTS=${BENCH_RSS_COUNTS:-1000 10000}
 	DBENCH_ON=${BENCH_DBENCH:-none}
 	WRITE_DOC=${BENCH_DOC:-0}
 else
-	VOL_DISK=256 VOL_RAM=512
+	VOL_DISK=256 VOL_RAM=512 VOL_SPREAD=128
 	MIX_DISK=2 MIX_RAM=4
 	META_THREADS=4 META_FILES=5000
 	RSS_COUNTS=${BENCH_RSS_COUNTS:-1000 100000}
@@ -382,6 +385,63 @@ setup_run() {
 	rm -rf --one-file-system "$D0" "$D1"
 }
 
+# Set-up "spread": one GPU worker whose files spread over two devices. Two
+# ext4 loop devices in /dev/shm, each throttled to SPREAD_MIBS MiB/s for
+# reads and writes by a blkio cgroup the bench and the daemon run in; the
+# mount has -o gpus=1, so GPU 0 owns both devices and its files go to one
+# or the other by a hash of their path. One writer with 4 streams (an
+# LMCache worker's I/O threads) works in gpu0/ of the mount; the native
+# side runs the same streams over both devices' directories (the sum of
+# their bandwidths), and over device 0 alone for scale.
+spread_run() {
+	local rep side n p=spread\|
+	local w="${p}write 8M x4 O_DIRECT 1 worker on 2 devices"
+	local r="${p}read 8M x4 O_DIRECT 1 worker on 2 devices"
+	local w1="${p}  write: one device alone" r1="${p}  read: one device alone"
+	SETUP=spread
+	D0=$W/spread/d0 D1=$W/spread/d1
+	b_loopfs "$D0" 1G
+	b_loopfs "$D1" 1G
+	if ! b_throttle "$SPREAD_MIBS" "$(b_loopdev "$D0")" "$(b_loopdev "$D1")"
+	then
+		warn "spread: no blkio cgroup controller here; set-up skipped"
+		b_fs_release
+		return 0
+	fi
+	mkdir -p "$D0/nat" "$D1/nat"
+	MP=$W/mnt
+	mkdir -p "$MP"
+	b_mount "$D0,$D1" "$MP" -o gpus=1
+	mkdir -p "$MP/gpu0"
+	n=$((VOL_SPREAD / (8 * 4)))
+	[ "$n" -ge 1 ] || n=1
+	row "$w" MiB/s; row "$r" MiB/s; row "$w1" MiB/s; row "$r1" MiB/s
+	b_log "spread: 4 streams x $n file(s) of 8 MiB, devices at $SPREAD_MIBS MiB/s"
+	for ((rep = 0; rep < REPS; rep++)); do
+		for side in $(sides "$rep"); do
+			if [ "$side" = native ]; then
+				kvb native seq -s 8M -n "$n" -j 4 -C -V -D \
+					"$D0/nat" "$D1/nat" || rm_rest "$D0/nat" "$D1/nat"
+				take native write "$w"
+				take native read "$r"
+				kvb native seq -s 8M -n "$n" -j 4 -C -V -D \
+					"$D0/nat" || rm_rest "$D0/nat"
+				take native write "$w1"
+				take native read "$r1"
+			else
+				kvb mount seq -s 8M -n "$n" -j 4 -C -V -D \
+					"$MP/gpu0" || rm_rest "$MP/gpu0"
+				take mount write "$w"
+				take mount read "$r"
+			fi
+		done
+	done
+	HWM[$SETUP]=$(b_status_kb VmHWM)
+	b_umount || warn "spread: the daemon did not exit 0 after unmount"
+	b_unthrottle
+	b_fs_release
+}
+
 # rss_check N: N empty files made directly in the backing directories
 # (gpu0/ on device 0, gpu1/ on device 1), mount, find + du over the mount,
 # read a few; the daemon's RSS before, after, and after the kernel forgot.
@@ -526,6 +586,9 @@ targets() {
 			if (!(k in lo) || q < lo[k]) lo[k] = q; cnt[k]++
 		}
 		if ($2 ~ /^KV mix/) { k = "mix" $1; lo[k] = q; cnt[k]++ }
+		if ($1 == "spread" && $2 ~ /1 worker/) {
+			k = ($2 ~ /^write/) ? "spw" : "spr"; lo[k] = q; cnt[k]++
+		}
 		if ($1 == "ram" && $2 ~ /^read /) {
 			k = ($2 ~ /buffered/) ? "ramreadb" : "ramreadd"
 			if (!(k in lo) || q < lo[k]) lo[k] = q; cnt[k]++
@@ -539,7 +602,8 @@ targets() {
 		check("disk, 1 stream, O_DIRECT client (worst row)", 0.85, lo["d1"], cnt["d1"])
 		check("disk, 1 stream, buffered client (worst row)", 0.85, lo["b1"], cnt["b1"])
 		check("KV mix, disk", 0.95, lo["mixdisk"], cnt["mixdisk"])
-		check("KV mix, ram", 0.95, lo["mixram"], cnt["mixram"])
+		check("spread: 1 worker on 2 devices, write (vs both natively)", 0.9, lo["spw"], cnt["spw"])
+		check("spread: 1 worker on 2 devices, read (vs both natively)", 0.9, lo["spr"], cnt["spr"])
 		check("ram (CPU-bound) reads, O_DIRECT client (worst row)", 0.5, lo["ramreadd"], cnt["ramreadd"])
 		check("ram (CPU-bound) reads, buffered client (worst row)", 0.5, lo["ramreadb"], cnt["ramreadb"])
 		check("create+unlink, disk", 0.3, lo["metadisk"], cnt["metadisk"])
@@ -660,7 +724,11 @@ main() {
 	build
 	b_log "work directory $W; daemon $KVSTRIPE ($DAEMON_ID); $REPS repetitions"
 	for s in $SETUPS; do
-		setup_run "$s"
+		if [ "$s" = spread ]; then
+			want seq "$WORKLOADS" && spread_run
+		else
+			setup_run "$s"
+		fi
 	done
 	if want rss "$WORKLOADS"; then
 		for n in $RSS_COUNTS; do

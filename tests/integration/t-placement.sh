@@ -4,7 +4,9 @@
 #
 # gpu<N>/ -> device N % D; LMCache key names (both formats) outside gpu<N>/
 # -> worker_id % D; anything else -> one device by a stable hash, the same
-# after a remount; -o gpus=2 over 4 devices keeps GPU 1 on devices 1 and 3.
+# after a remount; -o gpus=2 over 4 devices keeps GPU 1 on devices 1 and 3;
+# with -o gpus=1 over 2 devices, a file created while the other is being
+# written goes to the idle device, and the writer counts go back to zero.
 
 # shellcheck disable=SC2012 # ls output is what these tests check
 . "$(dirname "$0")/lib.sh"
@@ -99,4 +101,35 @@ for n in 0 1 3; do
 	t_eq "${#seen[@]}" 2 "devices used by 40 files of gpu$n (${!seen[*]})"
 	unset seen
 done
+t_umount_check
+
+t_log "-o gpus=1 over 2 devices: new files go to the idle device"
+t_mkback 2 s
+t_mount "$T_SRC" -o gpus=1
+mkdir "$M/gpu0"
+writers() {
+	getfattr --absolute-names --only-values -n user.kvstripe.writers "$M"
+}
+t_eq "$(writers)" "0 0" "writers of an idle mount"
+for i in $(seq 1 20); do
+	exec 3>"$M/gpu0/a$i"
+	da=$(t_device_of "gpu0/a$i")
+	exec 4>"$M/gpu0/b$i"
+	db=$(t_device_of "gpu0/b$i")
+	[ "$da" != "$db" ] ||
+		t_fail "round $i: a and b both on device $da while a is open"
+	t_eq "$(writers)" "1 1" "writers with a$i and b$i open"
+	echo "a $i" >&3
+	echo "b $i" >&4
+	exec 3>&- 4>&-
+done
+t_eq "$(writers)" "0 0" "writers after every close"
+exec 3<"$M/gpu0/a1"
+t_eq "$(writers)" "0 0" "a reader is no writer"
+exec 3>>"$M/gpu0/a1"
+t_eq "$(writers)" "$( [ "$(t_device_of gpu0/a1)" = 0 ] && echo "1 0" || echo "0 1")" \
+	"an append open counts on its device"
+exec 3>&-
+t_eq "$(cat "$M/gpu0/a7") $(cat "$M/gpu0/b7")" "a 7 b 7" "contents"
+t_eq "$(writers)" "0 0" "writers at the end"
 t_umount_check

@@ -201,3 +201,49 @@ Test(place, gpu_owns_matches_pick)
 		cr_assert(place_gpu_owns(&p, i % 9, place_pick(&p, path)));
 	}
 }
+
+Test(place, busy_ties_keep_the_hash_choice)
+{
+	struct place_policy p = { .ndev = 4, .gpus = 1 };
+	unsigned idle[4] = { 0 }, even[4] = { 3, 3, 3, 3 };
+
+	for (unsigned i = 0; i < 200; i++) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "gpu0/c%u", i);
+		cr_assert_eq(place_pick_busy(&p, path, idle), place_pick(&p, path));
+		cr_assert_eq(place_pick_busy(&p, path, even), place_pick(&p, path));
+		cr_assert_eq(place_pick_busy(&p, path, NULL), place_pick(&p, path));
+	}
+}
+
+Test(place, busy_steers_within_the_gpus_devices)
+{
+	/* 4 devices, 2 GPUs: gpu1 owns 1 and 3, whatever else is idle */
+	struct place_policy p = { .ndev = 4, .gpus = 2 };
+	unsigned busy[4] = { 0, 5, 0, 2 };
+
+	for (unsigned i = 0; i < 100; i++) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "gpu1/c%u", i);
+		cr_assert_eq(place_pick_busy(&p, path, busy), 3, "%s", path);
+		snprintf(path, sizeof(path), "gpu2/c%u", i);
+		cr_assert_eq(place_pick_busy(&p, path, busy) % 2, 0, "%s", path);
+	}
+	/* names with no owner may go anywhere: the idlest device */
+	busy[0] = 1;
+	cr_assert_eq(place_pick_busy(&p, "top/file", busy), 2);
+}
+
+Test(place, busy_leaves_fixed_mappings_alone)
+{
+	struct place_policy p = { .ndev = 2, .gpus = 0 };
+	unsigned busy[2] = { 9, 0 };
+
+	/* gpu<N>/ without a split, and LMCache key names, have one device */
+	cr_assert_eq(place_pick_busy(&p, "gpu0/x", busy), 0);
+	cr_assert_eq(place_pick_busy(&p, "m@1@0@abc@bf16.pt", busy), 0);
+	p.gpus = 2;
+	cr_assert_eq(place_pick_busy(&p, "gpu2/x", busy), 0, "ndev == gpus");
+}
