@@ -45,6 +45,7 @@ struct dsnap {
 	uint64_t floor;		/* taken for readers after this cookie */
 	uint64_t ceil;		/* holds no cookie above this one */
 	bool last;		/* ... and there is none above it */
+	bool tail;		/* empty, after a window a reader got past */
 	struct dent *ents;	/* sorted by cookie once built */
 	size_t n, cap;
 	char *names;
@@ -365,7 +366,8 @@ static bool snap_covers(const struct dsnap *h, uint64_t off)
 
 /*
  * Make @h the directory's most recent window: it replaces one taken for
- * the same offset, and the least recently used goes past SNAP_SLOTS.
+ * the same offset, and the least recently used goes past SNAP_SLOTS. A
+ * tail speaks only for the window it followed: any new one replaces it.
  */
 static void snap_insert_locked(struct inode *dir, struct dsnap *h)
 {
@@ -373,7 +375,7 @@ static void snap_insert_locked(struct inode *dir, struct dsnap *h)
 	unsigned kept = 1;
 
 	while ((w = *pp)) {
-		if (w->floor == h->floor || kept == SNAP_SLOTS) {
+		if (w->floor == h->floor || w->tail || kept == SNAP_SLOTS) {
 			*pp = w->next;
 			snap_put_locked(w);
 			continue;
@@ -429,15 +431,34 @@ static int snap_get(struct kvfs *fs, struct inode *dir, uint64_t off,
 	return 0;
 }
 
-/* A reader is done with @h; @passed: it got past its end. */
+/*
+ * A reader is done with @h; @passed: it got past its end, and the window
+ * goes. Past the last one, an empty tail takes its place: the kernel
+ * reads once more at the end offset to learn that it is the end, and
+ * that read then needs no scan of the directory.
+ */
 static void snap_done(struct kvfs *fs, struct inode *dir, struct dsnap *h,
 		      bool passed)
 {
+	struct dsnap *tail = NULL;
+
+	if (passed && h->last && h->n)
+		tail = calloc(1, sizeof(*tail));
 	pthread_mutex_lock(&fs->lock);
-	if (passed && snap_unlink_locked(dir, h))
+	if (passed && snap_unlink_locked(dir, h)) {
 		h->refs--;	/* the directory's: the caller's is still held */
+		if (tail) {
+			tail->floor = h->ents[h->n - 1].cookie;
+			tail->ceil = UINT64_MAX;
+			tail->last = tail->tail = true;
+			tail->refs = 1;
+			snap_insert_locked(dir, tail);
+			tail = NULL;
+		}
+	}
 	snap_put_locked(h);
 	pthread_mutex_unlock(&fs->lock);
+	free(tail);
 }
 
 /* Index of the first entry after cookie @off. */
