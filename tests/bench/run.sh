@@ -721,6 +721,9 @@ main() {
 	W=$(mktemp -d "$DISK_DIR/kvbench.XXXXXX")
 	trap b_cleanup EXIT
 	trap 'b_die "interrupted"' TERM INT HUP
+	# a closed output pipe fails the next write (set -e) instead of killing
+	# the script before its EXIT trap could clean up
+	trap '' PIPE
 	build
 	b_log "work directory $W; daemon $KVSTRIPE ($DAEMON_ID); $REPS repetitions"
 	for s in $SETUPS; do
