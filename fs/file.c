@@ -108,6 +108,13 @@ static void count_writer(struct kvfs *fs, struct inode *in, int flags,
 					  memory_order_relaxed);
 }
 
+/* End one open of @in, made with @flags: release, or an interrupted open. */
+static int file_close_open(struct kvfs *fs, struct inode *in, int flags)
+{
+	count_writer(fs, in, flags, -1);
+	return file_unpin(fs, in);
+}
+
 /* The device for a new file at @path: the policy's, or a less busy one. */
 static unsigned create_device(struct kvfs *fs, const char *path)
 {
@@ -264,10 +271,8 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 */
 	fi->noflush = !wants_write(fi->flags);
 	count_writer(fs, in, fi->flags, 1);
-	if (fuse_reply_open(req, fi)) {
-		count_writer(fs, in, fi->flags, -1);
-		file_unpin(fs, in);	/* the open was interrupted */
-	}
+	if (fuse_reply_open(req, fi))
+		file_close_open(fs, in, fi->flags);	/* interrupted */
 }
 
 void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -320,10 +325,8 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	pthread_rwlock_unlock(&fs->ns_lock);
 	set_open_flags(fi, df);
 	count_writer(fs, in, fi->flags, 1);
-	if (fuse_reply_create(req, &e, fi)) {
-		count_writer(fs, in, fi->flags, -1);
-		file_unpin(fs, in);
-	}
+	if (fuse_reply_create(req, &e, fi))
+		file_close_open(fs, in, fi->flags);
 	return;
 out:
 	pthread_rwlock_unlock(&fs->ns_lock);
@@ -399,10 +402,8 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct kvfs *fs = kv_fs(req);
-	struct inode *in = inode_of(fs, ino);
 
-	count_writer(fs, in, fi->flags, -1);
-	fuse_reply_err(req, -file_unpin(fs, in));
+	fuse_reply_err(req, -file_close_open(fs, inode_of(fs, ino), fi->flags));
 }
 
 void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
