@@ -1,9 +1,12 @@
 /*
  * dfile.c - a backing file opened O_DIRECT, read and written at any offset.
  *
- * Unaligned requests become block-aligned device I/O through the calling
- * thread's dio bounce buffer. Invariant: the backing file is never shorter
- * than the logical size, and every byte between the two sizes is zero.
+ * Aligned requests go to the device through the calling thread's dio
+ * context; unaligned writes go through the backing file's page cache,
+ * where the kernel merges partial blocks, and reads of what was written
+ * that way are served from there while it is cached. Invariant: once the
+ * writes in flight have landed, the backing file's size is the logical
+ * size.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "align.h"
@@ -35,6 +39,7 @@ int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
 	if (!f)
 		return -ENOMEM;
 	f->page_fd = -1;
+	f->cached_lo = UINT64_MAX;
 
 	/* Writers prefer: a stream of aligned I/O must not starve RMW. */
 	rc = -pthread_rwlockattr_init(&attr);
@@ -51,15 +56,17 @@ int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
 		goto err_destroy_lock;
 
 	/*
-	 * Unaligned writes read their edge blocks back, so a write-only
-	 * open asks for read access too, and settles for write-only if the
-	 * file's mode forbids reading.
+	 * Bytes written through the page cache are read back from there, so
+	 * a write-only open asks for read access too, and settles for
+	 * write-only if the file's mode forbids reading.
 	 */
 	flags = (flags & ~(O_APPEND | O_ACCMODE)) | O_DIRECT | O_CLOEXEC;
-	fd = openat(dirfd, relpath, flags | (acc == O_WRONLY ? O_RDWR : acc),
-		    mode);
-	if (fd < 0 && errno == EACCES && acc == O_WRONLY)
+	f->page_acc = acc == O_WRONLY ? O_RDWR : acc;
+	fd = openat(dirfd, relpath, flags | f->page_acc, mode);
+	if (fd < 0 && errno == EACCES && acc == O_WRONLY) {
+		f->page_acc = O_WRONLY;
 		fd = openat(dirfd, relpath, flags | O_WRONLY, mode);
+	}
 	if (fd < 0) {
 		rc = -errno;
 		goto err_destroy_wb;
@@ -73,7 +80,6 @@ int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
 	f->align = align;
 	f->writable = acc == O_WRONLY || acc == O_RDWR;
 	atomic_init(&f->size, (uint64_t)st.st_size);
-	atomic_init(&f->disk_size, (uint64_t)st.st_size);
 	*out = f;
 	return 0;
 
@@ -88,42 +94,14 @@ err_free:
 	return rc;
 }
 
-/* Caller holds the lock exclusively. */
-static int dfile_trim_locked(struct dfile *f)
-{
-	uint64_t size = atomic_load(&f->size);
-	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT } };
-	struct stat st;
-
-	if (atomic_load(&f->disk_size) <= size)
-		return 0;
-	/*
-	 * Trimming the padding is no change of content: keep the mtime the
-	 * last write or the client (cp -a, tar) gave the file.
-	 */
-	if (fstat(f->fd, &st) < 0)
-		return -errno;
-	if (ftruncate(f->fd, (off_t)size) < 0)
-		return -errno;
-	atomic_store(&f->disk_size, size);
-	times[1] = st.st_mtim;
-	if (futimens(f->fd, times) < 0)
-		return -errno;
-	return 0;
-}
-
 /*
- * Everything written is on the device and the backing file has the true
- * size. Reports a write-behind failure not reported yet. Lock exclusive.
+ * Everything written is on its way (on the device or in the page cache);
+ * reports a write-behind failure not reported yet. Lock exclusive.
  */
 static int dfile_settle_locked(struct dfile *f)
 {
-	int err, rc;
-
 	wb_drain(f);
-	err = wb_take_error(f);
-	rc = dfile_trim_locked(f);
-	return err ? err : rc;
+	return wb_take_error(f);
 }
 
 void dfile_drain(struct dfile *f)
@@ -177,6 +155,45 @@ uint64_t dfile_size(struct dfile *f)
 	return atomic_load(&f->size);
 }
 
+/*
+ * The backing file reopened without O_DIRECT, with the access the O_DIRECT
+ * descriptor has (this also works once the file is unlinked).
+ */
+static int page_fd(struct dfile *f)
+{
+	char proc[64];
+	int fd = atomic_load(&f->page_fd), expect = -1;
+
+	if (fd >= 0)
+		return fd;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
+	fd = open(proc, f->page_acc | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (!atomic_compare_exchange_strong(&f->page_fd, &expect, fd)) {
+		close(fd);	/* another thread was first */
+		fd = expect;
+	}
+	return fd;
+}
+
+/*
+ * Serve [@off, @end) from the page cache if the kernel has all of it
+ * there: only inside the range written through it, and without waiting
+ * for the device. Lock held. Returns whether @buf was filled.
+ */
+static bool read_cached(struct dfile *f, char *buf, uint64_t off,
+			uint64_t end)
+{
+	int fd = atomic_load(&f->page_fd);
+	struct iovec iov = { .iov_base = buf, .iov_len = end - off };
+
+	if (fd < 0 || off < f->cached_lo || end > f->cached_hi)
+		return false;
+	return preadv2(fd, &iov, 1, (off_t)off, RWF_NOWAIT) ==
+	       (ssize_t)(end - off);
+}
+
 ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
 		   const void **data)
 {
@@ -208,7 +225,16 @@ ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
 		ret = -ENOMEM;
 		goto out_unlock;
 	}
+	ret = (ssize_t)(end - off);
+	if (read_cached(f, buf, off, end)) {
+		*data = buf;
+		goto out_unlock;
+	}
 
+	/*
+	 * Pages the page cache still has to write back are written first by
+	 * the kernel: an O_DIRECT read sees every write.
+	 */
 	op = (struct dio_op){
 		.fd = f->fd, .buf = buf, .len = a1 - a0, .off = a0,
 	};
@@ -217,34 +243,14 @@ ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
 		ret = rc;
 		goto out_unlock;
 	}
-	/* Past the backing file's end (padding trimmed) the file is zero. */
+	/* Past the backing file's end the file is zero. */
 	if ((size_t)op.res < op.len)
 		memset(buf + op.res, 0, op.len - op.res);
 	*data = buf + (off - a0);
-	ret = (ssize_t)(end - off);
 
 out_unlock:
 	pthread_rwlock_unlock(&f->lock);
 	return ret;
-}
-
-/* Reopen the backing file without O_DIRECT (also works once unlinked). */
-static int page_fd(struct dfile *f)
-{
-	char proc[64];
-	int fd = atomic_load(&f->page_fd), expect = -1;
-
-	if (fd >= 0)
-		return fd;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
-	fd = open(proc, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (!atomic_compare_exchange_strong(&f->page_fd, &expect, fd)) {
-		close(fd);	/* another thread was first */
-		fd = expect;
-	}
-	return fd;
 }
 
 ssize_t dfile_span_begin(struct dfile *f, size_t len, uint64_t off, int *fd)
@@ -269,100 +275,71 @@ void dfile_span_end(struct dfile *f)
 }
 
 /*
- * Fill the unaligned edges of the image of [@a0, @a1) in @buf around the
- * payload [@off, @end): the head and tail blocks are read in one submit
- * where the backing file has them, zeros stand in for the rest. Caller
- * holds the lock exclusively, so disk_size is stable.
+ * A failed write may have grown the backing file past the logical size:
+ * trim it back, so the file keeps its size. Lock held exclusively.
  */
-static int dfile_load_edges(struct dfile *f, struct dio_ctx *ctx, char *buf,
-			    uint64_t off, uint64_t end, uint64_t a0,
-			    uint64_t a1)
-{
-	uint64_t disk = atomic_load(&f->disk_size);
-	uint64_t bs = f->align, t0 = a1 - bs;
-	bool head_need = off != a0, tail_need = end != a1;
-	bool head_ok = false, tail_ok = false;
-	struct dio_op ops[2];
-	unsigned i, n = 0;
-	int rc;
-
-	if (head_need && a0 < disk) {
-		ops[n++] = (struct dio_op){
-			.fd = f->fd, .buf = buf, .len = bs, .off = a0,
-		};
-		head_ok = true;
-		tail_ok = t0 == a0;
-	}
-	if (tail_need && !tail_ok && t0 < disk) {
-		ops[n++] = (struct dio_op){
-			.fd = f->fd, .buf = buf + (t0 - a0), .len = bs,
-			.off = t0,
-		};
-		tail_ok = true;
-	}
-	if (n) {
-		rc = dio_submit(ctx, ops, n);
-		if (rc)
-			return rc;
-		for (i = 0; i < n; i++)
-			if ((size_t)ops[i].res < bs)
-				memset((char *)ops[i].buf + ops[i].res, 0,
-				       bs - ops[i].res);
-	}
-	if (head_need && !head_ok)
-		memset(buf, 0, off - a0);
-	if (tail_need && !tail_ok)
-		memset(buf + (end - a0), 0, a1 - end);
-	return 0;
-}
-
-/*
- * A failed write may have left payload or padding past the logical size,
- * or grown the backing file beyond what disk_size says: trim the backing
- * file to the logical size, which restores the invariant (the kernel zeroes
- * the rest of the last block). Called with the lock exclusive.
- */
-static void dfile_repair_locked(struct dfile *f, uint64_t a1)
+static void dfile_repair_locked(struct dfile *f, uint64_t end)
 {
 	uint64_t size = atomic_load(&f->size);
 
-	if (a1 <= size)
+	if (end <= size)
 		return;
-	if (ftruncate(f->fd, (off_t)size) < 0) {
+	if (ftruncate(f->fd, (off_t)size) < 0)
 		log_warn("cannot trim backing file after a failed write: %s",
 			 strerror(errno));
-		return;
+}
+
+int dfile_write_cached(struct dfile *f, const void *data, size_t len,
+		       uint64_t off)
+{
+	const char *p = data;
+	uint64_t pos = off, end = off + len;
+	ssize_t n;
+	int fd = page_fd(f);
+
+	if (fd < 0)
+		return fd;
+	wb_wait_pages(f, off, end);
+	while (pos < end) {
+		n = pwrite(fd, p, end - pos, (off_t)pos);
+		if (n <= 0) {
+			int rc = n < 0 ? -errno : -EIO;
+
+			dfile_repair_locked(f, pos);
+			return rc;
+		}
+		p += n;
+		pos += (uint64_t)n;
 	}
-	atomic_store(&f->disk_size, size);
+	if (off < f->cached_lo)
+		f->cached_lo = off;
+	if (end > f->cached_hi)
+		f->cached_hi = end;
+	dfile_raise(&f->size, end);
+	return 0;
 }
 
 int dfile_write_sync(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		     size_t len, uint64_t off, bool excl)
 {
 	uint64_t bs = f->align, end = off + len;
-	uint64_t a0 = align_down(off, bs), a1 = align_up(end, bs);
 	struct dio_op op;
 	char *buf;
 	int rc;
 
-	if (!excl && ptr_is_aligned(data, bs)) {
+	if (!is_aligned(off, bs) || !is_aligned(len, bs))
+		return dfile_write_cached(f, data, len, off);
+	if (ptr_is_aligned(data, bs)) {
 		/* Already a valid O_DIRECT buffer: no copy. */
 		buf = (char *)data;
 	} else {
-		buf = dio_buf(ctx, a1 - a0);
+		buf = dio_buf(ctx, len);
 		if (!buf)
 			return -ENOMEM;
-		if (a0 != off || a1 != end) {
-			rc = dfile_load_edges(f, ctx, buf, off, end, a0, a1);
-			if (rc)
-				return rc;
-		}
-		memcpy(buf + (off - a0), data, len);
+		memcpy(buf, data, len);
 	}
-
 	op = (struct dio_op){
-		.fd = f->fd, .write = true, .buf = buf, .len = a1 - a0,
-		.off = a0,
+		.fd = f->fd, .write = true, .buf = buf, .len = len, .off = off,
 	};
 	rc = dio_submit(ctx, &op, 1);
 	if (rc) {
@@ -371,11 +348,9 @@ int dfile_write_sync(struct dfile *f, struct dio_ctx *ctx, const void *data,
 			pthread_rwlock_unlock(&f->lock);
 			pthread_rwlock_wrlock(&f->lock);
 		}
-		dfile_repair_locked(f, a1);
+		dfile_repair_locked(f, end);
 		return rc;
 	}
-	/* disk_size first: no one may ever see it below size. */
-	dfile_raise(&f->disk_size, a1);
 	dfile_raise(&f->size, end);
 	return 0;
 }
@@ -420,18 +395,15 @@ int dfile_truncate(struct dfile *f, uint64_t size)
 
 	if (size > (uint64_t)INT64_MAX)
 		return -EFBIG;
-	/*
-	 * By the invariant, [size, disk_size) is zero already and the
-	 * kernel zeroes the tail of the last block when it shrinks a file,
-	 * so one ftruncate() leaves everything past the new end zero.
-	 */
+	/* with the writes landed, the backing file has the logical size */
 	pthread_rwlock_wrlock(&f->lock);
 	wb_drain(f);
 	if (ftruncate(f->fd, (off_t)size) < 0) {
 		rc = -errno;
 	} else {
 		atomic_store(&f->size, size);
-		atomic_store(&f->disk_size, size);
+		if (f->cached_hi > size)
+			f->cached_hi = size;
 	}
 	pthread_rwlock_unlock(&f->lock);
 	return rc;
@@ -459,17 +431,15 @@ int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len)
 	if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX)
 		return -EFBIG;
 	pthread_rwlock_wrlock(&f->lock);
-	/* with no padding the backing file's size is the logical size */
+	/* with the writes landed, the backing file has the logical size */
 	wb_drain(f);
-	rc = dfile_trim_locked(f);
-	if (!rc && fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0)
+	rc = 0;
+	if (fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0)
 		rc = -errno;
 	if (!rc && fstat(f->fd, &st) < 0)
 		rc = -errno;
-	if (!rc) {
+	if (!rc)
 		atomic_store(&f->size, (uint64_t)st.st_size);
-		atomic_store(&f->disk_size, (uint64_t)st.st_size);
-	}
 	pthread_rwlock_unlock(&f->lock);
 	return rc;
 }

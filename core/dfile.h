@@ -2,11 +2,18 @@
  * dfile.h - one backing file, opened O_DIRECT, read and written at any
  * offset and length.
  *
- * A dfile turns unaligned requests into aligned device I/O through the
- * calling thread's dio context: edge blocks are read, modified and written
- * back. It owns the file's logical size; the backing file may be longer by
- * the zero padding of its last block until dfile_settle() trims it. Bytes
- * between the logical size and the backing size are always zero.
+ * Aligned requests (offset and length multiples of the device's alignment)
+ * are device I/O through the calling thread's dio context. Unaligned writes
+ * go through the backing file's page cache, where the kernel merges partial
+ * blocks: nothing is read back or padded, and a small file never waits for
+ * the device. A read inside what was written that way is served from the
+ * page cache while the kernel still has it there. The kernel keeps the two
+ * paths coherent (an O_DIRECT request first writes back dirty pages in its
+ * range; an O_DIRECT write drops cached pages); the dfile makes sure no
+ * page is changed while a device write covering it is in flight.
+ *
+ * A dfile owns the file's logical size; once the writes in flight have
+ * landed, the backing file has exactly that size.
  *
  * Thread safety: all calls may run concurrently on one dfile. Fully aligned
  * writes and reads share the file; unaligned writes, truncates and settles
@@ -28,10 +35,12 @@ struct bufpool;
  * Turn write-behind on (both non-NULL) or off (NULL, the default) for the
  * whole process; call before any dfile is opened. With it, dfile_write()
  * copies the data into @pool's buffers (their size a multiple of every
- * device's alignment), starts the device write on @ring and returns; a
- * failure is reported by the next dfile_write(), dfile_settle(),
- * dfile_fsync() or dfile_close() of the file. Reads, truncates and seeks
- * wait for the writes in flight. Returns 0 or -ENOMEM.
+ * device's alignment), starts the device write on @ring as soon as a
+ * quarter buffer of a sequential stream is whole, and returns; what is left
+ * of a stream when it ends goes through the page cache. A failure is
+ * reported by the next dfile_write(), dfile_settle(), dfile_fsync() or
+ * dfile_close() of the file. Reads, truncates and seeks wait for the writes
+ * in flight. Returns 0 or -ENOMEM.
  */
 int dfile_set_writeback(struct aring *ring, struct bufpool *pool);
 
@@ -40,12 +49,11 @@ int dfile_set_writeback(struct aring *ring, struct bufpool *pool);
  * O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW are honoured; O_DIRECT and O_CLOEXEC
  * are added; O_APPEND is dropped (the caller passes offsets). @align is the
  * device's dio_align: a power of two, at most the max_align given to
- * dio_setup(). O_WRONLY opens the backing file O_RDWR, because unaligned
- * writes read their edge blocks back; only if that fails with EACCES is it
- * opened O_WRONLY (an unaligned write over existing data then fails with
- * -EBADF). dfile_writable() reflects the access mode asked for.
- * The logical size starts as the backing file's size: keep one dfile per
- * backing file, since two would track sizes and padding separately.
+ * dio_setup(). O_WRONLY opens the backing file O_RDWR, so the page cache
+ * can complete partial pages from the file; only if that fails with
+ * EACCES is it opened O_WRONLY. dfile_writable() reflects the access mode
+ * asked for. The logical size starts as the backing file's size: keep one
+ * dfile per backing file, since two would track sizes separately.
  * Returns 0 and the file in *@out, or -errno from openat/fstat, -EINVAL if
  * the filesystem refuses O_DIRECT or @align is not a power of two, -ENOMEM.
  */
@@ -94,13 +102,12 @@ void dfile_span_end(struct dfile *f);
  * Write @len bytes from @data (any alignment) at @off, extending the file
  * as needed. @data must not lie in the calling thread's bounce buffer (say,
  * a dfile_read() result) unless @data, @off and @len are all aligned: such
- * a write goes straight from @data, any other is copied into the bounce
- * buffer first. A zero @len returns 0 and changes nothing.
- * The backing file may grow to the next block boundary (zero padding)
- * until dfile_settle(). When a write that reaches past the logical size
- * fails, the backing file is trimmed back to the logical size, which stays
- * unchanged. Returns @len or -errno (-EBADF if not open for writing,
- * -ENOSPC, -EIO, -EFBIG also for an end past the off_t range, ...).
+ * a write goes straight from @data, an aligned one from elsewhere is copied
+ * into the bounce buffer first. A zero @len returns 0 and changes nothing.
+ * When a write that reaches past the logical size fails, the backing file
+ * is trimmed back to the logical size, which stays unchanged. Returns @len
+ * or -errno (-EBADF if not open for writing, -ENOSPC, -EIO, -EFBIG also for
+ * an end past the off_t range, ...).
  */
 ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 		    uint64_t off);
@@ -120,25 +127,25 @@ int dfile_truncate(struct dfile *f, uint64_t size);
 void dfile_drain(struct dfile *f);
 
 /*
- * Trim the backing file's padding so its size equals the logical size.
- * Returns 0 (also when there is nothing to trim) or -errno of ftruncate.
+ * Start what write-behind still holds and wait until every write is on
+ * the device or in the page cache; the backing file then has the logical
+ * size. Returns 0 or a write-behind failure not reported yet.
  */
 int dfile_settle(struct dfile *f);
 
-/* Settle, then fdatasync (@datasync) or fsync. */
+/* Settle, then fdatasync (@datasync) or fsync: everything is on the device. */
 int dfile_fsync(struct dfile *f, bool datasync);
 
 /*
  * fallocate(2) on the backing file with @mode (any FALLOC_FL_* the backing
- * filesystem supports), keeping the logical size right: the padding is
- * trimmed first, and the size afterwards is the backing file's.
+ * filesystem supports), after the writes in flight; the size afterwards is
+ * the backing file's.
  * Returns 0 or -errno (-EBADF if not open for writing, -EOPNOTSUPP, ...).
  */
 int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len);
 
 /*
- * SEEK_DATA / SEEK_HOLE from @off within the logical size (padding is
- * neither data nor a hole). Returns the offset, or -ENXIO at or past the
+ * SEEK_DATA / SEEK_HOLE from @off within the logical size. Returns the offset, or -ENXIO at or past the
  * end (and for SEEK_DATA when only holes follow), -EINVAL for another
  * @whence.
  */

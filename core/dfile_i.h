@@ -18,17 +18,21 @@ struct wbio;
 struct dfile {
 	int fd;
 	_Atomic int page_fd;		/* without O_DIRECT, -1 until needed */
+	int page_acc;			/* its access mode */
 	unsigned align;
 	bool writable;
 	/*
+	 * [cached_lo, cached_hi) covers every byte written through the page
+	 * cache since the file was opened; a read inside it looks there
+	 * first. Changed with the lock exclusive, read with it shared.
+	 */
+	uint64_t cached_lo, cached_hi;
+	/*
 	 * Shared: reads and fully aligned synchronous writes. Exclusive:
-	 * unaligned writes (their edge blocks are read, modified and written
-	 * back), every write-behind write, truncate, settle.
+	 * unaligned writes, every write-behind write, truncate, settle.
 	 */
 	pthread_rwlock_t lock;
-	/* Both only grow under the shared lock; disk_size >= size. */
-	_Atomic uint64_t size;		/* logical size */
-	_Atomic uint64_t disk_size;	/* backing size incl. zero padding */
+	_Atomic uint64_t size;		/* logical size; grows when shared */
 
 	/* write-behind: the stage is protected by lock held exclusively */
 	char *stage;			/* a pool buffer collecting a stream */
@@ -53,10 +57,20 @@ static inline void dfile_raise(_Atomic uint64_t *v, uint64_t x)
 
 /*
  * The synchronous write: @f->lock is held, exclusively if @excl (required
- * when @off or @len is unaligned). Returns 0 or -errno.
+ * when @off or @len is unaligned). An aligned write goes to the device
+ * with O_DIRECT, any other through the page cache. Returns 0 or -errno.
  */
 int dfile_write_sync(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		     size_t len, uint64_t off, bool excl);
+
+/*
+ * Write [@off, @off + @len) through the backing file's page cache, as is:
+ * the kernel merges partial blocks, so nothing is read back here. The
+ * caller holds the lock exclusively and no device write in flight touches
+ * the range's blocks. Returns 0 or -errno.
+ */
+int dfile_write_cached(struct dfile *f, const void *data, size_t len,
+		       uint64_t off);
 
 /* wback.c */
 bool wb_enabled(void);
@@ -71,6 +85,13 @@ int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
  * write, flush, fsync and close report write-behind errors.
  */
 void wb_drain(struct dfile *f);
+/*
+ * Wait until no write in flight touches a page of [@off, @end): a page
+ * the page cache changes under a device write would go stale (the kernel
+ * drops it when the write completes, and flags the file with -EIO when it
+ * cannot). Lock held exclusively. A no-op without write-behind.
+ */
+void wb_wait_pages(struct dfile *f, uint64_t off, uint64_t end);
 /* The first error not yet reported, forgotten once returned; or 0. */
 int wb_take_error(struct dfile *f);
 

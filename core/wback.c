@@ -3,15 +3,19 @@
  * while the shared async ring writes it.
  *
  * Each file collects its current sequential stream in one stage buffer and
- * sends it to the device a quarter buffer at a time as it fills, so small
- * client writes become large device writes and the device is busy while
- * the rest arrives. Invariants: no staged or new range overlaps a write in flight
- * (an overlapping request waits), so device writes never race; the first
- * failure is kept and reported by the next write, flush, fsync or close.
+ * sends it to the device a quarter buffer (a piece) at a time as it fills,
+ * so small client writes become large device writes and the device is busy
+ * while the rest arrives. What is left of a stream when it ends, short of
+ * a whole piece, goes through the page cache instead: small files and the
+ * tails of big ones never wait for the device or read blocks back.
+ * Invariants: no staged or new range overlaps a write in flight (an
+ * overlapping request waits), so writes never race; the first failure is
+ * kept and reported by the next write, flush, fsync or close.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "align.h"
 #include "aring.h"
@@ -34,6 +38,7 @@ struct wbio {
 static struct aring *wb_ring;
 static struct bufpool *wb_pool;
 static size_t wb_piece;		/* bytes: bufpool_size() / WB_PIECES */
+static uint64_t wb_page;	/* the page cache's unit */
 static struct wbio *wb_ios;	/* [buffer * WB_PIECES + piece] */
 /* per buffer: pieces in flight, plus one while it is a stage */
 static _Atomic unsigned *wb_refs;
@@ -59,6 +64,7 @@ int dfile_set_writeback(struct aring *ring, struct bufpool *pool)
 		return -ENOMEM;
 	}
 	wb_piece = bufpool_size(pool) / WB_PIECES;
+	wb_page = (uint64_t)sysconf(_SC_PAGESIZE);
 	wb_ring = ring;
 	wb_pool = pool;
 	return 0;
@@ -138,8 +144,6 @@ static void wb_complete(void *arg, ssize_t res)
 			(unsigned long long)(io->end - io->off),
 			(unsigned long long)io->off, strerror((int)-res));
 		keep_error(f, (int)res);
-	} else {
-		dfile_raise(&f->disk_size, io->end);
 	}
 	atomic_fetch_sub(&f->wb_pending, 1);
 	pthread_cond_broadcast(&f->wb_done);
@@ -164,6 +168,13 @@ again:
 	pthread_mutex_unlock(&f->wb_mu);
 }
 
+void wb_wait_pages(struct dfile *f, uint64_t off, uint64_t end)
+{
+	if (wb_ring)
+		wait_overlap(f, align_down(off, wb_page),
+			     align_up(end, wb_page));
+}
+
 /*
  * Hand the stage's bytes [stage_sent, @to) to the ring; stage_sent is a
  * piece boundary, so every piece has a record of its own.
@@ -185,6 +196,11 @@ static int send_piece(struct dfile *f, size_t to)
 	f->inflight = io;
 	pthread_mutex_unlock(&f->wb_mu);
 	f->stage_sent = to;
+	/* the device write replaces what the page cache held there */
+	if (io->off <= f->cached_lo && f->cached_hi <= io->end) {
+		f->cached_lo = UINT64_MAX;
+		f->cached_hi = 0;
+	}
 	rc = aring_submit(wb_ring, f->fd, true, f->stage + from, to - from,
 			  io->off, wb_complete, io);
 	if (rc) {
@@ -206,47 +222,20 @@ static void stage_put(struct dfile *f)
 }
 
 /*
- * Write out a partly filled stage: its last block is completed from the
- * device (bytes past the stream that the file already had) or with zeros.
+ * The stream has ended: what of it is not on its way to the device, less
+ * than a piece, goes through the page cache.
  */
 static int flush_stage(struct dfile *f)
 {
-	uint64_t end, a1, t0, bs = f->align;
-	struct dio_ctx *ctx;
-	struct dio_op op;
-	char *tail;
-	int rc;
+	size_t from = f->stage_sent;
+	int rc = 0;
 
 	if (!f->stage)
 		return 0;
-	if (f->stage_len == f->stage_sent) {
-		stage_put(f);
-		return 0;
-	}
-	end = f->stage_off + f->stage_len;
-	a1 = align_up(end, bs);
-	t0 = a1 - bs;
-	tail = f->stage + (t0 - f->stage_off);
-	if (a1 != end && t0 < atomic_load(&f->disk_size)) {
-		rc = dio_ctx_get(&ctx);
-		op = (struct dio_op){
-			.fd = f->fd, .len = bs, .off = t0,
-			.buf = rc ? NULL : dio_buf(ctx, bs),
-		};
-		if (!rc && !op.buf)
-			rc = -ENOMEM;
-		if (!rc)
-			rc = dio_submit(ctx, &op, 1);
-		if (rc)
-			goto out;	/* the stream's tail is lost: report it */
-		memset((char *)op.buf + op.res, 0, bs - (size_t)op.res);
-		memcpy(tail + (end - t0), (char *)op.buf + (end - t0),
-		       a1 - end);
-	} else if (a1 != end) {
-		memset(tail + (end - t0), 0, a1 - end);
-	}
-	rc = send_piece(f, a1 - f->stage_off);
-out:
+	if (f->stage_len > from)
+		rc = dfile_write_cached(f, f->stage + from,
+					f->stage_len - from,
+					f->stage_off + from);
 	stage_put(f);
 	return rc;
 }
@@ -264,16 +253,12 @@ void wb_drain(struct dfile *f)
 }
 
 /*
- * Start a stage at @off: the head of its first block comes from the
- * device, so the buffer is a faithful image from stage_off on. Returns 1
- * when there is no buffer to be had (write synchronously instead).
+ * Start a stage at @off, which is aligned. Returns 1 when there is no
+ * buffer to be had (write synchronously instead).
  */
-static int start_stage(struct dfile *f, struct dio_ctx *ctx, uint64_t off)
+static int start_stage(struct dfile *f, uint64_t off)
 {
-	uint64_t a0 = align_down(off, f->align);
-	struct dio_op op;
 	char *buf;
-	int rc;
 
 	buf = bufpool_get(wb_pool, false);
 	if (!buf) {
@@ -283,25 +268,10 @@ static int start_stage(struct dfile *f, struct dio_ctx *ctx, uint64_t off)
 		if (!buf)
 			return 1;
 	}
-	if (off != a0) {
-		op = (struct dio_op){
-			.fd = f->fd, .buf = buf, .len = f->align, .off = a0,
-		};
-		if (a0 < atomic_load(&f->disk_size)) {
-			rc = dio_submit(ctx, &op, 1);
-			if (rc) {
-				bufpool_put(wb_pool, buf);
-				return rc;
-			}
-		} else {
-			op.res = 0;
-		}
-		memset(buf + op.res, 0, f->align - (size_t)op.res);
-	}
 	atomic_store(&wb_refs[buf_index(buf)], 1);	/* the stage's */
 	f->stage = buf;
-	f->stage_off = a0;
-	f->stage_len = off - a0;
+	f->stage_off = off;
+	f->stage_len = 0;
 	f->stage_sent = 0;
 	atomic_fetch_add(&f->wb_pending, 1);
 	return 0;
@@ -321,9 +291,10 @@ int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		rc = flush_stage(f);
 		if (rc)
 			return rc;
-		/* the stage just written may share a block with this write */
-		wait_overlap(f, a0, a1);
-		rc = start_stage(f, ctx, off);
+		/* streams start on a block; a write elsewhere is a small one */
+		if (off != a0)
+			return dfile_write_cached(f, data, len, off);
+		rc = start_stage(f, off);
 		if (rc)
 			return rc < 0 ? rc : dfile_write_sync(f, ctx, data, len,
 							      off, true);
@@ -351,7 +322,7 @@ int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		stage_put(f);
 		if (!len)
 			return 0;
-		rc = start_stage(f, ctx, off);
+		rc = start_stage(f, off);
 		if (rc)
 			return rc < 0 ? rc : dfile_write_sync(f, ctx, src, len,
 							      off, true);

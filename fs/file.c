@@ -2,9 +2,9 @@
  * file.c - open files: create, open, read, write, flush, fsync, release.
  *
  * All opens of one inode share one dfile (one O_DIRECT backing descriptor
- * and one logical size); fi->fh points at it. It is closed, its padding
- * trimmed, when the last open is released. An unlinked file stays readable
- * through it until then.
+ * and one logical size); fi->fh points at it. It is settled and closed
+ * when the last open is released. An unlinked file stays readable through
+ * it until then.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -33,8 +33,8 @@ static struct dfile *file_pin(struct kvfs *fs, struct inode *in)
 
 /*
  * Drop an open reference; the last one closes the dfile. It is settled
- * (writes landed, padding trimmed) while still installed, so whoever opens
- * the file next, with a dfile of its own, finds the true size on disk.
+ * (every write landed) while still installed, so whoever opens the file
+ * next, with a dfile of its own, finds the true size on disk.
  */
 static int file_unpin(struct kvfs *fs, struct inode *in)
 {
@@ -388,7 +388,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	/* close(2) returns only after the file has its true size on disk */
+	/* close(2) returns the write-behind errors it is owed */
 	fuse_reply_err(req, -dfile_settle(fh_dfile(fi)));
 }
 

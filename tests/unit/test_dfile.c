@@ -224,7 +224,8 @@ static void t_model_ops(unsigned align, unsigned nops, bool wb)
 			cr_assert_eq(dfile_settle(f), 0);
 			cr_assert_eq(t_disk_size(f), msize, "op %u", i);
 		} else {
-			cr_assert_eq(dfile_fsync(f, t_rand() % 2), 0);
+			int frc = dfile_fsync(f, t_rand() % 2);
+			cr_assert_eq(frc, 0, "op %u: fsync %d", i, frc);
 			cr_assert_eq(t_disk_size(f), msize);
 		}
 
@@ -232,9 +233,9 @@ static void t_model_ops(unsigned align, unsigned nops, bool wb)
 		if (wb && r < 80)
 			continue;
 		disk = t_disk_size(f);
-		cr_assert(disk >= msize && disk <= align_up(msize, align),
-			  "op %u: backing %llu for size %llu", i,
-			  (unsigned long long)disk, (unsigned long long)msize);
+		cr_assert_eq(disk, msize, "op %u: backing %llu for size %llu",
+			     i, (unsigned long long)disk,
+			     (unsigned long long)msize);
 	}
 
 	/* The whole file in one read (grows the bounce buffer past 1 MiB). */
@@ -276,7 +277,7 @@ Test(dfile_wb, random_ops_match_memory_model_4096, .timeout = 300)
 	t_model_ops(4096, 3000, true);
 }
 
-/* A stream of odd-sized writes lands whole, padding trimmed at close. */
+/* A stream of odd-sized writes lands whole, its tail through the cache. */
 Test(dfile_wb, sequential_stream_lands_at_close)
 {
 	size_t total = 0, n;
@@ -300,10 +301,14 @@ Test(dfile_wb, sequential_stream_lands_at_close)
 	free(src);
 }
 
-/* A device failure is kept and reported by the next write or the close. */
+/*
+ * A device failure is kept and reported by the next write or the close.
+ * The writes are a whole piece (a quarter of a 64 KiB pool buffer), which
+ * goes to the device as soon as it is staged.
+ */
 Test(dfile_wb, failure_is_reported_later)
 {
-	unsigned char pay[4096] = { 1 };
+	unsigned char pay[16384] = { 1 };
 	struct dfile *f;
 	int devnull_fd;
 
@@ -318,7 +323,8 @@ Test(dfile_wb, failure_is_reported_later)
 		     "answered before the device saw it");
 	cr_assert_eq(dfile_settle(f), -EBADF, "flush reports the failure");
 	cr_assert_eq(dfile_settle(f), 0, "reported once");
-	cr_assert_eq(dfile_write(f, pay, sizeof(pay), 4096), sizeof(pay));
+	cr_assert_eq(dfile_write(f, pay, sizeof(pay), sizeof(pay)),
+		     sizeof(pay));
 	cr_assert_eq(dfile_close(f), -EBADF, "close reports it too");
 }
 
@@ -346,7 +352,7 @@ Test(dfile, appends_of_odd_sizes)
 		memcpy(model + end, pay, sizes[i]);
 		end += sizes[i];
 		cr_assert_eq(dfile_size(f), end);
-		cr_assert_eq(t_disk_size(f), align_up(end, 4096));
+		cr_assert_eq(t_disk_size(f), end, "no padding");
 		t_expect(f, model, end, 0);
 	}
 	cr_assert_eq(dfile_close(f), 0);
@@ -385,9 +391,14 @@ Test(dfile, sparse_holes_read_as_zeros)
 	free(zero);
 }
 
-Test(dfile, last_block_is_padded_until_settled)
+/*
+ * An unaligned write goes through the page cache: the backing file has
+ * the true size at once, and the bytes read back through O_DIRECT (the
+ * kernel writes its dirty pages first) and from the cache alike.
+ */
+Test(dfile, unaligned_writes_never_pad)
 {
-	unsigned char pay[5000];
+	unsigned char pay[5000], want[12288];
 	struct dfile *f;
 	struct stat st;
 
@@ -395,27 +406,31 @@ Test(dfile, last_block_is_padded_until_settled)
 	t_rand_fill(pay, sizeof(pay));
 	f = t_open("pad", O_RDWR | O_CREAT | O_EXCL, 4096);
 	cr_assert_eq(dfile_write(f, pay, sizeof(pay), 0), sizeof(pay));
-	cr_assert_eq(t_disk_size(f), 8192);
-	cr_assert_eq(dfile_size(f), 5000);
-	t_expect(f, pay, sizeof(pay), 0);
-	cr_assert_eq(dfile_settle(f), 0);
 	cr_assert_eq(t_disk_size(f), 5000);
 	cr_assert_eq(dfile_size(f), 5000);
-	/* Settling twice is harmless. */
+	t_expect(f, pay, sizeof(pay), 0);	/* from the cache */
+	t_expect(f, pay, 4096, 0);		/* aligned, O_DIRECT */
 	cr_assert_eq(dfile_settle(f), 0);
 	cr_assert_eq(t_disk_size(f), 5000);
 
-	/* Writing inside the settled last block pads it again. */
+	/* inside the last block, then an aligned block over cached bytes */
 	cr_assert_eq(dfile_write(f, pay, 10, 4990), 10);
-	cr_assert_eq(t_disk_size(f), 8192);
-	cr_assert_eq(dfile_size(f), 5000);
-	/* close settles. */
+	cr_assert_eq(t_disk_size(f), 5000);
+	memcpy(want, pay, sizeof(pay));
+	memcpy(want + 4990, pay, 10);
+	t_expect(f, want, 5000, 0);
+	t_rand_fill(want + 4096, 8192);
+	cr_assert_eq(dfile_write(f, want + 4096, 8192, 4096), 8192);
+	cr_assert_eq(t_disk_size(f), 12288);
+	t_expect(f, want, 12288, 0);
+	t_expect(f, want + 4990, 100, 4990);
 	cr_assert_eq(dfile_close(f), 0);
 	cr_assert_eq(fstatat(t_dirfd, "pad", &st, 0), 0);
-	cr_assert_eq(st.st_size, 5000);
+	cr_assert_eq(st.st_size, 12288);
+	t_expect_on_disk("pad", want, 12288);
 }
 
-/* cp -a sets the times before close; the trim at close must keep them. */
+/* cp -a sets the times before close; closing must keep them. */
 Test(dfile, settle_keeps_mtime)
 {
 	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT },
@@ -445,7 +460,7 @@ Test(dfile, truncate_never_exposes_old_bytes)
 	memset(aa, 0xaa, sizeof(aa));
 	f = t_open("trunc", O_RDWR | O_CREAT | O_TRUNC, 4096);
 
-	/* Down from a padded state, then up: [3000, 12000) is zero. */
+	/* Down from an unaligned size, then up: [3000, 12000) is zero. */
 	cr_assert_eq(dfile_write(f, aa, sizeof(aa), 0), sizeof(aa));
 	cr_assert_eq(dfile_truncate(f, 3000), 0);
 	cr_assert_eq(dfile_truncate(f, 12000), 0);
@@ -453,10 +468,10 @@ Test(dfile, truncate_never_exposes_old_bytes)
 	memset(want, 0xaa, 3000);
 	t_expect(f, want, 12000, 0);
 
-	/* Up straight from a padded state. */
+	/* Up straight from an unaligned size. */
 	cr_assert_eq(dfile_truncate(f, 0), 0);
 	cr_assert_eq(dfile_write(f, aa, sizeof(aa), 0), sizeof(aa));
-	cr_assert_eq(t_disk_size(f), 8192);
+	cr_assert_eq(t_disk_size(f), 5000);
 	cr_assert_eq(dfile_truncate(f, 6000), 0);
 	cr_assert_eq(t_disk_size(f), 6000);
 	memset(want, 0, sizeof(want));
@@ -724,7 +739,7 @@ Test(dfile, fallocate_keeps_logical_size)
 	t_rand_fill(pay, sizeof(pay));
 	f = t_open("falloc", O_RDWR | O_CREAT | O_TRUNC, 4096);
 	cr_assert_eq(dfile_write(f, pay, sizeof(pay), 0), sizeof(pay));
-	cr_assert_eq(t_disk_size(f), 8192, "padded before");
+	cr_assert_eq(t_disk_size(f), 5000);
 	/* KEEP_SIZE: allocation past the end changes no size */
 	cr_assert_eq(dfile_fallocate(f, FALLOC_FL_KEEP_SIZE, 0, 65536), 0);
 	cr_assert_eq(dfile_size(f), 5000);
@@ -751,7 +766,6 @@ Test(dfile, seek_data_and_hole_stop_at_logical_size)
 	cr_assert_eq(dfile_write(f, pay, sizeof(pay), 1 << 20), sizeof(pay));
 	cr_assert_eq(dfile_seek(f, 0, SEEK_HOLE), 0);
 	cr_assert_eq(dfile_seek(f, 0, SEEK_DATA), 1 << 20);
-	/* the padded block's tail is not a hole inside the file */
 	cr_assert_eq(dfile_seek(f, 1 << 20, SEEK_HOLE), (1 << 20) + 5000);
 	cr_assert_eq(dfile_seek(f, (1 << 20) + 5000, SEEK_DATA), -ENXIO);
 	cr_assert_eq(dfile_seek(f, (1 << 20) + 5000, SEEK_HOLE), -ENXIO);
@@ -761,7 +775,7 @@ Test(dfile, seek_data_and_hole_stop_at_logical_size)
 
 /*
  * A span for splicing: staged writes have landed, the count stops at the
- * logical size (not at the padded backing size), and the descriptor reads
+ * logical size, and the descriptor reads
  * the file's bytes without O_DIRECT, also once the file is unlinked.
  */
 Test(dfile_wb, span_sees_staged_writes_up_to_the_logical_size)
@@ -778,7 +792,7 @@ Test(dfile_wb, span_sees_staged_writes_up_to_the_logical_size)
 	cr_assert_eq(dfile_write(f, src + 6000, 1001, 6000), 1001);
 	n = dfile_span_begin(f, sizeof(got), 0, &fd);
 	cr_assert_eq(n, 7001);
-	cr_expect_eq(t_disk_size(f), 8192, "landed, with its padding");
+	cr_expect_eq(t_disk_size(f), 7001, "landed");
 	cr_assert_eq(pread(fd, got, (size_t)n, 0), n);
 	cr_expect_eq(memcmp(got, src, (size_t)n), 0);
 	cr_expect_eq(fcntl(fd, F_GETFL) & O_DIRECT, 0);
