@@ -132,6 +132,14 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 			rc = setattr_one(kv_rootfd(fs, d), path,
 					 df ? dfile_fd(df) : -1, in->type,
 					 attr, valid);
+	/* truncate or chown by an unprivileged caller (KILLPRIV_V2) */
+	if (!rc && fs->killpriv && (valid & FUSE_SET_ATTR_KILL_SUID) &&
+	    S_ISREG(in->type)) {
+		rc = kv_kill_suidgid(req, df ? dfile_fd(df) : -1,
+				     kv_rootfd(fs, in->dev), path);
+		if (rc > 0)
+			rc = 0;	/* the reply carries the new mode */
+	}
 	if (!rc)
 		rc = kv_getattr(fs, in, &st);
 	if (!rc && df)

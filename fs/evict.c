@@ -119,6 +119,9 @@ int kvfs_start(struct kvfs *fs, struct fuse_session *se)
 	int rc;
 
 	fs->se = se;
+	rc = wire_attach(fs, se);
+	if (rc)
+		return rc;
 	if (!fs->p.max_inodes)
 		return 0;
 	rc = -pthread_condattr_init(&attr);

@@ -259,6 +259,8 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* even an empty file gets new times from O_TRUNC, as on ext4 */
 	if (fi->flags & O_TRUNC) {
 		rc = dfile_truncate(df, 0);
+		if (!rc && wire_kill_asked())
+			rc = kv_kill_setid_open(req, ino, dfile_fd(df));
 		if (rc) {
 			file_unpin(fs, in);
 			return (void)fuse_reply_err(req, -rc);
@@ -376,10 +378,17 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	      off_t off, struct fuse_file_info *fi)
 {
+	struct dfile *df = fh_dfile(fi);
 	ssize_t n;
 
-	(void)ino;
-	n = dfile_write(fh_dfile(fi), buf, size, (uint64_t)off);
+	/* an unprivileged writer's write drops set-id bits */
+	if (wire_kill_asked()) {
+		int rc = kv_kill_setid_open(req, ino, dfile_fd(df));
+
+		if (rc)
+			return (void)fuse_reply_err(req, -rc);
+	}
+	n = dfile_write(df, buf, size, (uint64_t)off);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
 	fuse_reply_write(req, (size_t)n);

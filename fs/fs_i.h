@@ -68,6 +68,8 @@ struct kvfs {
 	unsigned ino_shift;	/* bits of st_ino that carry the device */
 	bool no_opendir;	/* the kernel lists directories without opendir */
 	bool splice_reads;	/* page-cache devices' reads are spliced */
+	/* FUSE_HANDLE_KILLPRIV_V2 is on: strip suid/sgid when asked */
+	bool killpriv;
 	/* opens for writing per device: new files go to idle devices */
 	_Atomic unsigned writers[DEV_MAX];
 	uid_t uid;		/* the daemon's own credentials */
@@ -111,6 +113,22 @@ static inline int kv_rootfd(struct kvfs *fs, unsigned d)
 {
 	return devset_dev(fs->devs, d)->root_fd;
 }
+
+/*
+ * wire.c: the session's reads and writes of /dev/fuse. wire_attach() hooks
+ * them in, before the session reads its first request. wire_kill_asked():
+ * the request being handled on this thread carries FUSE_WRITE_KILL_SUIDGID
+ * or FUSE_OPEN_KILL_SUIDGID (only ever with fs->killpriv).
+ * kv_kill_suidgid(): clear the set-id bits of a regular file as the VFS
+ * does for the unprivileged caller of @req: the file @fd, or if @fd < 0
+ * @path below @dirfd. Returns 1 if a bit went, 0 if none did, or -errno.
+ * kv_kill_setid_open(): the same for the open file @fd of node @ino, also
+ * making the kernel drop the mode it cached; 0 or -errno.
+ */
+int wire_attach(struct kvfs *fs, struct fuse_session *se);
+bool wire_kill_asked(void);
+int kv_kill_suidgid(fuse_req_t req, int fd, int dirfd, const char *path);
+int kv_kill_setid_open(fuse_req_t req, fuse_ino_t ino, int fd);
 
 /* evict.c: wake the evictor if the table is over its limit (fs->lock held) */
 void evict_kick_locked(struct kvfs *fs);

@@ -43,8 +43,9 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out);
 void kvfs_free(struct kvfs *fs);
 
 /*
- * Start the background work that needs the session (the inode evictor),
- * once mounted and daemonized. Returns 0 or -errno. kvfs_stop() ends it;
+ * Start what needs the session, once mounted and daemonized and before the
+ * session loop: the filesystem's own reads and writes of /dev/fuse, and
+ * the inode evictor. Returns 0 or -errno. kvfs_stop() ends the evictor;
  * call it after the session loop returned, before kvfs_free().
  */
 int kvfs_start(struct kvfs *fs, struct fuse_session *se);

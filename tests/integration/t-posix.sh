@@ -149,6 +149,27 @@ nobody_parity 'rm -f {}/public'
 t_eq "$(as_nobody cat "$M/secret" 2>&1 || true)" \
 	"cat: $M/secret: Permission denied" "cat of a 0600 root file as nobody"
 
+t_log "set-id bits: an unprivileged write, truncate or O_TRUNC drops them"
+# (with FUSE_HANDLE_KILLPRIV_V2 the daemon strips them when the kernel asks)
+for d in "$M" "$R"; do
+	for f in w w2 t o root; do
+		echo data >"$d/setid-$f"
+		chmod 6777 "$d/setid-$f"
+	done
+	echo data >"$d/setid-nox"
+	chmod 2766 "$d/setid-nox"
+done
+nobody_parity 'echo x >>{}/setid-w && stat -c %a {}/setid-w'
+nobody_parity 'echo x >>{}/setid-nox && stat -c %a {}/setid-nox'
+nobody_parity 'truncate -s 1 {}/setid-t && stat -c %a {}/setid-t'
+nobody_parity ': >{}/setid-o && stat -c %a {}/setid-o'
+t_parity 'echo x >>{}/setid-root && stat -c %a {}/setid-root'
+# again on a file that was written before: no verdict is kept too long
+nobody_parity 'echo x >>{}/setid-w2 && stat -c %a {}/setid-w2'
+t_parity 'chmod 6777 {}/setid-w2 && stat -c %a {}/setid-w2'
+nobody_parity 'echo y >>{}/setid-w2 && stat -c %a {}/setid-w2'
+t_parity 'cat {}/setid-w2'
+
 t_log "O_TRUNC of an empty file gives it new times, as on ext4"
 for d in "$M" "$R"; do
 	: >"$d/trunc-empty"

@@ -1,0 +1,191 @@
+/*
+ * wire.c - the session's own reads and writes of /dev/fuse, for the two
+ * things libfuse 3.14 cannot do: negotiate FUSE_HANDLE_KILLPRIV_V2 and
+ * pass on the kill-suid/sgid flags of the requests that follow from it.
+ *
+ * Why: without KILLPRIV_V2 the kernel asks for security.capability before
+ * every write (one GETXATTR round trip per WRITE). With it the superblock
+ * gets SB_NOSEC, and an inode remembers that it has no capability until
+ * its attributes are next refreshed. In exchange the filesystem strips
+ * set-user-ID and set-group-ID (the latter only with group execute) when
+ * the kernel asks: on a WRITE (FUSE_WRITE_KILL_SUIDGID), an OPEN or CREATE
+ * with O_TRUNC (FUSE_OPEN_KILL_SUIDGID) and a SETATTR (FATTR_KILL_SUIDGID,
+ * which libfuse passes as FUSE_SET_ATTR_KILL_SUID). The daemon is root,
+ * so the backing filesystem would not do it for us.
+ *
+ * How: the INIT reply is amended on its way out when the kernel offered
+ * the flag. libfuse drops the WRITE and OPEN flags, but a worker thread
+ * reads a request and runs its handler before it reads the next one, so
+ * the read hook leaves the flag in a thread-local the handler asks for.
+ */
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "fs_i.h"
+
+/* The request this thread read last asks for suid/sgid to go. */
+static __thread bool wire_kill;
+
+/* Set by the read hook, seen by the write hook: INIT comes first. */
+static uint64_t wire_init_unique;
+static bool wire_init_offers;
+
+static void wire_note(const char *buf, size_t n)
+{
+	const struct fuse_in_header *in = (const void *)buf;
+	const char *arg = buf + sizeof(*in);
+
+	wire_kill = false;
+	if (n < sizeof(*in))
+		return;
+	n -= sizeof(*in);
+	switch (in->opcode) {
+	case FUSE_INIT:
+		if (n >= offsetof(struct fuse_init_in, flags) +
+			     sizeof(uint32_t)) {
+			const struct fuse_init_in *ii = (const void *)arg;
+
+			wire_init_unique = in->unique;
+			wire_init_offers = ii->flags & FUSE_HANDLE_KILLPRIV_V2;
+		}
+		break;
+	case FUSE_WRITE:
+		if (n >= sizeof(struct fuse_write_in))
+			wire_kill = ((const struct fuse_write_in *)arg)
+					    ->write_flags &
+				    FUSE_WRITE_KILL_SUIDGID;
+		break;
+	case FUSE_OPEN:
+		if (n >= sizeof(struct fuse_open_in))
+			wire_kill = ((const struct fuse_open_in *)arg)
+					    ->open_flags &
+				    FUSE_OPEN_KILL_SUIDGID;
+		break;
+	case FUSE_CREATE:
+		if (n >= sizeof(struct fuse_create_in))
+			wire_kill = ((const struct fuse_create_in *)arg)
+					    ->open_flags &
+				    FUSE_OPEN_KILL_SUIDGID;
+		break;
+	}
+}
+
+static ssize_t wire_read(int fd, void *buf, size_t len, void *userdata)
+{
+	ssize_t n = read(fd, buf, len);
+
+	(void)userdata;
+	if (n > 0)
+		wire_note(buf, (size_t)n);
+	return n;
+}
+
+static ssize_t wire_writev(int fd, struct iovec *iov, int count,
+			   void *userdata)
+{
+	struct kvfs *fs = userdata;
+	const struct fuse_out_header *out = iov[0].iov_base;
+
+	if (wire_init_unique && count >= 2 &&
+	    iov[0].iov_len >= sizeof(*out) && out->unique == wire_init_unique) {
+		wire_init_unique = 0;
+		if (!out->error && wire_init_offers &&
+		    iov[1].iov_len >= offsetof(struct fuse_init_out, flags) +
+				       sizeof(uint32_t)) {
+			struct fuse_init_out *io = iov[1].iov_base;
+
+			io->flags |= FUSE_HANDLE_KILLPRIV_V2;
+			fs->killpriv = true;
+		}
+	}
+	return writev(fd, iov, count);
+}
+
+/* Replies spliced from a file (page-cache devices) pass unchanged. */
+static ssize_t wire_splice_send(int fdin, off_t *offin, int fdout,
+				off_t *offout, size_t len, unsigned flags,
+				void *userdata)
+{
+	(void)userdata;
+	return splice(fdin, offin, fdout, offout, len, flags);
+}
+
+int wire_attach(struct kvfs *fs, struct fuse_session *se)
+{
+	static const struct fuse_custom_io io = {
+		.read = wire_read,
+		.writev = wire_writev,
+		.splice_send = wire_splice_send,
+	};
+
+	(void)fs;
+	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
+}
+
+bool wire_kill_asked(void)
+{
+	return wire_kill;
+}
+
+/* The caller of @req has @gid as its group or a supplementary one. */
+static bool caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t list[64];
+	int n;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 64, list);
+	for (int i = 0; i < n && i < 64; i++)
+		if (list[i] == gid)
+			return true;
+	return false;
+}
+
+int kv_kill_suidgid(fuse_req_t req, int fd, int dirfd, const char *path)
+{
+	struct stat st;
+	mode_t mode;
+	int rc;
+
+	rc = fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, path, &st,
+						 AT_SYMLINK_NOFOLLOW);
+	if (rc < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	/*
+	 * As the VFS: set-user-ID always goes; set-group-ID goes with group
+	 * execute, or else if the caller is not in the file's group.
+	 */
+	mode = st.st_mode & 07777 & ~(mode_t)S_ISUID;
+	if ((mode & S_ISGID) &&
+	    ((mode & S_IXGRP) || !caller_in_group(req, st.st_gid)))
+		mode &= ~(mode_t)S_ISGID;
+	if (mode == (st.st_mode & 07777))
+		return 0;
+	rc = fd >= 0 ? fchmod(fd, mode) : fchmodat(dirfd, path, mode, 0);
+	return rc < 0 ? -errno : 1;
+}
+
+int kv_kill_setid_open(fuse_req_t req, fuse_ino_t ino, int fd)
+{
+	struct kvfs *fs = fuse_req_userdata(req);
+	int rc = kv_kill_suidgid(req, fd, -1, NULL);
+
+	if (rc <= 0)
+		return rc;
+	/*
+	 * The reply to a WRITE or OPEN carries no mode: the kernel would
+	 * keep showing the bits to a stat that asks for the mode alone.
+	 * Only attributes are dropped (offset < 0), which takes no lock
+	 * the request being answered holds.
+	 */
+	fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	return 0;
+}
