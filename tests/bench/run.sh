@@ -19,7 +19,9 @@
 #   BENCH_SPREAD_MIBS=N    the spread set-up's device speed, MiB/s [100]
 #   BENCH_WORKLOADS=LIST   any of seq mix meta dbench rss [all]
 #   BENCH_DBENCH=LIST      set-ups dbench runs on ["disk"; quick: none]
-#   BENCH_DBENCH_TIME=S    dbench seconds per run [15]
+#   BENCH_DBENCH_TIME=S    dbench seconds per run [12]
+#   BENCH_MERGERFS=0|1     dbench also through mergerfs over the same
+#                          directories, the target's reference [1]
 #   BENCH_RAM=tmpfs|loop   what backs the ram set-up [tmpfs]
 #   BENCH_DISK_DIR=DIR     where the disk set-up's directories go [/var/tmp]
 #   BENCH_DOC=0|1          refresh docs/performance.md [1; quick: 0]
@@ -41,7 +43,8 @@ SPREAD_MIBS=${BENCH_SPREAD_MIBS:-100}
 WORKLOADS=${BENCH_WORKLOADS:-seq mix meta dbench rss}
 RAMKIND=${BENCH_RAM:-tmpfs}
 DISK_DIR=${BENCH_DISK_DIR:-/var/tmp}
-DBENCH_TIME=${BENCH_DBENCH_TIME:-15}
+DBENCH_TIME=${BENCH_DBENCH_TIME:-12}
+MERGERFS=${BENCH_MERGERFS:-1}
 KVSTRIPE=${KVSTRIPE:-$B_ROOT/build/kvstripe}
 # relative paths are meant from where the script was started
 case $KVSTRIPE in /*) ;; *) KVSTRIPE=$PWD/$KVSTRIPE ;; esac
@@ -104,6 +107,12 @@ preflight() {
 		b_log "installing dbench"
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dbench >/dev/null ||
 			b_die "dbench missing (apt-get install dbench) or set BENCH_DBENCH=none"
+	fi
+	if want dbench "$WORKLOADS" && [ "$DBENCH_ON" != none ] &&
+		[ "$MERGERFS" = 1 ] && ! command -v mergerfs >/dev/null; then
+		b_log "installing mergerfs"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mergerfs >/dev/null ||
+			b_die "mergerfs missing (apt-get install mergerfs) or set BENCH_MERGERFS=0"
 	fi
 	case $REPS in '' | *[!0-9]* | 0) b_die "BENCH_REPS must be a number >= 1" ;; esac
 }
@@ -322,6 +331,8 @@ dbench_once() {
 	mbs=$(printf '%s\n' "$out" | awk '/^Throughput/ { print $2 }')
 	if [ "$side" = native ]; then
 		NAT[$r]+=" $mbs"
+	elif [ "$side" = mergerfs ]; then
+		MNT[$r]+=" $mbs"
 	else
 		t1=$(b_ticks)
 		MNT[$r]+=" $mbs"
@@ -332,21 +343,45 @@ dbench_once() {
 }
 
 # Workload 4: dbench, 4 clients, on gpu0/ of the mount and on the backing
-# directory of device 0.
+# directory of device 0; with MERGERFS, also through mergerfs (Debian's,
+# default options) over mfs/ of both backing directories: the target is
+# twice what mergerfs does, measured here in the same run. Its row shows
+# mergerfs in the mount column, against the same native runs.
 wl_dbench() {
 	local rep side r="$SETUP|dbench 4 clients ${DBENCH_TIME}s"
+	local rm="$SETUP|dbench via mergerfs" mpid=0 sides
 	row "$r" MB/s
 	CPU_KIND[$r]=core
-	b_log "$SETUP: dbench 4 clients, ${DBENCH_TIME}s x $REPS x 2"
+	if [ "$MERGERFS" = 1 ]; then
+		row "$rm" MB/s
+		mkdir -p "$D0/mfs" "$D1/mfs" "$W/mfs"
+		mergerfs -f -o defaults "$D0/mfs:$D1/mfs" "$W/mfs" \
+			>>"$W/daemon.log" 2>&1 &
+		mpid=$!
+		B_PIDS+=("$mpid")
+		for ((rep = 0; rep < 50; rep++)); do
+			b_is_mounted "$W/mfs" && break
+			sleep 0.1
+		done
+		b_is_mounted "$W/mfs" || b_die "mergerfs did not mount $W/mfs"
+	fi
+	b_log "$SETUP: dbench 4 clients, ${DBENCH_TIME}s x $REPS x $((2 + MERGERFS))"
 	for ((rep = 0; rep < REPS; rep++)); do
-		for side in $(sides "$rep"); do
-			if [ "$side" = native ]; then
-				dbench_once native "$D0/nat/dbench" "$r"
-			else
-				dbench_once mount "$MP/gpu0/dbench" "$r"
-			fi
+		sides=$(sides "$rep")
+		[ "$MERGERFS" = 1 ] && sides+=" mergerfs"
+		for side in $sides; do
+			case $side in
+			native) dbench_once native "$D0/nat/dbench" "$r" ;;
+			mount) dbench_once mount "$MP/gpu0/dbench" "$r" ;;
+			mergerfs) dbench_once mergerfs "$W/mfs/dbench" "$rm" ;;
+			esac
 		done
 	done
+	if [ "$MERGERFS" = 1 ]; then
+		NAT[$rm]=${NAT[$r]:-}
+		fusermount3 -u "$W/mfs" || fusermount3 -u -z "$W/mfs" || true
+		wait "$mpid" || true
+	fi
 }
 
 # --- set-ups ---------------------------------------------------------------
@@ -578,6 +613,7 @@ targets() {
 		printf "%s\t>= %s\t%s\t%s\n", name, want, got,
 			(got + 0 >= want ? "met" : "MISSED")
 	}
+	$2 ~ /^dbench via mergerfs/ && $5 != "-" { mf[$1] = $5 + 0 }
 	$6 != "-" {
 		q = $6 + 0
 		if ($1 == "disk" && $2 ~ /^(write|read) / && $2 ~ / x8 /) {
@@ -597,7 +633,7 @@ targets() {
 			if (!(k in lo) || q < lo[k]) lo[k] = q; cnt[k]++
 		}
 		if ($2 ~ /^create\+unlink/) { k = "meta" $1; lo[k] = q; cnt[k]++ }
-		if ($2 ~ /^dbench/) { k = "db" $1; lo[k] = $5 + 0; cnt[k]++ }
+		if ($2 ~ /^dbench 4/) { k = "db" $1; lo[k] = $5 + 0; cnt[k]++ }
 	}
 	END {
 		check("disk, 8 streams, O_DIRECT client (worst row)", 0.95, lo["d8"], cnt["d8"])
@@ -611,8 +647,15 @@ targets() {
 		check("ram (CPU-bound) reads, buffered client (worst row)", 0.5, lo["ramreadb"], cnt["ramreadb"])
 		check("create+unlink, disk", 0.3, lo["metadisk"], cnt["metadisk"])
 		check("create+unlink, ram", 0.3, lo["metaram"], cnt["metaram"])
-		check("dbench on the mount, disk, MB/s (2x mergerfs 110-123)", 246, lo["dbdisk"], cnt["dbdisk"])
-		check("dbench on the mount, ram, MB/s (2x mergerfs 110-123)", 246, lo["dbram"], cnt["dbram"])
+		# twice mergerfs of this run, else of the issue (110-123 MB/s)
+		if ("disk" in mf)
+			check(sprintf("dbench on the mount, disk, MB/s (2x mergerfs %.1f)", mf["disk"]), 2 * mf["disk"], lo["dbdisk"], cnt["dbdisk"])
+		else
+			check("dbench on the mount, disk, MB/s (2x mergerfs 110-123)", 246, lo["dbdisk"], cnt["dbdisk"])
+		if ("ram" in mf)
+			check(sprintf("dbench on the mount, ram, MB/s (2x mergerfs %.1f)", mf["ram"]), 2 * mf["ram"], lo["dbram"], cnt["dbram"])
+		else
+			check("dbench on the mount, ram, MB/s (2x mergerfs 110-123)", 246, lo["dbram"], cnt["dbram"])
 	}'
 }
 
