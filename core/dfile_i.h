@@ -65,9 +65,9 @@ int dfile_write_sync(struct dfile *f, struct dio_ctx *ctx, const void *data,
 
 /*
  * Write [@off, @off + @len) through the backing file's page cache, as is:
- * the kernel merges partial blocks, so nothing is read back here. The
- * caller holds the lock exclusively and no device write in flight touches
- * the range's blocks. Returns 0 or -errno.
+ * the kernel merges partial blocks, so nothing is read back here. It first
+ * waits for device writes in flight on the range's pages. The caller
+ * holds the lock exclusively. Returns 0 or -errno.
  */
 int dfile_write_cached(struct dfile *f, const void *data, size_t len,
 		       uint64_t off);

@@ -253,10 +253,10 @@ void wb_drain(struct dfile *f)
 }
 
 /*
- * Start a stage at @off, which is aligned. Returns 1 when there is no
+ * Start a stage at @off, which is aligned. Returns false when there is no
  * buffer to be had (write synchronously instead).
  */
-static int start_stage(struct dfile *f, uint64_t off)
+static bool start_stage(struct dfile *f, uint64_t off)
 {
 	char *buf;
 
@@ -266,7 +266,7 @@ static int start_stage(struct dfile *f, uint64_t off)
 		wb_drain(f);
 		buf = bufpool_get(wb_pool, false);
 		if (!buf)
-			return 1;
+			return false;
 	}
 	atomic_store(&wb_refs[buf_index(buf)], 1);	/* the stage's */
 	f->stage = buf;
@@ -274,7 +274,7 @@ static int start_stage(struct dfile *f, uint64_t off)
 	f->stage_len = 0;
 	f->stage_sent = 0;
 	atomic_fetch_add(&f->wb_pending, 1);
-	return 0;
+	return true;
 }
 
 int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
@@ -294,10 +294,8 @@ int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		/* streams start on a block; a write elsewhere is a small one */
 		if (off != a0)
 			return dfile_write_cached(f, data, len, off);
-		rc = start_stage(f, off);
-		if (rc)
-			return rc < 0 ? rc : dfile_write_sync(f, ctx, data, len,
-							      off, true);
+		if (!start_stage(f, off))
+			return dfile_write_sync(f, ctx, data, len, off, true);
 	}
 	while (len) {
 		size_t n = cap - f->stage_len;
@@ -322,10 +320,8 @@ int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		stage_put(f);
 		if (!len)
 			return 0;
-		rc = start_stage(f, off);
-		if (rc)
-			return rc < 0 ? rc : dfile_write_sync(f, ctx, src, len,
-							      off, true);
+		if (!start_stage(f, off))
+			return dfile_write_sync(f, ctx, src, len, off, true);
 	}
 	return 0;
 }

@@ -119,7 +119,7 @@ int kvfs_start(struct kvfs *fs, struct fuse_session *se)
 	int rc;
 
 	fs->se = se;
-	rc = wire_attach(fs, se);
+	rc = wire_attach(se);
 	if (rc)
 		return rc;
 	if (!fs->p.max_inodes)

@@ -125,7 +125,7 @@ static inline int kv_rootfd(struct kvfs *fs, unsigned d)
  * kv_kill_setid_open(): the same for the open file @fd of node @ino, also
  * making the kernel drop the mode it cached; 0 or -errno.
  */
-int wire_attach(struct kvfs *fs, struct fuse_session *se);
+int wire_attach(struct fuse_session *se);
 bool wire_kill_asked(void);
 int kv_kill_suidgid(fuse_req_t req, int fd, int dirfd, const char *path);
 int kv_kill_setid_open(fuse_req_t req, fuse_ino_t ino, int fd);

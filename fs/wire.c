@@ -115,7 +115,7 @@ static ssize_t wire_splice_send(int fdin, off_t *offin, int fdout,
 	return splice(fdin, offin, fdout, offout, len, flags);
 }
 
-int wire_attach(struct kvfs *fs, struct fuse_session *se)
+int wire_attach(struct fuse_session *se)
 {
 	static const struct fuse_custom_io io = {
 		.read = wire_read,
@@ -123,7 +123,6 @@ int wire_attach(struct kvfs *fs, struct fuse_session *se)
 		.splice_send = wire_splice_send,
 	};
 
-	(void)fs;
 	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
 }
 
