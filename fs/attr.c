@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "dfile.h"
+#include "fcache.h"
 #include "fs_i.h"
 
 #define XATTR_DEVICE "user.kvstripe.device"
@@ -103,12 +104,24 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 {
 	struct kvfs *fs = kv_fs(req);
 	struct inode *in = inode_of(fs, ino);
-	struct dfile *df = fi ? (struct dfile *)(uintptr_t)fi->fh : NULL;
 	char path[KV_PATH_MAX];
+	struct dfile *df = NULL;
 	devmask_t devs;
 	struct stat st;
-	int rc;
+	int rc = 0;
 
+	(void)fi;
+	/*
+	 * A size change goes through the dfile, opened if need be: a reader
+	 * opening one meanwhile would keep the old size. An O_TRUNC open
+	 * comes this way, and its writes then find the dfile open.
+	 */
+	if (S_ISREG(in->type) && (valid & FUSE_SET_ATTR_SIZE))
+		rc = fcache_get(fs, in, &df);
+	else if (S_ISREG(in->type))
+		df = fcache_peek(fs, in);
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = inode_path(fs, in, path, sizeof(path));
 	if (rc == -ENOENT && df)
@@ -119,13 +132,13 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if ((valid & FUSE_SET_ATTR_SIZE) && !S_ISREG(in->type))
 		rc = S_ISDIR(in->type) ? -EISDIR : -EINVAL;
 	if (!rc && (valid & FUSE_SET_ATTR_SIZE))
-		rc = df ? dfile_truncate(df, (uint64_t)attr->st_size) :
-			  kv_truncate(fs, in, (uint64_t)attr->st_size);
+		rc = dfile_writable(df) ?
+		     dfile_truncate(df, (uint64_t)attr->st_size) : -EACCES;
 	/* data still on its way to the device would bump the new times */
-	if (!rc && S_ISREG(in->type) &&
+	if (!rc && df &&
 	    (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 		      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
-		kv_drain(fs, in);
+		dfile_drain(df);
 	devs = df ? DEVBIT(in->dev) : copies(fs, in, path);
 	for (unsigned d = 0; !rc && d < fs->ndev; d++)
 		if (devs & DEVBIT(d))
@@ -142,10 +155,10 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	}
 	if (!rc)
 		rc = kv_getattr(fs, in, &st);
-	if (!rc && df)
-		st.st_size = (off_t)dfile_size(df);
 out:
 	pthread_rwlock_unlock(&fs->ns_lock);
+	if (df)
+		fcache_put(fs, in);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 	fuse_reply_attr(req, &st, fs->p.attr_timeout);

@@ -33,7 +33,7 @@ struct victim {
 static bool evictable(struct kvfs *fs, struct inode *in)
 {
 	return in != fs->root && !S_ISDIR(in->type) && in->nlookup &&
-	       !in->opens && !in->df && in->names;
+	       !in->opens && in->names;
 }
 
 /* Collect up to @max victims; the caller holds fs->lock. */

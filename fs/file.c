@@ -1,119 +1,19 @@
 /*
- * file.c - open files: create, open, read, write, flush, fsync, release.
+ * file.c - regular files: create, open, read, write, flush, fsync, release.
  *
- * All opens of one inode share one dfile (one O_DIRECT backing descriptor
- * and one logical size); fi->fh points at it. It is settled and closed
- * when the last open is released. An unlinked file stays readable through
- * it until then.
+ * The kernel opens files without a round trip (fcache.h): OPEN is answered
+ * ENOSYS once, which makes the kernel stop sending OPEN and RELEASE. Every
+ * request on a file finds the inode's dfile in the file cache, opened on
+ * first use; fi->fh is always 0. A kernel that cannot open without us gets
+ * an open with nothing behind it.
  */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "dfile.h"
+#include "fcache.h"
 #include "fs_i.h"
-
-static struct dfile *fh_dfile(const struct fuse_file_info *fi)
-{
-	return (struct dfile *)(uintptr_t)fi->fh;
-}
-
-/* Take an open reference on @in's dfile, if it has one. */
-static struct dfile *file_pin(struct kvfs *fs, struct inode *in)
-{
-	struct dfile *df;
-
-	pthread_mutex_lock(&fs->lock);
-	df = in->df;
-	if (df)
-		in->opens++;
-	pthread_mutex_unlock(&fs->lock);
-	return df;
-}
-
-/*
- * Drop an open reference; the last one closes the dfile. It is settled
- * (every write landed) while still installed, so whoever opens the file
- * next, with a dfile of its own, finds the true size on disk.
- */
-static int file_unpin(struct kvfs *fs, struct inode *in)
-{
-	struct dfile *df;
-	int rc = 0;
-
-	pthread_mutex_lock(&fs->lock);
-	df = in->df;
-	while (in->opens == 1) {
-		pthread_mutex_unlock(&fs->lock);
-		rc = dfile_settle(df);
-		pthread_mutex_lock(&fs->lock);
-		if (in->opens == 1) {
-			in->df = NULL;
-			break;
-		}
-		/* pinned again meanwhile: the new user keeps it */
-	}
-	if (--in->opens) {
-		pthread_mutex_unlock(&fs->lock);
-		return rc;
-	}
-	pthread_mutex_unlock(&fs->lock);
-	rc = dfile_close(df) ?: rc;
-	inode_unref(fs, in);	/* the reference file_install() took */
-	return rc;
-}
-
-/*
- * Install @df as @in's dfile unless another thread got there first; either
- * way return the one in use with an open reference taken.
- */
-static struct dfile *file_install(struct kvfs *fs, struct inode *in,
-				  struct dfile *df)
-{
-	struct dfile *loser = NULL, *use;
-
-	pthread_mutex_lock(&fs->lock);
-	if (in->df) {
-		loser = df;
-	} else {
-		in->df = df;
-		in->refs++;	/* an open file keeps its inode */
-	}
-	use = in->df;
-	in->opens++;
-	pthread_mutex_unlock(&fs->lock);
-	dfile_close(loser);
-	return use;
-}
-
-static unsigned dev_align(struct kvfs *fs, struct inode *in)
-{
-	return kv_dev(fs, (unsigned)in->dev)->dio_align;
-}
-
-static bool wants_write(int flags)
-{
-	return (flags & O_ACCMODE) != O_RDONLY;
-}
-
-/*
- * Count an open of @in with @flags among its device's writers (@delta 1)
- * or take it out again (-1): see place_pick_busy().
- */
-static void count_writer(struct kvfs *fs, struct inode *in, int flags,
-			 int delta)
-{
-	if (wants_write(flags) && in->dev >= 0)
-		atomic_fetch_add_explicit(&fs->writers[in->dev], (unsigned)delta,
-					  memory_order_relaxed);
-}
-
-/* End one open of @in, made with @flags: release, or an interrupted open. */
-static int file_close_open(struct kvfs *fs, struct inode *in, int flags)
-{
-	count_writer(fs, in, flags, -1);
-	return file_unpin(fs, in);
-}
 
 /* The device for a new file at @path: the policy's, or a less busy one. */
 static unsigned create_device(struct kvfs *fs, const char *path)
@@ -126,41 +26,6 @@ static unsigned create_device(struct kvfs *fs, const char *path)
 	return place_pick_busy(&fs->policy, path, busy);
 }
 
-/* Open @in's dfile (shared), for writing if @write. */
-static int file_get(struct kvfs *fs, struct inode *in, bool write,
-		    struct dfile **out)
-{
-	char path[KV_PATH_MAX];
-	struct dfile *df = file_pin(fs, in);
-	int root, rc;
-
-	if (df) {
-		if (write && !dfile_writable(df)) {
-			file_unpin(fs, in);
-			return -EACCES;
-		}
-		*out = df;
-		return 0;
-	}
-	pthread_rwlock_rdlock(&fs->ns_lock);
-	rc = inode_path(fs, in, path, sizeof(path));
-	if (rc >= 0) {
-		root = kv_rootfd(fs, (unsigned)in->dev);
-		rc = dfile_open(root, path, O_RDWR | O_NOFOLLOW, 0,
-				dev_align(fs, in), &df);
-		/* a read-only backing file still serves readers */
-		if (!write && (rc == -EACCES || rc == -EROFS || rc == -EPERM ||
-			       rc == -ETXTBSY))
-			rc = dfile_open(root, path, O_RDONLY | O_NOFOLLOW, 0,
-					dev_align(fs, in), &df);
-	}
-	pthread_rwlock_unlock(&fs->ns_lock);
-	if (rc < 0)
-		return rc;
-	*out = file_install(fs, in, df);
-	return 0;
-}
-
 int kv_getattr(struct kvfs *fs, struct inode *in, struct stat *st)
 {
 	char path[KV_PATH_MAX];
@@ -169,13 +34,13 @@ int kv_getattr(struct kvfs *fs, struct inode *in, struct stat *st)
 	int rc;
 
 	if (S_ISREG(in->type))
-		df = file_pin(fs, in);
+		df = fcache_peek(fs, in);
 	if (df) {
 		/* blocks and mtime are exact once written data has landed */
 		dfile_drain(df);
 		rc = fstat(dfile_fd(df), st) ? -errno : 0;
 		st->st_size = (off_t)dfile_size(df);
-		file_unpin(fs, in);
+		fcache_put(fs, in);
 		goto out;
 	}
 	rc = inode_path(fs, in, path, sizeof(path));
@@ -195,49 +60,17 @@ out:
 	return rc;
 }
 
-void kv_drain(struct kvfs *fs, struct inode *in)
+/*
+ * No direct_io: the kernel then splits a client's large O_DIRECT request
+ * into parallel ones and shared mmap keeps working. keep_cache: every
+ * change to a file's data passes through this mount, so what the kernel
+ * cached on an earlier open is still right; a chunk read many times is
+ * read from the device once. (A kernel that opens without us keeps its
+ * cache too.)
+ */
+static void set_open_flags(struct fuse_file_info *fi)
 {
-	struct dfile *df = file_pin(fs, in);
-
-	if (df) {
-		dfile_drain(df);
-		file_unpin(fs, in);
-	}
-}
-
-int kv_truncate(struct kvfs *fs, struct inode *in, uint64_t size)
-{
-	char path[KV_PATH_MAX];
-	struct dfile *df = file_pin(fs, in);
-	int fd, rc;
-
-	if (df) {
-		rc = dfile_writable(df) ? dfile_truncate(df, size) : -EACCES;
-		file_unpin(fs, in);
-		return rc;
-	}
-	rc = inode_path(fs, in, path, sizeof(path));
-	if (rc < 0)
-		return rc;
-	fd = openat(kv_rootfd(fs, (unsigned)in->dev), path,
-		    O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	rc = ftruncate(fd, (off_t)size) ? -errno : 0;
-	close(fd);
-	return rc;
-}
-
-static void set_open_flags(struct fuse_file_info *fi, struct dfile *df)
-{
-	fi->fh = (uint64_t)(uintptr_t)df;
-	/*
-	 * No direct_io: the kernel then splits a client's large O_DIRECT
-	 * request into parallel ones and shared mmap keeps working.
-	 * keep_cache: every change to a file's data passes through this
-	 * mount, so what the kernel cached on an earlier open is still
-	 * right; a chunk read many times is read from the device once.
-	 */
+	fi->fh = 0;
 	fi->direct_io = 0;
 	fi->keep_cache = 1;
 }
@@ -246,35 +79,19 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct kvfs *fs = kv_fs(req);
 	struct inode *in = inode_of(fs, ino);
-	struct dfile *df;
-	int rc;
 
+	/* the kernel takes this as success, for this open and all after */
+	if (fs->no_open)
+		return (void)fuse_reply_err(req, ENOSYS);
 	if (S_ISDIR(in->type))
 		return (void)fuse_reply_err(req, EISDIR);
 	if (!S_ISREG(in->type))
 		return (void)fuse_reply_err(req, ENXIO);
-	rc = file_get(fs, in, wants_write(fi->flags), &df);
-	if (rc)
-		return (void)fuse_reply_err(req, -rc);
-	/* even an empty file gets new times from O_TRUNC, as on ext4 */
-	if (fi->flags & O_TRUNC) {
-		rc = dfile_truncate(df, 0);
-		if (!rc && wire_kill_asked())
-			rc = kv_kill_setid_open(req, ino, dfile_fd(df));
-		if (rc) {
-			file_unpin(fs, in);
-			return (void)fuse_reply_err(req, -rc);
-		}
-	}
-	set_open_flags(fi, df);
-	/*
-	 * A reader leaves nothing to settle at close: no FLUSH round trip
-	 * (a KV get is open, read, close).
-	 */
-	fi->noflush = !wants_write(fi->flags);
-	count_writer(fs, in, fi->flags, 1);
-	if (fuse_reply_open(req, fi))
-		file_close_open(fs, in, fi->flags);	/* interrupted */
+	/* O_TRUNC comes as a SETATTR: atomic_o_trunc is off */
+	set_open_flags(fi);
+	/* a reader leaves nothing to settle at close */
+	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
+	fuse_reply_open(req, fi);
 }
 
 void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -321,14 +138,13 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = -ENOMEM;
 		goto out;
 	}
-	df = file_install(fs, in, df);
+	df = fcache_install(fs, in, df);
 	f.st.st_size = (off_t)dfile_size(df);
 	kv_fill_entry(fs, in, &f.st, &e);
+	fcache_put(fs, in);
 	pthread_rwlock_unlock(&fs->ns_lock);
-	set_open_flags(fi, df);
-	count_writer(fs, in, fi->flags, 1);
-	if (fuse_reply_create(req, &e, fi))
-		file_close_open(fs, in, fi->flags);
+	set_open_flags(fi);
+	fuse_reply_create(req, &e, fi);
 	return;
 out:
 	pthread_rwlock_unlock(&fs->ns_lock);
@@ -363,32 +179,45 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
 	struct kvfs *fs = kv_fs(req);
+	struct inode *in = inode_of(fs, ino);
 	const void *data;
+	struct dfile *df;
 	ssize_t n;
 
-	if (fs->splice_reads &&
-	    kv_dev(fs, (unsigned)inode_of(fs, ino)->dev)->page_cache)
-		return read_spliced(req, fh_dfile(fi), size, off);
-	n = dfile_read(fh_dfile(fi), size, (uint64_t)off, &data);
+	(void)fi;
+	n = fcache_get(fs, in, &df);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
-	fuse_reply_buf(req, data, (size_t)n);
+	if (fs->splice_reads && kv_dev(fs, (unsigned)in->dev)->page_cache) {
+		read_spliced(req, df, size, off);
+	} else {
+		n = dfile_read(df, size, (uint64_t)off, &data);
+		if (n < 0)
+			fuse_reply_err(req, (int)-n);
+		else
+			fuse_reply_buf(req, data, (size_t)n);
+	}
+	fcache_put(fs, in);
 }
 
 void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	      off_t off, struct fuse_file_info *fi)
 {
-	struct dfile *df = fh_dfile(fi);
+	struct kvfs *fs = kv_fs(req);
+	struct inode *in = inode_of(fs, ino);
+	struct dfile *df;
 	ssize_t n;
 
+	(void)fi;
+	n = fcache_error(in) ?: fcache_get(fs, in, &df);
+	if (n < 0)
+		return (void)fuse_reply_err(req, (int)-n);
 	/* an unprivileged writer's write drops set-id bits */
-	if (wire_kill_asked()) {
-		int rc = kv_kill_setid_open(req, ino, dfile_fd(df));
-
-		if (rc)
-			return (void)fuse_reply_err(req, -rc);
-	}
-	n = dfile_write(df, buf, size, (uint64_t)off);
+	if (wire_kill_asked())
+		n = kv_kill_setid_open(req, ino, dfile_fd(df));
+	if (!n)
+		n = dfile_write(df, buf, size, (uint64_t)off);
+	fcache_put(fs, in);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
 	fuse_reply_write(req, (size_t)n);
@@ -396,45 +225,83 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 
 void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
+	struct kvfs *fs = kv_fs(req);
+	struct inode *in = inode_of(fs, ino);
+	struct dfile *df = fcache_peek(fs, in);
+	int rc = 0;
+
+	(void)fi;
 	/* close(2) returns the write-behind errors it is owed */
-	fuse_reply_err(req, -dfile_settle(fh_dfile(fi)));
+	if (df) {
+		rc = dfile_settle(df);
+		fcache_put(fs, in);
+	}
+	rc = fcache_flushed(fs, in) ?: rc;
+	fuse_reply_err(req, -rc);
 }
 
 void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	      struct fuse_file_info *fi)
 {
-	(void)ino;
-	fuse_reply_err(req, -dfile_fsync(fh_dfile(fi), datasync));
+	struct kvfs *fs = kv_fs(req);
+	struct inode *in = inode_of(fs, ino);
+	struct dfile *df;
+	int rc;
+
+	(void)fi;
+	/* a closed dfile may have left data in the backing page cache */
+	rc = fcache_get(fs, in, &df);
+	if (!rc) {
+		rc = dfile_fsync(df, datasync);
+		fcache_put(fs, in);
+	}
+	fuse_reply_err(req, -(fcache_error(in) ?: rc));
 }
 
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct kvfs *fs = kv_fs(req);
-
-	fuse_reply_err(req, -file_close_open(fs, inode_of(fs, ino), fi->flags));
+	/* only from a kernel that opens through us: nothing was held */
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
 }
 
 void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		  off_t length, struct fuse_file_info *fi)
 {
-	(void)ino;
+	struct kvfs *fs = kv_fs(req);
+	struct inode *in = inode_of(fs, ino);
+	struct dfile *df;
+	int rc;
+
+	(void)fi;
 	if (offset < 0 || length <= 0)
 		return (void)fuse_reply_err(req, EINVAL);
-	fuse_reply_err(req, -dfile_fallocate(fh_dfile(fi), mode,
-					     (uint64_t)offset,
-					     (uint64_t)length));
+	rc = fcache_get(fs, in, &df);
+	if (!rc) {
+		rc = dfile_fallocate(df, mode, (uint64_t)offset,
+				     (uint64_t)length);
+		fcache_put(fs, in);
+	}
+	fuse_reply_err(req, -rc);
 }
 
 void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	      struct fuse_file_info *fi)
 {
+	struct kvfs *fs = kv_fs(req);
+	struct inode *in = inode_of(fs, ino);
+	struct dfile *df;
 	int64_t pos;
 
-	(void)ino;
+	(void)fi;
 	if (off < 0)
 		return (void)fuse_reply_err(req, ENXIO);
-	pos = dfile_seek(fh_dfile(fi), (uint64_t)off, whence);
+	pos = fcache_get(fs, in, &df);
+	if (!pos) {
+		pos = dfile_seek(df, (uint64_t)off, whence);
+		fcache_put(fs, in);
+	}
 	if (pos < 0)
 		return (void)fuse_reply_err(req, (int)-pos);
 	fuse_reply_lseek(req, (off_t)pos);

@@ -52,9 +52,14 @@ struct inode {
 
 	bool recent;		/* looked up since the evictor's hand passed */
 
-	/* open state of a regular file, protected by fs->lock */
+	/* a regular file's backing file (fcache.h), protected by fs->lock */
 	struct dfile *df;
-	unsigned opens;
+	unsigned opens;		/* requests using df */
+	bool on_lru;		/* df idle, on the list */
+	bool kept;		/* unlinked: df stays open until FORGET */
+	bool writing;		/* created, not flushed yet: counted in writers */
+	struct inode *lru_prev, *lru_next;
+	_Atomic int werr;	/* failure found closing an earlier df */
 
 	/* a directory's listing while readers are in it, ditto */
 	struct dsnap *snap;
@@ -70,8 +75,13 @@ struct kvfs {
 	bool splice_reads;	/* page-cache devices' reads are spliced */
 	/* FUSE_HANDLE_KILLPRIV_V2 is on: strip suid/sgid when asked */
 	bool killpriv;
-	/* opens for writing per device: new files go to idle devices */
+	/* files being written per device: new files go to idle devices */
 	_Atomic unsigned writers[DEV_MAX];
+	/* fcache.c: idle backing files, oldest first, under lock */
+	struct inode *lru_first, *lru_last;
+	size_t lru_count, fcache_max;
+	/* the kernel opens files without asking (FUSE_NO_OPEN_SUPPORT) */
+	bool no_open;
 	uid_t uid;		/* the daemon's own credentials */
 	gid_t gid;
 
@@ -257,10 +267,6 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		  off_t length, struct fuse_file_info *fi);
 void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	      struct fuse_file_info *fi);
-/* Wait for @in's write-behind data to reach the device, if it is open. */
-void kv_drain(struct kvfs *fs, struct inode *in);
-/* Truncate @in to @size: through its open dfile if any, else by path. */
-int kv_truncate(struct kvfs *fs, struct inode *in, uint64_t size);
 
 void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dfile.h"
+#include "fcache.h"
 #include "fs_i.h"
 
 #define BUCKETS_MIN 1024
@@ -285,15 +286,20 @@ out:
 
 void inode_forget(struct kvfs *fs, struct inode *in, uint64_t n)
 {
+	struct dfile *df;
 	bool trim;
 
 	pthread_mutex_lock(&fs->lock);
 	in->nlookup = n < in->nlookup ? in->nlookup - n : 0;
-	maybe_free_locked(fs, in);
+	/* no client has it open now: its backing file can go */
+	df = fcache_forget_locked(fs, in);
+	maybe_free_locked(fs, in);	/* not while df holds it */
 	trim = fs->freed >= TRIM_EVERY;
 	if (trim)
 		fs->freed = 0;
 	pthread_mutex_unlock(&fs->lock);
+	if (df)
+		fcache_close(fs, in, df);
 	/*
 	 * The kernel forgets inodes in bulk (memory pressure, drop_caches):
 	 * hand the freed heap back, so RSS follows what the kernel caches.

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fcache.h"
 #include "fs_i.h"
 
 /* The order lookups visit devices: the policy's first, then ascending. */
@@ -474,12 +475,32 @@ static void unname_found(struct kvfs *fs, const struct found *f,
 		inode_unname(fs, in, parent, name);
 }
 
+/*
+ * The name @path of regular file @f is about to go: if the kernel knows
+ * the file, a client may have it open, and its data must stay readable
+ * through a backing file opened now (fcache_keep()).
+ */
+static int keep_open(struct kvfs *fs, const struct found *f, const char *path)
+{
+	struct inode *in;
+
+	if (!S_ISREG(f->st.st_mode))
+		return 0;
+	in = inode_find(fs, found_ino(fs, f));
+	return in ? fcache_keep(fs, in, kv_rootfd(fs, (unsigned)f->dev), path) : 0;
+}
+
 /* Remove the non-directory @f at @path, on its device. */
 static int remove_file(struct kvfs *fs, const struct found *f,
 		       const char *path)
 {
+	int rc;
+
 	if (S_ISDIR(f->st.st_mode))
 		return -EISDIR;
+	rc = keep_open(fs, f, path);
+	if (rc)
+		return rc;
 	if (unlinkat(kv_rootfd(fs, (unsigned)f->dev), path, 0))
 		return -errno;
 	sweep_stale(fs, (unsigned)f->dev, path);
@@ -618,6 +639,11 @@ static int rename_file(struct kvfs *fs, const struct found *s,
 
 	if (have_dst && S_ISDIR(t->st.st_mode))
 		return -EISDIR;
+	if (have_dst && !(flags & RENAME_NOREPLACE)) {
+		rc = keep_open(fs, t, dst);
+		if (rc)
+			return rc;
+	}
 	rc = renameat2(root, src, root, dst, flags) ? -errno : 0;
 	if (rc == -ENOENT && !kv_make_parents(fs, dev, dst))
 		rc = renameat2(root, src, root, dst, flags) ? -errno : 0;

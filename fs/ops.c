@@ -3,12 +3,15 @@
  *
  * Capabilities asked of the kernel: 1 MiB writes, async direct I/O with a
  * deep background queue (a client's large O_DIRECT request fans out into
- * parallel 1 MiB requests), atomic O_TRUNC, readdirplus, parallel dirops.
+ * parallel 1 MiB requests), opens without round trips, readdirplus,
+ * parallel dirops.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include "fcache.h"
 #include "fs_i.h"
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
@@ -29,7 +32,6 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		conn->congestion_threshold = fs->p.max_background * 3 / 4;
 	}
 	conn->want |= conn->capable & (FUSE_CAP_ASYNC_DIO |
-				       FUSE_CAP_ATOMIC_O_TRUNC |
 				       FUSE_CAP_READDIRPLUS |
 				       FUSE_CAP_READDIRPLUS_AUTO |
 				       FUSE_CAP_PARALLEL_DIROPS |
@@ -41,6 +43,16 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) {
 		conn->want |= FUSE_CAP_NO_OPENDIR_SUPPORT;
 		fs->no_opendir = true;
+	}
+	/*
+	 * No open/release round trips either (fcache.h). O_TRUNC then comes
+	 * as a SETATTR, also from a kernel that still sends OPEN: without
+	 * atomic_o_trunc, whose truncation an unsent OPEN would lose.
+	 */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
+	if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) {
+		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
+		fs->no_open = true;
 	}
 	/* the daemon writes through O_DIRECT: no page cache games */
 	conn->want &= ~(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_SPLICE_READ |
@@ -95,6 +107,21 @@ const struct fuse_lowlevel_ops *kvfs_ops(void)
 	return &kvfs_ll_ops;
 }
 
+/*
+ * Idle backing files to keep open: a quarter of the descriptors the
+ * process may have (a dfile uses one or two), within bounds.
+ */
+static size_t fcache_limit(void)
+{
+	struct rlimit rl;
+	size_t n = FCACHE_MAX;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < n)
+		n = rl.rlim_cur / 4;
+	return n < FCACHE_MIN ? FCACHE_MIN : n;
+}
+
 int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 {
 	struct kvfs *fs;
@@ -113,6 +140,7 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 	fs->policy.gpus = p->gpus;
 	fs->uid = geteuid();
 	fs->gid = getegid();
+	fs->fcache_max = fcache_limit();
 	rc = -pthread_rwlock_init(&fs->ns_lock, NULL);
 	if (rc)
 		goto err_free;

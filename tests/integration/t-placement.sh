@@ -111,25 +111,42 @@ writers() {
 	getfattr --absolute-names --only-values -n user.kvstripe.writers "$M"
 }
 t_eq "$(writers)" "0 0" "writers of an idle mount"
-for i in $(seq 1 20); do
-	exec 3>"$M/gpu0/a$i"
-	da=$(t_device_of "gpu0/a$i")
-	exec 4>"$M/gpu0/b$i"
-	db=$(t_device_of "gpu0/b$i")
-	[ "$da" != "$db" ] ||
-		t_fail "round $i: a and b both on device $da while a is open"
-	t_eq "$(writers)" "1 1" "writers with a$i and b$i open"
-	echo "a $i" >&3
-	echo "b $i" >&4
-	exec 3>&- 4>&-
-done
-t_eq "$(writers)" "0 0" "writers after every close"
-exec 3<"$M/gpu0/a1"
-t_eq "$(writers)" "0 0" "a reader is no writer"
-exec 3>>"$M/gpu0/a1"
-t_eq "$(writers)" "$( [ "$(t_device_of gpu0/a1)" = 0 ] && echo "1 0" || echo "0 1")" \
-	"an append open counts on its device"
-exec 3>&-
+# A file counts from its creation to its first close; a shell would dup
+# and close descriptors behind our back, so one process holds the pairs.
+python3 - "$M" "${T_BACK[@]}" <<'PY' || t_fail "writer counts (above)"
+import os, sys
+m, backs = sys.argv[1], sys.argv[2:]
+def writers():
+    return os.getxattr(m, "user.kvstripe.writers").decode()
+def device(rel):
+    return [i for i, b in enumerate(backs) if os.path.exists(f"{b}/{rel}")]
+bad = []
+def check(what, got, want):
+    if got != want:
+        bad.append(f"{what}: {got!r}, expected {want!r}")
+for i in range(1, 21):
+    a = os.open(f"{m}/gpu0/a{i}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    b = os.open(f"{m}/gpu0/b{i}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    da, db = device(f"gpu0/a{i}"), device(f"gpu0/b{i}")
+    check(f"round {i}: devices of a and b while a is open", da == db, False)
+    check(f"round {i}: writers with a and b open", writers(), "1 1")
+    os.write(a, f"a {i}\n".encode())
+    os.write(b, f"b {i}\n".encode())
+    os.close(a)
+    os.close(b)
+check("writers after every close", writers(), "0 0")
+fd = os.open(f"{m}/gpu0/a1", os.O_RDONLY)
+check("a reader is no writer", writers(), "0 0")
+os.close(fd)
+fd = os.open(f"{m}/gpu0/new", os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+d = device("gpu0/new")[0]
+check("a new file counts on its device", writers(), "1 0" if d == 0 else "0 1")
+os.close(fd)
+check("a file closed unwritten", writers(), "0 0")
+for line in bad:
+    print("    " + line)
+sys.exit(1 if bad else 0)
+PY
 t_eq "$(cat "$M/gpu0/a7") $(cat "$M/gpu0/b7")" "a 7 b 7" "contents"
 t_eq "$(writers)" "0 0" "writers at the end"
 t_umount_check

@@ -1,0 +1,85 @@
+/*
+ * fcache.h - the backing files of regular files, opened on first use.
+ *
+ * The kernel opens and closes files on the mount without asking the
+ * daemon (FUSE_NO_OPEN_SUPPORT: no OPEN, no RELEASE round trip), so a
+ * backing file is not tied to a client's open. An inode's dfile is opened
+ * by the first request that needs it and shared by every request after
+ * it. While requests use it, it is pinned; idle, it waits on a
+ * least-recently-used list of at most fs->fcache_max files, and the
+ * oldest is closed when the list overflows. FORGET closes it too (the
+ * kernel then has no open file on the inode). Closing settles the file;
+ * a write-behind failure found then is kept on the inode for the next
+ * write, flush or fsync.
+ *
+ * A file whose last name goes away (unlink, rename over it) may still be
+ * open in a client, and its backing file can no longer be opened by path:
+ * fcache_keep() opens it before the name goes, and such an inode's dfile
+ * stays open, off the list, until FORGET.
+ *
+ * Locking: fs->lock guards in->df, in->opens, the list and the counters;
+ * no call is made with it held. A pinned dfile stays open until
+ * fcache_put().
+ */
+#ifndef FS_FCACHE_H
+#define FS_FCACHE_H
+
+#include "fs_i.h"
+
+/* Default of fs->fcache_max, and its floor: idle dfiles kept open. */
+#define FCACHE_MAX	4096
+#define FCACHE_MIN	64
+
+/*
+ * Pin @in's dfile, opening the backing file if no dfile is open: read and
+ * write, or read-only if the backing file refuses writing. Takes ns_lock
+ * shared to build the path; do not call with ns_lock held. Returns 0 and
+ * the dfile in *@out, -ENOENT for an unlinked file whose dfile is gone, or
+ * -errno of opening.
+ */
+int fcache_get(struct kvfs *fs, struct inode *in, struct dfile **out);
+
+/* Pin @in's dfile if it has one open; NULL if not. */
+struct dfile *fcache_peek(struct kvfs *fs, struct inode *in);
+
+/* Unpin what fcache_get() or fcache_peek() pinned. */
+void fcache_put(struct kvfs *fs, struct inode *in);
+
+/*
+ * Make @df, a newly created @path's dfile, @in's, pinned; if @in has one
+ * already, close @df and pin that one. Counts @in among its device's files
+ * being written until its first flush (see place_pick_busy()).
+ */
+struct dfile *fcache_install(struct kvfs *fs, struct inode *in,
+			     struct dfile *df);
+
+/*
+ * @in's last name is about to go while the kernel may have it open: open
+ * its dfile from @path below @dirfd unless it has one, and keep it until
+ * FORGET. Call with ns_lock held (shared or exclusive). Returns 0 or
+ * -errno of opening (then leave the name alone: its data would be lost).
+ */
+int fcache_keep(struct kvfs *fs, struct inode *in, int dirfd,
+		const char *path);
+
+/* A failure kept from an earlier close of @in's dfile, once; else 0. */
+int fcache_error(struct inode *in);
+
+/*
+ * The end of one close of @in (a flush): it is no longer among the files
+ * being written, and a failure kept from an earlier close of its dfile is
+ * returned (once); else 0.
+ */
+int fcache_flushed(struct kvfs *fs, struct inode *in);
+
+/*
+ * The kernel forgot @in (its lookup count reached 0): if its dfile is
+ * idle, detach it and return it, with the inode reference it held still
+ * to drop by fcache_close(); else NULL. Caller holds fs->lock.
+ */
+struct dfile *fcache_forget_locked(struct kvfs *fs, struct inode *in);
+
+/* Close a dfile fcache_forget_locked() detached from @in, unreferencing @in. */
+void fcache_close(struct kvfs *fs, struct inode *in, struct dfile *df);
+
+#endif /* FS_FCACHE_H */

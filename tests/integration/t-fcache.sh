@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+#
+# t-fcache.sh - backing files are opened by the daemon on first use, not
+# per client open (the kernel opens without asking): the ones kept open
+# stay within a quarter of the daemon's descriptor limit however many files
+# clients use, a file whose backing file was closed meanwhile reads and
+# writes on, and a device running full reports ENOSPC to the writer, at a
+# write or at close, as the same writes straight onto the device do.
+
+. "$(dirname "$0")/lib.sh"
+
+t_init
+# the daemon inherits the limit: 256 descriptors, 64 idle backing files
+ulimit -Sn 256
+ulimit -Hn 256
+mkdir "$T/full" "$T/d1"
+mount -t tmpfs -o size=8m kvstripe-test-full "$T/full"
+T_FSMOUNTS+=("$T/full")
+t_mount "$T/full,$T/d1"
+M=$T/mnt
+mkdir "$M/gpu0" "$M/gpu1"
+
+daemon_fds() {
+	find "/proc/$T_PID/fd" -mindepth 1 | wc -l
+}
+
+# 1. 600 files written and read back: descriptors stay bounded
+base=$(daemon_fds)
+for i in $(seq 1 600); do
+	printf 'file %s\n' "$i" >"$M/gpu1/f$i"
+done
+bad=0
+for i in $(seq 1 600); do
+	[ "$(cat "$M/gpu1/f$i")" = "file $i" ] || bad=$((bad + 1))
+done
+t_eq "$bad" 0 "files read back wrong"
+n=$(daemon_fds)
+# 64 idle files of up to 2 descriptors each, plus slack for requests in flight
+[ "$n" -le $((base + 140)) ] ||
+	t_fail "daemon holds $n descriptors ($base at the start) after 600 files"
+
+# 2. a file held open across that churn (its backing file long closed)
+exec 3<>"$M/gpu1/f1"
+for i in $(seq 1 200); do cat "$M/gpu1/f$i" >/dev/null; done
+t_eq "$(head -c 6 <&3)" "file 1" "read through a descriptor after churn"
+for i in $(seq 201 400); do cat "$M/gpu1/f$i" >/dev/null; done
+printf 'X' >&3
+exec 3>&-
+t_eq "$(cat "$M/gpu1/f1")" "file 1X" "write through a descriptor after churn"
+
+# 3. a full device: the writer hears ENOSPC, at a write or at close,
+# here and when writing to the tmpfs directly
+python3 - "$M/gpu0/big" "$T/full/direct" <<'PY' || t_fail "ENOSPC (above)"
+import errno, os, sys
+def fill(path):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    chunk = b"k" * (1 << 20)
+    try:
+        for _ in range(16):
+            os.write(fd, chunk)
+    except OSError as e:
+        os.close(fd)
+        return ("write", e.errno)
+    try:
+        os.close(fd)
+    except OSError as e:
+        return ("close", e.errno)
+    return ("none", 0)
+bad = []
+for p in sys.argv[1:]:
+    where, err = fill(p)
+    if err != errno.ENOSPC:
+        bad.append(f"{p}: {where} gave {errno.errorcode.get(err, err)}, expected ENOSPC")
+    os.unlink(p)
+for line in bad:
+    print("    " + line)
+sys.exit(1 if bad else 0)
+PY
+# the space is back once the file is gone, also through the mount
+head -c 4194304 /dev/zero >"$M/gpu0/again" ||
+	t_fail "writing after the full file was removed"
+t_eq "$(stat -c %s "$M/gpu0/again")" 4194304 "size after refilling"
+rm "$M/gpu0/again" "$M"/gpu1/f*
+t_umount_check
