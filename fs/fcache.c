@@ -50,7 +50,11 @@ static void writing_end_locked(struct kvfs *fs, struct inode *in)
 	}
 }
 
-/* Take the idle dfile off @in; its inode reference goes with it. */
+/*
+ * Take the idle dfile off @in; its inode reference goes with it. Until
+ * fcache_close() is done, no other dfile may be opened for @in: writes
+ * still landing would leave it with a stale size.
+ */
 static struct dfile *detach_locked(struct kvfs *fs, struct inode *in)
 {
 	struct dfile *df = in->df;
@@ -58,29 +62,36 @@ static struct dfile *detach_locked(struct kvfs *fs, struct inode *in)
 	lru_del_locked(fs, in);
 	in->df = NULL;
 	in->kept = false;
+	in->closing = true;
 	writing_end_locked(fs, in);
 	return df;
+}
+
+static void wait_closed_locked(struct kvfs *fs, struct inode *in)
+{
+	while (in->closing)
+		pthread_cond_wait(&fs->fcache_closed, &fs->lock);
 }
 
 void fcache_close(struct kvfs *fs, struct inode *in, struct dfile *df)
 {
 	int rc = dfile_close(df);
 
-	if (rc) {
-		pthread_mutex_lock(&fs->lock);
-		if (in->nlookup)	/* for the next write, flush or fsync */
-			atomic_store_explicit(&in->werr, rc,
-					      memory_order_relaxed);
-		else
-			log_warn("write-behind failure after the last close of inode %llu: %s",
-				 (unsigned long long)in->ino, strerror(-rc));
-		pthread_mutex_unlock(&fs->lock);
-	}
+	pthread_mutex_lock(&fs->lock);
+	if (rc && in->nlookup)	/* for the next write, flush or fsync */
+		atomic_store_explicit(&in->werr, rc, memory_order_relaxed);
+	else if (rc)
+		log_warn("write-behind failure after the last close of inode %llu: %s",
+			 (unsigned long long)in->ino, strerror(-rc));
+	in->closing = false;
+	pthread_cond_broadcast(&fs->fcache_closed);
+	pthread_mutex_unlock(&fs->lock);
 	inode_unref(fs, in);
 }
 
 static struct dfile *pin_locked(struct kvfs *fs, struct inode *in)
 {
+	wait_closed_locked(fs, in);
 	if (in->df && !in->opens++)
 		lru_del_locked(fs, in);
 	in->recent = true;	/* in use: the evictor passes it by once */
@@ -88,8 +99,10 @@ static struct dfile *pin_locked(struct kvfs *fs, struct inode *in)
 }
 
 /* Make @df @in's dfile unless it has one; returns the loser to close. */
-static struct dfile *install_locked(struct inode *in, struct dfile *df)
+static struct dfile *install_locked(struct kvfs *fs, struct inode *in,
+				    struct dfile *df)
 {
+	wait_closed_locked(fs, in);
 	if (in->df)
 		return df;
 	in->df = df;
@@ -139,7 +152,7 @@ int fcache_get(struct kvfs *fs, struct inode *in, struct dfile **out)
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&fs->lock);
-	loser = install_locked(in, df);
+	loser = install_locked(fs, in, df);
 	*out = pin_locked(fs, in);
 	pthread_mutex_unlock(&fs->lock);
 	dfile_close(loser);
@@ -175,7 +188,7 @@ struct dfile *fcache_install(struct kvfs *fs, struct inode *in,
 	struct dfile *loser, *use;
 
 	pthread_mutex_lock(&fs->lock);
-	loser = install_locked(in, df);
+	loser = install_locked(fs, in, df);
 	use = pin_locked(fs, in);
 	if (!in->writing) {
 		in->writing = true;
@@ -194,6 +207,7 @@ int fcache_keep(struct kvfs *fs, struct inode *in, int dirfd,
 	int rc;
 
 	pthread_mutex_lock(&fs->lock);
+	wait_closed_locked(fs, in);
 	if (in->df) {
 		in->kept = true;
 		lru_del_locked(fs, in);
@@ -205,7 +219,7 @@ int fcache_keep(struct kvfs *fs, struct inode *in, int dirfd,
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&fs->lock);
-	df = install_locked(in, df);
+	df = install_locked(fs, in, df);
 	in->kept = true;
 	lru_del_locked(fs, in);
 	pthread_mutex_unlock(&fs->lock);

@@ -19,7 +19,9 @@
  *
  * Locking: fs->lock guards in->df, in->opens, the list and the counters;
  * no call is made with it held. A pinned dfile stays open until
- * fcache_put().
+ * fcache_put(). While a dfile is being closed, its inode gets no other:
+ * calls wanting one wait until the close is done (the backing file then
+ * has its final size).
  */
 #ifndef FS_FCACHE_H
 #define FS_FCACHE_H

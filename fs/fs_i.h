@@ -58,6 +58,7 @@ struct inode {
 	bool on_lru;		/* df idle, on the list */
 	bool kept;		/* unlinked: df stays open until FORGET */
 	bool writing;		/* created, not flushed yet: counted in writers */
+	bool closing;		/* a detached df is being closed */
 	struct inode *lru_prev, *lru_next;
 	_Atomic int werr;	/* failure found closing an earlier df */
 
@@ -80,6 +81,7 @@ struct kvfs {
 	/* fcache.c: idle backing files, oldest first, under lock */
 	struct inode *lru_first, *lru_last;
 	size_t lru_count, fcache_max;
+	pthread_cond_t fcache_closed;	/* some inode's closing ended */
 	/* the kernel opens files without asking (FUSE_NO_OPEN_SUPPORT) */
 	bool no_open;
 	uid_t uid;		/* the daemon's own credentials */

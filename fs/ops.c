@@ -147,9 +147,12 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 	rc = -pthread_mutex_init(&fs->lock, NULL);
 	if (rc)
 		goto err_rwlock;
-	rc = inode_table_init(fs);
+	rc = -pthread_cond_init(&fs->fcache_closed, NULL);
 	if (rc)
 		goto err_mutex;
+	rc = inode_table_init(fs);
+	if (rc)
+		goto err_cond;
 	if (fstat(kv_rootfd(fs, 0), &st)) {
 		rc = -errno;
 		goto err_table;
@@ -160,6 +163,8 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 
 err_table:
 	inode_table_release(fs);
+err_cond:
+	pthread_cond_destroy(&fs->fcache_closed);
 err_mutex:
 	pthread_mutex_destroy(&fs->lock);
 err_rwlock:
@@ -174,6 +179,7 @@ void kvfs_free(struct kvfs *fs)
 	if (!fs)
 		return;
 	inode_table_release(fs);
+	pthread_cond_destroy(&fs->fcache_closed);
 	pthread_mutex_destroy(&fs->lock);
 	pthread_rwlock_destroy(&fs->ns_lock);
 	free(fs);
