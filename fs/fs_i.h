@@ -129,12 +129,12 @@ static inline int kv_rootfd(struct kvfs *fs, unsigned d)
 /*
  * wire.c: the session's reads and writes of /dev/fuse. wire_attach() hooks
  * them in, before the session reads its first request. wire_kill_asked():
- * the request being handled on this thread carries FUSE_WRITE_KILL_SUIDGID
- * or FUSE_OPEN_KILL_SUIDGID (only ever with fs->killpriv).
+ * the request being handled on this thread is a WRITE carrying
+ * FUSE_WRITE_KILL_SUIDGID (only ever with fs->killpriv).
  * kv_kill_suidgid(): clear the set-id bits of a regular file as the VFS
  * does for the unprivileged caller of @req: the file @fd, or if @fd < 0
  * @path below @dirfd. Returns 1 if a bit went, 0 if none did, or -errno.
- * kv_kill_setid_open(): the same for the open file @fd of node @ino, also
+ * kv_kill_setid_open(): the same for the file @fd of node @ino, also
  * making the kernel drop the mode it cached; 0 or -errno.
  */
 int wire_attach(struct fuse_session *se);

@@ -8,13 +8,13 @@
  * gets SB_NOSEC, and an inode remembers that it has no capability until
  * its attributes are next refreshed. In exchange the filesystem strips
  * set-user-ID and set-group-ID (the latter only with group execute) when
- * the kernel asks: on a WRITE (FUSE_WRITE_KILL_SUIDGID), an OPEN or CREATE
- * with O_TRUNC (FUSE_OPEN_KILL_SUIDGID) and a SETATTR (FATTR_KILL_SUIDGID,
- * which libfuse passes as FUSE_SET_ATTR_KILL_SUID). The daemon is root,
- * so the backing filesystem would not do it for us.
+ * the kernel asks: on a WRITE (FUSE_WRITE_KILL_SUIDGID) and a SETATTR
+ * (FATTR_KILL_SUIDGID, which libfuse passes as FUSE_SET_ATTR_KILL_SUID;
+ * an O_TRUNC open comes as one, since the kernel opens without asking).
+ * The daemon is root, so the backing filesystem would not do it for us.
  *
  * How: the INIT reply is amended on its way out when the kernel offered
- * the flag. libfuse drops the WRITE and OPEN flags, but a worker thread
+ * the flag. libfuse drops the WRITE flag, but a worker thread
  * reads a request and runs its handler before it reads the next one, so
  * the read hook leaves the flag in a thread-local the handler asks for.
  */
@@ -59,18 +59,6 @@ static void wire_note(const char *buf, size_t n)
 			wire_kill = ((const struct fuse_write_in *)arg)
 					    ->write_flags &
 				    FUSE_WRITE_KILL_SUIDGID;
-		break;
-	case FUSE_OPEN:
-		if (n >= sizeof(struct fuse_open_in))
-			wire_kill = ((const struct fuse_open_in *)arg)
-					    ->open_flags &
-				    FUSE_OPEN_KILL_SUIDGID;
-		break;
-	case FUSE_CREATE:
-		if (n >= sizeof(struct fuse_create_in))
-			wire_kill = ((const struct fuse_create_in *)arg)
-					    ->open_flags &
-				    FUSE_OPEN_KILL_SUIDGID;
 		break;
 	}
 }
@@ -180,7 +168,7 @@ int kv_kill_setid_open(fuse_req_t req, fuse_ino_t ino, int fd)
 	if (rc <= 0)
 		return rc;
 	/*
-	 * The reply to a WRITE or OPEN carries no mode: the kernel would
+	 * The reply to a WRITE carries no mode: the kernel would
 	 * keep showing the bits to a stat that asks for the mode alone.
 	 * Only attributes are dropped (offset < 0), which takes no lock
 	 * the request being answered holds.
