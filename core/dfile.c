@@ -197,6 +197,12 @@ static bool read_cached(struct dfile *f, char *buf, uint64_t off,
 ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
 		   const void **data)
 {
+	return dfile_read_to(f, len, off, NULL, 0, data);
+}
+
+ssize_t dfile_read_to(struct dfile *f, size_t len, uint64_t off, void *dst,
+		      size_t cap, const void **data)
+{
 	uint64_t size, end, a0, a1;
 	struct dio_ctx *ctx;
 	struct dio_op op;
@@ -220,7 +226,12 @@ ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
 	end = len > size - off ? size : off + len;
 	a0 = align_down(off, f->align);
 	a1 = align_up(end, f->align);
-	buf = dio_buf(ctx, a1 - a0);
+	/* straight into the caller's buffer if the device can fill it */
+	if (dst && a0 == off && a1 - a0 <= cap &&
+	    !((uintptr_t)dst % f->align))
+		buf = dst;
+	else
+		buf = dio_buf(ctx, a1 - a0);
 	if (!buf) {
 		ret = -ENOMEM;
 		goto out_unlock;

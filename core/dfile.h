@@ -87,6 +87,15 @@ ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
 		   const void **data);
 
 /*
+ * The same, offering @dst (@cap bytes): when @off is block aligned, @dst
+ * aligned for the device and @cap holds the read rounded up to whole
+ * blocks, the device fills @dst directly and *@data is @dst; otherwise
+ * the read goes through the bounce buffer as above.
+ */
+ssize_t dfile_read_to(struct dfile *f, size_t len, uint64_t off, void *dst,
+		      size_t cap, const void **data);
+
+/*
  * For a device whose storage is the page cache (struct dev.page_cache),
  * where bytes can be handed on from that cache instead of copied out with
  * O_DIRECT: wait until what was written has landed, take the file's read

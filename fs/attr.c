@@ -5,8 +5,9 @@
  * goes to every copy; a file's go to its one backing file, through its
  * open descriptor when it has one (so an unlinked open file still works).
  * user.kvstripe.device and user.kvstripe.path are read-only and computed,
- * and so are user.kvstripe.inodes of the root, the inode table's size, and
- * user.kvstripe.writers, the files open for writing on each device.
+ * and so are the root's user.kvstripe.inodes (the inode table's size),
+ * user.kvstripe.writers (the files being written on each device) and
+ * user.kvstripe.ring (the requests taken through io_uring, fs/fring.h).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #define XATTR_PATH "user.kvstripe.path"
 #define XATTR_INODES "user.kvstripe.inodes"	/* the root's only */
 #define XATTR_WRITERS "user.kvstripe.writers"	/* ditto */
+#define XATTR_RING "user.kvstripe.ring"		/* ditto */
 #define XATTR_CAPS "security.capability"
 
 void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -213,7 +215,8 @@ static const char *xpath(struct kvfs *fs, struct xtarget *x, unsigned dev,
 static bool is_ours(const char *name)
 {
 	return !strcmp(name, XATTR_DEVICE) || !strcmp(name, XATTR_PATH) ||
-	       !strcmp(name, XATTR_INODES) || !strcmp(name, XATTR_WRITERS);
+	       !strcmp(name, XATTR_INODES) || !strcmp(name, XATTR_WRITERS) ||
+	       !strcmp(name, XATTR_RING);
 }
 
 /*
@@ -265,6 +268,10 @@ static int our_value(struct kvfs *fs, struct inode *in, const char *name,
 			n += snprintf(val + n, size - (size_t)n, "%s%u",
 				      d ? " " : "",
 				      atomic_load(&fs->writers[d]));
+	} else if (!strcmp(name, XATTR_RING)) {
+		if (in != fs->root)
+			return -ENODATA;
+		n = snprintf(val, size, "%llu", atomic_load(&fs->ring_served));
 	} else if (S_ISDIR(in->type)) {
 		return -ENODATA;	/* a directory lives everywhere */
 	} else if (!strcmp(name, XATTR_DEVICE))

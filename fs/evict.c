@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fring.h"
 #include "fs_i.h"
 
 #define EVICT_BATCH 512		/* names dropped per pass */
@@ -145,6 +146,7 @@ int kvfs_start(struct kvfs *fs, struct fuse_session *se)
 
 void kvfs_stop(struct kvfs *fs)
 {
+	fring_stop(fs);
 	pthread_mutex_lock(&fs->lock);
 	if (!fs->evict_running) {
 		pthread_mutex_unlock(&fs->lock);

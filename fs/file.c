@@ -13,6 +13,7 @@
 
 #include "dfile.h"
 #include "fcache.h"
+#include "fring.h"
 #include "fs_i.h"
 
 /* The device for a new file at @path: the policy's, or a less busy one. */
@@ -191,7 +192,11 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	if (fs->splice_reads && kv_dev(fs, (unsigned)in->dev)->page_cache) {
 		read_spliced(req, df, size, off);
 	} else {
-		n = dfile_read(df, size, (uint64_t)off, &data);
+		size_t cap = 0;
+		void *dst = fring_reply_space(&cap);
+
+		/* on a ring, the device fills the reply buffer itself */
+		n = dfile_read_to(df, size, (uint64_t)off, dst, cap, &data);
 		if (n < 0)
 			fuse_reply_err(req, (int)-n);
 		else

@@ -105,6 +105,9 @@ struct kvfs {
 	pthread_cond_t evict_cond;
 	bool evict_running, evict_stop;
 	size_t evict_hand;	/* the clock sweep's next bucket */
+
+	struct fring *ring;	/* fring.c: io_uring serving threads */
+	_Atomic unsigned long long ring_served;	/* requests they took */
 };
 
 /* Paths relative to a device root are at most this long, NUL included. */
@@ -128,7 +131,9 @@ static inline int kv_rootfd(struct kvfs *fs, unsigned d)
 
 /*
  * wire.c: the session's reads and writes of /dev/fuse. wire_attach() hooks
- * them in, before the session reads its first request. wire_kill_asked():
+ * them in, before the session reads its first request. wire_request():
+ * note the request @buf that this thread is about to process (the read
+ * hook does it for /dev/fuse, fring.c for the ring). wire_kill_asked():
  * the request being handled on this thread is a WRITE carrying
  * FUSE_WRITE_KILL_SUIDGID (only ever with fs->killpriv).
  * kv_kill_suidgid(): clear the set-id bits of a regular file as the VFS
@@ -138,6 +143,7 @@ static inline int kv_rootfd(struct kvfs *fs, unsigned d)
  * making the kernel drop the mode it cached; 0 or -errno.
  */
 int wire_attach(struct fuse_session *se);
+void wire_request(const char *buf, size_t len);
 bool wire_kill_asked(void);
 int kv_kill_suidgid(fuse_req_t req, int fd, int dirfd, const char *path);
 int kv_kill_setid_open(fuse_req_t req, fuse_ino_t ino, int fd);

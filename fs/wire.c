@@ -26,7 +26,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fring.h"
 #include "fs_i.h"
+#include "log.h"
 
 /* The request this thread read last asks for suid/sgid to go. */
 static __thread bool wire_kill;
@@ -35,7 +37,7 @@ static __thread bool wire_kill;
 static uint64_t wire_init_unique;
 static bool wire_init_offers;
 
-static void wire_note(const char *buf, size_t n)
+void wire_request(const char *buf, size_t n)
 {
 	const struct fuse_in_header *in = (const void *)buf;
 	const char *arg = buf + sizeof(*in);
@@ -69,7 +71,22 @@ static ssize_t wire_read(int fd, void *buf, size_t len, void *userdata)
 
 	(void)userdata;
 	if (n > 0)
-		wire_note(buf, (size_t)n);
+		wire_request(buf, (size_t)n);
+	return n;
+}
+
+/*
+ * The largest request or reply body the INIT reply @io allows: what a
+ * ring entry's payload buffer must hold.
+ */
+static size_t init_payload(const struct fuse_init_out *io)
+{
+	size_t n = FUSE_MIN_READ_BUFFER;
+
+	if (io->max_write > n)
+		n = io->max_write;
+	if ((io->flags & FUSE_MAX_PAGES) && io->max_pages * 4096ul > n)
+		n = io->max_pages * 4096ul;
 	return n;
 }
 
@@ -78,20 +95,27 @@ static ssize_t wire_writev(int fd, struct iovec *iov, int count,
 {
 	struct kvfs *fs = userdata;
 	const struct fuse_out_header *out = iov[0].iov_base;
+	struct fuse_init_out *io = NULL;
+	ssize_t n;
 
+	if (fring_reply_iov(iov, count, &n))
+		return n;
 	if (wire_init_unique && count >= 2 &&
 	    iov[0].iov_len >= sizeof(*out) && out->unique == wire_init_unique) {
 		wire_init_unique = 0;
-		if (!out->error && wire_init_offers &&
-		    iov[1].iov_len >= offsetof(struct fuse_init_out, flags) +
-				       sizeof(uint32_t)) {
-			struct fuse_init_out *io = iov[1].iov_base;
-
+		if (!out->error && iov[1].iov_len >= sizeof(*io))
+			io = iov[1].iov_base;
+		if (io && wire_init_offers) {
 			io->flags |= FUSE_HANDLE_KILLPRIV_V2;
 			fs->killpriv = true;
 		}
 	}
-	return writev(fd, iov, count);
+	n = writev(fd, iov, count);
+	/* the ring can be set up once the kernel has taken the reply */
+	if (n > 0 && io && fs->p.ring_threads &&
+	    fring_start(fs, init_payload(io)))
+		log_warn("cannot start the io_uring threads");
+	return n;
 }
 
 /* Replies spliced from a file (page-cache devices) pass unchanged. */
@@ -99,7 +123,11 @@ static ssize_t wire_splice_send(int fdin, off_t *offin, int fdout,
 				off_t *offout, size_t len, unsigned flags,
 				void *userdata)
 {
+	ssize_t n;
+
 	(void)userdata;
+	if (!offin && fring_reply_pipe(fdin, len, &n))
+		return n;
 	return splice(fdin, offin, fdout, offout, len, flags);
 }
 

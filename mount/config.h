@@ -52,6 +52,7 @@ enum kv_field {
 	KV_SET_WRITE_BUFFER_KB	= 1 << 13,
 	KV_SET_MAX_INODES	= 1 << 14,
 	KV_SET_LISTING_WINDOW	= 1 << 15,
+	KV_SET_IO_URING		= 1 << 16,
 };
 
 struct kv_config {
@@ -72,6 +73,7 @@ struct kv_config {
 	bool foreground;
 	bool debug;
 	bool single_thread;
+	bool io_uring;		/* serve requests through io_uring too */
 	char *fuse_opts;	/* comma list for libfuse, escaped; or NULL */
 	struct dev_opts dev[DEV_MAX];	/* align 0: not given */
 };

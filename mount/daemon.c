@@ -482,6 +482,8 @@ int daemon_run(const struct kv_config *c)
 	kp.max_inodes = c->max_inodes;
 	kp.listing_window = c->listing_window;
 	kp.max_read = max_read_of(c, devs);
+	/* the ring's threads serve beside the loop's, as many of them */
+	kp.ring_threads = c->io_uring && !c->single_thread ? c->threads : 0;
 	rc = kvfs_new(&kp, &fs);
 	if (rc) {
 		startup_error("cannot start the filesystem: %s",

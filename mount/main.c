@@ -26,6 +26,7 @@ enum {
 	KEY_FOREGROUND,
 	KEY_DEBUG,
 	KEY_SINGLE,
+	KEY_URING,
 	KEY_CONFIG,
 	KEY_SETTING,
 };
@@ -39,6 +40,8 @@ static const struct fuse_opt cli_spec[] = {
 	FUSE_OPT_KEY("-d", KEY_DEBUG),
 	FUSE_OPT_KEY("debug", KEY_DEBUG),
 	FUSE_OPT_KEY("-s", KEY_SINGLE),
+	FUSE_OPT_KEY("io_uring", KEY_URING),
+	FUSE_OPT_KEY("io_uring=", KEY_SETTING),
 	FUSE_OPT_KEY("config=", KEY_CONFIG),
 	FUSE_OPT_KEY("gpus=", KEY_SETTING),
 	FUSE_OPT_KEY("threads=", KEY_SETTING),
@@ -101,6 +104,8 @@ static void usage(void)
 "                          (default %d)\n"
 "    -o entry_timeout=S    seconds the kernel may cache names (default 1)\n"
 "    -o attr_timeout=S     seconds the kernel may cache attributes (default 1)\n"
+"    -o io_uring           also take requests through io_uring (kernel 6.14+\n"
+"                          with fuse.enable_uring=1; see configuration.md)\n"
 "    -o align.N=BYTES      force device N's O_DIRECT alignment\n"
 "    -o OPT[,OPT...]       anything else goes to FUSE: allow_other, ro, ...\n"
 "\n"
@@ -205,6 +210,10 @@ static int cli_proc(void *data, const char *arg, int key,
 	case KEY_SINGLE:
 		cl->c.single_thread = true;
 		cl->c.set |= KV_SET_SINGLE_THREAD;
+		return 0;
+	case KEY_URING:
+		cl->c.io_uring = true;
+		cl->c.set |= KV_SET_IO_URING;
 		return 0;
 	case KEY_CONFIG:
 		if (!arg[7])
