@@ -261,10 +261,14 @@ static void *ent_main(void *arg)
 	/* the end of the connection is how threads normally leave */
 	if (rc && rc != -ENOTCONN && rc != -ECONNABORTED && rc != -ETIME &&
 	    !atomic_exchange(&r->warned, true))
-		log_warn("io_uring transport %s: %s; serving /dev/fuse",
+		log_warn("io_uring transport %s: %s%s; serving /dev/fuse",
 			 op == FUSE_IO_URING_CMD_REGISTER ? "unavailable"
 							  : "failed",
-			 strerror(-rc));
+			 strerror(-rc),
+			 rc == -EOPNOTSUPP ? " (the fuse module's enable_uring"
+					     " is off, or the kernel predates"
+					     " 6.14)"
+					   : "");
 	ucmd_free(u);
 	return NULL;
 }

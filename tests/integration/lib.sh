@@ -32,6 +32,7 @@ T_SRC=			# the source list t_mkback made
 T_ARGS=()		# the extra daemon arguments of the current mount
 T_BACK=()		# backing directories of the current mount, by device index
 T_PIDS=()		# other processes this test started and must stop
+T_PARAMS=()		# kernel parameter files and the values to restore
 T_FSMOUNTS=()		# non-FUSE mounts made by this test (umounted in reverse)
 T_LOOPS=()		# loop devices attached by this test
 T_LOOPDEV=		# the one t_loop attached last
@@ -326,6 +327,13 @@ t_loop() {
 	T_LOOPS+=("$T_LOOPDEV")
 }
 
+# t_param FILE VALUE: write VALUE to the kernel parameter FILE (say, under
+# /sys/module), and put the value it had back when the test ends.
+t_param() {
+	T_PARAMS+=("$1" "$(cat "$1")")
+	echo "$2" >"$1"
+}
+
 # t_stop PID: wait a little, then TERM, then KILL; only a PID we started.
 t_stop() {
 	t_wait_exit "$1" 3 && return 0
@@ -372,6 +380,10 @@ t_cleanup() {
 	done
 	for i in "${T_LOOPS[@]}"; do
 		losetup -d "$i" || echo "cleanup: cannot detach $i" >&2
+	done
+	for ((i = 0; i + 1 < ${#T_PARAMS[@]}; i += 2)); do
+		echo "${T_PARAMS[i + 1]}" >"${T_PARAMS[i]}" ||
+			echo "cleanup: cannot restore ${T_PARAMS[i]}" >&2
 	done
 	if [ -n "$T" ] && [ -d "$T" ]; then
 		for m in $(t_mounts_below "$T"); do
