@@ -94,22 +94,29 @@ void *fring_reply_space(size_t *cap)
 	return serving->payload;
 }
 
-static struct fuse_out_header *out_header(struct fring_ent *e)
-{
-	return (struct fuse_out_header *)e->hdr->in_out;
-}
-
 /* Set the reply's header, with @body bytes in the payload. */
 static void reply_header(struct fring_ent *e, const struct fuse_out_header *o,
 			 size_t body)
 {
-	struct fuse_out_header *out = out_header(e);
+	struct fuse_out_header *out = (void *)e->hdr->in_out;
 
 	out->unique = e->unique;
 	out->error = o ? o->error : -EIO;
 	out->len = (uint32_t)(sizeof(*out) + body);
 	e->hdr->ring_ent_in_out.payload_sz = (uint32_t)body;
 	e->replied = true;
+}
+
+/*
+ * A reply that could not be taken: the request fails with EIO, the hook
+ * with @err in errno, as a failed writev would.
+ */
+static bool reply_failed(struct fring_ent *e, int err, ssize_t *n)
+{
+	reply_header(e, NULL, 0);
+	errno = err;
+	*n = -1;
+	return true;
 }
 
 static bool answers(const struct iovec *iov, int count)
@@ -136,12 +143,8 @@ bool fring_reply_iov(const struct iovec *iov, int count, ssize_t *n)
 			p += sizeof(struct fuse_out_header);
 			l -= sizeof(struct fuse_out_header);
 		}
-		if (body + l > e->ring->payload) {
-			reply_header(e, NULL, 0);
-			errno = EINVAL;
-			*n = -1;
-			return true;
-		}
+		if (body + l > e->ring->payload)
+			return reply_failed(e, EINVAL, n);
 		/* a body built in place (fring_reply_space) stays */
 		if (p != e->payload + body)
 			memcpy(e->payload + body, p, l);
@@ -184,12 +187,8 @@ bool fring_reply_pipe(int fd, size_t len, ssize_t *n)
 		rc = -EINVAL;
 	if (!rc)
 		rc = read_all(fd, e->payload, len - sizeof(o));
-	if (rc) {
-		reply_header(e, NULL, 0);
-		errno = -rc;
-		*n = -1;
-		return true;
-	}
+	if (rc)
+		return reply_failed(e, -rc, n);
 	reply_header(e, &o, len - sizeof(o));
 	*n = (ssize_t)len;
 	return true;
