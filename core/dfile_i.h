@@ -44,6 +44,7 @@ struct dfile {
 	pthread_cond_t wb_done;		/* an in-flight write completed */
 	struct wbio *inflight;		/* protected by wb_mu */
 	int wb_err;			/* first failure not yet reported */
+	bool no_reserve;		/* the backing filesystem has no fallocate */
 };
 
 /* Raise *@v to @x unless it is already larger. */

@@ -13,6 +13,7 @@
  * kept and reported by the next write, flush, fsync or close.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -277,6 +278,40 @@ static bool start_stage(struct dfile *f, uint64_t off)
 	return true;
 }
 
+/*
+ * Claim the device blocks of [@off, @off + @len) past the file's end
+ * before the write is answered, so that a device running full (ENOSPC) or
+ * a file growing past what the backing filesystem allows (EFBIG) fails
+ * this write, as it would on the device, and not a later one or close.
+ * Past the logical end nothing is written or staged, so a claim that
+ * failed halfway can be handed back whole. Filesystems without fallocate
+ * are written as before, their errors arriving late.
+ */
+static int reserve(struct dfile *f, uint64_t off, size_t len)
+{
+	uint64_t from = atomic_load(&f->size), end = off + len;
+	int rc;
+
+	if (from < off)
+		from = off;
+	if (end <= from || f->no_reserve)
+		return 0;
+	if (!fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)from,
+		       (off_t)(end - from)))
+		return 0;
+	rc = -errno;
+	if (rc != -ENOSPC && rc != -EDQUOT && rc != -EFBIG) {
+		/* no fallocate here, or a failure the write will meet too */
+		if (rc == -EOPNOTSUPP || rc == -ENOSYS)
+			f->no_reserve = true;
+		return 0;
+	}
+	/* what a failed claim allocated would stay past the end, unused */
+	fallocate(f->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+		  (off_t)from, (off_t)(end - from));
+	return rc;
+}
+
 int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 	     size_t len, uint64_t off)
 {
@@ -287,6 +322,9 @@ int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 	int rc;
 
 	wait_overlap(f, a0, a1);
+	rc = reserve(f, off, len);
+	if (rc)
+		return rc;
 	if (!f->stage || off != f->stage_off + f->stage_len) {
 		rc = flush_stage(f);
 		if (rc)

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+#
+# t-full.sh - a write that the device cannot keep fails when it is made,
+# as a write straight onto the device does, even though the daemon answers
+# writes before the device has them (write-behind):
+#  - a device running full answers ENOSPC to the write itself, not to a
+#    later close; every byte the writer was told was written is in the
+#    file, and the file's size is exactly that;
+#  - a write past the largest file the backing filesystem allows fails
+#    with EFBIG, and the file keeps its size;
+#  - space a failed write claimed on the device is given back.
+# Each case runs on the mount and on a directory of the same ext4, which
+# must behave the same way.
+
+. "$(dirname "$0")/lib.sh"
+
+t_init
+t_loop 32M 4096 || t_fail "losetup failed"
+mkfs.ext4 -q -F -b 4096 -O ^has_journal "$T_LOOPDEV" >/dev/null ||
+	t_fail "mkfs.ext4 failed"
+mkdir "$T/ext"
+mount "$T_LOOPDEV" "$T/ext" || t_fail "mounting the ext4 failed"
+T_FSMOUNTS+=("$T/ext")
+mkdir "$T/ext/b0" "$T/ext/ref" "$T/b1"
+t_mount "$T/ext/b0,$T/b1"
+mkdir "$T/mnt/gpu0"
+
+python3 - "$T/mnt/gpu0" "$T/ext/ref" "$T/ext" <<'PY' || t_fail "see above"
+import errno, mmap, os, sys
+
+mount_dir, ref_dir, fs = sys.argv[1:]
+bad = []
+
+# a random block a little over 1 MiB long, repeated: misplaced data shows
+PERIOD = (1 << 20) + 7
+BASE = os.urandom(PERIOD) * 2
+
+def pattern(off, n):
+    out = bytearray()
+    while n:
+        k = min(n, PERIOD)
+        s = (off % PERIOD)
+        out += BASE[s:s + k]
+        off += k
+        n -= k
+    return bytes(out)
+
+def free_blocks():
+    os.sync()
+    return os.statvfs(fs).f_bfree
+
+def fill(path, chunk, direct):
+    """Write CHUNK bytes at a time until a write fails."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_DIRECT if direct else 0)
+    fd = os.open(path, flags, 0o644)
+    buf = mmap.mmap(-1, chunk) if direct else None
+    acked, err = 0, None
+    while acked < (64 << 20):
+        data = pattern(acked, chunk)
+        try:
+            if buf is not None:
+                buf[:] = data
+                n = os.write(fd, buf)
+            else:
+                n = os.write(fd, data)
+        except OSError as e:
+            err = e.errno
+            break
+        acked += n
+    try:
+        os.close(fd)
+        close_err = None
+    except OSError as e:
+        close_err = e.errno
+    return acked, err, close_err
+
+def check_content(where, path, acked):
+    size = os.stat(path).st_size
+    if size != acked:
+        bad.append(f"{where}: size {size}, but the writer was told {acked} bytes were written")
+    with open(path, "rb") as f:
+        got = f.read()
+    want = pattern(0, acked)
+    if got[:acked] != want:
+        at = next((i for i in range(min(len(got), acked)) if got[i] != want[i]), min(len(got), acked))
+        bad.append(f"{where}: content differs from what was written at byte {at}")
+
+name = lambda e: errno.errorcode.get(e, e) if e else "no error"
+
+for label, chunk, direct in (("1 MiB writes", 1 << 20, False),
+                             ("1000-byte writes", 1000, False),
+                             ("1 MiB O_DIRECT writes", 1 << 20, True)):
+    for side, d in (("mount", mount_dir), ("ext4", ref_dir)):
+        where = f"{label}, {side}"
+        path = os.path.join(d, "fill")
+        before = free_blocks()
+        acked, err, close_err = fill(path, chunk, direct)
+        if err != errno.ENOSPC:
+            bad.append(f"{where}: the failing write gave {name(err)}, expected ENOSPC")
+        if close_err is not None:
+            bad.append(f"{where}: close gave {name(close_err)} after the write had failed")
+        check_content(where, path, acked)
+        os.unlink(path)
+        after = free_blocks()
+        if after + 4 < before:
+            bad.append(f"{where}: {before - after} blocks of the device not given back after unlink")
+
+# past the backing filesystem's largest file (ext4 with 4 KiB blocks: 16 TiB)
+for side, d in (("mount", mount_dir), ("ext4", ref_dir)):
+    path = os.path.join(d, "big")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, b"head")
+    for off in (16 << 40, (16 << 40) - 4096):
+        try:
+            os.pwrite(fd, b"HELLO", off)
+            bad.append(f"{side}: a write at {off} succeeded, expected EFBIG")
+        except OSError as e:
+            if e.errno != errno.EFBIG:
+                bad.append(f"{side}: a write at {off} gave {name(e.errno)}, expected EFBIG")
+    try:
+        os.ftruncate(fd, 17 << 40)
+        bad.append(f"{side}: truncate to 17 TiB succeeded, expected EFBIG")
+    except OSError as e:
+        if e.errno != errno.EFBIG:
+            bad.append(f"{side}: truncate to 17 TiB gave {name(e.errno)}, expected EFBIG")
+    try:
+        os.fsync(fd)
+        os.close(fd)
+    except OSError as e:
+        bad.append(f"{side}: fsync or close gave {name(e.errno)} after the refused writes")
+    size = os.stat(path).st_size
+    if size != 4:
+        bad.append(f"{side}: size {size} after refused writes, expected 4")
+    os.unlink(path)
+
+for line in bad:
+    print("    " + line)
+sys.exit(1 if bad else 0)
+PY
+t_umount_check
