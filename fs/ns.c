@@ -42,6 +42,8 @@ int kv_resolve(struct kvfs *fs, const char *path, struct found *f)
 {
 	unsigned first = *path ? place_pick(&fs->policy, path) : 0;
 	struct timespec mtime = { 0 }, ctime = { 0 };
+	blkcnt_t blocks = 0;
+	off_t size = 0;
 	int err = -ENOENT;
 	struct stat st;
 
@@ -72,11 +74,21 @@ int kv_resolve(struct kvfs *fs, const char *path, struct found *f)
 			mtime = st.st_mtim;
 		if (ts_after(st.st_ctim, ctime))
 			ctime = st.st_ctim;
+		/*
+		 * Its entries, and so its space, are spread over the copies:
+		 * the blocks are all of theirs (du), the size the largest
+		 * (an empty directory looks as it does on one filesystem).
+		 */
+		blocks += st.st_blocks;
+		if (st.st_size > size)
+			size = st.st_size;
 	}
 	if (!f->dirs)
 		return err;
 	f->st.st_mtim = mtime;
 	f->st.st_ctim = ctime;
+	f->st.st_blocks = blocks;
+	f->st.st_size = size;
 	return 0;
 }
 
@@ -426,7 +438,6 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	struct kvfs *fs = kv_fs(req);
 	struct inode *in = inode_of(fs, ino);
 	char src[KV_PATH_MAX], dst[KV_PATH_MAX];
-	unsigned gpu;
 	int root, rc;
 
 	rc = child_begin(fs, newparent, newname, dst);
@@ -435,10 +446,7 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	rc = inode_path(fs, in, src, sizeof(src));
 	if (rc >= 0 && S_ISDIR(in->type))
 		rc = -EPERM;
-	/* gpu<N>/ pins its files to GPU N's devices: no link from elsewhere */
-	if (rc >= 0 && place_gpu_index(dst, &gpu) &&
-	    !place_gpu_owns(&fs->policy, gpu, (unsigned)in->dev))
-		rc = -EXDEV;
+	/* a link names data where it is, like rename: never EXDEV */
 	if (rc >= 0)
 		rc = name_free(fs, dst);
 	if (!rc) {

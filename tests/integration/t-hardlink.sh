@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #
 # t-hardlink.sh - hard links: within a device two names share one inode and
-# its link count; a link whose new name belongs on another device is EXDEV.
+# its link count; a link is made on its file's device whatever directory
+# its name is in (never EXDEV).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -32,10 +33,20 @@ printf 'patched' | dd of="$T/data" bs=1 seek=100 conv=notrunc status=none
 t_cmp "$M/gpu0/a" "$T/data"
 t_cmp "$M/gpu3/c" "$T/data"
 
-t_log "ln to a name placed on another device"
-t_expect_err "Invalid cross-device link" ln "$M/gpu0/a" "$M/gpu1/b"
-[ ! -e "$M/gpu1/b" ] || t_fail "gpu1/b exists after the failed ln"
-t_eq "$(stat -c %h "$M/gpu0/a")" 3 "link count after the failed ln"
+t_log "ln to a name another device would get: the link stays with the data"
+ln "$M/gpu0/a" "$M/gpu1/b" || t_fail "ln gpu0/a gpu1/b failed"
+t_eq "$(stat -c %h "$M/gpu0/a")" 4 "link count after a link into gpu1/"
+t_eq "$(t_device_of gpu1/b)" 0 "device of gpu1/b"
+t_eq "$(t_ino "$M/gpu1/b")" "$(t_ino "$M/gpu0/a")" "st_ino of gpu1/b"
+rm "$M/gpu1/b"
+# a file moved into gpu0/ from device 1 links within gpu0/
+echo moved >"$M/gpu1/x"
+mv "$M/gpu1/x" "$M/gpu0/x"
+ln "$M/gpu0/x" "$M/gpu0/y" || t_fail "ln within gpu0/ of a file from device 1"
+t_eq "$(cat "$M/gpu0/y")" moved "content through the new link"
+t_eq "$(stat -c %h "$M/gpu0/x")" 2 "link count of the moved file"
+rm "$M/gpu0/x" "$M/gpu0/y"
+t_eq "$(stat -c %h "$M/gpu0/a")" 3 "link count after removing gpu1/b"
 
 t_log "unlink one name, rename another"
 ino=$(t_ino "$M/gpu0/a")

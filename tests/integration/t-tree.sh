@@ -5,8 +5,9 @@
 # cp -a of odd-sized random files, symlinks and nested directories; diff -r
 # against the source and the reference copy; names, modes, sizes, times;
 # du (apparent size against the reference, allocation against the backing
-# files); mv of files and directories; rm -r; statfs (f_bsize 4096, the
-# backing filesystem counted once).
+# files, a spread directory's own blocks summed over its copies and its
+# size the largest copy's); mv of files and directories; rm -r; statfs
+# (f_bsize 4096, the backing filesystem counted once).
 
 # shellcheck disable=SC2012 # ls output is what these tests check
 . "$(dirname "$0")/lib.sh"
@@ -120,6 +121,15 @@ for d in 0 1 2; do
 	n=$(find "${T_BACK[d]}/many" -type f | wc -l)
 	[ "$n" -gt 100 ] || t_fail "only $n of the 1500 files on device $d"
 done
+# the directory's own space is all its copies' (du counts it)
+blocks=0 size=0
+for d in 0 1 2; do
+	blocks=$((blocks + $(stat -c %b "${T_BACK[d]}/many")))
+	s=$(stat -c %s "${T_BACK[d]}/many")
+	[ "$s" -le "$size" ] || size=$s
+done
+t_eq "$(stat -c %b "$M/many")" "$blocks" "st_blocks of a directory spread over 3 devices"
+t_eq "$(stat -c %s "$M/many")" "$size" "st_size of a directory spread over 3 devices (the largest copy)"
 
 t_log "rm -r"
 rm -r "${M:?}"/*
