@@ -699,18 +699,65 @@ static int rename_dir(struct kvfs *fs, const struct found *s,
 	return rc;
 }
 
+/* The devices that hold what @f names: its copies, or its one device. */
+static devmask_t devs_of(const struct found *f)
+{
+	return S_ISDIR(f->st.st_mode) ? f->dirs : DEVBIT((unsigned)f->dev);
+}
+
+/*
+ * Device @d's part of exchanging @src and @dst (or, with @undo, of taking
+ * it back): where both names are, swap them; where one is, move it to the
+ * other name.
+ */
+static int exchange_on(struct kvfs *fs, unsigned d, devmask_t sdevs,
+		       devmask_t tdevs, const char *src, const char *dst,
+		       bool undo)
+{
+	int root = kv_rootfd(fs, d);
+	const char *from = src, *to = dst;
+	int rc;
+
+	if ((sdevs & tdevs) & DEVBIT(d))
+		return renameat2(root, src, root, dst, RENAME_EXCHANGE) ?
+			       -errno : 0;
+	if (!(sdevs & DEVBIT(d)) != undo) {
+		from = dst;
+		to = src;
+	}
+	rc = renameat2(root, from, root, to, RENAME_NOREPLACE) ? -errno : 0;
+	if (rc == -ENOENT && !undo && !kv_make_parents(fs, d, to))
+		rc = renameat2(root, from, root, to, RENAME_NOREPLACE) ?
+			     -errno : 0;
+	return rc;
+}
+
+/*
+ * Swap two names on every device either is on, taking back the devices
+ * done if one fails. Two files on one device swap in one atomic step;
+ * otherwise each device's part is atomic, and the namespace lock, held
+ * exclusively, makes the whole atomic for everyone using the mount.
+ */
 static int rename_exchange(struct kvfs *fs, const struct found *s,
 			   const struct found *t, const char *src,
 			   const char *dst)
 {
-	int root;
+	devmask_t sdevs = devs_of(s), tdevs = devs_of(t), done = 0;
+	int rc = 0;
 
-	/* only two files on one device can swap atomically */
-	if (S_ISDIR(s->st.st_mode) || S_ISDIR(t->st.st_mode) ||
-	    s->dev != t->dev)
-		return -EXDEV;
-	root = kv_rootfd(fs, (unsigned)s->dev);
-	return renameat2(root, src, root, dst, RENAME_EXCHANGE) ? -errno : 0;
+	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
+		if (!((sdevs | tdevs) & DEVBIT(d)))
+			continue;
+		rc = exchange_on(fs, d, sdevs, tdevs, src, dst, false);
+		if (!rc)
+			done |= DEVBIT(d);
+	}
+	if (rc)
+		for (unsigned d = 0; d < fs->ndev; d++)
+			if (done & DEVBIT(d))
+				exchange_on(fs, d, sdevs, tdevs, src, dst,
+					    true);
+	return rc;
 }
 
 void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,

@@ -2,7 +2,9 @@
 #
 # t-rename.sh - rename: replacing a file (inode number kept, one copy left),
 # --no-clobber (parity with ext4), directories whose files are on several
-# devices, and files that leave their gpu<N>/ directory (no data copied).
+# devices, files that leave their gpu<N>/ directory (no data copied), and
+# RENAME_EXCHANGE of files, symlinks and directories wherever they are
+# (parity with ext4).
 
 # shellcheck disable=SC2012 # ls output is what these tests check
 . "$(dirname "$0")/lib.sh"
@@ -97,4 +99,74 @@ t_parity 'mv -T {}/d2 {}/d3; echo "status $?"; ls {}/d3 {}/d2'
 t_parity 'mv -T {}/renamed/sub/f1 {}/d3; echo "status $?"'
 t_parity 'mv -T {}/d3 {}/renamed/sub/f1; echo "status $?"'
 t_parity 'mv {}/d3 {}/d3/y/inside; echo "status $?"'
+
+t_log "RENAME_EXCHANGE of files, symlinks and directories on any devices"
+python3 - "$M" "$R" <<'PY' || t_fail "RENAME_EXCHANGE (above)"
+import ctypes, errno, os, sys
+
+libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD, EXCHANGE = -100, 2
+
+def exchange(a, b):
+    if libc.renameat2(AT_FDCWD, a.encode(), AT_FDCWD, b.encode(), EXCHANGE):
+        return errno.errorcode.get(ctypes.get_errno(), "?")
+    return "ok"
+
+def tree(path):
+    """What a name shows: kind, then content or sorted listing (recursive)."""
+    if os.path.islink(path):
+        return ("link", os.readlink(path))
+    if os.path.isdir(path):
+        return ("dir", tuple((n, tree(os.path.join(path, n)))
+                             for n in sorted(os.listdir(path))))
+    with open(path, "rb") as f:
+        return ("file", f.read())
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+def build(root):
+    """gpu0/xa and gpu1/xb on devices 0 and 1; xch/ by hash over all three."""
+    for g in ("gpu0", "gpu1"):
+        os.makedirs(f"{root}/{g}", exist_ok=True)
+    write(f"{root}/gpu0/xa", "a on gpu0\n")
+    write(f"{root}/gpu1/xb", "b on gpu1\n")
+    x = f"{root}/xch"
+    os.makedirs(f"{x}/dc")
+    for i in range(8):
+        write(f"{x}/f{i}", f"file {i}\n")
+    os.symlink("f0", f"{x}/l0")
+    os.symlink("f1", f"{x}/l1")
+    for d in ("da", "db"):
+        for g in ("gpu0", "gpu1", "gpu2"):
+            os.makedirs(f"{x}/{d}/{g}/deep")
+            write(f"{x}/{d}/{g}/deep/k", f"{d} {g}\n")
+
+cases = [("gpu0/xa", "gpu1/xb"), ("gpu0/xa", "xch/f2")]
+cases += [(f"xch/f{i}", f"xch/f{j}") for i in range(8) for j in range(i + 1, 8)
+          if (i + j) % 3 == 0]
+cases += [("xch/l0", "xch/l1"), ("xch/l0", "xch/f5"), ("xch/da", "xch/db"),
+          ("xch/da/gpu1", "xch/dc"), ("xch/dc", "gpu1/xb"),
+          ("xch/f6", "xch/nothing"), ("xch/nothing", "xch/f6")]
+mnt, ref = sys.argv[1:]
+for root in (mnt, ref):
+    build(root)
+bad = []
+for a, b in cases:
+    got = [exchange(f"{root}/{a}", f"{root}/{b}") for root in (mnt, ref)]
+    if got[0] != got[1]:
+        bad.append(f"exchange {a} {b}: mount {got[0]}, ext4 {got[1]}")
+    for name in (a, b):
+        t = [tree(f"{root}/{name}") if os.path.lexists(f"{root}/{name}")
+             else None for root in (mnt, ref)]
+        if t[0] != t[1]:
+            bad.append(f"after exchange {a} {b}: {name} differs from ext4")
+for name in ("xch", "gpu0/xa", "gpu1/xb"):
+    if tree(f"{mnt}/{name}") != tree(f"{ref}/{name}"):
+        bad.append(f"{name} differs from ext4 after all exchanges")
+for line in bad:
+    print("    " + line)
+sys.exit(1 if bad else 0)
+PY
 t_umount_check
