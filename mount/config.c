@@ -65,6 +65,7 @@ static const struct kv_key kv_keys[] = {
 	{ "single_thread", KV_BOOL, KV_SET_SINGLE_THREAD,
 	  KV_OFF(single_thread), 0, 0 },
 	{ "io_uring", KV_BOOL, KV_SET_IO_URING, KV_OFF(io_uring), 0, 0 },
+	{ "private", KV_BOOL, KV_SET_PRIVATE, KV_OFF(private_mount), 0, 0 },
 	{ "fuse_options", KV_OPTS, KV_SET_FUSE_OPTS, KV_OFF(fuse_opts), 0, 0 },
 };
 

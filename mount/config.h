@@ -53,6 +53,7 @@ enum kv_field {
 	KV_SET_MAX_INODES	= 1 << 14,
 	KV_SET_LISTING_WINDOW	= 1 << 15,
 	KV_SET_IO_URING		= 1 << 16,
+	KV_SET_PRIVATE		= 1 << 17,
 };
 
 struct kv_config {
@@ -74,6 +75,7 @@ struct kv_config {
 	bool debug;
 	bool single_thread;
 	bool io_uring;		/* serve requests through io_uring too */
+	bool private_mount;	/* only the mounting user (no allow_other) */
 	char *fuse_opts;	/* comma list for libfuse, escaped; or NULL */
 	struct dev_opts dev[DEV_MAX];	/* align 0: not given */
 };

@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "aring.h"
 #include "bufpool.h"
@@ -202,11 +203,20 @@ static int fuse_args_build(const struct kv_config *c, bool debug,
 {
 	const char *user = c->fuse_opts ? c->fuse_opts : "";
 	char fixed[160], mr[32] = "";
+	bool others;
 
 	if (max_read && !has_opt(user, "max_read="))
 		snprintf(mr, sizeof(mr), ",max_read=%u", max_read);
-	/* the kernel always checks permissions: the daemon runs as root */
-	snprintf(fixed, sizeof(fixed), "default_permissions%s%s%s",
+	/*
+	 * The kernel always checks permissions: the daemon runs as root. So
+	 * a mount made by root is open to every user as far as modes allow,
+	 * as a local filesystem is (FUSE's default would shut out all but
+	 * root); -o private, or the user's allow_root, keeps FUSE's way.
+	 */
+	others = !geteuid() && !c->private_mount &&
+		 !has_opt(user, "allow_other") && !has_opt(user, "allow_root");
+	snprintf(fixed, sizeof(fixed), "default_permissions%s%s%s%s",
+		 others ? ",allow_other" : "",
 		 has_opt(user, "fsname=") ? "" : ",fsname=kvstripe",
 		 has_opt(user, "subtype=") ? "" : ",subtype=kvstripe", mr);
 	*args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);

@@ -27,6 +27,7 @@ enum {
 	KEY_DEBUG,
 	KEY_SINGLE,
 	KEY_URING,
+	KEY_PRIVATE,
 	KEY_CONFIG,
 	KEY_SETTING,
 };
@@ -42,6 +43,8 @@ static const struct fuse_opt cli_spec[] = {
 	FUSE_OPT_KEY("-s", KEY_SINGLE),
 	FUSE_OPT_KEY("io_uring", KEY_URING),
 	FUSE_OPT_KEY("io_uring=", KEY_SETTING),
+	FUSE_OPT_KEY("private", KEY_PRIVATE),
+	FUSE_OPT_KEY("private=", KEY_SETTING),
 	FUSE_OPT_KEY("config=", KEY_CONFIG),
 	FUSE_OPT_KEY("gpus=", KEY_SETTING),
 	FUSE_OPT_KEY("threads=", KEY_SETTING),
@@ -107,7 +110,9 @@ static void usage(void)
 "    -o io_uring           also take requests through io_uring (kernel 6.14+\n"
 "                          with fuse.enable_uring=1; see configuration.md)\n"
 "    -o align.N=BYTES      force device N's O_DIRECT alignment\n"
-"    -o OPT[,OPT...]       anything else goes to FUSE: allow_other, ro, ...\n"
+"    -o private            only the user who mounts may use the mount\n"
+"                          (started by root, everyone may, as permissions allow)\n"
+"    -o OPT[,OPT...]       anything else goes to FUSE: ro, allow_root, ...\n"
 "\n"
 "default_permissions is always on: the kernel checks access permissions.\n"
 "See kvstripe(1) and docs/configuration.md.\n",
@@ -214,6 +219,10 @@ static int cli_proc(void *data, const char *arg, int key,
 	case KEY_URING:
 		cl->c.io_uring = true;
 		cl->c.set |= KV_SET_IO_URING;
+		return 0;
+	case KEY_PRIVATE:
+		cl->c.private_mount = true;
+		cl->c.set |= KV_SET_PRIVATE;
 		return 0;
 	case KEY_CONFIG:
 		if (!arg[7])

@@ -3,11 +3,12 @@
 # t-posix.sh - POSIX details, each compared with a plain ext4 directory:
 # name length limits, utimens with UTIME_OMIT, truncation reads zeros,
 # shared mmap, O_EXCL, chmod/chown/stat, and permission checks for another
-# user (default_permissions; the mount runs with allow_other).
+# user (default_permissions; a mount made by root is open to others as
+# modes allow, and -o private keeps them out).
 
 . "$(dirname "$0")/lib.sh"
 
-t_setup 3 -o allow_other
+t_setup 3
 M=$T/mnt R=$T/ref
 
 t_log "name length: 255 bytes work, 256 bytes are ENAMETOOLONG"
@@ -195,4 +196,17 @@ for s in 0 5000 8192 1048579; do
 		"mtime of cp -p copy of $s bytes after remount"
 	t_cmp "$M/cp-p-$s" "$T/times-$s"
 done
+
+t_log "-o private: only the user who mounted"
+awk -v m="$M" '$2 == m { print $4 }' /proc/mounts | grep -q allow_other ||
+	t_fail "a mount made by root lacks allow_other"
+t_umount_check
+t_mount "$T_SOURCES" -o private
+if as_nobody stat "$M/public" >/dev/null 2>&1; then
+	t_fail "nobody could stat a file in a private mount"
+fi
+t_eq "$(cat "$M/secret")" secret "root reading through a private mount"
+if awk -v m="$M" '$2 == m { print $4 }' /proc/mounts | grep -q allow_other; then
+	t_fail "a private mount has allow_other"
+fi
 t_umount_check

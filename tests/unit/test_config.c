@@ -99,6 +99,7 @@ Test(config, every_key)
 			"debug = true\n"
 			"single_thread = 1\n"
 			"io_uring = on\n"
+			"private = yes\n"
 			"fuse_options = allow_other,ro\n"
 			"[device 1]\n"
 			"align = 8192\n"
@@ -117,6 +118,7 @@ Test(config, every_key)
 	cr_expect(t_c.debug);
 	cr_expect(t_c.single_thread);
 	cr_expect(t_c.io_uring);
+	cr_expect(t_c.private_mount);
 	cr_expect_str_eq(t_c.fuse_opts, "allow_other,ro");
 	cr_expect_eq(t_c.dev[0].align, 0);
 	cr_expect_eq(t_c.dev[1].align, 8192);
@@ -125,7 +127,7 @@ Test(config, every_key)
 		     KV_SET_GPUS | KV_SET_THREADS | KV_SET_BACKGROUND |
 		     KV_SET_ENTRY_TIMEOUT | KV_SET_ATTR_TIMEOUT |
 		     KV_SET_FOREGROUND | KV_SET_DEBUG | KV_SET_SINGLE_THREAD |
-		     KV_SET_IO_URING | KV_SET_FUSE_OPTS);
+		     KV_SET_IO_URING | KV_SET_PRIVATE | KV_SET_FUSE_OPTS);
 }
 
 Test(config, layout_is_forgiving)
