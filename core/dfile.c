@@ -79,6 +79,7 @@ int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
 	f->fd = fd;
 	f->align = align;
 	f->writable = acc == O_WRONLY || acc == O_RDWR;
+	f->write_err = f->writable ? 0 : -EBADF;
 	atomic_init(&f->size, (uint64_t)st.st_size);
 	*out = f;
 	return 0;
@@ -148,6 +149,17 @@ int dfile_fd(const struct dfile *f)
 bool dfile_writable(const struct dfile *f)
 {
 	return f->writable;
+}
+
+int dfile_write_error(const struct dfile *f)
+{
+	return f->write_err;
+}
+
+void dfile_refuse_writes(struct dfile *f, int err)
+{
+	if (!f->writable)
+		f->write_err = err;
 }
 
 uint64_t dfile_size(struct dfile *f)
@@ -375,7 +387,7 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 	int rc;
 
 	if (!f->writable)
-		return -EBADF;
+		return f->write_err;
 	if (!len)
 		return 0;
 	/* Keep align_up() of the end inside off_t. */
@@ -438,7 +450,7 @@ int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len)
 	int rc;
 
 	if (!f->writable)
-		return -EBADF;
+		return f->write_err;
 	if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX)
 		return -EFBIG;
 	pthread_rwlock_wrlock(&f->lock);

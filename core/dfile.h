@@ -72,6 +72,19 @@ int dfile_fd(const struct dfile *f);
 /* Whether the backing file is open for writing. */
 bool dfile_writable(const struct dfile *f);
 
+/*
+ * What writing to a file not open for writing fails with: -EBADF, or the
+ * error given to dfile_refuse_writes(). 0 if writable.
+ */
+int dfile_write_error(const struct dfile *f);
+
+/*
+ * A file opened read-only because opening it for writing failed with
+ * -@err (a read-only device, say): writes, truncates and fallocate then
+ * fail with that error instead of -EBADF. No-op on a writable file.
+ */
+void dfile_refuse_writes(struct dfile *f, int err);
+
 /* The logical size: what stat must report. */
 uint64_t dfile_size(struct dfile *f);
 

@@ -21,6 +21,7 @@ struct dfile {
 	int page_acc;			/* its access mode */
 	unsigned align;
 	bool writable;
+	int write_err;			/* what a write gets when not writable */
 	/*
 	 * [cached_lo, cached_hi) covers every byte written through the page
 	 * cache since the file was opened; a read inside it looks there

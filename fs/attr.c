@@ -134,8 +134,8 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if ((valid & FUSE_SET_ATTR_SIZE) && !S_ISREG(in->type))
 		rc = S_ISDIR(in->type) ? -EISDIR : -EINVAL;
 	if (!rc && (valid & FUSE_SET_ATTR_SIZE))
-		rc = dfile_writable(df) ?
-		     dfile_truncate(df, (uint64_t)attr->st_size) : -EACCES;
+		rc = dfile_write_error(df) ?:
+		     dfile_truncate(df, (uint64_t)attr->st_size);
 	/* data still on its way to the device would bump the new times */
 	if (!rc && df &&
 	    (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |

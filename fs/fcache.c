@@ -116,11 +116,17 @@ static int open_backing(struct kvfs *fs, struct inode *in, int dirfd,
 	unsigned align = kv_dev(fs, (unsigned)in->dev)->dio_align;
 	int rc;
 
+	int why;
+
 	rc = dfile_open(dirfd, path, O_RDWR | O_NOFOLLOW, 0, align, out);
-	/* a read-only backing file still serves readers */
-	if (rc == -EACCES || rc == -EROFS || rc == -EPERM || rc == -ETXTBSY)
+	/* a read-only backing file still serves readers; writers hear why */
+	if (rc == -EACCES || rc == -EROFS || rc == -EPERM || rc == -ETXTBSY) {
+		why = rc;
 		rc = dfile_open(dirfd, path, O_RDONLY | O_NOFOLLOW, 0, align,
 				out);
+		if (!rc)
+			dfile_refuse_writes(*out, why);
+	}
 	return rc;
 }
 

@@ -8,7 +8,8 @@
 #    file, and the file's size is exactly that;
 #  - a write past the largest file the backing filesystem allows fails
 #    with EFBIG, and the file keeps its size;
-#  - space a failed write claimed on the device is given back.
+#  - space a failed write claimed on the device is given back;
+#  - a device turned read-only answers writes to its files with EROFS.
 # Each case runs on the mount and on a directory of the same ext4, which
 # must behave the same way.
 
@@ -137,4 +138,24 @@ for line in bad:
     print("    " + line)
 sys.exit(1 if bad else 0)
 PY
+t_umount_check
+
+# a device turned read-only under the mount: writers hear EROFS, as on it
+mkdir "$T/ro"
+mount -t tmpfs -o size=4m kvstripe-test-ro "$T/ro" || t_fail "tmpfs"
+T_FSMOUNTS+=("$T/ro")
+mkdir "$T/ro/b1"
+echo old >"$T/ro/b1/f"
+t_mount "$T/b1,$T/ro/b1"
+mount -o remount,ro "$T/ro" || t_fail "remounting the tmpfs read-only"
+for cmd in 'echo more >>{}' 'dd if=/dev/zero of={} bs=4k count=1 conv=notrunc status=none' \
+	'truncate -s 0 {}' ': >{}'; do
+	out=$(bash -c "${cmd//\{\}/$T/mnt/f}" 2>&1) &&
+		t_fail "'$cmd' succeeded on a read-only device"
+	case $out in
+	*"Read-only file system"*) ;;
+	*) t_fail "'$cmd' on a read-only device: $out (expected EROFS)" ;;
+	esac
+done
+t_eq "$(cat "$T/mnt/f")" old "reading from the read-only device"
 t_umount_check
