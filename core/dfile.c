@@ -78,8 +78,7 @@ int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
 
 	f->fd = fd;
 	f->align = align;
-	f->writable = acc == O_WRONLY || acc == O_RDWR;
-	f->write_err = f->writable ? 0 : -EBADF;
+	f->write_err = acc == O_WRONLY || acc == O_RDWR ? 0 : -EBADF;
 	atomic_init(&f->size, (uint64_t)st.st_size);
 	*out = f;
 	return 0;
@@ -148,7 +147,7 @@ int dfile_fd(const struct dfile *f)
 
 bool dfile_writable(const struct dfile *f)
 {
-	return f->writable;
+	return !f->write_err;
 }
 
 int dfile_write_error(const struct dfile *f)
@@ -158,7 +157,7 @@ int dfile_write_error(const struct dfile *f)
 
 void dfile_refuse_writes(struct dfile *f, int err)
 {
-	if (!f->writable)
+	if (f->write_err)
 		f->write_err = err;
 }
 
@@ -386,7 +385,7 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 	bool excl;
 	int rc;
 
-	if (!f->writable)
+	if (f->write_err)
 		return f->write_err;
 	if (!len)
 		return 0;
@@ -449,7 +448,7 @@ int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len)
 	struct stat st;
 	int rc;
 
-	if (!f->writable)
+	if (f->write_err)
 		return f->write_err;
 	if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX)
 		return -EFBIG;

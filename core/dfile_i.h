@@ -20,8 +20,8 @@ struct dfile {
 	_Atomic int page_fd;		/* without O_DIRECT, -1 until needed */
 	int page_acc;			/* its access mode */
 	unsigned align;
-	bool writable;
-	int write_err;			/* what a write gets when not writable */
+	int write_err;			/* 0 if open for writing, else what a
+					 * write gets: -EBADF, or why not */
 	/*
 	 * [cached_lo, cached_hi) covers every byte written through the page
 	 * cache since the file was opened; a read inside it looks there
