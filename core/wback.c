@@ -322,9 +322,6 @@ int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 	int rc;
 
 	wait_overlap(f, a0, a1);
-	rc = reserve(f, off, len);
-	if (rc)
-		return rc;
 	if (!f->stage || off != f->stage_off + f->stage_len) {
 		rc = flush_stage(f);
 		if (rc)
@@ -335,6 +332,10 @@ int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		if (!start_stage(f, off))
 			return dfile_write_sync(f, ctx, data, len, off, true);
 	}
+	/* only staged bytes need it: the other writes fail when made */
+	rc = reserve(f, off, len);
+	if (rc)
+		return rc;
 	while (len) {
 		size_t n = cap - f->stage_len;
 
