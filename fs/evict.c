@@ -1,5 +1,5 @@
 /*
- * evict.c - keep the inode table near max_inodes.
+ * evict.c - keep the inode table near max_inodes, close idle backing files.
  *
  * The daemon keeps an inode for as long as the kernel holds a lookup
  * reference on it, and the kernel keeps dentries until memory runs short:
@@ -13,11 +13,16 @@
  * up since the hand last passed gets a second chance. Only non-directories
  * are asked for: a directory's dentry may be a process's working directory,
  * and dropping it would make getcwd() fail there.
+ *
+ * The same thread closes backing files left idle for FCACHE_IDLE_MS (see
+ * fcache.h): it sleeps until the oldest is due, or for good while none is
+ * idle and the table is within its limit.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "fcache.h"
 #include "fring.h"
 #include "fs_i.h"
 
@@ -62,15 +67,45 @@ static size_t pick_locked(struct kvfs *fs, struct victim *v, size_t max)
 	return n;
 }
 
-static void wait_ms(struct kvfs *fs, unsigned ms)
+/* Wait for a kick, or at most @ms if @ms >= 0; fs->lock held. */
+static void wait_ms(struct kvfs *fs, long ms)
 {
 	struct timespec ts;
 
+	if (ms < 0) {
+		pthread_cond_wait(&fs->evict_cond, &fs->lock);
+		return;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += (long)ms * 1000000L;
+	ts.tv_nsec += ms * 1000000L;
 	ts.tv_sec += ts.tv_nsec / 1000000000L;
 	ts.tv_nsec %= 1000000000L;
 	pthread_cond_timedwait(&fs->evict_cond, &fs->lock, &ts);
+}
+
+static bool over_limit_locked(struct kvfs *fs)
+{
+	return fs->p.max_inodes && fs->count > fs->p.max_inodes;
+}
+
+/* One pass of name dropping; returns the ms to wait before the next. */
+static long evict_pass_locked(struct kvfs *fs, struct victim *v)
+{
+	/* down to 7/8 of the limit, so that passes come in bursts */
+	size_t excess = fs->count - fs->p.max_inodes * 7 / 8;
+	size_t n = pick_locked(fs, v, excess < EVICT_BATCH ? excess :
+						       EVICT_BATCH);
+
+	pthread_mutex_unlock(&fs->lock);
+	for (size_t i = 0; i < n; i++)
+		fuse_lowlevel_notify_inval_entry(fs->se,
+			inode_nodeid(fs, v[i].parent), v[i].name,
+			strlen(v[i].name));
+	for (size_t i = 0; i < n; i++)
+		inode_unref(fs, v[i].parent);
+	pthread_mutex_lock(&fs->lock);
+	/* nothing to drop (all open, or directories): look less often */
+	return n ? EVICT_PAUSE_MS : EVICT_IDLE_MS;
 }
 
 static void *evict_main(void *arg)
@@ -82,26 +117,22 @@ static void *evict_main(void *arg)
 		return NULL;
 	pthread_mutex_lock(&fs->lock);
 	while (!fs->evict_stop) {
-		size_t excess, n;
+		long wait = fcache_due_locked(fs);
 
-		if (fs->count <= fs->p.max_inodes) {
-			pthread_cond_wait(&fs->evict_cond, &fs->lock);
+		if (wait == 0) {
+			pthread_mutex_unlock(&fs->lock);
+			fcache_expire(fs);
+			pthread_mutex_lock(&fs->lock);
 			continue;
 		}
-		/* down to 7/8 of the limit, so that passes come in bursts */
-		excess = fs->count - fs->p.max_inodes * 7 / 8;
-		n = pick_locked(fs, v, excess < EVICT_BATCH ? excess :
-					      EVICT_BATCH);
-		pthread_mutex_unlock(&fs->lock);
-		for (size_t i = 0; i < n; i++)
-			fuse_lowlevel_notify_inval_entry(fs->se,
-				inode_nodeid(fs, v[i].parent), v[i].name,
-				strlen(v[i].name));
-		for (size_t i = 0; i < n; i++)
-			inode_unref(fs, v[i].parent);
-		pthread_mutex_lock(&fs->lock);
-		/* nothing to drop (all open, or directories): look less often */
-		wait_ms(fs, n ? EVICT_PAUSE_MS : EVICT_IDLE_MS);
+		if (over_limit_locked(fs)) {
+			long pause = evict_pass_locked(fs, v);
+
+			if (wait < 0 || pause < wait)
+				wait = pause;
+		}
+		if (!fs->evict_stop)
+			wait_ms(fs, wait);
 	}
 	pthread_mutex_unlock(&fs->lock);
 	free(v);
@@ -110,7 +141,13 @@ static void *evict_main(void *arg)
 
 void evict_kick_locked(struct kvfs *fs)
 {
-	if (fs->evict_running && fs->count > fs->p.max_inodes)
+	if (fs->evict_running && over_limit_locked(fs))
+		pthread_cond_signal(&fs->evict_cond);
+}
+
+void evict_wake_locked(struct kvfs *fs)
+{
+	if (fs->evict_running)
 		pthread_cond_signal(&fs->evict_cond);
 }
 
@@ -123,8 +160,6 @@ int kvfs_start(struct kvfs *fs, struct fuse_session *se)
 	rc = wire_attach(se);
 	if (rc)
 		return rc;
-	if (!fs->p.max_inodes)
-		return 0;
 	rc = -pthread_condattr_init(&attr);
 	if (rc)
 		return rc;

@@ -6,6 +6,7 @@
  */
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 
 #include "dfile.h"
 #include "fcache.h"
@@ -28,8 +29,20 @@ static void lru_del_locked(struct kvfs *fs, struct inode *in)
 	fs->lru_count--;
 }
 
+/* Coarse monotonic milliseconds: idle stamps need no precision. */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void lru_add_locked(struct kvfs *fs, struct inode *in)
 {
+	in->idle_since = now_ms();
+	if (!fs->lru_first)	/* the first idle file: time its close */
+		evict_wake_locked(fs);
 	in->lru_prev = fs->lru_last;
 	in->lru_next = NULL;
 	if (fs->lru_last)
@@ -246,6 +259,35 @@ int fcache_flushed(struct kvfs *fs, struct inode *in)
 	writing_end_locked(fs, in);
 	pthread_mutex_unlock(&fs->lock);
 	return fcache_error(in);
+}
+
+long fcache_due_locked(struct kvfs *fs)
+{
+	uint64_t due, now;
+
+	if (!fs->lru_first)
+		return -1;
+	due = fs->lru_first->idle_since + FCACHE_IDLE_MS;
+	now = now_ms();
+	return due > now ? (long)(due - now) : 0;
+}
+
+void fcache_expire(struct kvfs *fs)
+{
+	for (;;) {
+		struct inode *in;
+		struct dfile *df;
+
+		pthread_mutex_lock(&fs->lock);
+		if (fcache_due_locked(fs) != 0) {
+			pthread_mutex_unlock(&fs->lock);
+			return;
+		}
+		in = fs->lru_first;
+		df = detach_locked(fs, in);
+		pthread_mutex_unlock(&fs->lock);
+		fcache_close(fs, in, df);
+	}
 }
 
 struct dfile *fcache_forget_locked(struct kvfs *fs, struct inode *in)

@@ -6,9 +6,13 @@
  * backing file is not tied to a client's open. An inode's dfile is opened
  * by the first request that needs it and shared by every request after
  * it. While requests use it, it is pinned; idle, it waits on a
- * least-recently-used list of at most fs->fcache_max files, and the
- * oldest is closed when the list overflows. FORGET closes it too (the
- * kernel then has no open file on the inode). Closing settles the file;
+ * least-recently-used list of at most fs->fcache_max files: the oldest
+ * is closed when the list overflows, and any is closed once it has been
+ * idle for FCACHE_IDLE_MS (the evictor's thread sees to it), so that an
+ * idle mount holds no backing file open: the backing filesystem can be
+ * remounted read-only, and a file deleted by hand in a backing directory
+ * gives its space back. FORGET closes it too (the kernel then has no open
+ * file on the inode). Closing settles the file;
  * a write-behind failure found then is kept on the inode for the next
  * write, flush or fsync.
  *
@@ -31,6 +35,9 @@
 /* Default of fs->fcache_max, and its floor: idle dfiles kept open. */
 #define FCACHE_MAX	4096
 #define FCACHE_MIN	64
+
+/* An idle dfile is closed after this many milliseconds unused. */
+#define FCACHE_IDLE_MS	2000
 
 /*
  * Pin @in's dfile, opening the backing file if no dfile is open: read and
@@ -80,6 +87,17 @@ int fcache_flushed(struct kvfs *fs, struct inode *in);
  * to drop by fcache_close(); else NULL. Caller holds fs->lock.
  */
 struct dfile *fcache_forget_locked(struct kvfs *fs, struct inode *in);
+
+/*
+ * Milliseconds until the oldest idle dfile is due to be closed: 0 if it is
+ * due now, -1 if no dfile is idle. Caller holds fs->lock; the first dfile
+ * to go idle wakes the evictor (evict_wake_locked()), which waits this
+ * long and then calls fcache_expire().
+ */
+long fcache_due_locked(struct kvfs *fs);
+
+/* Close every idle dfile that is due. Call without fs->lock. */
+void fcache_expire(struct kvfs *fs);
 
 /* Close a dfile fcache_forget_locked() detached from @in, unreferencing @in. */
 void fcache_close(struct kvfs *fs, struct inode *in, struct dfile *df);

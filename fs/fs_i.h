@@ -60,6 +60,7 @@ struct inode {
 	bool writing;		/* created, not flushed yet: counted in writers */
 	bool closing;		/* a detached df is being closed */
 	struct inode *lru_prev, *lru_next;
+	uint64_t idle_since;	/* monotonic ms when df went on the list */
 	_Atomic int werr;	/* failure found closing an earlier df */
 
 	/* a directory's listing while readers are in it, ditto */
@@ -99,7 +100,10 @@ struct kvfs {
 	size_t nbuckets, count;
 	size_t freed;		/* inodes freed since the last malloc_trim */
 
-	/* evict.c: keeps count near p.max_inodes, under lock */
+	/*
+	 * evict.c: keeps count near p.max_inodes and closes idle backing
+	 * files (fcache_expire()), under lock
+	 */
 	struct fuse_session *se;
 	pthread_t evict_thread;
 	pthread_cond_t evict_cond;
@@ -148,8 +152,13 @@ bool wire_kill_asked(void);
 int kv_kill_suidgid(fuse_req_t req, int fd, int dirfd, const char *path);
 int kv_kill_setid_open(fuse_req_t req, fuse_ino_t ino, int fd);
 
-/* evict.c: wake the evictor if the table is over its limit (fs->lock held) */
+/*
+ * evict.c, with fs->lock held: evict_kick_locked() wakes the evictor if
+ * the table is over its limit; evict_wake_locked() wakes it regardless
+ * (the first backing file went idle: it has a close to time).
+ */
 void evict_kick_locked(struct kvfs *fs);
+void evict_wake_locked(struct kvfs *fs);
 
 /* inode.c: the table */
 int inode_table_init(struct kvfs *fs);

@@ -4,8 +4,10 @@
 # per client open (the kernel opens without asking): the ones kept open
 # stay within a quarter of the daemon's descriptor limit however many files
 # clients use, a file whose backing file was closed meanwhile reads and
-# writes on, and a device running full reports ENOSPC to the writer at a
-# write, as the same writes straight onto the device do.
+# writes on, a device running full reports ENOSPC to the writer at a write,
+# as the same writes straight onto the device do, and an idle mount holds no
+# backing file open (the backing filesystem can be remounted read-only, and
+# a file deleted by hand in a backing directory gives its space back).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -81,4 +83,26 @@ head -c 4194304 /dev/zero >"$M/gpu0/again" ||
 	t_fail "writing after the full file was removed"
 t_eq "$(stat -c %s "$M/gpu0/again")" 4194304 "size after refilling"
 rm "$M/gpu0/again" "$M"/gpu1/f*
+
+# 4. idle backing files are closed (after 2 s; 10 s allowed here)
+open_in_full() {
+	find "/proc/$T_PID/fd" -mindepth 1 -lname "$T/full/*" | wc -l
+}
+head -c 4194304 /dev/urandom >"$M/gpu0/idle"
+cmp -s "$M/gpu0/idle" "$T/full/gpu0/idle" || t_fail "gpu0/idle not on $T/full"
+[ "$(open_in_full)" -gt 0 ] || t_fail "no backing file open right after use"
+used=$(df --output=used -k "$T/full" | tail -n 1)
+rm "$T/full/gpu0/idle"	# by hand, behind the mount's back
+for ((i = 0; i < 100; i++)); do
+	[ "$(open_in_full)" -eq 0 ] && break
+	sleep 0.1
+done
+t_eq "$(open_in_full)" 0 "backing files open on $T/full after 10 s idle"
+freed=$((used - $(df --output=used -k "$T/full" | tail -n 1)))
+[ "$freed" -ge 4096 ] ||
+	t_fail "a file deleted in the backing directory freed $freed KiB, not 4096"
+mount -o remount,ro "$T/full" ||
+	t_fail "the backing tmpfs cannot be remounted read-only under an idle mount"
+mount -o remount,rw "$T/full"
+t_expect_err "No such file" cat "$M/gpu0/idle"
 t_umount_check
