@@ -33,6 +33,13 @@
 struct devset {
 	unsigned count;
 	ino_t ino[DEV_MAX];	/* of each backing directory, for duplicates */
+	/*
+	 * What devset_open() created, for devset_discard(): the path as
+	 * given, and the length of its first component that did not exist
+	 * (0: nothing was created).
+	 */
+	char *made[DEV_MAX];
+	size_t made_len[DEV_MAX];
 	struct dev devs[];
 };
 
@@ -225,13 +232,17 @@ err_free:
 	return rc;
 }
 
-/* mkdir -p @path with mode 0755; an existing path is left to open(). */
-static int mkdir_p(const char *path)
+/*
+ * mkdir -p @path with mode 0755; an existing path is left to open(). Sets
+ * *@made to the length of the first prefix of @path it created, 0 if none.
+ */
+static int mkdir_p(const char *path, size_t *made)
 {
 	struct stat st;
 	char *buf, *p;
 	int rc = 0;
 
+	*made = 0;
 	if (!stat(path, &st))
 		return 0;
 	if (errno != ENOENT)
@@ -245,7 +256,10 @@ static int mkdir_p(const char *path)
 		if (c && c != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0755) && errno != EEXIST) {
+		if (!mkdir(buf, 0755)) {
+			if (!*made)
+				*made = (size_t)(p - buf);
+		} else if (errno != EEXIST) {
 			rc = -errno;
 			break;
 		}
@@ -497,7 +511,12 @@ static int dev_open_one(struct devset *set, unsigned i, const char *shown,
 				return rc;
 		}
 	}
-	rc = mkdir_p(shown);
+	rc = mkdir_p(shown, &set->made_len[i]);
+	if (set->made_len[i]) {
+		set->made[i] = strdup(shown);
+		if (!set->made[i])	/* cannot undo it: keep it, then */
+			set->made_len[i] = 0;
+	}
 	if (rc) {
 		log_format(err, errlen,
 			"cannot create backing directory '%s': %s", shown,
@@ -613,7 +632,7 @@ int devset_open(char *const *paths, unsigned count,
 	return 0;
 
 err_free_set:
-	devset_free(set);
+	devset_discard(set);
 err_free_mnt:
 	free(mnt);
 	return rc;
@@ -629,8 +648,33 @@ void devset_free(struct devset *set)
 		if (set->devs[i].root_fd >= 0)
 			close(set->devs[i].root_fd);
 		free(set->devs[i].path);
+		free(set->made[i]);
 	}
 	free(set);
+}
+
+/* rmdir what mkdir_p() made of @path: from the leaf up to @len bytes. */
+static void unmake(char *path, size_t len)
+{
+	while (strlen(path) >= len) {
+		char *slash = strrchr(path, '/');
+
+		if (rmdir(path) || !slash)
+			return;	/* not empty (no longer ours alone), or done */
+		*slash = '\0';
+	}
+}
+
+void devset_discard(struct devset *set)
+{
+	unsigned i;
+
+	if (!set)
+		return;
+	for (i = 0; i < set->count; i++)
+		if (set->made_len[i])
+			unmake(set->made[i], set->made_len[i]);
+	devset_free(set);
 }
 
 unsigned devset_count(const struct devset *set)

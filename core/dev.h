@@ -63,7 +63,8 @@ void dev_free_paths(char **paths, unsigned count);
  * Returns 0 and the set in *@out, or -errno with one line in @err naming the
  * path: -ENOTDIR not a directory, -EACCES/-EROFS not writable, -EINVAL listed
  * twice (after resolving symlinks), is the mount point, inside it, or
- * contains it, or does not support O_DIRECT.
+ * contains it, or does not support O_DIRECT. On failure, the directories it
+ * created are removed again.
  */
 int devset_open(char *const *paths, unsigned count,
 		const struct dev_opts *opts, const char *mountpoint,
@@ -71,6 +72,13 @@ int devset_open(char *const *paths, unsigned count,
 
 /* Close every device; NULL is a no-op. */
 void devset_free(struct devset *set);
+
+/*
+ * Close every device and remove the backing directories devset_open()
+ * created (those still empty), for a mount that never happened. A failing
+ * devset_open() does this itself. NULL is a no-op.
+ */
+void devset_discard(struct devset *set);
 
 unsigned devset_count(const struct devset *set);
 const struct dev *devset_dev(const struct devset *set, unsigned index);

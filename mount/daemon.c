@@ -437,6 +437,7 @@ int daemon_run(const struct kv_config *c)
 	char err[1024], *mnt, **paths;
 	unsigned npaths, i;
 	int rc, status = 1;
+	bool mounted = false;
 
 	/*
 	 * A fixed mmap threshold: glibc would otherwise raise it to the
@@ -524,6 +525,7 @@ int daemon_run(const struct kv_config *c)
 		goto err_signals;
 	}
 	capture_stop();
+	mounted = true;
 	if (fuse_daemonize(c->foreground)) {
 		startup_error("cannot run in the background");
 		goto err_unmount;
@@ -566,7 +568,10 @@ err_free_fs:
 	kvfs_free(fs);	/* closes open files: write-behind drains */
 	writeback_stop(&wb);
 err_free_devs:
-	devset_free(devs);
+	if (mounted)
+		devset_free(devs);
+	else	/* leave no trace of a mount that never was */
+		devset_discard(devs);
 err_free_paths:
 	dev_free_paths(paths, npaths);
 err_free_mnt:

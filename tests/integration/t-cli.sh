@@ -3,7 +3,7 @@
 # t-cli.sh - the command line and the config file.
 #
 # Every bad invocation exits 1 with exactly one line on stderr starting with
-# "kvstripe: " and mounts nothing. LMCache source syntax (file://, blanks)
+# "kvstripe: ", mounts nothing and leaves no backing directory it created. LMCache source syntax (file://, blanks)
 # works, missing backing directories are created, an INI config file mounts
 # and the command line overrides it.
 
@@ -59,6 +59,11 @@ bad_cmd "$T/b0,$T/b1" -f
 bad_cmd "$T/b0,$T/b1" "$M" -f -o gpus=abc
 bad_cmd "text:$T/none.ini" "$T/b0,$T/b1" "$M" -f -o "config=$T/none.ini"
 [ ! -e "$M/inside" ] || t_fail "kvstripe created a backing directory inside the mount point"
+# a failed start leaves no backing directory behind: not when a later one
+# is bad, not when the kernel refuses the mount
+bad_cmd "text:not a directory" "$T/fresh/a/b,$T/regular" "$M" -f
+bad_cmd "text:cannot mount" "$T/fresh/c" "$M" -f -o blksize=4096
+[ ! -e "$T/fresh" ] || t_fail "a failed start left $(find "$T/fresh")"
 
 printf '[kvstripe]\nsources = %s\nthis line is not a setting\nmountpoint = %s\n' \
 	"$T/b0,$T/b1" "$M" >"$T/bad.ini"

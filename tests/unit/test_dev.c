@@ -316,6 +316,45 @@ Test(dev_open, rejects_regular_file)
 		     -ENOTDIR, "cannot create backing directory");
 }
 
+Test(dev_open, a_failure_removes_what_it_created)
+{
+	struct devset *set;
+	char *f = t_path("file");
+	struct stat st;
+	int fd;
+
+	fd = open(f, O_CREAT | O_WRONLY, 0644);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(mkdir(t_path("old"), 0755), 0);
+	t_expect_err(t_open(&set, NULL, NULL, 3, t_path("new/a/b"),
+			    t_path("old/c"), f),
+		     -ENOTDIR, "is not a directory");
+	cr_expect_neq(stat(t_path("new"), &st), 0, "new/ was left behind");
+	cr_expect_neq(stat(t_path("old/c"), &st), 0, "old/c was left behind");
+	cr_expect_eq(stat(t_path("old"), &st), 0, "old/ was removed");
+}
+
+Test(dev_open, discard_keeps_what_was_there_or_is_in_use)
+{
+	struct devset *set;
+	struct stat st;
+	int fd;
+
+	cr_assert_eq(mkdir(t_path("old"), 0755), 0);
+	cr_assert_eq(t_open(&set, NULL, NULL, 3, t_path("old"),
+			    t_path("n1/x"), t_path("n2/y")), 0, "%s", t_err);
+	fd = open(t_path("n2/y/data"), O_CREAT | O_WRONLY, 0644);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	devset_discard(set);
+	cr_expect_eq(stat(t_path("old"), &st), 0, "old/ was removed");
+	cr_expect_neq(stat(t_path("n1"), &st), 0, "n1/ was left behind");
+	cr_expect_eq(stat(t_path("n2/y/data"), &st), 0,
+		     "a directory holding a file was removed");
+	devset_discard(NULL);
+}
+
 Test(dev_open, rejects_duplicate_via_symlink)
 {
 	struct devset *set;
