@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -485,6 +486,22 @@ static bool is_tmpfs(int fd)
 	return !fstatfs(fd, &sf) && sf.f_type == TMPFS_MAGIC;
 }
 
+/*
+ * One daemon per backing directory: two would each cache sizes and names
+ * the other changes. The lock goes with the daemon's last descriptor of
+ * the directory, however it ends. A filesystem without flock() is let be.
+ */
+static int dev_lock(struct dev *d, const char *shown, char *err,
+		    size_t errlen)
+{
+	if (!flock(d->root_fd, LOCK_EX | LOCK_NB) || errno != EWOULDBLOCK)
+		return 0;
+	log_format(err, errlen,
+		"backing directory '%s' is in use by another kvstripe (one mount per directory)",
+		shown);
+	return -EBUSY;
+}
+
 static int dev_open_one(struct devset *set, unsigned i, const char *shown,
 			unsigned align, const char *mnt,
 			const struct stat *mst, char *err, size_t errlen)
@@ -572,6 +589,9 @@ static int dev_open_one(struct devset *set, unsigned i, const char *shown,
 		if (rc)
 			return rc;
 	}
+	rc = dev_lock(d, shown, err, errlen);
+	if (rc)
+		return rc;
 
 	rc = dev_probe(d, shown, err, errlen);
 	if (rc)

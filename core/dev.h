@@ -63,7 +63,9 @@ void dev_free_paths(char **paths, unsigned count);
  * Returns 0 and the set in *@out, or -errno with one line in @err naming the
  * path: -ENOTDIR not a directory, -EACCES/-EROFS not writable, -EINVAL listed
  * twice (after resolving symlinks), is the mount point, inside it, or
- * contains it, or does not support O_DIRECT. On failure, the directories it
+ * contains it, or does not support O_DIRECT, -EBUSY in use by another
+ * devset (each backing directory is locked with flock() until
+ * devset_free()). On failure, the directories it
  * created are removed again.
  */
 int devset_open(char *const *paths, unsigned count,

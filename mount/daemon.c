@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -265,12 +266,18 @@ static int fuse_args_check(const struct kv_config *c)
 /* The mount point, resolved; NULL after printing why not. */
 static char *mountpoint_resolve(const char *path)
 {
+	struct statfs sf;
 	struct stat st;
 	char *real;
 
-	if (stat(path, &st)) {
-		startup_error("cannot access mount point '%s': %s", path,
-			      strerror(errno));
+	/* statfs: a dead FUSE mount may still answer stat from its cache */
+	if (stat(path, &st) || statfs(path, &sf)) {
+		if (errno == ENOTCONN)	/* a FUSE daemon died under it */
+			startup_error("mount point '%s' is a dead FUSE mount (unmount it first: fusermount3 -u %s)",
+				      path, path);
+		else
+			startup_error("cannot access mount point '%s': %s",
+				      path, strerror(errno));
 		return NULL;
 	}
 	if (!S_ISDIR(st.st_mode)) {

@@ -46,6 +46,8 @@ static const struct fuse_opt cli_spec[] = {
 	FUSE_OPT_KEY("private", KEY_PRIVATE),
 	FUSE_OPT_KEY("private=", KEY_SETTING),
 	FUSE_OPT_KEY("config=", KEY_CONFIG),
+	/* FUSE 2's, in old fstab lines: FUSE 3 mounts on non-empty points */
+	FUSE_OPT_KEY("nonempty", FUSE_OPT_KEY_DISCARD),
 	FUSE_OPT_KEY("gpus=", KEY_SETTING),
 	FUSE_OPT_KEY("threads=", KEY_SETTING),
 	FUSE_OPT_KEY("max_background=", KEY_SETTING),
@@ -227,7 +229,9 @@ static int cli_proc(void *data, const char *arg, int key,
 	case KEY_CONFIG:
 		if (!arg[7])
 			return cli_fail(cl, "option 'config' needs a file name");
-		free(cl->c.config);
+		if (cl->c.config)
+			return cli_fail(cl, "option 'config' given twice ('%s' and '%s')",
+					cl->c.config, arg + 7);
 		cl->c.config = strdup(arg + 7);
 		return cl->c.config ? 0 : cli_fail(cl, "out of memory");
 	case KEY_SETTING:

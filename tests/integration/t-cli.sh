@@ -80,7 +80,32 @@ echo x >"$M/gpu1/f"
 echo y >"$M/gpu2/f"
 t_eq "$(t_device_of gpu1/f)" 1 "device of gpu1/f"
 t_eq "$(t_device_of gpu2/f)" 2 "device of gpu2/f (on the created directory)"
+t_log "a backing directory serves one mount at a time"
+mkdir "$T/m2"
+M=$T/m2 bad_cmd "text:'$T/b1' is in use by another kvstripe" "$T/b1" "$T/m2" -f
 t_umount_check
+
+t_log "a dead mount point: the error says how to clear it"
+t_mount "$T/b0"
+kill -KILL "$T_PID"
+wait "$T_PID" || true
+T_PID=
+rc=0
+timeout -k 5 10 "$KVSTRIPE" "$T/b0" "$M" -f >"$T/out" 2>"$T/err" </dev/null || rc=$?
+t_eq "$rc" 1 "exit status of kvstripe on a dead mount point"
+grep -q "dead FUSE mount (unmount it first: fusermount3 -u $M)" "$T/err" ||
+	t_fail "no hint on a dead mount point: $(cat "$T/err")"
+fusermount3 -u "$M" || t_fail "fusermount3 -u of the dead mount"
+
+t_log "FUSE 2's -o nonempty is accepted; -o config only once"
+touch "$M/hidden"
+t_mount "$T/b0,$T/b1" -o nonempty
+[ ! -e "$M/hidden" ] || t_fail "the mount point's own file shows through"
+t_umount_check
+rm "$M/hidden"
+printf '[kvstripe]\n' >"$T/empty.ini"
+bad_cmd "text:option 'config' given twice" "$T/b0" "$M" -f \
+	-o "config=$T/empty.ini,config=$T/empty.ini"
 
 t_log "config file"
 cat >"$T/good.ini" <<EOF

@@ -355,6 +355,19 @@ Test(dev_open, discard_keeps_what_was_there_or_is_in_use)
 	devset_discard(NULL);
 }
 
+Test(dev_open, one_devset_per_directory)
+{
+	struct devset *a, *b;
+
+	cr_assert_eq(t_open(&a, NULL, NULL, 1, t_path("kv")), 0, "%s", t_err);
+	t_expect_err(t_open(&b, NULL, NULL, 2, t_path("other"), t_path("kv")),
+		     -EBUSY, "is in use by another kvstripe");
+	devset_free(a);
+	cr_assert_eq(t_open(&b, NULL, NULL, 2, t_path("other"), t_path("kv")),
+		     0, "%s", t_err);
+	devset_free(b);
+}
+
 Test(dev_open, rejects_duplicate_via_symlink)
 {
 	struct devset *set;
