@@ -65,8 +65,7 @@ void dev_free_paths(char **paths, unsigned count);
  * twice (after resolving symlinks), is the mount point, inside it, or
  * contains it, or does not support O_DIRECT, -EBUSY in use by another
  * devset (each backing directory is locked with flock() until
- * devset_free()). On failure, the directories it
- * created are removed again.
+ * devset_free()). On failure, the directories it created are removed.
  */
 int devset_open(char *const *paths, unsigned count,
 		const struct dev_opts *opts, const char *mountpoint,
