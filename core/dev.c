@@ -726,6 +726,21 @@ static uint64_t to_bsize(uint64_t n, unsigned long frsize)
 	return (uint64_t)((unsigned __int128)n * frsize / STATFS_BSIZE);
 }
 
+int devset_check(const struct devset *set, unsigned index)
+{
+	const struct dev *d = &set->devs[index];
+	struct stat held, named;
+
+	if (fstat(d->root_fd, &held))
+		return -errno;
+	if (!held.st_nlink)
+		return -ENOENT;
+	if (stat(d->path, &named) || named.st_dev != held.st_dev ||
+	    named.st_ino != held.st_ino)
+		return -ESTALE;
+	return 0;
+}
+
 int devset_statfs(const struct devset *set, struct statvfs *out)
 {
 	unsigned i, j;

@@ -88,6 +88,15 @@ const struct dev *devset_dev(const struct devset *set, unsigned index);
 unsigned devset_max_align(const struct devset *set);
 
 /*
+ * Is device @index's backing directory still where it was opened? 0 if
+ * its path names the directory the devset holds open, -ENOENT if that
+ * directory was removed, -ESTALE if the path now names something else or
+ * nothing (the directory was renamed away, or replaced). The devset keeps
+ * serving the directory it holds either way.
+ */
+int devset_check(const struct devset *set, unsigned index);
+
+/*
  * Fill @out with the devices' combined capacity: f_bsize and f_frsize 4096,
  * block and inode counts summed over distinct filesystems (two backing
  * directories on one filesystem count once), f_namemax 255.

@@ -16,7 +16,8 @@
  *
  * The same thread closes backing files left idle for FCACHE_IDLE_MS (see
  * fcache.h): it sleeps until the oldest is due, or for good while none is
- * idle and the table is within its limit.
+ * idle and the table is within its limit. Every 5 s it also checks that
+ * each backing directory is still where it was opened (check_devices()).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +26,13 @@
 #include "fcache.h"
 #include "fring.h"
 #include "fs_i.h"
+#include "log.h"
 
 #define EVICT_BATCH 512		/* names dropped per pass */
 #define EVICT_SCAN 8192		/* hash buckets looked at per pass, at most */
 #define EVICT_PAUSE_MS 1	/* between passes: FORGETs come back meanwhile */
 #define EVICT_IDLE_MS 200	/* after a pass that found nothing to drop */
+#define DEV_CHECK_MS 5000	/* between looks at the backing directories */
 
 struct victim {
 	struct inode *parent;	/* referenced while the name is sent */
@@ -108,6 +111,32 @@ static long evict_pass_locked(struct kvfs *fs, struct victim *v)
 	return n ? EVICT_PAUSE_MS : EVICT_IDLE_MS;
 }
 
+/*
+ * A backing directory removed or renamed away under a running mount is
+ * still served (the daemon holds it open), but new files then land where
+ * nobody looks. Say so in the log, once per change.
+ */
+static void check_devices(struct kvfs *fs)
+{
+	for (unsigned d = 0; d < fs->ndev; d++) {
+		int rc = devset_check(fs->devs, d), was = fs->dev_state[d];
+		const char *path = kv_dev(fs, d)->path;
+
+		fs->dev_state[d] = rc;
+		if (rc == was)
+			continue;
+		if (rc == -ENOENT)
+			log_err("device %u: backing directory '%s' was removed; its files are served from the removed directory until remounted",
+				d, path);
+		else if (rc == -ESTALE)
+			log_err("device %u: '%s' no longer names the backing directory (renamed or replaced); the mount keeps using the directory it opened",
+				d, path);
+		else if (!rc)
+			log_info("device %u: backing directory '%s' is in place again",
+				 d, path);
+	}
+}
+
 static void *evict_main(void *arg)
 {
 	struct kvfs *fs = arg;
@@ -131,6 +160,14 @@ static void *evict_main(void *arg)
 			if (wait < 0 || pause < wait)
 				wait = pause;
 		}
+		if (kv_now_ms() >= fs->dev_check_at) {
+			pthread_mutex_unlock(&fs->lock);
+			check_devices(fs);
+			pthread_mutex_lock(&fs->lock);
+			fs->dev_check_at = kv_now_ms() + DEV_CHECK_MS;
+		}
+		if (wait < 0 || wait > DEV_CHECK_MS)
+			wait = DEV_CHECK_MS;
 		if (!fs->evict_stop)
 			wait_ms(fs, wait);
 	}

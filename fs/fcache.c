@@ -6,7 +6,6 @@
  */
 #include <fcntl.h>
 #include <string.h>
-#include <time.h>
 
 #include "dfile.h"
 #include "fcache.h"
@@ -29,18 +28,9 @@ static void lru_del_locked(struct kvfs *fs, struct inode *in)
 	fs->lru_count--;
 }
 
-/* Coarse monotonic milliseconds: idle stamps need no precision. */
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void lru_add_locked(struct kvfs *fs, struct inode *in)
 {
-	in->idle_since = now_ms();
+	in->idle_since = kv_now_ms();
 	if (!fs->lru_first)	/* the first idle file: time its close */
 		evict_wake_locked(fs);
 	in->lru_prev = fs->lru_last;
@@ -268,7 +258,7 @@ long fcache_due_locked(struct kvfs *fs)
 	if (!fs->lru_first)
 		return -1;
 	due = fs->lru_first->idle_since + FCACHE_IDLE_MS;
-	now = now_ms();
+	now = kv_now_ms();
 	return due > now ? (long)(due - now) : 0;
 }
 

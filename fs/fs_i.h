@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "kvfs.h"
 #include "dev.h"
@@ -109,10 +110,21 @@ struct kvfs {
 	pthread_cond_t evict_cond;
 	bool evict_running, evict_stop;
 	size_t evict_hand;	/* the clock sweep's next bucket */
+	uint64_t dev_check_at;	/* when to look at the backing roots again */
+	int dev_state[DEV_MAX];	/* what devset_check() said last */
 
 	struct fring *ring;	/* fring.c: io_uring serving threads */
 	_Atomic unsigned long long ring_served;	/* requests they took */
 };
+
+/* Coarse monotonic milliseconds: for timers that need no precision. */
+static inline uint64_t kv_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* Paths relative to a device root are at most this long, NUL included. */
 #define KV_PATH_MAX PATH_MAX
