@@ -368,6 +368,27 @@ Test(dev_open, one_devset_per_directory)
 	devset_free(b);
 }
 
+Test(dev_open, check_sees_a_directory_moved_or_removed)
+{
+	struct devset *set;
+	char kv[PATH_MAX], away[PATH_MAX];
+
+	strcpy(kv, t_path("kv"));
+	strcpy(away, t_path("away"));
+	cr_assert_eq(t_open(&set, NULL, NULL, 1, kv), 0, "%s", t_err);
+	cr_expect_eq(devset_check(set, 0), 0);
+	cr_assert_eq(rename(kv, away), 0);
+	cr_expect_eq(devset_check(set, 0), -ESTALE);
+	cr_assert_eq(mkdir(kv, 0755), 0);	/* another directory there */
+	cr_expect_eq(devset_check(set, 0), -ESTALE);
+	cr_assert_eq(rmdir(kv), 0);
+	cr_assert_eq(rename(away, kv), 0);
+	cr_expect_eq(devset_check(set, 0), 0);
+	cr_assert_eq(rmdir(kv), 0);
+	cr_expect_eq(devset_check(set, 0), -ENOENT);
+	devset_free(set);
+}
+
 Test(dev_open, rejects_duplicate_via_symlink)
 {
 	struct devset *set;
