@@ -15,9 +15,9 @@
  * and dropping it would make getcwd() fail there.
  *
  * The same thread closes backing files left idle for FCACHE_IDLE_MS (see
- * fcache.h): it sleeps until the oldest is due, or for good while none is
- * idle and the table is within its limit. Every 5 s it also checks that
- * each backing directory is still where it was opened (check_devices()).
+ * fcache.h): it sleeps until the oldest is due. Every 5 s it also checks
+ * that each backing directory is still where it was opened
+ * (check_devices()), so it never sleeps longer than that.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -70,15 +70,11 @@ static size_t pick_locked(struct kvfs *fs, struct victim *v, size_t max)
 	return n;
 }
 
-/* Wait for a kick, or at most @ms if @ms >= 0; fs->lock held. */
+/* Wait for a kick, or at most @ms; fs->lock held. */
 static void wait_ms(struct kvfs *fs, long ms)
 {
 	struct timespec ts;
 
-	if (ms < 0) {
-		pthread_cond_wait(&fs->evict_cond, &fs->lock);
-		return;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_nsec += ms * 1000000L;
 	ts.tv_sec += ts.tv_nsec / 1000000000L;
