@@ -106,7 +106,7 @@ static int dfile_settle_locked(struct dfile *f)
 
 void dfile_drain(struct dfile *f)
 {
-	if (!atomic_load(&f->wb_pending))
+	if (!atomic_load(&f->wb_pending) && !atomic_load(&f->over))
 		return;
 	pthread_rwlock_wrlock(&f->lock);
 	wb_drain(f);
@@ -159,6 +159,11 @@ void dfile_refuse_writes(struct dfile *f, int err)
 {
 	if (f->write_err)
 		f->write_err = err;
+}
+
+void dfile_set_page_cache(struct dfile *f)
+{
+	f->page_cache = true;
 }
 
 uint64_t dfile_size(struct dfile *f)

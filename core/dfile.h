@@ -85,6 +85,14 @@ int dfile_write_error(const struct dfile *f);
  */
 void dfile_refuse_writes(struct dfile *f, int err);
 
+/*
+ * The backing file's storage is the page cache itself (tmpfs): its write
+ * streams then claim exactly the blocks they write, never ahead (a claim
+ * there is pages allocated and zeroed, and the writes gain nothing from
+ * it). Call before the first write.
+ */
+void dfile_set_page_cache(struct dfile *f);
+
 /* The logical size: what stat must report. */
 uint64_t dfile_size(struct dfile *f);
 

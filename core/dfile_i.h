@@ -46,6 +46,14 @@ struct dfile {
 	struct wbio *inflight;		/* protected by wb_mu */
 	int wb_err;			/* first failure not yet reported */
 	bool no_reserve;		/* the backing filesystem has no fallocate */
+	bool page_cache;		/* dfile_set_page_cache(): never ahead */
+	/*
+	 * A long stream claims ahead of itself (wback.c): while over is
+	 * set, [claim_lo, claimed) is allocated and the backing file's size
+	 * may be past the logical size; draining trims it back.
+	 */
+	uint64_t claim_lo, claimed;
+	_Atomic bool over;
 };
 
 /* Raise *@v to @x unless it is already larger. */
@@ -82,9 +90,10 @@ void wb_destroy(struct dfile *f);
 int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 	     size_t len, uint64_t off);
 /*
- * Write out the stage and wait for every write in flight; lock held
- * exclusively. A failure is kept for wb_take_error(), not returned: only
- * write, flush, fsync and close report write-behind errors.
+ * Write out the stage, wait for every write in flight and trim what the
+ * stream claimed past the logical end; lock held exclusively. A failure
+ * is kept for wb_take_error(), not returned: only write, flush, fsync and
+ * close report write-behind errors.
  */
 void wb_drain(struct dfile *f);
 /*

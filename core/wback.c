@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "align.h"
@@ -241,7 +242,8 @@ static int flush_stage(struct dfile *f)
 	return rc;
 }
 
-void wb_drain(struct dfile *f)
+/* Write out the stage and wait for every write in flight. */
+static void settle(struct dfile *f)
 {
 	int rc = flush_stage(f);
 
@@ -251,6 +253,53 @@ void wb_drain(struct dfile *f)
 	while (f->inflight)
 		pthread_cond_wait(&f->wb_done, &f->wb_mu);
 	pthread_mutex_unlock(&f->wb_mu);
+}
+
+/*
+ * Give back what a claim holds and nothing was written to: the part past
+ * the logical end, and any hole it filled below it (a claim starts at the
+ * logical end, and a stream may have begun further on). Claimed blocks
+ * never written read as a hole to SEEK_HOLE, so they are found that way.
+ */
+static int unclaim(struct dfile *f)
+{
+	off_t size = (off_t)atomic_load(&f->size), pos = (off_t)f->claim_lo;
+	off_t hole, data;
+
+	if (ftruncate(f->fd, size) < 0)
+		return -errno;
+	while (pos < size) {
+		hole = lseek(f->fd, pos, SEEK_HOLE);
+		if (hole < 0 || hole >= size)
+			break;
+		data = lseek(f->fd, hole, SEEK_DATA);
+		if (data < 0 || data > size)
+			data = size;
+		if (fallocate(f->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			      hole, data - hole) < 0)
+			break;
+		pos = data;
+	}
+	return 0;
+}
+
+void wb_drain(struct dfile *f)
+{
+	int rc;
+
+	settle(f);
+	if (!atomic_load(&f->over))
+		return;
+	rc = unclaim(f);
+	if (rc) {
+		log_err("cannot trim a backing file to its size: %s",
+			strerror(-rc));
+		pthread_mutex_lock(&f->wb_mu);
+		keep_error(f, rc);
+		pthread_mutex_unlock(&f->wb_mu);
+	}
+	f->claim_lo = f->claimed = 0;
+	atomic_store(&f->over, false);
 }
 
 /*
@@ -264,7 +313,7 @@ static bool start_stage(struct dfile *f, uint64_t off)
 	buf = bufpool_get(wb_pool, false);
 	if (!buf) {
 		/* our own buffers come back for sure; others' may not */
-		wb_drain(f);
+		settle(f);
 		buf = bufpool_get(wb_pool, false);
 		if (!buf)
 			return false;
@@ -278,24 +327,85 @@ static bool start_stage(struct dfile *f, uint64_t off)
 	return true;
 }
 
+/* A long stream claims ahead by its offset, within these stage buffers. */
+#define WB_AHEAD_MIN 2
+#define WB_AHEAD_MAX 16
+
+/*
+ * Does the backing file hold blocks past its end (fallocate with
+ * FALLOC_FL_KEEP_SIZE by its owner)? Trimming a claim would take them
+ * too, so such a file claims exactly. An extended-attribute or extent
+ * block counts as well: that only costs the file its claims ahead.
+ */
+static bool holds_tail(struct dfile *f)
+{
+	struct stat st;
+
+	if (fstat(f->fd, &st) < 0)
+		return true;
+	return (uint64_t)st.st_blocks * 512 >
+	       align_up((uint64_t)st.st_size, (uint64_t)st.st_blksize);
+}
+
 /*
  * Claim the device blocks of [@off, @off + @len) past the file's end
  * before the write is answered, so that a device running full (ENOSPC) or
  * a file growing past what the backing filesystem allows (EFBIG) fails
  * this write, as it would on the device, and not a later one or close.
- * Past the logical end nothing is written or staged, so a claim that
- * failed halfway can be handed back whole. Filesystems without fallocate
- * are written as before, their errors arriving late.
+ *
+ * A long stream (a write or a stage of a piece or more) claims well ahead
+ * of itself, with the backing file's size raised to the end of the claim:
+ * its device writes then land inside the file, and the backing filesystem
+ * lets them run side by side. (ext4 serialises direct writes that extend
+ * a file and waits for each to finish; every fallocate also waits for the
+ * file's direct writes in flight, so a claim per write would do the
+ * same.) The claim reaches past the write by the write's offset, within
+ * [2, 16] stage buffers, so a file takes a few claims; it starts at the
+ * logical end when that is near, so the parallel pieces of a client's
+ * O_DIRECT write, which come in any order, find their blocks claimed.
+ * wb_drain() gives back every claimed block nothing was written to.
+ * Streams claim exactly on a device that is the page cache (tmpfs: a
+ * claim there is pages allocated and zeroed, and writes do not run side
+ * by side anyway) and in a file that holds blocks past its end (the trim
+ * would take them).
+ *
+ * An exact claim, or one where the device cannot give more, covers the
+ * write's range past the end with the size kept: nothing is written or
+ * staged there, so a claim that failed halfway is punched out whole.
+ * Filesystems without fallocate are written as before, their errors
+ * arriving late.
  */
 static int reserve(struct dfile *f, uint64_t off, size_t len)
 {
-	uint64_t from = atomic_load(&f->size), end = off + len;
+	uint64_t size = atomic_load(&f->size), end = off + len;
+	uint64_t from = off > size ? off : size, lo, to, step;
+	uint64_t cap = bufpool_size(wb_pool);
+	bool was;
 	int rc;
 
-	if (from < off)
-		from = off;
-	if (end <= from || f->no_reserve)
+	if (f->no_reserve)
 		return 0;
+	if (atomic_load(&f->over) && f->claim_lo <= from && from < f->claimed)
+		from = f->claimed;
+	if (end <= from)
+		return 0;
+	if ((len >= wb_piece || f->stage_len >= wb_piece) && !f->page_cache &&
+	    (atomic_load(&f->over) || !holds_tail(f))) {
+		step = off < WB_AHEAD_MIN * cap ? WB_AHEAD_MIN * cap :
+		       off > WB_AHEAD_MAX * cap ? WB_AHEAD_MAX * cap : off;
+		lo = from - size <= WB_AHEAD_MAX * cap ? size : from;
+		to = align_up(end + step, cap);
+		was = atomic_exchange(&f->over, true);
+		if (!fallocate(f->fd, 0, (off_t)lo, (off_t)(to - lo))) {
+			if (!was || lo < f->claim_lo)
+				f->claim_lo = lo;
+			f->claimed = to;
+			return 0;
+		}
+		/* only a device running full may have claimed a part */
+		if (errno != ENOSPC && errno != EDQUOT)
+			atomic_store(&f->over, was);
+	}
 	if (!fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)from,
 		       (off_t)(end - from)))
 		return 0;

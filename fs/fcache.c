@@ -130,6 +130,8 @@ static int open_backing(struct kvfs *fs, struct inode *in, int dirfd,
 		if (!rc)
 			dfile_refuse_writes(*out, why);
 	}
+	if (!rc && kv_dev(fs, (unsigned)in->dev)->page_cache)
+		dfile_set_page_cache(*out);
 	return rc;
 }
 

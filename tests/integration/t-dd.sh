@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #
 # t-dd.sh - data through dd: O_DIRECT and buffered, aligned and odd block
-# sizes, overwrites in the middle, appends, truncation up and down.
+# sizes, overwrites in the middle, appends, truncation up and down, and the
+# blocks a file takes on the device.
 #
 # The reference is a plain file on ext4 built with ordinary buffered I/O; the
 # mount must hold the same bytes and report the exact size, and after the
@@ -97,6 +98,23 @@ for f in aa bb cc; do
 	t_cmp "$M/gpu2/llama@8@2@$f@bfloat16.pt" "$R/gpu2/llama@8@2@$f@bfloat16.pt"
 done
 t_eq "$(t_device_of "gpu2/llama@8@2@aa@bfloat16.pt")" 2 "device of an LMCache file in gpu2/"
+
+t_log "the device holds the blocks ext4 would: none claimed and left over"
+# a long stream claims blocks ahead of itself; at close only what was
+# written stays allocated (st_blocks, what du adds up), a hole stays a hole
+for d in "$M" "$R"; do
+	dd if="$T/kv32" of="$d/gpu2/sparse" bs=1M seek=5 count=6 oflag=direct \
+		status=none || t_fail "dd seek=5 to $d"
+	dd if="$T/kv32" of="$d/gpu2/sparse" bs=1M seek=20 count=3 \
+		conv=notrunc status=none || t_fail "dd seek=20 to $d"
+done
+for f in llama@8@2@aa@bfloat16.pt llama@8@2@cc@bfloat16.pt sparse; do
+	t_eq "$(stat -c '%s %b' "$M/gpu2/$f")" "$(stat -c '%s %b' "$R/gpu2/$f")" \
+		"size and blocks of gpu2/$f"
+	t_eq "$(stat -c '%s %b' "$(t_backing "gpu2/$f")")" \
+		"$(stat -c '%s %b' "$R/gpu2/$f")" "size and blocks of the backing gpu2/$f"
+done
+t_cmp "$M/gpu2/sparse" "$R/gpu2/sparse"
 
 t_log "overwrite in the middle with conv=notrunc"
 cp "$T/src" "$R/patched"

@@ -808,3 +808,79 @@ Test(dfile_wb, span_sees_staged_writes_up_to_the_logical_size)
 	dfile_span_end(f);
 	cr_assert_eq(dfile_close(f), 0);
 }
+
+static uint64_t t_disk_bytes(const char *name)
+{
+	struct stat st;
+
+	cr_assert_eq(fstatat(t_dirfd, name, &st, 0), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+/*
+ * A long stream claims its blocks ahead of itself, with the backing file's
+ * size raised (its device writes then do not extend the file); settling
+ * gives back every claimed block nothing was written to: past the end,
+ * and in a hole the claim covered. Pieces are 16 KiB here.
+ */
+Test(dfile_wb, claims_ahead_are_given_back)
+{
+	size_t total = 16 * 64 * T_KIB, piece = 64 * T_KIB, i;
+	unsigned char *src = malloc(total), *zeros = calloc(1, total);
+	struct dfile *f;
+
+	t_require_direct();
+	cr_assert(src && zeros);
+	t_rand_fill(src, total);
+
+	/* in order: ahead while it runs, exact once settled */
+	f = t_open("seq", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	cr_assert_eq(dfile_write(f, src, piece, 0), (ssize_t)piece);
+	cr_expect_gt(t_disk_size(f), piece, "the claim runs ahead");
+	for (i = piece; i < total; i += piece)
+		cr_assert_eq(dfile_write(f, src + i, piece, i), (ssize_t)piece);
+	cr_assert_eq(dfile_settle(f), 0);
+	cr_expect_eq(t_disk_size(f), total);
+	cr_expect_eq(t_disk_bytes("seq"), total, "nothing left claimed");
+	cr_assert_eq(dfile_close(f), 0);
+	t_expect_on_disk("seq", src, total);
+
+	/* backwards, as a client's parallel O_DIRECT pieces may come */
+	f = t_open("back", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	for (i = total; i; i -= piece)
+		cr_assert_eq(dfile_write(f, src + i - piece, piece, i - piece),
+			     (ssize_t)piece);
+	cr_assert_eq(dfile_close(f), 0);
+	cr_expect_eq(t_disk_bytes("back"), total);
+	t_expect_on_disk("back", src, total);
+
+	/* a stream starting past the end: the hole stays a hole */
+	f = t_open("sparse", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	cr_assert_eq(dfile_write(f, src, 4 * piece, total / 2),
+		     (ssize_t)(4 * piece));
+	cr_assert_eq(dfile_close(f), 0);
+	cr_expect_eq(t_disk_bytes("sparse"), 4 * piece);
+	memcpy(zeros + total / 2, src, 4 * piece);
+	t_expect_on_disk("sparse", zeros, total / 2 + 4 * piece);
+	free(src);
+	free(zeros);
+}
+
+/* Blocks its owner allocated past the end are kept, as ext4 keeps them. */
+Test(dfile_wb, a_preallocated_tail_is_kept)
+{
+	size_t piece = 64 * T_KIB;
+	unsigned char *src = malloc(4 * piece);
+	struct dfile *f;
+
+	t_require_direct();
+	cr_assert_not_null(src);
+	t_rand_fill(src, 4 * piece);
+	f = t_open("prealloc", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	cr_assert_eq(dfile_fallocate(f, FALLOC_FL_KEEP_SIZE, 0, 2 * T_MIB), 0);
+	cr_assert_eq(dfile_write(f, src, 4 * piece, 0), (ssize_t)(4 * piece));
+	cr_assert_eq(dfile_close(f), 0);
+	cr_expect_eq(t_disk_bytes("prealloc"), 2 * T_MIB);
+	t_expect_on_disk("prealloc", src, 4 * piece);
+	free(src);
+}
