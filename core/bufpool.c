@@ -11,6 +11,7 @@
 
 #include "align.h"
 #include "bufpool.h"
+#include "iomem.h"
 
 struct bufpool {
 	pthread_mutex_t lock;
@@ -38,9 +39,11 @@ int bufpool_new(unsigned count, size_t size, size_t align,
 		rc = -ENOMEM;
 		goto err_free_pool;
 	}
-	rc = -posix_memalign((void **)&pool->base, align, (size_t)count * size);
-	if (rc)
+	pool->base = iomem_alloc((size_t)count * size, align);
+	if (!pool->base) {
+		rc = -errno;
 		goto err_free_stack;
+	}
 	rc = -pthread_mutex_init(&pool->lock, NULL);
 	if (rc)
 		goto err_free_mem;

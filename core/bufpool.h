@@ -15,7 +15,8 @@ struct bufpool;
 
 /*
  * Allocate @count buffers of @size bytes, each aligned to @align (a power
- * of two). Returns 0 and the pool in *@out, -EINVAL for a zero count or
+ * of two), from iomem_alloc(): a pool of 1 MiB or more asks for huge
+ * pages. Returns 0 and the pool in *@out, -EINVAL for a zero count or
  * size or a bad alignment, -ENOMEM.
  */
 int bufpool_new(unsigned count, size_t size, size_t align,

@@ -14,6 +14,7 @@
 
 #include "align.h"
 #include "dio.h"
+#include "iomem.h"
 #include "log.h"
 #include "uring_i.h"
 
@@ -138,9 +139,10 @@ static int dio_buf_replace(struct dio_ctx *ctx, size_t len)
 	void *mem;
 	int rc;
 
-	rc = -posix_memalign(&mem, dio_buf_align(), len);
-	if (rc)
-		return rc;
+	len = iomem_len(len);
+	mem = iomem_alloc(len, dio_buf_align());
+	if (!mem)
+		return -errno;
 	if (ctx->registered) {
 		io_uring_unregister_buffers(&ctx->ring);
 		ctx->registered = false;

@@ -43,7 +43,8 @@ int dio_ctx_get(struct dio_ctx **out);
 /*
  * The context's bounce buffer, page aligned (max_align aligned if that is
  * larger), at least @len bytes: grows (and is re-registered) when @len
- * exceeds its size. It starts at max_io + 2 * max_align. The contents are
+ * exceeds its size. It starts at max_io + 2 * max_align, rounded up by
+ * iomem_len() (whole huge pages from 1 MiB up). The contents are
  * kept only until the next dio_buf() on this context, and a growing call
  * moves the buffer. Returns NULL on -ENOMEM (the old buffer stays valid).
  */
