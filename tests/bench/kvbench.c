@@ -26,18 +26,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
 #define BLOCK 4096		/* stamp granularity and O_DIRECT alignment */
+#define HUGE (2u << 20)	/* a transparent huge page (-H) */
 #define MAX_DIRS 64
 
 enum mode_flags {
 	M_DIRECT = 1 << 0,	/* open with O_DIRECT */
 	M_VERIFY = 1 << 1,	/* check the stamps on read */
 	M_DROP = 1 << 2,	/* drop the page cache before a read phase */
+	M_HUGE = 1 << 3,	/* buffers in transparent huge pages */
 };
 
 /* What one thread does in a phase. */
@@ -429,9 +432,14 @@ static struct job *make_jobs(const struct opts *o, int mix, int data,
 		if (rc)
 			die("cannot create '%s': %s", j->base, strerror(-rc));
 		if (data) {
-			j->bufsize = (o->size + BLOCK - 1) / BLOCK * BLOCK;
-			if (posix_memalign(&j->buf, BLOCK, j->bufsize))
+			size_t al = (o->flags & M_HUGE) ? HUGE : BLOCK;
+
+			j->bufsize = (o->size + al - 1) / al * al;
+			if (posix_memalign(&j->buf, al, j->bufsize))
 				die("out of memory for %zu bytes", j->bufsize);
+			if ((o->flags & M_HUGE) &&
+			    madvise(j->buf, j->bufsize, MADV_HUGEPAGE))
+				die("madvise(MADV_HUGEPAGE): %s", strerror(errno));
 			memset(j->buf, 0xa5, j->bufsize);
 		}
 	}
@@ -617,7 +625,8 @@ static void usage(void)
 	      "       kvbench meta -n FILES -j THREADS [-P PID] DIR...\n"
 	      "       kvbench mkfiles -n FILES DIR\n"
 	      "flags: -D O_DIRECT   -V check the data read   -C drop caches\n"
-	      "       before reading   -P PID report PID's CPU ticks per phase\n"
+	      "       before reading   -H buffers in huge pages\n"
+	      "       -P PID report PID's CPU ticks per phase\n"
 	      "seq:   write, read, rm; thread i works in DIR[i %% #DIR]/s<i>/\n"
 	      "mix:   one worker per WDIR with -j threads each, in WDIR/t<i>/:\n"
 	      "       write, read twice, unlink every other file; then rm\n"
@@ -635,7 +644,7 @@ int main(int argc, char **argv)
 		usage();
 	o.cmd = argv[1];
 	optind = 2;
-	while ((c = getopt(argc, argv, "s:n:j:DVCP:")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:j:DVCHP:")) != -1) {
 		switch (c) {
 		case 's': o.size = parse_size(optarg); break;
 		case 'n': o.files = parse_int(optarg); break;
@@ -643,6 +652,7 @@ int main(int argc, char **argv)
 		case 'D': o.flags |= M_DIRECT; break;
 		case 'V': o.flags |= M_VERIFY; break;
 		case 'C': o.flags |= M_DROP; break;
+		case 'H': o.flags |= M_HUGE; break;
 		case 'P': o.pid = parse_int(optarg); break;
 		default: usage();
 		}

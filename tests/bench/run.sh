@@ -141,14 +141,18 @@ row() {
 
 # kvb SIDE ARGS...: run kvbench for SIDE (native or mount; for the mount
 # it also reports the daemon's CPU ticks per phase). Its phase lines are
-# left in KVB_OUT; a failure is logged and returns 1.
+# left in KVB_OUT; a failure is logged and returns 1. Data moves from and
+# to buffers in huge pages (-H) on both sides: native O_DIRECT then makes
+# device requests of few segments, as the daemon's own buffers do.
 KVB_OUT=
 kvb() {
 	local side=$1 rc=0
-	local -a pid=()
+	local -a pid=() huge=()
 	shift
 	[ "$side" = mount ] && pid=(-P "$B_PID")
-	KVB_OUT=$("$KVBENCH" "$1" "${pid[@]}" "${@:2}" 2>>"$W/kvbench.log") ||
+	[ "$1" = seq ] || [ "$1" = mix ] && huge=(-H)
+	KVB_OUT=$("$KVBENCH" "$1" "${pid[@]}" "${huge[@]}" "${@:2}" \
+		2>>"$W/kvbench.log") ||
 		rc=$?
 	if [ "$rc" != 0 ]; then
 		warn "$SETUP: kvbench $* failed on the $side side"
