@@ -147,6 +147,17 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	fcache_put(fs, in);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	set_open_flags(fi);
+	/*
+	 * A new file's buffered writer (a KV chunk's put: "wb") writes past
+	 * the page cache: the kernel hands the daemon the writer's own pages
+	 * instead of copying them into cache pages it must first allocate.
+	 * Only for write-only opens, so no read on this descriptor misses
+	 * the cache, and no shared mmap can be refused (it needs read
+	 * access); a new file has nothing cached to go stale. O_DIRECT
+	 * writers keep the kernel's parallel split of large writes.
+	 */
+	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY &&
+			!(fi->flags & O_DIRECT);
 	fuse_reply_create(req, &e, fi);
 	return;
 out:

@@ -3,7 +3,8 @@
 # t-cache.sh - the kernel keeps a file's pages across opens (keep_cache):
 # whatever changes a file must still be seen by the next reader. Replaced
 # files (whose backing inode numbers get reused), O_DIRECT writes under
-# cached pages, truncation and rename-over.
+# cached pages, truncation, rename-over, and a new file's write-only writer,
+# which writes past the page cache (direct_io on create).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -58,5 +59,30 @@ get(p)
 os.rename(q, p)
 if get(p) != b"d" * 3000:
     sys.exit("rename over a cached file shows the old file")
+
+# 5. a new file's write-only writer writes past the page cache; a reader
+#    that cached its pages (read and mapped) still sees every later write
+n = os.path.join(d, "new")
+w = os.open(n, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.write(w, b"A" * 8192)
+r = os.open(n, os.O_RDONLY)
+if os.pread(r, 8192, 0) != b"A" * 8192:
+    sys.exit("reader of a new file misses its first write")
+m = mmap.mmap(r, 8192, prot=mmap.PROT_READ)
+os.pwrite(w, b"B" * 4096, 0)
+os.write(w, b"C" * 100)
+got = os.pread(r, 20000, 0)
+if got != b"B" * 4096 + b"A" * 4096 + b"C" * 100:
+    sys.exit("a cached reader misses the writer's overwrite or append")
+if m[:4096] != b"B" * 4096:
+    sys.exit("a mapping misses the writer's overwrite")
+try:
+    mmap.mmap(w, 4096)
+    sys.exit("a write-only descriptor was mapped")
+except PermissionError:
+    pass
+os.close(w)
+os.close(r)
 EOF2
+
 t_umount_check
