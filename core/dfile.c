@@ -382,6 +382,46 @@ int dfile_write_sync(struct dfile *f, struct dio_ctx *ctx, const void *data,
 	return 0;
 }
 
+/*
+ * On a device that is the page cache (tmpfs) a write is a copy into that
+ * cache, made here with pwrite(2) beside the file's other writers (lock
+ * shared; the kernel merges partial pages). Write-behind would copy into
+ * a stage first and hand the write to an io_uring worker (tmpfs cannot
+ * write without blocking), for nothing: once copied the bytes are stored.
+ * A write that fits only in part (a full tmpfs) fails whole, what it
+ * added past the logical end trimmed away, as a failed claim does on
+ * other devices: a short count would reach an O_DIRECT client as EIO
+ * (the kernel fails a split direct write whose piece comes back short).
+ */
+static int write_paged(struct dfile *f, const void *data, size_t len,
+		       uint64_t off)
+{
+	const char *p = data;
+	uint64_t pos = off, end = off + len;
+	int fd = page_fd(f);
+	ssize_t n;
+	int rc;
+
+	if (fd < 0)
+		return fd;
+	pthread_rwlock_rdlock(&f->lock);
+	for (; pos < end; p += n, pos += (uint64_t)n) {
+		n = pwrite(fd, p, end - pos, (off_t)pos);
+		if (n <= 0) {
+			rc = n < 0 ? -errno : -EIO;
+			/* the trim needs every other writer out of the way */
+			pthread_rwlock_unlock(&f->lock);
+			pthread_rwlock_wrlock(&f->lock);
+			dfile_repair_locked(f, end);
+			pthread_rwlock_unlock(&f->lock);
+			return rc;
+		}
+	}
+	dfile_raise(&f->size, end);
+	pthread_rwlock_unlock(&f->lock);
+	return 0;
+}
+
 ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 		    uint64_t off)
 {
@@ -397,6 +437,10 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 	/* Keep align_up() of the end inside off_t. */
 	if (off > (uint64_t)INT64_MAX - bs || len > (uint64_t)INT64_MAX - bs - off)
 		return -EFBIG;
+	if (f->page_cache) {
+		rc = write_paged(f, data, len, off);
+		return rc ? rc : (ssize_t)len;
+	}
 	rc = dio_ctx_get(&ctx);
 	if (rc)
 		return rc;

@@ -137,7 +137,8 @@ void dfile_span_end(struct dfile *f);
  * When a write that reaches past the logical size fails, the backing file
  * is trimmed back to the logical size, which stays unchanged. Returns @len
  * or -errno (-EBADF if not open for writing, -ENOSPC, -EIO, -EFBIG also for
- * an end past the off_t range, ...).
+ * an end past the off_t range, ...). On a page-cache device
+ * (dfile_set_page_cache()) the write is made at once with pwrite(2).
  */
 ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 		    uint64_t off);

@@ -2,9 +2,10 @@
 #
 # t-tmpfs.sh - devices on tmpfs, whose storage is the page cache: reads
 # are spliced from the backing file's pages instead of copied out with
-# O_DIRECT. The same random I/O checker as t-fsx (buffered, O_DIRECT, mmap,
-# truncate, write-behind in flight) against ext4, large files read back
-# buffered and O_DIRECT, reads racing writers, and an unlinked open file.
+# O_DIRECT, and writes are stored with pwrite when answered. The same
+# random I/O checker as t-fsx (buffered, O_DIRECT, mmap, truncate) against
+# ext4, large files read back buffered and O_DIRECT, reads racing writers,
+# an unlinked open file, and a tmpfs running full.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -66,4 +67,59 @@ t_rand "$T/ref/m" 5000000
 cp "$T/ref/m" "$M/gpu1/m"
 echo 3 >/proc/sys/vm/drop_caches
 t_cmp "$M/gpu1/m" "$T/ref/m"
+t_umount_check
+
+# 6. a full tmpfs: the write that does not fit fails itself with ENOSPC
+#    (on the tmpfs directly it is first short), buffered and O_DIRECT; the
+#    file is exactly what was acknowledged
+for i in 2 3; do
+	mkdir "$T/t$i"
+	mount -t tmpfs -o size=3m "kvstripe-test-$i" "$T/t$i"
+	T_FSMOUNTS+=("$T/t$i")
+done
+mkdir "$T/t3/ref"
+t_mount "$T/t2,$T/t1"
+mkdir -p "$M/gpu0"
+python3 - "$M/gpu0" "$T/t3/ref" <<'PY' || t_fail "see above"
+import errno, mmap, os, sys
+
+CHUNK = 200 * 4096	# the device's 3 MiB end in the middle of one
+
+def fill(d, direct):
+    p = os.path.join(d, "full-%d" % direct)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC |
+                 (os.O_DIRECT if direct else 0), 0o644)
+    buf = mmap.mmap(-1, CHUNK)
+    acked, err, i = 0, None, 0
+    while acked < (8 << 20):
+        buf[:] = bytes([65 + i % 26]) * CHUNK
+        try:
+            n = os.write(fd, buf)
+        except OSError as e:
+            err = e.errno
+            break
+        acked += n		# a short write: the next one fails
+        i += 1
+    try:
+        os.close(fd)
+        cerr = None
+    except OSError as e:
+        cerr = e.errno
+    with open(p, "rb") as f:
+        data = f.read()
+    ok = len(data) == acked and all(
+        data[k] == 65 + (k // CHUNK) % 26 for k in range(0, len(data), 4096))
+    os.unlink(p)
+    return err, cerr, acked, ok
+
+for direct in (0, 1):
+    got = fill(sys.argv[1], direct)
+    ref = fill(sys.argv[2], direct)
+    print("direct=%d mount: errno %s, close %s, %d bytes, intact %s; tmpfs: errno %s, close %s, %d bytes, intact %s"
+          % ((direct,) + got + ref))
+    if got[0] != errno.ENOSPC or got[1] is not None or not got[3]:
+        sys.exit("a full tmpfs device: the mount differs from tmpfs")
+    if ref[0] != errno.ENOSPC or not ref[3]:
+        sys.exit("the reference tmpfs did not behave as expected")
+PY
 t_umount_check

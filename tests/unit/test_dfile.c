@@ -884,3 +884,30 @@ Test(dfile_wb, a_preallocated_tail_is_kept)
 	t_expect_on_disk("prealloc", src, 4 * piece);
 	free(src);
 }
+
+/*
+ * On a page-cache device (tmpfs) a write is stored when answered: never
+ * staged, so another descriptor sees it at once, whatever its size.
+ */
+Test(dfile_wb, page_cache_writes_are_stored_at_once)
+{
+	unsigned char src[20000], got[20001];
+	struct dfile *f;
+	int fd;
+
+	t_rand_fill(src, sizeof(src));
+	f = t_open("paged", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	dfile_set_page_cache(f);
+	cr_assert_eq(dfile_write(f, src, 1000, 0), 1000);
+	cr_assert_eq(dfile_write(f, src + 1000, 16384, 1000), 16384);
+	cr_assert_eq(dfile_write(f, src + 17384, 2616, 17384), 2616);
+	cr_expect_eq(dfile_size(f), sizeof(src));
+	fd = openat(t_dirfd, "paged", O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(pread(fd, got, sizeof(got), 0), (ssize_t)sizeof(src),
+		     "the backing file has every byte before any settle");
+	cr_expect_eq(memcmp(got, src, sizeof(src)), 0);
+	close(fd);
+	t_expect(f, src, sizeof(src), 0);
+	cr_assert_eq(dfile_close(f), 0);
+}
