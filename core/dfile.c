@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -166,6 +167,20 @@ void dfile_set_page_cache(struct dfile *f)
 	f->page_cache = true;
 }
 
+const char *dfile_name(const struct dfile *f, char *buf, size_t n)
+{
+	char proc[64];
+	ssize_t len;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
+	len = readlink(proc, buf, n - 1);
+	if (len < 0)
+		snprintf(buf, n, "(descriptor %d)", f->fd);
+	else
+		buf[len] = '\0';
+	return buf;
+}
+
 uint64_t dfile_size(struct dfile *f)
 {
 	return atomic_load(&f->size);
@@ -307,13 +322,17 @@ void dfile_span_end(struct dfile *f)
  */
 static void dfile_repair_locked(struct dfile *f, uint64_t end)
 {
+	char name[PATH_MAX];
 	uint64_t size = atomic_load(&f->size);
 
 	if (end <= size)
 		return;
-	if (ftruncate(f->fd, (off_t)size) < 0)
-		log_warn("cannot trim backing file after a failed write: %s",
-			 strerror(errno));
+	if (ftruncate(f->fd, (off_t)size) < 0) {
+		int err = errno;
+
+		log_warn("cannot trim %s after a failed write: %s",
+			 dfile_name(f, name, sizeof(name)), strerror(err));
+	}
 }
 
 int dfile_write_cached(struct dfile *f, const void *data, size_t len,

@@ -56,6 +56,12 @@ struct dfile {
 	_Atomic bool over;
 };
 
+/*
+ * The backing file's path for a log line, as the kernel names its
+ * descriptor (device directory included), in @buf of @n bytes.
+ */
+const char *dfile_name(const struct dfile *f, char *buf, size_t n);
+
 /* Raise *@v to @x unless it is already larger. */
 static inline void dfile_raise(_Atomic uint64_t *v, uint64_t x)
 {

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -142,9 +143,12 @@ static void wb_complete(void *arg, ssize_t res)
 		;
 	*pp = io->next;
 	if (res < 0) {
-		log_err("write-behind of %llu bytes at %llu failed: %s",
+		char name[PATH_MAX];
+
+		log_err("write-behind of %llu bytes at %llu of %s failed: %s",
 			(unsigned long long)(io->end - io->off),
-			(unsigned long long)io->off, strerror((int)-res));
+			(unsigned long long)io->off,
+			dfile_name(f, name, sizeof(name)), strerror((int)-res));
 		keep_error(f, (int)res);
 	}
 	atomic_fetch_sub(&f->wb_pending, 1);
@@ -292,8 +296,10 @@ void wb_drain(struct dfile *f)
 		return;
 	rc = unclaim(f);
 	if (rc) {
-		log_err("cannot trim a backing file to its size: %s",
-			strerror(-rc));
+		char name[PATH_MAX];
+
+		log_err("cannot trim %s to its size: %s",
+			dfile_name(f, name, sizeof(name)), strerror(-rc));
 		pthread_mutex_lock(&f->wb_mu);
 		keep_error(f, rc);
 		pthread_mutex_unlock(&f->wb_mu);
