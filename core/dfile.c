@@ -332,7 +332,11 @@ static void dfile_repair_locked(struct dfile *f, uint64_t end)
 
 		log_warn("cannot trim %s after a failed write: %s",
 			 dfile_name(f, name, sizeof(name)), strerror(err));
+		return;
 	}
+	/* a stream's claim past the end went with it: claim again */
+	if (f->claimed > size)
+		f->claimed = size > f->claim_lo ? size : f->claim_lo;
 }
 
 int dfile_write_cached(struct dfile *f, const void *data, size_t len,

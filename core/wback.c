@@ -15,9 +15,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "align.h"
@@ -260,18 +262,29 @@ static void settle(struct dfile *f)
 }
 
 /*
- * Give back what a claim holds and nothing was written to: the part past
- * the logical end, and any hole it filled below it (a claim starts at the
- * logical end, and a stream may have begun further on). Claimed blocks
- * never written read as a hole to SEEK_HOLE, so they are found that way.
+ * Give back what the claims hold and nothing was written to: the part past
+ * the logical end, and any hole a claim filled below it (a stream's first
+ * claim starts at the logical end; its first write may lie further on).
+ * Claimed blocks never written read as a hole to SEEK_HOLE, so they are
+ * found that way; the file was empty when its stream began to claim
+ * ahead (ahead_step()), so no hole below is its owner's preallocation.
+ * All writes have landed. The trim and the punches are ours, not the
+ * writer's: the file keeps the mtime of its last write.
  */
 static int unclaim(struct dfile *f)
 {
 	off_t size = (off_t)atomic_load(&f->size), pos = (off_t)f->claim_lo;
+	bool changed = false;
 	off_t hole, data;
+	struct stat st;
 
-	if (ftruncate(f->fd, size) < 0)
+	if (fstat(f->fd, &st) < 0)
 		return -errno;
+	if (st.st_size != size) {
+		if (ftruncate(f->fd, size) < 0)
+			return -errno;
+		changed = true;
+	}
 	while (pos < size) {
 		hole = lseek(f->fd, pos, SEEK_HOLE);
 		if (hole < 0 || hole >= size)
@@ -282,7 +295,15 @@ static int unclaim(struct dfile *f)
 		if (fallocate(f->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 			      hole, data - hole) < 0)
 			break;
+		changed = true;
 		pos = data;
+	}
+	if (changed) {
+		struct timespec times[2] = {
+			{ .tv_nsec = UTIME_OMIT }, st.st_mtim,
+		};
+
+		futimens(f->fd, times);
 	}
 	return 0;
 }
@@ -298,11 +319,13 @@ void wb_drain(struct dfile *f)
 	if (rc) {
 		char name[PATH_MAX];
 
+		/* reported once; the next drain tries again */
 		log_err("cannot trim %s to its size: %s",
 			dfile_name(f, name, sizeof(name)), strerror(-rc));
 		pthread_mutex_lock(&f->wb_mu);
 		keep_error(f, rc);
 		pthread_mutex_unlock(&f->wb_mu);
+		return;
 	}
 	f->claim_lo = f->claimed = 0;
 	atomic_store(&f->over, false);
@@ -333,24 +356,86 @@ static bool start_stage(struct dfile *f, uint64_t off)
 	return true;
 }
 
-/* A long stream claims ahead by its offset, within these stage buffers. */
-#define WB_AHEAD_MIN 2
-#define WB_AHEAD_MAX 16
+/*
+ * A long stream claims ahead by its offset, within [MIN, MAX] stage
+ * buffers, and by at most 1/SHARE of the device's free space, none when
+ * that is below FREE: near full, claims are exact, so that they never
+ * take space another write would have had.
+ */
+#define WB_AHEAD_MIN	2
+#define WB_AHEAD_MAX	16
+#define WB_AHEAD_SHARE	256
+#define WB_AHEAD_FREE	(1ull << 30)
 
 /*
- * Does the backing file hold blocks past its end (fallocate with
- * FALLOC_FL_KEEP_SIZE by its owner)? Trimming a claim would take them
- * too, so such a file claims exactly. An extended-attribute or extent
- * block counts as well: that only costs the file its claims ahead.
+ * How far a long stream may claim past a write at @off now, or 0 for
+ * exactly. Only on ext4, XFS and btrfs, whose claimed blocks are unwritten
+ * extents (elsewhere a claim may write zeros, as vfat does, or allocate
+ * pages, as tmpfs does). A stream starts to claim ahead only in an empty
+ * file, which holds nothing of its owner's that the trim or the punches
+ * of unclaim() could take (a preallocated tail, say).
  */
-static bool holds_tail(struct dfile *f)
+static uint64_t ahead_step(struct dfile *f, uint64_t off)
 {
+	uint64_t cap = bufpool_size(wb_pool), room, step;
+	struct statfs sfs;
 	struct stat st;
 
-	if (fstat(f->fd, &st) < 0)
+	if (f->page_cache)
+		return 0;
+	if (!atomic_load(&f->over) &&
+	    (atomic_load(&f->size) || fstat(f->fd, &st) < 0 || st.st_size ||
+	     st.st_blocks))
+		return 0;
+	if (fstatfs(f->fd, &sfs) < 0 ||
+	    (sfs.f_type != EXT4_SUPER_MAGIC && sfs.f_type != XFS_SUPER_MAGIC &&
+	     sfs.f_type != BTRFS_SUPER_MAGIC))
+		return 0;
+	room = (uint64_t)sfs.f_bavail * (uint64_t)sfs.f_bsize;
+	if (room < WB_AHEAD_FREE)
+		return 0;
+	step = off < WB_AHEAD_MIN * cap ? WB_AHEAD_MIN * cap :
+	       off > WB_AHEAD_MAX * cap ? WB_AHEAD_MAX * cap : off;
+	return step < room / WB_AHEAD_SHARE ? step : room / WB_AHEAD_SHARE;
+}
+
+/*
+ * Claim ahead [@from, @end + @step) and perhaps a gap below @from; lock
+ * held exclusively. Returns whether the claim was made; if not, nothing
+ * of it is left allocated.
+ */
+static bool claim_ahead(struct dfile *f, uint64_t from, uint64_t end,
+			uint64_t step)
+{
+	uint64_t cap = bufpool_size(wb_pool), size = atomic_load(&f->size);
+	bool was = atomic_load(&f->over);
+	uint64_t base = was && f->claimed > size ? f->claimed : size;
+	uint64_t lo, to = align_up(end + step, cap);
+	int err;
+
+	/* the pieces of a client's O_DIRECT write below it come soon too */
+	lo = from >= base && from - base <= step ? base : from;
+	atomic_store(&f->over, true);
+	if (!fallocate(f->fd, 0, (off_t)lo, (off_t)(to - lo))) {
+		if (!was || lo < f->claim_lo)
+			f->claim_lo = lo;
+		f->claimed = to;
 		return true;
-	return (uint64_t)st.st_blocks * 512 >
-	       align_up((uint64_t)st.st_size, (uint64_t)st.st_blksize);
+	}
+	err = errno;
+	if (err == ENOSPC || err == EDQUOT) {
+		/* past the logical end: nothing written there, nor in flight */
+		fallocate(f->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			  (off_t)lo, (off_t)(to - lo));
+		if (!was) {
+			f->claim_lo = f->claimed = lo;
+		} else if (f->claimed > lo) {
+			f->claimed = lo > f->claim_lo ? lo : f->claim_lo;
+		}
+	} else {
+		atomic_store(&f->over, was);
+	}
+	return false;
 }
 
 /*
@@ -365,28 +450,21 @@ static bool holds_tail(struct dfile *f)
  * lets them run side by side. (ext4 serialises direct writes that extend
  * a file and waits for each to finish; every fallocate also waits for the
  * file's direct writes in flight, so a claim per write would do the
- * same.) The claim reaches past the write by the write's offset, within
- * [2, 16] stage buffers, so a file takes a few claims; it starts at the
- * logical end when that is near, so the parallel pieces of a client's
- * O_DIRECT write, which come in any order, find their blocks claimed.
- * wb_drain() gives back every claimed block nothing was written to.
- * Streams claim exactly on a device that is the page cache (tmpfs: a
- * claim there is pages allocated and zeroed, and writes do not run side
- * by side anyway) and in a file that holds blocks past its end (the trim
- * would take them).
+ * same.) ahead_step() says when and how far; a file takes a few claims,
+ * the first from the logical end, so that the parallel pieces of a
+ * client's O_DIRECT write, which come in any order, find their blocks
+ * claimed. wb_drain() gives back every claimed block nothing was written
+ * to, and a failed write's trim (dfile.c) shortens the claim with it.
  *
- * An exact claim, or one where the device cannot give more, covers the
- * write's range past the end with the size kept: nothing is written or
- * staged there, so a claim that failed halfway is punched out whole.
- * Filesystems without fallocate are written as before, their errors
- * arriving late.
+ * An exact claim, or one where the claim ahead failed, covers the write's
+ * range past the end with the size kept: nothing is written or staged
+ * there, so a claim that failed halfway is punched out whole. Filesystems
+ * without fallocate are written as before, their errors arriving late.
  */
 static int reserve(struct dfile *f, uint64_t off, size_t len)
 {
 	uint64_t size = atomic_load(&f->size), end = off + len;
-	uint64_t from = off > size ? off : size, lo, to, step;
-	uint64_t cap = bufpool_size(wb_pool);
-	bool was;
+	uint64_t from = off > size ? off : size, step;
 	int rc;
 
 	if (f->no_reserve)
@@ -395,23 +473,9 @@ static int reserve(struct dfile *f, uint64_t off, size_t len)
 		from = f->claimed;
 	if (end <= from)
 		return 0;
-	if ((len >= wb_piece || f->stage_len >= wb_piece) && !f->page_cache &&
-	    (atomic_load(&f->over) || !holds_tail(f))) {
-		step = off < WB_AHEAD_MIN * cap ? WB_AHEAD_MIN * cap :
-		       off > WB_AHEAD_MAX * cap ? WB_AHEAD_MAX * cap : off;
-		lo = from - size <= WB_AHEAD_MAX * cap ? size : from;
-		to = align_up(end + step, cap);
-		was = atomic_exchange(&f->over, true);
-		if (!fallocate(f->fd, 0, (off_t)lo, (off_t)(to - lo))) {
-			if (!was || lo < f->claim_lo)
-				f->claim_lo = lo;
-			f->claimed = to;
-			return 0;
-		}
-		/* only a device running full may have claimed a part */
-		if (errno != ENOSPC && errno != EDQUOT)
-			atomic_store(&f->over, was);
-	}
+	if ((len >= wb_piece || f->stage_len >= wb_piece) &&
+	    (step = ahead_step(f, off)) && claim_ahead(f, from, end, step))
+		return 0;
 	if (!fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)from,
 		       (off_t)(end - from)))
 		return 0;

@@ -106,6 +106,70 @@ for label, chunk, direct in (("1 MiB writes", 1 << 20, False),
         if after + 4 < before:
             bad.append(f"{where}: {before - after} blocks of the device not given back after unlink")
 
+# near full, what ext4 takes the mount takes: a stream that starts past the
+# end (claiming the gap below it first would not fit), and a stream whose
+# file a failed write trimmed (what it had claimed is gone with the trim)
+def fill_to(left_blocks):
+    p = os.path.join(fs, "filler")
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o644)
+    n = free_blocks() - left_blocks
+    while n > 0:		# less what the filler's own extents take
+        try:
+            os.posix_fallocate(fd, os.fstat(fd).st_size, n * 4096)
+            break
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            n -= 4
+    os.close(fd)
+    os.sync()
+
+def unfill():
+    try:
+        os.unlink(os.path.join(fs, "filler"))
+    except FileNotFoundError:
+        pass
+    os.sync()
+
+for side, d in (("mount", mount_dir), ("ext4", ref_dir)):
+    path = os.path.join(d, "gap")
+    fill_to(256)		# 1 MiB
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.pwrite(fd, pattern(0, 256 << 10), 1 << 20)
+        os.close(fd)
+        if os.stat(path).st_size != (1 << 20) + (256 << 10):
+            bad.append(f"{side}: a write past the end, near full: wrong size")
+    except OSError as e:
+        bad.append(f"{side}: a write past the end, near full, gave {name(e.errno)}")
+    os.unlink(path)
+    unfill()
+
+    path = os.path.join(d, "trimmed")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.write(fd, pattern(0, 1 << 20))
+    fill_to(0)
+    try:
+        os.pwrite(fd, b"x" * 100, (10 << 20) + 1)
+        bad.append(f"{side}: a write onto a full device succeeded")
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            bad.append(f"{side}: a write onto a full device gave {name(e.errno)}")
+    fill_to(0)
+    acked = 1 << 20
+    try:
+        acked += os.pwrite(fd, pattern(acked, 1 << 20), acked)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            bad.append(f"{side}: the next write gave {name(e.errno)}")
+    try:
+        os.close(fd)
+    except OSError as e:
+        bad.append(f"{side}: close gave {name(e.errno)}: a write was answered that then failed")
+    check_content(f"{side}, after a trimmed write", path, acked)
+    os.unlink(path)
+    unfill()
+
 # past the backing filesystem's largest file (ext4 with 4 KiB blocks: 16 TiB)
 for side, d in (("mount", mount_dir), ("ext4", ref_dir)):
     path = os.path.join(d, "big")

@@ -911,3 +911,53 @@ Test(dfile_wb, page_cache_writes_are_stored_at_once)
 	t_expect(f, src, sizeof(src), 0);
 	cr_assert_eq(dfile_close(f), 0);
 }
+
+/* A sparse file's preallocated tail survives a stream written into it. */
+Test(dfile_wb, a_sparse_file_keeps_its_preallocated_tail)
+{
+	size_t piece = 64 * T_KIB;
+	unsigned char *src = malloc(piece);
+	struct dfile *f;
+
+	t_require_direct();
+	cr_assert_not_null(src);
+	t_rand_fill(src, piece);
+	f = t_open("sparse-tail", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	cr_assert_eq(dfile_write(f, src, 4096, 0), 4096);
+	cr_assert_eq(dfile_truncate(f, 8 * T_MIB), 0);
+	cr_assert_eq(dfile_fallocate(f, FALLOC_FL_KEEP_SIZE, 8 * T_MIB, T_MIB),
+		     0);
+	cr_assert_eq(dfile_write(f, src, piece, 8 * T_MIB), (ssize_t)piece);
+	cr_assert_eq(dfile_close(f), 0);
+	cr_expect_eq(t_disk_bytes("sparse-tail"), 4096 + T_MIB);
+	free(src);
+}
+
+/* Giving back a claim leaves the file the time of its last write. */
+Test(dfile_wb, giving_back_a_claim_keeps_the_mtime)
+{
+	size_t total = 4 * 64 * T_KIB;
+	unsigned char *src = malloc(total);
+	struct timespec before;
+	struct dfile *f;
+	struct stat st;
+
+	t_require_direct();
+	cr_assert_not_null(src);
+	t_rand_fill(src, total);
+	f = t_open("mtime", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	cr_assert_eq(dfile_write(f, src, total, 0), (ssize_t)total);
+	cr_expect_gt(t_disk_size(f), total, "the claim runs ahead");
+	usleep(300 * 1000);	/* the pieces land */
+	cr_assert_eq(fstat(dfile_fd(f), &st), 0);
+	before = st.st_mtim;
+	usleep(1100 * 1000);
+	cr_assert_eq(dfile_settle(f), 0);
+	cr_assert_eq(fstat(dfile_fd(f), &st), 0);
+	cr_expect_eq((uint64_t)st.st_size, total);
+	cr_expect(st.st_mtim.tv_sec == before.tv_sec &&
+		  st.st_mtim.tv_nsec == before.tv_nsec,
+		  "mtime moved by %ld s", (long)(st.st_mtim.tv_sec - before.tv_sec));
+	cr_assert_eq(dfile_close(f), 0);
+	free(src);
+}
