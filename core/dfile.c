@@ -498,6 +498,9 @@ int dfile_truncate(struct dfile *f, uint64_t size)
 		atomic_store(&f->size, size);
 		if (f->cached_hi > size)
 			f->cached_hi = size;
+		/* a claim the drain could not give back went with the trim */
+		f->claim_lo = f->claimed = 0;
+		atomic_store(&f->over, false);
 	}
 	pthread_rwlock_unlock(&f->lock);
 	return rc;
@@ -528,7 +531,10 @@ int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len)
 	/* with the writes landed, the backing file has the logical size */
 	wb_drain(f);
 	rc = 0;
-	if (fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0)
+	/* not while a claim is held: its trim would take these blocks too */
+	if (atomic_load(&f->over))
+		rc = wb_take_error(f) ?: -EIO;
+	if (!rc && fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0)
 		rc = -errno;
 	if (!rc && fstat(f->fd, &st) < 0)
 		rc = -errno;

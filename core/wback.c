@@ -410,7 +410,7 @@ static bool claim_ahead(struct dfile *f, uint64_t from, uint64_t end,
 	uint64_t cap = bufpool_size(wb_pool), size = atomic_load(&f->size);
 	bool was = atomic_load(&f->over);
 	uint64_t base = was && f->claimed > size ? f->claimed : size;
-	uint64_t lo, to = align_up(end + step, cap);
+	uint64_t lo, past, to = align_up(end + step, cap);
 	int err;
 
 	/* the pieces of a client's O_DIRECT write below it come soon too */
@@ -423,18 +423,23 @@ static bool claim_ahead(struct dfile *f, uint64_t from, uint64_t end,
 		return true;
 	}
 	err = errno;
-	if (err == ENOSPC || err == EDQUOT) {
-		/* past the logical end: nothing written there, nor in flight */
-		fallocate(f->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
-			  (off_t)lo, (off_t)(to - lo));
-		if (!was) {
-			f->claim_lo = f->claimed = lo;
-		} else if (f->claimed > lo) {
-			f->claimed = lo > f->claim_lo ? lo : f->claim_lo;
-		}
-	} else {
-		atomic_store(&f->over, was);
+	if (err == EOPNOTSUPP || err == ENOSYS) {
+		atomic_store(&f->over, was);	/* nothing was allocated */
+		return false;
 	}
+	/*
+	 * A part may be allocated and the size raised: what lies past the
+	 * logical end (nothing written there, nor in flight) goes back now,
+	 * the size at the next drain, as do holes the part filled below.
+	 */
+	past = lo > size ? lo : size;
+	if (to > past)
+		fallocate(f->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			  (off_t)past, (off_t)(to - past));
+	if (!was || lo < f->claim_lo)
+		f->claim_lo = lo;
+	if (!was || f->claimed > past)
+		f->claimed = past > f->claim_lo ? past : f->claim_lo;
 	return false;
 }
 
@@ -464,11 +469,18 @@ static bool claim_ahead(struct dfile *f, uint64_t from, uint64_t end,
 static int reserve(struct dfile *f, uint64_t off, size_t len)
 {
 	uint64_t size = atomic_load(&f->size), end = off + len;
-	uint64_t from = off > size ? off : size, step;
+	uint64_t from = off > size ? off : size, step, past;
 	int rc;
 
 	if (f->no_reserve)
 		return 0;
+	/*
+	 * Below the logical end the blocks are there, except under a whole
+	 * piece: the pieces of a client's large O_DIRECT write come in any
+	 * order, and one further on has raised the end over holes.
+	 */
+	if (len >= wb_piece)
+		from = off;
 	if (atomic_load(&f->over) && f->claim_lo <= from && from < f->claimed)
 		from = f->claimed;
 	if (end <= from)
@@ -486,9 +498,11 @@ static int reserve(struct dfile *f, uint64_t off, size_t len)
 			f->no_reserve = true;
 		return 0;
 	}
-	/* what a failed claim allocated would stay past the end, unused */
-	fallocate(f->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
-		  (off_t)from, (off_t)(end - from));
+	/* what a failed claim allocated past the end would stay, unused */
+	past = from > size ? from : size;
+	if (end > past)
+		fallocate(f->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			  (off_t)past, (off_t)(end - past));
 	return rc;
 }
 

@@ -170,6 +170,31 @@ for side, d in (("mount", mount_dir), ("ext4", ref_dir)):
     os.unlink(path)
     unfill()
 
+# near full, the 1 MiB pieces of a client's 8 MiB O_DIRECT write come in
+# any order: a piece answered must have its blocks, whichever came first
+buf = mmap.mmap(-1, 8 << 20)
+buf[:] = pattern(0, 8 << 20)
+for i in range(8):
+    path = os.path.join(mount_dir, "pieces")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
+    fill_to(1024 + (i % 4) * 128)	# 4-6 MiB left
+    try:
+        acked = os.write(fd, buf)
+    except OSError as e:
+        acked = 0
+        if e.errno != errno.ENOSPC:
+            bad.append(f"8 MiB O_DIRECT write, near full: {name(e.errno)}")
+    try:
+        os.close(fd)
+    except OSError as e:
+        bad.append(f"8 MiB O_DIRECT write of {acked} bytes, near full: close gave {name(e.errno)}")
+    with open(path, "rb") as f:
+        got = f.read()
+    if got != pattern(0, len(got)):
+        bad.append(f"8 MiB O_DIRECT write of {acked} bytes, near full: {len(got)} bytes, not what was written")
+    os.unlink(path)
+    unfill()
+
 # past the backing filesystem's largest file (ext4 with 4 KiB blocks: 16 TiB)
 for side, d in (("mount", mount_dir), ("ext4", ref_dir)):
     path = os.path.join(d, "big")
