@@ -401,8 +401,9 @@ static uint64_t ahead_step(struct dfile *f, uint64_t off)
 
 /*
  * Claim ahead [@from, @end + @step) and perhaps a gap below @from; lock
- * held exclusively. Returns whether the claim was made; if not, nothing
- * of it is left allocated.
+ * held exclusively. Returns whether the claim was made; if not, what it
+ * took past the logical end is given back at once, and holes it filled
+ * below at the next drain.
  */
 static bool claim_ahead(struct dfile *f, uint64_t from, uint64_t end,
 			uint64_t step)
@@ -462,9 +463,10 @@ static bool claim_ahead(struct dfile *f, uint64_t from, uint64_t end,
  * to, and a failed write's trim (dfile.c) shortens the claim with it.
  *
  * An exact claim, or one where the claim ahead failed, covers the write's
- * range past the end with the size kept: nothing is written or staged
- * there, so a claim that failed halfway is punched out whole. Filesystems
- * without fallocate are written as before, their errors arriving late.
+ * range past the end (a whole piece's even below it) with the size kept:
+ * past the end nothing is written or staged, so what a claim that failed
+ * halfway took there is punched out whole. Filesystems without fallocate
+ * are written as before, their errors arriving late.
  */
 static int reserve(struct dfile *f, uint64_t off, size_t len)
 {
