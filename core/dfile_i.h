@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include "dfile.h"
 #include "dio.h"
@@ -40,6 +41,7 @@ struct dfile {
 	uint64_t stage_off;		/* file offset of stage[0], aligned */
 	size_t stage_len;		/* bytes of stage filled */
 	size_t stage_sent;		/* of those, handed to the device */
+	struct timespec stage_time;	/* when the last of them came */
 	_Atomic unsigned wb_pending;	/* staged + in-flight buffers */
 	pthread_mutex_t wb_mu;
 	pthread_cond_t wb_done;		/* an in-flight write completed */

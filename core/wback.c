@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "align.h"
@@ -240,10 +241,19 @@ static int flush_stage(struct dfile *f)
 
 	if (!f->stage)
 		return 0;
-	if (f->stage_len > from)
+	if (f->stage_len > from) {
 		rc = dfile_write_cached(f, f->stage + from,
 					f->stage_len - from,
 					f->stage_off + from);
+		/* the tail was written when it came, not now */
+		if (!rc) {
+			struct timespec times[2] = {
+				{ .tv_nsec = UTIME_OMIT }, f->stage_time,
+			};
+
+			futimens(f->fd, times);
+		}
+	}
 	stage_put(f);
 	return rc;
 }
@@ -539,6 +549,8 @@ int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 			n = len;
 		memcpy(f->stage + f->stage_len, src, n);
 		f->stage_len += n;
+		/* the kernel's own clock for mtimes */
+		clock_gettime(CLOCK_REALTIME_COARSE, &f->stage_time);
 		src += n;
 		len -= n;
 		dfile_raise(&f->size, f->stage_off + f->stage_len);
