@@ -9,12 +9,17 @@
 
 . "$(dirname "$0")/lib.sh"
 
+# tmpfs_at N SIZE: a tmpfs of SIZE at $T/tN, unmounted by the cleanup.
+tmpfs_at() {
+	mkdir "$T/t$1"
+	mount -t tmpfs -o "size=$2" "kvstripe-test-$1" "$T/t$1" ||
+		t_fail "mounting a tmpfs at $T/t$1"
+	T_FSMOUNTS+=("$T/t$1")
+}
+
 t_init
-for i in 0 1; do
-	mkdir "$T/t$i"
-	mount -t tmpfs -o size=512m "kvstripe-test-$i" "$T/t$i"
-	T_FSMOUNTS+=("$T/t$i")
-done
+tmpfs_at 0 512m
+tmpfs_at 1 512m
 t_mount "$T/t0,$T/t1"
 M=$T/mnt
 t_eq "$(grep -c 'page cache: reads spliced' "$T/log")" 2 "devices probed as page cache"
@@ -72,11 +77,8 @@ t_umount_check
 # 6. a full tmpfs: the write that does not fit fails itself with ENOSPC
 #    (on the tmpfs directly it is first short), buffered and O_DIRECT; the
 #    file is exactly what was acknowledged
-for i in 2 3; do
-	mkdir "$T/t$i"
-	mount -t tmpfs -o size=3m "kvstripe-test-$i" "$T/t$i"
-	T_FSMOUNTS+=("$T/t$i")
-done
+tmpfs_at 2 3m
+tmpfs_at 3 3m
 mkdir "$T/t3/ref"
 t_mount "$T/t2,$T/t1"
 mkdir -p "$M/gpu0"
