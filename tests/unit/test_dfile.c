@@ -975,3 +975,50 @@ Test(dfile_wb, giving_back_a_claim_keeps_the_mtime)
 	cr_assert_eq(dfile_close(f), 0);
 	free(src);
 }
+
+/*
+ * The pieces of many files come in shuffled order, with reads (which
+ * drain and give back claims) between them, and every file is checked:
+ * its bytes, its size, and blocks for what was written and no more.
+ */
+Test(dfile_wb, shuffled_pieces_with_reads_between, .timeout = 120)
+{
+	size_t piece = 64 * T_KIB, order[24];
+	unsigned char *src = malloc(24 * piece);
+	struct dfile *f;
+	unsigned round;
+
+	t_require_direct();
+	cr_assert_not_null(src);
+	t_rng = 0x5eedc1a1;
+	f = t_open("shuffled", O_RDWR | O_CREAT | O_TRUNC, 4096);
+	for (round = 0; round < 40; round++) {
+		size_t k = 2 + t_rand() % 23, i, j, tmp;
+
+		cr_assert_eq(dfile_truncate(f, 0), 0);
+		t_rand_fill(src, k * piece);
+		for (i = 0; i < k; i++)
+			order[i] = i;
+		for (i = k - 1; i > 0; i--) {
+			j = t_rand() % (i + 1);
+			tmp = order[i];
+			order[i] = order[j];
+			order[j] = tmp;
+		}
+		for (i = 0; i < k; i++) {
+			size_t p = order[i];
+
+			cr_assert_eq(dfile_write(f, src + p * piece, piece,
+						 p * piece), (ssize_t)piece,
+				     "round %u piece %zu", round, p);
+			if (t_rand() % 4 == 0)
+				t_expect(f, src + p * piece, piece, p * piece);
+		}
+		cr_assert_eq(dfile_settle(f), 0);
+		cr_assert_eq(t_disk_size(f), k * piece, "round %u", round);
+		t_expect(f, src, k * piece, 0);
+		t_expect_blocks("shuffled", k * piece, "round's blocks");
+	}
+	cr_assert_eq(dfile_close(f), 0);
+	free(src);
+}
