@@ -124,6 +124,22 @@ def fill_to(left_blocks):
     os.close(fd)
     os.sync()
 
+def written(where, write):
+    """The bytes write() made, 0 if the device was full (else noted)."""
+    try:
+        return write()
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            bad.append(f"{where} gave {name(e.errno)}")
+        return 0
+
+def close_clean(fd, where):
+    """Close @fd: a failure here means a write was answered, then lost."""
+    try:
+        os.close(fd)
+    except OSError as e:
+        bad.append(f"{where}: close gave {name(e.errno)}")
+
 def unfill():
     try:
         os.unlink(os.path.join(fs, "filler"))
@@ -157,15 +173,9 @@ for side, d in (("mount", mount_dir), ("ext4", ref_dir)):
             bad.append(f"{side}: a write onto a full device gave {name(e.errno)}")
     fill_to(0)
     acked = 1 << 20
-    try:
-        acked += os.pwrite(fd, pattern(acked, 1 << 20), acked)
-    except OSError as e:
-        if e.errno != errno.ENOSPC:
-            bad.append(f"{side}: the next write gave {name(e.errno)}")
-    try:
-        os.close(fd)
-    except OSError as e:
-        bad.append(f"{side}: close gave {name(e.errno)}: a write was answered that then failed")
+    acked += written(f"{side}: the next write",
+                     lambda: os.pwrite(fd, pattern(acked, 1 << 20), acked))
+    close_clean(fd, f"{side}, after a trimmed write")
     check_content(f"{side}, after a trimmed write", path, acked)
     os.unlink(path)
     unfill()
@@ -178,16 +188,8 @@ for i in range(8):
     path = os.path.join(mount_dir, "pieces")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
     fill_to(1024 + (i % 4) * 128)	# 4-6 MiB left
-    try:
-        acked = os.write(fd, buf)
-    except OSError as e:
-        acked = 0
-        if e.errno != errno.ENOSPC:
-            bad.append(f"8 MiB O_DIRECT write, near full: {name(e.errno)}")
-    try:
-        os.close(fd)
-    except OSError as e:
-        bad.append(f"8 MiB O_DIRECT write of {acked} bytes, near full: close gave {name(e.errno)}")
+    acked = written("8 MiB O_DIRECT write, near full", lambda: os.write(fd, buf))
+    close_clean(fd, f"8 MiB O_DIRECT write of {acked} bytes, near full")
     with open(path, "rb") as f:
         got = f.read()
     if got != pattern(0, len(got)):
