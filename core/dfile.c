@@ -131,6 +131,7 @@ int dfile_close(struct dfile *f)
 	if (!f)
 		return 0;
 	rc = dfile_settle(f);
+	ra_destroy(f);	/* its reads use the descriptor */
 	if (close(f->fd) < 0 && !rc)
 		rc = -errno;
 	if (f->page_fd >= 0)
@@ -234,25 +235,34 @@ ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
 ssize_t dfile_read_to(struct dfile *f, size_t len, uint64_t off, void *dst,
 		      size_t cap, const void **data)
 {
-	uint64_t size, end, a0, a1;
 	struct dio_ctx *ctx;
-	struct dio_op op;
 	ssize_t ret;
-	char *buf;
 	int rc;
 
 	rc = dio_ctx_get(&ctx);
 	if (rc)
 		return rc;
-
 	dfile_drain(f);	/* the device must have what was written */
 	pthread_rwlock_rdlock(&f->lock);
+	ret = dfile_read_locked(f, ctx, len, off, dst, cap, data);
+	pthread_rwlock_unlock(&f->lock);
+	return ret;
+}
+
+ssize_t dfile_read_locked(struct dfile *f, struct dio_ctx *ctx, size_t len,
+			  uint64_t off, void *dst, size_t cap,
+			  const void **data)
+{
+	uint64_t size, end, a0, a1;
+	struct dio_op op;
+	char *buf;
+	int rc;
+
 	size = atomic_load(&f->size);
 	if (off >= size || !len) {
 		/* Still a valid pointer, for callers that memcpy 0 bytes. */
 		*data = dio_buf(ctx, 0);
-		ret = 0;
-		goto out_unlock;
+		return 0;
 	}
 	end = len > size - off ? size : off + len;
 	a0 = align_down(off, f->align);
@@ -263,14 +273,11 @@ ssize_t dfile_read_to(struct dfile *f, size_t len, uint64_t off, void *dst,
 		buf = dst;
 	else
 		buf = dio_buf(ctx, a1 - a0);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out_unlock;
-	}
-	ret = (ssize_t)(end - off);
+	if (!buf)
+		return -ENOMEM;
 	if (read_cached(f, buf, off, end)) {
 		*data = buf;
-		goto out_unlock;
+		return (ssize_t)(end - off);
 	}
 
 	/*
@@ -281,18 +288,13 @@ ssize_t dfile_read_to(struct dfile *f, size_t len, uint64_t off, void *dst,
 		.fd = f->fd, .buf = buf, .len = a1 - a0, .off = a0,
 	};
 	rc = dio_submit(ctx, &op, 1);
-	if (rc) {
-		ret = rc;
-		goto out_unlock;
-	}
+	if (rc)
+		return rc;
 	/* Past the backing file's end the file is zero. */
 	if ((size_t)op.res < op.len)
 		memset(buf + op.res, 0, op.len - op.res);
 	*data = buf + (off - a0);
-
-out_unlock:
-	pthread_rwlock_unlock(&f->lock);
-	return ret;
+	return (ssize_t)(end - off);
 }
 
 ssize_t dfile_span_begin(struct dfile *f, size_t len, uint64_t off, int *fd)
@@ -460,6 +462,7 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 	/* Keep align_up() of the end inside off_t. */
 	if (off > (uint64_t)INT64_MAX - bs || len > (uint64_t)INT64_MAX - bs - off)
 		return -EFBIG;
+	dfile_changed(f);
 	if (f->page_cache) {
 		rc = write_paged(f, data, len, off);
 		return rc ? rc : (ssize_t)len;
@@ -479,6 +482,7 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 	} else {
 		rc = dfile_write_sync(f, ctx, data, len, off, excl);
 	}
+	dfile_changed(f);	/* what was read ahead meanwhile is old */
 	pthread_rwlock_unlock(&f->lock);
 	return rc ? rc : (ssize_t)len;
 }
@@ -491,6 +495,7 @@ int dfile_truncate(struct dfile *f, uint64_t size)
 		return -EFBIG;
 	/* with the writes landed, the backing file has the logical size */
 	pthread_rwlock_wrlock(&f->lock);
+	dfile_changed(f);
 	wb_drain(f);
 	if (ftruncate(f->fd, (off_t)size) < 0) {
 		rc = -errno;
@@ -528,6 +533,7 @@ int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len)
 	if (off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX)
 		return -EFBIG;
 	pthread_rwlock_wrlock(&f->lock);
+	dfile_changed(f);
 	/* with the writes landed, the backing file has the logical size */
 	wb_drain(f);
 	rc = 0;

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct dfile;
 struct aring;
@@ -43,6 +44,18 @@ struct bufpool;
  * in flight. Returns 0 or -ENOMEM.
  */
 int dfile_set_writeback(struct aring *ring, struct bufpool *pool);
+
+/*
+ * Turn read-ahead on (both non-NULL) or off (NULL, the default) for the
+ * whole process; call before any dfile is opened. dfile_read_ahead() then
+ * keeps up to @depth bytes ahead of a sequential reader in flight on
+ * @ring, in @pool's buffers (pieces), one piece per buffer; their size a
+ * multiple of every device's alignment. A piece is served only while no
+ * write, truncate or fallocate has changed the file since it was started.
+ * Returns 0 or -EINVAL (a depth under one piece).
+ */
+int dfile_set_readahead(struct aring *ring, struct bufpool *pool,
+			size_t depth);
 
 /*
  * Open @relpath below @dirfd. @flags are open(2) flags: the access mode,
@@ -115,6 +128,32 @@ ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
  */
 ssize_t dfile_read_to(struct dfile *f, size_t len, uint64_t off, void *dst,
 		      size_t cap, const void **data);
+
+/*
+ * The bytes of a read: one or two spans, in pieces read ahead or in the
+ * calling thread's bounce buffer; @held is for dfile_view_end().
+ */
+struct dfile_view {
+	struct iovec iov[2];
+	unsigned cnt;
+	void *held[2];
+};
+
+/*
+ * A read that is part of a reader going through the file in order (the
+ * kernel filling its page cache for a buffered reader or a mapping): what
+ * dfile_read() returns, in @v; and once the device has answered it,
+ * reads of the next bytes (up to the read-ahead depth) are started, so
+ * the device works while the reader is busy between its requests. A read
+ * that pieces read ahead cover waits for them instead of the device.
+ * Without read-ahead, on a page-cache device, or when the reader jumps,
+ * it is a plain dfile_read(). Returns the count (as dfile_read()) or
+ * -errno; on success @v is valid until dfile_view_end(), which must follow
+ * before the thread's next dfile or dio call.
+ */
+ssize_t dfile_read_ahead(struct dfile *f, size_t len, uint64_t off,
+			 struct dfile_view *v);
+void dfile_view_end(struct dfile *f, struct dfile_view *v);
 
 /*
  * For a device whose storage is the page cache (struct dev.page_cache),

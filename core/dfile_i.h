@@ -15,6 +15,7 @@
 #include "dio.h"
 
 struct wbio;
+struct rastream;
 
 struct dfile {
 	int fd;
@@ -56,7 +57,22 @@ struct dfile {
 	 */
 	uint64_t claim_lo, claimed;
 	_Atomic bool over;
+
+	/*
+	 * Read-ahead (rahead.c): changes counts every change to the file's
+	 * bytes (a write counts at its start and again at its end), so a
+	 * piece read ahead is served only while it still matches; ra is
+	 * made on a sequential reader's first read.
+	 */
+	_Atomic unsigned changes;
+	struct rastream *_Atomic ra;
 };
+
+/* The file's bytes change (or did): what was read ahead is void. */
+static inline void dfile_changed(struct dfile *f)
+{
+	atomic_fetch_add(&f->changes, 1);
+}
 
 /*
  * The backing file's path for a log line, as the kernel names its
@@ -89,6 +105,17 @@ int dfile_write_sync(struct dfile *f, struct dio_ctx *ctx, const void *data,
  */
 int dfile_write_cached(struct dfile *f, const void *data, size_t len,
 		       uint64_t off);
+
+/*
+ * dfile_read_to() with @f->lock held (shared at least), the writes in
+ * flight drained, @ctx the calling thread's context.
+ */
+ssize_t dfile_read_locked(struct dfile *f, struct dio_ctx *ctx, size_t len,
+			  uint64_t off, void *dst, size_t cap,
+			  const void **data);
+
+/* rahead.c: wait for the file's pieces in flight, give back its buffers. */
+void ra_destroy(struct dfile *f);
 
 /* wback.c */
 bool wb_enabled(void);

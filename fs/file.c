@@ -198,12 +198,22 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct dfile *df;
 	ssize_t n;
 
-	(void)fi;
 	n = fcache_get(fs, in, &df);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
 	if (fs->splice_reads && kv_dev(fs, (unsigned)in->dev)->page_cache) {
 		read_spliced(req, df, size, off);
+	} else if (!(fi->flags & O_DIRECT)) {
+		/* the kernel filling its page cache: the reader goes on */
+		struct dfile_view v;
+
+		n = dfile_read_ahead(df, size, (uint64_t)off, &v);
+		if (n < 0) {
+			fuse_reply_err(req, (int)-n);
+		} else {
+			fuse_reply_iov(req, v.iov, (int)v.cnt);
+			dfile_view_end(df, &v);
+		}
 	} else {
 		size_t cap = 0;
 		void *dst = fring_reply_space(&cap);

@@ -51,6 +51,8 @@ static const struct kv_key kv_keys[] = {
 	  KV_WRITE_BUFFER_KB_MAX },
 	{ "read_ahead_kb", KV_UINT, KV_SET_READ_AHEAD,
 	  KV_OFF(read_ahead_kb), 0, KV_READ_AHEAD_MAX },
+	{ "read_buffers", KV_UINT, KV_SET_READ_BUFFERS,
+	  KV_OFF(read_buffers), 0, KV_READ_BUFFERS_MAX },
 	{ "max_inodes", KV_UINT, KV_SET_MAX_INODES, KV_OFF(max_inodes), 0,
 	  KV_MAX_INODES_MAX },
 	{ "listing_window", KV_UINT, KV_SET_LISTING_WINDOW,
@@ -79,6 +81,7 @@ void kv_config_init(struct kv_config *c)
 	c->write_buffers = KV_DEFAULT_WRITE_BUFFERS;
 	c->write_buffer_kb = KV_DEFAULT_WRITE_BUFFER_KB;
 	c->read_ahead_kb = KV_DEFAULT_READ_AHEAD;
+	c->read_buffers = KV_DEFAULT_READ_BUFFERS;
 	c->max_inodes = KV_DEFAULT_MAX_INODES;
 	c->listing_window = KV_DEFAULT_LISTING_WINDOW;
 	c->entry_timeout = KV_DEFAULT_TIMEOUT;

@@ -22,6 +22,8 @@
 #define KV_WRITE_BUFFER_KB_MIN	1024
 #define KV_WRITE_BUFFER_KB_MAX	65536
 #define KV_DEFAULT_READ_AHEAD	4096	/* KiB */
+#define KV_DEFAULT_READ_BUFFERS	16
+#define KV_READ_BUFFERS_MAX	16384
 #define KV_READ_AHEAD_MAX	(1u << 20)
 #define KV_DEFAULT_MAX_INODES	65536
 #define KV_MAX_INODES_MAX	(1u << 30)
@@ -54,6 +56,7 @@ enum kv_field {
 	KV_SET_LISTING_WINDOW	= 1 << 15,
 	KV_SET_IO_URING		= 1 << 16,
 	KV_SET_PRIVATE		= 1 << 17,
+	KV_SET_READ_BUFFERS	= 1 << 18,
 };
 
 struct kv_config {
@@ -67,6 +70,7 @@ struct kv_config {
 	unsigned write_buffers;	/* write-behind buffers, 0: off */
 	unsigned write_buffer_kb; /* size of one, a power of two */
 	unsigned read_ahead_kb;	/* the kernel's read-ahead, 0: its default */
+	unsigned read_buffers;	/* daemon read-ahead, 1 MiB each, 0: off */
 	unsigned max_inodes;	/* inode table limit, 0: none */
 	unsigned listing_window; /* entries a listing holds at a time */
 	double entry_timeout;	/* seconds */

@@ -319,49 +319,86 @@ static void log_devices(const struct devset *devs)
 }
 
 /*
- * Write-behind buffers and the ring that writes them. Made after
- * daemonizing: registered buffers are pinned pages of the process that
- * registered them, which a fork does not hand to the child.
+ * A pool of I/O buffers and the ring that reads or writes them: one for
+ * write-behind, one for read-ahead. Made after daemonizing: registered
+ * buffers are pinned pages of the process that registered them, which a
+ * fork does not hand to the child.
  */
-struct writeback {
+struct ioset {
 	struct bufpool *pool;
 	struct aring *ring;
 };
 
-static void writeback_start(const struct kv_config *c,
-			    const struct devset *devs, struct writeback *wb)
+static int ioset_new(unsigned count, size_t size, const struct devset *devs,
+		     struct ioset *io)
 {
 	size_t align = devset_max_align(devs);
-	size_t size = (size_t)c->write_buffer_kb << 10;
 	int rc;
 
-	wb->pool = NULL;
-	wb->ring = NULL;
-	if (!c->write_buffers)
-		return;
 	if (align < 4096)
 		align = 4096;
-	rc = bufpool_new(c->write_buffers, size, align, &wb->pool);
+	rc = bufpool_new(count, size, align, &io->pool);
 	if (!rc)
-		rc = aring_new(c->write_buffers, bufpool_base(wb->pool),
-			       c->write_buffers * size, &wb->ring);
+		rc = aring_new(count, bufpool_base(io->pool), count * size,
+			       &io->ring);
+	return rc;
+}
+
+static void ioset_free(struct ioset *io)
+{
+	aring_free(io->ring);
+	bufpool_free(io->pool);
+	io->ring = NULL;
+	io->pool = NULL;
+}
+
+static void writeback_start(const struct kv_config *c,
+			    const struct devset *devs, struct ioset *wb)
+{
+	int rc;
+
+	if (!c->write_buffers)
+		return;
+	rc = ioset_new(c->write_buffers, (size_t)c->write_buffer_kb << 10,
+		       devs, wb);
 	if (!rc)
 		rc = dfile_set_writeback(wb->ring, wb->pool);
 	if (rc) {
 		log_warn("write-behind off: %s", strerror(-rc));
-		aring_free(wb->ring);
-		bufpool_free(wb->pool);
-		wb->ring = NULL;
-		wb->pool = NULL;
+		ioset_free(wb);
+	}
+}
+
+/*
+ * Read-ahead pieces are 1 MiB, the largest READ the kernel sends; the
+ * daemon keeps as much ahead of a sequential reader as the kernel's own
+ * read-ahead window (at least one piece).
+ */
+static void readahead_start(const struct kv_config *c,
+			    const struct devset *devs, struct ioset *ra)
+{
+	size_t piece = 1u << 20, depth = (size_t)c->read_ahead_kb << 10;
+	int rc;
+
+	if (!c->read_buffers)
+		return;
+	rc = ioset_new(c->read_buffers, piece, devs, ra);
+	if (!rc)
+		rc = dfile_set_readahead(ra->ring, ra->pool,
+					 depth > piece ? depth : piece);
+	if (rc) {
+		log_warn("read-ahead off: %s", strerror(-rc));
+		ioset_free(ra);
 	}
 }
 
 /* After every file is closed. */
-static void writeback_stop(struct writeback *wb)
+static void io_stop(struct ioset *wb, struct ioset *ra)
 {
 	dfile_set_writeback(NULL, NULL);
-	aring_free(wb->ring);
-	bufpool_free(wb->pool);
+	dfile_set_readahead(NULL, NULL, 0);
+	ioset_free(wb);
+	ioset_free(ra);
 }
 
 /*
@@ -433,7 +470,7 @@ static int serve(struct fuse_session *se, const struct kv_config *c)
 
 int daemon_run(const struct kv_config *c)
 {
-	struct writeback wb = { NULL, NULL };
+	struct ioset wb = { NULL, NULL }, ra = { NULL, NULL };
 	struct dev_opts opts[DEV_MAX];
 	struct dio_params dp;
 	struct kvfs_params kp;
@@ -547,6 +584,7 @@ int daemon_run(const struct kv_config *c)
 		 c->single_thread ? "single thread" : "multi-threaded");
 	log_devices(devs);
 	writeback_start(c, devs, &wb);
+	readahead_start(c, devs, &ra);
 	readahead_set(mnt, c->read_ahead_kb);
 	rc = kvfs_start(fs, se);
 	if (rc) {
@@ -573,7 +611,7 @@ err_free_args:
 	fuse_opt_free_args(&args);
 err_free_fs:
 	kvfs_free(fs);	/* closes open files: write-behind drains */
-	writeback_stop(&wb);
+	io_stop(&wb, &ra);
 err_free_devs:
 	if (mounted)
 		devset_free(devs);

@@ -54,6 +54,7 @@ static const struct fuse_opt cli_spec[] = {
 	FUSE_OPT_KEY("write_buffers=", KEY_SETTING),
 	FUSE_OPT_KEY("write_buffer_kb=", KEY_SETTING),
 	FUSE_OPT_KEY("read_ahead_kb=", KEY_SETTING),
+	FUSE_OPT_KEY("read_buffers=", KEY_SETTING),
 	FUSE_OPT_KEY("max_inodes=", KEY_SETTING),
 	FUSE_OPT_KEY("listing_window=", KEY_SETTING),
 	FUSE_OPT_KEY("entry_timeout=", KEY_SETTING),
@@ -64,7 +65,7 @@ static const struct fuse_opt cli_spec[] = {
 /* Our -o options that take a value, to catch them given without one. */
 static const char *const value_opts[] = {
 	"config", "gpus", "threads", "max_background", "write_buffers",
-	"write_buffer_kb", "read_ahead_kb", "max_inodes", "listing_window",
+	"write_buffer_kb", "read_ahead_kb", "read_buffers", "max_inodes", "listing_window",
 	"entry_timeout", "attr_timeout",
 };
 
@@ -102,6 +103,8 @@ static void usage(void)
 "    -o write_buffers=N    write-behind buffers (default %d, 0: off)\n"
 "    -o write_buffer_kb=N  size of one, KiB, a power of two (default %d)\n"
 "    -o read_ahead_kb=N    the kernel's read-ahead on the mount (default %d)\n"
+"    -o read_buffers=N     1 MiB buffers the daemon reads ahead into for\n"
+"                          buffered readers (default %d, 0: off)\n"
 "    -o max_inodes=N       files the daemon keeps track of before it asks\n"
 "                          the kernel to forget some (default %d, 0: no limit)\n"
 "    -o listing_window=N   directory entries a listing holds in memory at a\n"
@@ -120,7 +123,8 @@ static void usage(void)
 "See kvstripe(1) and docs/configuration.md.\n",
 	       KV_DEFAULT_THREADS, KV_DEFAULT_BACKGROUND,
 	       KV_DEFAULT_WRITE_BUFFERS, KV_DEFAULT_WRITE_BUFFER_KB,
-	       KV_DEFAULT_READ_AHEAD, KV_DEFAULT_MAX_INODES,
+	       KV_DEFAULT_READ_AHEAD, KV_DEFAULT_READ_BUFFERS,
+	       KV_DEFAULT_MAX_INODES,
 	       KV_DEFAULT_LISTING_WINDOW);
 }
 

@@ -4,7 +4,8 @@
 # whatever changes a file must still be seen by the next reader. Replaced
 # files (whose backing inode numbers get reused), O_DIRECT writes under
 # cached pages, truncation, rename-over, and a new file's write-only writer,
-# which writes past the page cache (direct_io on create).
+# which writes past the page cache (direct_io on create); and what the
+# daemon read ahead of a buffered reader, across changes between reads.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -13,7 +14,7 @@ M=$T/mnt
 mkdir "$M/gpu0"
 
 python3 - "$M/gpu0" <<'EOF2'
-import os, sys, mmap
+import ctypes, os, sys, mmap, time
 d = sys.argv[1]
 p = os.path.join(d, "chunk")
 
@@ -27,6 +28,14 @@ def put(path, data, direct=False):
     fd = os.open(path, flags, 0o644)
     os.write(fd, data)
     os.close(fd)
+
+libc = ctypes.CDLL(None, use_errno=True)
+FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE = 1, 2
+
+def fallocate(fd, mode, off, length):
+    if libc.fallocate(fd, mode, ctypes.c_long(off), ctypes.c_long(length)):
+        e = ctypes.get_errno()
+        raise OSError(e, os.strerror(e))
 
 def get(path):
     with open(path, "rb") as f:
@@ -81,6 +90,49 @@ try:
     sys.exit("a write-only descriptor was mapped")
 except PermissionError:
     pass
+os.close(w)
+os.close(r)
+
+# 6. the daemon reads ahead of a buffered reader: what it read ahead must
+#    not outlive a write, a truncate or a hole punch made between reads.
+#    The write and the truncate land past what the reader's kernel has
+#    asked for, inside what the daemon read ahead, and the reader reads
+#    through them at once (a later change would drop the kernel's pages
+#    and hide a stale one); the kernel is too far ahead by the hole punch
+#    to tell (test_rahead's unit tests pin that one down).
+MiB = 1 << 20
+big = os.path.join(d, "big")
+want = bytearray(os.urandom(24 * MiB))
+put(big, bytes(want), direct=True)
+w = os.open(big, os.O_RDWR | os.O_DIRECT)
+r = os.open(big, os.O_RDONLY)
+os.posix_fadvise(r, 0, 0, os.POSIX_FADV_DONTNEED)
+new = mmap.mmap(-1, MiB)
+new[:] = os.urandom(MiB)
+got = bytearray(os.read(r, 2 * MiB))
+time.sleep(0.05)
+os.pwrite(w, new, 5 * MiB)
+want[5 * MiB:6 * MiB] = new[:]
+got += os.read(r, 4 * MiB)
+time.sleep(0.05)
+os.truncate(big, 11 * MiB + 123)
+os.truncate(big, 24 * MiB)
+want[11 * MiB + 123:] = bytes(len(want) - 11 * MiB - 123)
+got += os.read(r, 6 * MiB)
+time.sleep(0.05)
+fallocate(w, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 20 * MiB, MiB)
+want[20 * MiB:21 * MiB] = bytes(MiB)
+while True:
+    b = os.read(r, MiB)
+    if not b:
+        break
+    got += b
+for off in range(0, len(want), MiB):
+    if got[off:off + MiB] != want[off:off + MiB]:
+        sys.exit(f"a buffered reader got stale bytes at {off // MiB} MiB "
+                 "(read ahead before a change)")
+if len(got) != len(want):
+    sys.exit(f"a buffered reader got {len(got)} bytes of {len(want)}")
 os.close(w)
 os.close(r)
 EOF2

@@ -568,6 +568,15 @@ Test(config, data_path_settings)
 	cr_expect_eq(t_c.read_ahead_kb, 1024);
 	cr_expect_eq(kv_config_set(&t_c, "write_buffers", "16385", t_err,
 				   sizeof(t_err)), -EINVAL);
+	cr_expect_eq(t_c.read_buffers, 16, "default");
+	cr_assert_eq(kv_config_set(&t_c, "read_buffers", "0", t_err,
+				   sizeof(t_err)), 0, "%s", t_err);
+	cr_expect_eq(t_c.read_buffers, 0);
+	cr_expect(t_c.set & KV_SET_READ_BUFFERS);
+	cr_expect_eq(kv_config_set(&t_c, "read_buffers", "16385", t_err,
+				   sizeof(t_err)), -EINVAL);
+	cr_expect_eq(kv_config_set(&t_c, "read_buffers", "x", t_err,
+				   sizeof(t_err)), -EINVAL);
 	cr_expect_eq(kv_config_set(&t_c, "read_ahead_kb", "-1", t_err,
 				   sizeof(t_err)), -EINVAL);
 	cr_expect_eq(kv_config_set(&t_c, "write_buffer_kb", "512", t_err,
