@@ -142,17 +142,22 @@ struct dfile_view {
 /*
  * A read that is part of a reader going through the file in order (the
  * kernel filling its page cache for a buffered reader or a mapping): what
- * dfile_read() returns, in @v; and once the device has answered it,
- * reads of the next bytes (up to the read-ahead depth) are started, so
- * the device works while the reader is busy between its requests. A read
+ * dfile_read_to() returns (@dst and @cap as there), in @v; and once the
+ * device has answered it, reads of the next bytes (up to the read-ahead
+ * depth) are started, so the device works while the reader is busy
+ * between its requests. A read
  * that pieces read ahead cover waits for them instead of the device.
- * Without read-ahead, on a page-cache device, or when the reader jumps,
- * it is a plain dfile_read(). Returns the count (as dfile_read()) or
+ * Reading ahead starts once a run from the file's start passes one piece,
+ * or another run passes the depth, and waits until the reader has gone a
+ * depth without the file changing under it. Pieces a reader left behind
+ * for a second go to readers that find the pool empty. Without
+ * read-ahead, on a page-cache device, or when the reader jumps, it is a
+ * plain dfile_read_to(). Returns the count (as dfile_read()) or
  * -errno; on success @v is valid until dfile_view_end(), which must follow
  * before the thread's next dfile or dio call.
  */
 ssize_t dfile_read_ahead(struct dfile *f, size_t len, uint64_t off,
-			 struct dfile_view *v);
+			 void *dst, size_t cap, struct dfile_view *v);
 void dfile_view_end(struct dfile *f, struct dfile_view *v);
 
 /*

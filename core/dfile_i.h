@@ -68,10 +68,15 @@ struct dfile {
 	struct rastream *_Atomic ra;
 };
 
+/* rahead.c: give back what was read ahead of @f, now void. */
+void ra_void(struct dfile *f);
+
 /* The file's bytes change (or did): what was read ahead is void. */
 static inline void dfile_changed(struct dfile *f)
 {
 	atomic_fetch_add(&f->changes, 1);
+	if (atomic_load(&f->ra))
+		ra_void(f);
 }
 
 /*

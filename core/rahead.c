@@ -19,7 +19,8 @@
  * truncate and fallocate once); pieces start only when no write-behind
  * write is pending, so the device then has every byte written before the
  * count was read. A piece is given back once a READ reached its end, the
- * reader jumped, the file changed, or the dfile closes.
+ * reader jumped, the file changed, or the dfile closes; one left landed
+ * and unread for RA_IDLE goes to a reader that finds the pool empty.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,6 +28,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "align.h"
 #include "aring.h"
@@ -43,6 +45,8 @@
  * threads).
  */
 #define RA_LAG 3
+/* A piece landed this long ago and not read is given to another reader. */
+#define RA_IDLE_NS 1000000000ull
 
 enum piece_state { P_FREE, P_FLIGHT, P_READY };
 
@@ -53,6 +57,7 @@ struct piece {
 	size_t len;		/* asked of the device, a multiple of align */
 	ssize_t res;		/* once landed: len, or -errno */
 	unsigned refs;		/* readers replying from it */
+	uint64_t landed_ns;	/* CLOCK_MONOTONIC_COARSE */
 	enum piece_state state;
 	bool done;		/* read past, or void: give back when free */
 };
@@ -61,11 +66,15 @@ struct rastream {
 	pthread_mutex_t mu;
 	pthread_cond_t landed;
 	unsigned changes;	/* the file's change count the pieces match */
+	bool live;		/* a READ was noted */
+	bool changed;		/* the file changed while it was read... */
+	uint64_t changed_at;	/* ...with the reader this far */
 	uint64_t start;		/* where the reader's current run began */
 	uint64_t asked;		/* end of the furthest READ asked for */
 	uint64_t ahead;		/* end of the furthest piece started */
 	unsigned inflight;
 	struct piece p[RA_SLOTS];
+	struct rastream *prev, *next;	/* in ra_streams, under ra_mu */
 };
 
 /* Set once before any file is opened, then read only. */
@@ -73,6 +82,18 @@ static struct aring *ra_ring;
 static struct bufpool *ra_pool;
 static size_t ra_piece;
 static uint64_t ra_depth;
+
+/* Every stream, for reclaim_idle(). Lock order: ra_mu, then a stream's. */
+static pthread_mutex_t ra_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct rastream *ra_streams;
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 int dfile_set_readahead(struct aring *ring, struct bufpool *pool,
 			size_t depth)
@@ -108,8 +129,14 @@ static struct rastream *stream_of(struct dfile *f)
 		pthread_cond_destroy(&s->landed);
 		pthread_mutex_destroy(&s->mu);
 		free(s);
-		s = none;
+		return none;
 	}
+	pthread_mutex_lock(&ra_mu);
+	s->next = ra_streams;
+	if (ra_streams)
+		ra_streams->prev = s;
+	ra_streams = s;
+	pthread_mutex_unlock(&ra_mu);
 	return s;
 }
 
@@ -156,6 +183,7 @@ static void landed(void *arg, ssize_t res)
 		memset(p->buf + res, 0, p->len - (size_t)res);
 	pthread_mutex_lock(&s->mu);
 	p->res = res < 0 ? res : (ssize_t)p->len;
+	p->landed_ns = now_ns();
 	if (res < 0)
 		p->done = true;
 	p->state = P_READY;
@@ -178,11 +206,17 @@ static void note_read(struct rastream *s, unsigned changes, uint64_t off,
 		drop_all(s);
 		s->changes = changes;
 		s->ahead = s->asked;
+		if (s->live) {
+			s->changed = true;
+			s->changed_at = s->asked;
+		}
 	}
 	if (off > s->asked + ra_depth || off + RA_LAG * ra_depth < s->asked) {
 		drop_all(s);
 		s->start = s->asked = s->ahead = off;
+		s->changed = false;
 	}
+	s->live = true;
 	if (off < s->start)
 		s->start = off;	/* the window's READs come in any order */
 	if (end > s->asked)
@@ -245,23 +279,58 @@ static ssize_t serve(struct dfile *f, struct rastream *s, uint64_t off,
 }
 
 /*
+ * The pool ran dry: give back pieces other streams left landed and unread
+ * for RA_IDLE (a reader that stopped early), for the next READ to use.
+ * Streams busy at the moment are skipped.
+ */
+static void reclaim_idle(struct rastream *self)
+{
+	uint64_t now = now_ns();
+
+	pthread_mutex_lock(&ra_mu);
+	for (struct rastream *s = ra_streams; s; s = s->next) {
+		if (s == self || pthread_mutex_trylock(&s->mu))
+			continue;
+		for (unsigned i = 0; i < RA_SLOTS; i++) {
+			struct piece *p = &s->p[i];
+
+			if (p->state == P_READY && !p->refs &&
+			    now - p->landed_ns >= RA_IDLE_NS) {
+				p->done = true;
+				settle(p);
+			}
+		}
+		pthread_mutex_unlock(&s->mu);
+	}
+	pthread_mutex_unlock(&ra_mu);
+}
+
+/*
  * A READ ending at @end was answered: start pieces from the furthest READ
  * asked for up to @depth past @end. The file's lock is held (shared), so
  * no write can start staging meanwhile.
  */
 static void start_ahead(struct dfile *f, struct rastream *s, uint64_t end)
 {
-	uint64_t size = atomic_load(&f->size), limit, o;
+	uint64_t size = atomic_load(&f->size), limit, o, run;
 	struct piece *go[RA_SLOTS];
 	unsigned n = 0, i;
+	bool starved = false;
 
 	if (atomic_load(&f->wb_pending) || atomic_load(&f->over))
 		return;
 	limit = end + ra_depth < size ? end + ra_depth : size;
 	pthread_mutex_lock(&s->mu);
-	/* a run from the start of the file, or longer than the depth */
-	if (s->changes != atomic_load(&f->changes) ||
-	    (s->start && s->asked - s->start <= ra_depth))
+	run = s->asked - s->start;
+	/*
+	 * Only for a run from the start of the file past one piece (not a
+	 * glance at a header) or another run past the depth (not a mapping's
+	 * read-around), and not while the file keeps changing under it:
+	 * every change voids the pieces.
+	 */
+	if (s->changes != atomic_load(&f->changes) || run < ra_piece ||
+	    (s->start && run <= ra_depth) ||
+	    (s->changed && s->asked - s->changed_at <= ra_depth))
 		goto out;
 	for (i = 0; i < RA_SLOTS; i++) {
 		struct piece *p = &s->p[i];
@@ -280,8 +349,10 @@ static void start_ahead(struct dfile *f, struct rastream *s, uint64_t end)
 		if (p->state != P_FREE)
 			continue;
 		p->buf = bufpool_get(ra_pool, false);
-		if (!p->buf)
+		if (!p->buf) {
+			starved = true;
 			break;
+		}
 		p->off = o;
 		p->len = size - o < ra_piece ? align_up(size - o, f->align) :
 					       ra_piece;
@@ -296,6 +367,8 @@ static void start_ahead(struct dfile *f, struct rastream *s, uint64_t end)
 	}
 out:
 	pthread_mutex_unlock(&s->mu);
+	if (starved)
+		reclaim_idle(s);
 	/* not under mu: the reaper takes it to land a piece */
 	for (i = 0; i < n; i++) {
 		int rc = aring_submit(ra_ring, f->fd, false, go[i]->buf,
@@ -307,10 +380,10 @@ out:
 }
 
 static ssize_t read_plain(struct dfile *f, size_t len, uint64_t off,
-			  struct dfile_view *v)
+			  void *dst, size_t cap, struct dfile_view *v)
 {
 	const void *data;
-	ssize_t n = dfile_read(f, len, off, &data);
+	ssize_t n = dfile_read_to(f, len, off, dst, cap, &data);
 
 	if (n >= 0) {
 		v->iov[0].iov_base = (void *)data;
@@ -321,7 +394,7 @@ static ssize_t read_plain(struct dfile *f, size_t len, uint64_t off,
 }
 
 ssize_t dfile_read_ahead(struct dfile *f, size_t len, uint64_t off,
-			 struct dfile_view *v)
+			 void *dst, size_t cap, struct dfile_view *v)
 {
 	struct rastream *s;
 	struct dio_ctx *ctx;
@@ -332,11 +405,11 @@ ssize_t dfile_read_ahead(struct dfile *f, size_t len, uint64_t off,
 
 	memset(v, 0, sizeof(*v));
 	if (!ra_ring || f->page_cache || !len || len > ra_piece)
-		return read_plain(f, len, off, v);
+		return read_plain(f, len, off, dst, cap, v);
 	s = stream_of(f);
 	rc = dio_ctx_get(&ctx);
 	if (!s || rc)
-		return s ? rc : read_plain(f, len, off, v);
+		return s ? rc : read_plain(f, len, off, dst, cap, v);
 
 	dfile_drain(f);	/* the device must have what was written */
 	pthread_rwlock_rdlock(&f->lock);
@@ -345,7 +418,7 @@ ssize_t dfile_read_ahead(struct dfile *f, size_t len, uint64_t off,
 	if (off < size)
 		n = serve(f, s, off, len < size - off ? off + len : size, v);
 	if (n == NOT_COVERED) {
-		n = dfile_read_locked(f, ctx, len, off, NULL, 0, &data);
+		n = dfile_read_locked(f, ctx, len, off, dst, cap, &data);
 		if (n >= 0) {
 			v->iov[0].iov_base = (void *)data;
 			v->iov[0].iov_len = (size_t)n;
@@ -385,12 +458,29 @@ void dfile_view_end(struct dfile *f, struct dfile_view *v)
 	pthread_mutex_unlock(&s->mu);
 }
 
+void ra_void(struct dfile *f)
+{
+	struct rastream *s = atomic_load(&f->ra);
+
+	pthread_mutex_lock(&s->mu);
+	drop_all(s);
+	pthread_mutex_unlock(&s->mu);
+}
+
 void ra_destroy(struct dfile *f)
 {
 	struct rastream *s = atomic_load(&f->ra);
 
 	if (!s)
 		return;
+	pthread_mutex_lock(&ra_mu);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		ra_streams = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	pthread_mutex_unlock(&ra_mu);
 	pthread_mutex_lock(&s->mu);
 	while (s->inflight)
 		pthread_cond_wait(&s->landed, &s->mu);

@@ -189,6 +189,23 @@ static void read_spliced(fuse_req_t req, struct dfile *df, size_t size,
 	dfile_span_end(df);
 }
 
+/*
+ * A READ for the kernel's page cache (a buffered reader, a mapping) may be
+ * answered from the daemon's read-ahead, and starts more of it.
+ */
+static void read_paged(fuse_req_t req, struct dfile *df, size_t size,
+		       off_t off, void *dst, size_t cap)
+{
+	struct dfile_view v;
+	ssize_t n;
+
+	n = dfile_read_ahead(df, size, (uint64_t)off, dst, cap, &v);
+	if (n < 0)
+		return (void)fuse_reply_err(req, (int)-n);
+	fuse_reply_iov(req, v.iov, (int)v.cnt);
+	dfile_view_end(df, &v);
+}
+
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	     struct fuse_file_info *fi)
 {
@@ -203,27 +220,21 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		return (void)fuse_reply_err(req, (int)-n);
 	if (fs->splice_reads && kv_dev(fs, (unsigned)in->dev)->page_cache) {
 		read_spliced(req, df, size, off);
-	} else if (!(fi->flags & O_DIRECT)) {
-		/* the kernel filling its page cache: the reader goes on */
-		struct dfile_view v;
-
-		n = dfile_read_ahead(df, size, (uint64_t)off, &v);
-		if (n < 0) {
-			fuse_reply_err(req, (int)-n);
-		} else {
-			fuse_reply_iov(req, v.iov, (int)v.cnt);
-			dfile_view_end(df, &v);
-		}
 	} else {
 		size_t cap = 0;
 		void *dst = fring_reply_space(&cap);
 
 		/* on a ring, the device fills the reply buffer itself */
-		n = dfile_read_to(df, size, (uint64_t)off, dst, cap, &data);
-		if (n < 0)
-			fuse_reply_err(req, (int)-n);
-		else
-			fuse_reply_buf(req, data, (size_t)n);
+		if (fi->flags & O_DIRECT) {
+			n = dfile_read_to(df, size, (uint64_t)off, dst, cap,
+					  &data);
+			if (n < 0)
+				fuse_reply_err(req, (int)-n);
+			else
+				fuse_reply_buf(req, data, (size_t)n);
+		} else {
+			read_paged(req, df, size, off, dst, cap);
+		}
 	}
 	fcache_put(fs, in);
 }

@@ -6,15 +6,19 @@
  *
  * Pieces are 256 KiB here, the depth 1 MiB, so files of a few MiB cross
  * many pieces and the pool of 8 runs dry; write-behind is on, as in the
- * daemon.
+ * daemon, except for one run of the readers-and-writers test. Also: when
+ * read-ahead starts (not for a glance at a header, not while the file
+ * keeps changing), and that void or abandoned pieces go back to the pool.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -121,7 +125,7 @@ static bool t_read_ahead(struct dfile *f, const unsigned char *model,
 	bool pieces;
 	ssize_t n;
 
-	n = dfile_read_ahead(f, len, off, &v);
+	n = dfile_read_ahead(f, len, off, NULL, 0, &v);
 	cr_assert_eq(n, (ssize_t)want, "read %zu at %llu: %zd", len,
 		     (unsigned long long)off, n);
 	cr_assert(v.cnt >= 1 && v.cnt <= 2);
@@ -379,4 +383,278 @@ Test(rahead, concurrent_readers_of_one_file)
 	cr_assert_eq(dfile_close(f), 0);
 	t_expect_pool_full();
 	free(model);
+}
+
+/* Buffers of the read-ahead pool taken at the moment. */
+static unsigned t_pool_taken(void)
+{
+	void *b[R_POOL];
+	unsigned n = 0;
+
+	while (n < R_POOL && (b[n] = bufpool_get(t_rpool, false)))
+		n++;
+	for (unsigned i = n; i; i--)
+		bufpool_put(t_rpool, b[i - 1]);
+	return R_POOL - n;
+}
+
+/* A glance at a file's first bytes (a header, head -c) reads nothing ahead. */
+Test(rahead, a_glance_at_the_start_reads_nothing_ahead)
+{
+	size_t size = 4 * T_MIB;
+	unsigned char *model;
+	struct dfile *f;
+
+	t_require_direct();
+	f = t_make("glance", size, &model);
+	t_read_ahead(f, model, size, 0, 4096);
+	t_read_ahead(f, model, size, 4096, 8192);
+	usleep(20000);
+	cr_expect_eq(t_pool_taken(), 0, "%u pieces read for 12 KiB",
+		     t_pool_taken());
+	cr_assert_eq(dfile_close(f), 0);
+	free(model);
+}
+
+/*
+ * Pieces a change voids go back at once; pieces readers that stopped left
+ * landed for a second go to the next reader that finds the pool empty,
+ * while those readers' files stay open.
+ */
+Test(rahead, void_and_abandoned_pieces_go_back, .timeout = 30)
+{
+	size_t size = 4 * T_MIB, len = R_PIECE;
+	unsigned char *ma, *mb, *mc, *md, patch[4096];
+	struct dfile *a, *b, *c, *d;
+	unsigned hits = 0;
+
+	t_require_direct();
+	a = t_make("a", size, &ma);
+	b = t_make("b", size, &mb);
+	c = t_make("c", size, &mc);
+	d = t_make("d", size, &md);
+	t_read_ahead(a, ma, size, 0, len);
+	usleep(20000);
+	cr_assert_gt(t_pool_taken(), 0);
+	memset(patch, 7, sizeof(patch));
+	cr_assert_eq(dfile_write(a, patch, sizeof(patch), 3 * T_MIB), 4096);
+	cr_expect_eq(t_pool_taken(), 0, "%u void pieces held",
+		     t_pool_taken());
+	memcpy(ma + 3 * T_MIB, patch, sizeof(patch));
+
+	/* two readers stop after a piece and hold the whole pool */
+	t_read_ahead(b, mb, size, 0, len);
+	t_read_ahead(d, md, size, 0, len);
+	usleep(20000);
+	cr_assert_eq(t_pool_taken(), R_POOL);
+	sleep(1);
+	usleep(100000);
+	for (uint64_t off = 0; off < size; off += len)
+		hits += t_read_ahead(c, mc, size, off, len);
+	cr_expect_gt(hits, 8, "%u reads of 16 from pieces", hits);
+	cr_assert_eq(dfile_close(a), 0);
+	cr_assert_eq(dfile_close(b), 0);
+	cr_assert_eq(dfile_close(c), 0);
+	cr_assert_eq(dfile_close(d), 0);
+	t_expect_pool_full();
+	free(ma);
+	free(mb);
+	free(mc);
+	free(md);
+}
+
+static unsigned long long t_device_bytes_read(void)
+{
+	unsigned long long v = 0;
+	char line[128];
+	FILE *io = fopen("/proc/self/io", "r");
+
+	cr_assert_not_null(io);
+	while (fgets(line, sizeof(line), io))
+		if (sscanf(line, "read_bytes: %llu", &v) == 1)
+			break;
+	fclose(io);
+	return v;
+}
+
+/* Read [0, @size) piece by piece, optionally writing a block elsewhere first. */
+static unsigned long long t_read_through(struct dfile *f, unsigned char *m,
+					 size_t size, bool write_between)
+{
+	unsigned long long before = t_device_bytes_read();
+	unsigned char patch[4096];
+
+	memset(patch, 9, sizeof(patch));
+	for (uint64_t off = 0; off < size; off += R_PIECE) {
+		if (write_between) {
+			cr_assert_eq(dfile_write(f, patch, sizeof(patch),
+						 2 * size), 4096);
+			memcpy(m + 2 * size, patch, sizeof(patch));
+		}
+		t_read_ahead(f, m, 2 * size + 4096, off, R_PIECE);
+		usleep(2000);
+	}
+	return t_device_bytes_read() - before;
+}
+
+/*
+ * A file written while it is read (every write voids the pieces) is not
+ * read a depth ahead again and again: the device reads about the file.
+ */
+Test(rahead, a_file_written_while_read_is_read_once)
+{
+	size_t size = 8 * T_MIB;
+	unsigned char *ma, *mb;
+	struct dfile *a, *b;
+	unsigned long long quiet, written;
+
+	t_require_direct();
+	a = t_make("quiet", 2 * size + 4096, &ma);
+	b = t_make("written", 2 * size + 4096, &mb);
+	quiet = t_read_through(a, ma, size, false);
+	written = t_read_through(b, mb, size, true);
+	cr_expect_lt(written, quiet + quiet / 2,
+		     "%llu KiB read from the device with writes between the "
+		     "reads, %llu KiB without", written >> 10, quiet >> 10);
+	cr_assert_eq(dfile_close(a), 0);
+	cr_assert_eq(dfile_close(b), 0);
+	free(ma);
+	free(mb);
+}
+
+/*
+ * Readers and writers at once. Every 64-byte unit of the file holds words
+ * (unit << 32 | version); a READ must never show a unit older than the
+ * version whose write had returned before the READ began. Writers write
+ * 4 KiB pages they own, aligned (device writes) or not (page cache).
+ */
+#define S_UNIT 64
+#define S_SIZE (4 * T_MIB)
+#define S_UNITS (S_SIZE / S_UNIT)
+
+static struct dfile *s_file;
+static _Atomic uint32_t s_landed[S_UNITS];	/* version written and returned */
+static _Atomic bool s_stop;
+static _Atomic unsigned s_hits, s_bad;
+
+static void s_fill(uint64_t *w, uint64_t unit, uint64_t n, uint32_t version)
+{
+	for (uint64_t i = 0; i < n * (S_UNIT / 8); i++)
+		w[i] = ((unit + i / (S_UNIT / 8)) << 32) | version;
+}
+
+static void *s_writer(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg;
+	uint64_t rng = 0xabcdef + id, *buf = NULL;
+	uint32_t version = 1;
+
+	cr_assert_eq(posix_memalign((void **)&buf, 4096, 4096), 0);
+	while (!s_stop) {
+		uint64_t page, unit, n;
+
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		page = (rng % (S_SIZE / 4096 / 2)) * 2 + id;
+		/* a whole page (aligned) or a few units inside it */
+		unit = page * (4096 / S_UNIT);
+		n = 4096 / S_UNIT;
+		if (rng % 2) {
+			unit += (rng >> 8) % 32;
+			n = 1 + (rng >> 16) % 16;
+		}
+		version++;
+		s_fill(buf, unit, n, version);
+		if (dfile_write(s_file, buf, n * S_UNIT, unit * S_UNIT) !=
+		    (ssize_t)(n * S_UNIT))
+			s_bad++;
+		for (uint64_t u = unit; u < unit + n; u++)
+			atomic_store(&s_landed[u], version);
+		/* rare enough for readers to go a depth between changes */
+		usleep(5000);
+	}
+	free(buf);
+	return NULL;
+}
+
+static void *s_reader(void *arg)
+{
+	uint64_t off = (uint64_t)(uintptr_t)arg * R_PIECE;
+	uint32_t *floor = malloc(R_PIECE / S_UNIT * sizeof(*floor));
+
+	cr_assert_not_null(floor);
+	while (!s_stop) {
+		uint64_t unit = off / S_UNIT, u = 0;
+		struct dfile_view v;
+		ssize_t n;
+
+		for (uint64_t i = 0; i < R_PIECE / S_UNIT; i++)
+			floor[i] = atomic_load(&s_landed[unit + i]);
+		n = dfile_read_ahead(s_file, R_PIECE, off, NULL, 0, &v);
+		if (n != R_PIECE) {
+			s_bad++;
+			break;
+		}
+		if (t_from_pieces(&v))
+			s_hits++;
+		for (unsigned k = 0; k < v.cnt; k++) {
+			const uint64_t *w = v.iov[k].iov_base;
+
+			for (size_t i = 0; i < v.iov[k].iov_len / S_UNIT; i++, u++)
+				if (w[i * (S_UNIT / 8)] >> 32 != unit + u ||
+				    (uint32_t)w[i * (S_UNIT / 8)] < floor[u])
+					s_bad++;
+		}
+		dfile_view_end(s_file, &v);
+		off = (off + R_PIECE) % S_SIZE;
+	}
+	free(floor);
+	return NULL;
+}
+
+static void s_run(void)
+{
+	uint64_t *init = malloc(S_SIZE);
+	pthread_t th[5];
+
+	s_stop = false;
+	s_hits = s_bad = 0;
+	t_require_direct();
+	cr_assert_not_null(init);
+	s_fill(init, 0, S_UNITS, 0);
+	s_file = t_open("stress", O_RDWR | O_CREAT | O_TRUNC);
+	cr_assert_eq(dfile_write(s_file, init, S_SIZE, 0), S_SIZE);
+	cr_assert_eq(dfile_settle(s_file), 0);
+	for (unsigned i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, s_writer, (void *)(uintptr_t)i);
+	for (unsigned i = 0; i < 3; i++)
+		pthread_create(&th[2 + i], NULL, s_reader,
+			       (void *)(uintptr_t)(i * 5));
+	sleep(3);
+	s_stop = true;
+	for (unsigned i = 0; i < 5; i++)
+		pthread_join(th[i], NULL);
+	cr_expect_eq(s_bad, 0, "%u stale or wrong units", s_bad);
+	cr_expect_gt(s_hits, 0, "no READ came from pieces");
+	cr_assert_eq(dfile_close(s_file), 0);
+	t_expect_pool_full();
+	free(init);
+}
+
+Test(rahead, readers_never_see_a_unit_older_than_a_finished_write,
+     .timeout = 60)
+{
+	s_run();
+}
+
+/* The same with write-behind off: aligned writes share the file's lock. */
+static void t_setup_sync(void)
+{
+	t_setup();
+	dfile_set_writeback(NULL, NULL);
+}
+
+Test(rahead, without_write_behind_readers_never_see_an_older_unit,
+     .init = t_setup_sync, .fini = t_teardown, .timeout = 60)
+{
+	s_run();
 }
