@@ -647,14 +647,9 @@ Test(rahead, readers_never_see_a_unit_older_than_a_finished_write,
 }
 
 /* The same with write-behind off: aligned writes share the file's lock. */
-static void t_setup_sync(void)
-{
-	t_setup();
-	dfile_set_writeback(NULL, NULL);
-}
-
 Test(rahead, without_write_behind_readers_never_see_an_older_unit,
-     .init = t_setup_sync, .fini = t_teardown, .timeout = 60)
+     .timeout = 60)
 {
+	dfile_set_writeback(NULL, NULL);
 	s_run();
 }
