@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -66,7 +67,18 @@ static int queue_locked(struct aring *ar, struct aop *op)
 		buf + len <= ar->fixed + ar->fixed_len;
 	uring_prep_rw(sqe, op->write, fixed, op->fd, buf, len, off);
 	io_uring_sqe_set_data64(sqe, (uint64_t)(op - ar->slots));
-	rc = io_uring_submit(&ar->ring);
+	/*
+	 * The SQE is in the ring now, and an enter that fails leaves it
+	 * there to go with the next one: returning that failure would let
+	 * the caller reuse the slot and the buffer under an I/O still to
+	 * come. The kernel refuses an enter only for want of memory (EAGAIN)
+	 * or a full completion queue (EBUSY, which the reaper empties
+	 * without this lock), so those are retried; anything else means the
+	 * ring itself is unusable and nothing it holds will run.
+	 */
+	while ((rc = io_uring_submit(&ar->ring)) == -EAGAIN || rc == -EBUSY ||
+	       rc == -EINTR)
+		sched_yield();
 	return rc < 0 ? rc : 0;
 }
 
