@@ -25,6 +25,7 @@
 #include "bufpool.h"
 #include "dfile.h"
 #include "dio.h"
+#include "t_rand.h"
 #include "t_tmpdir.h"
 
 static void t_setup(void)
@@ -84,24 +85,6 @@ static uint64_t t_disk_size(struct dfile *f)
 	return (uint64_t)st.st_size;
 }
 
-/* xorshift64*: deterministic across runs and machines. */
-static uint64_t t_rng = 0x9e3779b97f4a7c15ull;
-
-static uint64_t t_rand(void)
-{
-	t_rng ^= t_rng >> 12;
-	t_rng ^= t_rng << 25;
-	t_rng ^= t_rng >> 27;
-	return t_rng * 0x2545f4914f6cdd1dull;
-}
-
-static void t_rand_fill(unsigned char *p, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		p[i] = (unsigned char)(t_rand() >> 56);
-}
 
 /* Read [@off, @off + @len) through @f and compare with @want. */
 static void t_expect(struct dfile *f, const unsigned char *want, size_t len,

@@ -28,6 +28,7 @@
 #include "bufpool.h"
 #include "dfile.h"
 #include "dio.h"
+#include "t_rand.h"
 #include "t_tmpdir.h"
 
 #define R_PIECE (256 * T_KIB)
@@ -63,22 +64,6 @@ static void t_teardown(void)
 
 TestSuite(rahead, .init = t_setup, .fini = t_teardown);
 
-/* xorshift64*: deterministic across runs and machines. */
-static uint64_t t_rng = 0x7a11ead5ull;
-
-static uint64_t t_rand(void)
-{
-	t_rng ^= t_rng >> 12;
-	t_rng ^= t_rng << 25;
-	t_rng ^= t_rng >> 27;
-	return t_rng * 0x2545f4914f6cdd1dull;
-}
-
-static void t_rand_fill(unsigned char *p, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		p[i] = (unsigned char)(t_rand() >> 56);
-}
 
 static struct dfile *t_open(const char *name, int flags)
 {
