@@ -20,7 +20,7 @@
  * write is pending, so the device then has every byte written before the
  * count was read. A piece is given back once a READ reached its end, the
  * reader jumped, the file changed, or the dfile closes; one left landed
- * and unread for RA_IDLE goes to a reader that finds the pool empty.
+ * and unread for RA_IDLE_NS goes to a reader that finds the pool empty.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -280,13 +280,18 @@ static ssize_t serve(struct dfile *f, struct rastream *s, uint64_t off,
 
 /*
  * The pool ran dry: give back pieces other streams left landed and unread
- * for RA_IDLE (a reader that stopped early), for the next READ to use.
+ * for RA_IDLE_NS (a reader that stopped early), for the next READ to use.
  * Streams busy at the moment are skipped.
  */
 static void reclaim_idle(struct rastream *self)
 {
-	uint64_t now = now_ns();
+	static _Atomic uint64_t last;
+	uint64_t now = now_ns(), prev = atomic_load(&last);
 
+	/* while the pool is simply busy, not on every READ: a few per idle */
+	if (now - prev < RA_IDLE_NS / 4 ||
+	    !atomic_compare_exchange_strong(&last, &prev, now))
+		return;
 	pthread_mutex_lock(&ra_mu);
 	for (struct rastream *s = ra_streams; s; s = s->next) {
 		if (s == self || pthread_mutex_trylock(&s->mu))
