@@ -336,6 +336,8 @@ static void dfile_repair_locked(struct dfile *f, uint64_t end)
 			 dfile_name(f, name, sizeof(name)), strerror(err));
 		return;
 	}
+	if (f->alloc_hi > size)
+		f->alloc_hi = size;
 	/* a stream's claim past the end went with it: claim again */
 	if (f->claimed > size)
 		f->claimed = size > f->claim_lo ? size : f->claim_lo;
@@ -503,6 +505,8 @@ int dfile_truncate(struct dfile *f, uint64_t size)
 		atomic_store(&f->size, size);
 		if (f->cached_hi > size)
 			f->cached_hi = size;
+		if (f->alloc_hi > size)
+			f->alloc_hi = size;
 		/* a claim the drain could not give back went with the trim */
 		f->claim_lo = f->claimed = 0;
 		atomic_store(&f->over, false);
@@ -542,6 +546,7 @@ int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len)
 		rc = wb_take_error(f) ?: -EIO;
 	if (!rc && fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0)
 		rc = -errno;
+	f->alloc_lo = f->alloc_hi = 0;	/* a punch or collapse moved data */
 	if (!rc && fstat(f->fd, &st) < 0)
 		rc = -errno;
 	if (!rc)

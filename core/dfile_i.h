@@ -57,6 +57,12 @@ struct dfile {
 	 */
 	uint64_t claim_lo, claimed;
 	_Atomic bool over;
+	/*
+	 * [alloc_lo, alloc_hi) held data when a write-behind write found it
+	 * so (SEEK_HOLE): an overwrite there needs no claim. Lock exclusive;
+	 * a truncate, a failed write's trim and fallocate shrink or forget it.
+	 */
+	uint64_t alloc_lo, alloc_hi;
 
 	/*
 	 * Read-ahead (rahead.c): changes counts every change to the file's

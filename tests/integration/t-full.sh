@@ -27,10 +27,11 @@ t_mount "$T/ext/b0,$T/b1"
 mkdir "$T/mnt/gpu0"
 
 python3 - "$T/mnt/gpu0" "$T/ext/ref" "$T/ext" <<'PY' || t_fail "see above"
-import errno, mmap, os, sys
+import ctypes, errno, mmap, os, sys
 
 mount_dir, ref_dir, fs = sys.argv[1:]
 bad = []
+libc = ctypes.CDLL(None, use_errno=True)
 
 # a random block a little over 1 MiB long, repeated: misplaced data shows
 PERIOD = (1 << 20) + 7
@@ -194,6 +195,30 @@ for i in range(8):
         got = f.read()
     if got != pattern(0, len(got)):
         bad.append(f"8 MiB O_DIRECT write of {acked} bytes, near full: {len(got)} bytes, not what was written")
+    os.unlink(path)
+    unfill()
+
+# an overwrite needs no new blocks, but one into a hole punched since the
+# file was last overwritten does: near full it fails at the write, as on
+# ext4, and is not answered and then lost
+blk = mmap.mmap(-1, 1 << 20)
+blk[:] = pattern(7, 1 << 20)
+for side, d in (("mount", mount_dir), ("ext4", ref_dir)):
+    path = os.path.join(d, "punched")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_DIRECT, 0o644)
+    for off in range(0, 4 << 20, 1 << 20):
+        os.pwrite(fd, blk, off)
+    os.fsync(fd)
+    os.pwrite(fd, blk, 0)		# an overwrite of blocks the file has
+    libc.fallocate(fd, 3, ctypes.c_long(1 << 20), ctypes.c_long(2 << 20))
+    fill_to(0)
+    try:
+        os.pwrite(fd, blk, 1 << 20)
+        bad.append(f"{side}: an overwrite of a punched hole on a full device succeeded")
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            bad.append(f"{side}: an overwrite of a punched hole on a full device gave {name(e.errno)}")
+    close_clean(fd, f"{side}, after an overwrite of a punched hole")
     os.unlink(path)
     unfill()
 
