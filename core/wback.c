@@ -455,6 +455,29 @@ static bool claim_ahead(struct dfile *f, uint64_t from, uint64_t end,
 }
 
 /*
+ * Whether [@from, @end), inside the logical size, is all data on the
+ * device: an overwrite there needs no claim (whose fallocate would also
+ * wait for every direct write in flight on the file, one piece after the
+ * other). Unwritten extents count as holes: claimed again, harmlessly.
+ */
+static bool allocated(struct dfile *f, uint64_t from, uint64_t end)
+{
+	uint64_t size = atomic_load(&f->size);
+	off_t hole;
+
+	if (end > size)
+		return false;
+	if (from >= f->alloc_lo && end <= f->alloc_hi)
+		return true;
+	hole = lseek(f->fd, (off_t)from, SEEK_HOLE);
+	if (hole < 0 || (uint64_t)hole < end)
+		return false;
+	f->alloc_lo = from;
+	f->alloc_hi = (uint64_t)hole < size ? (uint64_t)hole : size;
+	return true;
+}
+
+/*
  * Claim the device blocks of [@off, @off + @len) past the file's end
  * before the write is answered, so that a device running full (ENOSPC) or
  * a file growing past what the backing filesystem allows (EFBIG) fails
@@ -478,29 +501,6 @@ static bool claim_ahead(struct dfile *f, uint64_t from, uint64_t end,
  * halfway took there is punched out whole. Filesystems without fallocate
  * are written as before, their errors arriving late.
  */
-/*
- * Whether [@from, @end), inside the logical size, is all data on the
- * device: an overwrite there needs no claim (whose fallocate would also
- * wait for every direct write in flight on the file, one piece after the
- * other). Unwritten extents count as holes: claimed again, harmlessly.
- */
-static bool allocated(struct dfile *f, uint64_t from, uint64_t end)
-{
-	uint64_t size = atomic_load(&f->size);
-	off_t hole;
-
-	if (end > size)
-		return false;
-	if (from >= f->alloc_lo && end <= f->alloc_hi)
-		return true;
-	hole = lseek(f->fd, (off_t)from, SEEK_HOLE);
-	if (hole < 0 || (uint64_t)hole < end)
-		return false;
-	f->alloc_lo = from;
-	f->alloc_hi = (uint64_t)hole < size ? (uint64_t)hole : size;
-	return true;
-}
-
 static int reserve(struct dfile *f, uint64_t off, size_t len)
 {
 	uint64_t size = atomic_load(&f->size), end = off + len;
