@@ -103,18 +103,28 @@ b_tmpfs() {
 	B_FSMOUNTS+=("$1")
 }
 
-# b_loopfs DIR SIZE: ext4 on a loop device (direct I/O, 4 KiB sectors)
-# over a file in /dev/shm, mounted on DIR.
+# b_loopfs DIR SIZE [full]: ext4 on a loop device (direct I/O, 4 KiB
+# sectors) over a file in /dev/shm, mounted on DIR. With "full" the file
+# is written whole first, and mkfs does not discard it again: the device
+# then never allocates memory while it is measured (on this machine's
+# kind of VM the first touch of a page is slow and varies several-fold
+# from run to run).
 b_loopfs() {
-	local img dev
+	local img dev ext=lazy_itable_init=0,lazy_journal_init=0
 	if [ -z "$W_SHM" ]; then
 		W_SHM=$(mktemp -d /dev/shm/kvbench.XXXXXX)
 	fi
 	img=$(mktemp "$W_SHM/img.XXXXXX")
-	truncate -s "$2" "$img"
+	if [ "${3:-}" = full ]; then
+		dd if=/dev/zero of="$img" bs=1M status=none \
+			count=$(($(numfmt --from=iec "$2") / 1048576))
+		ext+=,nodiscard
+	else
+		truncate -s "$2" "$img"
+	fi
 	dev=$(losetup -f --show --direct-io=on -b 4096 "$img")
 	B_LOOPS+=("$dev")
-	mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$dev"
+	mkfs.ext4 -q -F -E "$ext" "$dev"
 	mkdir -p "$1"
 	mount -o noatime "$dev" "$1"
 	B_FSMOUNTS+=("$1")

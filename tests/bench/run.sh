@@ -10,13 +10,18 @@
 # Set-ups: "disk" = two directories on the machine's disk (device-bound);
 # "ram" = two tmpfs mounts, or ext4 on two loop devices in /dev/shm
 # (CPU-bound: the FUSE and daemon overhead shows); "spread" = two slow
-# devices (loop devices throttled by a blkio cgroup) under one GPU worker.
+# devices (loop devices throttled by a blkio cgroup) under one GPU worker;
+# "paced" (not in the default run) = the disk set-up's workloads on two
+# loop devices throttled to fixed speeds: device-bound without the disk's
+# run-to-run noise.
 #
 # Environment (defaults in brackets):
 #   BENCH_QUICK=1          smoke run, about a minute: less data, no dbench
 #   BENCH_REPS=N           repetitions per measurement [3]
 #   BENCH_SETUPS=LIST      set-ups to run ["disk ram spread"]
 #   BENCH_SPREAD_MIBS=N    the spread set-up's device speed, MiB/s [100]
+#   BENCH_PACED_MIBS=LIST  the paced set-up's device speeds, MiB/s, one
+#                          set-up each ["500 1000"]
 #   BENCH_WORKLOADS=LIST   any of seq mix meta dbench rss [all]
 #   BENCH_DBENCH=LIST      set-ups dbench runs on ["disk"; quick: none]
 #   BENCH_DBENCH_TIME=S    dbench seconds per run [12]
@@ -40,6 +45,7 @@ QUICK=${BENCH_QUICK:-0}
 REPS=${BENCH_REPS:-3}
 SETUPS=${BENCH_SETUPS:-disk ram spread}
 SPREAD_MIBS=${BENCH_SPREAD_MIBS:-100}
+PACED_MIBS=${BENCH_PACED_MIBS:-500 1000}
 WORKLOADS=${BENCH_WORKLOADS:-seq mix meta dbench rss}
 RAMKIND=${BENCH_RAM:-tmpfs}
 DISK_DIR=${BENCH_DISK_DIR:-/var/tmp}
@@ -57,14 +63,14 @@ DOC=$B_ROOT/docs/performance.md
 # streams, at least one file each); the mix has 16 threads with MIX_FILES
 # chunks of 8 MiB each; meta is META_THREADS x META_FILES.
 if [ "$QUICK" = 1 ]; then
-	VOL_DISK=64 VOL_RAM=128 VOL_SPREAD=64	# MiB
+	VOL_DISK=64 VOL_RAM=128 VOL_SPREAD=64 VOL_PACED=128	# MiB
 	MIX_DISK=1 MIX_RAM=1
 	META_THREADS=4 META_FILES=1000
 	RSS_COUNTS=${BENCH_RSS_COUNTS:-1000 10000}
 	DBENCH_ON=${BENCH_DBENCH:-none}
 	WRITE_DOC=${BENCH_DOC:-0}
 else
-	VOL_DISK=256 VOL_RAM=512 VOL_SPREAD=128
+	VOL_DISK=256 VOL_RAM=512 VOL_SPREAD=128 VOL_PACED=512
 	MIX_DISK=2 MIX_RAM=4
 	META_THREADS=4 META_FILES=5000
 	RSS_COUNTS=${BENCH_RSS_COUNTS:-1000 100000}
@@ -115,6 +121,10 @@ preflight() {
 			b_die "mergerfs missing (apt-get install mergerfs) or set BENCH_MERGERFS=0"
 	fi
 	case $REPS in '' | *[!0-9]* | 0) b_die "BENCH_REPS must be a number >= 1" ;; esac
+	local m
+	for m in $PACED_MIBS; do
+		case $m in '' | *[!0-9]* | 0) b_die "BENCH_PACED_MIBS must be numbers >= 1" ;; esac
+	done
 }
 
 # Build the driver into build/bench/, and copy the daemon into the work
@@ -397,11 +407,23 @@ wl_dbench() {
 # --- set-ups ---------------------------------------------------------------
 
 # setup_run NAME: make the backing directories, mount, run the workloads,
-# record the daemon's peak RSS, unmount and release everything.
+# record the daemon's peak RSS, unmount and release everything. NAME is
+# disk, ram, or pacedMIBS: two ext4 loop devices over /dev/shm, written
+# whole first, each throttled to MIBS MiB/s for reads and for writes by a
+# blkio cgroup the bench and the daemon run in.
 setup_run() {
 	local vol mixn g
 	SETUP=$1
 	case $SETUP in
+	paced*)
+		D0=$W/paced/d0 D1=$W/paced/d1 vol=$VOL_PACED mixn=$MIX_DISK
+		b_loopfs "$D0" 2G full; b_loopfs "$D1" 2G full
+		if ! b_throttle "${SETUP#paced}" "$(b_loopdev "$D0")" \
+			"$(b_loopdev "$D1")"; then
+			warn "$SETUP: no blkio cgroup controller here; set-up skipped"
+			b_fs_release
+			return 0
+		fi ;;
 	disk)
 		D0=$W/disk/d0 D1=$W/disk/d1 vol=$VOL_DISK mixn=$MIX_DISK
 		mkdir -p "$D0" "$D1" ;;
@@ -412,7 +434,7 @@ setup_run() {
 		else
 			b_tmpfs "$D0" 3G; b_tmpfs "$D1" 3G
 		fi ;;
-	*) b_die "unknown set-up '$SETUP' (disk, ram)" ;;
+	*) b_die "unknown set-up '$SETUP' (disk, ram, spread, paced)" ;;
 	esac
 	for g in 0 1 2 3; do
 		mkdir -p "$D0/nat/gpu$g" "$D1/nat/gpu$g"
@@ -428,9 +450,11 @@ setup_run() {
 	# before meta: ext4 without a journal skips inodes deleted in the
 	# last minutes when it allocates one, and meta deletes 20,000
 	want dbench "$WORKLOADS" && want "$SETUP" "$DBENCH_ON" && wl_dbench
-	want meta "$WORKLOADS" && wl_meta
+	# creates and unlinks are not device-bound: not on the paced devices
+	want meta "$WORKLOADS" && [[ $SETUP != paced* ]] && wl_meta
 	HWM[$SETUP]=$(b_status_kb VmHWM)
 	b_umount || warn "$SETUP: the daemon did not exit 0 after unmount"
+	b_unthrottle
 	b_fs_release
 	rm -rf --one-file-system "$D0" "$D1"
 }
@@ -585,10 +609,10 @@ spread_of() {
 }
 
 print_table() {
-	printf '\n%-5s %-28s %-6s %9s %9s %6s %6s %12s  %s\n' set-up \
+	printf '\n%-9s %-28s %-6s %9s %9s %6s %6s %12s  %s\n' set-up \
 		workload unit native mount ratio spread "daemon CPU" note
 	result_lines | while IFS=$'\t' read -r s w u n m q sp c note; do
-		printf '%-5s %-28s %-6s %9s %9s %6s %6s %12s  %s\n' \
+		printf '%-9s %-28s %-6s %9s %9s %6s %6s %12s  %s\n' \
 			"$s" "$w" "$u" "$n" "$m" "$q" "$sp" "$c" "$note"
 	done
 	echo "(* buffered rows: client buffered I/O on the mount vs O_DIRECT on the backing directory)"
@@ -644,6 +668,11 @@ targets() {
 			k = ($2 ~ /buffered/) ? "ramreadb" : "ramreadd"
 			if (!(k in lo) || q < lo[k]) lo[k] = q; cnt[k]++
 		}
+		if ($1 ~ /^paced/ && $2 ~ /^(write|read) /) {
+			k = $1 ($2 ~ / x8 / ? " 8" : " 1")
+			if (!(k in lo) || q < lo[k]) lo[k] = q; cnt[k]++
+			if (!($1 in paced)) { paced[$1] = 1; porder[++np] = $1 }
+		}
 		if ($2 ~ /^create\+unlink/) { k = "meta" $1; lo[k] = q; cnt[k]++ }
 		if ($2 ~ /^dbench 4/) { k = "db" $1; lo[k] = $5 + 0; cnt[k]++ }
 	}
@@ -657,6 +686,12 @@ targets() {
 		check("spread: 1 worker on 2 devices, read (vs both natively)", 0.9, lo["spr"], cnt["spr"])
 		check("ram (CPU-bound) reads, O_DIRECT client (worst row)", 0.5, lo["ramreadd"], cnt["ramreadd"])
 		check("ram (CPU-bound) reads, buffered client (worst row)", 0.5, lo["ramreadb"], cnt["ramreadb"])
+		for (i = 1; i <= np; i++) {
+			p = porder[i]; m = substr(p, 6)
+			check("paced devices at " m " MiB/s, 8 streams (worst row)", 0.95, lo[p " 8"], cnt[p " 8"])
+			check("paced devices at " m " MiB/s, 1 stream (worst row)", 0.85, lo[p " 1"], cnt[p " 1"])
+			check("KV mix, paced devices at " m " MiB/s", 0.95, lo["mix" p], cnt["mix" p])
+		}
 		check("create+unlink, disk", 0.3, lo["metadisk"], cnt["metadisk"])
 		check("create+unlink, ram", 0.3, lo["metaram"], cnt["metaram"])
 		# twice mergerfs of this run, else of the issue (110-123 MB/s)
@@ -694,6 +729,9 @@ machine() {
 	printf -- '- ram set-up: %s\n' "$([ "$RAMKIND" = loop ] &&
 		echo 'ext4 on loop devices (direct-io=on, 4 KiB sectors) over /dev/shm files' ||
 		echo 'two tmpfs mounts (O_DIRECT accepted)')"
+	want paced "$SETUPS" &&
+		printf -- '- paced set-ups: ext4 on two loop devices (direct-io=on, 4 KiB sectors) over /dev/shm files written whole, each throttled to %s MiB/s (reads and writes each)\n' \
+			"$(echo $PACED_MIBS | sed 's/ / or /g')"
 	printf -- '- daemon: %s (%s)%s\n' "${KVSTRIPE#"$B_ROOT"/}" "$DAEMON_ID" \
 		"${BENCH_MOUNT_OPTS:+, options $BENCH_MOUNT_OPTS}"
 }
@@ -785,11 +823,11 @@ main() {
 	build
 	b_log "work directory $W; daemon $KVSTRIPE ($DAEMON_ID); $REPS repetitions"
 	for s in $SETUPS; do
-		if [ "$s" = spread ]; then
-			want seq "$WORKLOADS" && spread_run
-		else
-			setup_run "$s"
-		fi
+		case $s in
+		spread) want seq "$WORKLOADS" && spread_run ;;
+		paced) for n in $PACED_MIBS; do setup_run "paced$n"; done ;;
+		*) setup_run "$s" ;;
+		esac
 	done
 	if want rss "$WORKLOADS"; then
 		for n in $RSS_COUNTS; do
