@@ -621,7 +621,7 @@ print_table() {
 
 memory_lines() {
 	local s l first='' last=''
-	for s in "${!HWM[@]}"; do
+	for s in $(printf '%s\n' "${!HWM[@]}" | sort); do
 		printf 'daemon peak RSS (VmHWM), %s set-up: %s MiB\n' "$s" \
 			"$(awk -v k="${HWM[$s]}" 'BEGIN { printf "%.1f", k / 1024 }')"
 	done
