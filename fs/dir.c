@@ -10,6 +10,11 @@
  * the smallest after the offset it was taken for: a huge directory is
  * listed in windows, at the price of one scan of it per window, and the
  * daemon's memory does not grow with it.
+ *
+ * A window outlives the listing that took it, so it also carries when it
+ * was taken: a listing that began after a change through the mount, or
+ * more than attr_timeout after the window (changes made by hand), never
+ * uses it (see snap_fresh()).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -41,6 +46,8 @@ struct dent {
 struct dsnap {
 	struct dsnap *next;	/* the directory's other windows: fs->lock */
 	unsigned refs;		/* protected by fs->lock */
+	uint64_t changes;	/* dlisting.changes before it was read */
+	uint64_t taken_ms;	/* kv_now_ms() before it was read */
 	size_t window;		/* most entries it keeps */
 	uint64_t floor;		/* taken for readers after this cookie */
 	uint64_t ceil;		/* holds no cookie above this one */
@@ -52,6 +59,17 @@ struct dsnap {
 	size_t names_len, names_cap;
 	uint32_t *index;	/* while building: open addressing, 0 = empty */
 	size_t index_cap;
+};
+
+/*
+ * What a directory knows about its listings, made by the first one and
+ * kept for the inode's life; protected by fs->lock.
+ */
+struct dlisting {
+	struct dsnap *snaps;	/* its windows, most recently used first */
+	uint64_t changes;	/* names changed through the mount */
+	uint64_t start_changes;	/* ... when the latest listing began */
+	uint64_t start_ms;	/* kv_now_ms() then */
 };
 
 /*
@@ -296,16 +314,18 @@ static void snap_sort(struct dsnap *h)
 
 /*
  * Take a fresh window of directory @path for readers after cookie @floor
- * (the dots are not in it).
+ * (the dots are not in it); @changes: the directory's count before.
  */
 static int snap_load(struct kvfs *fs, const char *path, uint64_t floor,
-		     struct dsnap **out)
+		     uint64_t changes, struct dsnap **out)
 {
 	struct dsnap *h = calloc(1, sizeof(*h));
 	int rc = 0;
 
 	if (!h)
 		return -ENOMEM;
+	h->changes = changes;
+	h->taken_ms = kv_now_ms();
 	h->window = fs->p.listing_window;
 	h->floor = floor;
 	h->ceil = UINT64_MAX;
@@ -333,12 +353,12 @@ static void snap_put_locked(struct dsnap *h)
 }
 
 /*
- * Take @h off @dir's windows; the caller holds fs->lock and now owns the
+ * Take @h off @l's windows; the caller holds fs->lock and now owns the
  * reference the directory had if this returns true.
  */
-static bool snap_unlink_locked(struct inode *dir, struct dsnap *h)
+static bool snap_unlink_locked(struct dlisting *l, struct dsnap *h)
 {
-	for (struct dsnap **pp = &dir->snap; *pp; pp = &(*pp)->next) {
+	for (struct dsnap **pp = &l->snaps; *pp; pp = &(*pp)->next) {
 		if (*pp == h) {
 			*pp = h->next;
 			return true;
@@ -347,14 +367,44 @@ static bool snap_unlink_locked(struct inode *dir, struct dsnap *h)
 	return false;
 }
 
-void dir_snap_drop(struct inode *in)
+void dir_listing_free(struct inode *in)
 {
-	while (in->snap) {
-		struct dsnap *h = in->snap;
+	struct dlisting *l = in->listing;
 
-		in->snap = h->next;
+	if (!l)
+		return;
+	while (l->snaps) {
+		struct dsnap *h = l->snaps;
+
+		l->snaps = h->next;
 		snap_put_locked(h);
 	}
+	free(l);
+	in->listing = NULL;
+}
+
+void dir_changed(struct kvfs *fs, struct inode *dir)
+{
+	pthread_mutex_lock(&fs->lock);
+	if (dir->listing)
+		dir->listing->changes++;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+/*
+ * Whether window @h may serve the listing that began last, and with it
+ * every listing still going (they began no later): no change went
+ * through the mount between the window's read and that beginning, and
+ * the window is not older than attr_timeout then, the time changes made
+ * by hand are given to show. Once stale, a window stays so.
+ */
+static bool snap_fresh(struct kvfs *fs, const struct dlisting *l,
+		       const struct dsnap *h)
+{
+	return h->changes >= l->start_changes &&
+	       (h->taken_ms >= l->start_ms ||
+		(double)(l->start_ms - h->taken_ms) <=
+			fs->p.attr_timeout * 1000);
 }
 
 /* Whether a reader after cookie @off finds what comes next in @h. */
@@ -369,9 +419,9 @@ static bool snap_covers(const struct dsnap *h, uint64_t off)
  * the same offset, and the least recently used goes past SNAP_SLOTS. A
  * tail speaks only for the window it followed: any new one replaces it.
  */
-static void snap_insert_locked(struct inode *dir, struct dsnap *h)
+static void snap_insert_locked(struct dlisting *l, struct dsnap *h)
 {
-	struct dsnap **pp = &dir->snap, *w;
+	struct dsnap **pp = &l->snaps, *w;
 	unsigned kept = 1;
 
 	while ((w = *pp)) {
@@ -383,49 +433,82 @@ static void snap_insert_locked(struct inode *dir, struct dsnap *h)
 		kept++;
 		pp = &w->next;
 	}
-	h->next = dir->snap;
-	dir->snap = h;
+	h->next = l->snaps;
+	l->snaps = h;
+}
+
+/*
+ * @dir's listing state, made on first use; the caller holds fs->lock.
+ * NULL on -ENOMEM.
+ */
+static struct dlisting *listing_of_locked(struct inode *dir)
+{
+	if (!dir->listing)
+		dir->listing = calloc(1, sizeof(*dir->listing));
+	return dir->listing;
 }
 
 /*
  * The window a read after cookie @off uses: a new one at offset 0 (opendir
- * and rewinddir must see every change), else one of the directory's that
- * goes on from @off, or a new one taken for @off. Returned with a
- * reference.
+ * and rewinddir begin a listing, which must see every change), else a
+ * fresh one of the directory's that goes on from @off, or a new one taken
+ * for @off. Returned with a reference.
  */
 static int snap_get(struct kvfs *fs, struct inode *dir, uint64_t off,
 		    struct dsnap **out)
 {
 	char path[KV_PATH_MAX];
 	struct dsnap **pp, *h = NULL;
+	struct dlisting *l;
+	uint64_t changes;
 	int rc;
 
-	if (off) {
-		pthread_mutex_lock(&fs->lock);
-		for (pp = &dir->snap; (h = *pp); pp = &h->next) {
-			if (snap_covers(h, off)) {
-				*pp = h->next;
-				h->next = dir->snap;
-				dir->snap = h;
-				h->refs++;
-				break;
-			}
-		}
+	pthread_mutex_lock(&fs->lock);
+	l = listing_of_locked(dir);
+	if (!l) {
 		pthread_mutex_unlock(&fs->lock);
-		if (h) {
-			*out = h;
-			return 0;
+		return -ENOMEM;
+	}
+	if (!off) {
+		l->start_changes = l->changes;
+		l->start_ms = kv_now_ms();
+	}
+	for (pp = &l->snaps; off && (h = *pp);) {
+		if (!snap_fresh(fs, l, h)) {
+			*pp = h->next;
+			snap_put_locked(h);
+			continue;
 		}
+		if (snap_covers(h, off)) {
+			*pp = h->next;
+			h->next = l->snaps;
+			l->snaps = h;
+			h->refs++;
+			break;
+		}
+		pp = &h->next;
+	}
+	changes = l->changes;
+	pthread_mutex_unlock(&fs->lock);
+	if (h) {
+		*out = h;
+		return 0;
 	}
 	rc = inode_path(fs, dir, path, sizeof(path));
 	if (rc < 0)
 		return rc;
-	rc = snap_load(fs, path, off < COOKIE_FIRST ? 0 : off, &h);
+	rc = snap_load(fs, path, off < COOKIE_FIRST ? 0 : off, changes, &h);
 	if (rc)
 		return rc;
+	/*
+	 * The load's reference goes to the directory, if a listing that
+	 * began meanwhile may still use the window; else to the caller.
+	 */
 	pthread_mutex_lock(&fs->lock);
-	snap_insert_locked(dir, h);
-	h->refs++;
+	if (snap_fresh(fs, l, h)) {
+		snap_insert_locked(l, h);
+		h->refs++;
+	}
 	pthread_mutex_unlock(&fs->lock);
 	*out = h;
 	return 0;
@@ -445,14 +528,16 @@ static void snap_done(struct kvfs *fs, struct inode *dir, struct dsnap *h,
 	if (passed && h->last && h->n)
 		tail = calloc(1, sizeof(*tail));
 	pthread_mutex_lock(&fs->lock);
-	if (passed && snap_unlink_locked(dir, h)) {
+	if (passed && snap_unlink_locked(dir->listing, h)) {
 		h->refs--;	/* the directory's: the caller's is still held */
 		if (tail) {
+			tail->changes = h->changes;
+			tail->taken_ms = h->taken_ms;
 			tail->floor = h->ents[h->n - 1].cookie;
 			tail->ceil = UINT64_MAX;
 			tail->last = tail->tail = true;
 			tail->refs = 1;
-			snap_insert_locked(dir, tail);
+			snap_insert_locked(dir->listing, tail);
 			tail = NULL;
 		}
 	}

@@ -124,6 +124,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 				kv_dev(fs, dev)->dio_align, &df);
 	if (rc)
 		goto out;
+	dir_changed(fs, inode_of(fs, parent));
 	if (kv_dev(fs, dev)->page_cache)
 		dfile_set_page_cache(df);
 	rc = kv_set_owner(fs, req, dev, path, dfile_fd(df), false);

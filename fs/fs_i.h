@@ -24,7 +24,7 @@
 #include "place.h"
 
 struct dfile;
-struct dsnap;
+struct dlisting;
 
 /* A set of devices, bit d for device d (DEV_MAX is 64). */
 typedef uint64_t devmask_t;
@@ -64,8 +64,8 @@ struct inode {
 	uint64_t idle_since;	/* monotonic ms when df went on the list */
 	_Atomic int werr;	/* failure found closing an earlier df */
 
-	/* a directory's listing while readers are in it, ditto */
-	struct dsnap *snap;
+	/* a directory's listing windows (dir.c), ditto */
+	struct dlisting *listing;
 };
 
 struct kvfs {
@@ -276,8 +276,15 @@ void fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi);
 void fs_releasedir(fuse_req_t req, fuse_ino_t ino,
 		   struct fuse_file_info *fi);
-/* Release @in's listing snapshot; the caller holds fs->lock. */
-void dir_snap_drop(struct inode *in);
+/* Release @in's listing windows; the caller holds fs->lock. */
+void dir_listing_free(struct inode *in);
+/*
+ * A name in directory @dir was made, removed or moved through the mount
+ * (or an attempt may have touched one): listings that begin from now on
+ * use no window read before. Call after the change, before replying;
+ * takes fs->lock.
+ */
+void dir_changed(struct kvfs *fs, struct inode *dir);
 void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		 struct fuse_file_info *fi);
 

@@ -84,14 +84,14 @@ void inode_table_release(struct kvfs *fs)
 
 			/* still open at unmount: settle what was written */
 			dfile_close(in->df);
-			dir_snap_drop(in);
+			dir_listing_free(in);
 			free_names(in->names);
 			free(in);
 			in = next;
 		}
 	}
 	free(fs->buckets);
-	dir_snap_drop(fs->root);
+	dir_listing_free(fs->root);
 	free(fs->root);
 }
 
@@ -199,7 +199,7 @@ static void maybe_free_locked(struct kvfs *fs, struct inode *in)
 			in->names = n->next;
 			drop_name_locked(fs, n);
 		}
-		dir_snap_drop(in);
+		dir_listing_free(in);
 		free(in);
 		fs->freed++;
 		in = parent;

@@ -350,6 +350,8 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 			rc = kv_set_owner(fs, req, d, path, -1, true);
 		}
 	}
+	if (made)
+		dir_changed(fs, inode_of(fs, parent));
 	if (rc) {
 		for (unsigned d = 0; d < fs->ndev; d++)
 			if (made & DEVBIT(d))
@@ -408,6 +410,7 @@ static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = kv_set_owner(fs, req, dev, path, -1, false);
 		if (rc)
 			unlinkat(kv_rootfd(fs, dev), path, 0);
+		dir_changed(fs, inode_of(fs, parent));
 	}
 	if (rc) {
 		pthread_rwlock_unlock(&fs->ns_lock);
@@ -454,6 +457,8 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		rc = linkat(root, src, root, dst, 0) ? -errno : 0;
 		if (rc == -ENOENT && !kv_make_parents(fs, (unsigned)in->dev, dst))
 			rc = linkat(root, src, root, dst, 0) ? -errno : 0;
+		if (!rc)
+			dir_changed(fs, inode_of(fs, newparent));
 	}
 	if (rc) {
 		pthread_rwlock_unlock(&fs->ns_lock);
@@ -618,8 +623,11 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 	rc = kv_resolve(fs, path, &f);
-	if (!rc)
+	if (!rc) {
+		/* a failed rmdir may have put back copies it had removed */
 		rc = dir ? remove_dir(fs, &f, path) : remove_file(fs, &f, path);
+		dir_changed(fs, inode_of(fs, parent));
+	}
 	if (!rc)
 		unname_found(fs, &f, inode_of(fs, parent), name);
 	pthread_rwlock_unlock(&fs->ns_lock);
@@ -802,6 +810,10 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = rename_dir(fs, &s, &t, have_dst, src, dst);
 	else
 		rc = rename_file(fs, &s, &t, have_dst, src, dst, flags);
+	/* a failed one may have moved copies and moved them back */
+	dir_changed(fs, p);
+	if (np != p)
+		dir_changed(fs, np);
 	if (rc)
 		goto out;
 

@@ -116,7 +116,66 @@ perl -e '
 	die "after rewinddir: " . scalar(@all) . " names\n" unless @all == 3003;
 ' "$M/big"
 
-# 5. changes made directly on a device show up after the attribute timeout
+# 5. a listing that begins after a change sees it, also where readers
+#    before it stopped in the middle of a window, which the daemon keeps:
+#    changes through the mount at once, changes by hand on a device after
+#    the attribute timeout. Each round leaves such windows all over the
+#    directory, then replaces every name. Long names keep a getdents()
+#    buffer from taking the whole directory at once.
+mkdir "$M/swap"
+python3 - "$M/swap" "${T_BACK[1]}/swap" <<'EOF'
+import os, sys, time
+d, back = sys.argv[1:]
+names, gen, bad = set(), 0, []
+pad = "-" + "x" * 200
+
+def replace():
+    global names, gen
+    gen += 1
+    new = {"g%d-%04d%s" % (gen, i, pad) for i in range(1000)}
+    for n in names:
+        os.unlink(os.path.join(d, n))
+    for n in new:
+        os.close(os.open(os.path.join(d, n), os.O_CREAT | os.O_WRONLY, 0o644))
+    names = new
+
+def stop_part_way():
+    for stop in (150, 350, 550, 750):
+        with os.scandir(d) as it:
+            for _ in zip(range(stop), it):
+                pass
+
+def check(what, want):
+    got = os.listdir(d)
+    extra, missing = set(got) - want, want - set(got)
+    if extra or missing or len(got) != len(want):
+        bad.append("%s: %d listed, %d extra (%s), %d missing (%s)" %
+                   (what, len(got), len(extra),
+                    [n[:8] for n in sorted(extra)[:3]], len(missing),
+                    [n[:8] for n in sorted(missing)[:3]]))
+
+replace()
+for r in range(2):
+    stop_part_way()
+    replace()
+    check("round %d, through the mount" % r, names)
+    stop_part_way()
+    by_hand = {"h%d-%03d%s" % (r, i, pad) for i in range(200)}
+    for n in by_hand:
+        open(os.path.join(back, n), "w").close()
+    time.sleep(0.5)
+    check("round %d, made by hand" % r, names | by_hand)
+    stop_part_way()
+    for n in by_hand:
+        os.unlink(os.path.join(back, n))
+    time.sleep(0.5)
+    check("round %d, removed by hand" % r, names)
+if bad:
+    sys.exit("\n".join(bad))
+EOF
+rm -r "$M/swap"
+
+# 6. changes made directly on a device show up after the attribute timeout
 mkdir -p "${T_BACK[1]}/big"
 touch "${T_BACK[1]}/big/by-hand"
 sleep 0.5
@@ -125,7 +184,7 @@ rm "${T_BACK[1]}/big/by-hand"
 sleep 0.5
 ! listed by-hand "$M/big" || t_fail "name removed on a device still listed"
 
-# 6. an empty directory, and one that exists on one device only
+# 7. an empty directory, and one that exists on one device only
 mkdir "$M/empty"
 t_eq "$(ls -a "$M/empty" | tr '\n' ' ')" ". .. " "empty listing"
 mkdir "${T_BACK[1]}/solo"
