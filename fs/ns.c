@@ -470,12 +470,23 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 /*
  * Remove non-directories named @path on every device but @keep: stale
  * copies (made by hand) must not resurface under a name that is gone.
+ * Each device is looked at first and written only if it has one: an
+ * unlink asks the file system for write access before it looks, so a
+ * device that takes no writes (frozen, hung) would hold up every unlink
+ * and rename on the others.
  */
 static void sweep_stale(struct kvfs *fs, unsigned keep, const char *path)
 {
-	for (unsigned d = 0; d < fs->ndev; d++)
-		if (d != keep)
-			unlinkat(kv_rootfd(fs, d), path, 0);
+	struct stat st;
+
+	for (unsigned d = 0; d < fs->ndev; d++) {
+		int root = kv_rootfd(fs, d);
+
+		if (d != keep &&
+		    !fstatat(root, path, &st, AT_SYMLINK_NOFOLLOW) &&
+		    !S_ISDIR(st.st_mode))
+			unlinkat(root, path, 0);
+	}
 }
 
 /* Forget the name (@parent, @name) of whatever inode @f describes. */

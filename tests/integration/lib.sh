@@ -35,6 +35,7 @@ T_PIDS=()		# other processes this test started and must stop
 T_PARAMS=()		# kernel parameter files and the values to restore
 T_FSMOUNTS=()		# non-FUSE mounts made by this test (umounted in reverse)
 T_LOOPS=()		# loop devices attached by this test
+T_FROZEN=()		# file systems this test froze (fsfreeze -f)
 T_LOOPDEV=		# the one t_loop attached last
 T_NMOUNT=0		# mounts so far, to label the log
 
@@ -351,6 +352,10 @@ t_cleanup() {
 	cd /
 	for i in 3 4 5 6 7 8 9; do
 		eval "exec $i>&-"
+	done
+	# thawed first: the daemon may be waiting on one, and unmounting too
+	for i in "${T_FROZEN[@]}"; do
+		fsfreeze -u "$i" 2>/dev/null
 	done
 	if [ -n "$T" ] && [ -d "$T" ]; then
 		# FUSE mounts first: only then are the ext4s below them free.

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+#
+# t-freeze.sh - one device stops taking writes (its ext4 frozen with
+# fsfreeze, as a hung disk would): files on the other device are still
+# created, written, read, renamed, listed and unlinked, since nothing of
+# theirs is on the frozen one. What does need it (a file on it, a
+# directory, which has a copy on every device) waits, and completes once
+# the device takes writes again.
+
+. "$(dirname "$0")/lib.sh"
+
+t_init
+M=$T/mnt
+
+[ -e /dev/loop-control ] || t_skip "no /dev/loop-control"
+for tool in losetup mkfs.ext4 mount umount fsfreeze; do
+	command -v "$tool" >/dev/null || t_skip "no $tool"
+done
+for i in 0 1; do
+	if ! t_loop 128M 4096 2>"$T/losetup.err"; then
+		t_skip "cannot set up a loop device: $(head -n 1 "$T/losetup.err")"
+	fi
+	mkfs.ext4 -q -F "$T_LOOPDEV"
+	mkdir "$T/b$i"
+	if ! mount "$T_LOOPDEV" "$T/b$i" 2>"$T/mount.err"; then
+		t_skip "cannot mount an ext4 on $T_LOOPDEV: $(head -n 1 "$T/mount.err")"
+	fi
+	T_FSMOUNTS+=("$T/b$i")
+done
+t_mount "$T/b0,$T/b1"
+
+mkdir "$M/gpu0" "$M/gpu1"
+t_rand "$T/data" $((3 * 1024 * 1024 + 4321))
+for f in a b c; do
+	cp "$T/data" "$M/gpu0/$f"
+done
+cp "$T/data" "$M/gpu1/held"
+sync
+fsfreeze -f "$T/b1"
+T_FROZEN+=("$T/b1")
+
+# soon WHAT CMD...: CMD succeeds within 10 s, though device 1 is frozen
+soon() {
+	local what=$1 pid i
+	shift
+	"$@" &
+	pid=$!
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		fsfreeze -u "$T/b1"
+		wait "$pid" || true
+		t_fail "$what on device 0 waited for frozen device 1"
+	fi
+	wait "$pid" || t_fail "$what on device 0 failed while device 1 was frozen"
+}
+
+soon "create" cp "$T/data" "$M/gpu0/new"
+soon "O_DIRECT write" dd if="$T/data" of="$M/gpu0/direct" bs=1M \
+	oflag=direct status=none
+soon "read" cmp "$T/data" "$M/gpu0/new"
+soon "O_DIRECT read" cmp "$T/data" <(dd if="$M/gpu0/direct" bs=1M \
+	iflag=direct status=none)
+soon "rename" mv "$M/gpu0/a" "$M/gpu0/a2"
+soon "rename over a file" mv -f "$M/gpu0/b" "$M/gpu0/new"
+soon "unlink" rm "$M/gpu0/c"
+soon "listing" ls -l "$M/gpu0" "$M/gpu1"
+soon "stat" stat "$M/gpu0/a2"
+t_eq "$(ls "$M/gpu0" | tr '\n' ' ')" "a2 direct new " "gpu0/ while frozen"
+
+# what needs device 1 waits for it, and loses nothing
+rm "$M/gpu1/held" &
+rm_pid=$!
+mkdir "$M/gpu0/sub" &
+mkdir_pid=$!
+sleep 0.5
+fsfreeze -u "$T/b1"
+T_FROZEN=()
+wait "$rm_pid" || t_fail "unlink on device 1 failed after the thaw"
+wait "$mkdir_pid" || t_fail "mkdir failed after the thaw"
+[ ! -e "$M/gpu1/held" ] || t_fail "gpu1/held still there"
+[ -d "$M/gpu0/sub" ] || t_fail "gpu0/sub not made"
+for f in a2 new direct; do
+	cmp "$T/data" "$M/gpu0/$f" || t_fail "gpu0/$f changed"
+done
+t_umount_check
