@@ -34,7 +34,7 @@ endif
 # Debian packages: what pkg-config needs, what the tests run.
 DEB_BUILD = gcc libc6-dev pkg-config libfuse3-dev liburing-dev libxxhash-dev \
 	libinih-dev libcriterion-dev
-DEB_RUN = fuse3 attr util-linux e2fsprogs diffutils python3
+DEB_RUN = fuse3 attr acl util-linux e2fsprogs diffutils python3
 
 PC_CORE = liburing libxxhash
 PC_ALL = fuse3 $(PC_CORE) inih

@@ -212,6 +212,19 @@ static const char *xpath(struct kvfs *fs, struct xtarget *x, unsigned dev,
 	return x->proc;
 }
 
+/*
+ * POSIX ACLs: stored on the backing files (on every copy of a directory)
+ * where the kernel enforces them (fs->posix_acl), refused where it would
+ * not.
+ */
+#define XATTR_ACL_ACCESS "system.posix_acl_access"
+
+static bool is_acl(const char *name)
+{
+	return !strcmp(name, XATTR_ACL_ACCESS) ||
+	       !strcmp(name, "system.posix_acl_default");
+}
+
 static bool is_ours(const char *name)
 {
 	return !strcmp(name, XATTR_DEVICE) || !strcmp(name, XATTR_PATH) ||
@@ -294,6 +307,8 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (atomic_load(&in->nocap) && !strcmp(name, XATTR_CAPS))
 		return (void)fuse_reply_err(req, ENODATA);
+	if (!fs->posix_acl && is_acl(name))
+		return (void)fuse_reply_err(req, EOPNOTSUPP);
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = xtarget_of(fs, in, &x, path);
 	if (rc)
@@ -318,6 +333,9 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	rc = n < 0 ? -errno : 0;
 	if (rc == -ENODATA && !strcmp(name, XATTR_CAPS))
 		atomic_store(&in->nocap, true);
+	/* the kernel takes any other error as a failed permission check */
+	if (rc == -EOPNOTSUPP && is_acl(name))
+		rc = -ENODATA;
 out:
 	pthread_rwlock_unlock(&fs->ns_lock);
 	reply_xattr(req, rc, size, val, n);
@@ -355,6 +373,8 @@ static int change_xattr(struct kvfs *fs, struct inode *in, const char *name,
 
 	if (is_ours(name))
 		return -EPERM;
+	if (!fs->posix_acl && is_acl(name))
+		return -EOPNOTSUPP;
 	if (!strcmp(name, XATTR_CAPS))
 		atomic_store(&in->nocap, false);
 	rc = xtarget_of(fs, in, &x, path);
@@ -374,14 +394,47 @@ static int change_xattr(struct kvfs *fs, struct inode *in, const char *name,
 	return rc;
 }
 
+/*
+ * After an access ACL was set on @in: as the VFS, clear set-group-ID
+ * unless the caller is in the file's group or is root (for CAP_FSETID).
+ * The backing file system cannot: the daemon set the ACL as root. (The
+ * kernel would say so itself with FUSE_SETXATTR_EXT, not in libfuse
+ * 3.14.)
+ */
+static int acl_kill_sgid(fuse_req_t req, struct kvfs *fs, struct inode *in)
+{
+	char path[KV_PATH_MAX];
+	struct xtarget x;
+	struct stat st;
+	int rc = xtarget_of(fs, in, &x, path);
+
+	if (rc)
+		return rc;
+	if (fstatat(kv_rootfd(fs, x.home), kv_at(path), &st,
+		    AT_SYMLINK_NOFOLLOW))
+		return -errno;
+	if (!(st.st_mode & S_ISGID) || !fuse_req_ctx(req)->uid ||
+	    kv_caller_in_group(req, st.st_gid))
+		return 0;
+	for (unsigned d = 0; d < fs->ndev; d++)
+		if ((x.devs & DEVBIT(d)) &&
+		    fchmodat(kv_rootfd(fs, d), kv_at(path),
+			     st.st_mode & 07777 & ~(mode_t)S_ISGID, 0))
+			return -errno;
+	return 0;
+}
+
 void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		 const char *value, size_t size, int flags)
 {
 	struct kvfs *fs = kv_fs(req);
+	struct inode *in = inode_of(fs, ino);
 	int rc;
 
 	pthread_rwlock_rdlock(&fs->ns_lock);
-	rc = change_xattr(fs, inode_of(fs, ino), name, value, size, flags);
+	rc = change_xattr(fs, in, name, value, size, flags);
+	if (!rc && !strcmp(name, XATTR_ACL_ACCESS))
+		rc = acl_kill_sgid(req, fs, in);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	fuse_reply_err(req, -rc);
 }

@@ -117,6 +117,9 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc < 0)
 		goto out;
 	dev = create_device(fs, path);
+	rc = kv_caller_umask(fs, req);
+	if (rc)
+		goto out;
 	rc = dfile_open(kv_rootfd(fs, dev), path, flags, mode,
 			kv_dev(fs, dev)->dio_align, &df);
 	if (rc == -ENOENT && !(rc = kv_make_parents(fs, dev, path)))

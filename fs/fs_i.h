@@ -86,6 +86,8 @@ struct kvfs {
 	pthread_cond_t fcache_closed;	/* some inode's closing ended */
 	/* the kernel opens files without asking (FUSE_NO_OPEN_SUPPORT) */
 	bool no_open;
+	/* the kernel enforces POSIX ACLs and leaves the umask to us */
+	bool posix_acl;
 	uid_t uid;		/* the daemon's own credentials */
 	gid_t gid;
 
@@ -163,6 +165,8 @@ void wire_request(const char *buf, size_t len);
 bool wire_kill_asked(void);
 int kv_kill_suidgid(fuse_req_t req, int fd, int dirfd, const char *path);
 int kv_kill_setid_open(fuse_req_t req, fuse_ino_t ino, int fd);
+/* The caller of @req has @gid as its group or a supplementary one. */
+bool kv_caller_in_group(fuse_req_t req, gid_t gid);
 
 /*
  * evict.c, with fs->lock held: evict_kick_locked() wakes the evictor if
@@ -223,6 +227,15 @@ int kv_resolve(struct kvfs *fs, const char *path, struct found *f);
 int kv_opendir(struct kvfs *fs, unsigned dev, const char *path, DIR **out);
 /* Create @path's missing parent directories on @dev (mode, owner copied). */
 int kv_make_parents(struct kvfs *fs, unsigned dev, const char *path);
+/* What fs->posix_acl asks of the kernel. */
+#define KV_ACL_CAPS	(FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK)
+/*
+ * Before making an entry for @req: with fs->posix_acl, take the caller's
+ * umask for this thread (which gets a umask of its own on first use), so
+ * that the backing file system applies it unless the parent has a
+ * default ACL, as it would for the caller. Returns 0 or -errno.
+ */
+int kv_caller_umask(struct kvfs *fs, fuse_req_t req);
 /* Owner a new entry must get, given the caller and the parent directory. */
 int kv_set_owner(struct kvfs *fs, fuse_req_t req, unsigned dev,
 		 const char *path, int fd, bool is_dir);

@@ -3,14 +3,18 @@
  * operations that create, link and remove names.
  *
  * A directory is logical: mkdir makes it on every device, and a device
- * missing one gets it (mode and owner copied) when a file is placed below
- * it. A non-directory lives on exactly one device: the policy's at birth.
+ * missing one gets it (mode, owner and ACLs copied) when a file is placed
+ * below it. A non-directory lives on exactly one device: the policy's at
+ * birth.
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fcache.h"
@@ -100,6 +104,59 @@ static size_t parent_len(const char *path)
 	return slash ? (size_t)(slash - path) : 0;
 }
 
+static const char *const acl_names[] = {
+	"system.posix_acl_access", "system.posix_acl_default",
+};
+
+/*
+ * Give directory @path on @to the ACLs of its copy on @from, none where
+ * that has none: a new copy may have taken another default ACL from its
+ * parent on @to.
+ */
+static int copy_acls(struct kvfs *fs, unsigned from, unsigned to,
+		     const char *path)
+{
+	int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	int src = openat(kv_rootfd(fs, from), path, flags);
+	int dst = openat(kv_rootfd(fs, to), path, flags);
+	char *val = malloc(XATTR_SIZE_MAX);
+	int rc = src < 0 || dst < 0 ? -errno : val ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !rc && i < sizeof(acl_names) / sizeof(*acl_names);
+	     i++) {
+		ssize_t n = fgetxattr(src, acl_names[i], val, XATTR_SIZE_MAX);
+
+		if (n >= 0)
+			rc = fsetxattr(dst, acl_names[i], val, (size_t)n, 0);
+		else if (errno == ENODATA || errno == EOPNOTSUPP)
+			rc = fremovexattr(dst, acl_names[i]) &&
+			     errno != ENODATA && errno != EOPNOTSUPP;
+		rc = rc ? -errno : 0;
+	}
+	free(val);
+	if (src >= 0)
+		close(src);
+	if (dst >= 0)
+		close(dst);
+	return rc;
+}
+
+int kv_caller_umask(struct kvfs *fs, fuse_req_t req)
+{
+	static __thread bool own_umask;
+
+	if (!fs->posix_acl)
+		return 0;	/* the kernel applied it */
+	if (!own_umask) {
+		/* the umask lives in the fs_struct the threads share */
+		if (unshare(CLONE_FS))
+			return -errno;
+		own_umask = true;
+	}
+	umask(fuse_req_ctx(req)->umask);
+	return 0;
+}
+
 int kv_make_parents(struct kvfs *fs, unsigned dev, const char *path)
 {
 	char prefix[KV_PATH_MAX];
@@ -131,6 +188,11 @@ int kv_make_parents(struct kvfs *fs, unsigned dev, const char *path)
 				     home.st.st_gid, AT_SYMLINK_NOFOLLOW) ||
 			    fchmodat(root, prefix, home.st.st_mode & 07777, 0))
 				return -errno;
+			/* ... and its ACLs */
+			rc = fs->posix_acl ?
+				copy_acls(fs, (unsigned)home.dev, dev, prefix) : 0;
+			if (rc)
+				return rc;
 		}
 		if (!slash)
 			break;
@@ -336,6 +398,8 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 	rc = name_free(fs, path);
+	if (!rc)
+		rc = kv_caller_umask(fs, req);
 	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
 		int root = kv_rootfd(fs, d);
 
@@ -404,6 +468,8 @@ static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return (void)fuse_reply_err(req, -rc);
 	dev = place_pick(&fs->policy, path);
 	rc = name_free(fs, path);
+	if (!rc)
+		rc = kv_caller_umask(fs, req);
 	if (!rc)
 		rc = make_node(fs, dev, path, m);
 	if (!rc) {

@@ -4,7 +4,7 @@
  * Capabilities asked of the kernel: 1 MiB writes, async direct I/O with a
  * deep background queue (a client's large O_DIRECT request fans out into
  * parallel 1 MiB requests), opens without round trips, readdirplus,
- * parallel dirops.
+ * parallel dirops, POSIX ACLs.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +64,17 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 			fs->splice_reads = true;
 	if (fs->splice_reads)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	/*
+	 * POSIX ACLs: the kernel enforces them and hands their xattrs to
+	 * us; the backing file systems store them, keep the mode in step
+	 * with them and give new entries the parent's default ACL, as long
+	 * as entries are made with the caller's umask, which the kernel
+	 * then leaves to us (kv_caller_umask()).
+	 */
+	if ((conn->capable & KV_ACL_CAPS) == KV_ACL_CAPS) {
+		conn->want |= KV_ACL_CAPS;
+		fs->posix_acl = true;
+	}
 }
 
 static const struct fuse_lowlevel_ops kvfs_ll_ops = {

@@ -147,8 +147,7 @@ bool wire_kill_asked(void)
 	return wire_kill;
 }
 
-/* The caller of @req has @gid as its group or a supplementary one. */
-static bool caller_in_group(fuse_req_t req, gid_t gid)
+bool kv_caller_in_group(fuse_req_t req, gid_t gid)
 {
 	gid_t list[64];
 	int n;
@@ -180,7 +179,7 @@ int kv_kill_suidgid(fuse_req_t req, int fd, int dirfd, const char *path)
 	 */
 	mode = st.st_mode & 07777 & ~(mode_t)S_ISUID;
 	if ((mode & S_ISGID) &&
-	    ((mode & S_IXGRP) || !caller_in_group(req, st.st_gid)))
+	    ((mode & S_IXGRP) || !kv_caller_in_group(req, st.st_gid)))
 		mode &= ~(mode_t)S_ISGID;
 	if (mode == (st.st_mode & 07777))
 		return 0;

@@ -109,6 +109,25 @@ t_parity() {
 	fi
 }
 
+# t_as_nobody CMD...: run CMD as user nobody, with no supplementary groups.
+t_as_nobody() {
+	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
+}
+
+# t_parity_nobody 'COMMAND {}...': t_parity, the command run as nobody.
+t_parity_nobody() {
+	local cmd=$1 om or rm_=0 rr=0
+	om=$(t_as_nobody sh -c "${cmd//\{\}/$T/mnt}" 2>&1) || rm_=$?
+	or=$(t_as_nobody sh -c "${cmd//\{\}/$T/ref}" 2>&1) || rr=$?
+	om=${om//"$T/mnt"/\{\}}
+	or=${or//"$T/ref"/\{\}}
+	if [ "$rm_" != "$rr" ] || [ "$om" != "$or" ]; then
+		printf 'mount: status %s: %s\nref:   status %s: %s\n' \
+			"$rm_" "$om" "$rr" "$or" >&2
+		t_fail "parity as nobody: $cmd"
+	fi
+}
+
 # --- files -----------------------------------------------------------------
 
 # t_rand FILE SIZE: SIZE bytes of random data.

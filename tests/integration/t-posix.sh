@@ -113,9 +113,6 @@ t_parity 'mkfifo {}/fifo && stat -c "%F %a" {}/fifo'
 t_parity 'mknod {}/null c 1 3 && stat -c "%F %t:%T" {}/null'
 
 t_log "permission checks as nobody"
-as_nobody() {
-	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
-}
 for d in "$M" "$R"; do
 	chmod 0755 "$d"
 	echo secret >"$d/secret"
@@ -127,27 +124,16 @@ for d in "$M" "$R"; do
 	mkdir -m 0700 "$d/closeddir"
 	echo x >"$d/closeddir/x"
 done
-nobody_parity() {
-	local cmd=$1 om or rm_=0 rr=0
-	om=$(as_nobody sh -c "${cmd//\{\}/$M}" 2>&1) || rm_=$?
-	or=$(as_nobody sh -c "${cmd//\{\}/$R}" 2>&1) || rr=$?
-	om=${om//"$M"/\{\}}
-	or=${or//"$R"/\{\}}
-	if [ "$rm_" != "$rr" ] || [ "$om" != "$or" ]; then
-		printf 'mount: status %s: %s\nref:   status %s: %s\n' "$rm_" "$om" "$rr" "$or" >&2
-		t_fail "parity as nobody: $cmd"
-	fi
-}
-nobody_parity 'cat {}/public'
-nobody_parity 'cat {}/secret'
-nobody_parity 'echo x >>{}/public'
-nobody_parity 'touch {}/rootdir/new'
-nobody_parity 'ls {}/closeddir'
-nobody_parity 'cat {}/closeddir/x'
-nobody_parity 'echo mine >{}/opendir/mine && cat {}/opendir/mine && stat -c "%U %G %a" {}/opendir/mine'
-nobody_parity 'chmod 600 {}/public'
-nobody_parity 'rm -f {}/public'
-t_eq "$(as_nobody cat "$M/secret" 2>&1 || true)" \
+t_parity_nobody 'cat {}/public'
+t_parity_nobody 'cat {}/secret'
+t_parity_nobody 'echo x >>{}/public'
+t_parity_nobody 'touch {}/rootdir/new'
+t_parity_nobody 'ls {}/closeddir'
+t_parity_nobody 'cat {}/closeddir/x'
+t_parity_nobody 'echo mine >{}/opendir/mine && cat {}/opendir/mine && stat -c "%U %G %a" {}/opendir/mine'
+t_parity_nobody 'chmod 600 {}/public'
+t_parity_nobody 'rm -f {}/public'
+t_eq "$(t_as_nobody cat "$M/secret" 2>&1 || true)" \
 	"cat: $M/secret: Permission denied" "cat of a 0600 root file as nobody"
 
 t_log "set-id bits: an unprivileged write, truncate or O_TRUNC drops them"
@@ -160,15 +146,15 @@ for d in "$M" "$R"; do
 	echo data >"$d/setid-nox"
 	chmod 2766 "$d/setid-nox"
 done
-nobody_parity 'echo x >>{}/setid-w && stat -c %a {}/setid-w'
-nobody_parity 'echo x >>{}/setid-nox && stat -c %a {}/setid-nox'
-nobody_parity 'truncate -s 1 {}/setid-t && stat -c %a {}/setid-t'
-nobody_parity ': >{}/setid-o && stat -c %a {}/setid-o'
+t_parity_nobody 'echo x >>{}/setid-w && stat -c %a {}/setid-w'
+t_parity_nobody 'echo x >>{}/setid-nox && stat -c %a {}/setid-nox'
+t_parity_nobody 'truncate -s 1 {}/setid-t && stat -c %a {}/setid-t'
+t_parity_nobody ': >{}/setid-o && stat -c %a {}/setid-o'
 t_parity 'echo x >>{}/setid-root && stat -c %a {}/setid-root'
 # again on a file that was written before: no verdict is kept too long
-nobody_parity 'echo x >>{}/setid-w2 && stat -c %a {}/setid-w2'
+t_parity_nobody 'echo x >>{}/setid-w2 && stat -c %a {}/setid-w2'
 t_parity 'chmod 6777 {}/setid-w2 && stat -c %a {}/setid-w2'
-nobody_parity 'echo y >>{}/setid-w2 && stat -c %a {}/setid-w2'
+t_parity_nobody 'echo y >>{}/setid-w2 && stat -c %a {}/setid-w2'
 t_parity 'cat {}/setid-w2'
 
 t_log "O_TRUNC of an empty file gives it new times, as on ext4"
@@ -202,7 +188,7 @@ awk -v m="$M" '$2 == m { print $4 }' /proc/mounts | grep -q allow_other ||
 	t_fail "a mount made by root lacks allow_other"
 t_umount_check
 t_mount "$T_SOURCES" -o private
-if as_nobody stat "$M/public" >/dev/null 2>&1; then
+if t_as_nobody stat "$M/public" >/dev/null 2>&1; then
 	t_fail "nobody could stat a file in a private mount"
 fi
 t_eq "$(cat "$M/secret")" secret "root reading through a private mount"
