@@ -95,36 +95,31 @@ t_expect_err() {
 
 # t_parity 'COMMAND {}...': run the shell COMMAND with {} replaced by the
 # mount, then by the reference directory; stdout+stderr (paths normalised
-# back to {}) and exit status must be the same.
+# back to {}) and exit status must be the same. t_parity_nobody: the same,
+# the command run as user nobody with no supplementary groups.
 t_parity() {
-	local cmd=$1 om or rm_=0 rr=0
-	om=$(cd "$T/mnt" && bash -c "${cmd//\{\}/$T/mnt}" 2>&1) || rm_=$?
-	or=$(cd "$T/ref" && bash -c "${cmd//\{\}/$T/ref}" 2>&1) || rr=$?
-	om=${om//"$T/mnt"/\{\}}
-	or=${or//"$T/ref"/\{\}}
-	if [ "$rm_" != "$rr" ] || [ "$om" != "$or" ]; then
-		printf 'mount: status %s: %s\nref:   status %s: %s\n' \
-			"$rm_" "$om" "$rr" "$or" >&2
-		t_fail "parity: $cmd"
-	fi
+	t_parity_as "" "$1"
 }
 
-# t_as_nobody CMD...: run CMD as user nobody, with no supplementary groups.
+t_parity_nobody() {
+	t_parity_as nobody "$1"
+}
+
 t_as_nobody() {
 	setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"
 }
 
-# t_parity_nobody 'COMMAND {}...': t_parity, the command run as nobody.
-t_parity_nobody() {
-	local cmd=$1 om or rm_=0 rr=0
-	om=$(t_as_nobody sh -c "${cmd//\{\}/$T/mnt}" 2>&1) || rm_=$?
-	or=$(t_as_nobody sh -c "${cmd//\{\}/$T/ref}" 2>&1) || rr=$?
+t_parity_as() {
+	local cmd=$2 om or rm_=0 rr=0 run=()
+	[ -z "$1" ] || run=(t_as_nobody)
+	om=$(cd "$T/mnt" && "${run[@]}" bash -c "${cmd//\{\}/$T/mnt}" 2>&1) || rm_=$?
+	or=$(cd "$T/ref" && "${run[@]}" bash -c "${cmd//\{\}/$T/ref}" 2>&1) || rr=$?
 	om=${om//"$T/mnt"/\{\}}
 	or=${or//"$T/ref"/\{\}}
 	if [ "$rm_" != "$rr" ] || [ "$om" != "$or" ]; then
 		printf 'mount: status %s: %s\nref:   status %s: %s\n' \
 			"$rm_" "$om" "$rr" "$or" >&2
-		t_fail "parity as nobody: $cmd"
+		t_fail "parity${1:+ as $1}: $cmd"
 	fi
 }
 
