@@ -32,6 +32,7 @@ int kv_getattr(struct kvfs *fs, struct inode *in, struct stat *st)
 	char path[KV_PATH_MAX];
 	struct dfile *df = NULL;
 	struct found f;
+	bool gone;
 	int rc;
 
 	if (S_ISREG(in->type))
@@ -42,6 +43,15 @@ int kv_getattr(struct kvfs *fs, struct inode *in, struct stat *st)
 		rc = fstat(dfile_fd(df), st) ? -errno : 0;
 		st->st_size = (off_t)dfile_size(df);
 		fcache_put(fs, in);
+		goto out;
+	}
+	pthread_mutex_lock(&fs->lock);
+	gone = in->gone != NULL;
+	if (gone)
+		*st = *in->gone;
+	pthread_mutex_unlock(&fs->lock);
+	if (gone) {
+		rc = 0;		/* removed: the attributes it had */
 		goto out;
 	}
 	rc = inode_path(fs, in, path, sizeof(path));

@@ -44,6 +44,13 @@ struct inode {
 	mode_t type;		/* S_IFMT bits */
 	int dev;		/* device of a non-directory; -1 for directories */
 	struct name *names;	/* protected by fs->lock; empty once unlinked */
+	/*
+	 * Removed while the kernel still holds it (rmdir, or the last
+	 * link's unlink or a rename over it): its last attributes, with
+	 * st_nlink 0, for the kernel's GETATTRs; protected by fs->lock.
+	 * A removed inode is not found by number again (inode_link()).
+	 */
+	struct stat *gone;
 
 	/*
 	 * The backing file has no security.capability: the kernel asks on
@@ -191,9 +198,13 @@ struct inode *inode_link(struct kvfs *fs, uint64_t ino, mode_t type, int dev,
 			 struct inode *parent, const char *name);
 struct inode *inode_find(struct kvfs *fs, uint64_t ino);
 void inode_forget(struct kvfs *fs, struct inode *in, uint64_t n);
-/* Drop or move a name; the caller holds ns_lock. */
+/*
+ * Drop or move a name; the caller holds ns_lock. inode_unname(): @st is
+ * the object's stat before its name went: a directory, or a file whose
+ * last link it was, is then gone (struct inode.gone).
+ */
 void inode_unname(struct kvfs *fs, struct inode *in, struct inode *parent,
-		  const char *name);
+		  const char *name, const struct stat *st);
 int inode_rename(struct kvfs *fs, struct inode *in, struct inode *oldparent,
 		 const char *oldname, struct inode *newparent,
 		 const char *newname);

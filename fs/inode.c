@@ -86,6 +86,7 @@ void inode_table_release(struct kvfs *fs)
 			dfile_close(in->df);
 			dir_listing_free(in);
 			free_names(in->names);
+			free(in->gone);
 			free(in);
 			in = next;
 		}
@@ -109,13 +110,20 @@ fuse_ino_t inode_nodeid(struct kvfs *fs, struct inode *in)
 	return (fuse_ino_t)(uintptr_t)in;
 }
 
-/* Caller holds fs->lock. */
+/*
+ * The inode of the object numbered @ino. A removed one (gone) is kept
+ * only for the kernel's references: the backing file system may have
+ * given its number to a new object, which must get an inode, and a
+ * nodeid, of its own. (A new directory would otherwise be the one the
+ * kernel holds as removed, and nothing could be created in it.) Caller
+ * holds fs->lock.
+ */
 static struct inode *find_locked(struct kvfs *fs, uint64_t ino)
 {
 	struct inode *in;
 
 	for (in = fs->buckets[bucket_of(fs, ino)]; in; in = in->hnext)
-		if (in->ino == ino)
+		if (in->ino == ino && !in->gone)
 			return in;
 	return NULL;
 }
@@ -200,6 +208,7 @@ static void maybe_free_locked(struct kvfs *fs, struct inode *in)
 			drop_name_locked(fs, n);
 		}
 		dir_listing_free(in);
+		free(in->gone);
 		free(in);
 		fs->freed++;
 		in = parent;
@@ -324,10 +333,18 @@ void inode_unref(struct kvfs *fs, struct inode *in)
 }
 
 void inode_unname(struct kvfs *fs, struct inode *in, struct inode *parent,
-		  const char *name)
+		  const char *name, const struct stat *st)
 {
 	struct name **pp, *n;
+	struct stat *gone = NULL;
 
+	if (S_ISDIR(st->st_mode) || st->st_nlink <= 1) {
+		gone = malloc(sizeof(*gone));
+		if (gone) {
+			*gone = *st;
+			gone->st_nlink = 0;
+		}
+	}
 	pthread_mutex_lock(&fs->lock);
 	pp = name_slot(in, parent, name);
 	if (pp) {
@@ -335,7 +352,12 @@ void inode_unname(struct kvfs *fs, struct inode *in, struct inode *parent,
 		*pp = n->next;
 		drop_name_locked(fs, n);
 	}
+	if (gone && !in->gone) {
+		in->gone = gone;
+		gone = NULL;
+	}
 	pthread_mutex_unlock(&fs->lock);
+	free(gone);
 }
 
 int inode_rename(struct kvfs *fs, struct inode *in, struct inode *oldparent,

@@ -562,7 +562,7 @@ static void unname_found(struct kvfs *fs, const struct found *f,
 	struct inode *in = inode_find(fs, found_ino(fs, f));
 
 	if (in)
-		inode_unname(fs, in, parent, name);
+		inode_unname(fs, in, parent, name, &f->st);
 }
 
 /*
@@ -900,7 +900,7 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (tin && (flags & RENAME_EXCHANGE))
 		rc = inode_rename(fs, tin, np, newname, p, name);
 	else if (tin)
-		inode_unname(fs, tin, np, newname);
+		inode_unname(fs, tin, np, newname, &t.st);
 	if (sin && !rc)
 		rc = inode_rename(fs, sin, p, name, np, newname);
 out:

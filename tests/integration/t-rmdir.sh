@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #
 # t-rmdir.sh - mkdir makes the directory on every backing dir; rmdir removes
-# it from all, and is ENOTEMPTY while any device still has an entry in it.
+# it from all, and is ENOTEMPTY while any device still has an entry in it;
+# a directory removed while held open and made again is a new one.
 
 # shellcheck disable=SC2012 # ls output is what these tests check
 . "$(dirname "$0")/lib.sh"
@@ -56,4 +57,32 @@ rm "$M/again/one"
 rmdir "$M/again"
 mkdir "$M/again"
 t_eq "$(ls -A "$M/again" | wc -l)" 0 "entries in the recreated directory"
+
+t_log "a directory removed while a process holds it, made again under its name"
+# The backing file system soon gives the new directory the old one's
+# inode number; the new one must still be a directory of its own, not
+# the removed one the kernel holds (nothing could be made in that).
+t_parity 'python3 - {} <<"EOF"
+import os, sys
+os.chdir(sys.argv[1])
+seen = set()
+for r in range(50):
+    os.mkdir("held")
+    open("held/f", "w").close()
+    fd = os.open("held", os.O_RDONLY | os.O_DIRECTORY)
+    os.unlink("held/f")
+    os.rmdir("held")
+    os.mkdir("held")
+    try:
+        open("held/new", "w").close()
+        res = " ".join(sorted(os.listdir("held")))
+        os.unlink("held/new")
+    except OSError as e:
+        res = e.strerror
+    st = os.fstat(fd)
+    seen.add("%s; the removed one: nlink %d, %s" % (res, st.st_nlink, oct(st.st_mode)))
+    os.close(fd)
+    os.rmdir("held")
+print("\n".join(sorted(seen)))
+EOF'
 t_umount_check
