@@ -32,7 +32,7 @@ int kv_getattr(struct kvfs *fs, struct inode *in, struct stat *st)
 	char path[KV_PATH_MAX];
 	struct dfile *df = NULL;
 	struct found f;
-	bool gone;
+	bool known;
 	int rc;
 
 	if (S_ISREG(in->type))
@@ -46,12 +46,12 @@ int kv_getattr(struct kvfs *fs, struct inode *in, struct stat *st)
 		goto out;
 	}
 	pthread_mutex_lock(&fs->lock);
-	gone = in->gone != NULL;
-	if (gone)
-		*st = *in->gone;
+	known = in->last != NULL;
+	if (known)
+		*st = *in->last;	/* removed: the attributes it had */
 	pthread_mutex_unlock(&fs->lock);
-	if (gone) {
-		rc = 0;		/* removed: the attributes it had */
+	if (known) {
+		rc = 0;
 		goto out;
 	}
 	rc = inode_path(fs, in, path, sizeof(path));

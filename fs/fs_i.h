@@ -46,11 +46,13 @@ struct inode {
 	struct name *names;	/* protected by fs->lock; empty once unlinked */
 	/*
 	 * Removed while the kernel still holds it (rmdir, or the last
-	 * link's unlink or a rename over it): its last attributes, with
-	 * st_nlink 0, for the kernel's GETATTRs; protected by fs->lock.
-	 * A removed inode is not found by number again (inode_link()).
+	 * link's unlink or a rename over it): not found by number again
+	 * (inode_link()), and its last attributes, with st_nlink 0, answer
+	 * the kernel's GETATTRs (NULL if there was no memory for them).
+	 * Both protected by fs->lock.
 	 */
-	struct stat *gone;
+	bool gone;
+	struct stat *last;
 
 	/*
 	 * The backing file has no security.capability: the kernel asks on

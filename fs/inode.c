@@ -86,7 +86,7 @@ void inode_table_release(struct kvfs *fs)
 			dfile_close(in->df);
 			dir_listing_free(in);
 			free_names(in->names);
-			free(in->gone);
+			free(in->last);
 			free(in);
 			in = next;
 		}
@@ -208,7 +208,7 @@ static void maybe_free_locked(struct kvfs *fs, struct inode *in)
 			drop_name_locked(fs, n);
 		}
 		dir_listing_free(in);
-		free(in->gone);
+		free(in->last);
 		free(in);
 		fs->freed++;
 		in = parent;
@@ -335,15 +335,13 @@ void inode_unref(struct kvfs *fs, struct inode *in)
 void inode_unname(struct kvfs *fs, struct inode *in, struct inode *parent,
 		  const char *name, const struct stat *st)
 {
+	bool gone = S_ISDIR(st->st_mode) || st->st_nlink <= 1;
+	struct stat *last = gone ? malloc(sizeof(*last)) : NULL;
 	struct name **pp, *n;
-	struct stat *gone = NULL;
 
-	if (S_ISDIR(st->st_mode) || st->st_nlink <= 1) {
-		gone = malloc(sizeof(*gone));
-		if (gone) {
-			*gone = *st;
-			gone->st_nlink = 0;
-		}
+	if (last) {
+		*last = *st;
+		last->st_nlink = 0;
 	}
 	pthread_mutex_lock(&fs->lock);
 	pp = name_slot(in, parent, name);
@@ -353,11 +351,12 @@ void inode_unname(struct kvfs *fs, struct inode *in, struct inode *parent,
 		drop_name_locked(fs, n);
 	}
 	if (gone && !in->gone) {
-		in->gone = gone;
-		gone = NULL;
+		in->gone = true;
+		in->last = last;
+		last = NULL;
 	}
 	pthread_mutex_unlock(&fs->lock);
-	free(gone);
+	free(last);
 }
 
 int inode_rename(struct kvfs *fs, struct inode *in, struct inode *oldparent,

@@ -124,14 +124,17 @@ static int copy_acls(struct kvfs *fs, unsigned from, unsigned to,
 
 	for (size_t i = 0; !rc && i < sizeof(acl_names) / sizeof(*acl_names);
 	     i++) {
-		ssize_t n = fgetxattr(src, acl_names[i], val, XATTR_SIZE_MAX);
+		const char *name = acl_names[i];
+		ssize_t n = fgetxattr(src, name, val, XATTR_SIZE_MAX);
+		bool none = n < 0 && (errno == ENODATA || errno == EOPNOTSUPP);
 
-		if (n >= 0)
-			rc = fsetxattr(dst, acl_names[i], val, (size_t)n, 0);
-		else if (errno == ENODATA || errno == EOPNOTSUPP)
-			rc = fremovexattr(dst, acl_names[i]) &&
-			     errno != ENODATA && errno != EOPNOTSUPP;
-		rc = rc ? -errno : 0;
+		if (n >= 0 && fsetxattr(dst, name, val, (size_t)n, 0))
+			rc = -errno;
+		else if (n < 0 && !none)
+			rc = -errno;
+		else if (none && fremovexattr(dst, name) &&
+			 errno != ENODATA && errno != EOPNOTSUPP)
+			rc = -errno;
 	}
 	free(val);
 	if (src >= 0)
