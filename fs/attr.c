@@ -182,19 +182,33 @@ void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 /*
  * Extended attributes go through /proc/self/fd/<root>/<path> with the
  * l*xattr calls: the kernel resolves the path below the device root and
- * does not follow a final symlink.
+ * does not follow a final symlink. A file unlinked while open has no path
+ * left: its kept backing file (fcache_keep()) is used instead, @fd.
  */
 struct xtarget {
 	char proc[KV_PATH_MAX + 32];
 	devmask_t devs;		/* copies to change */
 	unsigned home;		/* copy to read */
+	int fd;			/* the unlinked file's, pinned; else -1 */
+	struct inode *pinned;
 };
 
 static int xtarget_of(struct kvfs *fs, struct inode *in, struct xtarget *x,
 		      char *path)
 {
 	int rc = inode_path(fs, in, path, KV_PATH_MAX);
+	struct dfile *df;
 
+	x->fd = -1;
+	x->pinned = NULL;
+	if (rc == -ENOENT && S_ISREG(in->type) && (df = fcache_peek(fs, in))) {
+		x->fd = dfile_fd(df);
+		x->pinned = in;
+		x->home = (unsigned)in->dev;
+		x->devs = DEVBIT(x->home);
+		*path = '\0';
+		return 0;
+	}
 	if (rc < 0)
 		return rc;
 	x->devs = copies(fs, in, path);
@@ -204,12 +218,46 @@ static int xtarget_of(struct kvfs *fs, struct inode *in, struct xtarget *x,
 	return 0;
 }
 
+static void xtarget_done(struct kvfs *fs, struct xtarget *x)
+{
+	if (x->pinned)
+		fcache_put(fs, x->pinned);
+	x->pinned = NULL;
+}
+
 static const char *xpath(struct kvfs *fs, struct xtarget *x, unsigned dev,
 			 const char *path)
 {
 	snprintf(x->proc, sizeof(x->proc), "/proc/self/fd/%d/%s",
 		 kv_rootfd(fs, dev), path);
 	return x->proc;
+}
+
+/* The xattr calls on the copy on @dev, by descriptor or by path. */
+static ssize_t x_get(struct kvfs *fs, struct xtarget *x, const char *path,
+		     const char *name, void *val, size_t size)
+{
+	return x->fd >= 0 ? fgetxattr(x->fd, name, val, size) :
+		lgetxattr(xpath(fs, x, x->home, path), name, val, size);
+}
+
+static ssize_t x_list(struct kvfs *fs, struct xtarget *x, const char *path,
+		      char *val, size_t size)
+{
+	return x->fd >= 0 ? flistxattr(x->fd, val, size) :
+		llistxattr(xpath(fs, x, x->home, path), val, size);
+}
+
+static int x_set(struct kvfs *fs, struct xtarget *x, unsigned dev,
+		 const char *path, const char *name, const char *value,
+		 size_t size, int flags)
+{
+	if (x->fd >= 0)
+		return value ? fsetxattr(x->fd, name, value, size, flags) :
+			       fremovexattr(x->fd, name);
+	return value ? lsetxattr(xpath(fs, x, dev, path), name, value, size,
+				 flags) :
+		       lremovexattr(xpath(fs, x, dev, path), name);
 }
 
 /*
@@ -289,6 +337,8 @@ static int our_value(struct kvfs *fs, struct inode *in, const char *name,
 		return -ENODATA;	/* a directory lives everywhere */
 	} else if (!strcmp(name, XATTR_DEVICE))
 		n = snprintf(val, size, "%d", in->dev);
+	else if (!*path)
+		return -ENODATA;	/* unlinked: no path left */
 	else
 		n = snprintf(val, size, "%s/%s",
 			     kv_dev(fs, (unsigned)in->dev)->path, path);
@@ -317,6 +367,7 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		char own[KV_PATH_MAX + 64];
 
 		rc = our_value(fs, in, name, path, own, sizeof(own));
+		xtarget_done(fs, &x);
 		pthread_rwlock_unlock(&fs->ns_lock);
 		if (rc < 0)
 			return (void)fuse_reply_err(req, -rc);
@@ -329,7 +380,7 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 			goto out;
 		}
 	}
-	n = lgetxattr(xpath(fs, &x, x.home, path), name, val, size);
+	n = x_get(fs, &x, path, name, val, size);
 	rc = n < 0 ? -errno : 0;
 	if (rc == -ENODATA && !strcmp(name, XATTR_CAPS))
 		atomic_store(&in->nocap, true);
@@ -337,6 +388,7 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (rc == -EOPNOTSUPP && is_acl(name))
 		rc = -ENODATA;
 out:
+	xtarget_done(fs, &x);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	reply_xattr(req, rc, size, val, n);
 	free(val);
@@ -355,9 +407,10 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	if (!rc && size && !(val = malloc(size)))
 		rc = -ENOMEM;
 	if (!rc) {
-		n = llistxattr(xpath(fs, &x, x.home, path), val, size);
+		n = x_list(fs, &x, path, val, size);
 		rc = n < 0 ? -errno : 0;
 	}
+	xtarget_done(fs, &x);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	reply_xattr(req, rc, size, val, n);
 	free(val);
@@ -379,18 +432,15 @@ static int change_xattr(struct kvfs *fs, struct inode *in, const char *name,
 		atomic_store(&in->nocap, false);
 	rc = xtarget_of(fs, in, &x, path);
 	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
-		const char *p;
-
 		if (!(x.devs & DEVBIT(d)))
 			continue;
-		p = xpath(fs, &x, d, path);
-		rc = value ? lsetxattr(p, name, value, size, flags) :
-			     lremovexattr(p, name);
-		rc = rc ? -errno : 0;
+		rc = x_set(fs, &x, d, path, name, value, size, flags) ?
+			-errno : 0;
 		/* a copy may lack what the home copy had */
 		if (rc == -ENODATA && !value && d != x.home)
 			rc = 0;
 	}
+	xtarget_done(fs, &x);
 	return rc;
 }
 
@@ -406,22 +456,25 @@ static int acl_kill_sgid(fuse_req_t req, struct kvfs *fs, struct inode *in)
 	char path[KV_PATH_MAX];
 	struct xtarget x;
 	struct stat st;
+	mode_t mode;
 	int rc = xtarget_of(fs, in, &x, path);
 
-	if (rc)
-		return rc;
-	if (fstatat(kv_rootfd(fs, x.home), kv_at(path), &st,
-		    AT_SYMLINK_NOFOLLOW))
-		return -errno;
-	if (!(st.st_mode & S_ISGID) || !fuse_req_ctx(req)->uid ||
+	if (!rc && (x.fd >= 0 ? fstat(x.fd, &st) :
+		    fstatat(kv_rootfd(fs, x.home), kv_at(path), &st,
+			    AT_SYMLINK_NOFOLLOW)))
+		rc = -errno;
+	if (rc || !(st.st_mode & S_ISGID) || !fuse_req_ctx(req)->uid ||
 	    kv_caller_in_group(req, st.st_gid))
-		return 0;
-	for (unsigned d = 0; d < fs->ndev; d++)
+		goto out;
+	mode = st.st_mode & 07777 & ~(mode_t)S_ISGID;
+	for (unsigned d = 0; !rc && d < fs->ndev; d++)
 		if ((x.devs & DEVBIT(d)) &&
-		    fchmodat(kv_rootfd(fs, d), kv_at(path),
-			     st.st_mode & 07777 & ~(mode_t)S_ISGID, 0))
-			return -errno;
-	return 0;
+		    (x.fd >= 0 ? fchmod(x.fd, mode) :
+		     fchmodat(kv_rootfd(fs, d), kv_at(path), mode, 0)))
+			rc = -errno;
+out:
+	xtarget_done(fs, &x);
+	return rc;
 }
 
 void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,

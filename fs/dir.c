@@ -747,5 +747,12 @@ void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		close(fd);
 	}
 	pthread_rwlock_unlock(&fs->ns_lock);
+	if (rc == -ENOENT) {
+		/* removed while open: nothing of it is left to write */
+		pthread_mutex_lock(&fs->lock);
+		if (inode_of(fs, ino)->gone)
+			rc = 0;
+		pthread_mutex_unlock(&fs->lock);
+	}
 	fuse_reply_err(req, rc < 0 ? -rc : 0);
 }

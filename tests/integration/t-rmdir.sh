@@ -80,6 +80,7 @@ for r in range(50):
     except OSError as e:
         res = e.strerror
     st = os.fstat(fd)
+    os.fsync(fd)
     seen.add("%s; the removed one: nlink %d, %s" % (res, st.st_nlink, oct(st.st_mode)))
     os.close(fd)
     os.rmdir("held")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #
 # t-unlink.sh - a file unlinked while open stays readable (and writable)
-# through the open descriptor, and is gone from every listing at once.
+# through the open descriptor, its attributes and xattrs too, and is gone
+# from every listing at once.
 
 # shellcheck disable=SC2010,SC2012 # ls output is what these tests check
 . "$(dirname "$0")/lib.sh"
@@ -55,4 +56,26 @@ os.close(fd)
 EOF
 t_nowhere gpu1/rw
 t_eq "$(ls -A "$M/gpu1" | wc -l)" 0 "entries in gpu1/ after the last close"
+
+t_log "attributes through a descriptor whose name is gone, as on ext4"
+mkdir "$T/ref/gpu1"
+t_parity 'python3 - {}/gpu1/attrs <<"EOF"
+import os, sys
+p = sys.argv[1]
+fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o644)
+os.unlink(p)
+def t(name, f):
+    try:
+        print(name, f())
+    except OSError as e:
+        print(name, e.strerror)
+t("setxattr", lambda: os.setxattr(fd, "user.k", b"v"))
+t("getxattr", lambda: os.getxattr(fd, "user.k"))
+t("listxattr", lambda: os.listxattr(fd))
+t("removexattr", lambda: os.removexattr(fd, "user.k"))
+t("fchmod", lambda: (os.fchmod(fd, 0o600), oct(os.fstat(fd).st_mode))[1])
+t("futimens", lambda: (os.utime(fd, ns=(5, 7)), os.fstat(fd).st_mtime_ns)[1])
+t("nlink", lambda: os.fstat(fd).st_nlink)
+os.close(fd)
+EOF'
 t_umount_check
