@@ -3,9 +3,9 @@
 # t-freeze.sh - one device stops taking writes (its ext4 frozen with
 # fsfreeze, as a hung disk would): files on the other device are still
 # created, written, read, renamed, listed and unlinked, since nothing of
-# theirs is on the frozen one. What does need it (a file on it, a
-# directory, which has a copy on every device) waits, and completes once
-# the device takes writes again.
+# theirs is on the frozen one, and the frozen one's files are still read.
+# What does write to it (a file on it, a directory, which has a copy on
+# every device) waits, and completes once it takes writes again.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -36,6 +36,7 @@ for f in a b c; do
 done
 cp "$T/data" "$M/gpu1/held"
 sync
+sleep 2.5	# its backing file goes idle and is closed: the read reopens it
 fsfreeze -f "$T/b1"
 T_FROZEN+=("$T/b1")
 
@@ -52,9 +53,9 @@ soon() {
 	if kill -0 "$pid" 2>/dev/null; then
 		fsfreeze -u "$T/b1"
 		wait "$pid" || true
-		t_fail "$what on device 0 waited for frozen device 1"
+		t_fail "$what waited for frozen device 1"
 	fi
-	wait "$pid" || t_fail "$what on device 0 failed while device 1 was frozen"
+	wait "$pid" || t_fail "$what failed while device 1 was frozen"
 }
 
 soon "create" cp "$T/data" "$M/gpu0/new"
@@ -69,6 +70,8 @@ soon "unlink" rm "$M/gpu0/c"
 soon "listing" ls -l "$M/gpu0" "$M/gpu1"
 soon "stat" stat "$M/gpu0/a2"
 t_eq "$(ls "$M/gpu0" | tr '\n' ' ')" "a2 direct new " "gpu0/ while frozen"
+soon "O_DIRECT read on device 1" cmp "$T/data" <(dd if="$M/gpu1/held" bs=1M \
+	iflag=direct status=none)
 
 # what needs device 1 waits for it, and loses nothing
 rm "$M/gpu1/held" &
