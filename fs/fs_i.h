@@ -200,13 +200,18 @@ struct inode *inode_link(struct kvfs *fs, uint64_t ino, mode_t type, int dev,
 			 struct inode *parent, const char *name);
 struct inode *inode_find(struct kvfs *fs, uint64_t ino);
 void inode_forget(struct kvfs *fs, struct inode *in, uint64_t n);
-/*
- * Drop or move a name; the caller holds ns_lock. inode_unname(): @st is
- * the object's stat before its name went: a directory, or a file whose
- * last link it was, is then gone (struct inode.gone).
- */
+/* Drop or move a name; the caller holds ns_lock. */
 void inode_unname(struct kvfs *fs, struct inode *in, struct inode *parent,
-		  const char *name, const struct stat *st);
+		  const char *name);
+/*
+ * @in's object, whose stat is @st, is about to be removed: a directory,
+ * or a file whose last link this is, is marked gone first, before the
+ * backing file system can give its number to an object made meanwhile
+ * (struct inode.gone). Returns whether it marked it; inode_ungone() takes
+ * that back if the removal failed.
+ */
+bool inode_gone(struct kvfs *fs, struct inode *in, const struct stat *st);
+void inode_ungone(struct kvfs *fs, struct inode *in);
 int inode_rename(struct kvfs *fs, struct inode *in, struct inode *oldparent,
 		 const char *oldname, struct inode *newparent,
 		 const char *newname);

@@ -333,16 +333,10 @@ void inode_unref(struct kvfs *fs, struct inode *in)
 }
 
 void inode_unname(struct kvfs *fs, struct inode *in, struct inode *parent,
-		  const char *name, const struct stat *st)
+		  const char *name)
 {
-	bool gone = S_ISDIR(st->st_mode) || st->st_nlink <= 1;
-	struct stat *last = gone ? malloc(sizeof(*last)) : NULL;
 	struct name **pp, *n;
 
-	if (last) {
-		*last = *st;
-		last->st_nlink = 0;
-	}
 	pthread_mutex_lock(&fs->lock);
 	pp = name_slot(in, parent, name);
 	if (pp) {
@@ -350,11 +344,40 @@ void inode_unname(struct kvfs *fs, struct inode *in, struct inode *parent,
 		*pp = n->next;
 		drop_name_locked(fs, n);
 	}
-	if (gone && !in->gone) {
-		in->gone = true;
+	pthread_mutex_unlock(&fs->lock);
+}
+
+bool inode_gone(struct kvfs *fs, struct inode *in, const struct stat *st)
+{
+	struct stat *last;
+	bool marked = false;
+
+	if (!S_ISDIR(st->st_mode) && st->st_nlink > 1)
+		return false;	/* still linked elsewhere */
+	last = malloc(sizeof(*last));
+	if (last) {
+		*last = *st;
+		last->st_nlink = 0;
+	}
+	pthread_mutex_lock(&fs->lock);
+	if (!in->gone) {
+		in->gone = marked = true;
 		in->last = last;
 		last = NULL;
 	}
+	pthread_mutex_unlock(&fs->lock);
+	free(last);
+	return marked;
+}
+
+void inode_ungone(struct kvfs *fs, struct inode *in)
+{
+	struct stat *last;
+
+	pthread_mutex_lock(&fs->lock);
+	in->gone = false;
+	last = in->last;
+	in->last = NULL;
 	pthread_mutex_unlock(&fs->lock);
 	free(last);
 }

@@ -558,40 +558,29 @@ static void sweep_stale(struct kvfs *fs, unsigned keep, const char *path)
 	}
 }
 
-/* Forget the name (@parent, @name) of whatever inode @f describes. */
-static void unname_found(struct kvfs *fs, const struct found *f,
-			 struct inode *parent, const char *name)
-{
-	struct inode *in = inode_find(fs, found_ino(fs, f));
-
-	if (in)
-		inode_unname(fs, in, parent, name, &f->st);
-}
 
 /*
  * The name @path of regular file @f is about to go: if the kernel knows
- * the file, a client may have it open, and its data must stay readable
- * through a backing file opened now (fcache_keep()).
+ * the file (@in, else NULL), a client may have it open, and its data must
+ * stay readable through a backing file opened now (fcache_keep()).
  */
-static int keep_open(struct kvfs *fs, const struct found *f, const char *path)
+static int keep_open(struct kvfs *fs, struct inode *in, const struct found *f,
+		     const char *path)
 {
-	struct inode *in;
-
-	if (!S_ISREG(f->st.st_mode))
+	if (!in || !S_ISREG(f->st.st_mode))
 		return 0;
-	in = inode_find(fs, found_ino(fs, f));
-	return in ? fcache_keep(fs, in, kv_rootfd(fs, (unsigned)f->dev), path) : 0;
+	return fcache_keep(fs, in, kv_rootfd(fs, (unsigned)f->dev), path);
 }
 
-/* Remove the non-directory @f at @path, on its device. */
-static int remove_file(struct kvfs *fs, const struct found *f,
-		       const char *path)
+/* Remove the non-directory @f at @path, known as @in, on its device. */
+static int remove_file(struct kvfs *fs, struct inode *in,
+		       const struct found *f, const char *path)
 {
 	int rc;
 
 	if (S_ISDIR(f->st.st_mode))
 		return -EISDIR;
-	rc = keep_open(fs, f, path);
+	rc = keep_open(fs, in, f, path);
 	if (rc)
 		return rc;
 	if (unlinkat(kv_rootfd(fs, (unsigned)f->dev), path, 0))
@@ -696,6 +685,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct kvfs *fs = kv_fs(req);
 	char path[KV_PATH_MAX];
+	struct inode *in = NULL;
+	bool gone = false;
 	struct found f;
 	int rc;
 
@@ -704,12 +695,21 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return (void)fuse_reply_err(req, -rc);
 	rc = kv_resolve(fs, path, &f);
 	if (!rc) {
+		/*
+		 * Gone before its number is free: a create running beside
+		 * us may get the number and must not get this inode.
+		 */
+		in = inode_find(fs, found_ino(fs, &f));
+		gone = in && inode_gone(fs, in, &f.st);
+		rc = dir ? remove_dir(fs, &f, path) :
+			   remove_file(fs, in, &f, path);
+		if (rc && gone)
+			inode_ungone(fs, in);
 		/* a failed rmdir may have put back copies it had removed */
-		rc = dir ? remove_dir(fs, &f, path) : remove_file(fs, &f, path);
 		dir_changed(fs, inode_of(fs, parent));
 	}
-	if (!rc)
-		unname_found(fs, &f, inode_of(fs, parent), name);
+	if (!rc && in)
+		inode_unname(fs, in, inode_of(fs, parent), name);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	fuse_reply_err(req, -rc);
 }
@@ -736,7 +736,7 @@ static int rename_file(struct kvfs *fs, const struct found *s,
 	if (have_dst && S_ISDIR(t->st.st_mode))
 		return -EISDIR;
 	if (have_dst && !(flags & RENAME_NOREPLACE)) {
-		rc = keep_open(fs, t, dst);
+		rc = keep_open(fs, inode_find(fs, found_ino(fs, t)), t, dst);
 		if (rc)
 			return rc;
 	}
@@ -900,10 +900,13 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	sin = inode_find(fs, found_ino(fs, &s));
 	if (have_dst)
 		tin = inode_find(fs, found_ino(fs, &t));
-	if (tin && (flags & RENAME_EXCHANGE))
+	if (tin && (flags & RENAME_EXCHANGE)) {
 		rc = inode_rename(fs, tin, np, newname, p, name);
-	else if (tin)
-		inode_unname(fs, tin, np, newname, &t.st);
+	} else if (tin) {
+		/* (nothing is created while rename holds ns_lock) */
+		inode_gone(fs, tin, &t.st);
+		inode_unname(fs, tin, np, newname);
+	}
 	if (sin && !rc)
 		rc = inode_rename(fs, sin, p, name, np, newname);
 out:

@@ -2,8 +2,9 @@
 #
 # t-stress.sh - many workers at once, as a KV cache has them: parallel
 # chunk writers (buffered and O_DIRECT), large O_DIRECT readers (the kernel
-# fans them out into parallel requests), create/unlink churn, and the
-# kernel forgetting every inode in the middle (drop_caches).
+# fans them out into parallel requests), create/unlink churn, the kernel
+# forgetting every inode in the middle (drop_caches), and files and
+# directories made and removed in several parents at once (churn.py).
 
 . "$(dirname "$0")/lib.sh"
 
@@ -82,6 +83,13 @@ t_eq "$(find "${T_BACK[@]}" -name 'tmp-*' | wc -l)" 0 "churn leftovers on the de
 
 t_log "evict everything with rm -r while the kernel forgets"
 echo 2 >/proc/sys/vm/drop_caches
+
+t_log "files and directories made and removed in several parents at once"
+mkdir "$M/churn"
+python3 "$T_ROOT/tests/integration/churn.py" "$M/churn" 8 >&2 ||
+	t_fail "churn found an error or another file's data"
+rm -r "$M/churn"
+
 rm -r "$M/gpu0" "$M/gpu1" "$M/gpu2" "$M/gpu3" "$M/shared"
 t_eq "$(ls -A "$M" | wc -l)" 0 "entries left in the mount"
 t_eq "$(find "${T_BACK[@]}" -mindepth 1 | wc -l)" 0 "entries left on the devices"

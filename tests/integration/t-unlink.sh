@@ -29,6 +29,20 @@ for f in gpu1/chunk "kv/llama@8@2@feed@bfloat16.pt" kv/plain; do
 done
 t_eq "$(ls -A "$M/gpu1" | wc -l)" 0 "entries in gpu1/ (no hidden leftovers)"
 
+t_log "read after unlink, past the time an idle backing file is kept"
+# The daemon has closed the file's idle backing file (2 s) before the
+# client opens it (no OPEN reaches the daemon), so only the unlink's
+# keep opens it; after another 2.5 s, the reads must still find it.
+cp "$T/data" "$M/gpu1/late"
+sleep 2.5
+exec 3<"$M/gpu1/late"
+rm "$M/gpu1/late"
+sleep 2.5
+cat <&3 >"$T/out"
+exec 3<&-
+t_cmp "$T/out" "$T/data"
+t_nowhere gpu1/late
+
 t_log "a new file of the same name is a new file"
 echo old >"$M/kv/plain"
 exec 3<"$M/kv/plain"
