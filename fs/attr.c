@@ -265,12 +265,10 @@ static int x_set(struct kvfs *fs, struct xtarget *x, unsigned dev,
  * where the kernel enforces them (fs->posix_acl), refused where it would
  * not.
  */
-#define XATTR_ACL_ACCESS "system.posix_acl_access"
-
 static bool is_acl(const char *name)
 {
 	return !strcmp(name, XATTR_ACL_ACCESS) ||
-	       !strcmp(name, "system.posix_acl_default");
+	       !strcmp(name, XATTR_ACL_DEFAULT);
 }
 
 static bool is_ours(const char *name)

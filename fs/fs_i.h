@@ -245,6 +245,9 @@ int kv_resolve(struct kvfs *fs, const char *path, struct found *f);
 int kv_opendir(struct kvfs *fs, unsigned dev, const char *path, DIR **out);
 /* Create @path's missing parent directories on @dev (mode, owner copied). */
 int kv_make_parents(struct kvfs *fs, unsigned dev, const char *path);
+/* The xattrs that hold POSIX ACLs. */
+#define XATTR_ACL_ACCESS	"system.posix_acl_access"
+#define XATTR_ACL_DEFAULT	"system.posix_acl_default"
 /* What fs->posix_acl asks of the kernel. */
 #define KV_ACL_CAPS	(FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK)
 /*

@@ -105,7 +105,7 @@ static size_t parent_len(const char *path)
 }
 
 static const char *const acl_names[] = {
-	"system.posix_acl_access", "system.posix_acl_default",
+	XATTR_ACL_ACCESS, XATTR_ACL_DEFAULT,
 };
 
 /*
