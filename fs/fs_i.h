@@ -241,6 +241,22 @@ struct found {
  * -ENOENT (or another -errno if no device could answer).
  */
 int kv_resolve(struct kvfs *fs, const char *path, struct found *f);
+/* Split @path at its last slash: the parent's length ("" has length 0). */
+size_t parent_len(const char *path);
+uint64_t found_ino(struct kvfs *fs, const struct found *f);
+/*
+ * Common start of every operation on (parent, name): check the name, take
+ * ns_lock shared and build the path. On failure the lock is not held.
+ */
+int child_begin(struct kvfs *fs, fuse_ino_t parent, const char *name,
+		char *path);
+/* remove.c, shared with rename.c */
+void sweep_stale(struct kvfs *fs, unsigned keep, const char *path);
+int keep_open(struct kvfs *fs, struct inode *in, const struct found *f,
+	      const char *path);
+int dirs_empty(struct kvfs *fs, devmask_t dirs, const char *path);
+int remove_dirs(struct kvfs *fs, devmask_t dirs, const char *path,
+		const struct stat *st);
 /* Open directory @path on @dev for reading. Returns 0 or -errno. */
 int kv_opendir(struct kvfs *fs, unsigned dev, const char *path, DIR **out);
 /* Create @path's missing parent directories on @dev (mode, owner copied). */

@@ -1,0 +1,242 @@
+/*
+ * mkent.c - making names: mkdir (a copy on every device), mknod, symlink and
+ * link (on one device: the policy's, or the linked file's).
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fcache.h"
+#include "fs_i.h"
+
+int kv_caller_umask(struct kvfs *fs, fuse_req_t req)
+{
+	static __thread bool own_umask;
+
+	if (!fs->posix_acl)
+		return 0;	/* the kernel applied it */
+	if (!own_umask) {
+		/* the umask lives in the fs_struct the threads share */
+		if (unshare(CLONE_FS))
+			return -errno;
+		own_umask = true;
+	}
+	umask(fuse_req_ctx(req)->umask);
+	return 0;
+}
+
+int kv_set_owner(struct kvfs *fs, fuse_req_t req, unsigned dev,
+		 const char *path, int fd, bool is_dir)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int root = kv_rootfd(fs, dev);
+	uid_t uid = ctx->uid;
+	gid_t gid = ctx->gid;
+	struct stat parent, st;
+	char dir[KV_PATH_MAX];
+	size_t plen = parent_len(path);
+	int rc;
+
+	if (uid == fs->uid && gid == fs->gid)
+		return 0;	/* the backing filesystem already did it */
+	memcpy(dir, path, plen);
+	dir[plen] = '\0';
+	if (fstatat(root, kv_at(dir), &parent, 0))
+		return -errno;
+	if (parent.st_mode & S_ISGID)
+		gid = parent.st_gid;	/* BSD group semantics of setgid dirs */
+	rc = fd >= 0 ? fstat(fd, &st) :
+		       fstatat(root, path, &st, AT_SYMLINK_NOFOLLOW);
+	if (rc)
+		return -errno;
+	rc = fd >= 0 ? fchown(fd, uid, gid) :
+		       fchownat(root, path, uid, gid, AT_SYMLINK_NOFOLLOW);
+	if (rc)
+		return -errno;
+	/* chown drops set-id bits of files; the creator asked for them */
+	if (!is_dir && !S_ISLNK(st.st_mode) &&
+	    (st.st_mode & (S_ISUID | S_ISGID))) {
+		rc = fd >= 0 ? fchmod(fd, st.st_mode & 07777) :
+			       fchmodat(root, path, st.st_mode & 07777, 0);
+		if (rc)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Whether @path names anything on any device: 0 if free, else -errno. */
+static int name_free(struct kvfs *fs, const char *path)
+{
+	struct found f;
+	int rc = kv_resolve(fs, path, &f);
+
+	if (!rc)
+		return -EEXIST;
+	return rc == -ENOENT ? 0 : rc;
+}
+
+static void reply_entry_for(fuse_req_t req, struct kvfs *fs,
+			    fuse_ino_t parent, const char *name,
+			    const char *path)
+{
+	struct fuse_entry_param e;
+	int rc = kv_entry(fs, inode_of(fs, parent), name, path, &e, NULL);
+
+	pthread_rwlock_unlock(&fs->ns_lock);
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
+	fuse_reply_entry(req, &e);
+}
+
+void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      mode_t mode)
+{
+	struct kvfs *fs = kv_fs(req);
+	char path[KV_PATH_MAX];
+	devmask_t made = 0;
+	int rc;
+
+	rc = child_begin(fs, parent, name, path);
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
+	rc = name_free(fs, path);
+	if (!rc)
+		rc = kv_caller_umask(fs, req);
+	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
+		int root = kv_rootfd(fs, d);
+
+		rc = mkdirat(root, path, mode) ? -errno : 0;
+		if (rc == -ENOENT) {
+			rc = kv_make_parents(fs, d, path);
+			if (!rc)
+				rc = mkdirat(root, path, mode) ? -errno : 0;
+		}
+		if (!rc) {
+			made |= DEVBIT(d);
+			rc = kv_set_owner(fs, req, d, path, -1, true);
+		}
+	}
+	if (made)
+		dir_changed(fs, inode_of(fs, parent));
+	if (rc) {
+		for (unsigned d = 0; d < fs->ndev; d++)
+			if (made & DEVBIT(d))
+				unlinkat(kv_rootfd(fs, d), path, AT_REMOVEDIR);
+		pthread_rwlock_unlock(&fs->ns_lock);
+		return (void)fuse_reply_err(req, -rc);
+	}
+	reply_entry_for(req, fs, parent, name, path);
+}
+
+/*
+ * Run @make for a new non-directory at @path on its policy device,
+ * creating missing parents there on the way.
+ */
+struct maker {
+	mode_t mode;
+	dev_t rdev;
+	const char *target;
+};
+
+static int make_node(struct kvfs *fs, unsigned dev, const char *path,
+		     const struct maker *m)
+{
+	int root = kv_rootfd(fs, dev);
+	int tries = 0, rc;
+
+	do {
+		if (m->target)
+			rc = symlinkat(m->target, root, path);
+		else
+			rc = mknodat(root, path, m->mode, m->rdev);
+		rc = rc ? -errno : 0;
+		if (rc != -ENOENT || tries++)
+			return rc;
+		rc = kv_make_parents(fs, dev, path);
+	} while (!rc);
+	return rc;
+}
+
+static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
+		       const struct maker *m)
+{
+	struct kvfs *fs = kv_fs(req);
+	char path[KV_PATH_MAX];
+	unsigned dev;
+	int rc;
+
+	rc = child_begin(fs, parent, name, path);
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
+	dev = place_pick(&fs->policy, path);
+	rc = name_free(fs, path);
+	if (!rc)
+		rc = kv_caller_umask(fs, req);
+	if (!rc)
+		rc = make_node(fs, dev, path, m);
+	if (!rc) {
+		rc = kv_set_owner(fs, req, dev, path, -1, false);
+		if (rc)
+			unlinkat(kv_rootfd(fs, dev), path, 0);
+		dir_changed(fs, inode_of(fs, parent));
+	}
+	if (rc) {
+		pthread_rwlock_unlock(&fs->ns_lock);
+		return (void)fuse_reply_err(req, -rc);
+	}
+	reply_entry_for(req, fs, parent, name, path);
+}
+
+void fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name,
+	      mode_t mode, dev_t rdev)
+{
+	struct maker m = { .mode = mode, .rdev = rdev };
+
+	make_entry(req, parent, name, &m);
+}
+
+void fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+		const char *name)
+{
+	struct maker m = { .target = link };
+
+	make_entry(req, parent, name, &m);
+}
+
+void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+	     const char *newname)
+{
+	struct kvfs *fs = kv_fs(req);
+	struct inode *in = inode_of(fs, ino);
+	char src[KV_PATH_MAX], dst[KV_PATH_MAX];
+	int root, rc;
+
+	rc = child_begin(fs, newparent, newname, dst);
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
+	rc = inode_path(fs, in, src, sizeof(src));
+	if (rc >= 0 && S_ISDIR(in->type))
+		rc = -EPERM;
+	/* a link names data where it is, like rename: never EXDEV */
+	if (rc >= 0)
+		rc = name_free(fs, dst);
+	if (!rc) {
+		root = kv_rootfd(fs, (unsigned)in->dev);
+		rc = linkat(root, src, root, dst, 0) ? -errno : 0;
+		if (rc == -ENOENT && !kv_make_parents(fs, (unsigned)in->dev, dst))
+			rc = linkat(root, src, root, dst, 0) ? -errno : 0;
+		if (!rc)
+			dir_changed(fs, inode_of(fs, newparent));
+	}
+	if (rc) {
+		pthread_rwlock_unlock(&fs->ns_lock);
+		return (void)fuse_reply_err(req, -rc);
+	}
+	reply_entry_for(req, fs, newparent, newname, dst);
+}

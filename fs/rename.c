@@ -1,0 +1,207 @@
+/*
+ * rename.c - RENAME, with RENAME_NOREPLACE and RENAME_EXCHANGE: a file moves
+ * on its own device, a directory on every device holding a copy; a failure
+ * puts back what was done.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "fcache.h"
+#include "fs_i.h"
+
+/* Rename a non-directory on its own device, over whatever @dst names. */
+static int rename_file(struct kvfs *fs, const struct found *s,
+		       const struct found *t, bool have_dst,
+		       const char *src, const char *dst, unsigned flags)
+{
+	unsigned dev = (unsigned)s->dev;
+	int root = kv_rootfd(fs, dev);
+	int rc;
+
+	if (have_dst && S_ISDIR(t->st.st_mode))
+		return -EISDIR;
+	if (have_dst && !(flags & RENAME_NOREPLACE)) {
+		rc = keep_open(fs, inode_find(fs, found_ino(fs, t)), t, dst);
+		if (rc)
+			return rc;
+	}
+	rc = renameat2(root, src, root, dst, flags) ? -errno : 0;
+	if (rc == -ENOENT && !kv_make_parents(fs, dev, dst))
+		rc = renameat2(root, src, root, dst, flags) ? -errno : 0;
+	if (rc)
+		return rc;
+	/* the replaced file may live elsewhere: the name is ours now */
+	sweep_stale(fs, dev, dst);
+	return 0;
+}
+
+/* Rename every copy of a directory; undo the done ones on failure. */
+static int rename_dir(struct kvfs *fs, const struct found *s,
+		      const struct found *t, bool have_dst,
+		      const char *src, const char *dst)
+{
+	devmask_t done = 0;
+	int rc = 0;
+
+	if (have_dst) {
+		if (!S_ISDIR(t->st.st_mode))
+			return -ENOTDIR;
+		rc = dirs_empty(fs, t->dirs, dst);
+		if (!rc)
+			rc = remove_dirs(fs, t->dirs & ~s->dirs, dst, &t->st);
+		if (rc)
+			return rc;
+	}
+	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
+		int root = kv_rootfd(fs, d);
+
+		if (!(s->dirs & DEVBIT(d)))
+			continue;
+		rc = renameat(root, src, root, dst) ? -errno : 0;
+		if (rc == -ENOENT && !kv_make_parents(fs, d, dst))
+			rc = renameat(root, src, root, dst) ? -errno : 0;
+		if (!rc)
+			done |= DEVBIT(d);
+	}
+	if (rc) {
+		for (unsigned d = 0; d < fs->ndev; d++)
+			if (done & DEVBIT(d))
+				renameat(kv_rootfd(fs, d), dst,
+					 kv_rootfd(fs, d), src);
+	}
+	return rc;
+}
+
+/* The devices that hold what @f names: its copies, or its one device. */
+static devmask_t devs_of(const struct found *f)
+{
+	return S_ISDIR(f->st.st_mode) ? f->dirs : DEVBIT((unsigned)f->dev);
+}
+
+/*
+ * Device @d's part of exchanging @src and @dst (or, with @undo, of taking
+ * it back): where both names are, swap them; where one is, move it to the
+ * other name.
+ */
+static int exchange_on(struct kvfs *fs, unsigned d, devmask_t sdevs,
+		       devmask_t tdevs, const char *src, const char *dst,
+		       bool undo)
+{
+	int root = kv_rootfd(fs, d);
+	const char *from = src, *to = dst;
+	int rc;
+
+	if ((sdevs & tdevs) & DEVBIT(d))
+		return renameat2(root, src, root, dst, RENAME_EXCHANGE) ?
+			       -errno : 0;
+	if (!(sdevs & DEVBIT(d)) != undo) {
+		from = dst;
+		to = src;
+	}
+	rc = renameat2(root, from, root, to, RENAME_NOREPLACE) ? -errno : 0;
+	if (rc == -ENOENT && !undo && !kv_make_parents(fs, d, to))
+		rc = renameat2(root, from, root, to, RENAME_NOREPLACE) ?
+			     -errno : 0;
+	return rc;
+}
+
+/*
+ * Swap two names on every device either is on, taking back the devices
+ * done if one fails. Two files on one device swap in one atomic step;
+ * otherwise each device's part is atomic, and the namespace lock, held
+ * exclusively, makes the whole atomic for everyone using the mount.
+ */
+static int rename_exchange(struct kvfs *fs, const struct found *s,
+			   const struct found *t, const char *src,
+			   const char *dst)
+{
+	devmask_t sdevs = devs_of(s), tdevs = devs_of(t), done = 0;
+	int rc = 0;
+
+	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
+		if (!((sdevs | tdevs) & DEVBIT(d)))
+			continue;
+		rc = exchange_on(fs, d, sdevs, tdevs, src, dst, false);
+		if (!rc)
+			done |= DEVBIT(d);
+	}
+	if (rc)
+		for (unsigned d = 0; d < fs->ndev; d++)
+			if (done & DEVBIT(d))
+				exchange_on(fs, d, sdevs, tdevs, src, dst,
+					    true);
+	return rc;
+}
+
+void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	struct kvfs *fs = kv_fs(req);
+	struct inode *p = inode_of(fs, parent), *np = inode_of(fs, newparent);
+	char src[KV_PATH_MAX], dst[KV_PATH_MAX];
+	struct inode *sin, *tin = NULL;
+	struct found s, t;
+	bool have_dst;
+	int rc;
+
+	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return (void)fuse_reply_err(req, EINVAL);
+	rc = kv_check_name(name);
+	if (!rc)
+		rc = kv_check_name(newname);
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
+
+	pthread_rwlock_wrlock(&fs->ns_lock);
+	rc = inode_child_path(fs, p, name, src, sizeof(src));
+	if (rc >= 0)
+		rc = inode_child_path(fs, np, newname, dst, sizeof(dst));
+	if (rc >= 0)
+		rc = kv_resolve(fs, src, &s);
+	if (rc < 0)
+		goto out;
+	rc = kv_resolve(fs, dst, &t);
+	if (rc && rc != -ENOENT)
+		goto out;
+	have_dst = !rc;
+	rc = 0;
+	if (have_dst && s.dev == t.dev && s.st.st_ino == t.st.st_ino)
+		goto out;	/* two names of one file: nothing to do */
+	if (flags & RENAME_EXCHANGE)
+		rc = have_dst ? rename_exchange(fs, &s, &t, src, dst) : -ENOENT;
+	else if (have_dst && (flags & RENAME_NOREPLACE))
+		rc = -EEXIST;
+	else if (S_ISDIR(s.st.st_mode))
+		rc = rename_dir(fs, &s, &t, have_dst, src, dst);
+	else
+		rc = rename_file(fs, &s, &t, have_dst, src, dst, flags);
+	/* a failed one may have moved copies and moved them back */
+	dir_changed(fs, p);
+	if (np != p)
+		dir_changed(fs, np);
+	if (rc)
+		goto out;
+
+	sin = inode_find(fs, found_ino(fs, &s));
+	if (have_dst)
+		tin = inode_find(fs, found_ino(fs, &t));
+	if (tin && (flags & RENAME_EXCHANGE)) {
+		rc = inode_rename(fs, tin, np, newname, p, name);
+	} else if (tin) {
+		/* (nothing is created while rename holds ns_lock) */
+		inode_gone(fs, tin, &t.st);
+		inode_unname(fs, tin, np, newname);
+	}
+	if (sin && !rc)
+		rc = inode_rename(fs, sin, p, name, np, newname);
+out:
+	pthread_rwlock_unlock(&fs->ns_lock);
+	fuse_reply_err(req, rc < 0 ? -rc : 0);
+}
