@@ -27,6 +27,50 @@
 #define XATTR_RING "user.kvstripe.ring"		/* ditto */
 #define XATTR_CAPS "security.capability"
 
+int kv_getattr(struct kvfs *fs, struct inode *in, struct stat *st)
+{
+	char path[KV_PATH_MAX];
+	struct dfile *df = NULL;
+	struct found f;
+	bool known;
+	int rc;
+
+	if (S_ISREG(in->type))
+		df = fcache_peek(fs, in);
+	if (df) {
+		/* blocks and mtime are exact once written data has landed */
+		dfile_drain(df);
+		rc = fstat(dfile_fd(df), st) ? -errno : 0;
+		st->st_size = (off_t)dfile_size(df);
+		fcache_put(fs, in);
+		goto out;
+	}
+	pthread_mutex_lock(&fs->lock);
+	known = in->last != NULL;
+	if (known)
+		*st = *in->last;	/* removed: the attributes it had */
+	pthread_mutex_unlock(&fs->lock);
+	if (known) {
+		rc = 0;
+		goto out;
+	}
+	rc = inode_path(fs, in, path, sizeof(path));
+	if (rc < 0)
+		return rc;
+	if (S_ISDIR(in->type)) {
+		rc = kv_resolve(fs, path, &f);
+		if (rc)
+			return rc;
+		*st = f.st;
+		goto out;
+	}
+	rc = fstatat(kv_rootfd(fs, (unsigned)in->dev), path, st,
+		     AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+out:
+	st->st_ino = in->ino;
+	return rc;
+}
+
 void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct kvfs *fs = kv_fs(req);
@@ -499,4 +543,61 @@ void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	rc = change_xattr(fs, inode_of(fs, ino), name, NULL, 0, 0);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	fuse_reply_err(req, -rc);
+}
+
+bool kv_caller_in_group(fuse_req_t req, gid_t gid)
+{
+	gid_t list[64];
+	int n;
+
+	if (fuse_req_ctx(req)->gid == gid)
+		return true;
+	n = fuse_req_getgroups(req, 64, list);
+	for (int i = 0; i < n && i < 64; i++)
+		if (list[i] == gid)
+			return true;
+	return false;
+}
+
+int kv_kill_suidgid(fuse_req_t req, int fd, int dirfd, const char *path)
+{
+	struct stat st;
+	mode_t mode;
+	int rc;
+
+	rc = fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, path, &st,
+						 AT_SYMLINK_NOFOLLOW);
+	if (rc < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	/*
+	 * As the VFS: set-user-ID always goes; set-group-ID goes with group
+	 * execute, or else if the caller is not in the file's group.
+	 */
+	mode = st.st_mode & 07777 & ~(mode_t)S_ISUID;
+	if ((mode & S_ISGID) &&
+	    ((mode & S_IXGRP) || !kv_caller_in_group(req, st.st_gid)))
+		mode &= ~(mode_t)S_ISGID;
+	if (mode == (st.st_mode & 07777))
+		return 0;
+	rc = fd >= 0 ? fchmod(fd, mode) : fchmodat(dirfd, path, mode, 0);
+	return rc < 0 ? -errno : 1;
+}
+
+int kv_kill_setid_open(fuse_req_t req, fuse_ino_t ino, int fd)
+{
+	struct kvfs *fs = fuse_req_userdata(req);
+	int rc = kv_kill_suidgid(req, fd, -1, NULL);
+
+	if (rc <= 0)
+		return rc;
+	/*
+	 * The reply to a WRITE carries no mode: the kernel would
+	 * keep showing the bits to a stat that asks for the mode alone.
+	 * Only attributes are dropped (offset < 0), which takes no lock
+	 * the request being answered holds.
+	 */
+	fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	return 0;
 }

@@ -16,61 +16,6 @@
 #include "fring.h"
 #include "fs_i.h"
 
-/* The device for a new file at @path: the policy's, or a less busy one. */
-static unsigned create_device(struct kvfs *fs, const char *path)
-{
-	unsigned busy[DEV_MAX];
-
-	for (unsigned d = 0; d < fs->ndev; d++)
-		busy[d] = atomic_load_explicit(&fs->writers[d],
-					       memory_order_relaxed);
-	return place_pick_busy(&fs->policy, path, busy);
-}
-
-int kv_getattr(struct kvfs *fs, struct inode *in, struct stat *st)
-{
-	char path[KV_PATH_MAX];
-	struct dfile *df = NULL;
-	struct found f;
-	bool known;
-	int rc;
-
-	if (S_ISREG(in->type))
-		df = fcache_peek(fs, in);
-	if (df) {
-		/* blocks and mtime are exact once written data has landed */
-		dfile_drain(df);
-		rc = fstat(dfile_fd(df), st) ? -errno : 0;
-		st->st_size = (off_t)dfile_size(df);
-		fcache_put(fs, in);
-		goto out;
-	}
-	pthread_mutex_lock(&fs->lock);
-	known = in->last != NULL;
-	if (known)
-		*st = *in->last;	/* removed: the attributes it had */
-	pthread_mutex_unlock(&fs->lock);
-	if (known) {
-		rc = 0;
-		goto out;
-	}
-	rc = inode_path(fs, in, path, sizeof(path));
-	if (rc < 0)
-		return rc;
-	if (S_ISDIR(in->type)) {
-		rc = kv_resolve(fs, path, &f);
-		if (rc)
-			return rc;
-		*st = f.st;
-		goto out;
-	}
-	rc = fstatat(kv_rootfd(fs, (unsigned)in->dev), path, st,
-		     AT_SYMLINK_NOFOLLOW) ? -errno : 0;
-out:
-	st->st_ino = in->ino;
-	return rc;
-}
-
 /*
  * No direct_io: the kernel then splits a client's large O_DIRECT request
  * into parallel ones and shared mmap keeps working. keep_cache: every
@@ -79,7 +24,7 @@ out:
  * read from the device once. (A kernel that opens without us keeps its
  * cache too.)
  */
-static void set_open_flags(struct fuse_file_info *fi)
+void set_open_flags(struct fuse_file_info *fi)
 {
 	fi->fh = 0;
 	fi->direct_io = 0;
@@ -103,81 +48,6 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* a reader leaves nothing to settle at close */
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 	fuse_reply_open(req, fi);
-}
-
-void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
-	       mode_t mode, struct fuse_file_info *fi)
-{
-	struct kvfs *fs = kv_fs(req);
-	int flags = (fi->flags & (O_EXCL | O_TRUNC)) | O_CREAT | O_RDWR;
-	struct fuse_entry_param e;
-	char path[KV_PATH_MAX];
-	struct dfile *df = NULL;
-	struct inode *in;
-	struct found f;
-	unsigned dev;
-	int rc;
-
-	rc = kv_check_name(name);
-	if (rc)
-		return (void)fuse_reply_err(req, -rc);
-	pthread_rwlock_rdlock(&fs->ns_lock);
-	rc = inode_child_path(fs, inode_of(fs, parent), name, path,
-			      sizeof(path));
-	if (rc < 0)
-		goto out;
-	dev = create_device(fs, path);
-	rc = kv_caller_umask(fs, req);
-	if (rc)
-		goto out;
-	rc = dfile_open(kv_rootfd(fs, dev), path, flags, mode,
-			kv_dev(fs, dev)->dio_align, &df);
-	if (rc == -ENOENT && !(rc = kv_make_parents(fs, dev, path)))
-		rc = dfile_open(kv_rootfd(fs, dev), path, flags, mode,
-				kv_dev(fs, dev)->dio_align, &df);
-	if (rc)
-		goto out;
-	dir_changed(fs, inode_of(fs, parent));
-	if (kv_dev(fs, dev)->page_cache)
-		dfile_set_page_cache(df);
-	rc = kv_set_owner(fs, req, dev, path, dfile_fd(df), false);
-	if (!rc)
-		rc = fstat(dfile_fd(df), &f.st) ? -errno : 0;
-	if (rc) {
-		unlinkat(kv_rootfd(fs, dev), path, 0);
-		goto out;
-	}
-	f.dev = (int)dev;
-	f.dirs = 0;
-	in = inode_link(fs, kv_make_ino(fs, dev, f.st.st_ino), S_IFREG,
-			(int)dev, inode_of(fs, parent), name);
-	if (!in) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	df = fcache_install(fs, in, df);
-	f.st.st_size = (off_t)dfile_size(df);
-	kv_fill_entry(fs, in, &f.st, &e);
-	fcache_put(fs, in);
-	pthread_rwlock_unlock(&fs->ns_lock);
-	set_open_flags(fi);
-	/*
-	 * A new file's buffered writer (a KV chunk's put: "wb") writes past
-	 * the page cache: the kernel hands the daemon the writer's own pages
-	 * instead of copying them into cache pages it must first allocate.
-	 * Only for write-only opens, so no read on this descriptor misses
-	 * the cache, and no shared mmap can be refused (it needs read
-	 * access); a new file has nothing cached to go stale. O_DIRECT
-	 * writers keep the kernel's parallel split of large writes.
-	 */
-	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY &&
-			!(fi->flags & O_DIRECT);
-	fuse_reply_create(req, &e, fi);
-	return;
-out:
-	pthread_rwlock_unlock(&fs->ns_lock);
-	dfile_close(df);
-	fuse_reply_err(req, -rc);
 }
 
 /*

@@ -184,6 +184,9 @@ bool kv_caller_in_group(fuse_req_t req, gid_t gid);
  */
 void evict_kick_locked(struct kvfs *fs);
 void evict_wake_locked(struct kvfs *fs);
+void *evict_main(void *arg);
+/* file.c: the open flags of every open and create */
+void set_open_flags(struct fuse_file_info *fi);
 
 /* inode.c: the table */
 int inode_table_init(struct kvfs *fs);

@@ -12,6 +12,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "dfile.h"
 #include "fcache.h"
 #include "fs_i.h"
 
@@ -239,4 +240,90 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		return (void)fuse_reply_err(req, -rc);
 	}
 	reply_entry_for(req, fs, newparent, newname, dst);
+}
+
+/* The device for a new file at @path: the policy's, or a less busy one. */
+static unsigned create_device(struct kvfs *fs, const char *path)
+{
+	unsigned busy[DEV_MAX];
+
+	for (unsigned d = 0; d < fs->ndev; d++)
+		busy[d] = atomic_load_explicit(&fs->writers[d],
+					       memory_order_relaxed);
+	return place_pick_busy(&fs->policy, path, busy);
+}
+
+void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
+	       mode_t mode, struct fuse_file_info *fi)
+{
+	struct kvfs *fs = kv_fs(req);
+	int flags = (fi->flags & (O_EXCL | O_TRUNC)) | O_CREAT | O_RDWR;
+	struct fuse_entry_param e;
+	char path[KV_PATH_MAX];
+	struct dfile *df = NULL;
+	struct inode *in;
+	struct found f;
+	unsigned dev;
+	int rc;
+
+	rc = kv_check_name(name);
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
+	pthread_rwlock_rdlock(&fs->ns_lock);
+	rc = inode_child_path(fs, inode_of(fs, parent), name, path,
+			      sizeof(path));
+	if (rc < 0)
+		goto out;
+	dev = create_device(fs, path);
+	rc = kv_caller_umask(fs, req);
+	if (rc)
+		goto out;
+	rc = dfile_open(kv_rootfd(fs, dev), path, flags, mode,
+			kv_dev(fs, dev)->dio_align, &df);
+	if (rc == -ENOENT && !(rc = kv_make_parents(fs, dev, path)))
+		rc = dfile_open(kv_rootfd(fs, dev), path, flags, mode,
+				kv_dev(fs, dev)->dio_align, &df);
+	if (rc)
+		goto out;
+	dir_changed(fs, inode_of(fs, parent));
+	if (kv_dev(fs, dev)->page_cache)
+		dfile_set_page_cache(df);
+	rc = kv_set_owner(fs, req, dev, path, dfile_fd(df), false);
+	if (!rc)
+		rc = fstat(dfile_fd(df), &f.st) ? -errno : 0;
+	if (rc) {
+		unlinkat(kv_rootfd(fs, dev), path, 0);
+		goto out;
+	}
+	f.dev = (int)dev;
+	f.dirs = 0;
+	in = inode_link(fs, kv_make_ino(fs, dev, f.st.st_ino), S_IFREG,
+			(int)dev, inode_of(fs, parent), name);
+	if (!in) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	df = fcache_install(fs, in, df);
+	f.st.st_size = (off_t)dfile_size(df);
+	kv_fill_entry(fs, in, &f.st, &e);
+	fcache_put(fs, in);
+	pthread_rwlock_unlock(&fs->ns_lock);
+	set_open_flags(fi);
+	/*
+	 * A new file's buffered writer (a KV chunk's put: "wb") writes past
+	 * the page cache: the kernel hands the daemon the writer's own pages
+	 * instead of copying them into cache pages it must first allocate.
+	 * Only for write-only opens, so no read on this descriptor misses
+	 * the cache, and no shared mmap can be refused (it needs read
+	 * access); a new file has nothing cached to go stale. O_DIRECT
+	 * writers keep the kernel's parallel split of large writes.
+	 */
+	fi->direct_io = (fi->flags & O_ACCMODE) == O_WRONLY &&
+			!(fi->flags & O_DIRECT);
+	fuse_reply_create(req, &e, fi);
+	return;
+out:
+	pthread_rwlock_unlock(&fs->ns_lock);
+	dfile_close(df);
+	fuse_reply_err(req, -rc);
 }

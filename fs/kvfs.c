@@ -1,0 +1,135 @@
+/*
+ * kvfs.c - the kvfs object's life: built over the devices, started once the
+ * session is mounted (the transport's hooks, the evictor), stopped after
+ * the session loop, freed.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "fcache.h"
+#include "fring.h"
+#include "fs_i.h"
+
+/*
+ * Idle backing files to keep open: a quarter of the descriptors the
+ * process may have (a dfile uses one or two), within bounds.
+ */
+static size_t fcache_limit(void)
+{
+	struct rlimit rl;
+	size_t n = FCACHE_MAX;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < n)
+		n = rl.rlim_cur / 4;
+	return n < FCACHE_MIN ? FCACHE_MIN : n;
+}
+
+int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
+{
+	struct kvfs *fs;
+	struct stat st;
+	int rc;
+
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return -ENOMEM;
+	fs->p = *p;
+	if (!fs->p.listing_window)
+		fs->p.listing_window = KVFS_LISTING_WINDOW;
+	fs->devs = p->devs;
+	fs->ndev = devset_count(p->devs);
+	fs->policy.ndev = fs->ndev;
+	fs->policy.gpus = p->gpus;
+	fs->uid = geteuid();
+	fs->gid = getegid();
+	fs->fcache_max = fcache_limit();
+	rc = -pthread_rwlock_init(&fs->ns_lock, NULL);
+	if (rc)
+		goto err_free;
+	rc = -pthread_mutex_init(&fs->lock, NULL);
+	if (rc)
+		goto err_rwlock;
+	rc = -pthread_cond_init(&fs->fcache_closed, NULL);
+	if (rc)
+		goto err_mutex;
+	rc = inode_table_init(fs);
+	if (rc)
+		goto err_cond;
+	if (fstat(kv_rootfd(fs, 0), &st)) {
+		rc = -errno;
+		goto err_table;
+	}
+	fs->root->ino = kv_make_ino(fs, 0, st.st_ino);
+	*out = fs;
+	return 0;
+
+err_table:
+	inode_table_release(fs);
+err_cond:
+	pthread_cond_destroy(&fs->fcache_closed);
+err_mutex:
+	pthread_mutex_destroy(&fs->lock);
+err_rwlock:
+	pthread_rwlock_destroy(&fs->ns_lock);
+err_free:
+	free(fs);
+	return rc;
+}
+
+void kvfs_free(struct kvfs *fs)
+{
+	if (!fs)
+		return;
+	inode_table_release(fs);
+	pthread_cond_destroy(&fs->fcache_closed);
+	pthread_mutex_destroy(&fs->lock);
+	pthread_rwlock_destroy(&fs->ns_lock);
+	free(fs);
+}
+
+int kvfs_start(struct kvfs *fs, struct fuse_session *se)
+{
+	pthread_condattr_t attr;
+	int rc;
+
+	fs->se = se;
+	rc = wire_attach(se);
+	if (rc)
+		return rc;
+	rc = -pthread_condattr_init(&attr);
+	if (rc)
+		return rc;
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	rc = -pthread_cond_init(&fs->evict_cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (rc)
+		return rc;
+	rc = -pthread_create(&fs->evict_thread, NULL, evict_main, fs);
+	if (rc) {
+		pthread_cond_destroy(&fs->evict_cond);
+		return rc;
+	}
+	pthread_mutex_lock(&fs->lock);
+	fs->evict_running = true;
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+void kvfs_stop(struct kvfs *fs)
+{
+	fring_stop(fs);
+	pthread_mutex_lock(&fs->lock);
+	if (!fs->evict_running) {
+		pthread_mutex_unlock(&fs->lock);
+		return;
+	}
+	fs->evict_stop = true;
+	fs->evict_running = false;
+	pthread_cond_signal(&fs->evict_cond);
+	pthread_mutex_unlock(&fs->lock);
+	pthread_join(fs->evict_thread, NULL);
+	pthread_cond_destroy(&fs->evict_cond);
+}
