@@ -16,9 +16,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "attr.h"
 #include "dfile.h"
 #include "fcache.h"
-#include "fs_i.h"
+#include "inode.h"
+#include "ns.h"
+#include "ops.h"
 
 #define XATTR_DEVICE "user.kvstripe.device"
 #define XATTR_PATH "user.kvstripe.path"
@@ -27,7 +30,7 @@
 #define XATTR_RING "user.kvstripe.ring"		/* ditto */
 #define XATTR_CAPS "security.capability"
 
-int kv_getattr(struct kvfs *fs, struct inode *in, struct stat *st)
+int attr_get(struct kvfs *fs, struct inode *in, struct stat *st)
 {
 	char path[KV_PATH_MAX];
 	struct dfile *df = NULL;
@@ -58,7 +61,7 @@ int kv_getattr(struct kvfs *fs, struct inode *in, struct stat *st)
 	if (rc < 0)
 		return rc;
 	if (S_ISDIR(in->type)) {
-		rc = kv_resolve(fs, path, &f);
+		rc = ns_resolve(fs, path, &f);
 		if (rc)
 			return rc;
 		*st = f.st;
@@ -79,7 +82,7 @@ void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	(void)fi;
 	pthread_rwlock_rdlock(&fs->ns_lock);
-	rc = kv_getattr(fs, inode_of(fs, ino), &st);
+	rc = attr_get(fs, inode_of(fs, ino), &st);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
@@ -93,7 +96,7 @@ static devmask_t copies(struct kvfs *fs, struct inode *in, const char *path)
 
 	if (!S_ISDIR(in->type))
 		return DEVBIT(in->dev);
-	return kv_resolve(fs, path, &f) ? 0 : f.dirs;
+	return ns_resolve(fs, path, &f) ? 0 : f.dirs;
 }
 
 static struct timespec set_time(int valid, int set, int now,
@@ -194,13 +197,13 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	/* truncate or chown by an unprivileged caller (KILLPRIV_V2) */
 	if (!rc && fs->killpriv && (valid & FUSE_SET_ATTR_KILL_SUID) &&
 	    S_ISREG(in->type)) {
-		rc = kv_kill_suidgid(req, df ? dfile_fd(df) : -1,
+		rc = attr_kill_suidgid(req, df ? dfile_fd(df) : -1,
 				     kv_rootfd(fs, in->dev), path);
 		if (rc > 0)
 			rc = 0;	/* the reply carries the new mode */
 	}
 	if (!rc)
-		rc = kv_getattr(fs, in, &st);
+		rc = attr_get(fs, in, &st);
 out:
 	pthread_rwlock_unlock(&fs->ns_lock);
 	if (df)
@@ -506,7 +509,7 @@ static int acl_kill_sgid(fuse_req_t req, struct kvfs *fs, struct inode *in)
 			    AT_SYMLINK_NOFOLLOW)))
 		rc = -errno;
 	if (rc || !(st.st_mode & S_ISGID) || !fuse_req_ctx(req)->uid ||
-	    kv_caller_in_group(req, st.st_gid))
+	    attr_caller_in_group(req, st.st_gid))
 		goto out;
 	mode = st.st_mode & 07777 & ~(mode_t)S_ISGID;
 	for (unsigned d = 0; !rc && d < fs->ndev; d++)
@@ -545,7 +548,7 @@ void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	fuse_reply_err(req, -rc);
 }
 
-bool kv_caller_in_group(fuse_req_t req, gid_t gid)
+bool attr_caller_in_group(fuse_req_t req, gid_t gid)
 {
 	gid_t list[64];
 	int n;
@@ -559,7 +562,7 @@ bool kv_caller_in_group(fuse_req_t req, gid_t gid)
 	return false;
 }
 
-int kv_kill_suidgid(fuse_req_t req, int fd, int dirfd, const char *path)
+int attr_kill_suidgid(fuse_req_t req, int fd, int dirfd, const char *path)
 {
 	struct stat st;
 	mode_t mode;
@@ -577,7 +580,7 @@ int kv_kill_suidgid(fuse_req_t req, int fd, int dirfd, const char *path)
 	 */
 	mode = st.st_mode & 07777 & ~(mode_t)S_ISUID;
 	if ((mode & S_ISGID) &&
-	    ((mode & S_IXGRP) || !kv_caller_in_group(req, st.st_gid)))
+	    ((mode & S_IXGRP) || !attr_caller_in_group(req, st.st_gid)))
 		mode &= ~(mode_t)S_ISGID;
 	if (mode == (st.st_mode & 07777))
 		return 0;
@@ -585,10 +588,10 @@ int kv_kill_suidgid(fuse_req_t req, int fd, int dirfd, const char *path)
 	return rc < 0 ? -errno : 1;
 }
 
-int kv_kill_setid_open(fuse_req_t req, fuse_ino_t ino, int fd)
+int attr_kill_setid_open(fuse_req_t req, fuse_ino_t ino, int fd)
 {
 	struct kvfs *fs = fuse_req_userdata(req);
-	int rc = kv_kill_suidgid(req, fd, -1, NULL);
+	int rc = attr_kill_suidgid(req, fd, -1, NULL);
 
 	if (rc <= 0)
 		return rc;

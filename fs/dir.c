@@ -25,7 +25,10 @@
 
 #include <xxhash.h>
 
-#include "fs_i.h"
+#include "dir.h"
+#include "inode.h"
+#include "ns.h"
+#include "ops.h"
 
 /* Windows a directory keeps, for readers at different places in it. */
 #define SNAP_SLOTS	4
@@ -277,7 +280,7 @@ static int snap_read_dev(struct kvfs *fs, struct dsnap *h, unsigned dev,
 {
 	struct dirent *de;
 	DIR *dir;
-	int rc = kv_opendir(fs, dev, path, &dir);
+	int rc = ns_opendir(fs, dev, path, &dir);
 
 	if (rc)
 		return rc == -ENOENT || rc == -ENOTDIR ? 0 : rc;
@@ -565,8 +568,8 @@ static size_t snap_seek(const struct dsnap *h, uint64_t off)
 static uint64_t dent_ino(struct kvfs *fs, const struct dent *e)
 {
 	if (e->type == DT_DIR)
-		return kv_make_ino(fs, (unsigned)e->dir_dev, e->dir_ino);
-	return kv_make_ino(fs, (unsigned)e->dev, e->ino);
+		return inode_make_ino(fs, (unsigned)e->dir_dev, e->dir_ino);
+	return inode_make_ino(fs, (unsigned)e->dev, e->ino);
 }
 
 /*
@@ -609,7 +612,7 @@ static size_t add_entry(fuse_req_t req, struct kvfs *fs, struct inode *dir,
 	/* the dots get no lookup reference: ino 0 */
 	if (!dot && lookup &&
 	    (inode_child_path(fs, dir, name, path, sizeof(path)) < 0 ||
-	     kv_entry(fs, dir, name, path, &ep, &child)))
+	     ns_entry(fs, dir, name, path, &ep, &child)))
 		return 0;
 	len = fuse_add_direntry_plus(req, buf, room, name, &ep, next);
 	if (len > room && child)

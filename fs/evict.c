@@ -23,9 +23,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "evict.h"
 #include "fcache.h"
-#include "fring.h"
-#include "fs_i.h"
+#include "inode.h"
 #include "log.h"
 
 #define EVICT_BATCH 512		/* names dropped per pass */
@@ -133,7 +133,7 @@ static void check_devices(struct kvfs *fs)
 	}
 }
 
-void *evict_main(void *arg)
+static void *evict_main(void *arg)
 {
 	struct kvfs *fs = arg;
 	struct victim *v = malloc(EVICT_BATCH * sizeof(*v));
@@ -182,4 +182,43 @@ void evict_wake_locked(struct kvfs *fs)
 {
 	if (fs->evict_running)
 		pthread_cond_signal(&fs->evict_cond);
+}
+
+int evict_start(struct kvfs *fs)
+{
+	pthread_condattr_t attr;
+	int rc;
+
+	rc = -pthread_condattr_init(&attr);
+	if (rc)
+		return rc;
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	rc = -pthread_cond_init(&fs->evict_cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (rc)
+		return rc;
+	rc = -pthread_create(&fs->evict_thread, NULL, evict_main, fs);
+	if (rc) {
+		pthread_cond_destroy(&fs->evict_cond);
+		return rc;
+	}
+	pthread_mutex_lock(&fs->lock);
+	fs->evict_running = true;
+	pthread_mutex_unlock(&fs->lock);
+	return 0;
+}
+
+void evict_stop(struct kvfs *fs)
+{
+	pthread_mutex_lock(&fs->lock);
+	if (!fs->evict_running) {
+		pthread_mutex_unlock(&fs->lock);
+		return;
+	}
+	fs->evict_stop = true;
+	fs->evict_running = false;
+	pthread_cond_signal(&fs->evict_cond);
+	pthread_mutex_unlock(&fs->lock);
+	pthread_join(fs->evict_thread, NULL);
+	pthread_cond_destroy(&fs->evict_cond);
 }

@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "dfile.h"
+#include "evict.h"
 #include "fcache.h"
+#include "inode.h"
 #include "log.h"
 
 static void lru_del_locked(struct kvfs *fs, struct inode *in)

@@ -8,13 +8,16 @@
  * an open with nothing behind it.
  */
 #include <fcntl.h>
-#include <stdlib.h>
 #include <unistd.h>
 
+#include "attr.h"
 #include "dfile.h"
 #include "fcache.h"
+#include "file.h"
 #include "fring.h"
-#include "fs_i.h"
+#include "inode.h"
+#include "ops.h"
+#include "wire.h"
 
 /*
  * No direct_io: the kernel then splits a client's large O_DIRECT request
@@ -24,7 +27,7 @@
  * read from the device once. (A kernel that opens without us keeps its
  * cache too.)
  */
-void set_open_flags(struct fuse_file_info *fi)
+void file_open_flags(struct fuse_file_info *fi)
 {
 	fi->fh = 0;
 	fi->direct_io = 0;
@@ -44,7 +47,7 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (!S_ISREG(in->type))
 		return (void)fuse_reply_err(req, ENXIO);
 	/* O_TRUNC comes as a SETATTR: atomic_o_trunc is off */
-	set_open_flags(fi);
+	file_open_flags(fi);
 	/* a reader leaves nothing to settle at close */
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 	fuse_reply_open(req, fi);
@@ -137,7 +140,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		return (void)fuse_reply_err(req, (int)-n);
 	/* an unprivileged writer's write drops set-id bits */
 	if (wire_kill_asked())
-		n = kv_kill_setid_open(req, ino, dfile_fd(df));
+		n = attr_kill_setid_open(req, ino, dfile_fd(df));
 	if (!n)
 		n = dfile_write(df, buf, size, (uint64_t)off);
 	fcache_put(fs, in);

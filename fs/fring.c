@@ -23,6 +23,7 @@
 #include "fs_i.h"
 #include "log.h"
 #include "ucmd.h"
+#include "wire.h"
 
 /* The kernel's io_uring interface (protocol 7.42); older headers lack it. */
 #ifndef FUSE_URING_IN_OUT_HEADER_SZ

@@ -11,8 +11,10 @@
 #include <string.h>
 
 #include "dfile.h"
+#include "dir.h"
+#include "evict.h"
 #include "fcache.h"
-#include "fs_i.h"
+#include "inode.h"
 
 #define BUCKETS_MIN 1024
 #define TRIM_EVERY 8192		/* inodes freed between malloc_trim() calls */
@@ -24,7 +26,7 @@ static size_t bucket_of(struct kvfs *fs, uint64_t ino)
 	       (fs->nbuckets - 1);
 }
 
-uint64_t kv_make_ino(struct kvfs *fs, unsigned dev, ino_t backing)
+uint64_t inode_make_ino(struct kvfs *fs, unsigned dev, ino_t backing)
 {
 	uint64_t v = backing, z;
 

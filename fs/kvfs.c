@@ -4,13 +4,14 @@
  * the session loop, freed.
  */
 #include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "evict.h"
 #include "fcache.h"
 #include "fring.h"
-#include "fs_i.h"
+#include "inode.h"
+#include "wire.h"
 
 /*
  * Idle backing files to keep open: a quarter of the descriptors the
@@ -62,7 +63,7 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 		rc = -errno;
 		goto err_table;
 	}
-	fs->root->ino = kv_make_ino(fs, 0, st.st_ino);
+	fs->root->ino = inode_make_ino(fs, 0, st.st_ino);
 	*out = fs;
 	return 0;
 
@@ -92,44 +93,17 @@ void kvfs_free(struct kvfs *fs)
 
 int kvfs_start(struct kvfs *fs, struct fuse_session *se)
 {
-	pthread_condattr_t attr;
 	int rc;
 
 	fs->se = se;
 	rc = wire_attach(se);
 	if (rc)
 		return rc;
-	rc = -pthread_condattr_init(&attr);
-	if (rc)
-		return rc;
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	rc = -pthread_cond_init(&fs->evict_cond, &attr);
-	pthread_condattr_destroy(&attr);
-	if (rc)
-		return rc;
-	rc = -pthread_create(&fs->evict_thread, NULL, evict_main, fs);
-	if (rc) {
-		pthread_cond_destroy(&fs->evict_cond);
-		return rc;
-	}
-	pthread_mutex_lock(&fs->lock);
-	fs->evict_running = true;
-	pthread_mutex_unlock(&fs->lock);
-	return 0;
+	return evict_start(fs);
 }
 
 void kvfs_stop(struct kvfs *fs)
 {
 	fring_stop(fs);
-	pthread_mutex_lock(&fs->lock);
-	if (!fs->evict_running) {
-		pthread_mutex_unlock(&fs->lock);
-		return;
-	}
-	fs->evict_stop = true;
-	fs->evict_running = false;
-	pthread_cond_signal(&fs->evict_cond);
-	pthread_mutex_unlock(&fs->lock);
-	pthread_join(fs->evict_thread, NULL);
-	pthread_cond_destroy(&fs->evict_cond);
+	evict_stop(fs);
 }

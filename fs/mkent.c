@@ -2,21 +2,21 @@
  * mkent.c - making names: mkdir (a copy on every device), mknod, symlink and
  * link (on one device: the policy's, or the linked file's).
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "dfile.h"
+#include "dir.h"
 #include "fcache.h"
-#include "fs_i.h"
+#include "file.h"
+#include "inode.h"
+#include "ns.h"
+#include "ops.h"
 
-int kv_caller_umask(struct kvfs *fs, fuse_req_t req)
+static int caller_umask(struct kvfs *fs, fuse_req_t req)
 {
 	static __thread bool own_umask;
 
@@ -32,7 +32,7 @@ int kv_caller_umask(struct kvfs *fs, fuse_req_t req)
 	return 0;
 }
 
-int kv_set_owner(struct kvfs *fs, fuse_req_t req, unsigned dev,
+static int set_owner(struct kvfs *fs, fuse_req_t req, unsigned dev,
 		 const char *path, int fd, bool is_dir)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -41,7 +41,7 @@ int kv_set_owner(struct kvfs *fs, fuse_req_t req, unsigned dev,
 	gid_t gid = ctx->gid;
 	struct stat parent, st;
 	char dir[KV_PATH_MAX];
-	size_t plen = parent_len(path);
+	size_t plen = ns_parent_len(path);
 	int rc;
 
 	if (uid == fs->uid && gid == fs->gid)
@@ -75,7 +75,7 @@ int kv_set_owner(struct kvfs *fs, fuse_req_t req, unsigned dev,
 static int name_free(struct kvfs *fs, const char *path)
 {
 	struct found f;
-	int rc = kv_resolve(fs, path, &f);
+	int rc = ns_resolve(fs, path, &f);
 
 	if (!rc)
 		return -EEXIST;
@@ -87,7 +87,7 @@ static void reply_entry_for(fuse_req_t req, struct kvfs *fs,
 			    const char *path)
 {
 	struct fuse_entry_param e;
-	int rc = kv_entry(fs, inode_of(fs, parent), name, path, &e, NULL);
+	int rc = ns_entry(fs, inode_of(fs, parent), name, path, &e, NULL);
 
 	pthread_rwlock_unlock(&fs->ns_lock);
 	if (rc)
@@ -103,24 +103,24 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	devmask_t made = 0;
 	int rc;
 
-	rc = child_begin(fs, parent, name, path);
+	rc = ns_child_begin(fs, parent, name, path);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 	rc = name_free(fs, path);
 	if (!rc)
-		rc = kv_caller_umask(fs, req);
+		rc = caller_umask(fs, req);
 	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
 		int root = kv_rootfd(fs, d);
 
 		rc = mkdirat(root, path, mode) ? -errno : 0;
 		if (rc == -ENOENT) {
-			rc = kv_make_parents(fs, d, path);
+			rc = ns_make_parents(fs, d, path);
 			if (!rc)
 				rc = mkdirat(root, path, mode) ? -errno : 0;
 		}
 		if (!rc) {
 			made |= DEVBIT(d);
-			rc = kv_set_owner(fs, req, d, path, -1, true);
+			rc = set_owner(fs, req, d, path, -1, true);
 		}
 	}
 	if (made)
@@ -159,7 +159,7 @@ static int make_node(struct kvfs *fs, unsigned dev, const char *path,
 		rc = rc ? -errno : 0;
 		if (rc != -ENOENT || tries++)
 			return rc;
-		rc = kv_make_parents(fs, dev, path);
+		rc = ns_make_parents(fs, dev, path);
 	} while (!rc);
 	return rc;
 }
@@ -172,17 +172,17 @@ static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	unsigned dev;
 	int rc;
 
-	rc = child_begin(fs, parent, name, path);
+	rc = ns_child_begin(fs, parent, name, path);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 	dev = place_pick(&fs->policy, path);
 	rc = name_free(fs, path);
 	if (!rc)
-		rc = kv_caller_umask(fs, req);
+		rc = caller_umask(fs, req);
 	if (!rc)
 		rc = make_node(fs, dev, path, m);
 	if (!rc) {
-		rc = kv_set_owner(fs, req, dev, path, -1, false);
+		rc = set_owner(fs, req, dev, path, -1, false);
 		if (rc)
 			unlinkat(kv_rootfd(fs, dev), path, 0);
 		dir_changed(fs, inode_of(fs, parent));
@@ -218,7 +218,7 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	char src[KV_PATH_MAX], dst[KV_PATH_MAX];
 	int root, rc;
 
-	rc = child_begin(fs, newparent, newname, dst);
+	rc = ns_child_begin(fs, newparent, newname, dst);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 	rc = inode_path(fs, in, src, sizeof(src));
@@ -230,7 +230,7 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (!rc) {
 		root = kv_rootfd(fs, (unsigned)in->dev);
 		rc = linkat(root, src, root, dst, 0) ? -errno : 0;
-		if (rc == -ENOENT && !kv_make_parents(fs, (unsigned)in->dev, dst))
+		if (rc == -ENOENT && !ns_make_parents(fs, (unsigned)in->dev, dst))
 			rc = linkat(root, src, root, dst, 0) ? -errno : 0;
 		if (!rc)
 			dir_changed(fs, inode_of(fs, newparent));
@@ -275,12 +275,12 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc < 0)
 		goto out;
 	dev = create_device(fs, path);
-	rc = kv_caller_umask(fs, req);
+	rc = caller_umask(fs, req);
 	if (rc)
 		goto out;
 	rc = dfile_open(kv_rootfd(fs, dev), path, flags, mode,
 			kv_dev(fs, dev)->dio_align, &df);
-	if (rc == -ENOENT && !(rc = kv_make_parents(fs, dev, path)))
+	if (rc == -ENOENT && !(rc = ns_make_parents(fs, dev, path)))
 		rc = dfile_open(kv_rootfd(fs, dev), path, flags, mode,
 				kv_dev(fs, dev)->dio_align, &df);
 	if (rc)
@@ -288,7 +288,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	dir_changed(fs, inode_of(fs, parent));
 	if (kv_dev(fs, dev)->page_cache)
 		dfile_set_page_cache(df);
-	rc = kv_set_owner(fs, req, dev, path, dfile_fd(df), false);
+	rc = set_owner(fs, req, dev, path, dfile_fd(df), false);
 	if (!rc)
 		rc = fstat(dfile_fd(df), &f.st) ? -errno : 0;
 	if (rc) {
@@ -297,7 +297,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	f.dev = (int)dev;
 	f.dirs = 0;
-	in = inode_link(fs, kv_make_ino(fs, dev, f.st.st_ino), S_IFREG,
+	in = inode_link(fs, inode_make_ino(fs, dev, f.st.st_ino), S_IFREG,
 			(int)dev, inode_of(fs, parent), name);
 	if (!in) {
 		rc = -ENOMEM;
@@ -305,10 +305,10 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	}
 	df = fcache_install(fs, in, df);
 	f.st.st_size = (off_t)dfile_size(df);
-	kv_fill_entry(fs, in, &f.st, &e);
+	ns_fill_entry(fs, in, &f.st, &e);
 	fcache_put(fs, in);
 	pthread_rwlock_unlock(&fs->ns_lock);
-	set_open_flags(fi);
+	file_open_flags(fi);
 	/*
 	 * A new file's buffered writer (a KV chunk's put: "wb") writes past
 	 * the page cache: the kernel hands the daemon the writer's own pages

@@ -9,16 +9,16 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <sched.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "fcache.h"
-#include "fs_i.h"
+#include "attr.h"
+#include "inode.h"
+#include "ns.h"
+#include "ops.h"
 
 /* The order lookups visit devices: the policy's first, then ascending. */
 static unsigned visit(unsigned first, unsigned i)
@@ -42,7 +42,7 @@ static bool ts_after(struct timespec a, struct timespec b)
 	       (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
 }
 
-int kv_resolve(struct kvfs *fs, const char *path, struct found *f)
+int ns_resolve(struct kvfs *fs, const char *path, struct found *f)
 {
 	unsigned first = *path ? place_pick(&fs->policy, path) : 0;
 	struct timespec mtime = { 0 }, ctime = { 0 };
@@ -97,7 +97,7 @@ int kv_resolve(struct kvfs *fs, const char *path, struct found *f)
 }
 
 /* Split @path at its last slash: the parent's length ("" has length 0). */
-size_t parent_len(const char *path)
+size_t ns_parent_len(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 
@@ -144,10 +144,10 @@ static int copy_acls(struct kvfs *fs, unsigned from, unsigned to,
 	return rc;
 }
 
-int kv_make_parents(struct kvfs *fs, unsigned dev, const char *path)
+int ns_make_parents(struct kvfs *fs, unsigned dev, const char *path)
 {
 	char prefix[KV_PATH_MAX];
-	size_t end = parent_len(path), pos = 0;
+	size_t end = ns_parent_len(path), pos = 0;
 	int root = kv_rootfd(fs, dev);
 
 	if (!end)
@@ -161,7 +161,7 @@ int kv_make_parents(struct kvfs *fs, unsigned dev, const char *path)
 
 		if (slash)
 			*slash = '\0';
-		rc = kv_resolve(fs, prefix, &home);
+		rc = ns_resolve(fs, prefix, &home);
 		if (rc)
 			return rc;
 		if (!(home.dirs & DEVBIT(dev))) {
@@ -189,12 +189,12 @@ int kv_make_parents(struct kvfs *fs, unsigned dev, const char *path)
 	return 0;
 }
 
-uint64_t found_ino(struct kvfs *fs, const struct found *f)
+uint64_t ns_found_ino(struct kvfs *fs, const struct found *f)
 {
-	return kv_make_ino(fs, (unsigned)f->dev, f->st.st_ino);
+	return inode_make_ino(fs, (unsigned)f->dev, f->st.st_ino);
 }
 
-void kv_fill_entry(struct kvfs *fs, struct inode *in, const struct stat *st,
+void ns_fill_entry(struct kvfs *fs, struct inode *in, const struct stat *st,
 		   struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
@@ -214,30 +214,30 @@ static int entry_from(struct kvfs *fs, struct inode *parent, const char *name,
 	struct stat st;
 	int rc;
 
-	in = inode_link(fs, found_ino(fs, f), f->st.st_mode & S_IFMT, f->dev,
+	in = inode_link(fs, ns_found_ino(fs, f), f->st.st_mode & S_IFMT, f->dev,
 			parent, name);
 	if (!in)
 		return -ENOMEM;
 	st = f->st;
 	if (S_ISREG(st.st_mode)) {
 		/* an open file's size is the dfile's, not the padded one */
-		rc = kv_getattr(fs, in, &st);
+		rc = attr_get(fs, in, &st);
 		if (rc) {
 			inode_forget(fs, in, 1);
 			return rc;
 		}
 	}
-	kv_fill_entry(fs, in, &st, e);
+	ns_fill_entry(fs, in, &st, e);
 	if (out)
 		*out = in;
 	return 0;
 }
 
-int kv_entry(struct kvfs *fs, struct inode *parent, const char *name,
+int ns_entry(struct kvfs *fs, struct inode *parent, const char *name,
 	     const char *path, struct fuse_entry_param *e, struct inode **out)
 {
 	struct found f;
-	int rc = kv_resolve(fs, path, &f);
+	int rc = ns_resolve(fs, path, &f);
 
 	if (rc)
 		return rc;
@@ -248,7 +248,7 @@ int kv_entry(struct kvfs *fs, struct inode *parent, const char *name,
  * Common start of every operation on (parent, name): check the name, take
  * ns_lock shared and build the path. On failure the lock is not held.
  */
-int child_begin(struct kvfs *fs, fuse_ino_t parent, const char *name,
+int ns_child_begin(struct kvfs *fs, fuse_ino_t parent, const char *name,
 		       char *path)
 {
 	int rc = kv_check_name(name);
@@ -273,10 +273,10 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct found f;
 	int rc;
 
-	rc = child_begin(fs, parent, name, path);
+	rc = ns_child_begin(fs, parent, name, path);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
-	rc = kv_resolve(fs, path, &f);
+	rc = ns_resolve(fs, path, &f);
 	if (!rc)
 		rc = entry_from(fs, inode_of(fs, parent), name, &f, &e, NULL);
 	pthread_rwlock_unlock(&fs->ns_lock);
@@ -310,7 +310,7 @@ void fs_forget_multi(fuse_req_t req, size_t count,
 	fuse_reply_none(req);
 }
 
-int kv_opendir(struct kvfs *fs, unsigned dev, const char *path, DIR **out)
+int ns_opendir(struct kvfs *fs, unsigned dev, const char *path, DIR **out)
 {
 	int fd = openat(kv_rootfd(fs, dev), kv_at(path),
 			O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -6,13 +6,9 @@
  * parallel 1 MiB requests), opens without round trips, readdirplus,
  * parallel dirops, POSIX ACLs.
  */
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include "fcache.h"
-#include "fs_i.h"
+#include "ops.h"
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -69,7 +65,7 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 	 * us; the backing file systems store them, keep the mode in step
 	 * with them and give new entries the parent's default ACL, as long
 	 * as entries are made with the caller's umask, which the kernel
-	 * then leaves to us (kv_caller_umask()).
+	 * then leaves to us (caller_umask()).
 	 */
 	if ((conn->capable & KV_ACL_CAPS) == KV_ACL_CAPS) {
 		conn->want |= KV_ACL_CAPS;

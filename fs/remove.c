@@ -4,16 +4,15 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
-#include <sched.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
+#include "dir.h"
 #include "fcache.h"
-#include "fs_i.h"
+#include "inode.h"
+#include "ops.h"
+#include "remove.h"
 
 /*
  * Remove non-directories named @path on every device but @keep: stale
@@ -23,7 +22,7 @@
  * device that takes no writes (frozen, hung) would hold up every unlink
  * and rename on the others.
  */
-void sweep_stale(struct kvfs *fs, unsigned keep, const char *path)
+void remove_sweep_stale(struct kvfs *fs, unsigned keep, const char *path)
 {
 	struct stat st;
 
@@ -43,7 +42,7 @@ void sweep_stale(struct kvfs *fs, unsigned keep, const char *path)
  * the file (@in, else NULL), a client may have it open, and its data must
  * stay readable through a backing file opened now (fcache_keep()).
  */
-int keep_open(struct kvfs *fs, struct inode *in, const struct found *f,
+int remove_keep_open(struct kvfs *fs, struct inode *in, const struct found *f,
 		     const char *path)
 {
 	if (!in || !S_ISREG(f->st.st_mode))
@@ -59,12 +58,12 @@ static int remove_file(struct kvfs *fs, struct inode *in,
 
 	if (S_ISDIR(f->st.st_mode))
 		return -EISDIR;
-	rc = keep_open(fs, in, f, path);
+	rc = remove_keep_open(fs, in, f, path);
 	if (rc)
 		return rc;
 	if (unlinkat(kv_rootfd(fs, (unsigned)f->dev), path, 0))
 		return -errno;
-	sweep_stale(fs, (unsigned)f->dev, path);
+	remove_sweep_stale(fs, (unsigned)f->dev, path);
 	return 0;
 }
 
@@ -73,7 +72,7 @@ static int dir_empty(struct kvfs *fs, unsigned dev, const char *path)
 {
 	struct dirent *de;
 	DIR *dir;
-	int rc = kv_opendir(fs, dev, path, &dir);
+	int rc = ns_opendir(fs, dev, path, &dir);
 
 	if (rc)
 		return rc;
@@ -87,7 +86,7 @@ static int dir_empty(struct kvfs *fs, unsigned dev, const char *path)
 	return rc;
 }
 
-int dirs_empty(struct kvfs *fs, devmask_t dirs, const char *path)
+int remove_dirs_empty(struct kvfs *fs, devmask_t dirs, const char *path)
 {
 	for (unsigned d = 0; d < fs->ndev; d++) {
 		if (dirs & DEVBIT(d)) {
@@ -138,7 +137,7 @@ static int remove_dir(struct kvfs *fs, const struct found *f,
 
 	if (!S_ISDIR(f->st.st_mode))
 		return -ENOTDIR;
-	rc = dirs_empty(fs, f->dirs, path);
+	rc = remove_dirs_empty(fs, f->dirs, path);
 	return rc ? rc : remove_dirs(fs, f->dirs, path, &f->st);
 }
 
@@ -153,16 +152,16 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct found f;
 	int rc;
 
-	rc = child_begin(fs, parent, name, path);
+	rc = ns_child_begin(fs, parent, name, path);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
-	rc = kv_resolve(fs, path, &f);
+	rc = ns_resolve(fs, path, &f);
 	if (!rc) {
 		/*
 		 * Gone before its number is free: a create running beside
 		 * us may get the number and must not get this inode.
 		 */
-		in = inode_find(fs, found_ino(fs, &f));
+		in = inode_find(fs, ns_found_ino(fs, &f));
 		gone = in && inode_gone(fs, in, &f.st);
 		rc = dir ? remove_dir(fs, &f, path) :
 			   remove_file(fs, in, &f, path);

@@ -3,18 +3,14 @@
  * on its own device, a directory on every device holding a copy; a failure
  * puts back what was done.
  */
-#include <dirent.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/stat.h>
-#include <sys/xattr.h>
-#include <unistd.h>
 
-#include "fcache.h"
-#include "fs_i.h"
+#include "dir.h"
+#include "inode.h"
+#include "ops.h"
+#include "remove.h"
 
 /* Rename a non-directory on its own device, over whatever @dst names. */
 static int rename_file(struct kvfs *fs, const struct found *s,
@@ -28,17 +24,17 @@ static int rename_file(struct kvfs *fs, const struct found *s,
 	if (have_dst && S_ISDIR(t->st.st_mode))
 		return -EISDIR;
 	if (have_dst && !(flags & RENAME_NOREPLACE)) {
-		rc = keep_open(fs, inode_find(fs, found_ino(fs, t)), t, dst);
+		rc = remove_keep_open(fs, inode_find(fs, ns_found_ino(fs, t)), t, dst);
 		if (rc)
 			return rc;
 	}
 	rc = renameat2(root, src, root, dst, flags) ? -errno : 0;
-	if (rc == -ENOENT && !kv_make_parents(fs, dev, dst))
+	if (rc == -ENOENT && !ns_make_parents(fs, dev, dst))
 		rc = renameat2(root, src, root, dst, flags) ? -errno : 0;
 	if (rc)
 		return rc;
 	/* the replaced file may live elsewhere: the name is ours now */
-	sweep_stale(fs, dev, dst);
+	remove_sweep_stale(fs, dev, dst);
 	return 0;
 }
 
@@ -53,7 +49,7 @@ static int rename_dir(struct kvfs *fs, const struct found *s,
 	if (have_dst) {
 		if (!S_ISDIR(t->st.st_mode))
 			return -ENOTDIR;
-		rc = dirs_empty(fs, t->dirs, dst);
+		rc = remove_dirs_empty(fs, t->dirs, dst);
 		if (!rc)
 			rc = remove_dirs(fs, t->dirs & ~s->dirs, dst, &t->st);
 		if (rc)
@@ -65,7 +61,7 @@ static int rename_dir(struct kvfs *fs, const struct found *s,
 		if (!(s->dirs & DEVBIT(d)))
 			continue;
 		rc = renameat(root, src, root, dst) ? -errno : 0;
-		if (rc == -ENOENT && !kv_make_parents(fs, d, dst))
+		if (rc == -ENOENT && !ns_make_parents(fs, d, dst))
 			rc = renameat(root, src, root, dst) ? -errno : 0;
 		if (!rc)
 			done |= DEVBIT(d);
@@ -106,7 +102,7 @@ static int exchange_on(struct kvfs *fs, unsigned d, devmask_t sdevs,
 		to = src;
 	}
 	rc = renameat2(root, from, root, to, RENAME_NOREPLACE) ? -errno : 0;
-	if (rc == -ENOENT && !undo && !kv_make_parents(fs, d, to))
+	if (rc == -ENOENT && !undo && !ns_make_parents(fs, d, to))
 		rc = renameat2(root, from, root, to, RENAME_NOREPLACE) ?
 			     -errno : 0;
 	return rc;
@@ -164,10 +160,10 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc >= 0)
 		rc = inode_child_path(fs, np, newname, dst, sizeof(dst));
 	if (rc >= 0)
-		rc = kv_resolve(fs, src, &s);
+		rc = ns_resolve(fs, src, &s);
 	if (rc < 0)
 		goto out;
-	rc = kv_resolve(fs, dst, &t);
+	rc = ns_resolve(fs, dst, &t);
 	if (rc && rc != -ENOENT)
 		goto out;
 	have_dst = !rc;
@@ -189,9 +185,9 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc)
 		goto out;
 
-	sin = inode_find(fs, found_ino(fs, &s));
+	sin = inode_find(fs, ns_found_ino(fs, &s));
 	if (have_dst)
-		tin = inode_find(fs, found_ino(fs, &t));
+		tin = inode_find(fs, ns_found_ino(fs, &t));
 	if (tin && (flags & RENAME_EXCHANGE)) {
 		rc = inode_rename(fs, tin, np, newname, p, name);
 	} else if (tin) {

@@ -29,6 +29,7 @@
 #include "fring.h"
 #include "fs_i.h"
 #include "log.h"
+#include "wire.h"
 
 /* The request this thread read last asks for suid/sgid to go. */
 static __thread bool wire_kill;
