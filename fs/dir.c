@@ -5,7 +5,7 @@
  * name once, a directory merged, for a non-directory the copy lookup would
  * find (the policy's device first). Snapshots belong to the directory, not
  * to an open handle: the first is retaken at offset 0, and each is dropped
- * once a reader got past it. Offsets are name hashes (see snap_sort()); a
+ * once a reader got past it. Offsets are name hashes (dirsnap.h); a
  * snapshot holds at most p.listing_window of them (some 80 bytes each),
  * the smallest after the offset it was taken for: a huge directory is
  * listed in windows, at the price of one scan of it per window, and the
@@ -14,7 +14,7 @@
  * A window outlives the listing that took it, so it also carries when it
  * was taken: a listing that began after a change through the mount, or
  * more than attr_timeout after the window (changes made by hand), never
- * uses it (see snap_fresh()).
+ * uses it (see dlisting_fresh()).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -23,261 +23,37 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
 #include "dir.h"
+#include "dirsnap.h"
 #include "inode.h"
 #include "ns.h"
 #include "ops.h"
 
-/* Windows a directory keeps, for readers at different places in it. */
-#define SNAP_SLOTS	4
-
-struct dent {
-	uint64_t cookie;	/* its d_off: a hash of the name, see below */
-	uint32_t name;		/* offset into dsnap.names */
-	uint8_t type;		/* DT_* of the winning copy */
-	int8_t dev;		/* device of the winning copy */
-	int8_t dir_dev;		/* lowest device holding it as a directory */
-	ino_t ino, dir_ino;	/* backing inode numbers of those copies */
+struct rank_ctx {
+	struct kvfs *fs;
+	const char *dirpath;
 };
 
 /*
- * A window of one merged directory, shared by every reader in it: all its
- * entries with cookies after @floor, up to the @window smallest.
+ * The rank of @dev for the entry @name of the directory being read: the
+ * order lookup visits devices (the policy's first). Names too long for a
+ * path rank alike, and so keep the copy seen first.
  */
-struct dsnap {
-	struct dsnap *next;	/* the directory's other windows: fs->lock */
-	unsigned refs;		/* protected by fs->lock */
-	uint64_t changes;	/* dlisting.changes before it was read */
-	uint64_t taken_ms;	/* kv_now_ms() before it was read */
-	size_t window;		/* most entries it keeps */
-	uint64_t floor;		/* taken for readers after this cookie */
-	uint64_t ceil;		/* holds no cookie above this one */
-	bool last;		/* ... and there is none above it */
-	bool tail;		/* empty, after a window a reader got past */
-	struct dent *ents;	/* sorted by cookie once built */
-	size_t n, cap;
-	char *names;
-	size_t names_len, names_cap;
-	uint32_t *index;	/* while building: open addressing, 0 = empty */
-	size_t index_cap;
-};
-
-/*
- * What a directory knows about its listings, made by the first one and
- * kept for the inode's life; protected by fs->lock.
- */
-struct dlisting {
-	struct dsnap *snaps;	/* its windows, most recently used first */
-	uint64_t changes;	/* names changed through the mount */
-	uint64_t start_changes;	/* ... when the latest listing began */
-	uint64_t start_ms;	/* kv_now_ms() then */
-};
-
-/*
- * Cookies: an entry's d_off is a hash of its name, kept above the dots'
- * offsets 1 and 2 and below 2^63, and a window is sorted by it. A reader
- * resumes after the entry with the cookie it was given, so a window can be
- * retaken between two of its requests without skipping or repeating a
- * name that stayed (ext4's htree offsets work the same way). Equal hashes
- * are made distinct in sorted order; a window taken for a later offset
- * also holds the COOKIE_SLACK cookies before it, so it makes them distinct
- * the same way.
- */
-#define COOKIE_FIRST	3
-#define COOKIE_SLACK	64
-
-static const char *dent_name(const struct dsnap *h, const struct dent *e)
+static unsigned rank(void *ctx, const char *name, unsigned dev)
 {
-	return h->names + e->name;
-}
-
-static void dsnap_free(struct dsnap *h)
-{
-	free(h->ents);
-	free(h->names);
-	free(h->index);
-	free(h);
-}
-
-/* The cookie of @name before equal ones are made distinct. */
-static uint64_t name_cookie(const char *name)
-{
-	return (XXH3_64bits(name, strlen(name)) >> 2) + COOKIE_FIRST;
-}
-
-static int cookie_cmp(const void *a, const void *b)
-{
-	const struct dent *x = a, *y = b;
-
-	return x->cookie < y->cookie ? -1 : x->cookie > y->cookie;
-}
-
-static int index_build(struct dsnap *h, size_t cap)
-{
-	uint32_t *idx = calloc(cap, sizeof(*idx));
-
-	if (!idx)
-		return -ENOMEM;
-	for (size_t i = 0; i < h->n; i++) {
-		size_t slot = h->ents[i].cookie & (cap - 1);
-
-		while (idx[slot])
-			slot = (slot + 1) & (cap - 1);
-		idx[slot] = (uint32_t)i + 1;
-	}
-	free(h->index);
-	h->index = idx;
-	h->index_cap = cap;
-	return 0;
-}
-
-/* The entry named @name, or the empty slot where it belongs. */
-static uint32_t *index_slot(struct dsnap *h, const char *name, uint64_t cookie)
-{
-	size_t slot = cookie & (h->index_cap - 1);
-
-	while (h->index[slot]) {
-		const struct dent *e = &h->ents[h->index[slot] - 1];
-
-		if (e->cookie == cookie && !strcmp(dent_name(h, e), name))
-			break;
-		slot = (slot + 1) & (h->index_cap - 1);
-	}
-	return &h->index[slot];
-}
-
-static int snap_append(struct dsnap *h, const char *name, uint64_t cookie,
-		       uint8_t type, unsigned dev, ino_t ino, uint32_t *slot)
-{
-	size_t len = strlen(name) + 1;
-	struct dent *e;
-
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 64;
-		struct dent *ents = realloc(h->ents, cap * sizeof(*ents));
-
-		if (!ents)
-			return -ENOMEM;
-		h->ents = ents;
-		h->cap = cap;
-	}
-	if (h->names_len + len > h->names_cap) {
-		size_t cap = h->names_cap ? h->names_cap * 2 : 4096;
-		char *names;
-
-		while (cap < h->names_len + len)
-			cap *= 2;
-		names = realloc(h->names, cap);
-		if (!names)
-			return -ENOMEM;
-		h->names = names;
-		h->names_cap = cap;
-	}
-	e = &h->ents[h->n];
-	e->cookie = cookie;
-	e->name = (uint32_t)h->names_len;
-	memcpy(h->names + h->names_len, name, len);
-	h->names_len += len;
-	e->type = type;
-	e->dev = (int8_t)dev;
-	e->ino = ino;
-	e->dir_dev = type == DT_DIR ? (int8_t)dev : -1;
-	e->dir_ino = ino;
-	*slot = (uint32_t)++h->n;
-	return 0;
-}
-
-/*
- * Keep the @h->window smallest cookies (all of those equal to the last
- * one kept, too) and leave every larger one out from now on.
- */
-static int snap_prune(struct dsnap *h)
-{
-	size_t keep = h->window, len = 0;
-	char *names;
-
-	qsort(h->ents, h->n, sizeof(*h->ents), cookie_cmp);
-	while (keep < h->n && h->ents[keep].cookie == h->ents[keep - 1].cookie)
-		keep++;
-	if (keep == h->n)
-		return 0;
-	h->ceil = h->ents[keep - 1].cookie;
-	h->n = keep;
-	for (size_t i = 0; i < keep; i++)
-		len += strlen(dent_name(h, &h->ents[i])) + 1;
-	names = malloc(len);
-	if (!names)
-		return -ENOMEM;
-	len = 0;
-	for (size_t i = 0; i < keep; i++) {
-		const char *name = dent_name(h, &h->ents[i]);
-		size_t n = strlen(name) + 1;
-
-		memcpy(names + len, name, n);
-		h->ents[i].name = (uint32_t)len;
-		len += n;
-	}
-	free(h->names);
-	h->names = names;
-	h->names_len = h->names_cap = len;
-	return h->index ? index_build(h, h->index_cap) : 0;
-}
-
-/* Rank of @dev for the entry at @path: the order lookup visits devices. */
-static unsigned rank(struct kvfs *fs, const char *path, unsigned dev)
-{
-	return dev == place_pick(&fs->policy, path) ? 0 : dev + 1;
-}
-
-/* Cookies up to this one are not in @h. */
-static uint64_t window_lo(const struct dsnap *h)
-{
-	return h->floor < COOKIE_SLACK ? 0 : h->floor - COOKIE_SLACK;
-}
-
-/* Merge one backing entry seen on @dev into the window being taken. */
-static int snap_merge(struct kvfs *fs, struct dsnap *h, const char *dirpath,
-		      const char *name, uint8_t type, unsigned dev, ino_t ino)
-{
-	uint64_t cookie = name_cookie(name);
+	const struct rank_ctx *c = ctx;
 	char path[KV_PATH_MAX];
-	uint32_t *slot;
-	struct dent *e;
 
-	if (cookie <= window_lo(h) || cookie > h->ceil)
+	if (snprintf(path, sizeof(path), "%s%s%s", c->dirpath,
+		     *c->dirpath ? "/" : "", name) >= (int)sizeof(path))
 		return 0;
-	if ((h->n + 1) * 2 > h->index_cap &&
-	    index_build(h, h->index_cap ? h->index_cap * 2 : 256))
-		return -ENOMEM;
-	slot = index_slot(h, name, cookie);
-	if (!*slot) {
-		int rc = snap_append(h, name, cookie, type, dev, ino, slot);
-
-		return rc || h->n < 2 * h->window ? rc : snap_prune(h);
-	}
-	e = &h->ents[*slot - 1];
-	if (type == DT_DIR && e->dir_dev < 0) {
-		e->dir_dev = (int8_t)dev;
-		e->dir_ino = ino;
-	}
-	if (type == DT_DIR && e->type == DT_DIR)
-		return 0;
-	if (snprintf(path, sizeof(path), "%s%s%s", dirpath,
-		     *dirpath ? "/" : "", name) >= (int)sizeof(path))
-		return 0;
-	if (rank(fs, path, dev) < rank(fs, path, (unsigned)e->dev)) {
-		e->dev = (int8_t)dev;
-		e->type = type;
-		e->ino = ino;
-	}
-	return 0;
+	return dev == place_pick(&c->fs->policy, path) ? 0 : dev + 1;
 }
 
 static int snap_read_dev(struct kvfs *fs, struct dsnap *h, unsigned dev,
 			 const char *path)
 {
+	struct rank_ctx ctx = { fs, path };
 	struct dirent *de;
 	DIR *dir;
 	int rc = ns_opendir(fs, dev, path, &dir);
@@ -296,23 +72,13 @@ static int snap_read_dev(struct kvfs *fs, struct dsnap *h, unsigned dev,
 				continue;
 			type = (uint8_t)IFTODT(st.st_mode);
 		}
-		rc = snap_merge(fs, h, path, de->d_name, type, dev,
-				de->d_ino);
+		rc = dsnap_add(h, de->d_name, type, dev, de->d_ino, rank,
+			       &ctx);
 	}
 	if (!rc && errno)
 		rc = -errno;
 	closedir(dir);
 	return rc;
-}
-
-/* Sort a window by cookie and make equal cookies distinct. */
-static void snap_sort(struct dsnap *h)
-{
-	if (h->n > 1)
-		qsort(h->ents, h->n, sizeof(*h->ents), cookie_cmp);
-	for (size_t i = 1; i < h->n; i++)
-		if (h->ents[i].cookie <= h->ents[i - 1].cookie)
-			h->ents[i].cookie = h->ents[i - 1].cookie + 1;
 }
 
 /*
@@ -322,67 +88,25 @@ static void snap_sort(struct dsnap *h)
 static int snap_load(struct kvfs *fs, const char *path, uint64_t floor,
 		     uint64_t changes, struct dsnap **out)
 {
-	struct dsnap *h = calloc(1, sizeof(*h));
-	int rc = 0;
+	struct dsnap *h = NULL;
+	int rc = dsnap_new(floor, fs->p.listing_window, changes, kv_now_ms(),
+			   &h);
 
-	if (!h)
-		return -ENOMEM;
-	h->changes = changes;
-	h->taken_ms = kv_now_ms();
-	h->window = fs->p.listing_window;
-	h->floor = floor;
-	h->ceil = UINT64_MAX;
 	for (unsigned d = 0; !rc && d < fs->ndev; d++)
 		rc = snap_read_dev(fs, h, d, path);
-	free(h->index);
-	h->index = NULL;
-	if (!rc && h->n > h->window)
-		rc = snap_prune(h);
+	if (!rc)
+		rc = dsnap_finish(h);
 	if (rc) {
-		dsnap_free(h);
+		dsnap_put(h);
 		return rc;
 	}
-	h->last = h->ceil == UINT64_MAX;
-	snap_sort(h);
-	h->refs = 1;
 	*out = h;
 	return 0;
 }
 
-static void snap_put_locked(struct dsnap *h)
-{
-	if (h && !--h->refs)
-		dsnap_free(h);
-}
-
-/*
- * Take @h off @l's windows; the caller holds fs->lock and now owns the
- * reference the directory had if this returns true.
- */
-static bool snap_unlink_locked(struct dlisting *l, struct dsnap *h)
-{
-	for (struct dsnap **pp = &l->snaps; *pp; pp = &(*pp)->next) {
-		if (*pp == h) {
-			*pp = h->next;
-			return true;
-		}
-	}
-	return false;
-}
-
 void dir_listing_free(struct inode *in)
 {
-	struct dlisting *l = in->listing;
-
-	if (!l)
-		return;
-	while (l->snaps) {
-		struct dsnap *h = l->snaps;
-
-		l->snaps = h->next;
-		snap_put_locked(h);
-	}
-	free(l);
+	dlisting_free(in->listing);
 	in->listing = NULL;
 }
 
@@ -390,54 +114,8 @@ void dir_changed(struct kvfs *fs, struct inode *dir)
 {
 	pthread_mutex_lock(&fs->lock);
 	if (dir->listing)
-		dir->listing->changes++;
+		dlisting_changed(dir->listing);
 	pthread_mutex_unlock(&fs->lock);
-}
-
-/*
- * Whether window @h may serve the listing that began last, and with it
- * every listing still going (they began no later): no change went
- * through the mount between the window's read and that beginning, and
- * the window is not older than attr_timeout then, the time changes made
- * by hand are given to show. Once stale, a window stays so.
- */
-static bool snap_fresh(struct kvfs *fs, const struct dlisting *l,
-		       const struct dsnap *h)
-{
-	return h->changes >= l->start_changes &&
-	       (h->taken_ms >= l->start_ms ||
-		(double)(l->start_ms - h->taken_ms) <=
-			fs->p.attr_timeout * 1000);
-}
-
-/* Whether a reader after cookie @off finds what comes next in @h. */
-static bool snap_covers(const struct dsnap *h, uint64_t off)
-{
-	return h->floor <= off &&
-	       (h->last || (h->n && off < h->ents[h->n - 1].cookie));
-}
-
-/*
- * Make @h the directory's most recent window: it replaces one taken for
- * the same offset, and the least recently used goes past SNAP_SLOTS. A
- * tail speaks only for the window it followed: any new one replaces it.
- */
-static void snap_insert_locked(struct dlisting *l, struct dsnap *h)
-{
-	struct dsnap **pp = &l->snaps, *w;
-	unsigned kept = 1;
-
-	while ((w = *pp)) {
-		if (w->floor == h->floor || w->tail || kept == SNAP_SLOTS) {
-			*pp = w->next;
-			snap_put_locked(w);
-			continue;
-		}
-		kept++;
-		pp = &w->next;
-	}
-	h->next = l->snaps;
-	l->snaps = h;
 }
 
 /*
@@ -447,7 +125,7 @@ static void snap_insert_locked(struct dlisting *l, struct dsnap *h)
 static struct dlisting *listing_of_locked(struct inode *dir)
 {
 	if (!dir->listing)
-		dir->listing = calloc(1, sizeof(*dir->listing));
+		dir->listing = dlisting_new();
 	return dir->listing;
 }
 
@@ -460,8 +138,9 @@ static struct dlisting *listing_of_locked(struct inode *dir)
 static int snap_get(struct kvfs *fs, struct inode *dir, uint64_t off,
 		    struct dsnap **out)
 {
+	double max_age_ms = fs->p.attr_timeout * 1000;
 	char path[KV_PATH_MAX];
-	struct dsnap **pp, *h = NULL;
+	struct dsnap *h = NULL;
 	struct dlisting *l;
 	uint64_t changes;
 	int rc;
@@ -472,26 +151,11 @@ static int snap_get(struct kvfs *fs, struct inode *dir, uint64_t off,
 		pthread_mutex_unlock(&fs->lock);
 		return -ENOMEM;
 	}
-	if (!off) {
-		l->start_changes = l->changes;
-		l->start_ms = kv_now_ms();
-	}
-	for (pp = &l->snaps; off && (h = *pp);) {
-		if (!snap_fresh(fs, l, h)) {
-			*pp = h->next;
-			snap_put_locked(h);
-			continue;
-		}
-		if (snap_covers(h, off)) {
-			*pp = h->next;
-			h->next = l->snaps;
-			l->snaps = h;
-			h->refs++;
-			break;
-		}
-		pp = &h->next;
-	}
-	changes = l->changes;
+	if (!off)
+		dlisting_begin(l, kv_now_ms());
+	else
+		h = dlisting_find(l, off, max_age_ms);
+	changes = dlisting_changes(l);
 	pthread_mutex_unlock(&fs->lock);
 	if (h) {
 		*out = h;
@@ -500,7 +164,8 @@ static int snap_get(struct kvfs *fs, struct inode *dir, uint64_t off,
 	rc = inode_path(fs, dir, path, sizeof(path));
 	if (rc < 0)
 		return rc;
-	rc = snap_load(fs, path, off < COOKIE_FIRST ? 0 : off, changes, &h);
+	rc = snap_load(fs, path, off < DSNAP_COOKIE_FIRST ? 0 : off, changes,
+		       &h);
 	if (rc)
 		return rc;
 	/*
@@ -508,10 +173,7 @@ static int snap_get(struct kvfs *fs, struct inode *dir, uint64_t off,
 	 * began meanwhile may still use the window; else to the caller.
 	 */
 	pthread_mutex_lock(&fs->lock);
-	if (snap_fresh(fs, l, h)) {
-		snap_insert_locked(l, h);
-		h->refs++;
-	}
+	dlisting_keep(l, h, max_age_ms);
 	pthread_mutex_unlock(&fs->lock);
 	*out = h;
 	return 0;
@@ -526,43 +188,12 @@ static int snap_get(struct kvfs *fs, struct inode *dir, uint64_t off,
 static void snap_done(struct kvfs *fs, struct inode *dir, struct dsnap *h,
 		      bool passed)
 {
-	struct dsnap *tail = NULL;
+	struct dsnap *tail = passed ? dsnap_tail_new(h) : NULL;
 
-	if (passed && h->last && h->n)
-		tail = calloc(1, sizeof(*tail));
 	pthread_mutex_lock(&fs->lock);
-	if (passed && snap_unlink_locked(dir->listing, h)) {
-		h->refs--;	/* the directory's: the caller's is still held */
-		if (tail) {
-			tail->changes = h->changes;
-			tail->taken_ms = h->taken_ms;
-			tail->floor = h->ents[h->n - 1].cookie;
-			tail->ceil = UINT64_MAX;
-			tail->last = tail->tail = true;
-			tail->refs = 1;
-			snap_insert_locked(dir->listing, tail);
-			tail = NULL;
-		}
-	}
-	snap_put_locked(h);
+	dlisting_done(dir->listing, h, passed, &tail);
 	pthread_mutex_unlock(&fs->lock);
-	free(tail);
-}
-
-/* Index of the first entry after cookie @off. */
-static size_t snap_seek(const struct dsnap *h, uint64_t off)
-{
-	size_t lo = 0, hi = h->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (h->ents[mid].cookie <= off)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	dsnap_put(tail);
 }
 
 static uint64_t dent_ino(struct kvfs *fs, const struct dent *e)
@@ -601,7 +232,7 @@ static size_t add_entry(fuse_req_t req, struct kvfs *fs, struct inode *dir,
 	struct fuse_entry_param ep;
 	struct inode *child = NULL;
 	char path[KV_PATH_MAX];
-	bool dot = next < COOKIE_FIRST;
+	bool dot = next < DSNAP_COOKIE_FIRST;
 	size_t len;
 
 	memset(&ep, 0, sizeof(ep));
@@ -669,11 +300,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 		rc = snap_get(fs, dir, at, &h);
 		if (rc)
 			break;
-		for (i = snap_seek(h, at); i < h->n; i++) {
-			const struct dent *e = &h->ents[i];
+		for (i = dsnap_seek(h, at); i < dsnap_count(h); i++) {
+			const struct dent *e = dsnap_ent(h, i);
 
 			len = add_entry(req, fs, dir, plus, lookup, buf + pos,
-					size - pos, dent_name(h, e),
+					size - pos, dsnap_name(h, e),
 					dent_ino(fs, e), e->type,
 					(off_t)e->cookie);
 			if (len > size - pos) {
@@ -682,9 +313,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			}
 			pos += len;
 		}
-		last = h->last;
-		if (h->n)
-			at = h->ents[h->n - 1].cookie;
+		last = dsnap_last(h);
+		if (dsnap_count(h))
+			at = dsnap_ent(h, dsnap_count(h) - 1)->cookie;
 		snap_done(fs, dir, h, !full);
 		if (full || last)
 			break;
