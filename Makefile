@@ -44,7 +44,7 @@ CORE_CFLAGS = $(shell pkg-config --cflags $(PC_CORE) 2>/dev/null)
 FUSE_CFLAGS = $(shell pkg-config --cflags $(PC_ALL) 2>/dev/null) \
 	-DFUSE_USE_VERSION=314 -Ifs -Icore
 LIBS = $(shell pkg-config --libs $(PC_ALL) 2>/dev/null)
-UNIT_CFLAGS = $(shell pkg-config --cflags criterion inih 2>/dev/null) -Icore -Imount -Itests/unit
+UNIT_CFLAGS = $(shell pkg-config --cflags criterion inih 2>/dev/null) -Icore -Ifs -Imount -Itests/unit
 UNIT_LIBS = $(shell pkg-config --libs $(PC_CORE) inih criterion 2>/dev/null)
 
 CORE_SRC = $(sort $(wildcard core/*.c))
@@ -55,9 +55,10 @@ UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 FS_OBJ = $(FS_SRC:%.c=$(BUILD)/%.o)
 MOUNT_OBJ = $(MOUNT_SRC:%.c=$(BUILD)/%.o)
-# The unit tests link core/ and the FUSE-free config parser only, so any
-# FUSE dependency creeping into core/ fails to link.
-UNIT_DEPS = $(CORE_OBJ) $(BUILD)/mount/config.o
+# The unit tests link core/, the FUSE-free config parser and FUSE-free
+# fs/ objects only, so any FUSE dependency creeping into them fails to link.
+UNIT_FS_OBJ = $(BUILD)/fs/dirsnap.o
+UNIT_DEPS = $(CORE_OBJ) $(BUILD)/mount/config.o $(UNIT_FS_OBJ)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 all: $(BUILD)/kvstripe
