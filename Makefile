@@ -48,7 +48,7 @@ UNIT_CFLAGS = $(shell pkg-config --cflags criterion inih 2>/dev/null) -Icore -If
 UNIT_LIBS = $(shell pkg-config --libs $(PC_CORE) inih criterion 2>/dev/null)
 
 CORE_SRC = $(sort $(wildcard core/*.c))
-FS_SRC = $(sort $(wildcard fs/*.c))
+FS_SRC = $(sort $(wildcard fs/*.c fs/transport/*.c))
 MOUNT_SRC = $(sort $(wildcard mount/*.c))
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 

@@ -14,10 +14,10 @@
 #include "dfile.h"
 #include "fcache.h"
 #include "file.h"
-#include "fring.h"
+#include "transport/fring.h"
 #include "inode.h"
 #include "ops.h"
-#include "wire.h"
+#include "transport/wire.h"
 
 /*
  * No direct_io: the kernel then splits a client's large O_DIRECT request

@@ -9,9 +9,9 @@
 
 #include "evict.h"
 #include "fcache.h"
-#include "fring.h"
+#include "transport/fring.h"
 #include "inode.h"
-#include "wire.h"
+#include "transport/wire.h"
 
 /*
  * Idle backing files to keep open: a quarter of the descriptors the
