@@ -7,7 +7,7 @@
  * user.kvstripe.device and user.kvstripe.path are read-only and computed,
  * and so are the root's user.kvstripe.inodes (the inode table's size),
  * user.kvstripe.writers (the files being written on each device) and
- * user.kvstripe.ring (the requests taken through io_uring, fs/fring.h).
+ * user.kvstripe.ring (the requests taken through io_uring, fs/transport/).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,6 +22,7 @@
 #include "inode.h"
 #include "ns.h"
 #include "ops.h"
+#include "transport/transport.h"
 
 #define XATTR_DEVICE "user.kvstripe.device"
 #define XATTR_PATH "user.kvstripe.path"
@@ -195,8 +196,8 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 					 df ? dfile_fd(df) : -1, in->type,
 					 attr, valid);
 	/* truncate or chown by an unprivileged caller (KILLPRIV_V2) */
-	if (!rc && fs->killpriv && (valid & FUSE_SET_ATTR_KILL_SUID) &&
-	    S_ISREG(in->type)) {
+	if (!rc && (transport_granted(fs->tp) & TRANSPORT_INIT_KILLPRIV_V2) &&
+	    (valid & FUSE_SET_ATTR_KILL_SUID) && S_ISREG(in->type)) {
 		rc = attr_kill_suidgid(req, df ? dfile_fd(df) : -1,
 				     kv_rootfd(fs, in->dev), path);
 		if (rc > 0)
@@ -377,7 +378,7 @@ static int our_value(struct kvfs *fs, struct inode *in, const char *name,
 	} else if (!strcmp(name, XATTR_RING)) {
 		if (in != fs->root)
 			return -ENODATA;
-		n = snprintf(val, size, "%llu", atomic_load(&fs->ring_served));
+		n = snprintf(val, size, "%llu", transport_ring_served(fs->tp));
 	} else if (S_ISDIR(in->type)) {
 		return -ENODATA;	/* a directory lives everywhere */
 	} else if (!strcmp(name, XATTR_DEVICE))

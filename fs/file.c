@@ -14,10 +14,9 @@
 #include "dfile.h"
 #include "fcache.h"
 #include "file.h"
-#include "transport/fring.h"
 #include "inode.h"
 #include "ops.h"
-#include "transport/wire.h"
+#include "transport/transport.h"
 
 /*
  * No direct_io: the kernel then splits a client's large O_DIRECT request
@@ -109,7 +108,7 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		read_spliced(req, df, size, off);
 	} else {
 		size_t cap = 0;
-		void *dst = fring_reply_space(&cap);
+		void *dst = transport_reply_space(&cap);
 
 		/* on a ring, the device fills the reply buffer itself */
 		if (fi->flags & O_DIRECT) {
@@ -139,7 +138,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
 	/* an unprivileged writer's write drops set-id bits */
-	if (wire_kill_asked())
+	if (transport_kill_suidgid())
 		n = attr_kill_setid_open(req, ino, dfile_fd(df));
 	if (!n)
 		n = dfile_write(df, buf, size, (uint64_t)off);

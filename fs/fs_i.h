@@ -79,6 +79,11 @@ struct inode {
 };
 
 struct kvfs {
+	/*
+	 * First: the transport's I/O hooks find it through the session's
+	 * userdata, the kvfs (fs/transport/transport.h).
+	 */
+	struct transport *tp;
 	struct devset *devs;
 	unsigned ndev;
 	struct place_policy policy;
@@ -86,8 +91,6 @@ struct kvfs {
 	unsigned ino_shift;	/* bits of st_ino that carry the device */
 	bool no_opendir;	/* the kernel lists directories without opendir */
 	bool splice_reads;	/* page-cache devices' reads are spliced */
-	/* FUSE_HANDLE_KILLPRIV_V2 is on: strip suid/sgid when asked */
-	bool killpriv;
 	/* files being written per device: new files go to idle devices */
 	_Atomic unsigned writers[DEV_MAX];
 	/* fcache.c: idle backing files, oldest first, under lock */
@@ -124,9 +127,6 @@ struct kvfs {
 	size_t evict_hand;	/* the clock sweep's next bucket */
 	uint64_t dev_check_at;	/* when to look at the backing roots again */
 	int dev_state[DEV_MAX];	/* what devset_check() said last */
-
-	struct fring *ring;	/* fring.c: io_uring serving threads */
-	_Atomic unsigned long long ring_served;	/* requests they took */
 };
 
 /* Coarse monotonic milliseconds: for timers that need no precision. */

@@ -3,15 +3,18 @@
  * session is mounted (the transport's hooks, the evictor), stopped after
  * the session loop, freed.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "evict.h"
 #include "fcache.h"
-#include "transport/fring.h"
 #include "inode.h"
-#include "transport/wire.h"
+#include "transport/transport.h"
+
+/* The transport's I/O hooks get the kvfs; its first member leads to it. */
+_Static_assert(offsetof(struct kvfs, tp) == 0, "kvfs.tp must come first");
 
 /*
  * Idle backing files to keep open: a quarter of the descriptors the
@@ -47,9 +50,16 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 	fs->uid = geteuid();
 	fs->gid = getegid();
 	fs->fcache_max = fcache_limit();
-	rc = -pthread_rwlock_init(&fs->ns_lock, NULL);
+	rc = transport_new(&(struct transport_params){
+				   .init_want = TRANSPORT_INIT_KILLPRIV_V2,
+				   .ring_threads = p->ring_threads,
+			   },
+			   &fs->tp);
 	if (rc)
 		goto err_free;
+	rc = -pthread_rwlock_init(&fs->ns_lock, NULL);
+	if (rc)
+		goto err_transport;
 	rc = -pthread_mutex_init(&fs->lock, NULL);
 	if (rc)
 		goto err_rwlock;
@@ -75,6 +85,8 @@ err_mutex:
 	pthread_mutex_destroy(&fs->lock);
 err_rwlock:
 	pthread_rwlock_destroy(&fs->ns_lock);
+err_transport:
+	transport_free(fs->tp);
 err_free:
 	free(fs);
 	return rc;
@@ -88,6 +100,7 @@ void kvfs_free(struct kvfs *fs)
 	pthread_cond_destroy(&fs->fcache_closed);
 	pthread_mutex_destroy(&fs->lock);
 	pthread_rwlock_destroy(&fs->ns_lock);
+	transport_free(fs->tp);
 	free(fs);
 }
 
@@ -96,7 +109,7 @@ int kvfs_start(struct kvfs *fs, struct fuse_session *se)
 	int rc;
 
 	fs->se = se;
-	rc = wire_attach(se);
+	rc = transport_attach(fs->tp, se);
 	if (rc)
 		return rc;
 	return evict_start(fs);
@@ -104,6 +117,6 @@ int kvfs_start(struct kvfs *fs, struct fuse_session *se)
 
 void kvfs_stop(struct kvfs *fs)
 {
-	fring_stop(fs);
+	transport_stop(fs->tp);
 	evict_stop(fs);
 }

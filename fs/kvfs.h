@@ -26,7 +26,7 @@ struct kvfs_params {
 	unsigned listing_window; /* directory entries a listing holds at a
 				    time, 0: the default */
 	unsigned ring_threads;	/* threads serving requests through io_uring
-				   (fs/fring.h), 0: /dev/fuse only */
+				   (fs/transport/), 0: /dev/fuse only */
 };
 
 /* Default of kvfs_params.listing_window: some 5 MiB of memory. */

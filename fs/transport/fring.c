@@ -19,11 +19,9 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
-#include "fring.h"
-#include "fs_i.h"
 #include "log.h"
+#include "transport_i.h"
 #include "ucmd.h"
-#include "wire.h"
 
 /* The kernel's io_uring interface (protocol 7.42); older headers lack it. */
 #ifndef FUSE_URING_IN_OUT_HEADER_SZ
@@ -75,7 +73,7 @@ struct fring_ent {
 };
 
 struct fring {
-	struct kvfs *fs;
+	struct transport *t;
 	int fd;			/* /dev/fuse */
 	size_t payload;
 	unsigned nents;
@@ -84,15 +82,12 @@ struct fring {
 	struct fring_ent ents[];
 };
 
-/* The entry whose request this thread is processing, if any. */
-static __thread struct fring_ent *serving;
-
-void *fring_reply_space(size_t *cap)
+void *fring_ent_space(struct fring_ent *e, size_t *cap)
 {
-	if (!serving || serving->replied)
+	if (e->replied)
 		return NULL;
-	*cap = serving->ring->payload;
-	return serving->payload;
+	*cap = e->ring->payload;
+	return e->payload;
 }
 
 /* Set the reply's header, with @body bytes in the payload. */
@@ -123,14 +118,15 @@ static bool reply_failed(struct fring_ent *e, int err, ssize_t *n)
 static bool answers(const struct iovec *iov, int count)
 {
 	const struct fuse_out_header *o = iov[0].iov_base;
+	const struct fring_ent *e = transport_req_ent();
 
-	return serving && !serving->replied && count >= 1 &&
-	       iov[0].iov_len >= sizeof(*o) && o->unique == serving->unique;
+	return e && !e->replied && count >= 1 &&
+	       iov[0].iov_len >= sizeof(*o) && o->unique == e->unique;
 }
 
 bool fring_reply_iov(const struct iovec *iov, int count, ssize_t *n)
 {
-	struct fring_ent *e = serving;
+	struct fring_ent *e = transport_req_ent();
 	size_t body = 0;
 
 	if (!answers(iov, count))
@@ -174,7 +170,7 @@ static int read_all(int fd, char *buf, size_t len)
 
 bool fring_reply_pipe(int fd, size_t len, ssize_t *n)
 {
-	struct fring_ent *e = serving;
+	struct fring_ent *e = transport_req_ent();
 	struct fuse_out_header o;
 	int rc;
 
@@ -214,10 +210,9 @@ static void serve_one(struct fring *r, struct fring_ent *e)
 	memcpy(start + sizeof(in), e->hdr->op_in, op);
 	fb.mem = start;
 	fb.size = in.len;
-	wire_request(start, in.len);
-	serving = e;
-	fuse_session_process_buf(r->fs->se, &fb);
-	serving = NULL;
+	transport_req_begin(start, in.len, e);
+	fuse_session_process_buf(r->t->se, &fb);
+	transport_req_end();
 	if (!e->replied)	/* libfuse answers every request it gets */
 		reply_header(e, NULL, 0);
 }
@@ -253,7 +248,7 @@ static void *ent_main(void *arg)
 			break;
 		}
 		serve_one(r, e);
-		atomic_fetch_add_explicit(&r->fs->ring_served, 1,
+		atomic_fetch_add_explicit(&r->t->ring_served, 1,
 					  memory_order_relaxed);
 		op = FUSE_IO_URING_CMD_COMMIT_AND_FETCH;
 		cmd.commit_id = e->unique;
@@ -290,9 +285,9 @@ static void ents_free(struct fring *r)
 	free(r);
 }
 
-int fring_start(struct kvfs *fs, size_t payload)
+int fring_start(struct transport *t, size_t payload)
 {
-	unsigned nq = queue_count(), per = fs->p.ring_threads / nq;
+	unsigned nq = queue_count(), per = t->p.ring_threads / nq;
 	struct fring *r;
 	int rc = 0;
 
@@ -301,8 +296,8 @@ int fring_start(struct kvfs *fs, size_t payload)
 	r = calloc(1, sizeof(*r) + (size_t)nq * per * sizeof(r->ents[0]));
 	if (!r)
 		return -ENOMEM;
-	r->fs = fs;
-	r->fd = fuse_session_fd(fs->se);
+	r->t = t;
+	r->fd = fuse_session_fd(t->se);
 	r->payload = payload;
 	r->nents = nq * per;
 	for (unsigned i = 0; i < r->nents && !rc; i++) {
@@ -326,18 +321,18 @@ int fring_start(struct kvfs *fs, size_t payload)
 				     &r->ents[i]);
 		r->ents[i].started = !rc;
 	}
-	fs->ring = r;
+	t->ring = r;
 	if (rc)
-		fring_stop(fs);
+		fring_stop(t);
 	else
 		log_debug("io_uring transport: %u queues x %u threads", nq,
 			  per);
 	return rc;
 }
 
-void fring_stop(struct kvfs *fs)
+void fring_stop(struct transport *t)
 {
-	struct fring *r = fs->ring;
+	struct fring *r = t->ring;
 
 	if (!r)
 		return;
@@ -345,6 +340,6 @@ void fring_stop(struct kvfs *fs)
 	for (unsigned i = 0; i < r->nents; i++)
 		if (r->ents[i].started)
 			pthread_join(r->ents[i].thread, NULL);
-	fs->ring = NULL;
+	t->ring = NULL;
 	ents_free(r);
 }

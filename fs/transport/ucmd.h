@@ -5,10 +5,10 @@
  * The ring is 128-byte-SQE (the command block is up to 80 bytes), created
  * single-issuer with deferred task work: only the thread that created it
  * may use it, and the kernel's work for it runs when that thread waits.
- * No FUSE here: the command numbers and blocks are the caller's.
+ * No FUSE here: the command numbers and blocks are the caller's (fring.c).
  */
-#ifndef CORE_UCMD_H
-#define CORE_UCMD_H
+#ifndef FS_TRANSPORT_UCMD_H
+#define FS_TRANSPORT_UCMD_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -47,4 +47,4 @@ int ucmd_queue(struct ucmd *u, int fd, uint32_t op, const void *blk,
 int ucmd_wait(struct ucmd *u, unsigned timeout_ms, int32_t *res,
 	      uint64_t *tag);
 
-#endif /* CORE_UCMD_H */
+#endif /* FS_TRANSPORT_UCMD_H */

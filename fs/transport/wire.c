@@ -13,66 +13,85 @@
  * an O_TRUNC open comes as one, since the kernel opens without asking).
  * The daemon is root, so the backing filesystem would not do it for us.
  *
- * How: the INIT reply is amended on its way out when the kernel offered
- * the flag. libfuse drops the WRITE flag, but a worker thread
- * reads a request and runs its handler before it reads the next one, so
- * the read hook leaves the flag in a thread-local the handler asks for.
+ * How: the INIT reply is amended on its way out with the flags the
+ * filesystem wants (transport_params.init_want) that the kernel offered;
+ * wire_init_flags[] says which kernel flag each stands for. libfuse drops
+ * the WRITE flag, but a worker thread reads a request and runs its
+ * handler before it reads the next one, so the read hook notes the
+ * request as the thread's current one (transport.c), for the handler.
+ *
+ * The write hooks also carry the replies to requests that came through
+ * the ring into its entries (fring.c), and start the ring once the INIT
+ * reply went.
  */
 #include <fcntl.h>
 #include <linux/fuse.h>
 #include <stddef.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "fring.h"
-#include "fs_i.h"
 #include "log.h"
-#include "wire.h"
+#include "transport_i.h"
 
-/* The request this thread read last asks for suid/sgid to go. */
-static __thread bool wire_kill;
+/* Each TRANSPORT_INIT_* and the kernel's INIT flag it stands for. */
+static const struct {
+	unsigned want;
+	uint64_t flag;		/* bits 32-63: in init flags2 */
+} wire_init_flags[] = {
+	{ TRANSPORT_INIT_KILLPRIV_V2, FUSE_HANDLE_KILLPRIV_V2 },
+};
 
-/* Set by the read hook, seen by the write hook: INIT comes first. */
-static uint64_t wire_init_unique;
-static bool wire_init_offers;
-
-void wire_request(const char *buf, size_t n)
+/* The transport of the session whose hook runs (see transport.h). */
+static struct transport *wire_of(void *userdata)
 {
-	const struct fuse_in_header *in = (const void *)buf;
-	const char *arg = buf + sizeof(*in);
+	return *(struct transport **)userdata;
+}
 
-	wire_kill = false;
-	if (n < sizeof(*in))
-		return;
+/* Note the INIT request @in of @n bytes and the flags the kernel offers. */
+static void wire_init_in(struct transport *t, const struct fuse_in_header *in,
+			 size_t n)
+{
+	const struct fuse_init_in *ii = (const void *)(in + 1);
+
 	n -= sizeof(*in);
-	switch (in->opcode) {
-	case FUSE_INIT:
-		if (n >= offsetof(struct fuse_init_in, flags) +
-			     sizeof(uint32_t)) {
-			const struct fuse_init_in *ii = (const void *)arg;
+	if (n < offsetof(struct fuse_init_in, flags) + sizeof(uint32_t))
+		return;
+	t->init_unique = in->unique;
+	t->init_offered = ii->flags;
+	if ((ii->flags & FUSE_INIT_EXT) &&
+	    n >= offsetof(struct fuse_init_in, flags2) + sizeof(uint32_t))
+		t->init_offered |= (uint64_t)ii->flags2 << 32;
+}
 
-			wire_init_unique = in->unique;
-			wire_init_offers = ii->flags & FUSE_HANDLE_KILLPRIV_V2;
+/* Grant in the INIT reply @io the flags wanted that were offered. */
+static void wire_init_out(struct transport *t, struct fuse_init_out *io)
+{
+	for (size_t i = 0;
+	     i < sizeof(wire_init_flags) / sizeof(wire_init_flags[0]); i++) {
+		uint64_t flag = wire_init_flags[i].flag;
+
+		if (!(t->p.init_want & wire_init_flags[i].want) ||
+		    !(t->init_offered & flag))
+			continue;
+		io->flags |= (uint32_t)flag;
+		if (flag >> 32) {
+			io->flags |= FUSE_INIT_EXT;
+			io->flags2 |= (uint32_t)(flag >> 32);
 		}
-		break;
-	case FUSE_WRITE:
-		if (n >= sizeof(struct fuse_write_in))
-			wire_kill = ((const struct fuse_write_in *)arg)
-					    ->write_flags &
-				    FUSE_WRITE_KILL_SUIDGID;
-		break;
+		t->granted |= wire_init_flags[i].want;
 	}
 }
 
 static ssize_t wire_read(int fd, void *buf, size_t len, void *userdata)
 {
+	const struct fuse_in_header *in = buf;
 	ssize_t n = read(fd, buf, len);
 
-	(void)userdata;
-	if (n > 0)
-		wire_request(buf, (size_t)n);
+	if (n <= 0)
+		return n;
+	transport_req_begin(buf, (size_t)n, NULL);
+	if ((size_t)n >= sizeof(*in) && in->opcode == FUSE_INIT)
+		wire_init_in(wire_of(userdata), in, (size_t)n);
 	return n;
 }
 
@@ -94,27 +113,25 @@ static size_t init_payload(const struct fuse_init_out *io)
 static ssize_t wire_writev(int fd, struct iovec *iov, int count,
 			   void *userdata)
 {
-	struct kvfs *fs = userdata;
+	struct transport *t = wire_of(userdata);
 	const struct fuse_out_header *out = iov[0].iov_base;
 	struct fuse_init_out *io = NULL;
 	ssize_t n;
 
 	if (fring_reply_iov(iov, count, &n))
 		return n;
-	if (wire_init_unique && count >= 2 &&
-	    iov[0].iov_len >= sizeof(*out) && out->unique == wire_init_unique) {
-		wire_init_unique = 0;
+	if (t->init_unique && count >= 2 &&
+	    iov[0].iov_len >= sizeof(*out) && out->unique == t->init_unique) {
+		t->init_unique = 0;
 		if (!out->error && iov[1].iov_len >= sizeof(*io))
 			io = iov[1].iov_base;
-		if (io && wire_init_offers) {
-			io->flags |= FUSE_HANDLE_KILLPRIV_V2;
-			fs->killpriv = true;
-		}
+		if (io)
+			wire_init_out(t, io);
 	}
 	n = writev(fd, iov, count);
 	/* the ring can be set up once the kernel has taken the reply */
-	if (n > 0 && io && fs->p.ring_threads &&
-	    fring_start(fs, init_payload(io)))
+	if (n > 0 && io && t->p.ring_threads &&
+	    fring_start(t, init_payload(io)))
 		log_warn("cannot start the io_uring threads");
 	return n;
 }
@@ -132,7 +149,7 @@ static ssize_t wire_splice_send(int fdin, off_t *offin, int fdout,
 	return splice(fdin, offin, fdout, offout, len, flags);
 }
 
-int wire_attach(struct fuse_session *se)
+int wire_attach(struct transport *t)
 {
 	static const struct fuse_custom_io io = {
 		.read = wire_read,
@@ -140,10 +157,5 @@ int wire_attach(struct fuse_session *se)
 		.splice_send = wire_splice_send,
 	};
 
-	return fuse_session_custom_io(se, &io, fuse_session_fd(se));
-}
-
-bool wire_kill_asked(void)
-{
-	return wire_kill;
+	return fuse_session_custom_io(t->se, &io, fuse_session_fd(t->se));
 }

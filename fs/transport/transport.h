@@ -1,0 +1,88 @@
+/*
+ * transport.h - the corner for what libfuse 3.14 lacks between the kernel
+ * and the handlers: the session's own reads and writes of /dev/fuse (INIT
+ * flags libfuse cannot ask for, request flags it drops) and FUSE over
+ * io_uring (libfuse 3.17/3.18 do both). The rest of fs/ calls only this
+ * header; when libfuse catches up, the corner goes.
+ *
+ * Requests come from /dev/fuse (libfuse's worker threads) or from a ring
+ * entry (fring.c's threads); both run the same handlers through
+ * fuse_session_process_buf(). A thread handles one request at a time:
+ * the per-request calls below answer for the request the calling
+ * thread is handling, which the corner notes before the handler runs.
+ *
+ * INIT flags: a handler-side feature that needs a flag from the kernel
+ * asks for it with a TRANSPORT_INIT_* bit in transport_params.init_want;
+ * wire.c grants it in the INIT reply when the kernel offered it, and
+ * transport_granted() tells what was granted. To negotiate another flag
+ * (FUSE_PARALLEL_DIROPS, say), add its bit here and its row in wire.c's
+ * wire_init_flags[] (flags of bits 32-63 go through init_out.flags2,
+ * which the table already handles). Larger requests: a max_pages field
+ * here, written by wire.c's INIT reply hook into init_out.max_pages with
+ * FUSE_MAX_PAGES, where init_payload() already sizes the ring's buffers
+ * from it.
+ */
+#ifndef FS_TRANSPORT_TRANSPORT_H
+#define FS_TRANSPORT_TRANSPORT_H
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* INIT flags the filesystem may ask of the kernel beyond libfuse's. */
+enum transport_init {
+	/* strip suid/sgid when asked, and no GETXATTR before every WRITE */
+	TRANSPORT_INIT_KILLPRIV_V2 = 1 << 0,
+};
+
+struct transport_params {
+	unsigned init_want;	/* TRANSPORT_INIT_* to grant if offered */
+	unsigned ring_threads;	/* io_uring serving threads, 0: none */
+	/*
+	 * The transport of a session, from the session's userdata (what
+	 * libfuse hands the I/O hooks).
+	 */
+	struct transport *(*of)(void *userdata);
+};
+
+struct transport;
+
+/* A transport, not attached yet. Returns 0 or -ENOMEM. */
+int transport_new(const struct transport_params *p, struct transport **out);
+
+/*
+ * Hook the session's reads and writes, before it reads its first request.
+ * Ring threads start once the kernel has taken the INIT reply (without
+ * kernel support they log why once and end). Returns 0 or -errno from
+ * libfuse.
+ */
+int transport_attach(struct transport *t, struct fuse_session *se);
+
+/* End the ring threads (within about half a second); call after the
+ * session loop returned. */
+void transport_stop(struct transport *t);
+
+/* Free after transport_stop(); NULL: no-op. */
+void transport_free(struct transport *t);
+
+/* The TRANSPORT_INIT_* flags the kernel was granted (0 before INIT). */
+unsigned transport_granted(const struct transport *t);
+
+/* Requests the ring threads have served so far. */
+unsigned long long transport_ring_served(const struct transport *t);
+
+/*
+ * Per request, for the calling thread's request. transport_kill_suidgid():
+ * it is a WRITE carrying FUSE_WRITE_KILL_SUIDGID (only ever once
+ * TRANSPORT_INIT_KILLPRIV_V2 was granted).
+ */
+bool transport_kill_suidgid(void);
+
+/*
+ * Where a reply body may be built in place: a ring entry's payload buffer
+ * (page aligned, *@cap bytes), so fuse_reply_*() copies nothing; NULL if
+ * the request did not come through the ring.
+ */
+void *transport_reply_space(size_t *cap);
+
+#endif /* FS_TRANSPORT_TRANSPORT_H */
