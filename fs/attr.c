@@ -1,19 +1,12 @@
 /*
- * attr.c - attributes: getattr, setattr, statfs and extended attributes.
+ * attr.c - attributes: getattr, setattr, statfs, and the set-id bits the
+ * kernel asks to clear (FUSE_HANDLE_KILLPRIV_V2).
  *
  * A directory's attributes are its lowest-numbered copy's and a change
  * goes to every copy; a file's go to its one backing file, through its
  * open descriptor when it has one (so an unlinked open file still works).
- * user.kvstripe.device and user.kvstripe.path are read-only and computed,
- * and so are the root's user.kvstripe.inodes (the inode table's size),
- * user.kvstripe.writers (the files being written on each device) and
- * user.kvstripe.ring (the requests taken through io_uring, fs/transport/).
  */
 #include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "attr.h"
@@ -24,12 +17,6 @@
 #include "ops.h"
 #include "transport/transport.h"
 
-#define XATTR_DEVICE "user.kvstripe.device"
-#define XATTR_PATH "user.kvstripe.path"
-#define XATTR_INODES "user.kvstripe.inodes"	/* the root's only */
-#define XATTR_WRITERS "user.kvstripe.writers"	/* ditto */
-#define XATTR_RING "user.kvstripe.ring"		/* ditto */
-#define XATTR_CAPS "security.capability"
 
 int attr_get(struct kvfs *fs, struct inode *in, struct stat *st)
 {
@@ -90,15 +77,6 @@ void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_attr(req, &st, fs->p.attr_timeout);
 }
 
-/* Where the bytes of @in live: one device for a file, several for a dir. */
-static devmask_t copies(struct kvfs *fs, struct inode *in, const char *path)
-{
-	struct found f;
-
-	if (!S_ISDIR(in->type))
-		return DEVBIT(in->dev);
-	return ns_resolve(fs, path, &f) ? 0 : f.dirs;
-}
 
 static struct timespec set_time(int valid, int set, int now,
 				struct timespec t)
@@ -189,7 +167,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	    (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 		      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
 		dfile_drain(df);
-	devs = df ? DEVBIT(in->dev) : copies(fs, in, path);
+	devs = df ? DEVBIT(in->dev) : ns_copies(fs, in, path);
 	for (unsigned d = 0; !rc && d < fs->ndev; d++)
 		if (devs & DEVBIT(d))
 			rc = setattr_one(kv_rootfd(fs, d), path,
@@ -233,321 +211,6 @@ void fs_statfs(fuse_req_t req, fuse_ino_t ino)
  * does not follow a final symlink. A file unlinked while open has no path
  * left: its kept backing file (fcache_keep()) is used instead, @fd.
  */
-struct xtarget {
-	char proc[KV_PATH_MAX + 32];
-	devmask_t devs;		/* copies to change */
-	unsigned home;		/* copy to read */
-	int fd;			/* the unlinked file's, pinned; else -1 */
-	struct inode *pinned;
-};
-
-static int xtarget_of(struct kvfs *fs, struct inode *in, struct xtarget *x,
-		      char *path)
-{
-	int rc = inode_path(fs, in, path, KV_PATH_MAX);
-	struct dfile *df;
-
-	x->fd = -1;
-	x->pinned = NULL;
-	if (rc == -ENOENT && S_ISREG(in->type) && (df = fcache_peek(fs, in))) {
-		x->fd = dfile_fd(df);
-		x->pinned = in;
-		x->home = (unsigned)in->dev;
-		x->devs = DEVBIT(x->home);
-		*path = '\0';
-		return 0;
-	}
-	if (rc < 0)
-		return rc;
-	x->devs = copies(fs, in, path);
-	if (!x->devs)
-		return -ENOENT;
-	x->home = (unsigned)__builtin_ctzll(x->devs);
-	return 0;
-}
-
-static void xtarget_done(struct kvfs *fs, struct xtarget *x)
-{
-	if (x->pinned)
-		fcache_put(fs, x->pinned);
-	x->pinned = NULL;
-}
-
-static const char *xpath(struct kvfs *fs, struct xtarget *x, unsigned dev,
-			 const char *path)
-{
-	snprintf(x->proc, sizeof(x->proc), "/proc/self/fd/%d/%s",
-		 kv_rootfd(fs, dev), path);
-	return x->proc;
-}
-
-/* The xattr calls on the copy on @dev, by descriptor or by path. */
-static ssize_t x_get(struct kvfs *fs, struct xtarget *x, const char *path,
-		     const char *name, void *val, size_t size)
-{
-	return x->fd >= 0 ? fgetxattr(x->fd, name, val, size) :
-		lgetxattr(xpath(fs, x, x->home, path), name, val, size);
-}
-
-static ssize_t x_list(struct kvfs *fs, struct xtarget *x, const char *path,
-		      char *val, size_t size)
-{
-	return x->fd >= 0 ? flistxattr(x->fd, val, size) :
-		llistxattr(xpath(fs, x, x->home, path), val, size);
-}
-
-static int x_set(struct kvfs *fs, struct xtarget *x, unsigned dev,
-		 const char *path, const char *name, const char *value,
-		 size_t size, int flags)
-{
-	if (x->fd >= 0)
-		return value ? fsetxattr(x->fd, name, value, size, flags) :
-			       fremovexattr(x->fd, name);
-	return value ? lsetxattr(xpath(fs, x, dev, path), name, value, size,
-				 flags) :
-		       lremovexattr(xpath(fs, x, dev, path), name);
-}
-
-/*
- * POSIX ACLs: stored on the backing files (on every copy of a directory)
- * where the kernel enforces them (fs->posix_acl), refused where it would
- * not.
- */
-static bool is_acl(const char *name)
-{
-	return !strcmp(name, XATTR_ACL_ACCESS) ||
-	       !strcmp(name, XATTR_ACL_DEFAULT);
-}
-
-static bool is_ours(const char *name)
-{
-	return !strcmp(name, XATTR_DEVICE) || !strcmp(name, XATTR_PATH) ||
-	       !strcmp(name, XATTR_INODES) || !strcmp(name, XATTR_WRITERS) ||
-	       !strcmp(name, XATTR_RING);
-}
-
-/*
- * Finish a getxattr or listxattr: @rc an error, else @n bytes of @val, or
- * only the size when the caller asked for it (@size 0).
- */
-static void reply_xattr(fuse_req_t req, int rc, size_t size,
-			const char *val, ssize_t n)
-{
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else if (!size)
-		fuse_reply_xattr(req, (size_t)n);
-	else
-		fuse_reply_buf(req, val, (size_t)n);
-}
-
-/* Reply to a getxattr-style request with @len bytes of @val. */
-static void reply_value(fuse_req_t req, const char *val, size_t len,
-			size_t size)
-{
-	if (!size)
-		return (void)fuse_reply_xattr(req, len);
-	if (len > size)
-		return (void)fuse_reply_err(req, ERANGE);
-	fuse_reply_buf(req, val, len);
-}
-
-/* The value of one of our own attributes, or -ENODATA. */
-static int our_value(struct kvfs *fs, struct inode *in, const char *name,
-		     const char *path, char *val, size_t size)
-{
-	size_t count;
-	int n;
-
-	if (!strcmp(name, XATTR_INODES)) {
-		if (in != fs->root)
-			return -ENODATA;
-		pthread_mutex_lock(&fs->lock);
-		count = fs->count;
-		pthread_mutex_unlock(&fs->lock);
-		n = snprintf(val, size, "%zu", count);
-	} else if (!strcmp(name, XATTR_WRITERS)) {
-		if (in != fs->root)
-			return -ENODATA;
-		/* "N0 N1 ...": device d's count is the d-th */
-		n = 0;
-		for (unsigned d = 0; d < fs->ndev && n < (int)size; d++)
-			n += snprintf(val + n, size - (size_t)n, "%s%u",
-				      d ? " " : "",
-				      atomic_load(&fs->writers[d]));
-	} else if (!strcmp(name, XATTR_RING)) {
-		if (in != fs->root)
-			return -ENODATA;
-		n = snprintf(val, size, "%llu", transport_ring_served(fs->tp));
-	} else if (S_ISDIR(in->type)) {
-		return -ENODATA;	/* a directory lives everywhere */
-	} else if (!strcmp(name, XATTR_DEVICE))
-		n = snprintf(val, size, "%d", in->dev);
-	else if (!*path)
-		return -ENODATA;	/* unlinked: no path left */
-	else
-		n = snprintf(val, size, "%s/%s",
-			     kv_dev(fs, (unsigned)in->dev)->path, path);
-	return n < (int)size ? n : -ERANGE;
-}
-
-void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-		 size_t size)
-{
-	struct kvfs *fs = kv_fs(req);
-	struct inode *in = inode_of(fs, ino);
-	char path[KV_PATH_MAX], *val = NULL;
-	struct xtarget x;
-	ssize_t n = 0;
-	int rc;
-
-	if (atomic_load(&in->nocap) && !strcmp(name, XATTR_CAPS))
-		return (void)fuse_reply_err(req, ENODATA);
-	if (!fs->posix_acl && is_acl(name))
-		return (void)fuse_reply_err(req, EOPNOTSUPP);
-	pthread_rwlock_rdlock(&fs->ns_lock);
-	rc = xtarget_of(fs, in, &x, path);
-	if (rc)
-		goto out;
-	if (is_ours(name)) {
-		char own[KV_PATH_MAX + 64];
-
-		rc = our_value(fs, in, name, path, own, sizeof(own));
-		xtarget_done(fs, &x);
-		pthread_rwlock_unlock(&fs->ns_lock);
-		if (rc < 0)
-			return (void)fuse_reply_err(req, -rc);
-		return reply_value(req, own, (size_t)rc, size);
-	}
-	if (size) {
-		val = malloc(size);
-		if (!val) {
-			rc = -ENOMEM;
-			goto out;
-		}
-	}
-	n = x_get(fs, &x, path, name, val, size);
-	rc = n < 0 ? -errno : 0;
-	if (rc == -ENODATA && !strcmp(name, XATTR_CAPS))
-		atomic_store(&in->nocap, true);
-	/* the kernel takes any other error as a failed permission check */
-	if (rc == -EOPNOTSUPP && is_acl(name))
-		rc = -ENODATA;
-out:
-	xtarget_done(fs, &x);
-	pthread_rwlock_unlock(&fs->ns_lock);
-	reply_xattr(req, rc, size, val, n);
-	free(val);
-}
-
-void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
-{
-	struct kvfs *fs = kv_fs(req);
-	char path[KV_PATH_MAX], *val = NULL;
-	struct xtarget x;
-	ssize_t n = 0;
-	int rc;
-
-	pthread_rwlock_rdlock(&fs->ns_lock);
-	rc = xtarget_of(fs, inode_of(fs, ino), &x, path);
-	if (!rc && size && !(val = malloc(size)))
-		rc = -ENOMEM;
-	if (!rc) {
-		n = x_list(fs, &x, path, val, size);
-		rc = n < 0 ? -errno : 0;
-	}
-	xtarget_done(fs, &x);
-	pthread_rwlock_unlock(&fs->ns_lock);
-	reply_xattr(req, rc, size, val, n);
-	free(val);
-}
-
-/* Set (@value non-NULL) or remove an attribute on every copy. */
-static int change_xattr(struct kvfs *fs, struct inode *in, const char *name,
-			const char *value, size_t size, int flags)
-{
-	char path[KV_PATH_MAX];
-	struct xtarget x;
-	int rc;
-
-	if (is_ours(name))
-		return -EPERM;
-	if (!fs->posix_acl && is_acl(name))
-		return -EOPNOTSUPP;
-	if (!strcmp(name, XATTR_CAPS))
-		atomic_store(&in->nocap, false);
-	rc = xtarget_of(fs, in, &x, path);
-	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
-		if (!(x.devs & DEVBIT(d)))
-			continue;
-		rc = x_set(fs, &x, d, path, name, value, size, flags) ?
-			-errno : 0;
-		/* a copy may lack what the home copy had */
-		if (rc == -ENODATA && !value && d != x.home)
-			rc = 0;
-	}
-	xtarget_done(fs, &x);
-	return rc;
-}
-
-/*
- * After an access ACL was set on @in: as the VFS, clear set-group-ID
- * unless the caller is in the file's group or is root (for CAP_FSETID).
- * The backing file system cannot: the daemon set the ACL as root. (The
- * kernel would say so itself with FUSE_SETXATTR_EXT, not in libfuse
- * 3.14.)
- */
-static int acl_kill_sgid(fuse_req_t req, struct kvfs *fs, struct inode *in)
-{
-	char path[KV_PATH_MAX];
-	struct xtarget x;
-	struct stat st;
-	mode_t mode;
-	int rc = xtarget_of(fs, in, &x, path);
-
-	if (!rc && (x.fd >= 0 ? fstat(x.fd, &st) :
-		    fstatat(kv_rootfd(fs, x.home), kv_at(path), &st,
-			    AT_SYMLINK_NOFOLLOW)))
-		rc = -errno;
-	if (rc || !(st.st_mode & S_ISGID) || !fuse_req_ctx(req)->uid ||
-	    attr_caller_in_group(req, st.st_gid))
-		goto out;
-	mode = st.st_mode & 07777 & ~(mode_t)S_ISGID;
-	for (unsigned d = 0; !rc && d < fs->ndev; d++)
-		if ((x.devs & DEVBIT(d)) &&
-		    (x.fd >= 0 ? fchmod(x.fd, mode) :
-		     fchmodat(kv_rootfd(fs, d), kv_at(path), mode, 0)))
-			rc = -errno;
-out:
-	xtarget_done(fs, &x);
-	return rc;
-}
-
-void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
-		 const char *value, size_t size, int flags)
-{
-	struct kvfs *fs = kv_fs(req);
-	struct inode *in = inode_of(fs, ino);
-	int rc;
-
-	pthread_rwlock_rdlock(&fs->ns_lock);
-	rc = change_xattr(fs, in, name, value, size, flags);
-	if (!rc && !strcmp(name, XATTR_ACL_ACCESS))
-		rc = acl_kill_sgid(req, fs, in);
-	pthread_rwlock_unlock(&fs->ns_lock);
-	fuse_reply_err(req, -rc);
-}
-
-void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
-{
-	struct kvfs *fs = kv_fs(req);
-	int rc;
-
-	pthread_rwlock_rdlock(&fs->ns_lock);
-	rc = change_xattr(fs, inode_of(fs, ino), name, NULL, 0, 0);
-	pthread_rwlock_unlock(&fs->ns_lock);
-	fuse_reply_err(req, -rc);
-}
 
 bool attr_caller_in_group(fuse_req_t req, gid_t gid)
 {

@@ -244,6 +244,15 @@ int ns_entry(struct kvfs *fs, struct inode *parent, const char *name,
 	return entry_from(fs, parent, name, &f, e, out);
 }
 
+devmask_t ns_copies(struct kvfs *fs, struct inode *in, const char *path)
+{
+	struct found f;
+
+	if (!S_ISDIR(in->type))
+		return DEVBIT(in->dev);
+	return ns_resolve(fs, path, &f) ? 0 : f.dirs;
+}
+
 /*
  * Common start of every operation on (parent, name): check the name, take
  * ns_lock shared and build the path. On failure the lock is not held.

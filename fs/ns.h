@@ -28,6 +28,11 @@ struct found {
 int ns_resolve(struct kvfs *fs, const char *path, struct found *f);
 /* The st_ino clients see for what @f names. */
 uint64_t ns_found_ino(struct kvfs *fs, const struct found *f);
+/*
+ * Where the bytes of @in, at @path, live: one device for a file, a dir's
+ * copies (0 if it is gone).
+ */
+devmask_t ns_copies(struct kvfs *fs, struct inode *in, const char *path);
 /* Split @path at its last slash: the parent's length ("" has length 0). */
 size_t ns_parent_len(const char *path);
 /*
