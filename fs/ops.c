@@ -1,12 +1,11 @@
 /*
- * ops.c - the kvfs object, the connection set-up and the operations table.
+ * ops.c - the connection set-up (INIT) and the operations table.
  *
  * Capabilities asked of the kernel: 1 MiB writes, async direct I/O with a
  * deep background queue (a client's large O_DIRECT request fans out into
  * parallel 1 MiB requests), opens without round trips, readdirplus,
  * parallel dirops, POSIX ACLs.
  */
-
 #include "fcache.h"
 #include "ops.h"
 

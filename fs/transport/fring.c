@@ -142,7 +142,7 @@ bool fring_reply_iov(const struct iovec *iov, int count, ssize_t *n)
 		}
 		if (body + l > e->ring->payload)
 			return reply_failed(e, EINVAL, n);
-		/* a body built in place (fring_reply_space) stays */
+		/* a body built in place (transport_reply_space) stays */
 		if (p != e->payload + body)
 			memcpy(e->payload + body, p, l);
 		body += l;
