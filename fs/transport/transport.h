@@ -38,11 +38,6 @@ enum transport_init {
 struct transport_params {
 	unsigned init_want;	/* TRANSPORT_INIT_* to grant if offered */
 	unsigned ring_threads;	/* io_uring serving threads, 0: none */
-	/*
-	 * The transport of a session, from the session's userdata (what
-	 * libfuse hands the I/O hooks).
-	 */
-	struct transport *(*of)(void *userdata);
 };
 
 struct transport;
@@ -52,14 +47,18 @@ int transport_new(const struct transport_params *p, struct transport **out);
 
 /*
  * Hook the session's reads and writes, before it reads its first request.
+ * libfuse 3.14 hands the hooks nothing but the session's userdata, so that
+ * must begin with a struct transport * pointing to @t (struct kvfs does).
  * Ring threads start once the kernel has taken the INIT reply (without
  * kernel support they log why once and end). Returns 0 or -errno from
  * libfuse.
  */
 int transport_attach(struct transport *t, struct fuse_session *se);
 
-/* End the ring threads (within about half a second); call after the
- * session loop returned. */
+/*
+ * End the ring threads (within about half a second); call after the
+ * session loop returned.
+ */
 void transport_stop(struct transport *t);
 
 /* Free after transport_stop(); NULL: no-op. */
