@@ -11,6 +11,8 @@ set -euo pipefail
 export LC_ALL=C
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tests/lib/mounts.sh
+. "$root/tests/lib/mounts.sh"
 bin=${1:-$root/build/kvstripe}
 case $bin in
 /*) ;;
@@ -30,15 +32,9 @@ cleanup() {
 	local rc=$?
 	set +e
 	cd "$root"
-	if awk -v d="$mnt" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo; then
-		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -u -z "$mnt"
-	fi
+	t_fuse_release "$mnt"
 	if [ -n "$pid" ]; then
-		for _ in $(seq 50); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill "$pid" 2>/dev/null
+		t_stop "$pid"
 		wait "$pid" 2>/dev/null
 	fi
 	rm -rf --one-file-system "$demo"
@@ -67,11 +63,7 @@ step "mount two backing directories (think /mnt/nvme0/kv, /mnt/nvme1/kv) as one"
 printf '$ kvstripe %s,%s %s -f &\n' "${nvme0#"$root"/}" "${nvme1#"$root"/}" "${mnt#"$root"/}"
 "$bin" "$nvme0,$nvme1" "$mnt" -f 2>"$demo/daemon.log" &
 pid=$!
-for _ in $(seq 100); do
-	awk -v d="$mnt" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo && break
-	kill -0 "$pid" 2>/dev/null || { cat "$demo/daemon.log" >&2; exit 1; }
-	sleep 0.1
-done
+t_wait_mount "$mnt" "$pid" || { cat "$demo/daemon.log" >&2; exit 1; }
 mountpoint -q "$mnt" || { echo "demo: mount did not appear" >&2; exit 1; }
 sed "s/^/  log: /; s#$root/##g" "$demo/daemon.log"
 cd "$mnt"

@@ -2,21 +2,26 @@
 #
 # lib.sh - plumbing for tests/bench/run.sh: the work directory, backing
 # set-ups (disk directories, tmpfs or loop+ext4 in RAM), kvstripe mounts,
-# the daemon's CPU and memory counters, and statistics. Everything this
-# script mounts, attaches or starts is recorded, and the EXIT trap
-# (b_cleanup) undoes it in reverse order: FUSE mounts, daemons (by PID),
-# file systems, loop devices, then the temporary directories.
+# the daemon's CPU and memory counters, and statistics. Processes, mounts
+# and loop devices go through the helpers shared with the integration
+# tests (tests/lib/mounts.sh), which record everything made; the EXIT
+# trap (b_cleanup) undoes it in reverse order: FUSE mounts, daemons (by
+# PID), file systems, loop devices, then the temporary directories.
 
 # shellcheck disable=SC2034	# used by run.sh
 B_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
+# shellcheck source=tests/lib/mounts.sh
+. "$B_ROOT/tests/lib/mounts.sh"
+T_FSNAME=kvbench
+T_IMGBASE=/dev/shm	# loop images in RAM (b_loopfs)
+T_LOOP_OPTS=(--direct-io=on)
+T_FS_OPTS=noatime
+
 W=			# work directory (mnt, logs, disk set-up) under BENCH_DISK_DIR
-W_SHM=			# directory in /dev/shm for loop images (loop set-up only)
 B_PID=			# the daemon of the current mount
 B_MNT=			# the current kvstripe mount point
 B_PIDS=()		# every daemon started (stopped by PID if still running)
-B_FSMOUNTS=()		# tmpfs/ext4 mounts made here, unmounted in reverse
-B_LOOPS=()		# loop devices attached here
 B_CG=			# blkio cgroup this shell was moved into (b_throttle)
 
 # --- messages --------------------------------------------------------------
@@ -32,34 +37,11 @@ b_die() {
 
 # --- processes and mounts --------------------------------------------------
 
-b_alive() {
-	local st
-	[ -n "$1" ] || return 1
-	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
-	[ -n "$st" ] && [ "${st%% *}" != Z ]
-}
-
-# b_wait_exit PID SECONDS: false if PID still runs after SECONDS.
-b_wait_exit() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		b_alive "$1" || return 0
-		sleep 0.1
-	done
-	! b_alive "$1"
-}
-
-# Whether DIR is a mount point; /proc/self/mountinfo never blocks on a
-# hung FUSE daemon the way stat() would.
-b_is_mounted() {
-	awk -v d="$1" '$5 == d { f = 1 } END { exit !f }' /proc/self/mountinfo
-}
-
 # b_mount SOURCES MNT [ARGS...]: start build's daemon copy in the
 # foreground on MNT with ARGS, its output appended to $W/daemon.log; wait
 # (10 s at most) for the mount.
 b_mount() {
-	local src=$1 mnt=$2 i
+	local src=$1 mnt=$2
 	local -a extra=("${@:3}")
 	# shellcheck disable=SC2206	# word splitting of the options is wanted
 	[ -n "${BENCH_MOUNT_OPTS:-}" ] && extra+=($BENCH_MOUNT_OPTS)
@@ -69,11 +51,7 @@ b_mount() {
 	B_PID=$!
 	B_PIDS+=("$B_PID")
 	B_MNT=$mnt
-	for ((i = 0; i < 100; i++)); do
-		b_is_mounted "$mnt" && return 0
-		b_alive "$B_PID" || break
-		sleep 0.1
-	done
+	t_wait_mount "$mnt" "$B_PID" && return 0
 	tail -n 20 "$W/daemon.log" >&2
 	b_die "kvstripe did not mount $mnt"
 }
@@ -84,7 +62,7 @@ b_umount() {
 	local rc=0
 	[ -n "$B_MNT" ] || return 0
 	fusermount3 -u "$B_MNT" || fusermount3 -u -z "$B_MNT" || true
-	if ! b_wait_exit "$B_PID" 10; then
+	if ! t_wait_exit "$B_PID" 10; then
 		b_log "warning: daemon $B_PID still running 10 s after unmount"
 		kill -TERM "$B_PID" 2>/dev/null || true
 	fi
@@ -98,9 +76,7 @@ b_umount() {
 
 # b_tmpfs DIR SIZE: a tmpfs on DIR (kernel >= 6.6 tmpfs accepts O_DIRECT).
 b_tmpfs() {
-	mkdir -p "$1"
-	mount -t tmpfs -o "size=$2,mode=0755" kvbench "$1"
-	B_FSMOUNTS+=("$1")
+	t_tmpfs "$1" "$2" mode=0755 || b_die "cannot mount a tmpfs on $1"
 }
 
 # b_loopfs DIR SIZE [full]: ext4 on a loop device (direct I/O, 4 KiB
@@ -110,24 +86,12 @@ b_tmpfs() {
 # kind of VM the first touch of a page is slow and varies several-fold
 # from run to run).
 b_loopfs() {
-	local img dev ext=lazy_itable_init=0,lazy_journal_init=0
-	if [ -z "$W_SHM" ]; then
-		W_SHM=$(mktemp -d /dev/shm/kvbench.XXXXXX)
-	fi
-	img=$(mktemp "$W_SHM/img.XXXXXX")
+	local full=() ext=lazy_itable_init=0,lazy_journal_init=0
 	if [ "${3:-}" = full ]; then
-		dd if=/dev/zero of="$img" bs=1M status=none \
-			count=$(($(numfmt --from=iec "$2") / 1048576))
+		full=(-f)
 		ext+=,nodiscard
-	else
-		truncate -s "$2" "$img"
 	fi
-	dev=$(losetup -f --show --direct-io=on -b 4096 "$img")
-	B_LOOPS+=("$dev")
-	mkfs.ext4 -q -F -E "$ext" "$dev"
-	mkdir -p "$1"
-	mount -o noatime "$dev" "$1"
-	B_FSMOUNTS+=("$1")
+	t_loopfs "${full[@]}" "$1" "$2" 4096 -E "$ext" || b_die "$T_WHY"
 }
 
 # b_loopdev DIR: the loop device b_loopfs mounted on DIR.
@@ -162,48 +126,18 @@ b_unthrottle() {
 	B_CG=
 }
 
-# b_fs_release: unmount and detach what b_tmpfs/b_loopfs made, so far.
-b_fs_release() {
-	local i
-	for ((i = ${#B_FSMOUNTS[@]} - 1; i >= 0; i--)); do
-		if b_is_mounted "${B_FSMOUNTS[i]}"; then
-			umount "${B_FSMOUNTS[i]}" 2>/dev/null ||
-				umount -l "${B_FSMOUNTS[i]}" ||
-				b_log "cleanup: cannot unmount ${B_FSMOUNTS[i]}"
-		fi
-	done
-	B_FSMOUNTS=()
-	for i in "${B_LOOPS[@]}"; do
-		losetup -d "$i" || b_log "cleanup: cannot detach $i"
-	done
-	B_LOOPS=()
-	if [ -n "$W_SHM" ]; then
-		rm -rf "$W_SHM"
-		W_SHM=
-	fi
-}
-
 b_cleanup() {
-	local rc=$? m p
+	local rc=$? p
 	set +eE
 	trap '' TERM INT HUP
 	cd /
 	# FUSE mounts first: only then are the file systems below them free.
-	if [ -n "$W" ]; then
-		awk -v d="$W" 'index($5, d "/") == 1 && $(NF - 2) ~ /^fuse/ \
-			{ print $5 }' /proc/self/mountinfo | sort -r |
-			while read -r m; do
-				fusermount3 -u "$m" 2>/dev/null ||
-					fusermount3 -u -z "$m"
-			done
-	fi
+	[ -z "$W" ] || t_fuse_release "$W"
 	for p in "${B_PIDS[@]}"; do
-		b_wait_exit "$p" 5 && continue
-		kill -TERM "$p" 2>/dev/null
-		b_wait_exit "$p" 5 || kill -KILL "$p" 2>/dev/null
+		t_stop "$p"
 	done
 	b_unthrottle
-	b_fs_release
+	t_fs_release
 	if [ -n "$W" ] && [ -d "$W" ]; then
 		if [ "$rc" != 0 ] && [ -s "$W/daemon.log" ]; then
 			echo "--- daemon log (last 20 lines)" >&2

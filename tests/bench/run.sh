@@ -374,10 +374,10 @@ wl_dbench() {
 		mpid=$!
 		B_PIDS+=("$mpid")
 		for ((rep = 0; rep < 50; rep++)); do
-			b_is_mounted "$W/mfs" && break
+			t_is_mounted "$W/mfs" && break
 			sleep 0.1
 		done
-		b_is_mounted "$W/mfs" || b_die "mergerfs did not mount $W/mfs"
+		t_is_mounted "$W/mfs" || b_die "mergerfs did not mount $W/mfs"
 	fi
 	b_log "$SETUP: dbench 4 clients, ${DBENCH_TIME}s x $REPS x $((2 + MERGERFS))"
 	for ((rep = 0; rep < REPS; rep++)); do
@@ -421,7 +421,7 @@ setup_run() {
 		if ! b_throttle "${SETUP#paced}" "$(b_loopdev "$D0")" \
 			"$(b_loopdev "$D1")"; then
 			warn "$SETUP: no blkio cgroup controller here; set-up skipped"
-			b_fs_release
+			t_fs_release
 			return 0
 		fi ;;
 	disk)
@@ -455,7 +455,7 @@ setup_run() {
 	HWM[$SETUP]=$(b_status_kb VmHWM)
 	b_umount || warn "$SETUP: the daemon did not exit 0 after unmount"
 	b_unthrottle
-	b_fs_release
+	t_fs_release
 	rm -rf --one-file-system "$D0" "$D1"
 }
 
@@ -479,7 +479,7 @@ spread_run() {
 	if ! b_throttle "$SPREAD_MIBS" "$(b_loopdev "$D0")" "$(b_loopdev "$D1")"
 	then
 		warn "spread: no blkio cgroup controller here; set-up skipped"
-		b_fs_release
+		t_fs_release
 		return 0
 	fi
 	mkdir -p "$D0/nat" "$D1/nat"
@@ -513,7 +513,7 @@ spread_run() {
 	HWM[$SETUP]=$(b_status_kb VmHWM)
 	b_umount || warn "spread: the daemon did not exit 0 after unmount"
 	b_unthrottle
-	b_fs_release
+	t_fs_release
 }
 
 # rss_check N: N empty files made directly in the backing directories
@@ -545,7 +545,7 @@ rss_check() {
 	[ "$cnt" = $((n + 3)) ] || warn "rss: find saw $cnt entries, expected $((n + 3))"
 	RSS_LINES+=("$n $cnt $(((t1 - t0) / 1000000)) $rss0 $rss1 $hwm $rss2 $ni")
 	b_umount || warn "rss: the daemon did not exit 0 after unmount"
-	b_fs_release
+	t_fs_release
 }
 
 # --- report ----------------------------------------------------------------

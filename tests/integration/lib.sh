@@ -4,9 +4,11 @@
 #
 # A test sources this file, calls t_setup N [daemon args], and works on
 # $T/mnt (the kvstripe mount), $T/ref (a plain directory for parity) and the
-# backing directories in T_BACK. Whatever happens, the EXIT trap unmounts,
-# stops the daemons this test started (by PID), detaches its loop devices
-# and removes $T. Exit status: 0 pass, 1 fail, 77 skip.
+# backing directories in T_BACK. Its checks are named cases (t_case): a
+# failing case says its name, and the cases after it still run. Whatever
+# happens, the EXIT trap unmounts, stops the daemons this test started (by
+# PID), unmounts its file systems, detaches its loop devices and removes
+# $T. Exit status: 0 pass, 1 fail (a case or the set-up), 77 skip.
 #
 # Environment:
 #   KVSTRIPE               daemon binary (default: build/kvstripe of the repo)
@@ -18,6 +20,9 @@ export LC_ALL=C
 
 T_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 T_NAME=$(basename "$0" .sh)
+
+# shellcheck source=tests/lib/mounts.sh
+. "$T_ROOT/tests/lib/mounts.sh"
 
 KVSTRIPE=${KVSTRIPE:-$T_ROOT/build/kvstripe}
 case $KVSTRIPE in
@@ -33,11 +38,13 @@ T_ARGS=()		# the extra daemon arguments of the current mount
 T_BACK=()		# backing directories of the current mount, by device index
 T_PIDS=()		# other processes this test started and must stop
 T_PARAMS=()		# kernel parameter files and the values to restore
-T_FSMOUNTS=()		# non-FUSE mounts made by this test (umounted in reverse)
-T_LOOPS=()		# loop devices attached by this test
 T_FROZEN=()		# file systems this test froze (fsfreeze -f)
-T_LOOPDEV=		# the one t_loop attached last
 T_NMOUNT=0		# mounts so far, to label the log
+T_CASE=			# the case running (set in its subshell only)
+T_DEPTH=0		# $BASH_SUBSHELL of the test's own shell or of the case
+T_NCASES=0		# cases run so far
+T_PASSED=0 T_SKIPPED=0
+T_FAILED=()		# names of the cases that failed
 
 # --- reporting -------------------------------------------------------------
 
@@ -45,28 +52,89 @@ t_log() {
 	printf '# %s\n' "$*"
 }
 
+# t_fail MESSAGE: inside a case, end the case as failed; outside one (in
+# the set-up, or a step every later case needs), end the test.
 t_fail() {
-	printf 'FAIL: %s\n' "$*" >&2
+	printf 'FAIL: %s%s\n' "${T_CASE:+[$T_CASE] }" "$*" >&2
 	exit 1
 }
 
+# t_skip MESSAGE: end the test (inside a case: the case) as skipped.
 t_skip() {
 	printf 'SKIP: %s\n' "$*"
 	exit 77
 }
 
 # An unchecked command failed under set -e: say which one, and where (in
-# the test's own shell only: a failing $(...) is reported where it is used).
+# the test's or the case's own shell only: a failing $(...) is reported
+# where it is used).
 t_on_err() {
 	local rc=$1 cmd=$2 i
-	[ "$BASH_SUBSHELL" = 0 ] || return 0
-	printf 'FAIL: command exited %s: %s\n' "$rc" "$cmd" >&2
+	[ "$BASH_SUBSHELL" = "$T_DEPTH" ] || return 0
+	printf 'FAIL: %scommand exited %s: %s\n' "${T_CASE:+[$T_CASE] }" \
+		"$rc" "$cmd" >&2
 	for ((i = 1; i < ${#BASH_SOURCE[@]}; i++)); do
 		printf '    at %s:%s (%s)\n' "${BASH_SOURCE[i]##*/}" \
 			"${BASH_LINENO[i - 1]}" "${FUNCNAME[i]}" >&2
 	done
 }
 trap 't_on_err $? "$BASH_COMMAND"' ERR
+
+# --- cases -----------------------------------------------------------------
+
+# t_case NAME CMD [ARG...]: run CMD (a function for a case of several
+# steps) as the case NAME, in a subshell under set -e: a t_fail or a
+# failing command ends the case, not the test, and the next case runs.
+# Prints "ok N - NAME", "not ok N - NAME" or "ok N - NAME # SKIP ...".
+# What a case changes in files persists; what it sets in shell variables
+# or the mount's state (t_mount, t_umount_check) does not: such steps stay
+# outside cases. With T_AFTER="CASE..." in its environment, a case that
+# needs what earlier cases made is skipped if one of them failed.
+t_case() {
+	local name=$1 rc=0 dep
+	shift
+	T_NCASES=$((T_NCASES + 1))
+	for dep in ${T_AFTER:-}; do
+		if t_case_failed "$dep"; then
+			printf 'ok %d - %s # SKIP needs %s, which failed\n' \
+				"$T_NCASES" "$name" "$dep"
+			T_SKIPPED=$((T_SKIPPED + 1))
+			return 0
+		fi
+	done
+	trap - ERR
+	set +e
+	(
+		T_CASE=$name
+		T_DEPTH=$BASH_SUBSHELL
+		trap 't_on_err $? "$BASH_COMMAND"' ERR
+		set -e
+		"$@"
+	)
+	rc=$?
+	set -e
+	trap 't_on_err $? "$BASH_COMMAND"' ERR
+	case $rc in
+	0)
+		T_PASSED=$((T_PASSED + 1))
+		printf 'ok %d - %s\n' "$T_NCASES" "$name" ;;
+	77)
+		T_SKIPPED=$((T_SKIPPED + 1))
+		printf 'ok %d - %s # SKIP\n' "$T_NCASES" "$name" ;;
+	*)
+		T_FAILED+=("$name")
+		printf 'not ok %d - %s\n' "$T_NCASES" "$name" ;;
+	esac
+}
+
+# t_case_failed NAME: the case NAME ran and failed.
+t_case_failed() {
+	local f
+	for f in "${T_FAILED[@]}"; do
+		[ "$f" != "$1" ] || return 0
+	done
+	return 1
+}
 
 # --- assertions ------------------------------------------------------------
 
@@ -188,44 +256,6 @@ t_everywhere() {
 	done
 }
 
-# --- processes and mounts --------------------------------------------------
-
-t_alive() {
-	local state
-	[ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
-	state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1) ||
-		return 1
-	[ -n "$state" ] && [ "$state" != Z ]
-}
-
-# t_wait_exit PID SECONDS: wait for PID to go away; false on timeout.
-t_wait_exit() {
-	local i
-	for ((i = 0; i < $2 * 10; i++)); do
-		t_alive "$1" || return 0
-		sleep 0.1
-	done
-	! t_alive "$1"
-}
-
-# Whether DIR is a mount point, from /proc/self/mountinfo: unlike stat(),
-# this never blocks on a hung FUSE daemon.
-t_is_mounted() {
-	awk -v d="$1" '$5 == d { found = 1 } END { exit !found }' \
-		/proc/self/mountinfo
-}
-
-# Every mount point at or below DIR, deepest first.
-t_mounts_below() {
-	awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' \
-		/proc/self/mountinfo | sort -r
-}
-
-t_have_fuse() {
-	[ -c /dev/fuse ] && [ -r /dev/fuse ] && [ -w /dev/fuse ] &&
-		command -v fusermount3 >/dev/null
-}
-
 # t_init: the work directory and the cleanup trap; no mount yet.
 t_init() {
 	if ! t_have_fuse; then
@@ -236,6 +266,7 @@ t_init() {
 	fi
 	[ -x "$KVSTRIPE" ] || t_fail "daemon '$KVSTRIPE' not found (build it, or set KVSTRIPE)"
 	T=$(mktemp -d /tmp/kvstripe-"$T_NAME".XXXXXX)
+	T_IMGDIR=$T		# loop images go with the rest
 	trap t_cleanup EXIT
 	trap 't_fail "terminated by a signal (timeout?)"' TERM INT HUP
 	chmod 0755 "$T"		# other users may need to reach the mount
@@ -256,7 +287,7 @@ t_mkback() {
 # t_mount SOURCES [ARGS...]: run the daemon in the foreground on $T/mnt,
 # log to $T/log, and wait (10 s at most) until the mount answers.
 t_mount() {
-	local i entry
+	local i entry rc
 	! t_is_mounted "$T/mnt" || t_fail "t_mount: $T/mnt is still mounted"
 	T_SOURCES=$1
 	shift
@@ -273,21 +304,20 @@ t_mount() {
 		"$T_SOURCES" "$T/mnt" "$*" >>"$T/log"
 	"$KVSTRIPE" "$T_SOURCES" "$T/mnt" -f "$@" >>"$T/log" 2>&1 &
 	T_PID=$!
-	for ((i = 0; i < 100; i++)); do
-		if t_is_mounted "$T/mnt"; then
-			timeout 10 mountpoint -q "$T/mnt" ||
-				t_fail "mounted, but mountpoint -q $T/mnt fails"
-			return 0
-		fi
-		if ! t_alive "$T_PID"; then
-			local rc=0
-			wait "$T_PID" || rc=$?
-			T_PID=
-			t_fail "daemon exited with status $rc before mounting"
-		fi
-		sleep 0.1
-	done
-	t_fail "no mount on $T/mnt after 10 s"
+	rc=0
+	t_wait_mount "$T/mnt" "$T_PID" || rc=$?
+	case $rc in
+	0)
+		timeout 10 mountpoint -q "$T/mnt" ||
+			t_fail "mounted, but mountpoint -q $T/mnt fails" ;;
+	1)
+		rc=0
+		wait "$T_PID" || rc=$?
+		T_PID=
+		t_fail "daemon exited with status $rc before mounting" ;;
+	*)
+		t_fail "no mount on $T/mnt after 10 s" ;;
+	esac
 }
 
 # t_setup N [ARGS...]: t_init, N backing directories b0.., then t_mount.
@@ -305,14 +335,19 @@ t_remount() {
 }
 
 # t_umount_check: fusermount3 -u, then the daemon must exit 0 within 10 s.
+# Not inside a case: it ends the mount for the cases after it. A daemon
+# that does not go away ends the test; its exit status is a case of its
+# own ("unmount N", N counting the mounts).
 t_umount_check() {
 	local rc=0
+	[ -z "$T_CASE" ] || t_fail "t_umount_check inside a case"
 	fusermount3 -u "$T/mnt" || t_fail "fusermount3 -u $T/mnt failed"
 	t_wait_exit "$T_PID" 10 ||
 		t_fail "daemon $T_PID still running 10 s after fusermount3 -u"
 	wait "$T_PID" || rc=$?
 	T_PID=
-	t_eq "$rc" 0 "daemon exit status after fusermount3 -u"
+	t_case "unmount $T_NMOUNT" \
+		t_eq "$rc" 0 "daemon exit status after fusermount3 -u"
 }
 
 # t_fsx TAG FILE...: run the fsx checker on each FILE (relative to the
@@ -331,31 +366,11 @@ t_fsx() {
 	done
 }
 
-# t_loop SIZE SECTOR: attach a loop device with SECTOR-byte sectors to a new
-# sparse file in $T, register it for detaching, and name it in T_LOOPDEV.
-# (Not in $(...): the registration must happen in this shell.)
-t_loop() {
-	local img
-	img=$(mktemp "$T/loop.XXXXXX")
-	truncate -s "$1" "$img"
-	T_LOOPDEV=$(losetup -f --show -b "$2" "$img") || return 1
-	T_LOOPS+=("$T_LOOPDEV")
-}
-
 # t_param FILE VALUE: write VALUE to the kernel parameter FILE (say, under
 # /sys/module), and put the value it had back when the test ends.
 t_param() {
 	T_PARAMS+=("$1" "$(cat "$1")")
 	echo "$2" >"$1"
-}
-
-# t_stop PID: wait a little, then TERM, then KILL; only a PID we started.
-t_stop() {
-	t_wait_exit "$1" 3 && return 0
-	kill -TERM "$1" 2>/dev/null || true
-	t_wait_exit "$1" 5 && return 0
-	kill -KILL "$1" 2>/dev/null || true
-	t_wait_exit "$1" 5 || true
 }
 
 t_cleanup() {
@@ -364,6 +379,16 @@ t_cleanup() {
 	trap - ERR
 	trap "" TERM INT HUP
 	cd /
+	if [ "$T_NCASES" -gt 0 ]; then
+		printf '# %s cases: %s passed, %s failed, %s skipped\n' "$T_NCASES" \
+			"$T_PASSED" "${#T_FAILED[@]}" "$T_SKIPPED"
+		if [ "${#T_FAILED[@]}" -gt 0 ]; then
+			for i in "${T_FAILED[@]}"; do
+				printf "FAIL: case '%s'\n" "$i"
+			done
+			[ "$rc" != 0 ] && [ "$rc" != 77 ] || rc=1
+		fi
+	fi
 	for i in 3 4 5 6 7 8 9; do
 		eval "exec $i>&-"
 	done
@@ -371,18 +396,8 @@ t_cleanup() {
 	for i in "${T_FROZEN[@]}"; do
 		fsfreeze -u "$i" 2>/dev/null
 	done
-	if [ -n "$T" ] && [ -d "$T" ]; then
-		# FUSE mounts first: only then are the ext4s below them free.
-		for m in $(t_mounts_below "$T"); do
-			case $(awk -v d="$m" '$5 == d { print $(NF - 2) }' \
-				/proc/self/mountinfo | tail -n 1) in
-			fuse*)
-				fusermount3 -u "$m" 2>/dev/null ||
-					fusermount3 -u -z "$m" ||
-					echo "cleanup: cannot unmount $m" >&2 ;;
-			esac
-		done
-	fi
+	# FUSE mounts first: only then are the ext4s below them free.
+	[ -z "$T" ] || [ ! -d "$T" ] || t_fuse_release "$T"
 	if [ -n "$T_PID" ]; then
 		t_stop "$T_PID"
 		wait "$T_PID" 2>/dev/null
@@ -390,16 +405,7 @@ t_cleanup() {
 	for ((i = ${#T_PIDS[@]} - 1; i >= 0; i--)); do
 		t_stop "${T_PIDS[i]}"
 	done
-	for ((i = ${#T_FSMOUNTS[@]} - 1; i >= 0; i--)); do
-		if t_is_mounted "${T_FSMOUNTS[i]}"; then
-			umount "${T_FSMOUNTS[i]}" 2>/dev/null ||
-				umount -l "${T_FSMOUNTS[i]}" ||
-				echo "cleanup: cannot unmount ${T_FSMOUNTS[i]}" >&2
-		fi
-	done
-	for i in "${T_LOOPS[@]}"; do
-		losetup -d "$i" || echo "cleanup: cannot detach $i" >&2
-	done
+	t_fs_release
 	for ((i = 0; i + 1 < ${#T_PARAMS[@]}; i += 2)); do
 		echo "${T_PARAMS[i + 1]}" >"${T_PARAMS[i]}" ||
 			echo "cleanup: cannot restore ${T_PARAMS[i]}" >&2
