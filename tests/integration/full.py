@@ -1,3 +1,12 @@
+# full.py MOUNT_DIR REF_DIR FS: what t-full.sh checks on a device running
+# full, each case on MOUNT_DIR (on the mount, its device 0 being the ext4
+# FS) and on REF_DIR (a directory of FS itself), which must agree: ENOSPC
+# from the write itself and the file exactly what was acknowledged, the
+# space back after unlink; near full, a write past the end, a trimmed
+# file's next write, the 1 MiB pieces of an 8 MiB O_DIRECT write and an
+# overwrite of a punched hole; EFBIG past the largest file. Every
+# difference is printed (all cases run); exits 1 if there was any.
+
 import ctypes, errno, mmap, os, sys
 
 mount_dir, ref_dir, fs = sys.argv[1:]

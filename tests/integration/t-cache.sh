@@ -13,7 +13,8 @@ t_setup 2
 M=$T/mnt
 mkdir "$M/gpu0"
 
-python3 - "$M/gpu0" <<'EOF2'
+keep_cache() {
+	python3 - "$M/gpu0" <<'EOF2'
 import ctypes, os, sys, mmap, time
 d = sys.argv[1]
 p = os.path.join(d, "chunk")
@@ -136,5 +137,6 @@ if len(got) != len(want):
 os.close(w)
 os.close(r)
 EOF2
-
+}
+t_case keep-cache keep_cache
 t_umount_check

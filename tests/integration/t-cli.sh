@@ -47,67 +47,85 @@ bad_cmd() {
 	t_log "ok: kvstripe $* -> $err"
 }
 
-t_log "bad command lines"
-bad_cmd "$T/b0,,$T/b1" "$M" -f
-bad_cmd "$T/b0,$T/b0/" "$M" -f
-bad_cmd "file://$T/b0,$T/b0" "$M" -f
-bad_cmd "$T/b0, $T/b1 ,file://$T/b1/" "$M" -f
-bad_cmd "$T/b0,$T/regular" "$M" -f
-bad_cmd "$M" "$M" -f
-bad_cmd "$T/b0,$M/inside" "$M" -f
-bad_cmd "$T/b0,$T/b1" -f
-bad_cmd "$T/b0,$T/b1" "$M" -f -o gpus=abc
-bad_cmd "text:$T/none.ini" "$T/b0,$T/b1" "$M" -f -o "config=$T/none.ini"
-[ ! -e "$M/inside" ] || t_fail "kvstripe created a backing directory inside the mount point"
+# bad command lines, each a case
+t_case empty-source bad_cmd "$T/b0,,$T/b1" "$M" -f
+t_case same-source-twice bad_cmd "$T/b0,$T/b0/" "$M" -f
+t_case same-source-file-url bad_cmd "file://$T/b0,$T/b0" "$M" -f
+t_case same-source-blanks bad_cmd "$T/b0, $T/b1 ,file://$T/b1/" "$M" -f
+t_case source-not-a-directory bad_cmd "$T/b0,$T/regular" "$M" -f
+t_case source-is-mountpoint bad_cmd "$M" "$M" -f
+t_case source-inside-mountpoint bad_cmd "$T/b0,$M/inside" "$M" -f
+t_case no-mountpoint bad_cmd "$T/b0,$T/b1" -f
+t_case bad-gpus bad_cmd "$T/b0,$T/b1" "$M" -f -o gpus=abc
+t_case missing-config \
+	bad_cmd "text:$T/none.ini" "$T/b0,$T/b1" "$M" -f -o "config=$T/none.ini"
+nothing_inside() {
+	[ ! -e "$M/inside" ] ||
+		t_fail "kvstripe created a backing directory inside the mount point"
+}
+t_case nothing-inside-mountpoint nothing_inside
 # a failed start leaves no backing directory behind: not when a later one
 # is bad, not when the kernel refuses the mount
-bad_cmd "text:not a directory" "$T/fresh/a/b,$T/regular" "$M" -f
-bad_cmd "text:cannot mount" "$T/fresh/c" "$M" -f -o blksize=4096
-[ ! -e "$T/fresh" ] || t_fail "a failed start left $(find "$T/fresh")"
+failed_start() {
+	bad_cmd "text:not a directory" "$T/fresh/a/b,$T/regular" "$M" -f
+	bad_cmd "text:cannot mount" "$T/fresh/c" "$M" -f -o blksize=4096
+	[ ! -e "$T/fresh" ] || t_fail "a failed start left $(find "$T/fresh")"
+}
+t_case failed-start-leaves-nothing failed_start
 
 printf '[kvstripe]\nsources = %s\nthis line is not a setting\nmountpoint = %s\n' \
 	"$T/b0,$T/b1" "$M" >"$T/bad.ini"
-bad_cmd "text:$T/bad.ini:3" -f -o "config=$T/bad.ini"
+t_case bad-ini-line bad_cmd "text:$T/bad.ini:3" -f -o "config=$T/bad.ini"
 printf '[kvstripe]\nsources = %s\nmountpoint = %s\ngpus = abc\n' \
 	"$T/b0,$T/b1" "$M" >"$T/badval.ini"
-bad_cmd "text:$T/badval.ini:4" -f -o "config=$T/badval.ini"
+t_case bad-ini-value bad_cmd "text:$T/badval.ini:4" -f -o "config=$T/badval.ini"
 
-t_log "LMCache source syntax; missing backing directories are created"
+# LMCache source syntax; missing backing directories are created
 t_mount " file://$T/b0/ ,  $T/b1,file://$T/new/deep/b2 "
-[ -d "$T/new/deep/b2" ] || t_fail "missing backing directory was not created"
-mkdir "$M/gpu1" "$M/gpu2"
-echo x >"$M/gpu1/f"
-echo y >"$M/gpu2/f"
-t_eq "$(t_device_of gpu1/f)" 1 "device of gpu1/f"
-t_eq "$(t_device_of gpu2/f)" 2 "device of gpu2/f (on the created directory)"
-t_log "a backing directory serves one mount at a time"
+lmcache_sources() {
+	[ -d "$T/new/deep/b2" ] || t_fail "missing backing directory was not created"
+	mkdir "$M/gpu1" "$M/gpu2"
+	echo x >"$M/gpu1/f"
+	echo y >"$M/gpu2/f"
+	t_eq "$(t_device_of gpu1/f)" 1 "device of gpu1/f"
+	t_eq "$(t_device_of gpu2/f)" 2 "device of gpu2/f (on the created directory)"
+}
+t_case lmcache-sources lmcache_sources
+# a backing directory serves one mount at a time
 mkdir "$T/m2"
-M=$T/m2 bad_cmd "text:'$T/b1' is in use by another kvstripe" "$T/b1" "$T/m2" -f
+M=$T/m2 t_case source-in-use \
+	bad_cmd "text:'$T/b1' is in use by another kvstripe" "$T/b1" "$T/m2" -f
 t_umount_check
 
-t_log "a dead mount point: the error says how to clear it"
+# a dead mount point: the error says how to clear it
 t_mount "$T/b0"
 kill -KILL "$T_PID"
 wait "$T_PID" || true
 T_PID=
-rc=0
-timeout -k 5 10 "$KVSTRIPE" "$T/b0" "$M" -f >"$T/out" 2>"$T/err" </dev/null || rc=$?
-t_eq "$rc" 1 "exit status of kvstripe on a dead mount point"
-grep -q "dead FUSE mount (unmount it first: fusermount3 -u $M)" "$T/err" ||
-	t_fail "no hint on a dead mount point: $(cat "$T/err")"
+dead_mountpoint() {
+	local rc=0
+	timeout -k 5 10 "$KVSTRIPE" "$T/b0" "$M" -f >"$T/out" 2>"$T/err" </dev/null || rc=$?
+	t_eq "$rc" 1 "exit status of kvstripe on a dead mount point"
+	grep -q "dead FUSE mount (unmount it first: fusermount3 -u $M)" "$T/err" ||
+		t_fail "no hint on a dead mount point: $(cat "$T/err")"
+}
+t_case dead-mountpoint dead_mountpoint
 fusermount3 -u "$M" || t_fail "fusermount3 -u of the dead mount"
 
-t_log "FUSE 2's -o nonempty is accepted; -o config only once"
+# FUSE 2's -o nonempty is accepted; -o config only once
 touch "$M/hidden"
 t_mount "$T/b0,$T/b1" -o nonempty
-[ ! -e "$M/hidden" ] || t_fail "the mount point's own file shows through"
+hidden() {
+	[ ! -e "$M/hidden" ] || t_fail "the mount point's own file shows through"
+}
+t_case nonempty hidden
 t_umount_check
 rm "$M/hidden"
 printf '[kvstripe]\n' >"$T/empty.ini"
-bad_cmd "text:option 'config' given twice" "$T/b0" "$M" -f \
+t_case config-twice bad_cmd "text:option 'config' given twice" "$T/b0" "$M" -f \
 	-o "config=$T/empty.ini,config=$T/empty.ini"
 
-t_log "config file"
+# config file
 cat >"$T/good.ini" <<EOF
 ; a comment
 [kvstripe]
@@ -119,22 +137,26 @@ echo "=== mount $T_NMOUNT: $KVSTRIPE -f -o config=$T/good.ini" >>"$T/log"
 "$KVSTRIPE" -f -o "config=$T/good.ini" >>"$T/log" 2>&1 &
 T_PID=$!
 T_BACK=("$T/b0" "$T/b1")
-for ((i = 0; i < 100; i++)); do
-	t_is_mounted "$M" && break
-	t_alive "$T_PID" || t_fail "kvstripe -o config=good.ini exited"
-	sleep 0.1
-done
-t_is_mounted "$M" || t_fail "kvstripe -o config=good.ini did not mount $M"
-mkdir -p "$M/gpu3"
-echo z >"$M/gpu3/f"
-t_eq "$(t_device_of gpu3/f)" 1 "device of gpu3/f with the config's 2 devices"
+rc=0
+t_wait_mount "$M" "$T_PID" || rc=$?
+[ "$rc" != 1 ] || t_fail "kvstripe -o config=good.ini exited"
+[ "$rc" = 0 ] || t_fail "kvstripe -o config=good.ini did not mount $M"
+config_file() {
+	mkdir -p "$M/gpu3"
+	echo z >"$M/gpu3/f"
+	t_eq "$(t_device_of gpu3/f)" 1 "device of gpu3/f with the config's 2 devices"
+}
+t_case config-file config_file
 t_umount_check
 
-t_log "the command line overrides the config file"
+# the command line overrides the config file
 sed -i "s#^mountpoint = .*#mountpoint = $T/elsewhere#" "$T/good.ini"
 t_mount "$T/b0,$T/b1,$T/b2" -o "config=$T/good.ini"
-[ ! -e "$T/elsewhere" ] || t_fail "the config file's mountpoint was used"
-echo w >"$M/gpu2/g"
-t_eq "$(t_device_of gpu2/g)" 2 "device of gpu2/g with the command line's 3 devices"
-t_eq "$(cat "$M/gpu3/f")" z "gpu3/f written under the config file's mount"
+overrides() {
+	[ ! -e "$T/elsewhere" ] || t_fail "the config file's mountpoint was used"
+	echo w >"$M/gpu2/g"
+	t_eq "$(t_device_of gpu2/g)" 2 "device of gpu2/g with the command line's 3 devices"
+	t_eq "$(cat "$M/gpu3/f")" z "gpu3/f written under the config file's mount"
+}
+T_AFTER=config-file t_case command-line-overrides overrides
 t_umount_check
