@@ -51,40 +51,53 @@ for w in 0 1 2 3; do
 	pids+=($!)
 done
 # let them get going: at least a few chunks closed on every device
-for ((i = 0; i < 300; i++)); do
-	n=$(cat "$T"/done* | wc -l)
-	[ "$n" -ge 12 ] && break
-	sleep 0.1
-done
-[ "$n" -ge 12 ] || t_fail "only $n chunks written in 30 s"
+writers_going() {
+	local i n
+	for ((i = 0; i < 300; i++)); do
+		n=$(cat "$T"/done* | wc -l)
+		[ "$n" -ge 12 ] && break
+		sleep 0.1
+	done
+	[ "$n" -ge 12 ] || t_fail "only $n chunks written in 30 s"
+}
+t_case writers-going writers_going
 kill -KILL "$T_PID"
 wait "$T_PID" 2>/dev/null || true
 T_PID=
+failed=
 for p in "${pids[@]}"; do
 	t_wait_exit "$p" 20 || t_fail "writer $p still running 20 s after the daemon died"
-	wait "$p" || t_fail "writer $p failed"
+	wait "$p" || failed+=" $p"
 done
+t_case writers-end t_eq "$failed" "" "writers that failed (their PIDs)"
 fusermount3 -u "$M" || t_fail "fusermount3 -u of the dead mount"
 t_log "$(cat "$T"/done* | wc -l) chunks closed before the kill"
 
 # a new daemon on the same directories, right away
 t_remount
-bad=0
-while read -r name sum; do
-	w=${name#chunk}
-	w=${w%%-*}
-	got=$(sha256sum <"$M/gpu$w/$name" | cut -d' ' -f1)
-	if [ "$got" != "$sum" ]; then
-		t_log "gpu$w/$name: sha256 $got, expected $sum"
-		bad=$((bad + 1))
-	fi
-done < <(cat "$T"/done*)
-t_eq "$bad" 0 "chunks closed before the kill that read back wrong"
+closed_chunks() {
+	local bad=0 name sum w got
+	while read -r name sum; do
+		w=${name#chunk}
+		w=${w%%-*}
+		got=$(sha256sum <"$M/gpu$w/$name" | cut -d' ' -f1)
+		if [ "$got" != "$sum" ]; then
+			t_log "gpu$w/$name: sha256 $got, expected $sum"
+			bad=$((bad + 1))
+		fi
+	done < <(cat "$T"/done*)
+	t_eq "$bad" 0 "chunks closed before the kill that read back wrong"
+}
+t_case closed-chunks-intact closed_chunks
 
 # whatever was in flight is an ordinary file: listed, removed
-listed=$(find "$M" -type f | wc -l)
-on_disk=$(find "${T_BACK[@]}" -type f | wc -l)
-t_eq "$listed" "$on_disk" "files listed through the mount"
-rm -r "$M"/gpu*
-t_eq "$(find "${T_BACK[@]}" -type f | wc -l)" 0 "backing files left after rm -r"
+in_flight() {
+	local listed on_disk
+	listed=$(find "$M" -type f | wc -l)
+	on_disk=$(find "${T_BACK[@]}" -type f | wc -l)
+	t_eq "$listed" "$on_disk" "files listed through the mount"
+	rm -r "$M"/gpu*
+	t_eq "$(find "${T_BACK[@]}" -type f | wc -l)" 0 "backing files left after rm -r"
+}
+t_case in-flight-files in_flight
 t_umount_check

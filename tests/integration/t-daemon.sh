@@ -10,27 +10,33 @@
 t_setup 3
 M=$T/mnt
 
-t_log "foreground: exit 0 after fusermount3 -u"
+# foreground: exit 0 after fusermount3 -u
 echo a >"$M/a"
 t_umount_check
 
-t_log "-d prints FUSE debug output"
+# -d prints FUSE debug output
 t_mount "$T_SOURCES" -d
 ls "$M" >/dev/null
 cat "$M/a" >/dev/null
 t_umount_check
-grep -qE 'unique: [0-9]+|opcode: |INIT' "$T/log" ||
-	t_fail "no FUSE debug output (unique:, opcode: or INIT) in the -d log"
+debug_output() {
+	grep -qE 'unique: [0-9]+|opcode: |INIT' "$T/log" ||
+		t_fail "no FUSE debug output (unique:, opcode: or INIT) in the -d log"
+}
+t_case debug-output debug_output
 
-t_log "-s: single-threaded"
+# -s: single-threaded
 t_mount "$T_SOURCES" -s
-mkdir "$M/gpu1"
-t_rand "$T/data" 3000000
-cp "$T/data" "$M/gpu1/data"
-t_cmp "$M/gpu1/data" "$T/data"
+single_threaded() {
+	mkdir "$M/gpu1"
+	t_rand "$T/data" 3000000
+	cp "$T/data" "$M/gpu1/data"
+	t_cmp "$M/gpu1/data" "$T/data"
+}
+t_case single-threaded single_threaded
 t_umount_check
 
-t_log "SIGTERM unmounts and ends the daemon"
+# SIGTERM unmounts and ends the daemon
 t_mount "$T_SOURCES"
 kill -TERM "$T_PID"
 t_wait_exit "$T_PID" 10 || t_fail "daemon still running 10 s after SIGTERM"
@@ -38,9 +44,12 @@ rc=0
 wait "$T_PID" || rc=$?
 T_PID=
 t_log "exit status after SIGTERM: $rc"
-! t_is_mounted "$M" || t_fail "$M still mounted after SIGTERM"
+sigterm_unmounts() {
+	! t_is_mounted "$M" || t_fail "$M still mounted after SIGTERM"
+}
+t_case sigterm-unmounts sigterm_unmounts
 
-t_log "without -f: daemonizes, and exits 0 after fusermount3 -u"
+# without -f: daemonizes, and exits 0 after fusermount3 -u
 # The daemonized process is not our child. A subreaper adopts it when its
 # launcher exits, so we learn its PID exactly and collect its exit status.
 cat >"$T/reaper.py" <<'EOF'
@@ -69,7 +78,7 @@ for ((i = 0; i < 100; i++)); do
 	sleep 0.1
 done
 read -r _ launcher lrc <"$T/reaper.out" || t_fail "the launcher did not return within 10 s"
-t_eq "$lrc" 0 "exit status of kvstripe without -f"
+t_case launcher-exits-0 t_eq "$lrc" 0 "exit status of kvstripe without -f"
 for ((i = 0; i < 100; i++)); do
 	t_is_mounted "$M" && break
 	sleep 0.1
@@ -81,16 +90,23 @@ if [ -z "$daemon" ] || [ "$daemon" != "${daemon%% *}" ]; then
 	t_fail "expected one daemonized process, found '$daemon'"
 fi
 T_PIDS+=("$daemon")
-[ "$daemon" != "$launcher" ] || t_fail "the daemon is the launcher: no fork"
-t_log "launcher $launcher returned 0, daemon $daemon serves $M"
-t_eq "$(cat "$M/a")" a "content through the daemonized mount"
-echo b >"$M/b"
-fusermount3 -u "$M" || t_fail "fusermount3 -u (daemonized) failed"
-t_wait_exit "$daemon" 10 || t_fail "daemonized kvstripe still running 10 s after fusermount3 -u"
-t_wait_exit "$reaper" 5 || t_fail "reaper still running"
-grep -q "^exited $daemon 0\$" "$T/reaper.out" || {
-	cat "$T/reaper.out" >&2
-	t_fail "daemonized kvstripe did not exit 0"
+daemonized() {
+	[ "$daemon" != "$launcher" ] || t_fail "the daemon is the launcher: no fork"
+	t_log "launcher $launcher returned 0, daemon $daemon serves $M"
+	t_eq "$(cat "$M/a")" a "content through the daemonized mount"
+	echo b >"$M/b"
 }
-! t_is_mounted "$M" || t_fail "$M still mounted"
-t_eq "$(cat "$(t_backing b)")" b "file written through the daemonized mount"
+t_case daemonized daemonized
+fusermount3 -u "$M" || t_fail "fusermount3 -u (daemonized) failed"
+daemonized_exit() {
+	t_wait_exit "$daemon" 10 || t_fail "daemonized kvstripe still running 10 s after fusermount3 -u"
+	t_wait_exit "$reaper" 5 || t_fail "reaper still running"
+	grep -q "^exited $daemon 0\$" "$T/reaper.out" || {
+		cat "$T/reaper.out" >&2
+		t_fail "daemonized kvstripe did not exit 0"
+	}
+	! t_is_mounted "$M" || t_fail "$M still mounted"
+}
+t_case daemonized-exits-0 daemonized_exit
+T_AFTER=daemonized t_case daemonized-data \
+	t_eq "$(cat "$(t_backing b)")" b "file written through the daemonized mount"

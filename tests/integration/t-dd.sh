@@ -33,29 +33,34 @@ check_dd() {
 	t_cmp "$T/readback" "$T/src"
 }
 
-t_log "dd in and out, O_DIRECT and buffered"
+# dd in and out, O_DIRECT and buffered
 mkdir "$M/gpu0" "$M/gpu1" "$M/gpu2"
-check_dd gpu0/direct-4k 4096 oflag=direct
-check_dd gpu1/direct-1m 1M oflag=direct
-check_dd gpu2/direct-1000 1000 oflag=direct
-check_dd gpu0/direct-12345 12345 oflag=direct
-check_dd gpu1/buffered-4k 4096
-check_dd gpu2/buffered-1m 1M
-check_dd gpu0/buffered-1000 1000
-check_dd gpu1/buffered-12345 12345
-check_dd gpu2/direct-sync-1m 1M oflag=direct,sync
+t_case dd-direct-4k check_dd gpu0/direct-4k 4096 oflag=direct
+t_case dd-direct-1m check_dd gpu1/direct-1m 1M oflag=direct
+t_case dd-direct-1000 check_dd gpu2/direct-1000 1000 oflag=direct
+t_case dd-direct-12345 check_dd gpu0/direct-12345 12345 oflag=direct
+t_case dd-buffered-4k check_dd gpu1/buffered-4k 4096
+t_case dd-buffered-1m check_dd gpu2/buffered-1m 1M
+t_case dd-buffered-1000 check_dd gpu0/buffered-1000 1000
+t_case dd-buffered-12345 check_dd gpu1/buffered-12345 12345
+t_case dd-direct-sync-1m check_dd gpu2/direct-sync-1m 1M oflag=direct,sync
 # exact multiples of the block size, O_DIRECT all the way
-head -c $((4 * 1024 * 1024)) "$T/src" >"$T/src4m"
-dd if="$T/src4m" of="$M/gpu1/aligned" bs=1M oflag=direct status=none
-t_cmp "$M/gpu1/aligned" "$T/src4m"
-dd if="$M/gpu1/aligned" bs=1M iflag=direct status=none | cmp - "$T/src4m" ||
-	t_fail "O_DIRECT read of gpu1/aligned"
+dd_aligned() {
+	head -c $((4 * 1024 * 1024)) "$T/src" >"$T/src4m"
+	dd if="$T/src4m" of="$M/gpu1/aligned" bs=1M oflag=direct status=none
+	t_cmp "$M/gpu1/aligned" "$T/src4m"
+	dd if="$M/gpu1/aligned" bs=1M iflag=direct status=none | cmp - "$T/src4m" ||
+		t_fail "O_DIRECT read of gpu1/aligned"
+}
+t_case dd-direct-aligned dd_aligned
 
-t_log "LMCache put and get: one O_DIRECT write, one whole-file read"
+# LMCache put and get: one O_DIRECT write, one whole-file read
 t_rand "$T/kv32" $((32 * 1024 * 1024))
-for d in "$M" "$R"; do
-	mkdir -p "$d/gpu2"
-	python3 - "$d/gpu2" "$T/kv32" <<'EOF'
+lmcache_put_get() {
+	local d f
+	for d in "$M" "$R"; do
+		mkdir -p "$d/gpu2"
+		python3 - "$d/gpu2" "$T/kv32" <<'EOF'
 import mmap, os, sys
 d = sys.argv[1]
 assert os.statvfs(d).f_bsize == 4096, "f_bsize %d" % os.statvfs(d).f_bsize
@@ -93,21 +98,17 @@ fd = os.open(p, os.O_RDONLY)
 assert len(os.read(fd, size)) == size - 12345, "short buffered read"
 os.close(fd)
 EOF
-done
-for f in aa bb cc; do
-	t_cmp "$M/gpu2/llama@8@2@$f@bfloat16.pt" "$R/gpu2/llama@8@2@$f@bfloat16.pt"
-done
-t_eq "$(t_device_of "gpu2/llama@8@2@aa@bfloat16.pt")" 2 "device of an LMCache file in gpu2/"
+	done
+	for f in aa bb cc; do
+		t_cmp "$M/gpu2/llama@8@2@$f@bfloat16.pt" "$R/gpu2/llama@8@2@$f@bfloat16.pt"
+	done
+	t_eq "$(t_device_of "gpu2/llama@8@2@aa@bfloat16.pt")" 2 "device of an LMCache file in gpu2/"
+}
+t_case lmcache-put-get lmcache_put_get
 
-t_log "the device holds the blocks ext4 would: none claimed and left over"
+# the device holds the blocks ext4 would: none claimed and left over
 # a long stream claims blocks ahead of itself; at close only what was
 # written stays allocated (st_blocks, what du adds up), a hole stays a hole
-for d in "$M" "$R"; do
-	dd if="$T/kv32" of="$d/gpu2/sparse" bs=1M seek=5 count=6 oflag=direct \
-		status=none || t_fail "dd seek=5 to $d"
-	dd if="$T/kv32" of="$d/gpu2/sparse" bs=1M seek=20 count=3 \
-		conv=notrunc status=none || t_fail "dd seek=20 to $d"
-done
 # Blocks as ext4's, give or take a few extent-tree blocks (a file claimed
 # in steps may take more extents): what is left claimed is megabytes.
 same_blocks() {
@@ -116,16 +117,27 @@ same_blocks() {
 	[ "$got" -ge "$want" ] && [ "$got" -le $((want + 64)) ] ||
 		t_fail "$3: $got blocks of 512 bytes, ext4 has $want"
 }
-for f in llama@8@2@aa@bfloat16.pt llama@8@2@cc@bfloat16.pt sparse; do
-	t_eq "$(t_size "$M/gpu2/$f")" "$(t_size "$R/gpu2/$f")" "size of gpu2/$f"
-	same_blocks "$M/gpu2/$f" "$R/gpu2/$f" "gpu2/$f"
-	same_blocks "$(t_backing "gpu2/$f")" "$R/gpu2/$f" "the backing gpu2/$f"
-done
-t_cmp "$M/gpu2/sparse" "$R/gpu2/sparse"
+blocks() {
+	local d f
+	for d in "$M" "$R"; do
+		dd if="$T/kv32" of="$d/gpu2/sparse" bs=1M seek=5 count=6 oflag=direct \
+			status=none || t_fail "dd seek=5 to $d"
+		dd if="$T/kv32" of="$d/gpu2/sparse" bs=1M seek=20 count=3 \
+			conv=notrunc status=none || t_fail "dd seek=20 to $d"
+	done
+	for f in llama@8@2@aa@bfloat16.pt llama@8@2@cc@bfloat16.pt sparse; do
+		t_eq "$(t_size "$M/gpu2/$f")" "$(t_size "$R/gpu2/$f")" "size of gpu2/$f"
+		same_blocks "$M/gpu2/$f" "$R/gpu2/$f" "gpu2/$f"
+		same_blocks "$(t_backing "gpu2/$f")" "$R/gpu2/$f" "the backing gpu2/$f"
+	done
+	t_cmp "$M/gpu2/sparse" "$R/gpu2/sparse"
+}
+T_AFTER=lmcache-put-get t_case blocks-as-ext4 blocks
 
-t_log "a file's mtime is its last write's, not its close's or a stat's"
+# a file's mtime is its last write's, not its close's or a stat's
 # (write-behind holds a short tail until the stream ends)
-python3 - "$M/gpu0" "$R" <<'EOF' || t_fail "see above"
+mtime_last_write() {
+	python3 - "$M/gpu0" "$R" <<'EOF' || t_fail "see above"
 import os, sys, time
 bad = []
 for d in sys.argv[1:]:
@@ -147,56 +159,74 @@ for line in bad:
     print("    " + line)
 sys.exit(1 if bad else 0)
 EOF
+}
+t_case mtime-last-write mtime_last_write
 
-t_log "overwrite in the middle with conv=notrunc"
-cp "$T/src" "$R/patched"
-cp "$T/src" "$M/patched"
-t_rand "$T/patch" 70000
-for args in "bs=1 seek=5 count=3000" "bs=1000 seek=7" \
-	"bs=4096 seek=3 oflag=direct" "bs=1 seek=$((size - 100)) count=3000" \
-	"bs=12345 seek=100"; do
-	# shellcheck disable=SC2086 # word splitting of $args is wanted
-	dd if="$T/patch" of="$M/patched" conv=notrunc $args status=none ||
-		t_fail "dd conv=notrunc $args"
-	# shellcheck disable=SC2086
-	dd if="$T/patch" of="$R/patched" conv=notrunc ${args/oflag=direct/} status=none
-	t_eq "$(t_size "$M/patched")" "$(t_size "$R/patched")" "size after notrunc $args"
-	t_cmp "$M/patched" "$R/patched"
-done
+# overwrite in the middle with conv=notrunc
+notrunc() {
+	local args
+	cp "$T/src" "$R/patched"
+	cp "$T/src" "$M/patched"
+	t_rand "$T/patch" 70000
+	for args in "bs=1 seek=5 count=3000" "bs=1000 seek=7" \
+		"bs=4096 seek=3 oflag=direct" "bs=1 seek=$((size - 100)) count=3000" \
+		"bs=12345 seek=100"; do
+		# shellcheck disable=SC2086 # word splitting of $args is wanted
+		dd if="$T/patch" of="$M/patched" conv=notrunc $args status=none ||
+			t_fail "dd conv=notrunc $args"
+		# shellcheck disable=SC2086
+		dd if="$T/patch" of="$R/patched" conv=notrunc ${args/oflag=direct/} status=none
+		t_eq "$(t_size "$M/patched")" "$(t_size "$R/patched")" "size after notrunc $args"
+		t_cmp "$M/patched" "$R/patched"
+	done
+}
+t_case overwrite-notrunc notrunc
 
-t_log "append with >>"
-: >"$M/appended"
-: >"$R/appended"
-for n in 1 4095 1 4096 511 100000; do
-	head -c "$n" /dev/urandom >"$T/piece"
-	cat "$T/piece" >>"$M/appended"
-	cat "$T/piece" >>"$R/appended"
-	t_eq "$(t_size "$M/appended")" "$(t_size "$R/appended")" "size after append of $n"
-done
-t_cmp "$M/appended" "$R/appended"
+# append with >>
+append() {
+	local n
+	: >"$M/appended"
+	: >"$R/appended"
+	for n in 1 4095 1 4096 511 100000; do
+		head -c "$n" /dev/urandom >"$T/piece"
+		cat "$T/piece" >>"$M/appended"
+		cat "$T/piece" >>"$R/appended"
+		t_eq "$(t_size "$M/appended")" "$(t_size "$R/appended")" "size after append of $n"
+	done
+	t_cmp "$M/appended" "$R/appended"
+}
+t_case append append
 
-t_log "truncate up and down"
-cp "$T/src" "$M/trunc"
-cp "$T/src" "$R/trunc"
-for s in $((size + 10000)) 5000 4096 4097 1 0 $((3 * 1024 * 1024 + 1)) 12345; do
-	truncate -s "$s" "$M/trunc"
-	truncate -s "$s" "$R/trunc"
-	t_eq "$(t_size "$M/trunc")" "$s" "size after truncate -s $s"
-	t_cmp "$M/trunc" "$R/trunc"
-	# writing after the truncation must not bring old bytes back
-	printf 'tail' >>"$M/trunc"
-	printf 'tail' >>"$R/trunc"
-	t_cmp "$M/trunc" "$R/trunc"
-done
-truncate -s 3M "$M/grown"
-truncate -s 3M "$R/grown"
-t_cmp "$M/grown" "$R/grown"
+# truncate up and down
+truncate_up_down() {
+	local s
+	cp "$T/src" "$M/trunc"
+	cp "$T/src" "$R/trunc"
+	for s in $((size + 10000)) 5000 4096 4097 1 0 $((3 * 1024 * 1024 + 1)) 12345; do
+		truncate -s "$s" "$M/trunc"
+		truncate -s "$s" "$R/trunc"
+		t_eq "$(t_size "$M/trunc")" "$s" "size after truncate -s $s"
+		t_cmp "$M/trunc" "$R/trunc"
+		# writing after the truncation must not bring old bytes back
+		printf 'tail' >>"$M/trunc"
+		printf 'tail' >>"$R/trunc"
+		t_cmp "$M/trunc" "$R/trunc"
+	done
+	truncate -s 3M "$M/grown"
+	truncate -s 3M "$R/grown"
+	t_cmp "$M/grown" "$R/grown"
+}
+t_case truncate truncate_up_down
 
-t_log "after the unmount the backing files hold exactly the data"
+# after the unmount the backing files hold exactly the data
 t_umount_check
-t_cmp "$(t_backing gpu0/direct-12345)" "$T/src"
-t_cmp "$(t_backing gpu2/direct-1000)" "$T/src"
-t_cmp "$(t_backing gpu1/buffered-12345)" "$T/src"
-t_cmp "$(t_backing patched)" "$R/patched"
-t_cmp "$(t_backing appended)" "$R/appended"
-t_cmp "$(t_backing trunc)" "$R/trunc"
+T_AFTER=dd-direct-12345 t_case backing-direct-12345 \
+	t_cmp "$(t_backing gpu0/direct-12345)" "$T/src"
+T_AFTER=dd-direct-1000 t_case backing-direct-1000 \
+	t_cmp "$(t_backing gpu2/direct-1000)" "$T/src"
+T_AFTER=dd-buffered-12345 t_case backing-buffered-12345 \
+	t_cmp "$(t_backing gpu1/buffered-12345)" "$T/src"
+T_AFTER=overwrite-notrunc t_case backing-patched \
+	t_cmp "$(t_backing patched)" "$R/patched"
+T_AFTER=append t_case backing-appended t_cmp "$(t_backing appended)" "$R/appended"
+T_AFTER=truncate t_case backing-trunc t_cmp "$(t_backing trunc)" "$R/trunc"
