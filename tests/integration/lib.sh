@@ -274,6 +274,16 @@ t_init() {
 	: >"$T/log"
 }
 
+# t_ext4 DIR SIZE SECTOR [MKFS-OPTION...]: t_loopfs (an ext4 on a new loop
+# device, mounted on DIR); the test is skipped where the machine has no
+# loop device or no right to mount one, and fails if mkfs.ext4 does.
+t_ext4() {
+	local rc=0
+	t_loopfs "$@" || rc=$?
+	[ "$rc" != 2 ] || t_skip "$T_WHY"
+	[ "$rc" = 0 ] || t_fail "$T_WHY"
+}
+
 # t_mkback N [PREFIX]: make $T/PREFIX0..N-1 (default b), list in T_SRC.
 t_mkback() {
 	local i p=${2:-b}

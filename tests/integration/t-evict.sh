@@ -26,7 +26,8 @@ done
 
 exec 3<"$M/gpu0/sub/f0001"		# an open file
 mkdir "$M/gpu1/sub/here"
-(
+walk() {
+	local n
 	cd "$M/gpu1/sub/here"
 	t_eq "$(find "$M" -type f | wc -l)" 3000 "files found"
 	t_eq "$(find "$M" -type f -size 5c | wc -l)" 3000 "files stat'ed"
@@ -36,30 +37,43 @@ mkdir "$M/gpu1/sub/here"
 	# the working directory was not dropped under the shell
 	t_eq "$(pwd -P)" "$M/gpu1/sub/here" "working directory"
 	t_eq "$(/bin/pwd)" "$M/gpu1/sub/here" "getcwd"
-) || exit 1
+}
+t_case walk-bounded walk
 
 # every file still there, and right
-bad=$(find "$M" -type f -exec sh -c 'for f; do
-	[ "$(cat "$f")" = "${f##*/}" ] || echo "$f"; done' sh {} + | head -n 3)
-[ -z "$bad" ] || t_fail "wrong content after eviction: $bad"
-sleep 0.5
-n=$(inodes)
-[ "$n" -le 400 ] || t_fail "inode table at $n entries after reading, limit 400"
+contents() {
+	local bad n
+	bad=$(find "$M" -type f -exec sh -c 'for f; do
+		[ "$(cat "$f")" = "${f##*/}" ] || echo "$f"; done' sh {} + | head -n 3)
+	[ -z "$bad" ] || t_fail "wrong content after eviction: $bad"
+	sleep 0.5
+	n=$(inodes)
+	[ "$n" -le 400 ] || t_fail "inode table at $n entries after reading, limit 400"
+}
+t_case contents-after-eviction contents
 
 # the open file reads through the descriptor and by its name
-t_eq "$(cat <&3)" f0001 "read through a descriptor opened before"
-t_eq "$(cat "$M/gpu0/sub/f0001")" f0001 "read by name after eviction"
+open_file() {
+	t_eq "$(cat <&3)" f0001 "read through a descriptor opened before"
+	t_eq "$(cat "$M/gpu0/sub/f0001")" f0001 "read by name after eviction"
+}
+t_case open-file open_file
 exec 3<&-
 
 # user.kvstripe.inodes is the root's only, and read-only
-t_expect_err "No such attribute" getfattr --absolute-names -n user.kvstripe.inodes "$M/gpu0"
-t_expect_err "Operation not permitted" \
+t_case inodes-root-only t_expect_err "No such attribute" \
+	getfattr --absolute-names -n user.kvstripe.inodes "$M/gpu0"
+t_case inodes-read-only t_expect_err "Operation not permitted" \
 	setfattr -n user.kvstripe.inodes -v 1 "$M"
 t_umount_check
 
 # without a limit the same walk keeps every inode: the check above can fail
 t_mount "$T_SOURCES" -o max_inodes=0
-find "$M" -type f -size 5c >/dev/null
-n=$(inodes)
-[ "$n" -ge 3000 ] || t_fail "max_inodes=0: only $n inodes kept"
+keeps_all() {
+	local n
+	find "$M" -type f -size 5c >/dev/null
+	n=$(inodes)
+	[ "$n" -ge 3000 ] || t_fail "max_inodes=0: only $n inodes kept"
+}
+t_case no-limit-keeps-all keeps_all
 t_umount_check

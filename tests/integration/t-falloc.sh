@@ -9,20 +9,24 @@ t_setup 2
 M=$T/mnt
 mkdir "$M/gpu1"
 
-t_log "fallocate modes, parity with ext4"
-t_rand "$T/pay" 5000
-for d in "$M/gpu1" "$T/ref"; do
-	cp "$T/pay" "$d/f"
-	fallocate -l 1048576 "$d/f"		# extends
-	fallocate -n -o 2000000 -l 65536 "$d/f"	# keep size
-	fallocate -p -o 100 -l 200 "$d/f"	# punch (keeps size)
-	fallocate -z -o 1048000 -l 10000 "$d/f"	# zero range, extends
-done
-t_eq "$(t_size "$M/gpu1/f")" "$(t_size "$T/ref/f")" "size after fallocate"
-t_cmp "$M/gpu1/f" "$T/ref/f"
-t_eq "$(t_device_of gpu1/f)" 1 "device of gpu1/f"
+# fallocate modes, parity with ext4
+modes() {
+	local d
+	t_rand "$T/pay" 5000
+	for d in "$M/gpu1" "$T/ref"; do
+		cp "$T/pay" "$d/f"
+		fallocate -l 1048576 "$d/f"		# extends
+		fallocate -n -o 2000000 -l 65536 "$d/f"	# keep size
+		fallocate -p -o 100 -l 200 "$d/f"	# punch (keeps size)
+		fallocate -z -o 1048000 -l 10000 "$d/f"	# zero range, extends
+	done
+	t_eq "$(t_size "$M/gpu1/f")" "$(t_size "$T/ref/f")" "size after fallocate"
+	t_cmp "$M/gpu1/f" "$T/ref/f"
+	t_eq "$(t_device_of gpu1/f)" 1 "device of gpu1/f"
+}
+t_case fallocate-modes modes
 
-t_log "SEEK_DATA / SEEK_HOLE"
+# SEEK_DATA / SEEK_HOLE
 seeks() {
 	python3 - "$1" <<'PY'
 import os, sys
@@ -39,5 +43,8 @@ os.close(fd)
 print(" ".join(out))
 PY
 }
-t_eq "$(seeks "$M/gpu1/sparse")" "$(seeks "$T/ref/sparse")" "lseek results"
+seek_data_hole() {
+	t_eq "$(seeks "$M/gpu1/sparse")" "$(seeks "$T/ref/sparse")" "lseek results"
+}
+t_case seek-data-hole seek_data_hole
 t_umount_check

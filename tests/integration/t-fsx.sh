@@ -12,5 +12,5 @@ M=$T/mnt
 mkdir "$M/gpu0" "$M/gpu1" "$M/gpu2" "$M/kv"
 
 # one file per device, and several at once so the threads share nothing
-t_fsx "" gpu0/a gpu1/b gpu2/c kv/d
+t_case fsx t_fsx "" gpu0/a gpu1/b gpu2/c kv/d
 t_umount_check

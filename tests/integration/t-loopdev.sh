@@ -17,36 +17,34 @@ done
 
 sectors=(512 4096)
 for i in 0 1; do
-	if ! t_loop 256M "${sectors[i]}" 2>"$T/losetup.err"; then
-		t_skip "cannot set up a loop device: $(head -n 1 "$T/losetup.err")"
-	fi
+	t_ext4 "$T/b$i" 256M "${sectors[i]}" -b 4096
 	dev=$T_LOOPDEV
-	t_eq "$(blockdev --getss "$dev")" "${sectors[i]}" "logical sector size of $dev"
-	mkfs.ext4 -q -F -b 4096 "$dev"
-	mkdir "$T/b$i"
-	# a container may have loop devices but no right to mount them
-	if ! mount "$dev" "$T/b$i" 2>"$T/mount.err"; then
-		t_skip "cannot mount an ext4 on $dev: $(head -n 1 "$T/mount.err")"
-	fi
-	T_FSMOUNTS+=("$T/b$i")
+	t_case "sector-size-$i" \
+		t_eq "$(blockdev --getss "$dev")" "${sectors[i]}" "logical sector size of $dev"
 	t_log "device $i: $dev, ${sectors[i]}-byte sectors, ext4 on $T/b$i"
 done
 t_mount "$T/b0,$T/b1"
 
-t_log "the daemon probed the alignment of each device"
-grep -E 'device 0.*align 512\b' "$T/log" >&2 ||
-	t_fail "no 'device 0 ... align 512' in the daemon log"
-grep -E 'device 1.*align 4096\b' "$T/log" >&2 ||
-	t_fail "no 'device 1 ... align 4096' in the daemon log"
+# the daemon probed the alignment of each device
+probed() {
+	grep -E 'device 0.*align 512\b' "$T/log" >&2 ||
+		t_fail "no 'device 0 ... align 512' in the daemon log"
+	grep -E 'device 1.*align 4096\b' "$T/log" >&2 ||
+		t_fail "no 'device 1 ... align 4096' in the daemon log"
+}
+t_case probed-alignment probed
 
-t_log "O_DIRECT through the mount onto both devices"
+# O_DIRECT through the mount onto both devices
 mkdir "$M/gpu0" "$M/gpu1"
 sizes=(512 4096 12345 $((64 * 1024 + 512)) $((1024 * 1024)) $((3 * 1024 * 1024 + 512))
 	$((8 * 1024 * 1024)))
 for s in "${sizes[@]}"; do
 	t_rand "$T/src-$s" "$s"
 done
-for g in 0 1; do
+cp "$T/src-$((8 * 1024 * 1024))" "$T/expect"
+printf 'unaligned!' | dd of="$T/expect" bs=1 seek=1000001 conv=notrunc status=none
+direct_io() {
+	local g=$1 s bs f
 	for s in "${sizes[@]}"; do
 		for bs in 512 4096 1M; do
 			# 512-byte requests only for the smaller files: time
@@ -63,24 +61,27 @@ for g in 0 1; do
 	done
 	# unaligned overwrite in the middle of an O_DIRECT file
 	f=gpu$g/f-$((8 * 1024 * 1024))-1M
-	cp "$T/src-$((8 * 1024 * 1024))" "$T/expect"
 	printf 'unaligned!' | dd of="$M/$f" bs=1 seek=1000001 conv=notrunc status=none
-	printf 'unaligned!' | dd of="$T/expect" bs=1 seek=1000001 conv=notrunc status=none
 	dd if="$M/$f" bs=1M iflag=direct status=none | cmp - "$T/expect" ||
 		t_fail "O_DIRECT read of $f after an unaligned overwrite"
-done
+}
+t_case direct-io-device-0 direct_io 0
+t_case direct-io-device-1 direct_io 1
 df -h "$M" "$T/b0" "$T/b1" >&2
 bytes() {
 	echo $(($(stat -f -c '%b * %S' "$1")))
 }
-t_eq "$(bytes "$M")" $(($(bytes "$T/b0") + $(bytes "$T/b1"))) \
+t_case statfs-sum t_eq "$(bytes "$M")" $(($(bytes "$T/b0") + $(bytes "$T/b1"))) \
 	"statfs size of the mount (two ext4s: their sum)"
 
-t_log "the backing ext4s hold exactly the data"
+# the backing ext4s hold exactly the data
 t_umount_check
-for g in 0 1; do
+on_device() {
+	local g=$1 s
 	for s in "${sizes[@]}"; do
 		t_cmp "$T/b$g/gpu$g/f-$s-4096" "$T/src-$s"
 	done
 	t_cmp "$T/b$g/gpu$g/f-$((8 * 1024 * 1024))-1M" "$T/expect"
-done
+}
+T_AFTER=direct-io-device-0 t_case data-on-device-0 on_device 0
+T_AFTER=direct-io-device-1 t_case data-on-device-1 on_device 1
