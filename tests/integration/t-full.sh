@@ -16,36 +16,39 @@
 . "$(dirname "$0")/lib.sh"
 
 t_init
-t_loop 32M 4096 || t_fail "losetup failed"
-mkfs.ext4 -q -F -b 4096 -O ^has_journal "$T_LOOPDEV" >/dev/null ||
-	t_fail "mkfs.ext4 failed"
-mkdir "$T/ext"
-mount "$T_LOOPDEV" "$T/ext" || t_fail "mounting the ext4 failed"
-T_FSMOUNTS+=("$T/ext")
+rc=0
+t_loopfs "$T/ext" 32M 4096 -b 4096 -O ^has_journal || rc=$?
+[ "$rc" = 0 ] || t_fail "$T_WHY"
 mkdir "$T/ext/b0" "$T/ext/ref" "$T/b1"
 t_mount "$T/ext/b0,$T/b1"
 mkdir "$T/mnt/gpu0"
 
-python3 "$T_ROOT/tests/integration/full.py" "$T/mnt/gpu0" "$T/ext/ref" "$T/ext" ||
-	t_fail "see above"
+full_device() {
+	python3 "$T_ROOT/tests/integration/full.py" "$T/mnt/gpu0" "$T/ext/ref" "$T/ext" ||
+		t_fail "see above"
+}
+t_case full-device full_device
 t_umount_check
 
 # a device turned read-only under the mount: writers hear EROFS, as on it
-mkdir "$T/ro"
-mount -t tmpfs -o size=4m kvstripe-test-ro "$T/ro" || t_fail "tmpfs"
-T_FSMOUNTS+=("$T/ro")
+t_tmpfs "$T/ro" 4m || t_fail "tmpfs"
 mkdir "$T/ro/b1"
 echo old >"$T/ro/b1/f"
 t_mount "$T/b1,$T/ro/b1"
 mount -o remount,ro "$T/ro" || t_fail "remounting the tmpfs read-only"
-for cmd in 'echo more >>{}' 'dd if=/dev/zero of={} bs=4k count=1 conv=notrunc status=none' \
-	'truncate -s 0 {}' ': >{}'; do
+# erofs CMD: the shell CMD, {} the file, fails with EROFS
+erofs() {
+	local cmd=$1 out
 	out=$(bash -c "${cmd//\{\}/$T/mnt/f}" 2>&1) &&
 		t_fail "'$cmd' succeeded on a read-only device"
 	case $out in
 	*"Read-only file system"*) ;;
 	*) t_fail "'$cmd' on a read-only device: $out (expected EROFS)" ;;
 	esac
-done
-t_eq "$(cat "$T/mnt/f")" old "reading from the read-only device"
+}
+t_case erofs-append erofs 'echo more >>{}'
+t_case erofs-overwrite erofs 'dd if=/dev/zero of={} bs=4k count=1 conv=notrunc status=none'
+t_case erofs-truncate erofs 'truncate -s 0 {}'
+t_case erofs-o-trunc erofs ': >{}'
+t_case read-only-device-reads t_eq "$(cat "$T/mnt/f")" old "reading from the read-only device"
 t_umount_check

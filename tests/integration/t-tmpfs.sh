@@ -11,10 +11,7 @@
 
 # tmpfs_at N SIZE: a tmpfs of SIZE at $T/tN, unmounted by the cleanup.
 tmpfs_at() {
-	mkdir "$T/t$1"
-	mount -t tmpfs -o "size=$2" "kvstripe-test-$1" "$T/t$1" ||
-		t_fail "mounting a tmpfs at $T/t$1"
-	T_FSMOUNTS+=("$T/t$1")
+	t_tmpfs "$T/t$1" "$2" || t_fail "mounting a tmpfs at $T/t$1"
 }
 
 t_init
@@ -22,14 +19,16 @@ tmpfs_at 0 512m
 tmpfs_at 1 512m
 t_mount "$T/t0,$T/t1"
 M=$T/mnt
-t_eq "$(grep -c 'page cache: reads spliced' "$T/log")" 2 "devices probed as page cache"
+t_case probed-page-cache \
+	t_eq "$(grep -c 'page cache: reads spliced' "$T/log")" 2 "devices probed as page cache"
 mkdir "$M/gpu0" "$M/gpu1"
 
 # 1. random I/O on both devices at once, checked against ext4 and a model
-t_fsx tmpfs- gpu0/a gpu1/b
+t_case fsx t_fsx tmpfs- gpu0/a gpu1/b
 
 # 2. whole files, odd sizes, read buffered and O_DIRECT
-for size in 1 4095 1048577 9437185; do
+whole_file() {
+	local size=$1
 	t_rand "$T/ref/src" "$size"
 	cp "$T/ref/src" "$M/gpu1/f$size"
 	t_cmp "$M/gpu1/f$size" "$T/ref/src"
@@ -37,10 +36,14 @@ for size in 1 4095 1048577 9437185; do
 	dd if="$M/gpu1/f$size" of="$T/ref/back" bs=1M iflag=direct status=none
 	t_cmp "$T/ref/back" "$T/ref/src"
 	t_eq "$(stat -c %s "${T_BACK[1]}/gpu1/f$size")" "$size" "backing size"
+}
+for size in 1 4095 1048577 9437185; do
+	t_case "whole-file-$size" whole_file "$size"
 done
 
 # 3. readers see every byte a writer has had acknowledged
-python3 - "$M/gpu0/race" <<'PY'
+reads_behind_appends() {
+	python3 - "$M/gpu0/race" <<'PY'
 import os, sys
 p = sys.argv[1]
 fd = os.open(p, os.O_CREAT | os.O_RDWR | os.O_TRUNC, 0o644)
@@ -55,23 +58,31 @@ for i in range(300):
 os.close(fd)
 os.close(r)
 PY
+}
+t_case reads-behind-appends reads_behind_appends
 
 # 4. an unlinked open file still reads through its descriptor
-t_rand "$T/ref/u" 3000000
-cp "$T/ref/u" "$M/gpu0/u"
-exec 3<"$M/gpu0/u"
-rm "$M/gpu0/u"
-echo 3 >/proc/sys/vm/drop_caches
-cmp - "$T/ref/u" <&3 || t_fail "unlinked open file reads wrong"
-exec 3<&-
+unlinked_open() {
+	t_rand "$T/ref/u" 3000000
+	cp "$T/ref/u" "$M/gpu0/u"
+	exec 3<"$M/gpu0/u"
+	rm "$M/gpu0/u"
+	echo 3 >/proc/sys/vm/drop_caches
+	cmp - "$T/ref/u" <&3 || t_fail "unlinked open file reads wrong"
+	exec 3<&-
+}
+t_case unlinked-open-file unlinked_open
 t_umount_check
 
 # 5. a max_read of the user's own (libfuse insists kernel and init agree)
 t_mount "$T/t0,$T/t1" -o max_read=65536
-t_rand "$T/ref/m" 5000000
-cp "$T/ref/m" "$M/gpu1/m"
-echo 3 >/proc/sys/vm/drop_caches
-t_cmp "$M/gpu1/m" "$T/ref/m"
+max_read() {
+	t_rand "$T/ref/m" 5000000
+	cp "$T/ref/m" "$M/gpu1/m"
+	echo 3 >/proc/sys/vm/drop_caches
+	t_cmp "$M/gpu1/m" "$T/ref/m"
+}
+t_case max-read max_read
 t_umount_check
 
 # 6. a full tmpfs: the write that does not fit fails itself with ENOSPC
@@ -82,7 +93,8 @@ tmpfs_at 3 3m
 mkdir "$T/t3/ref"
 t_mount "$T/t2,$T/t1"
 mkdir -p "$M/gpu0"
-python3 - "$M/gpu0" "$T/t3/ref" <<'PY' || t_fail "see above"
+full_tmpfs() {
+	python3 - "$M/gpu0" "$T/t3/ref" <<'PY' || t_fail "see above"
 import errno, mmap, os, sys
 
 CHUNK = 200 * 4096	# the device's 3 MiB end in the middle of one
@@ -124,4 +136,6 @@ for direct in (0, 1):
     if ref[0] != errno.ENOSPC or not ref[3]:
         sys.exit("the reference tmpfs did not behave as expected")
 PY
+}
+t_case full-tmpfs full_tmpfs
 t_umount_check
