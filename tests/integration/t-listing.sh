@@ -20,41 +20,49 @@ listed() {
 }
 
 # 1. 3000 names spread over both devices, listed by several tools
-mkdir "$M/big"
-python3 - "$M/big" <<'EOF'
+big_listing() {
+	local on0 on1 i
+	mkdir "$M/big"
+	python3 - "$M/big" <<'EOF'
 import os, sys
 d = sys.argv[1]
 for i in range(3000):
     os.close(os.open(os.path.join(d, "f%05d" % i), os.O_CREAT | os.O_WRONLY, 0o644))
 os.mkdir(os.path.join(d, "sub"))
 EOF
-on0=$(find "${T_BACK[0]}/big" -maxdepth 1 -type f | wc -l)
-on1=$(find "${T_BACK[1]}/big" -maxdepth 1 -type f | wc -l)
-[ "$on0" -gt 0 ] && [ "$on1" -gt 0 ] ||
-	t_fail "placement did not spread big/ over both devices ($on0, $on1)"
-t_eq "$((on0 + on1))" 3000 "files on the devices"
-for i in 1 2; do	# the second listing comes from the kernel's cache
-	t_eq "$(ls -f "$M/big" | sort | uniq -d | wc -l)" 0 "duplicate names"
-	t_eq "$(ls -A "$M/big" | wc -l)" 3001 "ls -A count, round $i"
-	t_eq "$(find "$M/big" -mindepth 1 | wc -l)" 3001 "find count"
-done
-t_eq "$(ls -fa "$M/big" | grep -cx '\.\.\?')" 2 "the dots"
-t_eq "$(stat -c %i "$M/big/sub/..")" "$(stat -c %i "$M/big")" "'..' of sub"
+	on0=$(find "${T_BACK[0]}/big" -maxdepth 1 -type f | wc -l)
+	on1=$(find "${T_BACK[1]}/big" -maxdepth 1 -type f | wc -l)
+	[ "$on0" -gt 0 ] && [ "$on1" -gt 0 ] ||
+		t_fail "placement did not spread big/ over both devices ($on0, $on1)"
+	t_eq "$((on0 + on1))" 3000 "files on the devices"
+	for i in 1 2; do	# the second listing comes from the kernel's cache
+		t_eq "$(ls -f "$M/big" | sort | uniq -d | wc -l)" 0 "duplicate names"
+		t_eq "$(ls -A "$M/big" | wc -l)" 3001 "ls -A count, round $i"
+		t_eq "$(find "$M/big" -mindepth 1 | wc -l)" 3001 "find count"
+	done
+	t_eq "$(ls -fa "$M/big" | grep -cx '\.\.\?')" 2 "the dots"
+	t_eq "$(stat -c %i "$M/big/sub/..")" "$(stat -c %i "$M/big")" "'..' of sub"
+}
+t_case big-listing big_listing
 
 # 2. changes through the mount show at once, also in a cached listing
-ls "$M/big" >/dev/null
-rm "$M/big/f00007"
-touch "$M/big/new"
-ls "$M/big" >"$T/after"
-! grep -qx f00007 "$T/after" || t_fail "removed name still listed"
-grep -qx new "$T/after" || t_fail "created name not listed"
-mv "$M/big/new" "$M/big/renamed"
-listed renamed "$M/big" || t_fail "renamed name not listed"
-rm "$M/big/renamed"
-touch "$M/big/f00007"
+changes_show() {
+	ls "$M/big" >/dev/null
+	rm "$M/big/f00007"
+	touch "$M/big/new"
+	ls "$M/big" >"$T/after"
+	! grep -qx f00007 "$T/after" || t_fail "removed name still listed"
+	grep -qx new "$T/after" || t_fail "created name not listed"
+	mv "$M/big/new" "$M/big/renamed"
+	listed renamed "$M/big" || t_fail "renamed name not listed"
+	rm "$M/big/renamed"
+	touch "$M/big/f00007"
+}
+T_AFTER=big-listing t_case changes-show-at-once changes_show
 
 # 3. names that stay are listed exactly once while others come and go
-python3 - "$M/big" <<'EOF'
+stable_names() {
+	python3 - "$M/big" <<'EOF'
 import os, sys, threading
 d = sys.argv[1]
 stable = {"f%05d" % i for i in range(3000)} | {"sub"}
@@ -100,9 +108,11 @@ finally:
 if errors:
     sys.exit("\n".join(errors[:5]))
 EOF
+}
+T_AFTER="big-listing changes-show-at-once" t_case stable-names-listed-once stable_names
 
 # 4. telldir/seekdir: back to a remembered place, the same names follow
-perl -e '
+T_AFTER="big-listing changes-show-at-once" t_case telldir-seekdir perl -e '
 	opendir(my $d, $ARGV[0]) or die "opendir: $!";
 	readdir($d) for 1 .. 1000;
 	my $pos = telldir($d);
@@ -122,8 +132,9 @@ perl -e '
 #    the attribute timeout. Each round leaves such windows all over the
 #    directory, then replaces every name. Long names keep a getdents()
 #    buffer from taking the whole directory at once.
-mkdir "$M/swap"
-python3 - "$M/swap" "${T_BACK[1]}/swap" <<'EOF'
+replaced_names() {
+	mkdir "$M/swap"
+	python3 - "$M/swap" "${T_BACK[1]}/swap" <<'EOF'
 import os, sys, time
 d, back = sys.argv[1:]
 names, gen, bad = set(), 0, []
@@ -173,26 +184,41 @@ for r in range(2):
 if bad:
     sys.exit("\n".join(bad))
 EOF
-rm -r "$M/swap"
+	rm -r "$M/swap"
+}
+t_case replaced-names replaced_names
 
 # 6. changes made directly on a device show up after the attribute timeout
-mkdir -p "${T_BACK[1]}/big"
-touch "${T_BACK[1]}/big/by-hand"
-sleep 0.5
-listed by-hand "$M/big" || t_fail "name created on a device not listed"
-rm "${T_BACK[1]}/big/by-hand"
-sleep 0.5
-! listed by-hand "$M/big" || t_fail "name removed on a device still listed"
+by_hand() {
+	mkdir -p "${T_BACK[1]}/big"
+	touch "${T_BACK[1]}/big/by-hand"
+	sleep 0.5
+	listed by-hand "$M/big" || t_fail "name created on a device not listed"
+	rm "${T_BACK[1]}/big/by-hand"
+	sleep 0.5
+	! listed by-hand "$M/big" || t_fail "name removed on a device still listed"
+}
+T_AFTER=big-listing t_case names-made-by-hand by_hand
 
 # 7. an empty directory, and one that exists on one device only
-mkdir "$M/empty"
-t_eq "$(ls -a "$M/empty" | tr '\n' ' ')" ". .. " "empty listing"
-mkdir "${T_BACK[1]}/solo"
-touch "${T_BACK[1]}/solo/only"
-sleep 0.5
-listed solo "$M" || t_fail "directory made on one device not listed"
-t_eq "$(ls -a "$M/solo" | tr '\n' ' ')" ". .. only " "one-device listing"
-rm -r "$M/solo"
-rm -r "$M/big"
-t_eq "$(ls -A "$M" | tr '\n' ' ')" "empty " "root after rm -r"
+empty_dir() {
+	mkdir "$M/empty"
+	t_eq "$(ls -a "$M/empty" | tr '\n' ' ')" ". .. " "empty listing"
+}
+t_case empty-directory empty_dir
+one_device_dir() {
+	mkdir "${T_BACK[1]}/solo"
+	touch "${T_BACK[1]}/solo/only"
+	sleep 0.5
+	listed solo "$M" || t_fail "directory made on one device not listed"
+	t_eq "$(ls -a "$M/solo" | tr '\n' ' ')" ". .. only " "one-device listing"
+	rm -r "$M/solo"
+}
+t_case one-device-directory one_device_dir
+rm_r() {
+	rm -r "$M/big"
+	t_eq "$(ls -A "$M" | tr '\n' ' ')" "empty " "root after rm -r"
+}
+T_AFTER="big-listing replaced-names empty-directory one-device-directory" \
+	t_case rm-r rm_r
 t_umount_check

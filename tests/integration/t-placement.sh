@@ -14,106 +14,139 @@
 t_setup 3
 M=$T/mnt
 
-t_log "gpu<N>/ directories"
-for n in 0 1 2 3 4 5; do
-	mkdir "$M/gpu$n"
-	echo "gpu $n" >"$M/gpu$n/chunk"
-	mkdir -p "$M/gpu$n/deep/er"
-	t_rand "$M/gpu$n/deep/er/kv.bin" 12345
-	t_eq "$(t_device_of "gpu$n/chunk")" $((n % 3)) "device of gpu$n/chunk"
-	t_eq "$(t_device_of "gpu$n/deep/er/kv.bin")" $((n % 3)) \
-		"device of gpu$n/deep/er/kv.bin"
-	t_eq "$(cat "$M/gpu$n/chunk")" "gpu $n" "content of gpu$n/chunk"
-done
+# gpu<N>/ directories
+gpu_dirs() {
+	local n
+	for n in 0 1 2 3 4 5; do
+		mkdir "$M/gpu$n"
+		echo "gpu $n" >"$M/gpu$n/chunk"
+		mkdir -p "$M/gpu$n/deep/er"
+		t_rand "$M/gpu$n/deep/er/kv.bin" 12345
+		t_eq "$(t_device_of "gpu$n/chunk")" $((n % 3)) "device of gpu$n/chunk"
+		t_eq "$(t_device_of "gpu$n/deep/er/kv.bin")" $((n % 3)) \
+			"device of gpu$n/deep/er/kv.bin"
+		t_eq "$(cat "$M/gpu$n/chunk")" "gpu $n" "content of gpu$n/chunk"
+	done
+}
+t_case gpu-dirs gpu_dirs
 # an LMCache name below gpu<N>/ still follows the directory
-echo x >"$M/gpu1/llama@8@2@a1b2c3@bfloat16.pt"
-t_eq "$(t_device_of "gpu1/llama@8@2@a1b2c3@bfloat16.pt")" 1 \
-	"LMCache name below gpu1/"
+lmcache_below_gpu() {
+	echo x >"$M/gpu1/llama@8@2@a1b2c3@bfloat16.pt"
+	t_eq "$(t_device_of "gpu1/llama@8@2@a1b2c3@bfloat16.pt")" 1 \
+		"LMCache name below gpu1/"
+}
+T_AFTER=gpu-dirs t_case lmcache-name-below-gpu lmcache_below_gpu
 # not gpu<digits>, or not top level: hashed, one device
-mkdir -p "$M/gpux" "$M/shared/gpu2"
-echo x >"$M/gpux/a@b"
-echo x >"$M/shared/gpu2/a@b"
-t_device_of "gpux/a@b" >/dev/null
-t_device_of "shared/gpu2/a@b" >/dev/null
+not_gpu() {
+	mkdir -p "$M/gpux" "$M/shared/gpu2"
+	echo x >"$M/gpux/a@b"
+	echo x >"$M/shared/gpu2/a@b"
+	t_device_of "gpux/a@b" >/dev/null
+	t_device_of "shared/gpu2/a@b" >/dev/null
+}
+t_case not-gpu-dirs-hashed not_gpu
 
-t_log "LMCache key names in a shared directory"
-mkdir "$M/shared/kv"
-for w in 0 1 2 3 4 5 6 7; do
-	new="llama@8@$w@a1b2c3d4@bfloat16.pt"
-	old="vllm@llama@8@$w@a1b2c3d4.pt"
-	t_rand "$M/shared/kv/$new" 4097
-	t_rand "$M/shared/kv/$old" 511
-	t_eq "$(t_device_of "shared/kv/$new")" $((w % 3)) "device of $new"
-	t_eq "$(t_device_of "shared/kv/$old")" $((w % 3)) "device of $old"
-done
-t_eq "$(ls "$M/shared/kv" | wc -l)" 16 "files listed in shared/kv"
+# LMCache key names in a shared directory
+lmcache_shared() {
+	local w new old
+	mkdir -p "$M/shared/kv"
+	for w in 0 1 2 3 4 5 6 7; do
+		new="llama@8@$w@a1b2c3d4@bfloat16.pt"
+		old="vllm@llama@8@$w@a1b2c3d4.pt"
+		t_rand "$M/shared/kv/$new" 4097
+		t_rand "$M/shared/kv/$old" 511
+		t_eq "$(t_device_of "shared/kv/$new")" $((w % 3)) "device of $new"
+		t_eq "$(t_device_of "shared/kv/$old")" $((w % 3)) "device of $old"
+	done
+	t_eq "$(ls "$M/shared/kv" | wc -l)" 16 "files listed in shared/kv"
+}
+t_case lmcache-shared-dir lmcache_shared
 
-t_log "hashed placement: exactly one device, stable across remount"
-mkdir "$M/misc"
-declare -A dev_of
-used=()
-for i in $(seq 1 30); do
-	echo "$i" >"$M/misc/file-$i.dat"
-	dev_of[$i]=$(t_device_of "misc/file-$i.dat")
-	used[${dev_of[$i]}]=1
-done
-[ "${#used[@]}" -ge 2 ] ||
-	t_fail "30 hashed files all landed on device(s) ${!used[*]}"
-for i in $(seq 1 30); do
-	rm "$M/misc/file-$i.dat"
-done
+# hashed placement: exactly one device, stable across remount; the
+# devices chosen go to $T/dev_of for the check after the remount
+hashed() {
+	local i d used=()
+	mkdir "$M/misc"
+	: >"$T/dev_of"
+	for i in $(seq 1 30); do
+		echo "$i" >"$M/misc/file-$i.dat"
+		d=$(t_device_of "misc/file-$i.dat")
+		echo "$i $d" >>"$T/dev_of"
+		used[d]=1
+	done
+	[ "${#used[@]}" -ge 2 ] ||
+		t_fail "30 hashed files all landed on device(s) ${!used[*]}"
+	for i in $(seq 1 30); do
+		rm "$M/misc/file-$i.dat"
+	done
+}
+t_case hashed-placement hashed
 t_umount_check
 t_remount
-t_eq "$(cat "$M/gpu4/chunk")" "gpu 4" "gpu4/chunk after remount"
-for i in $(seq 1 30); do
-	echo "$i again" >"$M/misc/file-$i.dat"
-	t_eq "$(t_device_of "misc/file-$i.dat")" "${dev_of[$i]}" \
-		"device of misc/file-$i.dat after remount"
-done
+T_AFTER=gpu-dirs t_case gpu-dir-after-remount \
+	t_eq "$(cat "$M/gpu4/chunk")" "gpu 4" "gpu4/chunk after remount"
+hashed_again() {
+	local i d
+	while read -r i d; do
+		echo "$i again" >"$M/misc/file-$i.dat"
+		t_eq "$(t_device_of "misc/file-$i.dat")" "$d" \
+			"device of misc/file-$i.dat after remount"
+	done <"$T/dev_of"
+}
+T_AFTER=hashed-placement t_case hashed-after-remount hashed_again
 t_umount_check
 
-t_log "a fourth device: old files stay reachable, parents made as needed"
+# a fourth device: old files stay reachable, parents made as needed
 mkdir "$T/b3"
 t_mount "$T_SOURCES,$T/b3"
-for n in 0 1 2 3 4 5; do
-	t_eq "$(cat "$M/gpu$n/chunk")" "gpu $n" "gpu$n/chunk with 4 devices"
-	t_eq "$(t_device_of "gpu$n/chunk")" $((n % 3)) "device of gpu$n/chunk with 4 devices"
-done
-echo new >"$M/gpu3/deep/er/new"
-t_eq "$(t_device_of gpu3/deep/er/new)" 3 "device of a new file in gpu3/ with 4 devices"
-t_eq "$(cat "$M/gpu3/deep/er/new")" new "content of gpu3/deep/er/new"
-t_eq "$(ls "$M/gpu3/deep/er" | tr '\n' ' ')" "kv.bin new " "ls gpu3/deep/er"
+fourth_device() {
+	local n
+	for n in 0 1 2 3 4 5; do
+		t_eq "$(cat "$M/gpu$n/chunk")" "gpu $n" "gpu$n/chunk with 4 devices"
+		t_eq "$(t_device_of "gpu$n/chunk")" $((n % 3)) "device of gpu$n/chunk with 4 devices"
+	done
+	echo new >"$M/gpu3/deep/er/new"
+	t_eq "$(t_device_of gpu3/deep/er/new)" 3 "device of a new file in gpu3/ with 4 devices"
+	t_eq "$(cat "$M/gpu3/deep/er/new")" new "content of gpu3/deep/er/new"
+	t_eq "$(ls "$M/gpu3/deep/er" | tr '\n' ' ')" "kv.bin new " "ls gpu3/deep/er"
+}
+T_AFTER=gpu-dirs t_case fourth-device fourth_device
 t_umount_check
 
-t_log "-o gpus=2 over 4 devices"
+# -o gpus=2 over 4 devices
 t_mkback 4 c
 t_mount "$T_SRC" -o gpus=2
-for n in 0 1 3; do
-	mkdir "$M/gpu$n"
-	declare -A seen=()
-	for i in $(seq 1 40); do
-		echo "$n $i" >"$M/gpu$n/chunk-$i"
-		d=$(t_device_of "gpu$n/chunk-$i")
-		[ $((d % 2)) = $((n % 2)) ] ||
-			t_fail "gpu$n/chunk-$i on device $d, GPU $n owns only d % 2 == $((n % 2))"
-		seen[$d]=1
+gpus_2() {
+	local n i d
+	for n in 0 1 3; do
+		mkdir "$M/gpu$n"
+		declare -A seen=()
+		for i in $(seq 1 40); do
+			echo "$n $i" >"$M/gpu$n/chunk-$i"
+			d=$(t_device_of "gpu$n/chunk-$i")
+			[ $((d % 2)) = $((n % 2)) ] ||
+				t_fail "gpu$n/chunk-$i on device $d, GPU $n owns only d % 2 == $((n % 2))"
+			seen[$d]=1
+		done
+		t_eq "${#seen[@]}" 2 "devices used by 40 files of gpu$n (${!seen[*]})"
+		unset seen
 	done
-	t_eq "${#seen[@]}" 2 "devices used by 40 files of gpu$n (${!seen[*]})"
-	unset seen
-done
+}
+t_case gpus-2-of-4-devices gpus_2
 t_umount_check
 
-t_log "-o gpus=1 over 2 devices: new files go to the idle device"
+# -o gpus=1 over 2 devices: new files go to the idle device
 t_mkback 2 s
 t_mount "$T_SRC" -o gpus=1
 mkdir "$M/gpu0"
 writers() {
 	getfattr --absolute-names --only-values -n user.kvstripe.writers "$M"
 }
-t_eq "$(writers)" "0 0" "writers of an idle mount"
+t_case idle-writers t_eq "$(writers)" "0 0" "writers of an idle mount"
 # A file counts from its creation to its first close; a shell would dup
 # and close descriptors behind our back, so one process holds the pairs.
-python3 - "$M" "${T_BACK[@]}" <<'PY' || t_fail "writer counts (above)"
+writer_counts() {
+	python3 - "$M" "${T_BACK[@]}" <<'PY' || t_fail "writer counts (above)"
 import os, sys
 m, backs = sys.argv[1], sys.argv[2:]
 def writers():
@@ -147,6 +180,9 @@ for line in bad:
     print("    " + line)
 sys.exit(1 if bad else 0)
 PY
-t_eq "$(cat "$M/gpu0/a7") $(cat "$M/gpu0/b7")" "a 7 b 7" "contents"
-t_eq "$(writers)" "0 0" "writers at the end"
+}
+t_case idle-device-and-writer-counts writer_counts
+T_AFTER=idle-device-and-writer-counts t_case contents \
+	t_eq "$(cat "$M/gpu0/a7") $(cat "$M/gpu0/b7")" "a 7 b 7" "contents"
+t_case writers-at-end t_eq "$(writers)" "0 0" "writers at the end"
 t_umount_check
