@@ -10,59 +10,75 @@
 t_setup 3
 M=$T/mnt R=$T/ref
 
-t_log "mkdir makes the directory everywhere"
-for d in "$M" "$R"; do
-	mkdir -p "$d/a/b/c" "$d/gpu2/sub" "$d/gpu1/sub"
-done
-for d in a a/b a/b/c gpu2 gpu2/sub gpu1/sub; do
-	t_everywhere "$d"
-done
-t_parity 'mkdir {}/a; echo "status $?"'
-t_parity 'stat -c "%F %a" {}/a/b'
+# mkdir makes the directory everywhere
+mkdir_everywhere() {
+	for d in "$M" "$R"; do
+		mkdir -p "$d/a/b/c" "$d/gpu2/sub" "$d/gpu1/sub"
+	done
+	for d in a a/b a/b/c gpu2 gpu2/sub gpu1/sub; do
+		t_everywhere "$d"
+	done
+	t_parity 'mkdir {}/a; echo "status $?"'
+	t_parity 'stat -c "%F %a" {}/a/b'
+}
+t_case mkdir-everywhere mkdir_everywhere
 
-t_log "ENOTEMPTY while a device has a file in it"
-for d in "$M" "$R"; do
-	echo x >"$d/gpu2/sub/f"
-	echo y >"$d/a/b/c/hashed"
-	ln -s nowhere "$d/gpu1/sub/link"
-done
-t_eq "$(t_device_of gpu2/sub/f)" 2 "device of gpu2/sub/f"
-t_parity 'rmdir {}/gpu2/sub; echo "status $?"; ls {}/gpu2/sub'
-t_parity 'rmdir {}/a/b/c; echo "status $?"'
-t_parity 'rmdir {}/gpu1/sub; echo "status $?"'
-t_parity 'rmdir {}/a/b; echo "status $?"'
-t_everywhere gpu2/sub
-t_everywhere a/b/c
+# ENOTEMPTY while a device has a file in it
+not_empty() {
+	for d in "$M" "$R"; do
+		echo x >"$d/gpu2/sub/f"
+		echo y >"$d/a/b/c/hashed"
+		ln -s nowhere "$d/gpu1/sub/link"
+	done
+	t_eq "$(t_device_of gpu2/sub/f)" 2 "device of gpu2/sub/f"
+	t_parity 'rmdir {}/gpu2/sub; echo "status $?"; ls {}/gpu2/sub'
+	t_parity 'rmdir {}/a/b/c; echo "status $?"'
+	t_parity 'rmdir {}/gpu1/sub; echo "status $?"'
+	t_parity 'rmdir {}/a/b; echo "status $?"'
+	t_everywhere gpu2/sub
+	t_everywhere a/b/c
+}
+T_AFTER="mkdir-everywhere" t_case rmdir-not-empty not_empty
 
-t_log "rmdir once empty"
-t_parity 'rm {}/gpu2/sub/f {}/a/b/c/hashed {}/gpu1/sub/link'
-t_parity 'rmdir {}/gpu2/sub {}/a/b/c {}/a/b {}/a {}/gpu1/sub; echo "status $?"; ls -A {}'
-for d in gpu2/sub a gpu1/sub; do
-	t_nowhere "$d"
-done
-t_everywhere gpu2
+# rmdir once empty
+rmdir_empty() {
+	t_parity 'rm {}/gpu2/sub/f {}/a/b/c/hashed {}/gpu1/sub/link'
+	t_parity 'rmdir {}/gpu2/sub {}/a/b/c {}/a/b {}/a {}/gpu1/sub; echo "status $?"; ls -A {}'
+	for d in gpu2/sub a gpu1/sub; do
+		t_nowhere "$d"
+	done
+	t_everywhere gpu2
+}
+T_AFTER="rmdir-not-empty" t_case rmdir-once-empty rmdir_empty
 
-t_log "rmdir of a non-directory, of a missing entry, of the root's children"
-echo f >"$M/file"
-echo f >"$R/file"
-t_parity 'rmdir {}/file; echo "status $?"'
-t_parity 'rmdir {}/missing; echo "status $?"'
-t_parity 'rm -d {}/gpu2; echo "status $?"; ls -A {}'
-t_nowhere gpu2
+# rmdir of a non-directory, of a missing entry, of the root's children
+rmdir_errors() {
+	echo f >"$M/file"
+	echo f >"$R/file"
+	t_parity 'rmdir {}/file; echo "status $?"'
+	t_parity 'rmdir {}/missing; echo "status $?"'
+	t_parity 'rm -d {}/gpu2; echo "status $?"; ls -A {}'
+	t_nowhere gpu2
+}
+T_AFTER="rmdir-once-empty" t_case rmdir-errors rmdir_errors
 
-t_log "a directory recreated after rmdir is empty"
-mkdir "$M/again"
-echo 1 >"$M/again/one"
-rm "$M/again/one"
-rmdir "$M/again"
-mkdir "$M/again"
-t_eq "$(ls -A "$M/again" | wc -l)" 0 "entries in the recreated directory"
+# a directory recreated after rmdir is empty
+recreated() {
+	mkdir "$M/again"
+	echo 1 >"$M/again/one"
+	rm "$M/again/one"
+	rmdir "$M/again"
+	mkdir "$M/again"
+	t_eq "$(ls -A "$M/again" | wc -l)" 0 "entries in the recreated directory"
+}
+t_case recreated-empty recreated
 
-t_log "a directory removed while a process holds it, made again under its name"
-# The backing file system soon gives the new directory the old one's
-# inode number; the new one must still be a directory of its own, not
-# the removed one the kernel holds (nothing could be made in that).
-t_parity 'python3 - {} <<"EOF"
+# a directory removed while a process holds it, made again under its name
+held() {
+	# The backing file system soon gives the new directory the old one's
+	# inode number; the new one must still be a directory of its own, not
+	# the removed one the kernel holds (nothing could be made in that).
+	t_parity 'python3 - {} <<"EOF"
 import os, sys
 os.chdir(sys.argv[1])
 seen = set()
@@ -86,4 +102,6 @@ for r in range(50):
     os.rmdir("held")
 print("\n".join(sorted(seen)))
 EOF'
+}
+t_case removed-while-held held
 t_umount_check
