@@ -4,6 +4,8 @@
 # running mount: the daemon says so in its log (within its 5 s check), says
 # when the directory is back in place, and keeps serving the other device.
 
+# group: slow fault
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 2

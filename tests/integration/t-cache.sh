@@ -7,6 +7,8 @@
 # which writes past the page cache (direct_io on create); and what the
 # daemon read ahead of a buffered reader, across changes between reads.
 
+# group: quick
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 2

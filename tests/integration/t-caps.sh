@@ -4,6 +4,8 @@
 # and the daemon answers from a cache; setting, reading and the removal a
 # write causes must still behave as on ext4.
 
+# group: quick
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 2

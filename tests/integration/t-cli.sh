@@ -7,6 +7,8 @@
 # works, missing backing directories are created, an INI config file mounts
 # and the command line overrides it.
 
+# group: quick
+
 . "$(dirname "$0")/lib.sh"
 
 t_init

@@ -7,6 +7,8 @@
 # it), and what was being written when the daemon died can be listed and
 # removed through the mount.
 
+# group: quick fault
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 2

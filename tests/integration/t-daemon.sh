@@ -5,6 +5,8 @@
 # without -f it daemonizes, and the daemonized process still exits 0 after
 # fusermount3 -u; SIGTERM unmounts and ends it.
 
+# group: quick
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 3

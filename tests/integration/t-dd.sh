@@ -8,6 +8,8 @@
 # mount must hold the same bytes and report the exact size, and after the
 # unmount the backing file must hold them too (its padding trimmed).
 
+# group: slow
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 3

@@ -8,6 +8,8 @@
 # telling the daemon, so an open file's name may be dropped: /proc then
 # shows it "(deleted)", while it still reads and the name still resolves.)
 
+# group: slow
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 2 -o max_inodes=400

@@ -3,6 +3,8 @@
 # t-falloc.sh - fallocate(1) modes and SEEK_DATA/SEEK_HOLE give what ext4
 # gives: same sizes, same content, same holes within the file.
 
+# group: quick
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 2

@@ -9,6 +9,8 @@
 # backing file open (the backing filesystem can be remounted read-only, and
 # a file deleted by hand in a backing directory gives its space back).
 
+# group: slow fault
+
 . "$(dirname "$0")/lib.sh"
 
 t_init

@@ -7,6 +7,8 @@
 # What does write to it (a file on it, a directory, which has a copy on
 # every device) waits, and completes once it takes writes again.
 
+# group: loopdev fault
+
 . "$(dirname "$0")/lib.sh"
 
 t_init

@@ -5,6 +5,8 @@
 # operations on ext4 and an in-memory model, on 512- and 4096-byte-aligned
 # devices alike (the machine's disk probes as 512).
 
+# group: slow
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 3

@@ -13,6 +13,8 @@
 # Each case runs on the mount and on a directory of the same ext4, which
 # must behave the same way.
 
+# group: loopdev fault
+
 . "$(dirname "$0")/lib.sh"
 
 t_init

@@ -4,6 +4,8 @@
 # its link count; a link is made on its file's device whatever directory
 # its name is in (never EXDEV).
 
+# group: quick
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 3

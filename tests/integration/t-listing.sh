@@ -8,6 +8,8 @@
 # makes the 3000-name directory take 15 windows, and more readers than a
 # directory keeps windows for walk it at once.
 
+# group: slow
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 2 -o attr_timeout=0.3,entry_timeout=0.3,listing_window=200

@@ -5,6 +5,8 @@
 # two backing directories. The daemon must probe 512 and 4096, and O_DIRECT
 # I/O of every size must come through intact on both.
 
+# group: loopdev
+
 . "$(dirname "$0")/lib.sh"
 
 t_init

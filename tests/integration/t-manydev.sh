@@ -3,6 +3,8 @@
 # t-manydev.sh - 40 devices: device masks and inode numbers past 32 bits of
 # device index work (placement, merged directories, rmdir, rename, st_ino).
 
+# group: quick
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 40

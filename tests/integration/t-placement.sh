@@ -8,6 +8,8 @@
 # with -o gpus=1 over 2 devices, a file created while the other is being
 # written goes to the idle device, and the writer counts go back to zero.
 
+# group: quick
+
 # shellcheck disable=SC2012 # ls output is what these tests check
 . "$(dirname "$0")/lib.sh"
 

@@ -6,6 +6,8 @@
 # user (default_permissions; a mount made by root is open to others as
 # modes allow, and -o private keeps them out).
 
+# group: quick
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 3

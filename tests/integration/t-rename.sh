@@ -6,6 +6,8 @@
 # RENAME_EXCHANGE of files, symlinks and directories wherever they are
 # (parity with ext4).
 
+# group: quick
+
 # shellcheck disable=SC2012 # ls output is what these tests check
 . "$(dirname "$0")/lib.sh"
 

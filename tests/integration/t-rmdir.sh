@@ -4,6 +4,8 @@
 # it from all, and is ENOTEMPTY while any device still has an entry in it;
 # a directory removed while held open and made again is a new one.
 
+# group: quick
+
 # shellcheck disable=SC2012 # ls output is what these tests check
 . "$(dirname "$0")/lib.sh"
 

@@ -6,6 +6,8 @@
 # forgetting every inode in the middle (drop_caches), and files and
 # directories made and removed in several parents at once (churn.py).
 
+# group: slow
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 3

@@ -7,6 +7,8 @@
 # ext4, large files read back buffered and O_DIRECT, reads racing writers,
 # an unlinked open file, and a tmpfs running full.
 
+# group: quick
+
 . "$(dirname "$0")/lib.sh"
 
 # tmpfs_at N SIZE: a tmpfs of SIZE at $T/tN, unmounted by the cleanup.

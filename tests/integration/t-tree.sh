@@ -9,6 +9,8 @@
 # size the largest copy's); mv of files and directories; rm -r; statfs
 # (f_bsize 4096, the backing filesystem counted once).
 
+# group: quick
+
 # shellcheck disable=SC2012 # ls output is what these tests check
 . "$(dirname "$0")/lib.sh"
 

@@ -4,6 +4,8 @@
 # through the open descriptor, its attributes and xattrs too, and is gone
 # from every listing at once.
 
+# group: quick
+
 # shellcheck disable=SC2010,SC2012 # ls output is what these tests check
 . "$(dirname "$0")/lib.sh"
 

@@ -8,6 +8,8 @@
 # ends the daemon. With the parameter off, the option falls back to
 # /dev/fuse with a warning and the mount works the same.
 
+# group: uring
+
 . "$(dirname "$0")/lib.sh"
 
 P=/sys/module/fuse/parameters/enable_uring

@@ -4,6 +4,8 @@
 # (parity with ext4); user.kvstripe.device and user.kvstripe.path tell where
 # a file lives and cannot be set or removed.
 
+# group: quick
+
 . "$(dirname "$0")/lib.sh"
 
 t_setup 3
