@@ -45,6 +45,7 @@ T_DEPTH=0		# $BASH_SUBSHELL of the test's own shell or of the case
 T_NCASES=0		# cases run so far
 T_PASSED=0 T_SKIPPED=0
 T_FAILED=()		# names of the cases that failed
+T_BLOCKED=()		# names of the cases skipped for a failed T_AFTER
 
 # --- reporting -------------------------------------------------------------
 
@@ -89,16 +90,18 @@ trap 't_on_err $? "$BASH_COMMAND"' ERR
 # What a case changes in files persists; what it sets in shell variables
 # or the mount's state (t_mount, t_umount_check) does not: such steps stay
 # outside cases. With T_AFTER="CASE..." in its environment, a case that
-# needs what earlier cases made is skipped if one of them failed.
+# needs what earlier cases made is skipped if one of them failed (or was
+# skipped for that reason).
 t_case() {
 	local name=$1 rc=0 dep
 	shift
 	T_NCASES=$((T_NCASES + 1))
 	for dep in ${T_AFTER:-}; do
 		if t_case_failed "$dep"; then
-			printf 'ok %d - %s # SKIP needs %s, which failed\n' \
+			printf 'ok %d - %s # SKIP needs %s, which did not pass\n' \
 				"$T_NCASES" "$name" "$dep"
 			T_SKIPPED=$((T_SKIPPED + 1))
+			T_BLOCKED+=("$name")
 			return 0
 		fi
 	done
@@ -127,10 +130,11 @@ t_case() {
 	esac
 }
 
-# t_case_failed NAME: the case NAME ran and failed.
+# t_case_failed NAME: the case NAME failed, or was skipped because a case
+# it needs failed.
 t_case_failed() {
 	local f
-	for f in "${T_FAILED[@]}"; do
+	for f in "${T_FAILED[@]}" "${T_BLOCKED[@]}"; do
 		[ "$f" != "$1" ] || return 0
 	done
 	return 1
