@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034 # T_WHY, T_LOOPDEV: read by the callers
 #
 # mounts.sh - processes, mounts, tmpfs and ext4-on-loop set-ups, shared by
 # the integration tests (tests/integration/lib.sh) and the bench
@@ -196,6 +196,6 @@ t_fs_release() {
 	T_LOOPS=()
 	if [ -n "$T_IMGOWN" ]; then
 		rm -rf "$T_IMGOWN"
-		T_IMGDIR= T_IMGOWN=
+		T_IMGDIR='' T_IMGOWN=''
 	fi
 }
