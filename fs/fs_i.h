@@ -10,7 +10,6 @@
 #ifndef FS_FS_I_H
 #define FS_FS_I_H
 
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -25,6 +24,7 @@
 #include "place.h"
 
 struct dfile;
+struct transport;
 struct dlisting;
 
 /* A set of devices, bit d for device d (DEV_MAX is 64). */

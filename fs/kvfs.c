@@ -10,7 +10,9 @@
 
 #include "evict.h"
 #include "fcache.h"
+#include "fs_i.h"
 #include "inode.h"
+#include "kvfs.h"
 #include "transport/transport.h"
 
 /* The transport's I/O hooks get the kvfs; its first member leads to it. */

@@ -6,7 +6,6 @@
  * parallel 1 MiB requests), opens without round trips, readdirplus,
  * parallel dirops, POSIX ACLs.
  */
-#include "fcache.h"
 #include "ops.h"
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
