@@ -205,13 +205,6 @@ void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/*
- * Extended attributes go through /proc/self/fd/<root>/<path> with the
- * l*xattr calls: the kernel resolves the path below the device root and
- * does not follow a final symlink. A file unlinked while open has no path
- * left: its kept backing file (fcache_keep()) is used instead, @fd.
- */
-
 bool attr_caller_in_group(fuse_req_t req, gid_t gid)
 {
 	gid_t list[64];

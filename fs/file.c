@@ -1,5 +1,6 @@
 /*
- * file.c - regular files: create, open, read, write, flush, fsync, release.
+ * file.c - regular files: open, read, write, flush, fsync, release,
+ * fallocate, lseek (create is in mkent.c).
  *
  * The kernel opens files without a round trip (fcache.h): OPEN is answered
  * ENOSYS once, which makes the kernel stop sending OPEN and RELEASE. Every

@@ -1,6 +1,7 @@
 /*
- * mkent.c - making names: mkdir (a copy on every device), mknod, symlink and
- * link (on one device: the policy's, or the linked file's).
+ * mkent.c - making names: create (a file on the policy's device, or a less
+ * busy one), mkdir (a copy on every device), mknod, symlink and link (on
+ * one device: the policy's, or the linked file's).
  */
 #include <fcntl.h>
 #include <sched.h>

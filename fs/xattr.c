@@ -32,6 +32,12 @@
 #define XATTR_RING "user.kvstripe.ring"		/* ditto */
 #define XATTR_CAPS "security.capability"
 
+/*
+ * Extended attributes go through /proc/self/fd/<root>/<path> with the
+ * l*xattr calls: the kernel resolves the path below the device root and
+ * does not follow a final symlink. A file unlinked while open has no path
+ * left: its kept backing file (fcache_keep()) is used instead, @fd.
+ */
 struct xtarget {
 	char proc[KV_PATH_MAX + 32];
 	devmask_t devs;		/* copies to change */
