@@ -127,6 +127,38 @@ static int setattr_one(int root, const char *path, int fd, mode_t type,
 	return 0;
 }
 
+/*
+ * Clear the set-id bits of a regular file as the VFS does for the
+ * unprivileged caller of @req: the file @fd, or if @fd < 0 @path below
+ * @dirfd. Returns 1 if a bit went, 0 if none did, or -errno.
+ */
+static int attr_kill_suidgid(fuse_req_t req, int fd, int dirfd,
+			     const char *path)
+{
+	struct stat st;
+	mode_t mode;
+	int rc;
+
+	rc = fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, path, &st,
+						 AT_SYMLINK_NOFOLLOW);
+	if (rc < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return 0;
+	/*
+	 * As the VFS: set-user-ID always goes; set-group-ID goes with group
+	 * execute, or else if the caller is not in the file's group.
+	 */
+	mode = st.st_mode & 07777 & ~(mode_t)S_ISUID;
+	if ((mode & S_ISGID) &&
+	    ((mode & S_IXGRP) || !attr_caller_in_group(req, st.st_gid)))
+		mode &= ~(mode_t)S_ISGID;
+	if (mode == (st.st_mode & 07777))
+		return 0;
+	rc = fd >= 0 ? fchmod(fd, mode) : fchmodat(dirfd, path, mode, 0);
+	return rc < 0 ? -errno : 1;
+}
+
 void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		int valid, struct fuse_file_info *fi)
 {
@@ -177,7 +209,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if (!rc && (transport_granted(fs->tp) & TRANSPORT_INIT_KILLPRIV_V2) &&
 	    (valid & FUSE_SET_ATTR_KILL_SUID) && S_ISREG(in->type)) {
 		rc = attr_kill_suidgid(req, df ? dfile_fd(df) : -1,
-				     kv_rootfd(fs, in->dev), path);
+				       kv_rootfd(fs, in->dev), path);
 		if (rc > 0)
 			rc = 0;	/* the reply carries the new mode */
 	}
@@ -217,32 +249,6 @@ bool attr_caller_in_group(fuse_req_t req, gid_t gid)
 		if (list[i] == gid)
 			return true;
 	return false;
-}
-
-int attr_kill_suidgid(fuse_req_t req, int fd, int dirfd, const char *path)
-{
-	struct stat st;
-	mode_t mode;
-	int rc;
-
-	rc = fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, path, &st,
-						 AT_SYMLINK_NOFOLLOW);
-	if (rc < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode))
-		return 0;
-	/*
-	 * As the VFS: set-user-ID always goes; set-group-ID goes with group
-	 * execute, or else if the caller is not in the file's group.
-	 */
-	mode = st.st_mode & 07777 & ~(mode_t)S_ISUID;
-	if ((mode & S_ISGID) &&
-	    ((mode & S_IXGRP) || !attr_caller_in_group(req, st.st_gid)))
-		mode &= ~(mode_t)S_ISGID;
-	if (mode == (st.st_mode & 07777))
-		return 0;
-	rc = fd >= 0 ? fchmod(fd, mode) : fchmodat(dirfd, path, mode, 0);
-	return rc < 0 ? -errno : 1;
 }
 
 int attr_kill_setid_open(fuse_req_t req, fuse_ino_t ino, int fd)

@@ -16,13 +16,8 @@ int attr_get(struct kvfs *fs, struct inode *in, struct stat *st);
 /* The caller of @req has @gid as its group or a supplementary one. */
 bool attr_caller_in_group(fuse_req_t req, gid_t gid);
 /*
- * Clear the set-id bits of a regular file as the VFS does for the
- * unprivileged caller of @req: the file @fd, or if @fd < 0 @path below
- * @dirfd. Returns 1 if a bit went, 0 if none did, or -errno.
- */
-int attr_kill_suidgid(fuse_req_t req, int fd, int dirfd, const char *path);
-/*
- * The same for the open file @fd of node @ino, also making the kernel drop
+ * Clear the set-id bits of the open regular file @fd of node @ino as the
+ * VFS does for the unprivileged caller of @req, and make the kernel drop
  * the mode it cached. Returns 0 or -errno.
  */
 int attr_kill_setid_open(fuse_req_t req, fuse_ino_t ino, int fd);
