@@ -319,13 +319,6 @@ void inode_forget(struct kvfs *fs, struct inode *in, uint64_t n)
 		malloc_trim(0);
 }
 
-void inode_ref(struct kvfs *fs, struct inode *in)
-{
-	pthread_mutex_lock(&fs->lock);
-	in->refs++;
-	pthread_mutex_unlock(&fs->lock);
-}
-
 void inode_unref(struct kvfs *fs, struct inode *in)
 {
 	pthread_mutex_lock(&fs->lock);

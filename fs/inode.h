@@ -49,8 +49,10 @@ void inode_ungone(struct kvfs *fs, struct inode *in);
 int inode_rename(struct kvfs *fs, struct inode *in, struct inode *oldparent,
 		 const char *oldname, struct inode *newparent,
 		 const char *newname);
-/* Internal references: keep an inode alive across an operation. */
-void inode_ref(struct kvfs *fs, struct inode *in);
+/*
+ * Drop an internal reference to @in (in->refs, taken under fs->lock); @in
+ * is freed once it has neither references nor kernel lookups left.
+ */
 void inode_unref(struct kvfs *fs, struct inode *in);
 /*
  * Write @in's path (relative to the mount, "" for the root) into @buf.
