@@ -14,7 +14,7 @@
  * A window outlives the listing that took it, so it also carries when it
  * was taken: a listing that began after a change through the mount, or
  * more than attr_timeout after the window (changes made by hand), never
- * uses it (see dlisting_fresh()).
+ * uses it (see dirsnap_listing_fresh()).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -50,7 +50,7 @@ static unsigned rank(void *ctx, const char *name, unsigned dev)
 	return dev == place_pick(&c->fs->policy, path) ? 0 : dev + 1;
 }
 
-static int snap_read_dev(struct kvfs *fs, struct dsnap *h, unsigned dev,
+static int snap_read_dev(struct kvfs *fs, struct dirsnap *h, unsigned dev,
 			 const char *path)
 {
 	struct rank_ctx ctx = { fs, path };
@@ -72,8 +72,8 @@ static int snap_read_dev(struct kvfs *fs, struct dsnap *h, unsigned dev,
 				continue;
 			type = (uint8_t)IFTODT(st.st_mode);
 		}
-		rc = dsnap_add(h, de->d_name, type, dev, de->d_ino, rank,
-			       &ctx);
+		rc = dirsnap_add(h, de->d_name, type, dev, de->d_ino, rank,
+				 &ctx);
 	}
 	if (!rc && errno)
 		rc = -errno;
@@ -86,18 +86,18 @@ static int snap_read_dev(struct kvfs *fs, struct dsnap *h, unsigned dev,
  * (the dots are not in it); @changes: the directory's count before.
  */
 static int snap_load(struct kvfs *fs, const char *path, uint64_t floor,
-		     uint64_t changes, struct dsnap **out)
+		     uint64_t changes, struct dirsnap **out)
 {
-	struct dsnap *h = NULL;
-	int rc = dsnap_new(floor, fs->p.listing_window, changes, kv_now_ms(),
-			   &h);
+	struct dirsnap *h = NULL;
+	int rc = dirsnap_new(floor, fs->p.listing_window, changes, kv_now_ms(),
+			     &h);
 
 	for (unsigned d = 0; !rc && d < fs->ndev; d++)
 		rc = snap_read_dev(fs, h, d, path);
 	if (!rc)
-		rc = dsnap_finish(h);
+		rc = dirsnap_finish(h);
 	if (rc) {
-		dsnap_put(h);
+		dirsnap_put(h);
 		return rc;
 	}
 	*out = h;
@@ -106,7 +106,7 @@ static int snap_load(struct kvfs *fs, const char *path, uint64_t floor,
 
 void dir_listing_free(struct inode *in)
 {
-	dlisting_free(in->listing);
+	dirsnap_listing_free(in->listing);
 	in->listing = NULL;
 }
 
@@ -114,7 +114,7 @@ void dir_changed(struct kvfs *fs, struct inode *dir)
 {
 	pthread_mutex_lock(&fs->lock);
 	if (dir->listing)
-		dlisting_changed(dir->listing);
+		dirsnap_listing_changed(dir->listing);
 	pthread_mutex_unlock(&fs->lock);
 }
 
@@ -122,10 +122,10 @@ void dir_changed(struct kvfs *fs, struct inode *dir)
  * @dir's listing state, made on first use; the caller holds fs->lock.
  * NULL on -ENOMEM.
  */
-static struct dlisting *listing_of_locked(struct inode *dir)
+static struct dirsnap_listing *listing_of_locked(struct inode *dir)
 {
 	if (!dir->listing)
-		dir->listing = dlisting_new();
+		dir->listing = dirsnap_listing_new();
 	return dir->listing;
 }
 
@@ -136,12 +136,12 @@ static struct dlisting *listing_of_locked(struct inode *dir)
  * for @off. Returned with a reference.
  */
 static int snap_get(struct kvfs *fs, struct inode *dir, uint64_t off,
-		    struct dsnap **out)
+		    struct dirsnap **out)
 {
 	double max_age_ms = fs->p.attr_timeout * 1000;
 	char path[KV_PATH_MAX];
-	struct dsnap *h = NULL;
-	struct dlisting *l;
+	struct dirsnap *h = NULL;
+	struct dirsnap_listing *l;
 	uint64_t changes;
 	int rc;
 
@@ -152,10 +152,10 @@ static int snap_get(struct kvfs *fs, struct inode *dir, uint64_t off,
 		return -ENOMEM;
 	}
 	if (!off)
-		dlisting_begin(l, kv_now_ms());
+		dirsnap_listing_begin(l, kv_now_ms());
 	else
-		h = dlisting_find(l, off, max_age_ms);
-	changes = dlisting_changes(l);
+		h = dirsnap_listing_find(l, off, max_age_ms);
+	changes = dirsnap_listing_changes(l);
 	pthread_mutex_unlock(&fs->lock);
 	if (h) {
 		*out = h;
@@ -164,7 +164,7 @@ static int snap_get(struct kvfs *fs, struct inode *dir, uint64_t off,
 	rc = inode_path(fs, dir, path, sizeof(path));
 	if (rc < 0)
 		return rc;
-	rc = snap_load(fs, path, off < DSNAP_COOKIE_FIRST ? 0 : off, changes,
+	rc = snap_load(fs, path, off < DIRSNAP_COOKIE_FIRST ? 0 : off, changes,
 		       &h);
 	if (rc)
 		return rc;
@@ -173,7 +173,7 @@ static int snap_get(struct kvfs *fs, struct inode *dir, uint64_t off,
 	 * began meanwhile may still use the window; else to the caller.
 	 */
 	pthread_mutex_lock(&fs->lock);
-	dlisting_keep(l, h, max_age_ms);
+	dirsnap_listing_keep(l, h, max_age_ms);
 	pthread_mutex_unlock(&fs->lock);
 	*out = h;
 	return 0;
@@ -185,18 +185,18 @@ static int snap_get(struct kvfs *fs, struct inode *dir, uint64_t off,
  * reads once more at the end offset to learn that it is the end, and
  * that read then needs no scan of the directory.
  */
-static void snap_done(struct kvfs *fs, struct inode *dir, struct dsnap *h,
+static void snap_done(struct kvfs *fs, struct inode *dir, struct dirsnap *h,
 		      bool passed)
 {
-	struct dsnap *tail = passed ? dsnap_tail_new(h) : NULL;
+	struct dirsnap *tail = passed ? dirsnap_tail_new(h) : NULL;
 
 	pthread_mutex_lock(&fs->lock);
-	dlisting_done(dir->listing, h, passed, &tail);
+	dirsnap_listing_done(dir->listing, h, passed, &tail);
 	pthread_mutex_unlock(&fs->lock);
-	dsnap_put(tail);
+	dirsnap_put(tail);
 }
 
-static uint64_t dent_ino(struct kvfs *fs, const struct dent *e)
+static uint64_t dent_ino(struct kvfs *fs, const struct dirsnap_ent *e)
 {
 	if (e->type == DT_DIR)
 		return inode_make_ino(fs, (unsigned)e->dir_dev, e->dir_ino);
@@ -205,9 +205,9 @@ static uint64_t dent_ino(struct kvfs *fs, const struct dent *e)
 
 /*
  * Whether a readdirplus reply should look its entries up: not while the
- * inode table is at its limit. Entries then go without attributes (nodeid 0), which the
- * kernel takes as plain ones, so a walk over a huge tree cannot outrun the
- * evictor (see evict.c); stat() still looks each name up.
+ * inode table is at its limit. Entries then go without attributes (nodeid
+ * 0), which the kernel takes as plain ones, so a walk over a huge tree
+ * cannot outrun the evictor (see evict.c); stat() still looks each name up.
  */
 static bool table_has_room(struct kvfs *fs)
 {
@@ -227,12 +227,13 @@ static bool table_has_room(struct kvfs *fs)
  */
 static size_t add_entry(fuse_req_t req, struct kvfs *fs, struct inode *dir,
 			bool plus, bool lookup, char *buf, size_t room,
-			const char *name, uint64_t ino, uint8_t type, off_t next)
+			const char *name, uint64_t ino, uint8_t type,
+			off_t next)
 {
 	struct fuse_entry_param ep;
 	struct inode *child = NULL;
 	char path[KV_PATH_MAX];
-	bool dot = next < DSNAP_COOKIE_FIRST;
+	bool dot = next < DIRSNAP_COOKIE_FIRST;
 	size_t len;
 
 	memset(&ep, 0, sizeof(ep));
@@ -278,33 +279,33 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	lookup = plus && table_has_room(fs);
 	if (off < 1) {
-		len = add_entry(req, fs, dir, plus, lookup, buf, size, ".", dir->ino,
-				DT_DIR, 1);
+		len = add_entry(req, fs, dir, plus, lookup, buf, size, ".",
+				dir->ino, DT_DIR, 1);
 		if (len > size)
 			goto out;
 		pos += len;
 	}
 	if (off < 2) {
-		len = add_entry(req, fs, dir, plus, lookup, buf + pos, size - pos, "..",
-				parent_ino, DT_DIR, 2);
+		len = add_entry(req, fs, dir, plus, lookup, buf + pos,
+				size - pos, "..", parent_ino, DT_DIR, 2);
 		if (len > size - pos)
 			goto out;
 		pos += len;
 	}
 	/* window after window until the buffer is full or the listing ends */
 	for (;;) {
-		struct dsnap *h;
+		struct dirsnap *h;
 		bool full = false, last;
 		size_t i;
 
 		rc = snap_get(fs, dir, at, &h);
 		if (rc)
 			break;
-		for (i = dsnap_seek(h, at); i < dsnap_count(h); i++) {
-			const struct dent *e = dsnap_ent(h, i);
+		for (i = dirsnap_seek(h, at); i < dirsnap_count(h); i++) {
+			const struct dirsnap_ent *e = dirsnap_ent(h, i);
 
 			len = add_entry(req, fs, dir, plus, lookup, buf + pos,
-					size - pos, dsnap_name(h, e),
+					size - pos, dirsnap_name(h, e),
 					dent_ino(fs, e), e->type,
 					(off_t)e->cookie);
 			if (len > size - pos) {
@@ -313,9 +314,9 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size,
 			}
 			pos += len;
 		}
-		last = dsnap_last(h);
-		if (dsnap_count(h))
-			at = dsnap_ent(h, dsnap_count(h) - 1)->cookie;
+		last = dirsnap_last(h);
+		if (dirsnap_count(h))
+			at = dirsnap_ent(h, dirsnap_count(h) - 1)->cookie;
 		snap_done(fs, dir, h, !full);
 		if (full || last)
 			break;

@@ -2,7 +2,7 @@
  * dirsnap.c - windows of a merged directory listing, their cookies, and a
  * directory's set of windows (see dirsnap.h). Invariant: a finished
  * window's entries are sorted by cookie, each cookie distinct, each above
- * the window's floor minus DSNAP_COOKIE_SLACK and at most its ceil.
+ * the window's floor minus DIRSNAP_COOKIE_SLACK and at most its ceil.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,23 +14,23 @@
 #include "dirsnap.h"
 
 /* See dirsnap.h: the cookies before a window's floor it also holds. */
-#define DSNAP_COOKIE_SLACK	64
+#define DIRSNAP_COOKIE_SLACK	64
 
 /*
  * A window of one merged directory, shared by every reader in it: all its
  * entries with cookies after @floor, up to the @window smallest.
  */
-struct dsnap {
-	struct dsnap *next;	/* the directory's other windows */
+struct dirsnap {
+	struct dirsnap *next;	/* the directory's other windows */
 	unsigned refs;
-	uint64_t changes;	/* dlisting.changes before it was read */
+	uint64_t changes;	/* dirsnap_listing.changes before it was read */
 	uint64_t taken_ms;	/* the clock before it was read */
 	size_t window;		/* most entries it keeps */
 	uint64_t floor;		/* taken for readers after this cookie */
 	uint64_t ceil;		/* holds no cookie above this one */
 	bool last;		/* ... and there is none above it */
 	bool tail;		/* empty, after a window a reader got past */
-	struct dent *ents;	/* sorted by cookie once built */
+	struct dirsnap_ent *ents;	/* sorted by cookie once built */
 	size_t n, cap;
 	char *names;
 	size_t names_len, names_cap;
@@ -39,19 +39,20 @@ struct dsnap {
 };
 
 /* What a directory knows about its listings. */
-struct dlisting {
-	struct dsnap *snaps;	/* its windows, most recently used first */
+struct dirsnap_listing {
+	struct dirsnap *snaps;	/* its windows, most recently used first */
 	uint64_t changes;	/* names changed through the mount */
 	uint64_t start_changes;	/* ... when the latest listing began */
 	uint64_t start_ms;	/* the clock then */
 };
 
-static const char *dent_name(const struct dsnap *h, const struct dent *e)
+static const char *dent_name(const struct dirsnap *h,
+			     const struct dirsnap_ent *e)
 {
 	return h->names + e->name;
 }
 
-static void dsnap_free(struct dsnap *h)
+static void dirsnap_free(struct dirsnap *h)
 {
 	free(h->ents);
 	free(h->names);
@@ -62,17 +63,17 @@ static void dsnap_free(struct dsnap *h)
 /* The cookie of @name before equal ones are made distinct. */
 static uint64_t name_cookie(const char *name)
 {
-	return (XXH3_64bits(name, strlen(name)) >> 2) + DSNAP_COOKIE_FIRST;
+	return (XXH3_64bits(name, strlen(name)) >> 2) + DIRSNAP_COOKIE_FIRST;
 }
 
 static int cookie_cmp(const void *a, const void *b)
 {
-	const struct dent *x = a, *y = b;
+	const struct dirsnap_ent *x = a, *y = b;
 
 	return x->cookie < y->cookie ? -1 : x->cookie > y->cookie;
 }
 
-static int index_build(struct dsnap *h, size_t cap)
+static int index_build(struct dirsnap *h, size_t cap)
 {
 	uint32_t *idx = calloc(cap, sizeof(*idx));
 
@@ -92,12 +93,13 @@ static int index_build(struct dsnap *h, size_t cap)
 }
 
 /* The entry named @name, or the empty slot where it belongs. */
-static uint32_t *index_slot(struct dsnap *h, const char *name, uint64_t cookie)
+static uint32_t *index_slot(struct dirsnap *h, const char *name,
+			    uint64_t cookie)
 {
 	size_t slot = cookie & (h->index_cap - 1);
 
 	while (h->index[slot]) {
-		const struct dent *e = &h->ents[h->index[slot] - 1];
+		const struct dirsnap_ent *e = &h->ents[h->index[slot] - 1];
 
 		if (e->cookie == cookie && !strcmp(dent_name(h, e), name))
 			break;
@@ -106,16 +108,17 @@ static uint32_t *index_slot(struct dsnap *h, const char *name, uint64_t cookie)
 	return &h->index[slot];
 }
 
-static int snap_append(struct dsnap *h, const char *name, uint64_t cookie,
+static int snap_append(struct dirsnap *h, const char *name, uint64_t cookie,
 		       uint8_t type, unsigned dev, ino_t ino, uint32_t *slot)
 {
 	size_t len = strlen(name) + 1;
-	struct dent *e;
+	struct dirsnap_ent *e;
 
 	if (h->n == h->cap) {
 		size_t cap = h->cap ? h->cap * 2 : 64;
-		struct dent *ents = realloc(h->ents, cap * sizeof(*ents));
+		struct dirsnap_ent *ents;
 
+		ents = realloc(h->ents, cap * sizeof(*ents));
 		if (!ents)
 			return -ENOMEM;
 		h->ents = ents;
@@ -151,7 +154,7 @@ static int snap_append(struct dsnap *h, const char *name, uint64_t cookie,
  * Keep the @h->window smallest cookies (all of those equal to the last
  * one kept, too) and leave every larger one out from now on.
  */
-static int snap_prune(struct dsnap *h)
+static int snap_prune(struct dirsnap *h)
 {
 	size_t keep = h->window, len = 0;
 	char *names;
@@ -184,15 +187,16 @@ static int snap_prune(struct dsnap *h)
 }
 
 /* Cookies up to this one are not in @h. */
-static uint64_t window_lo(const struct dsnap *h)
+static uint64_t window_lo(const struct dirsnap *h)
 {
-	return h->floor < DSNAP_COOKIE_SLACK ? 0 : h->floor - DSNAP_COOKIE_SLACK;
+	return h->floor < DIRSNAP_COOKIE_SLACK ? 0 :
+	       h->floor - DIRSNAP_COOKIE_SLACK;
 }
 
-int dsnap_new(uint64_t floor, size_t size, uint64_t changes, uint64_t now_ms,
-	      struct dsnap **out)
+int dirsnap_new(uint64_t floor, size_t size, uint64_t changes, uint64_t now_ms,
+		struct dirsnap **out)
 {
-	struct dsnap *h = calloc(1, sizeof(*h));
+	struct dirsnap *h = calloc(1, sizeof(*h));
 
 	if (!h)
 		return -ENOMEM;
@@ -206,12 +210,12 @@ int dsnap_new(uint64_t floor, size_t size, uint64_t changes, uint64_t now_ms,
 	return 0;
 }
 
-int dsnap_add(struct dsnap *h, const char *name, uint8_t type, unsigned dev,
-	      ino_t ino, dsnap_rank_fn *rank, void *ctx)
+int dirsnap_add(struct dirsnap *h, const char *name, uint8_t type, unsigned dev,
+		ino_t ino, dirsnap_rank_fn *rank, void *ctx)
 {
 	uint64_t cookie = name_cookie(name);
 	uint32_t *slot;
-	struct dent *e;
+	struct dirsnap_ent *e;
 
 	if (cookie <= window_lo(h) || cookie > h->ceil)
 		return 0;
@@ -240,7 +244,7 @@ int dsnap_add(struct dsnap *h, const char *name, uint8_t type, unsigned dev,
 }
 
 /* Sort a window by cookie and make equal cookies distinct. */
-static void snap_sort(struct dsnap *h)
+static void snap_sort(struct dirsnap *h)
 {
 	if (h->n > 1)
 		qsort(h->ents, h->n, sizeof(*h->ents), cookie_cmp);
@@ -249,7 +253,7 @@ static void snap_sort(struct dsnap *h)
 			h->ents[i].cookie = h->ents[i - 1].cookie + 1;
 }
 
-int dsnap_finish(struct dsnap *h)
+int dirsnap_finish(struct dirsnap *h)
 {
 	int rc = 0;
 
@@ -264,38 +268,38 @@ int dsnap_finish(struct dsnap *h)
 	return 0;
 }
 
-void dsnap_ref(struct dsnap *h)
+void dirsnap_ref(struct dirsnap *h)
 {
 	h->refs++;
 }
 
-void dsnap_put(struct dsnap *h)
+void dirsnap_put(struct dirsnap *h)
 {
 	if (h && !--h->refs)
-		dsnap_free(h);
+		dirsnap_free(h);
 }
 
-size_t dsnap_count(const struct dsnap *h)
+size_t dirsnap_count(const struct dirsnap *h)
 {
 	return h->n;
 }
 
-const struct dent *dsnap_ent(const struct dsnap *h, size_t i)
+const struct dirsnap_ent *dirsnap_ent(const struct dirsnap *h, size_t i)
 {
 	return &h->ents[i];
 }
 
-const char *dsnap_name(const struct dsnap *h, const struct dent *e)
+const char *dirsnap_name(const struct dirsnap *h, const struct dirsnap_ent *e)
 {
 	return dent_name(h, e);
 }
 
-bool dsnap_last(const struct dsnap *h)
+bool dirsnap_last(const struct dirsnap *h)
 {
 	return h->last;
 }
 
-size_t dsnap_seek(const struct dsnap *h, uint64_t off)
+size_t dirsnap_seek(const struct dirsnap *h, uint64_t off)
 {
 	size_t lo = 0, hi = h->n;
 
@@ -310,7 +314,7 @@ size_t dsnap_seek(const struct dsnap *h, uint64_t off)
 	return lo;
 }
 
-bool dsnap_covers(const struct dsnap *h, uint64_t off)
+bool dirsnap_covers(const struct dirsnap *h, uint64_t off)
 {
 	return h->floor <= off &&
 	       (h->last || (h->n && off < h->ents[h->n - 1].cookie));
@@ -320,9 +324,9 @@ bool dsnap_covers(const struct dsnap *h, uint64_t off)
  * Take @h off @l's windows; the caller now owns the reference @l had if
  * this returns true.
  */
-static bool snap_unlink(struct dlisting *l, struct dsnap *h)
+static bool snap_unlink(struct dirsnap_listing *l, struct dirsnap *h)
 {
-	for (struct dsnap **pp = &l->snaps; *pp; pp = &(*pp)->next) {
+	for (struct dirsnap **pp = &l->snaps; *pp; pp = &(*pp)->next) {
 		if (*pp == h) {
 			*pp = h->next;
 			return true;
@@ -333,18 +337,18 @@ static bool snap_unlink(struct dlisting *l, struct dsnap *h)
 
 /*
  * Make @h the directory's most recent window: it replaces one taken for
- * the same offset, and the least recently used goes past DSNAP_SLOTS. A
+ * the same offset, and the least recently used goes past DIRSNAP_SLOTS. A
  * tail speaks only for the window it followed: any new one replaces it.
  */
-static void snap_insert(struct dlisting *l, struct dsnap *h)
+static void snap_insert(struct dirsnap_listing *l, struct dirsnap *h)
 {
-	struct dsnap **pp = &l->snaps, *w;
+	struct dirsnap **pp = &l->snaps, *w;
 	unsigned kept = 1;
 
 	while ((w = *pp)) {
-		if (w->floor == h->floor || w->tail || kept == DSNAP_SLOTS) {
+		if (w->floor == h->floor || w->tail || kept == DIRSNAP_SLOTS) {
 			*pp = w->next;
-			dsnap_put(w);
+			dirsnap_put(w);
 			continue;
 		}
 		kept++;
@@ -354,60 +358,60 @@ static void snap_insert(struct dlisting *l, struct dsnap *h)
 	l->snaps = h;
 }
 
-struct dlisting *dlisting_new(void)
+struct dirsnap_listing *dirsnap_listing_new(void)
 {
-	return calloc(1, sizeof(struct dlisting));
+	return calloc(1, sizeof(struct dirsnap_listing));
 }
 
-void dlisting_free(struct dlisting *l)
+void dirsnap_listing_free(struct dirsnap_listing *l)
 {
 	if (!l)
 		return;
 	while (l->snaps) {
-		struct dsnap *h = l->snaps;
+		struct dirsnap *h = l->snaps;
 
 		l->snaps = h->next;
-		dsnap_put(h);
+		dirsnap_put(h);
 	}
 	free(l);
 }
 
-void dlisting_changed(struct dlisting *l)
+void dirsnap_listing_changed(struct dirsnap_listing *l)
 {
 	l->changes++;
 }
 
-uint64_t dlisting_changes(const struct dlisting *l)
+uint64_t dirsnap_listing_changes(const struct dirsnap_listing *l)
 {
 	return l->changes;
 }
 
-void dlisting_begin(struct dlisting *l, uint64_t now_ms)
+void dirsnap_listing_begin(struct dirsnap_listing *l, uint64_t now_ms)
 {
 	l->start_changes = l->changes;
 	l->start_ms = now_ms;
 }
 
-bool dlisting_fresh(const struct dlisting *l, const struct dsnap *h,
-		    double max_age_ms)
+bool dirsnap_listing_fresh(const struct dirsnap_listing *l,
+			   const struct dirsnap *h, double max_age_ms)
 {
 	return h->changes >= l->start_changes &&
 	       (h->taken_ms >= l->start_ms ||
 		(double)(l->start_ms - h->taken_ms) <= max_age_ms);
 }
 
-struct dsnap *dlisting_find(struct dlisting *l, uint64_t off,
-			    double max_age_ms)
+struct dirsnap *dirsnap_listing_find(struct dirsnap_listing *l, uint64_t off,
+				     double max_age_ms)
 {
-	struct dsnap **pp, *h;
+	struct dirsnap **pp, *h;
 
 	for (pp = &l->snaps; (h = *pp);) {
-		if (!dlisting_fresh(l, h, max_age_ms)) {
+		if (!dirsnap_listing_fresh(l, h, max_age_ms)) {
 			*pp = h->next;
-			dsnap_put(h);
+			dirsnap_put(h);
 			continue;
 		}
-		if (dsnap_covers(h, off)) {
+		if (dirsnap_covers(h, off)) {
 			*pp = h->next;
 			h->next = l->snaps;
 			l->snaps = h;
@@ -419,18 +423,19 @@ struct dsnap *dlisting_find(struct dlisting *l, uint64_t off,
 	return NULL;
 }
 
-bool dlisting_keep(struct dlisting *l, struct dsnap *h, double max_age_ms)
+bool dirsnap_listing_keep(struct dirsnap_listing *l, struct dirsnap *h,
+			  double max_age_ms)
 {
-	if (!dlisting_fresh(l, h, max_age_ms))
+	if (!dirsnap_listing_fresh(l, h, max_age_ms))
 		return false;
 	snap_insert(l, h);
 	h->refs++;
 	return true;
 }
 
-struct dsnap *dsnap_tail_new(const struct dsnap *h)
+struct dirsnap *dirsnap_tail_new(const struct dirsnap *h)
 {
-	struct dsnap *tail;
+	struct dirsnap *tail;
 
 	if (!h->last || !h->n)
 		return NULL;
@@ -446,8 +451,8 @@ struct dsnap *dsnap_tail_new(const struct dsnap *h)
 	return tail;
 }
 
-void dlisting_done(struct dlisting *l, struct dsnap *h, bool passed,
-		   struct dsnap **tail)
+void dirsnap_listing_done(struct dirsnap_listing *l, struct dirsnap *h,
+			  bool passed, struct dirsnap **tail)
 {
 	if (passed && snap_unlink(l, h)) {
 		h->refs--;	/* @l's: the caller's is still held */
@@ -456,5 +461,5 @@ void dlisting_done(struct dlisting *l, struct dsnap *h, bool passed,
 			*tail = NULL;
 		}
 	}
-	dsnap_put(h);
+	dirsnap_put(h);
 }

@@ -8,18 +8,18 @@
  * retaken between two of its requests without skipping or repeating a
  * name that stayed (ext4's htree offsets work the same way). Equal hashes
  * are made distinct in sorted order; a window taken for a later offset
- * also holds the DSNAP_COOKIE_SLACK cookies before it, so it makes them
+ * also holds the DIRSNAP_COOKIE_SLACK cookies before it, so it makes them
  * distinct the same way.
  *
- * A window (struct dsnap) holds every entry with a cookie after its floor,
- * up to its size: the smallest ones. It is built by one thread
- * (dsnap_new(), dsnap_add(), dsnap_finish()), then only read, and shared
- * by reference. A directory's windows (struct dlisting) carry when they
- * were taken, so a listing that began after a change, or more than the
- * given age after the window was read, never uses one. Nothing here
- * locks: the caller serialises every dlisting_* call and every reference
- * count change (dir.c holds fs->lock); a finished window's entries may be
- * read without the lock while a reference is held.
+ * A window (struct dirsnap) holds every entry with a cookie after its
+ * floor, up to its size: the smallest ones. It is built by one thread
+ * (dirsnap_new(), dirsnap_add(), dirsnap_finish()), then only read, and
+ * shared by reference. A directory's windows (struct dirsnap_listing)
+ * carry when they were taken, so a listing that began after a change, or
+ * more than the given age after the window was read, never uses one.
+ * Nothing here locks: the caller serialises every dirsnap_listing_* call
+ * and every reference count change (dir.c holds fs->lock); a finished
+ * window's entries may be read without the lock while a reference is held.
  */
 #ifndef FS_DIRSNAP_H
 #define FS_DIRSNAP_H
@@ -30,12 +30,12 @@
 #include <sys/types.h>
 
 /* Cookies below this are the dots': "." is 1, ".." is 2. */
-#define DSNAP_COOKIE_FIRST	3
+#define DIRSNAP_COOKIE_FIRST	3
 /* Windows a directory keeps, for readers at different places in it. */
-#define DSNAP_SLOTS		4
+#define DIRSNAP_SLOTS		4
 
 /* One merged entry. */
-struct dent {
+struct dirsnap_ent {
 	uint64_t cookie;	/* its d_off */
 	uint32_t name;		/* offset into the window's names */
 	uint8_t type;		/* DT_* of the winning copy */
@@ -44,62 +44,62 @@ struct dent {
 	ino_t ino, dir_ino;	/* backing inode numbers of those copies */
 };
 
-struct dsnap;
-struct dlisting;
+struct dirsnap;
+struct dirsnap_listing;
 
 /*
  * How lookup ranks device @dev for the entry @name: of two non-directory
  * copies the lower rank wins.
  */
-typedef unsigned dsnap_rank_fn(void *ctx, const char *name, unsigned dev);
+typedef unsigned dirsnap_rank_fn(void *ctx, const char *name, unsigned dev);
 
 /*
  * Start a window for readers after cookie @floor, keeping at most @size
  * entries (a few more if cookies tie). @changes and @now_ms: the
  * directory's change count and the clock before its copies are read (see
- * dlisting_fresh()). Returns 0 with one reference in *@out, or -ENOMEM.
+ * dirsnap_listing_fresh()). Returns 0 with one reference in *@out, or -ENOMEM.
  */
-int dsnap_new(uint64_t floor, size_t size, uint64_t changes, uint64_t now_ms,
-	      struct dsnap **out);
+int dirsnap_new(uint64_t floor, size_t size, uint64_t changes, uint64_t now_ms,
+		struct dirsnap **out);
 
 /*
  * Merge one backing entry seen on device @dev (below 128) into a window
  * being built: a new name is added, a name seen before as a non-directory
  * takes the copy @rank prefers, a directory keeps the first device seen
  * holding it as one. Names outside the window are ignored. Returns 0 or
- * -ENOMEM (the window is then only fit for dsnap_put()).
+ * -ENOMEM (the window is then only fit for dirsnap_put()).
  */
-int dsnap_add(struct dsnap *h, const char *name, uint8_t type, unsigned dev,
-	      ino_t ino, dsnap_rank_fn *rank, void *ctx);
+int dirsnap_add(struct dirsnap *h, const char *name, uint8_t type, unsigned dev,
+		ino_t ino, dirsnap_rank_fn *rank, void *ctx);
 
 /* End building: sort, make cookies distinct. Returns 0 or -ENOMEM. */
-int dsnap_finish(struct dsnap *h);
+int dirsnap_finish(struct dirsnap *h);
 
 /* Take or drop a reference; the last one frees the window. NULL: no-op. */
-void dsnap_ref(struct dsnap *h);
-void dsnap_put(struct dsnap *h);
+void dirsnap_ref(struct dirsnap *h);
+void dirsnap_put(struct dirsnap *h);
 
 /* A finished window's entries, by cookie. */
-size_t dsnap_count(const struct dsnap *h);
-const struct dent *dsnap_ent(const struct dsnap *h, size_t i);
-const char *dsnap_name(const struct dsnap *h, const struct dent *e);
+size_t dirsnap_count(const struct dirsnap *h);
+const struct dirsnap_ent *dirsnap_ent(const struct dirsnap *h, size_t i);
+const char *dirsnap_name(const struct dirsnap *h, const struct dirsnap_ent *e);
 /* Index of the first entry with a cookie after @off (count if none). */
-size_t dsnap_seek(const struct dsnap *h, uint64_t off);
+size_t dirsnap_seek(const struct dirsnap *h, uint64_t off);
 /* No entry of the directory has a cookie above the window's. */
-bool dsnap_last(const struct dsnap *h);
+bool dirsnap_last(const struct dirsnap *h);
 /* A reader after cookie @off finds what comes next in @h. */
-bool dsnap_covers(const struct dsnap *h, uint64_t off);
+bool dirsnap_covers(const struct dirsnap *h, uint64_t off);
 
 /* A directory's windows, empty. NULL on -ENOMEM. */
-struct dlisting *dlisting_new(void);
+struct dirsnap_listing *dirsnap_listing_new(void);
 /* Drop every window's reference and free @l; NULL: no-op. */
-void dlisting_free(struct dlisting *l);
+void dirsnap_listing_free(struct dirsnap_listing *l);
 /* A name of the directory changed (or may have) through the mount. */
-void dlisting_changed(struct dlisting *l);
-/* The change count, for dsnap_new(). */
-uint64_t dlisting_changes(const struct dlisting *l);
+void dirsnap_listing_changed(struct dirsnap_listing *l);
+/* The change count, for dirsnap_new(). */
+uint64_t dirsnap_listing_changes(const struct dirsnap_listing *l);
 /* A listing begins (a read at offset 0) at @now_ms. */
-void dlisting_begin(struct dlisting *l, uint64_t now_ms);
+void dirsnap_listing_begin(struct dirsnap_listing *l, uint64_t now_ms);
 /*
  * Whether window @h may serve the listing that began last, and with it
  * every listing still going (they began no later): no change between the
@@ -107,36 +107,37 @@ void dlisting_begin(struct dlisting *l, uint64_t now_ms);
  * old then (the time changes made by hand are given to show). Once stale,
  * a window stays so.
  */
-bool dlisting_fresh(const struct dlisting *l, const struct dsnap *h,
-		    double max_age_ms);
+bool dirsnap_listing_fresh(const struct dirsnap_listing *l,
+			   const struct dirsnap *h, double max_age_ms);
 /*
  * A fresh window of @l that goes on from cookie @off, made the most
  * recently used and returned with a reference for the caller; stale
  * windows met on the way are dropped. NULL if there is none.
  */
-struct dsnap *dlisting_find(struct dlisting *l, uint64_t off,
-			    double max_age_ms);
+struct dirsnap *dirsnap_listing_find(struct dirsnap_listing *l, uint64_t off,
+				     double max_age_ms);
 /*
  * Offer the new window @h (taken by the caller) to @l: if a listing that
  * began meanwhile may still use it, @l keeps it with a reference of its
  * own and true is returned. It then replaces a window taken for the same
- * floor and any tail, and the least recently used goes past DSNAP_SLOTS.
+ * floor and any tail, and the least recently used goes past DIRSNAP_SLOTS.
  */
-bool dlisting_keep(struct dlisting *l, struct dsnap *h, double max_age_ms);
+bool dirsnap_listing_keep(struct dirsnap_listing *l, struct dirsnap *h,
+			  double max_age_ms);
 /*
- * What dlisting_done() needs if a reader gets past @h: past the last
+ * What dirsnap_listing_done() needs if a reader gets past @h: past the last
  * window, an empty tail takes its place, so that the kernel's one more
  * read at the end offset needs no new window. NULL if @h needs none (or
  * no memory). Call it before taking the caller's lock.
  */
-struct dsnap *dsnap_tail_new(const struct dsnap *h);
+struct dirsnap *dirsnap_tail_new(const struct dirsnap *h);
 /*
  * A reader is done with @h and drops its reference; @passed: it got past
  * the window's end, and @l drops the window, putting *@tail (from
- * dsnap_tail_new(), may be NULL) in its place. *@tail is set to NULL if
+ * dirsnap_tail_new(), may be NULL) in its place. *@tail is set to NULL if
  * it was used; else the caller puts it.
  */
-void dlisting_done(struct dlisting *l, struct dsnap *h, bool passed,
-		   struct dsnap **tail);
+void dirsnap_listing_done(struct dirsnap_listing *l, struct dirsnap *h,
+			  bool passed, struct dirsnap **tail);
 
 #endif /* FS_DIRSNAP_H */

@@ -25,7 +25,7 @@
 
 struct dfile;
 struct transport;
-struct dlisting;
+struct dirsnap_listing;
 
 /* A set of devices, bit d for device d (DEV_MAX is 64). */
 typedef uint64_t devmask_t;
@@ -75,7 +75,7 @@ struct inode {
 	_Atomic int werr;	/* failure found closing an earlier df */
 
 	/* a directory's listing windows (dir.c), ditto */
-	struct dlisting *listing;
+	struct dirsnap_listing *listing;
 };
 
 struct kvfs {
