@@ -140,7 +140,7 @@ static int attr_kill_suidgid(fuse_req_t req, int fd, int dirfd,
 	int rc;
 
 	rc = fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, path, &st,
-						 AT_SYMLINK_NOFOLLOW);
+						AT_SYMLINK_NOFOLLOW);
 	if (rc < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode))

@@ -122,14 +122,16 @@ static void check_devices(struct kvfs *fs)
 		if (rc == was)
 			continue;
 		if (rc == -ENOENT)
-			log_err("device %u: backing directory '%s' was removed; its files are served from the removed directory until remounted",
-				d, path);
+			log_err("device %u: backing directory '%s' was "
+				"removed; its files are served from the "
+				"removed directory until remounted", d, path);
 		else if (rc == -ESTALE)
-			log_err("device %u: '%s' no longer names the backing directory (renamed or replaced); the mount keeps using the directory it opened",
-				d, path);
+			log_err("device %u: '%s' no longer names the backing "
+				"directory (renamed or replaced); the mount "
+				"keeps using the directory it opened", d, path);
 		else if (!rc)
-			log_info("device %u: backing directory '%s' is in place again",
-				 d, path);
+			log_info("device %u: backing directory '%s' is in "
+				 "place again", d, path);
 	}
 }
 

@@ -86,8 +86,9 @@ void fcache_close(struct kvfs *fs, struct inode *in, struct dfile *df)
 	if (rc && in->nlookup)	/* for the next write, flush or fsync */
 		atomic_store_explicit(&in->werr, rc, memory_order_relaxed);
 	else if (rc)
-		log_warn("write-behind failure after the last close of inode %llu: %s",
-			 (unsigned long long)in->ino, strerror(-rc));
+		log_warn("write-behind failure after the last close of "
+			 "inode %llu: %s", (unsigned long long)in->ino,
+			 strerror(-rc));
 	in->closing = false;
 	pthread_cond_broadcast(&fs->fcache_closed);
 	pthread_mutex_unlock(&fs->lock);

@@ -34,7 +34,7 @@ static int caller_umask(struct kvfs *fs, fuse_req_t req)
 }
 
 static int set_owner(struct kvfs *fs, fuse_req_t req, unsigned dev,
-		 const char *path, int fd, bool is_dir)
+		     const char *path, int fd, bool is_dir)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	int root = kv_rootfd(fs, dev);
@@ -231,7 +231,8 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	if (!rc) {
 		root = kv_rootfd(fs, (unsigned)in->dev);
 		rc = linkat(root, src, root, dst, 0) ? -errno : 0;
-		if (rc == -ENOENT && !ns_make_parents(fs, (unsigned)in->dev, dst))
+		if (rc == -ENOENT &&
+		    !ns_make_parents(fs, (unsigned)in->dev, dst))
 			rc = linkat(root, src, root, dst, 0) ? -errno : 0;
 		if (!rc)
 			dir_changed(fs, inode_of(fs, newparent));

@@ -170,14 +170,14 @@ int ns_make_parents(struct kvfs *fs, unsigned dev, const char *path)
 			if (mkdirat(root, prefix, home.st.st_mode & 07777) &&
 			    errno != EEXIST)
 				return -errno;
-			/* the copy gets the logical directory's owner and mode */
+			/* the logical directory's owner and mode */
 			if (fchownat(root, prefix, home.st.st_uid,
 				     home.st.st_gid, AT_SYMLINK_NOFOLLOW) ||
 			    fchmodat(root, prefix, home.st.st_mode & 07777, 0))
 				return -errno;
 			/* ... and its ACLs */
-			rc = fs->posix_acl ?
-				copy_acls(fs, (unsigned)home.dev, dev, prefix) : 0;
+			rc = !fs->posix_acl ? 0 :
+			     copy_acls(fs, (unsigned)home.dev, dev, prefix);
 			if (rc)
 				return rc;
 		}
@@ -258,7 +258,7 @@ devmask_t ns_copies(struct kvfs *fs, struct inode *in, const char *path)
  * ns_lock shared and build the path. On failure the lock is not held.
  */
 int ns_child_begin(struct kvfs *fs, fuse_ino_t parent, const char *name,
-		       char *path)
+		   char *path)
 {
 	int rc = kv_check_name(name);
 

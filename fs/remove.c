@@ -101,7 +101,7 @@ int remove_dirs_empty(struct kvfs *fs, devmask_t dirs, const char *path)
 
 /* Remove directory copies on @dirs; put back what was removed on failure. */
 int remove_dirs(struct kvfs *fs, devmask_t dirs, const char *path,
-		       const struct stat *st)
+		const struct stat *st)
 {
 	devmask_t gone = 0;
 	int rc = 0;

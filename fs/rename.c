@@ -24,7 +24,8 @@ static int rename_file(struct kvfs *fs, const struct found *s,
 	if (have_dst && S_ISDIR(t->st.st_mode))
 		return -EISDIR;
 	if (have_dst && !(flags & RENAME_NOREPLACE)) {
-		rc = remove_keep_open(fs, inode_find(fs, ns_found_ino(fs, t)), t, dst);
+		rc = remove_keep_open(fs, inode_find(fs, ns_found_ino(fs, t)),
+				      t, dst);
 		if (rc)
 			return rc;
 	}
