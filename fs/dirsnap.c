@@ -26,6 +26,7 @@ struct dirsnap {
 	uint64_t changes;	/* dirsnap_listing.changes before it was read */
 	uint64_t taken_ms;	/* the clock before it was read */
 	size_t window;		/* most entries it keeps */
+	dirsnap_cookie_fn *cookie;	/* name_cookie() but in tests */
 	uint64_t floor;		/* taken for readers after this cookie */
 	uint64_t ceil;		/* holds no cookie above this one */
 	bool last;		/* ... and there is none above it */
@@ -203,6 +204,7 @@ int dirsnap_new(uint64_t floor, size_t size, uint64_t changes, uint64_t now_ms,
 	h->changes = changes;
 	h->taken_ms = now_ms;
 	h->window = size;
+	h->cookie = name_cookie;
 	h->floor = floor;
 	h->ceil = UINT64_MAX;
 	h->refs = 1;
@@ -210,10 +212,15 @@ int dirsnap_new(uint64_t floor, size_t size, uint64_t changes, uint64_t now_ms,
 	return 0;
 }
 
+void dirsnap_set_cookie_fn(struct dirsnap *h, dirsnap_cookie_fn *fn)
+{
+	h->cookie = fn;
+}
+
 int dirsnap_add(struct dirsnap *h, const char *name, uint8_t type, unsigned dev,
 		ino_t ino, dirsnap_rank_fn *rank, void *ctx)
 {
-	uint64_t cookie = name_cookie(name);
+	uint64_t cookie = h->cookie(name);
 	uint32_t *slot;
 	struct dirsnap_ent *e;
 
@@ -444,6 +451,7 @@ struct dirsnap *dirsnap_tail_new(const struct dirsnap *h)
 		return NULL;
 	tail->changes = h->changes;
 	tail->taken_ms = h->taken_ms;
+	tail->cookie = h->cookie;
 	tail->floor = h->ents[h->n - 1].cookie;
 	tail->ceil = UINT64_MAX;
 	tail->last = tail->tail = true;

@@ -63,6 +63,20 @@ int dirsnap_new(uint64_t floor, size_t size, uint64_t changes, uint64_t now_ms,
 		struct dirsnap **out);
 
 /*
+ * A name's cookie before equal ones are made distinct: at least
+ * DIRSNAP_COOKIE_FIRST, below 2^62 + DIRSNAP_COOKIE_FIRST.
+ */
+typedef uint64_t dirsnap_cookie_fn(const char *name);
+
+/*
+ * For tests: make window @h, before its first dirsnap_add(), take cookies
+ * from @fn instead of the name hash, which never ties in practice, so
+ * that equal cookies can be built. Every window of a directory must use
+ * the same function.
+ */
+void dirsnap_set_cookie_fn(struct dirsnap *h, dirsnap_cookie_fn *fn);
+
+/*
  * Merge one backing entry seen on device @dev (below 128) into a window
  * being built: a new name is added, a name seen before as a non-directory
  * takes the copy @rank prefers, a directory keeps the first device seen

@@ -2,8 +2,10 @@
  * test_dirsnap.c - listing windows and cookies (fs/dirsnap.c): cookies
  * depend on the name alone, windows walked one after another list every
  * name once, a reader resumes (seekdir) after a retake without skipping
- * or repeating, device copies merge as lookup ranks them, and a
- * directory's windows go stale after a change or with age.
+ * or repeating, device copies merge as lookup ranks them, equal cookies
+ * (built through dirsnap_set_cookie_fn()) are made distinct, and a
+ * directory's windows go stale after a change or with age, or give way to
+ * more recently used ones.
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -15,6 +17,8 @@
 
 #define T_NAMES		1000
 #define T_AGE_MS	1000.0
+#define T_TIE_BASE	1000u
+#define T_TIE_GROUPS	300
 
 /* Lookup's order: the preferred device first, then ascending. */
 static unsigned t_rank(void *ctx, const char *name, unsigned dev)
@@ -58,6 +62,37 @@ static struct dirsnap *t_window(uint64_t floor, size_t size, unsigned n,
 		t_name(name, sizeof(name), i);
 		cr_assert_eq(dirsnap_add(h, name, DT_REG, 0, 100 + i, t_rank,
 					 &t_pref), 0);
+	}
+	cr_assert_eq(dirsnap_finish(h), 0);
+	return h;
+}
+
+/* Test cookies that tie: "<cookie>-<tag>" has the cookie <cookie>. */
+static uint64_t t_tie_cookie(const char *name)
+{
+	return strtoull(name, NULL, 10);
+}
+
+/*
+ * A finished window after @floor of at most @size entries over @groups
+ * groups of tied names: group g has the cookie T_TIE_BASE + 3 g and 1 to 3
+ * names, so that making a group distinct pushes into the next one.
+ */
+static struct dirsnap *t_tie_window(uint64_t floor, size_t size,
+				    unsigned groups)
+{
+	struct dirsnap *h;
+	char name[32];
+
+	cr_assert_eq(dirsnap_new(floor, size, 0, 0, &h), 0);
+	dirsnap_set_cookie_fn(h, t_tie_cookie);
+	for (unsigned g = 0; g < groups; g++) {
+		for (unsigned k = 0; k <= g % 3; k++) {
+			snprintf(name, sizeof(name), "%u-%u",
+				 T_TIE_BASE + 3 * g, k);
+			cr_assert_eq(dirsnap_add(h, name, DT_REG, 0, g, t_rank,
+						 &t_pref), 0);
+		}
 	}
 	cr_assert_eq(dirsnap_finish(h), 0);
 	return h;
@@ -254,12 +289,161 @@ Test(dirsnap, copies_merge_as_lookup_ranks_them)
 			cr_assert_eq(e->type, DT_DIR);
 			cr_assert_eq(e->dir_dev, 0, "the lowest device's copy");
 			cr_assert_eq(e->dir_ino, 20);
+			/* the preferred device's directory does not win */
+			cr_assert_eq(e->dev, 0, "a directory keeps its first");
+			cr_assert_eq(e->ino, 20);
 		} else {
 			cr_assert_eq(e->type, DT_LNK);
 			cr_assert_eq(e->dev, 2);
 		}
 	}
 	dirsnap_put(h);
+}
+
+/*
+ * A name that is a file on one device and a directory on another takes,
+ * in a listing, the type of whichever copy ranks first (the directory
+ * counts as one more copy). This differs from lookup, where the directory
+ * wins whatever the ranks (ns.c); it is what listings do today.
+ */
+Test(dirsnap, file_and_directory_of_one_name_take_the_first_ranked)
+{
+	unsigned pref = 1;
+	struct dirsnap *h;
+	const struct dirsnap_ent *e;
+
+	cr_assert_eq(dirsnap_new(0, 64, 0, 0, &h), 0);
+	/* the directory's copy is on the preferred device: a directory */
+	cr_assert_eq(dirsnap_add(h, "dir-wins", DT_REG, 0, 10, t_rank, &pref),
+		     0);
+	cr_assert_eq(dirsnap_add(h, "dir-wins", DT_DIR, 1, 11, t_rank, &pref),
+		     0);
+	/* the file's copy is on the preferred device: a file */
+	cr_assert_eq(dirsnap_add(h, "file-wins", DT_DIR, 0, 20, t_rank, &pref),
+		     0);
+	cr_assert_eq(dirsnap_add(h, "file-wins", DT_REG, 1, 21, t_rank, &pref),
+		     0);
+	cr_assert_eq(dirsnap_finish(h), 0);
+	cr_assert_eq(dirsnap_count(h), 2, "each name once");
+	for (size_t i = 0; i < dirsnap_count(h); i++) {
+		e = dirsnap_ent(h, i);
+		if (!strcmp(dirsnap_name(h, e), "dir-wins")) {
+			cr_assert_eq(e->type, DT_DIR);
+			cr_assert_eq(e->dev, 1);
+			cr_assert_eq(e->ino, 11);
+			cr_assert_eq(e->dir_dev, 1);
+			cr_assert_eq(e->dir_ino, 11);
+		} else {
+			cr_assert_eq(e->type, DT_REG, "unlike lookup");
+			cr_assert_eq(e->dev, 1);
+			cr_assert_eq(e->ino, 21);
+			/* the directory's copy is still known */
+			cr_assert_eq(e->dir_dev, 0);
+			cr_assert_eq(e->dir_ino, 20);
+		}
+	}
+	dirsnap_put(h);
+}
+
+/* Equal cookies get the next free ones, in sorted order. */
+Test(dirsnap, equal_cookies_made_distinct)
+{
+	static const char *names[] = {
+		"2000-a", "1000-a", "1000-b", "1001-a", "1000-c",
+	};
+	static const uint64_t want[] = { 1000, 1001, 1002, 1003, 2000 };
+	struct dirsnap *h;
+
+	cr_assert_eq(dirsnap_new(0, 64, 0, 0, &h), 0);
+	dirsnap_set_cookie_fn(h, t_tie_cookie);
+	for (size_t i = 0; i < 5; i++)
+		cr_assert_eq(dirsnap_add(h, names[i], DT_REG, 0, i, t_rank,
+					 &t_pref), 0);
+	cr_assert_eq(dirsnap_finish(h), 0);
+	cr_assert_eq(dirsnap_count(h), 5);
+	for (size_t i = 0; i < 5; i++) {
+		const struct dirsnap_ent *e = dirsnap_ent(h, i);
+		const char *name = dirsnap_name(h, e);
+
+		cr_assert_eq(e->cookie, want[i], "%s: %llu", name,
+			     (unsigned long long)e->cookie);
+		if (i < 3)
+			cr_assert(!strncmp(name, "1000-", 5), "%s", name);
+	}
+	cr_assert_str_eq(dirsnap_name(h, dirsnap_ent(h, 3)), "1001-a",
+			 "pushed after the ties");
+	cr_assert_str_eq(dirsnap_name(h, dirsnap_ent(h, 4)), "2000-a");
+	dirsnap_put(h);
+}
+
+/* A window cut at its size keeps every entry tied with its last one. */
+Test(dirsnap, window_keeps_every_entry_tied_with_its_last)
+{
+	static const char *names[] = {
+		"1000-a", "2000-a", "1000-b", "3000-a", "1000-c",
+	};
+	struct dirsnap *h;
+
+	cr_assert_eq(dirsnap_new(0, 2, 0, 0, &h), 0);
+	dirsnap_set_cookie_fn(h, t_tie_cookie);
+	/* the fourth name makes the window cut itself while being built */
+	for (size_t i = 0; i < 5; i++)
+		cr_assert_eq(dirsnap_add(h, names[i], DT_REG, 0, i, t_rank,
+					 &t_pref), 0);
+	cr_assert_eq(dirsnap_finish(h), 0);
+	cr_assert_eq(dirsnap_count(h), 3, "two, and one more that ties");
+	cr_assert_not(dirsnap_last(h));
+	for (size_t i = 0; i < 3; i++) {
+		const struct dirsnap_ent *e = dirsnap_ent(h, i);
+
+		cr_assert(!strncmp(dirsnap_name(h, e), "1000-", 5));
+		cr_assert_eq(e->cookie, 1000 + i);
+	}
+	dirsnap_put(h);
+}
+
+/*
+ * Window after window over tied cookies: each window makes the ties
+ * before its floor distinct as the one before did, so every name comes
+ * once. Names are added in the same order each time, as a device lists
+ * them between two changes.
+ */
+Test(dirsnap, windows_walked_over_ties_list_every_name_once)
+{
+	unsigned listed = 0, windows = 0, total = 0;
+	static bool seen[T_TIE_GROUPS][3];
+	uint64_t at = 0, prev = 0;
+
+	for (unsigned g = 0; g < T_TIE_GROUPS; g++)
+		total += g % 3 + 1;
+	for (;;) {
+		uint64_t floor = at < DIRSNAP_COOKIE_FIRST ? 0 : at;
+		struct dirsnap *h = t_tie_window(floor, 100, T_TIE_GROUPS);
+		bool last = dirsnap_last(h);
+		size_t n = dirsnap_count(h);
+
+		windows++;
+		for (size_t i = dirsnap_seek(h, at); i < n; i++) {
+			const struct dirsnap_ent *e = dirsnap_ent(h, i);
+			const char *name = dirsnap_name(h, e);
+			unsigned c, k;
+
+			cr_assert_eq(sscanf(name, "%u-%u", &c, &k), 2);
+			cr_assert_gt(e->cookie, prev, "offsets only grow");
+			prev = e->cookie;
+			c = (c - T_TIE_BASE) / 3;
+			cr_assert_not(seen[c][k], "%s listed twice", name);
+			seen[c][k] = true;
+			listed++;
+		}
+		at = t_end(h);
+		dirsnap_put(h);
+		if (last)
+			break;
+		cr_assert_lt(windows, total, "the walk ends");
+	}
+	cr_assert_eq(listed, total);
+	cr_assert_gt(windows, 2, "listed in windows");
 }
 
 /* A window found again serves the listing it was taken for. */
@@ -354,7 +538,7 @@ Test(dirsnap, slots_keep_the_most_recently_used)
 {
 	struct dirsnap_listing *l = dirsnap_listing_new();
 	uint64_t floors[DIRSNAP_SLOTS + 1], at = 0;
-	struct dirsnap *h, *f;
+	struct dirsnap *h, *f, *old;
 
 	dirsnap_listing_begin(l, 0);
 	for (unsigned w = 0; w <= DIRSNAP_SLOTS; w++) {
@@ -372,12 +556,54 @@ Test(dirsnap, slots_keep_the_most_recently_used)
 		dirsnap_put(f);
 	}
 	/* a window taken again for a floor replaces the one there */
+	old = dirsnap_listing_find(l, floors[2], T_AGE_MS);	/* held */
 	h = t_window(floors[2], 64, T_NAMES, NULL, 0, 0);
 	cr_assert(dirsnap_listing_keep(l, h, T_AGE_MS));
 	f = dirsnap_listing_find(l, floors[2], T_AGE_MS);
 	cr_assert_eq(f, h);
 	dirsnap_put(f);
+	/* ... and so takes no slot: had the old one stayed, window 1 went */
+	for (unsigned w = 1; w <= DIRSNAP_SLOTS; w++) {
+		f = dirsnap_listing_find(l, floors[w], T_AGE_MS);
+		cr_assert_not_null(f, "window %u kept", w);
+		cr_assert_neq(f, old, "the window replaced went");
+		dirsnap_put(f);
+	}
+	dirsnap_put(old);
 	dirsnap_put(h);
+	dirsnap_listing_free(l);
+}
+
+/* Finding a window makes it the most recently used. */
+Test(dirsnap, find_makes_a_window_the_most_recently_used)
+{
+	struct dirsnap_listing *l = dirsnap_listing_new();
+	uint64_t floors[DIRSNAP_SLOTS + 1], at = 0;
+	struct dirsnap *h, *f;
+
+	dirsnap_listing_begin(l, 0);
+	for (unsigned w = 0; w <= DIRSNAP_SLOTS; w++) {
+		floors[w] = at;
+		h = t_window(at, 64, T_NAMES, NULL, 0, 0);
+		if (w == DIRSNAP_SLOTS) {
+			/* the oldest, found again, is now the most recent */
+			f = dirsnap_listing_find(l, floors[0], T_AGE_MS);
+			cr_assert_not_null(f);
+			dirsnap_put(f);
+		}
+		cr_assert(dirsnap_listing_keep(l, h, T_AGE_MS));
+		at = t_end(h);
+		dirsnap_put(h);
+	}
+	cr_assert_null(dirsnap_listing_find(l, floors[1], T_AGE_MS),
+		       "the second oldest went");
+	for (unsigned w = 0; w <= DIRSNAP_SLOTS; w++) {
+		if (w == 1)
+			continue;
+		f = dirsnap_listing_find(l, floors[w], T_AGE_MS);
+		cr_assert_not_null(f, "window %u kept", w);
+		dirsnap_put(f);
+	}
 	dirsnap_listing_free(l);
 }
 
@@ -414,12 +640,19 @@ Test(dirsnap, passing_the_last_window_leaves_a_tail)
 	cr_assert(dirsnap_last(f));
 	cr_assert_eq(dirsnap_seek(f, end), 0);
 	dirsnap_put(f);
-	/* any new window replaces a tail */
-	h = t_window(end, 4096, 100, NULL, 0, 0);
+	/*
+	 * any new window replaces a tail: here one taken at its floor once
+	 * more names came, so that it no longer reaches as far as the tail
+	 * (the same floor and being a tail both make it go)
+	 */
+	h = t_window(end, 4, T_NAMES, NULL, 0, 0);
+	cr_assert_not(dirsnap_last(h), "names after the end now");
 	cr_assert(dirsnap_listing_keep(l, h, T_AGE_MS));
 	f = dirsnap_listing_find(l, end, T_AGE_MS);
 	cr_assert_eq(f, h);
 	dirsnap_put(f);
+	cr_assert_null(dirsnap_listing_find(l, t_end(h), T_AGE_MS),
+		       "the tail went");
 	dirsnap_put(h);
 	dirsnap_listing_free(l);
 }
