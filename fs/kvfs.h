@@ -47,8 +47,9 @@ void kvfs_free(struct kvfs *fs);
 /*
  * Start what needs the session, once mounted and daemonized and before the
  * session loop: the filesystem's own reads and writes of /dev/fuse, and
- * the inode evictor. Returns 0 or -errno. kvfs_stop() ends the evictor;
- * call it after the session loop returned, before kvfs_free().
+ * the inode evictor. Returns 0 or -errno (either failed to start).
+ * kvfs_stop() ends both; call it after the session loop returned, before
+ * kvfs_free().
  */
 int kvfs_start(struct kvfs *fs, struct fuse_session *se);
 void kvfs_stop(struct kvfs *fs);
