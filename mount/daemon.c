@@ -22,6 +22,7 @@
 #include "bufpool.h"
 #include "daemon.h"
 #include "dev.h"
+#include "sources.h"
 #include "dfile.h"
 #include "dio.h"
 #include "kvfs.h"

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "dev.h"
+#include "sources.h"
 
 static char t_root[64];
 static char t_mounts[4][PATH_MAX];

@@ -1,0 +1,186 @@
+/*
+ * probe.c - what a backing directory supports: O_DIRECT alignment from
+ * statx(STATX_DIOALIGN) on a probe file, else the block device's logical
+ * block size, else 4096; whether its storage is the page cache (tmpfs).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "align.h"
+
+#include "dev.h"
+#include "log.h"
+#include "probe.h"
+
+#define DEV_FALLBACK_ALIGN	4096
+
+/*
+ * Our own copy of the kernel's struct statx (a stable 256-byte ABI): the
+ * kernel headers glibc 2.36 may be paired with predate the direct I/O
+ * fields, so we call the system call with this layout instead.
+ */
+#ifndef STATX_DIOALIGN
+#define STATX_DIOALIGN		0x00002000U
+#endif
+
+struct kv_statx_ts {
+	int64_t sec;
+	uint32_t nsec;
+	int32_t reserved;
+};
+
+struct kv_statx {
+	uint32_t mask;
+	uint32_t blksize;
+	uint64_t attributes;
+	uint32_t nlink;
+	uint32_t uid;
+	uint32_t gid;
+	uint16_t mode;
+	uint16_t spare0;
+	uint64_t ino;
+	uint64_t size;
+	uint64_t blocks;
+	uint64_t attributes_mask;
+	struct kv_statx_ts atime, btime, ctime, mtime;
+	uint32_t rdev_major;
+	uint32_t rdev_minor;
+	uint32_t dev_major;
+	uint32_t dev_minor;
+	uint64_t mnt_id;
+	uint32_t dio_mem_align;
+	uint32_t dio_offset_align;
+	uint64_t spare3[12];
+};
+
+_Static_assert(offsetof(struct kv_statx, dio_mem_align) == 0x98,
+	       "struct kv_statx does not match the kernel's struct statx");
+_Static_assert(sizeof(struct kv_statx) == 0x100,
+	       "struct kv_statx does not match the kernel's struct statx");
+
+/* The number in sysfs file @name, or 0. */
+static unsigned long sysfs_read_ulong(const char *name)
+{
+	unsigned long v;
+	char buf[32], *end;
+	ssize_t n;
+	int fd;
+
+	fd = open(name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	v = strtoul(buf, &end, 10);
+	return end == buf ? 0 : v;
+}
+
+/* The logical block size of the block device behind @dev, or 0. */
+static unsigned sysfs_block_size(dev_t dev)
+{
+	unsigned long v;
+	char name[96];
+
+	snprintf(name, sizeof(name),
+		 "/sys/dev/block/%u:%u/queue/logical_block_size",
+		 major(dev), minor(dev));
+	v = sysfs_read_ulong(name);
+	if (!v) {
+		/* a partition's queue lives in its parent disk */
+		snprintf(name, sizeof(name),
+			 "/sys/dev/block/%u:%u/../queue/logical_block_size",
+			 major(dev), minor(dev));
+		v = sysfs_read_ulong(name);
+	}
+	return is_pow2(v) && v <= DEV_ALIGN_MAX ? v : 0;
+}
+
+/*
+ * Create a probe file with O_DIRECT: proves the directory is writable and
+ * supports direct I/O, and gives statx() a regular file to report the
+ * alignment of.
+ */
+int dev_probe(struct dev *d, const char *shown, char *err,
+		     size_t errlen)
+{
+	struct kv_statx stx;
+	struct stat st;
+	char name[64];
+	int fd, rc, tries;
+
+	snprintf(name, sizeof(name), ".kvstripe-probe-%d", (int)getpid());
+	for (tries = 0;; tries++) {
+		fd = openat(d->root_fd, name, O_CREAT | O_EXCL | O_WRONLY |
+			    O_DIRECT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			break;
+		rc = -errno;
+		/* left behind by an earlier process with our pid */
+		if (rc == -EEXIST && !tries &&
+		    !unlinkat(d->root_fd, name, 0))
+			continue;
+		if (rc == -EACCES || rc == -EROFS || rc == -EPERM)
+			log_format(err, errlen,
+				"backing directory '%s' is not writable: %s",
+				shown, strerror(-rc));
+		else if (rc == -EINVAL)
+			log_format(err, errlen,
+				"backing directory '%s' does not support O_DIRECT",
+				shown);
+		else
+			log_format(err, errlen,
+				"cannot create a probe file in '%s': %s",
+				shown, strerror(-rc));
+		return rc;
+	}
+
+	memset(&stx, 0, sizeof(stx));
+	if (!syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) &&
+	    (stx.mask & STATX_DIOALIGN) && stx.dio_offset_align) {
+		d->dio_align = stx.dio_offset_align;
+		d->mem_align = stx.dio_mem_align;
+	} else {
+		/* no statx, or the filesystem does not report alignment */
+		d->dio_align = 0;
+		d->mem_align = 0;
+		if (!fstat(fd, &st))
+			d->dio_align = sysfs_block_size(st.st_dev);
+		if (!d->dio_align)
+			d->dio_align = DEV_FALLBACK_ALIGN;
+	}
+	if (!d->mem_align)
+		d->mem_align = d->dio_align;
+	close(fd);
+	unlinkat(d->root_fd, name, 0);
+
+	if (!is_pow2(d->dio_align) || d->dio_align > DEV_ALIGN_MAX ||
+	    !is_pow2(d->mem_align) || d->mem_align > DEV_ALIGN_MAX) {
+		log_format(err, errlen,
+			"backing directory '%s' needs an unsupported O_DIRECT alignment (offset %u, memory %u)",
+			shown, d->dio_align, d->mem_align);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+bool is_tmpfs(int fd)
+{
+	struct statfs sf;
+
+	return !fstatfs(fd, &sf) && sf.f_type == TMPFS_MAGIC;
+}

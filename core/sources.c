@@ -1,0 +1,161 @@
+/*
+ * sources.c - the source list in LMCache's local_disk syntax: split,
+ * strip "file://", normalise each path lexically, refuse duplicates.
+ *
+ * Nothing here touches the filesystem or logs: every failure is one line
+ * in the caller's buffer.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dev.h"
+#include "log.h"
+#include "sources.h"
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Drop the last component of @out; @abs says whether it starts with '/'. */
+static void path_pop(char *out, bool abs)
+{
+	char *slash = strrchr(out, '/');
+
+	if (!slash)
+		out[0] = '\0';
+	else if (abs && slash == out)
+		out[1] = '\0';
+	else
+		*slash = '\0';
+}
+
+/*
+ * Normalise the @len bytes at @in lexically: no "//", no "." components,
+ * ".." resolved against what precedes it (never above "/"), no trailing
+ * slash. Relative paths stay relative; one that cancels out becomes ".".
+ */
+static char *path_normalise(const char *in, size_t len)
+{
+	bool abs = in[0] == '/';
+	const char *p = in, *end = in + len;
+	char *out;
+
+	/* the result is never longer than the input, or "." */
+	out = malloc(len + 2);
+	if (!out)
+		return NULL;
+	strcpy(out, abs ? "/" : "");
+	while (p < end) {
+		const char *c = p, *last;
+		size_t clen;
+
+		while (p < end && *p != '/')
+			p++;
+		clen = p - c;
+		if (p < end)
+			p++;
+		if (clen == 0 || (clen == 1 && c[0] == '.'))
+			continue;
+		if (clen == 2 && c[0] == '.' && c[1] == '.') {
+			last = strrchr(out, '/');
+			last = last ? last + 1 : out;
+			if (*last && strcmp(last, "..")) {
+				path_pop(out, abs);
+				continue;
+			}
+			if (abs)
+				continue;	/* "/.." is "/" */
+		}
+		if (out[0] && strcmp(out, "/"))
+			strcat(out, "/");
+		strncat(out, c, clen);
+	}
+	if (!out[0])
+		strcpy(out, ".");
+	return out;
+}
+
+void dev_free_paths(char **paths, unsigned count)
+{
+	unsigned i;
+
+	if (!paths)
+		return;
+	for (i = 0; i < count; i++)
+		free(paths[i]);
+	free(paths);
+}
+
+int dev_parse_sources(const char *list, char ***paths, unsigned *count,
+		      char *err, size_t errlen)
+{
+	const char *p, *s, *e, *end;
+	unsigned n = 0, entry = 0, j;
+	char **v;
+	int rc;
+
+	*paths = NULL;
+	*count = 0;
+	for (s = list; s && is_blank(*s); s++)
+		;
+	if (!s || !*s) {
+		log_format(err, errlen, "no backing directory given");
+		return -EINVAL;
+	}
+	v = calloc(DEV_MAX, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (p = list;; p = end + 1) {
+		end = strchrnul(p, ',');
+		entry++;
+		for (s = p; s < end && is_blank(*s); s++)
+			;
+		for (e = end; e > s && is_blank(e[-1]); e--)
+			;
+		if (e - s >= 7 && !strncmp(s, "file://", 7))
+			s += 7;
+		if (s == e) {
+			log_format(err, errlen,
+				"empty entry %u in source list '%s'", entry,
+				list);
+			rc = -EINVAL;
+			goto err_free;
+		}
+		if (n == DEV_MAX) {
+			log_format(err, errlen,
+				"too many backing directories (at most %d)",
+				DEV_MAX);
+			rc = -E2BIG;
+			goto err_free;
+		}
+		v[n] = path_normalise(s, e - s);
+		if (!v[n]) {
+			log_format(err, errlen, "out of memory");
+			rc = -ENOMEM;
+			goto err_free;
+		}
+		for (j = 0; j < n; j++) {
+			if (!strcmp(v[j], v[n])) {
+				log_format(err, errlen, "'%s' is listed twice",
+					v[n]);
+				n++;
+				rc = -EINVAL;
+				goto err_free;
+			}
+		}
+		n++;
+		if (!*end)
+			break;
+	}
+	*paths = v;
+	*count = n;
+	return 0;
+
+err_free:
+	dev_free_paths(v, n);
+	return rc;
+}
