@@ -1,6 +1,7 @@
 /*
- * dev.c - the device registry: parse the source list, then create, open and
- * probe each backing directory.
+ * dev.c - the device registry: create, open, lock and probe each backing
+ * directory of a parsed source list (core/sources.h), check it against the
+ * mount point and the others, and answer questions about the set.
  *
  * Nothing here logs: every failure is one line in the caller's buffer that
  * names the path, and the caller decides where it goes. A devset never
@@ -8,8 +9,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/magic.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -17,14 +16,10 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "align.h"
-
 #include "dev.h"
 #include "log.h"
 #include "probe.h"
@@ -48,7 +43,7 @@ struct devset {
  * mkdir -p @path with mode 0755; an existing path is left to open(). Sets
  * *@made to the length of the first prefix of @path it created, 0 if none.
  */
-static int mkdir_p(const char *path, size_t *made)
+static int dev_mkdir_p(const char *path, size_t *made)
 {
 	struct stat st;
 	char *buf, *p;
@@ -84,7 +79,7 @@ static int mkdir_p(const char *path, size_t *made)
 }
 
 /* @dir is @sub, or @sub lies below @dir; both are canonical paths. */
-static bool path_within(const char *dir, const char *sub)
+static bool dev_path_within(const char *dir, const char *sub)
 {
 	size_t len = strlen(dir);
 
@@ -93,6 +88,7 @@ static bool path_within(const char *dir, const char *sub)
 	return !strncmp(dir, sub, len) && (sub[len] == '/' || !sub[len]);
 }
 
+/* Apply the configured alignment @align (0: keep the probed one). */
 static int dev_set_align(struct dev *d, unsigned align, const char *shown,
 			 char *err, size_t errlen)
 {
@@ -119,7 +115,7 @@ static int dev_set_align(struct dev *d, unsigned align, const char *shown,
  * nearest existing ancestor resolved, the rest appended as it is (the path
  * is normalised, so the tail holds no "." or ".."). NULL with errno set.
  */
-static char *path_resolve(const char *path)
+static char *dev_path_resolve(const char *path)
 {
 	size_t keep = strlen(path);	/* bytes of @path that head holds */
 	const char *tail;
@@ -167,13 +163,13 @@ static int dev_check_mount(const char *real, const struct stat *dst,
 			"backing directory '%s' is the mount point", shown);
 		return -EINVAL;
 	}
-	if (path_within(mnt, real)) {
+	if (dev_path_within(mnt, real)) {
 		log_format(err, errlen,
 			"backing directory '%s' is inside the mount point '%s'",
 			shown, mnt);
 		return -EINVAL;
 	}
-	if (path_within(real, mnt)) {
+	if (dev_path_within(real, mnt)) {
 		log_format(err, errlen,
 			"backing directory '%s' contains the mount point '%s'",
 			shown, mnt);
@@ -199,23 +195,19 @@ static int dev_lock(struct dev *d, const char *shown, char *err,
 	return -EBUSY;
 }
 
-static int dev_open_one(struct devset *set, unsigned i, const char *shown,
-			unsigned align, const char *mnt,
-			const struct stat *mst, char *err, size_t errlen)
+/*
+ * Create @shown (mkdir -p) if missing, and note what was made for
+ * devset_discard(); a path that would lie in or over the mount point is
+ * refused first, so that nothing is created in the mount.
+ */
+static int dev_create(struct devset *set, unsigned i, const char *shown,
+		      const char *mnt, const struct stat *mst, char *err,
+		      size_t errlen)
 {
-	struct dev *d = &set->devs[i];
-	struct statvfs sv;
-	struct stat st;
-	unsigned j;
 	int rc;
 
-	d->index = i;
-	d->root_fd = -1;
-	set->count = i + 1;	/* so that devset_free() cleans up this one */
-
 	if (mnt) {
-		/* before mkdir -p, so that nothing is created in the mount */
-		char *real = path_resolve(shown);
+		char *real = dev_path_resolve(shown);
 
 		if (real) {
 			rc = dev_check_mount(real, NULL, shown, mnt, mst, err,
@@ -225,18 +217,25 @@ static int dev_open_one(struct devset *set, unsigned i, const char *shown,
 				return rc;
 		}
 	}
-	rc = mkdir_p(shown, &set->made_len[i]);
+	rc = dev_mkdir_p(shown, &set->made_len[i]);
 	if (set->made_len[i]) {
 		set->made[i] = strdup(shown);
 		if (!set->made[i])	/* cannot undo it: keep it, then */
 			set->made_len[i] = 0;
 	}
-	if (rc) {
+	if (rc)
 		log_format(err, errlen,
 			"cannot create backing directory '%s': %s", shown,
 			strerror(-rc));
-		return rc;
-	}
+	return rc;
+}
+
+/* Resolve and open @shown as @d's root; @st is the directory's stat. */
+static int dev_open_root(struct dev *d, const char *shown, struct stat *st,
+			 char *err, size_t errlen)
+{
+	int rc;
+
 	d->path = realpath(shown, NULL);
 	if (!d->path) {
 		rc = -errno;
@@ -256,56 +255,75 @@ static int dev_open_one(struct devset *set, unsigned i, const char *shown,
 				shown, strerror(-rc));
 		return rc;
 	}
-	if (fstat(d->root_fd, &st)) {
+	if (fstat(d->root_fd, st)) {
 		rc = -errno;
 		log_format(err, errlen, "cannot stat backing directory '%s': %s",
 			shown, strerror(-rc));
 		return rc;
 	}
-	if (!S_ISDIR(st.st_mode)) {
+	if (!S_ISDIR(st->st_mode)) {
 		log_format(err, errlen, "backing path '%s' is not a directory",
 			shown);
 		return -ENOTDIR;
 	}
-	d->st_dev = st.st_dev;
-	set->ino[i] = st.st_ino;
+	d->st_dev = st->st_dev;
+	return 0;
+}
+
+/* Device @i is one of devices 0..i-1 again, by path or by inode. */
+static int dev_check_twice(const struct devset *set, unsigned i,
+			   const char *shown, char *err, size_t errlen)
+{
+	const struct dev *d = &set->devs[i];
+	unsigned j;
 
 	for (j = 0; j < i; j++) {
 		const struct dev *o = &set->devs[j];
 
 		if (strcmp(o->path, d->path) &&
-		    (o->st_dev != d->st_dev || set->ino[j] != st.st_ino))
+		    (o->st_dev != d->st_dev || set->ino[j] != set->ino[i]))
 			continue;
 		log_format(err, errlen, "'%s' is listed twice (as '%s')", shown,
 			o->path);
 		return -EINVAL;
 	}
-	if (mnt) {
+	return 0;
+}
+
+static int dev_open_one(struct devset *set, unsigned i, const char *shown,
+			unsigned align, const char *mnt,
+			const struct stat *mst, char *err, size_t errlen)
+{
+	struct dev *d = &set->devs[i];
+	struct probe pr;
+	struct stat st;
+	int rc;
+
+	d->index = i;
+	d->root_fd = -1;
+	set->count = i + 1;	/* so that devset_free() cleans up this one */
+
+	rc = dev_create(set, i, shown, mnt, mst, err, errlen);
+	if (!rc)
+		rc = dev_open_root(d, shown, &st, err, errlen);
+	if (rc)
+		return rc;
+	set->ino[i] = st.st_ino;
+	rc = dev_check_twice(set, i, shown, err, errlen);
+	if (!rc && mnt)
 		rc = dev_check_mount(d->path, &st, shown, mnt, mst, err,
 				     errlen);
-		if (rc)
-			return rc;
-	}
-	rc = dev_lock(d, shown, err, errlen);
+	if (!rc)
+		rc = dev_lock(d, shown, err, errlen);
+	if (!rc)
+		rc = probe_dir(d->root_fd, shown, &pr, err, errlen);
 	if (rc)
 		return rc;
-
-	rc = dev_probe(d, shown, err, errlen);
-	if (rc)
-		return rc;
-	rc = dev_set_align(d, align, shown, err, errlen);
-	if (rc)
-		return rc;
-
-	if (fstatvfs(d->root_fd, &sv)) {
-		rc = -errno;
-		log_format(err, errlen, "cannot statfs backing directory '%s': %s",
-			shown, strerror(-rc));
-		return rc;
-	}
-	d->capacity = (uint64_t)sv.f_blocks * sv.f_frsize;
-	d->page_cache = is_tmpfs(d->root_fd);
-	return 0;
+	d->dio_align = pr.dio_align;
+	d->mem_align = pr.mem_align;
+	d->capacity = pr.capacity;
+	d->page_cache = pr.page_cache;
+	return dev_set_align(d, align, shown, err, errlen);
 }
 
 int devset_open(char *const *paths, unsigned count,
@@ -370,8 +388,8 @@ void devset_free(struct devset *set)
 	free(set);
 }
 
-/* rmdir what mkdir_p() made of @path: from the leaf up to @len bytes. */
-static void unmake(char *path, size_t len)
+/* rmdir what dev_mkdir_p() made of @path: from the leaf up to @len bytes. */
+static void dev_unmake(char *path, size_t len)
 {
 	while (strlen(path) >= len) {
 		char *slash = strrchr(path, '/');
@@ -390,7 +408,7 @@ void devset_discard(struct devset *set)
 		return;
 	for (i = 0; i < set->count; i++)
 		if (set->made_len[i])
-			unmake(set->made[i], set->made_len[i]);
+			dev_unmake(set->made[i], set->made_len[i]);
 	devset_free(set);
 }
 
@@ -418,7 +436,7 @@ unsigned devset_max_align(const struct devset *set)
 }
 
 /* @n blocks of @frsize bytes, in STATFS_BSIZE units. */
-static uint64_t to_bsize(uint64_t n, unsigned long frsize)
+static uint64_t dev_to_bsize(uint64_t n, unsigned long frsize)
 {
 	return (uint64_t)((unsigned __int128)n * frsize / STATFS_BSIZE);
 }
@@ -459,9 +477,9 @@ int devset_statfs(const struct devset *set, struct statvfs *out)
 		if (fstatvfs(d->root_fd, &sv))
 			return -errno;
 		frsize = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
-		out->f_blocks += to_bsize(sv.f_blocks, frsize);
-		out->f_bfree += to_bsize(sv.f_bfree, frsize);
-		out->f_bavail += to_bsize(sv.f_bavail, frsize);
+		out->f_blocks += dev_to_bsize(sv.f_blocks, frsize);
+		out->f_bfree += dev_to_bsize(sv.f_bfree, frsize);
+		out->f_bavail += dev_to_bsize(sv.f_bavail, frsize);
 		out->f_files += sv.f_files;
 		out->f_ffree += sv.f_ffree;
 		out->f_favail += sv.f_favail;

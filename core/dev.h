@@ -8,13 +8,16 @@
 #ifndef CORE_DEV_H
 #define CORE_DEV_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/statvfs.h>
 
+#include "probe.h"
+
 #define DEV_MAX		64	/* devices per mount */
-#define DEV_ALIGN_MAX	65536	/* largest O_DIRECT alignment we accept */
+#define DEV_ALIGN_MAX	PROBE_ALIGN_MAX	/* largest O_DIRECT alignment */
 
 struct dev {
 	unsigned index;
@@ -39,11 +42,10 @@ struct dev_opts {
 struct devset;
 
 /*
- * Create (mkdir -p, mode 0755) each backing directory if missing, open it,
- * and probe it: O_DIRECT alignment from statx(STATX_DIOALIGN) on a probe
- * file, else the block device's logical block size, else 4096; capacity from
- * statvfs. @opts may be NULL or hold @count entries. @mountpoint (may be NULL)
- * is checked against every path.
+ * Create (mkdir -p, mode 0755) each backing directory of @paths (as
+ * sources_parse() gives them) if missing, open it, lock it and probe it
+ * (probe_dir(): alignment, capacity, page cache). @opts may be NULL or hold
+ * @count entries. @mountpoint (may be NULL) is checked against every path.
  *
  * Returns 0 and the set in *@out, or -errno with one line in @err naming the
  * path: -ENOTDIR not a directory, -EACCES/-EROFS not writable, -EINVAL listed

@@ -1,7 +1,8 @@
 /*
  * probe.c - what a backing directory supports: O_DIRECT alignment from
  * statx(STATX_DIOALIGN) on a probe file, else the block device's logical
- * block size, else 4096; whether its storage is the page cache (tmpfs).
+ * block size, else 4096; the capacity, and whether the storage is the page
+ * cache (tmpfs). The probe file is removed before probe_dir() returns.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,17 +15,17 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "align.h"
 
-#include "dev.h"
 #include "log.h"
 #include "probe.h"
 
-#define DEV_FALLBACK_ALIGN	4096
+#define PROBE_FALLBACK_ALIGN	4096
 
 /*
  * Our own copy of the kernel's struct statx (a stable 256-byte ABI): the
@@ -71,7 +72,7 @@ _Static_assert(sizeof(struct kv_statx) == 0x100,
 	       "struct kv_statx does not match the kernel's struct statx");
 
 /* The number in sysfs file @name, or 0. */
-static unsigned long sysfs_read_ulong(const char *name)
+static unsigned long probe_sysfs_ulong(const char *name)
 {
 	unsigned long v;
 	char buf[32], *end;
@@ -91,7 +92,7 @@ static unsigned long sysfs_read_ulong(const char *name)
 }
 
 /* The logical block size of the block device behind @dev, or 0. */
-static unsigned sysfs_block_size(dev_t dev)
+static unsigned probe_block_size(dev_t dev)
 {
 	unsigned long v;
 	char name[96];
@@ -99,88 +100,113 @@ static unsigned sysfs_block_size(dev_t dev)
 	snprintf(name, sizeof(name),
 		 "/sys/dev/block/%u:%u/queue/logical_block_size",
 		 major(dev), minor(dev));
-	v = sysfs_read_ulong(name);
+	v = probe_sysfs_ulong(name);
 	if (!v) {
 		/* a partition's queue lives in its parent disk */
 		snprintf(name, sizeof(name),
 			 "/sys/dev/block/%u:%u/../queue/logical_block_size",
 			 major(dev), minor(dev));
-		v = sysfs_read_ulong(name);
+		v = probe_sysfs_ulong(name);
 	}
-	return is_pow2(v) && v <= DEV_ALIGN_MAX ? v : 0;
+	return is_pow2(v) && v <= PROBE_ALIGN_MAX ? v : 0;
 }
 
 /*
- * Create a probe file with O_DIRECT: proves the directory is writable and
- * supports direct I/O, and gives statx() a regular file to report the
- * alignment of.
+ * Create the probe file with O_DIRECT in @dirfd; an earlier process with
+ * our pid may have left it behind. Returns the descriptor or -errno, with
+ * the message in @err.
  */
-int dev_probe(struct dev *d, const char *shown, char *err,
-		     size_t errlen)
+static int probe_file_create(int dirfd, const char *name, const char *shown,
+			     char *err, size_t errlen)
+{
+	int fd, rc, tries;
+
+	for (tries = 0;; tries++) {
+		fd = openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY |
+			    O_DIRECT | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		rc = -errno;
+		if (rc == -EEXIST && !tries && !unlinkat(dirfd, name, 0))
+			continue;
+		break;
+	}
+	if (rc == -EACCES || rc == -EROFS || rc == -EPERM)
+		log_format(err, errlen,
+			"backing directory '%s' is not writable: %s",
+			shown, strerror(-rc));
+	else if (rc == -EINVAL)
+		log_format(err, errlen,
+			"backing directory '%s' does not support O_DIRECT",
+			shown);
+	else
+		log_format(err, errlen,
+			"cannot create a probe file in '%s': %s",
+			shown, strerror(-rc));
+	return rc;
+}
+
+/* The alignment O_DIRECT needs on @fd, a file opened with it. */
+static void probe_alignment(int fd, struct probe *out)
 {
 	struct kv_statx stx;
 	struct stat st;
-	char name[64];
-	int fd, rc, tries;
-
-	snprintf(name, sizeof(name), ".kvstripe-probe-%d", (int)getpid());
-	for (tries = 0;; tries++) {
-		fd = openat(d->root_fd, name, O_CREAT | O_EXCL | O_WRONLY |
-			    O_DIRECT | O_CLOEXEC, 0600);
-		if (fd >= 0)
-			break;
-		rc = -errno;
-		/* left behind by an earlier process with our pid */
-		if (rc == -EEXIST && !tries &&
-		    !unlinkat(d->root_fd, name, 0))
-			continue;
-		if (rc == -EACCES || rc == -EROFS || rc == -EPERM)
-			log_format(err, errlen,
-				"backing directory '%s' is not writable: %s",
-				shown, strerror(-rc));
-		else if (rc == -EINVAL)
-			log_format(err, errlen,
-				"backing directory '%s' does not support O_DIRECT",
-				shown);
-		else
-			log_format(err, errlen,
-				"cannot create a probe file in '%s': %s",
-				shown, strerror(-rc));
-		return rc;
-	}
 
 	memset(&stx, 0, sizeof(stx));
 	if (!syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) &&
 	    (stx.mask & STATX_DIOALIGN) && stx.dio_offset_align) {
-		d->dio_align = stx.dio_offset_align;
-		d->mem_align = stx.dio_mem_align;
+		out->dio_align = stx.dio_offset_align;
+		out->mem_align = stx.dio_mem_align;
 	} else {
 		/* no statx, or the filesystem does not report alignment */
-		d->dio_align = 0;
-		d->mem_align = 0;
+		out->dio_align = 0;
+		out->mem_align = 0;
 		if (!fstat(fd, &st))
-			d->dio_align = sysfs_block_size(st.st_dev);
-		if (!d->dio_align)
-			d->dio_align = DEV_FALLBACK_ALIGN;
+			out->dio_align = probe_block_size(st.st_dev);
+		if (!out->dio_align)
+			out->dio_align = PROBE_FALLBACK_ALIGN;
 	}
-	if (!d->mem_align)
-		d->mem_align = d->dio_align;
-	close(fd);
-	unlinkat(d->root_fd, name, 0);
-
-	if (!is_pow2(d->dio_align) || d->dio_align > DEV_ALIGN_MAX ||
-	    !is_pow2(d->mem_align) || d->mem_align > DEV_ALIGN_MAX) {
-		log_format(err, errlen,
-			"backing directory '%s' needs an unsupported O_DIRECT alignment (offset %u, memory %u)",
-			shown, d->dio_align, d->mem_align);
-		return -EINVAL;
-	}
-	return 0;
+	if (!out->mem_align)
+		out->mem_align = out->dio_align;
 }
 
-bool is_tmpfs(int fd)
+static bool probe_is_tmpfs(int fd)
 {
 	struct statfs sf;
 
 	return !fstatfs(fd, &sf) && sf.f_type == TMPFS_MAGIC;
+}
+
+int probe_dir(int dirfd, const char *shown, struct probe *out, char *err,
+	      size_t errlen)
+{
+	struct statvfs sv;
+	char name[64];
+	int fd, rc;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(name, sizeof(name), ".kvstripe-probe-%d", (int)getpid());
+	fd = probe_file_create(dirfd, name, shown, err, errlen);
+	if (fd < 0)
+		return fd;
+	probe_alignment(fd, out);
+	close(fd);
+	unlinkat(dirfd, name, 0);
+
+	if (!is_pow2(out->dio_align) || out->dio_align > PROBE_ALIGN_MAX ||
+	    !is_pow2(out->mem_align) || out->mem_align > PROBE_ALIGN_MAX) {
+		log_format(err, errlen,
+			"backing directory '%s' needs an unsupported O_DIRECT alignment (offset %u, memory %u)",
+			shown, out->dio_align, out->mem_align);
+		return -EINVAL;
+	}
+	if (fstatvfs(dirfd, &sv)) {
+		rc = -errno;
+		log_format(err, errlen, "cannot statfs backing directory '%s': %s",
+			shown, strerror(-rc));
+		return rc;
+	}
+	out->capacity = (uint64_t)sv.f_blocks * sv.f_frsize;
+	out->page_cache = probe_is_tmpfs(dirfd);
+	return 0;
 }

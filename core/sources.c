@@ -15,13 +15,13 @@
 #include "log.h"
 #include "sources.h"
 
-static bool is_blank(char c)
+static bool sources_blank(char c)
 {
 	return c == ' ' || c == '\t';
 }
 
 /* Drop the last component of @out; @abs says whether it starts with '/'. */
-static void path_pop(char *out, bool abs)
+static void sources_pop(char *out, bool abs)
 {
 	char *slash = strrchr(out, '/');
 
@@ -38,7 +38,7 @@ static void path_pop(char *out, bool abs)
  * ".." resolved against what precedes it (never above "/"), no trailing
  * slash. Relative paths stay relative; one that cancels out becomes ".".
  */
-static char *path_normalise(const char *in, size_t len)
+static char *sources_normalise(const char *in, size_t len)
 {
 	bool abs = in[0] == '/';
 	const char *p = in, *end = in + len;
@@ -64,7 +64,7 @@ static char *path_normalise(const char *in, size_t len)
 			last = strrchr(out, '/');
 			last = last ? last + 1 : out;
 			if (*last && strcmp(last, "..")) {
-				path_pop(out, abs);
+				sources_pop(out, abs);
 				continue;
 			}
 			if (abs)
@@ -79,7 +79,7 @@ static char *path_normalise(const char *in, size_t len)
 	return out;
 }
 
-void dev_free_paths(char **paths, unsigned count)
+void sources_free(char **paths, unsigned count)
 {
 	unsigned i;
 
@@ -90,8 +90,8 @@ void dev_free_paths(char **paths, unsigned count)
 	free(paths);
 }
 
-int dev_parse_sources(const char *list, char ***paths, unsigned *count,
-		      char *err, size_t errlen)
+int sources_parse(const char *list, char ***paths, unsigned *count,
+		  char *err, size_t errlen)
 {
 	const char *p, *s, *e, *end;
 	unsigned n = 0, entry = 0, j;
@@ -100,7 +100,7 @@ int dev_parse_sources(const char *list, char ***paths, unsigned *count,
 
 	*paths = NULL;
 	*count = 0;
-	for (s = list; s && is_blank(*s); s++)
+	for (s = list; s && sources_blank(*s); s++)
 		;
 	if (!s || !*s) {
 		log_format(err, errlen, "no backing directory given");
@@ -112,9 +112,9 @@ int dev_parse_sources(const char *list, char ***paths, unsigned *count,
 	for (p = list;; p = end + 1) {
 		end = strchrnul(p, ',');
 		entry++;
-		for (s = p; s < end && is_blank(*s); s++)
+		for (s = p; s < end && sources_blank(*s); s++)
 			;
-		for (e = end; e > s && is_blank(e[-1]); e--)
+		for (e = end; e > s && sources_blank(e[-1]); e--)
 			;
 		if (e - s >= 7 && !strncmp(s, "file://", 7))
 			s += 7;
@@ -132,7 +132,7 @@ int dev_parse_sources(const char *list, char ***paths, unsigned *count,
 			rc = -E2BIG;
 			goto err_free;
 		}
-		v[n] = path_normalise(s, e - s);
+		v[n] = sources_normalise(s, e - s);
 		if (!v[n]) {
 			log_format(err, errlen, "out of memory");
 			rc = -ENOMEM;
@@ -156,6 +156,6 @@ int dev_parse_sources(const char *list, char ***paths, unsigned *count,
 	return 0;
 
 err_free:
-	dev_free_paths(v, n);
+	sources_free(v, n);
 	return rc;
 }

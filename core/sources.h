@@ -1,5 +1,9 @@
 /*
- * sources.h - the source list in LMCache's local_disk syntax.
+ * sources.h - the source list in LMCache's local_disk syntax: parsed and
+ * normalised lexically, never touching the filesystem.
+ *
+ * "/mnt/nvme0/kv, file:///mnt/nvme1/kv/" gives "/mnt/nvme0/kv" and
+ * "/mnt/nvme1/kv", in the order listed: device 0, device 1.
  */
 #ifndef CORE_SOURCES_H
 #define CORE_SOURCES_H
@@ -7,18 +11,21 @@
 #include <stddef.h>
 
 /*
- * Parse a source list in LMCache's local_disk syntax: comma-separated paths,
- * each optionally prefixed with "file://", blanks around entries ignored.
- * Each path is normalised lexically (duplicate and trailing slashes, "." and
- * ".." removed; relative paths stay relative).
+ * Parse a source list: comma-separated paths, each optionally prefixed
+ * with "file://", blanks around entries ignored. Each path is normalised
+ * lexically (duplicate and trailing slashes, "." and ".." removed; relative
+ * paths stay relative). @list may be NULL (an empty list).
  *
  * On success stores a malloc'ed array of malloc'ed strings in *@paths, their
- * number in *@count, and returns 0; free with dev_free_paths().
- * Returns -EINVAL for an empty list, an empty entry or a duplicate (message
- * in @err), -E2BIG for more than DEV_MAX entries, -ENOMEM.
+ * number in *@count, and returns 0; free with sources_free().
+ * On failure stores NULL and 0 and returns -EINVAL for an empty list, an
+ * empty entry or a duplicate, -E2BIG for more than DEV_MAX entries,
+ * -ENOMEM; in each case with one line in @err (@errlen bytes).
  */
-int dev_parse_sources(const char *list, char ***paths, unsigned *count,
-		      char *err, size_t errlen);
-void dev_free_paths(char **paths, unsigned count);
+int sources_parse(const char *list, char ***paths, unsigned *count,
+		  char *err, size_t errlen);
+
+/* Free what sources_parse() returned; NULL @paths is a no-op. */
+void sources_free(char **paths, unsigned count);
 
 #endif /* CORE_SOURCES_H */

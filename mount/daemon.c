@@ -495,7 +495,7 @@ int daemon_run(const struct kv_config *c)
 	mnt = mountpoint_resolve(c->mountpoint);
 	if (!mnt)
 		return 1;
-	rc = dev_parse_sources(c->sources, &paths, &npaths, err, sizeof(err));
+	rc = sources_parse(c->sources, &paths, &npaths, err, sizeof(err));
 	if (rc) {
 		startup_error("%s", err);
 		goto err_free_mnt;
@@ -619,7 +619,7 @@ err_free_devs:
 	else	/* leave no trace of a mount that never was */
 		devset_discard(devs);
 err_free_paths:
-	dev_free_paths(paths, npaths);
+	sources_free(paths, npaths);
 err_free_mnt:
 	free(mnt);
 	return status;

@@ -87,7 +87,7 @@ static void t_parse_ok(const char *list, unsigned n, ...)
 	va_list ap;
 	int rc;
 
-	rc = dev_parse_sources(list, &paths, &count, t_err, sizeof(t_err));
+	rc = sources_parse(list, &paths, &count, t_err, sizeof(t_err));
 	cr_assert_eq(rc, 0, "'%s': %d %s", list, rc, t_err);
 	cr_assert_eq(count, n, "'%s': %u paths", list, count);
 	va_start(ap, n);
@@ -95,7 +95,7 @@ static void t_parse_ok(const char *list, unsigned n, ...)
 		cr_expect_str_eq(paths[i], va_arg(ap, const char *),
 				 "'%s' entry %u", list, i);
 	va_end(ap);
-	dev_free_paths(paths, count);
+	sources_free(paths, count);
 }
 
 static void t_parse_fails(const char *list, int want, const char *msg)
@@ -105,7 +105,7 @@ static void t_parse_fails(const char *list, int want, const char *msg)
 	int rc;
 
 	t_err[0] = '\0';
-	rc = dev_parse_sources(list, &paths, &count, t_err, sizeof(t_err));
+	rc = sources_parse(list, &paths, &count, t_err, sizeof(t_err));
 	cr_assert_eq(rc, want, "'%s': got %d", list, rc);
 	cr_expect_null(paths);
 	cr_expect_eq(count, 0);
@@ -197,11 +197,11 @@ Test(dev_parse, too_many_entries)
 
 	for (i = 0; i < DEV_MAX; i++)
 		len += sprintf(list + len, "%s/d%u", i ? "," : "", i);
-	cr_assert_eq(dev_parse_sources(list, &paths, &count, t_err,
+	cr_assert_eq(sources_parse(list, &paths, &count, t_err,
 				       sizeof(t_err)), 0, "%s", t_err);
 	cr_assert_eq(count, DEV_MAX);
 	cr_expect_str_eq(paths[DEV_MAX - 1], "/d63");
-	dev_free_paths(paths, count);
+	sources_free(paths, count);
 
 	sprintf(list + len, ",/d%u", DEV_MAX);
 	t_parse_fails(list, -E2BIG, NULL);
