@@ -22,112 +22,15 @@
 #include "bufpool.h"
 #include "daemon.h"
 #include "dev.h"
-#include "sources.h"
 #include "dfile.h"
 #include "dio.h"
+#include "fuselog.h"
 #include "kvfs.h"
 #include "log.h"
+#include "sources.h"
 
 #define KV_MAX_IO	(1u << 20)	/* FUSE's largest request on 3.14 */
 #define KV_QUEUE_DEPTH	64
-
-/*
- * libfuse's messages, assembled per thread (one message may come in
- * several fuse_log() calls, and with -d every worker thread logs).
- */
-static __thread char fl_line[1024];
-static __thread size_t fl_len;
-
-/*
- * While on, libfuse's lines are kept instead of printed, so that a failed
- * call becomes one line of ours. Only the main thread turns it on, before
- * any worker exists.
- */
-static struct {
-	bool on;
-	bool got_err;
-	char msg[sizeof(fl_line)];
-} capture;
-
-static enum log_level fuse_level(enum fuse_log_level level)
-{
-	if (level <= FUSE_LOG_ERR)
-		return LOG_LVL_ERR;
-	if (level == FUSE_LOG_WARNING)
-		return LOG_LVL_WARN;
-	if (level == FUSE_LOG_DEBUG)
-		return LOG_LVL_DEBUG;
-	return LOG_LVL_INFO;
-}
-
-static void fuse_line(enum fuse_log_level level, char *line)
-{
-	if (!strncmp(line, "fuse: ", 6))
-		line += 6;
-	if (!*line)
-		return;
-	if (capture.on) {
-		/* keep the first error, or else the first line */
-		if (!capture.msg[0] || (!capture.got_err &&
-					level <= FUSE_LOG_ERR)) {
-			snprintf(capture.msg, sizeof(capture.msg), "%s", line);
-			capture.got_err = level <= FUSE_LOG_ERR;
-		}
-		return;
-	}
-	log_msg(fuse_level(level), "%s", line);
-}
-
-static void fuse_log_func(enum fuse_log_level level, const char *fmt,
-			  va_list ap)
-{
-	size_t room = sizeof(fl_line) - fl_len;
-	char *nl;
-	int n;
-
-	n = vsnprintf(fl_line + fl_len, room, fmt, ap);
-	if (n < 0)
-		return;
-	fl_len += (size_t)n < room ? (size_t)n : room - 1;
-	while ((nl = memchr(fl_line, '\n', fl_len))) {
-		size_t used = nl - fl_line + 1;
-
-		*nl = '\0';
-		fuse_line(level, fl_line);
-		memmove(fl_line, nl + 1, fl_len - used);
-		fl_len -= used;
-		fl_line[fl_len] = '\0';
-	}
-	if (fl_len == sizeof(fl_line) - 1) {
-		/* no newline in sight: flush what we have */
-		fuse_line(level, fl_line);
-		fl_len = 0;
-	}
-}
-
-void daemon_log_init(void)
-{
-	fuse_set_log_func(fuse_log_func);
-}
-
-static void capture_start(void)
-{
-	capture.on = true;
-	capture.got_err = false;
-	capture.msg[0] = '\0';
-}
-
-/* Stop capturing; returns ": <what libfuse said>" or "". */
-static const char *capture_stop(void)
-{
-	static char out[sizeof(capture.msg) + 2];
-
-	capture.on = false;
-	if (!capture.msg[0])
-		return "";
-	snprintf(out, sizeof(out), ": %s", capture.msg);
-	return out;
-}
 
 static void syslog_sink(enum log_level level, const char *line)
 {

@@ -10,12 +10,6 @@
 #include "config.h"
 
 /*
- * Route libfuse's own messages through core/log.h, one line each, without
- * their "fuse: " prefix. Call first thing in main(), before any libfuse call.
- */
-void daemon_log_init(void);
-
-/*
  * Open the devices named by @c->sources, build the filesystem, mount it on
  * @c->mountpoint, daemonize unless @c->foreground, and serve until the mount
  * goes away or a signal arrives; then unmount and free everything.

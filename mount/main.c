@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "fuselog.h"
 
 #ifndef KVSTRIPE_VERSION
 #define KVSTRIPE_VERSION	"0.1.0"
