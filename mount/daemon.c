@@ -151,17 +151,17 @@ static int fuse_args_check(const struct kv_config *c)
 		return -ENOMEM;
 	}
 	memset(&none, 0, sizeof(none));
-	capture_start();
+	fuselog_capture_start();
 	se = fuse_session_new(&args, &none, sizeof(none), NULL);
 	if (!se) {
-		const char *why = capture_stop();
+		const char *why = fuselog_capture_stop();
 
-		/* skip the ": " of capture_stop() */
+		/* skip the ": " of fuselog_capture_stop() */
 		startup_error("%s", *why ? why + 2 : "invalid FUSE options");
 		fuse_opt_free_args(&args);
 		return -EINVAL;
 	}
-	capture_stop();
+	fuselog_capture_stop();
 	fuse_session_destroy(se);
 	fuse_opt_free_args(&args);
 	return 0;
@@ -454,25 +454,25 @@ int daemon_run(const struct kv_config *c)
 		startup_error("out of memory");
 		goto err_free_fs;
 	}
-	capture_start();
+	fuselog_capture_start();
 	se = fuse_session_new(&args, kvfs_ops(),
 			      sizeof(struct fuse_lowlevel_ops), fs);
 	if (!se) {
 		startup_error("cannot create the FUSE session%s",
-			      capture_stop());
+			      fuselog_capture_stop());
 		goto err_free_args;
 	}
-	capture_stop();
+	fuselog_capture_stop();
 	if (fuse_set_signal_handlers(se)) {
 		startup_error("cannot install signal handlers");
 		goto err_destroy;
 	}
-	capture_start();
+	fuselog_capture_start();
 	if (fuse_session_mount(se, mnt)) {
-		startup_error("cannot mount on '%s'%s", mnt, capture_stop());
+		startup_error("cannot mount on '%s'%s", mnt, fuselog_capture_stop());
 		goto err_signals;
 	}
-	capture_stop();
+	fuselog_capture_stop();
 	mounted = true;
 	if (fuse_daemonize(c->foreground)) {
 		startup_error("cannot run in the background");

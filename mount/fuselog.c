@@ -30,7 +30,7 @@ static struct {
 	char msg[sizeof(fl_line)];
 } capture;
 
-static enum log_level fuse_level(enum fuse_log_level level)
+static enum log_level fuselog_level(enum fuse_log_level level)
 {
 	if (level <= FUSE_LOG_ERR)
 		return LOG_LVL_ERR;
@@ -41,7 +41,7 @@ static enum log_level fuse_level(enum fuse_log_level level)
 	return LOG_LVL_INFO;
 }
 
-static void fuse_line(enum fuse_log_level level, char *line)
+static void fuselog_line(enum fuse_log_level level, char *line)
 {
 	if (!strncmp(line, "fuse: ", 6))
 		line += 6;
@@ -56,11 +56,11 @@ static void fuse_line(enum fuse_log_level level, char *line)
 		}
 		return;
 	}
-	log_msg(fuse_level(level), "%s", line);
+	log_msg(fuselog_level(level), "%s", line);
 }
 
-static void fuse_log_func(enum fuse_log_level level, const char *fmt,
-			  va_list ap)
+static void fuselog_func(enum fuse_log_level level, const char *fmt,
+			 va_list ap)
 {
 	size_t room = sizeof(fl_line) - fl_len;
 	char *nl;
@@ -74,32 +74,31 @@ static void fuse_log_func(enum fuse_log_level level, const char *fmt,
 		size_t used = nl - fl_line + 1;
 
 		*nl = '\0';
-		fuse_line(level, fl_line);
+		fuselog_line(level, fl_line);
 		memmove(fl_line, nl + 1, fl_len - used);
 		fl_len -= used;
 		fl_line[fl_len] = '\0';
 	}
 	if (fl_len == sizeof(fl_line) - 1) {
 		/* no newline in sight: flush what we have */
-		fuse_line(level, fl_line);
+		fuselog_line(level, fl_line);
 		fl_len = 0;
 	}
 }
 
-void daemon_log_init(void)
+void fuselog_init(void)
 {
-	fuse_set_log_func(fuse_log_func);
+	fuse_set_log_func(fuselog_func);
 }
 
-void capture_start(void)
+void fuselog_capture_start(void)
 {
 	capture.on = true;
 	capture.got_err = false;
 	capture.msg[0] = '\0';
 }
 
-/* Stop capturing; returns ": <what libfuse said>" or "". */
-const char *capture_stop(void)
+const char *fuselog_capture_stop(void)
 {
 	static char out[sizeof(capture.msg) + 2];
 

@@ -293,7 +293,7 @@ int main(int argc, char *argv[])
 	char err[1024];
 	int rc, status = 1;
 
-	daemon_log_init();
+	fuselog_init();
 	memset(&cl, 0, sizeof(cl));
 	kv_config_init(&cl.c);
 	kv_config_init(&file);
