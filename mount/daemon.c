@@ -372,66 +372,80 @@ static int serve(struct fuse_session *se, const struct kv_config *c)
 	return rc;
 }
 
-int daemon_run(const struct kv_config *c)
-{
-	struct ioset wb = { NULL, NULL }, ra = { NULL, NULL };
-	struct dev_opts opts[DEV_MAX];
-	struct dio_params dp;
-	struct kvfs_params kp;
-	struct fuse_session *se;
-	struct fuse_args args;
+/* One run: what daemon_run() builds, in the order it builds it. */
+struct daemon {
+	const struct kv_config *c;
+	char *mnt;		/* the mount point, resolved */
+	char **paths;		/* the backing directories, as parsed */
+	unsigned npaths;
 	struct devset *devs;
 	struct kvfs *fs;
-	char err[1024], *mnt, **paths;
-	unsigned npaths, i;
-	int rc, status = 1;
-	bool mounted = false;
+	unsigned max_read;	/* of READ requests, 0: the kernel's */
+	struct fuse_args args;
+	struct fuse_session *se;
+	bool mounted;		/* once: the devices are no longer discarded */
+};
 
-	/*
-	 * A fixed mmap threshold: glibc would otherwise raise it to the
-	 * largest block freed so far, and the listing snapshot of the next
-	 * huge directory (fs/dir.c) would stay in the heap once freed.
-	 */
-	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+/*
+ * Check everything that can be checked before anything is created on disk:
+ * the mount point, the source list, the per-device options against it,
+ * and the options for libfuse. Returns 0 or -1 (reported on stderr).
+ */
+static int daemon_check(struct daemon *d)
+{
+	const struct kv_config *c = d->c;
+	char err[1024];
 
-	log_setup(NULL, c->debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
-	mnt = mountpoint_resolve(c->mountpoint);
-	if (!mnt)
-		return 1;
-	rc = sources_parse(c->sources, &paths, &npaths, err, sizeof(err));
-	if (rc) {
+	d->mnt = mountpoint_resolve(c->mountpoint);
+	if (!d->mnt)
+		return -1;
+	if (sources_parse(c->sources, &d->paths, &d->npaths, err,
+			  sizeof(err)) ||
+	    kv_config_check_devices(c, d->npaths, err, sizeof(err))) {
 		startup_error("%s", err);
-		goto err_free_mnt;
+		return -1;
 	}
-	rc = kv_config_check_devices(c, npaths, err, sizeof(err));
-	if (rc) {
-		startup_error("%s", err);
-		goto err_free_paths;
-	}
-	if (fuse_args_check(c))
-		goto err_free_paths;
+	return fuse_args_check(c) ? -1 : 0;
+}
+
+/* Create, open and probe the backing directories. Returns 0 or -1. */
+static int daemon_open_devices(struct daemon *d)
+{
+	struct dev_opts opts[DEV_MAX];
+	char err[1024];
+	unsigned i;
 
 	for (i = 0; i < DEV_MAX; i++)
-		opts[i] = c->dev[i];
-	rc = devset_open(paths, npaths, opts, mnt, &devs, err, sizeof(err));
-	if (rc) {
+		opts[i] = d->c->dev[i];
+	if (devset_open(d->paths, d->npaths, opts, d->mnt, &d->devs, err,
+			sizeof(err))) {
 		startup_error("%s", err);
-		goto err_free_paths;
+		return -1;
 	}
 	nofile_raise();
 	/* the kernel applied the caller's umask already */
 	umask(0);
+	return 0;
+}
+
+/* Set up the per-thread I/O and build the filesystem. Returns 0 or -1. */
+static int daemon_new_fs(struct daemon *d)
+{
+	const struct kv_config *c = d->c;
+	struct dio_params dp;
+	struct kvfs_params kp;
+	int rc;
 
 	dp.queue_depth = KV_QUEUE_DEPTH;
 	dp.max_io = KV_MAX_IO;
-	dp.max_align = devset_max_align(devs);
+	dp.max_align = devset_max_align(d->devs);
 	rc = dio_setup(&dp);
 	if (rc) {
 		startup_error("cannot set up the I/O engine: %s",
 			      strerror(-rc));
-		goto err_free_devs;
+		return -1;
 	}
-	kp.devs = devs;
+	kp.devs = d->devs;
 	kp.gpus = c->gpus;
 	kp.entry_timeout = c->entry_timeout;
 	kp.attr_timeout = c->attr_timeout;
@@ -440,90 +454,150 @@ int daemon_run(const struct kv_config *c)
 	kp.max_readahead = c->read_ahead_kb * 1024u;
 	kp.max_inodes = c->max_inodes;
 	kp.listing_window = c->listing_window;
-	kp.max_read = max_read_of(c, devs);
+	kp.max_read = d->max_read = max_read_of(c, d->devs);
 	/* the ring's threads serve beside the loop's, as many of them */
 	kp.ring_threads = c->io_uring && !c->single_thread ? c->threads : 0;
-	rc = kvfs_new(&kp, &fs);
+	rc = kvfs_new(&kp, &d->fs);
 	if (rc) {
 		startup_error("cannot start the filesystem: %s",
 			      strerror(-rc));
-		goto err_free_devs;
+		return -1;
 	}
+	return 0;
+}
 
-	if (fuse_args_build(c, c->debug, kp.max_read, &args)) {
+/* Undo daemon_mount(): unmount, and free the session. */
+static void daemon_unmount(struct daemon *d)
+{
+	fuse_session_unmount(d->se);
+	fuse_remove_signal_handlers(d->se);
+	fuse_session_destroy(d->se);
+	fuse_opt_free_args(&d->args);
+}
+
+/*
+ * Create the FUSE session, mount it, and daemonize unless in the
+ * foreground (log lines go to syslog from then on). Returns 0, or -1 with
+ * whatever it made undone (reported on stderr).
+ */
+static int daemon_mount(struct daemon *d)
+{
+	const struct kv_config *c = d->c;
+
+	if (fuse_args_build(c, c->debug, d->max_read, &d->args)) {
 		startup_error("out of memory");
-		goto err_free_fs;
+		return -1;
 	}
 	fuselog_capture_start();
-	se = fuse_session_new(&args, kvfs_ops(),
-			      sizeof(struct fuse_lowlevel_ops), fs);
-	if (!se) {
+	d->se = fuse_session_new(&d->args, kvfs_ops(),
+				 sizeof(struct fuse_lowlevel_ops), d->fs);
+	if (!d->se) {
 		startup_error("cannot create the FUSE session%s",
 			      fuselog_capture_stop());
 		goto err_free_args;
 	}
 	fuselog_capture_stop();
-	if (fuse_set_signal_handlers(se)) {
+	if (fuse_set_signal_handlers(d->se)) {
 		startup_error("cannot install signal handlers");
 		goto err_destroy;
 	}
 	fuselog_capture_start();
-	if (fuse_session_mount(se, mnt)) {
-		startup_error("cannot mount on '%s'%s", mnt, fuselog_capture_stop());
+	if (fuse_session_mount(d->se, d->mnt)) {
+		startup_error("cannot mount on '%s'%s", d->mnt,
+			      fuselog_capture_stop());
 		goto err_signals;
 	}
 	fuselog_capture_stop();
-	mounted = true;
+	d->mounted = true;
 	if (fuse_daemonize(c->foreground)) {
 		startup_error("cannot run in the background");
-		goto err_unmount;
+		daemon_unmount(d);
+		return -1;
 	}
 	if (!c->foreground) {
 		openlog("kvstripe", LOG_PID, LOG_DAEMON);
 		log_setup(syslog_sink, c->debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
 	}
+	return 0;
 
-	log_info("mounted %u device%s on %s (gpus %u, %s)", npaths,
-		 npaths == 1 ? "" : "s", mnt, c->gpus,
+err_signals:
+	fuse_remove_signal_handlers(d->se);
+err_destroy:
+	fuse_session_destroy(d->se);
+err_free_args:
+	fuse_opt_free_args(&d->args);
+	return -1;
+}
+
+static void daemon_announce(const struct daemon *d)
+{
+	const struct kv_config *c = d->c;
+
+	log_info("mounted %u device%s on %s (gpus %u, %s)", d->npaths,
+		 d->npaths == 1 ? "" : "s", d->mnt, c->gpus,
 		 c->single_thread ? "single thread" : "multi-threaded");
-	log_devices(devs);
-	writeback_start(c, devs, &wb);
-	readahead_start(c, devs, &ra);
-	readahead_set(mnt, c->read_ahead_kb);
-	rc = kvfs_start(fs, se);
+	log_devices(d->devs);
+}
+
+/*
+ * Start the evictor and serve until unmounted or signalled. Returns the
+ * exit status: 0 after an unmount or a signal, 1 after a failure (logged).
+ */
+static int daemon_serve(struct daemon *d)
+{
+	int rc;
+
+	readahead_set(d->mnt, d->c->read_ahead_kb);
+	rc = kvfs_start(d->fs, d->se);
 	if (rc) {
 		log_err("cannot start the inode evictor: %s", strerror(-rc));
-		goto err_unmount;
+		return 1;
 	}
-	rc = serve(se, c);
-	kvfs_stop(fs);
+	rc = serve(d->se, d->c);
+	kvfs_stop(d->fs);
 	if (rc < 0) {
 		log_err("session failed: %s", strerror(-rc));
-	} else {
-		if (rc > 0)
-			log_info("stopping on signal %d", rc);
-		status = 0;
+		return 1;
 	}
+	if (rc > 0)
+		log_info("stopping on signal %d", rc);
+	return 0;
+}
 
-err_unmount:
-	fuse_session_unmount(se);
-err_signals:
-	fuse_remove_signal_handlers(se);
-err_destroy:
-	fuse_session_destroy(se);
-err_free_args:
-	fuse_opt_free_args(&args);
-err_free_fs:
-	kvfs_free(fs);	/* closes open files: write-behind drains */
+int daemon_run(const struct kv_config *c)
+{
+	struct ioset wb = { NULL, NULL }, ra = { NULL, NULL };
+	struct daemon d = { .c = c };
+	int status = 1;
+
+	/*
+	 * A fixed mmap threshold: glibc would otherwise raise it to the
+	 * largest block freed so far, and the listing snapshot of the next
+	 * huge directory (fs/dir.c) would stay in the heap once freed.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	log_setup(NULL, c->debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+
+	if (daemon_check(&d) || daemon_open_devices(&d))
+		goto out;
+	if (daemon_new_fs(&d))
+		goto out_devs;
+	if (!daemon_mount(&d)) {
+		daemon_announce(&d);
+		writeback_start(c, d.devs, &wb);
+		readahead_start(c, d.devs, &ra);
+		status = daemon_serve(&d);
+		daemon_unmount(&d);
+	}
+	kvfs_free(d.fs);	/* closes open files: write-behind drains */
 	io_stop(&wb, &ra);
-err_free_devs:
-	if (mounted)
-		devset_free(devs);
+out_devs:
+	if (d.mounted)
+		devset_free(d.devs);
 	else	/* leave no trace of a mount that never was */
-		devset_discard(devs);
-err_free_paths:
-	sources_free(paths, npaths);
-err_free_mnt:
-	free(mnt);
+		devset_discard(d.devs);
+out:
+	sources_free(d.paths, d.npaths);
+	free(d.mnt);
 	return status;
 }
