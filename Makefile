@@ -58,7 +58,8 @@ MOUNT_OBJ = $(MOUNT_SRC:%.c=$(BUILD)/%.o)
 # The unit tests link core/, the FUSE-free config parser and FUSE-free
 # fs/ objects only, so any FUSE dependency creeping into them fails to link.
 UNIT_FS_OBJ = $(BUILD)/fs/dirsnap.o
-UNIT_DEPS = $(CORE_OBJ) $(BUILD)/mount/config.o $(UNIT_FS_OBJ)
+UNIT_DEPS = $(CORE_OBJ) $(BUILD)/mount/config.o $(BUILD)/mount/config_ini.o \
+	$(UNIT_FS_OBJ)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 all: $(BUILD)/kvstripe
