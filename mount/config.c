@@ -21,39 +21,91 @@
 
 #define KV_OFF(f)	offsetof(struct kv_config, f)
 
+/*
+ * Every [kvstripe] key, in --help order. Adding a setting: a field in
+ * struct kv_config with its KV_SET_ bit, its default in kv_config_init(),
+ * a line here, and the three documents the unit tests check for its name
+ * (docs/configuration.md, docs/kvstripe.1, docs/kvstripe.example.ini).
+ * The command-line spec and --help are made from this table.
+ */
 static const struct kv_key kv_keys[] = {
-	{ "sources", KV_STR, KV_SET_SOURCES, KV_OFF(sources), 0, 0 },
-	{ "mountpoint", KV_STR, KV_SET_MOUNTPOINT, KV_OFF(mountpoint), 0, 0 },
-	{ "gpus", KV_UINT, KV_SET_GPUS, KV_OFF(gpus), 0, KV_GPUS_MAX },
-	{ "threads", KV_UINT, KV_SET_THREADS, KV_OFF(threads), 1,
-	  KV_THREADS_MAX },
-	{ "max_background", KV_UINT, KV_SET_BACKGROUND,
-	  KV_OFF(max_background), 1, KV_BACKGROUND_MAX },
-	{ "write_buffers", KV_UINT, KV_SET_WRITE_BUFFERS,
-	  KV_OFF(write_buffers), 0, KV_WRITE_BUFFERS_MAX },
-	{ "write_buffer_kb", KV_UINT, KV_SET_WRITE_BUFFER_KB,
-	  KV_OFF(write_buffer_kb), KV_WRITE_BUFFER_KB_MIN,
-	  KV_WRITE_BUFFER_KB_MAX },
-	{ "read_ahead_kb", KV_UINT, KV_SET_READ_AHEAD,
-	  KV_OFF(read_ahead_kb), 0, KV_READ_AHEAD_MAX },
-	{ "read_buffers", KV_UINT, KV_SET_READ_BUFFERS,
-	  KV_OFF(read_buffers), 0, KV_READ_BUFFERS_MAX },
-	{ "max_inodes", KV_UINT, KV_SET_MAX_INODES, KV_OFF(max_inodes), 0,
-	  KV_MAX_INODES_MAX },
-	{ "listing_window", KV_UINT, KV_SET_LISTING_WINDOW,
-	  KV_OFF(listing_window), KV_LISTING_WINDOW_MIN,
-	  KV_LISTING_WINDOW_MAX },
-	{ "entry_timeout", KV_SECONDS, KV_SET_ENTRY_TIMEOUT,
-	  KV_OFF(entry_timeout), 0, 0 },
-	{ "attr_timeout", KV_SECONDS, KV_SET_ATTR_TIMEOUT,
-	  KV_OFF(attr_timeout), 0, 0 },
-	{ "foreground", KV_BOOL, KV_SET_FOREGROUND, KV_OFF(foreground), 0, 0 },
-	{ "debug", KV_BOOL, KV_SET_DEBUG, KV_OFF(debug), 0, 0 },
-	{ "single_thread", KV_BOOL, KV_SET_SINGLE_THREAD,
-	  KV_OFF(single_thread), 0, 0 },
-	{ "io_uring", KV_BOOL, KV_SET_IO_URING, KV_OFF(io_uring), 0, 0 },
-	{ "private", KV_BOOL, KV_SET_PRIVATE, KV_OFF(private_mount), 0, 0 },
-	{ "fuse_options", KV_OPTS, KV_SET_FUSE_OPTS, KV_OFF(fuse_opts), 0, 0 },
+	{ .name = "sources", .type = KV_STR, .field = KV_SET_SOURCES,
+	  .off = KV_OFF(sources), .help = "the backing directories, "
+	  "comma-separated (the SOURCES argument on the command line)" },
+	{ .name = "mountpoint", .type = KV_STR, .field = KV_SET_MOUNTPOINT,
+	  .off = KV_OFF(mountpoint), .help = "where the one logical "
+	  "directory appears (the MOUNTPOINT argument)" },
+	{ .name = "foreground", .type = KV_BOOL, .field = KV_SET_FOREGROUND,
+	  .off = KV_OFF(foreground), .opt = "-f",
+	  .help = "stay in the foreground, log to stderr" },
+	{ .name = "debug", .type = KV_BOOL, .field = KV_SET_DEBUG,
+	  .off = KV_OFF(debug), .flags = KV_CLI_BARE, .opt = "-d",
+	  .help = "log every request (implies -f)" },
+	{ .name = "single_thread", .type = KV_BOOL,
+	  .field = KV_SET_SINGLE_THREAD, .off = KV_OFF(single_thread),
+	  .opt = "-s", .help = "serve all requests from one thread" },
+	{ .name = "gpus", .type = KV_UINT, .field = KV_SET_GPUS,
+	  .off = KV_OFF(gpus), .max = KV_GPUS_MAX, .flags = KV_CLI_VALUE,
+	  .arg = "N", .help = "GPUs in the machine, for gpu<N>/ placement "
+	  "(0: off, the default)" },
+	{ .name = "threads", .type = KV_UINT, .field = KV_SET_THREADS,
+	  .off = KV_OFF(threads), .min = 1, .max = KV_THREADS_MAX,
+	  .flags = KV_CLI_VALUE, .arg = "N",
+	  .help = "at most N FUSE worker threads (default {default})" },
+	{ .name = "max_background", .type = KV_UINT,
+	  .field = KV_SET_BACKGROUND, .off = KV_OFF(max_background),
+	  .min = 1, .max = KV_BACKGROUND_MAX, .flags = KV_CLI_VALUE,
+	  .arg = "N", .help = "async requests the kernel may queue "
+	  "(default {default})" },
+	{ .name = "write_buffers", .type = KV_UINT,
+	  .field = KV_SET_WRITE_BUFFERS, .off = KV_OFF(write_buffers),
+	  .max = KV_WRITE_BUFFERS_MAX, .flags = KV_CLI_VALUE, .arg = "N",
+	  .help = "write-behind buffers (default {default}, 0: off)" },
+	{ .name = "write_buffer_kb", .type = KV_UINT,
+	  .field = KV_SET_WRITE_BUFFER_KB, .off = KV_OFF(write_buffer_kb),
+	  .min = KV_WRITE_BUFFER_KB_MIN, .max = KV_WRITE_BUFFER_KB_MAX,
+	  /* a buffer size must keep every device alignment */
+	  .flags = KV_CLI_VALUE | KV_POW2, .arg = "N",
+	  .help = "size of one, KiB, a power of two (default {default})" },
+	{ .name = "read_ahead_kb", .type = KV_UINT,
+	  .field = KV_SET_READ_AHEAD, .off = KV_OFF(read_ahead_kb),
+	  .max = KV_READ_AHEAD_MAX, .flags = KV_CLI_VALUE, .arg = "N",
+	  .help = "the kernel's read-ahead on the mount (default {default})" },
+	{ .name = "read_buffers", .type = KV_UINT,
+	  .field = KV_SET_READ_BUFFERS, .off = KV_OFF(read_buffers),
+	  .max = KV_READ_BUFFERS_MAX, .flags = KV_CLI_VALUE, .arg = "N",
+	  .help = "1 MiB buffers the daemon reads ahead into for buffered "
+	  "readers (default {default}, 0: off)" },
+	{ .name = "max_inodes", .type = KV_UINT, .field = KV_SET_MAX_INODES,
+	  .off = KV_OFF(max_inodes), .max = KV_MAX_INODES_MAX,
+	  .flags = KV_CLI_VALUE, .arg = "N",
+	  .help = "files the daemon keeps track of before it asks the kernel "
+	  "to forget some (default {default}, 0: no limit)" },
+	{ .name = "listing_window", .type = KV_UINT,
+	  .field = KV_SET_LISTING_WINDOW, .off = KV_OFF(listing_window),
+	  .min = KV_LISTING_WINDOW_MIN, .max = KV_LISTING_WINDOW_MAX,
+	  .flags = KV_CLI_VALUE, .arg = "N",
+	  .help = "directory entries a listing holds in memory at a time; "
+	  "larger directories are read in windows (default {default})" },
+	{ .name = "entry_timeout", .type = KV_SECONDS,
+	  .field = KV_SET_ENTRY_TIMEOUT, .off = KV_OFF(entry_timeout),
+	  .flags = KV_CLI_VALUE, .arg = "S",
+	  .help = "seconds the kernel may cache names (default {default})" },
+	{ .name = "attr_timeout", .type = KV_SECONDS,
+	  .field = KV_SET_ATTR_TIMEOUT, .off = KV_OFF(attr_timeout),
+	  .flags = KV_CLI_VALUE, .arg = "S", .help = "seconds the kernel may "
+	  "cache attributes (default {default})" },
+	{ .name = "io_uring", .type = KV_BOOL, .field = KV_SET_IO_URING,
+	  .off = KV_OFF(io_uring), .flags = KV_CLI_BARE | KV_CLI_VALUE,
+	  .help = "also take requests through io_uring (kernel 6.14+ with "
+	  "fuse.enable_uring=1; see configuration.md)" },
+	{ .name = "private", .type = KV_BOOL, .field = KV_SET_PRIVATE,
+	  .off = KV_OFF(private_mount), .flags = KV_CLI_BARE | KV_CLI_VALUE,
+	  .help = "only the user who mounts may use the mount (started by "
+	  "root, everyone may, as permissions allow)" },
+	{ .name = "fuse_options", .type = KV_OPTS, .field = KV_SET_FUSE_OPTS,
+	  .off = KV_OFF(fuse_opts), .help = "options passed to FUSE, "
+	  "comma-separated (on the command line, any -o option not ours)" },
 };
 
 #define KV_NKEYS	(sizeof(kv_keys) / sizeof(kv_keys[0]))
@@ -82,7 +134,12 @@ void kv_config_release(struct kv_config *c)
 	c->config = c->sources = c->mountpoint = c->fuse_opts = NULL;
 }
 
-const struct kv_key *kv_find(const char *name)
+const struct kv_key *kv_config_key(size_t i)
+{
+	return i < KV_NKEYS ? &kv_keys[i] : NULL;
+}
+
+const struct kv_key *kv_config_find(const char *name)
 {
 	size_t i;
 
@@ -92,9 +149,8 @@ const struct kv_key *kv_find(const char *name)
 	return NULL;
 }
 
-/* Decimal digits only: no sign, no blanks, no trailing junk. */
-int parse_ulong(const char *s, unsigned long min, unsigned long max,
-		       unsigned long *out)
+int kv_config_parse_ulong(const char *s, unsigned long min, unsigned long max,
+			  unsigned long *out)
 {
 	unsigned long v;
 	char *end;
@@ -157,7 +213,7 @@ static int set_invalid(const char *key, const char *value, const char *want,
 int kv_config_set(struct kv_config *c, const char *key, const char *value,
 		  char *err, size_t errlen)
 {
-	const struct kv_key *k = kv_find(key);
+	const struct kv_key *k = kv_config_find(key);
 	char *field, want[64], *s;
 	unsigned long u;
 	double d;
@@ -184,13 +240,12 @@ int kv_config_set(struct kv_config *c, const char *key, const char *value,
 		*(char **)field = s;
 		break;
 	case KV_UINT:
-		if (parse_ulong(value, k->min, k->max, &u)) {
+		if (kv_config_parse_ulong(value, k->min, k->max, &u)) {
 			snprintf(want, sizeof(want), "an integer from %lu to %lu",
 				 k->min, k->max);
 			return set_invalid(key, value, want, err, errlen);
 		}
-		/* a buffer size must keep every device alignment */
-		if (k->field == KV_SET_WRITE_BUFFER_KB && (u & (u - 1))) {
+		if ((k->flags & KV_POW2) && (u & (u - 1))) {
 			snprintf(want, sizeof(want), "a power of two from %lu to %lu",
 				 k->min, k->max);
 			return set_invalid(key, value, want, err, errlen);
@@ -228,7 +283,7 @@ int kv_config_set_dev(struct kv_config *c, unsigned index, const char *key,
 			DEV_MAX - 1);
 		return -EINVAL;
 	}
-	if (parse_ulong(value, KV_ALIGN_MIN, DEV_ALIGN_MAX, &v) ||
+	if (kv_config_parse_ulong(value, KV_ALIGN_MIN, DEV_ALIGN_MAX, &v) ||
 	    (v & (v - 1))) {
 		snprintf(want, sizeof(want), "a power of two from %d to %d",
 			 KV_ALIGN_MIN, DEV_ALIGN_MAX);
@@ -349,4 +404,98 @@ int kv_config_check_devices(const struct kv_config *c, unsigned ndev,
 		return -EINVAL;
 	}
 	return 0;
+}
+
+#define KV_HELP_INDENT	26	/* where an option's text starts */
+#define KV_HELP_WIDTH	78
+
+void kv_config_help_item(FILE *out, const char *left, const char *text)
+{
+	const char *p = text;
+	int col = KV_HELP_INDENT;
+	bool first = true;
+
+	if (strlen(left) + 6 > KV_HELP_INDENT)
+		fprintf(out, "    %s\n%*s", left, KV_HELP_INDENT, "");
+	else
+		fprintf(out, "    %-*s", KV_HELP_INDENT - 4, left);
+	while (*p) {
+		int n = (int)strcspn(p, " ");
+
+		if (!first && col + 1 + n > KV_HELP_WIDTH) {
+			fprintf(out, "\n%*s", KV_HELP_INDENT, "");
+			col = KV_HELP_INDENT;
+			first = true;
+		}
+		col += fprintf(out, "%s%.*s", first ? "" : " ", n, p);
+		first = false;
+		for (p += n; *p == ' '; p++)
+			;
+	}
+	fputc('\n', out);
+}
+
+/* @k's default, as --help shows it. */
+static void kv_help_default(const struct kv_key *k, char *buf, size_t len)
+{
+	struct kv_config def;
+	const char *field;
+
+	kv_config_init(&def);
+	field = (const char *)&def + k->off;
+	switch (k->type) {
+	case KV_UINT:
+		snprintf(buf, len, "%u", *(const unsigned *)field);
+		break;
+	case KV_SECONDS:
+		snprintf(buf, len, "%g", *(const double *)field);
+		break;
+	case KV_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)field ? "yes" : "no");
+		break;
+	case KV_STR:
+	case KV_OPTS:
+		snprintf(buf, len, "none");
+		break;
+	}
+}
+
+/* "-d, -o debug", "-o gpus=N": how the command line gives @k; "" if not. */
+static void kv_help_left(const struct kv_key *k, char *buf, size_t len)
+{
+	const char *sep = k->opt ? ", " : "";
+
+	if (k->flags & KV_CLI_BARE)
+		snprintf(buf, len, "%s%s-o %s", k->opt ? k->opt : "", sep,
+			 k->name);
+	else if (k->flags & KV_CLI_VALUE)
+		snprintf(buf, len, "%s%s-o %s=%s", k->opt ? k->opt : "", sep,
+			 k->name, k->arg);
+	else
+		snprintf(buf, len, "%s", k->opt ? k->opt : "");
+}
+
+void kv_config_help(FILE *out)
+{
+	char left[64], text[512], def[32];
+	const char *mark;
+	size_t i;
+
+	for (i = 0; i < KV_NKEYS; i++) {
+		const struct kv_key *k = &kv_keys[i];
+
+		kv_help_left(k, left, sizeof(left));
+		if (!left[0])
+			continue;	/* an argument, or -o OPT */
+		mark = strstr(k->help, "{default}");
+		if (mark) {
+			kv_help_default(k, def, sizeof(def));
+			snprintf(text, sizeof(text), "%.*s%s%s",
+				 (int)(mark - k->help), k->help, def,
+				 mark + strlen("{default}"));
+		} else {
+			snprintf(text, sizeof(text), "%s", k->help);
+		}
+		kv_config_help_item(out, left, text);
+	}
 }

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "dev.h"
 
@@ -84,6 +85,58 @@ struct kv_config {
 	struct dev_opts dev[DEV_MAX];	/* align 0: not given */
 };
 
+enum kv_type {
+	KV_STR,		/* a path, not empty */
+	KV_UINT,	/* decimal digits, from min to max */
+	KV_SECONDS,	/* a decimal number, 0 or more */
+	KV_BOOL,	/* yes/no/true/false/on/off/1/0, any case */
+	KV_OPTS,	/* a libfuse option list, may be empty */
+};
+
+/* How a key is given besides the INI file, and what else it checks. */
+enum kv_flag {
+	KV_CLI_VALUE	= 1 << 0,	/* -o KEY=VALUE; -o KEY is an error */
+	KV_CLI_BARE	= 1 << 1,	/* -o KEY sets a boolean to yes */
+	KV_POW2		= 1 << 2,	/* a KV_UINT must be a power of two */
+};
+
+/*
+ * One [kvstripe] setting. A key with neither KV_CLI_ flag nor @opt is
+ * given on the command line in another way (an argument, -o OPT) or not
+ * at all.
+ */
+struct kv_key {
+	const char *name;	/* INI key, and -o name */
+	enum kv_type type;
+	unsigned field;		/* enum kv_field bit */
+	size_t off;		/* of the value in struct kv_config */
+	unsigned long min, max;	/* KV_UINT only */
+	unsigned flags;		/* enum kv_flag */
+	const char *opt;	/* an option of its own that sets it ("-f") */
+	const char *arg;	/* the value in --help ("N" in -o gpus=N) */
+	const char *help;	/* for --help; "{default}" becomes the default */
+};
+
+/* Key @i of the table (in --help order), or NULL past the last. */
+const struct kv_key *kv_config_key(size_t i);
+
+/* The key named @name, or NULL. */
+const struct kv_key *kv_config_find(const char *name);
+
+/*
+ * Print the --help lines of every key the command line takes, in table
+ * order, with their defaults. One line per option, "    OPTION  TEXT",
+ * the text wrapped at 78 columns as kv_config_help_item() does.
+ */
+void kv_config_help(FILE *out);
+
+/*
+ * Print one --help item: @left (e.g. "-o config=FILE") in a column of
+ * 22 characters after 4 blanks (alone on its line if longer), then @text
+ * word-wrapped at 78 columns, continued under its first word.
+ */
+void kv_config_help_item(FILE *out, const char *left, const char *text);
+
 /* Fill @c with the defaults and mark nothing as set. */
 void kv_config_init(struct kv_config *c);
 
@@ -91,10 +144,9 @@ void kv_config_init(struct kv_config *c);
 void kv_config_release(struct kv_config *c);
 
 /*
- * Set the [kvstripe] key @key ("sources", "mountpoint", "gpus", "threads",
- * "max_background", "entry_timeout", "attr_timeout", "foreground", "debug",
- * "single_thread", "fuse_options") from the string @value, validating it
- * strictly, and mark it set. Booleans take yes/no/true/false/on/off/1/0.
+ * Set the [kvstripe] key @key (any name in the table, kv_config_key())
+ * from the string @value, validating it strictly as its enum kv_type and
+ * flags say, and mark it set.
  * Returns 0; -ENOENT for an unknown key (no message); -EINVAL with
  * "invalid value for 'KEY': 'VALUE' (expected ...)" in @err; -ENOMEM.
  */

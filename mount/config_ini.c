@@ -97,13 +97,13 @@ static int ini_device_section(const char *sec, unsigned long *index)
 	sec += 6;
 	while (*sec == ' ' || *sec == '\t')
 		sec++;
-	return parse_ulong(sec, 0, DEV_MAX - 1, index);
+	return kv_config_parse_ulong(sec, 0, DEV_MAX - 1, index);
 }
 
 static void ini_main_key(struct ini_ctx *x, const char *name,
 			 const char *value)
 {
-	const struct kv_key *k = kv_find(name);
+	const struct kv_key *k = kv_config_find(name);
 	char msg[400];
 	unsigned i;
 	int rc;

@@ -24,51 +24,23 @@
 enum {
 	KEY_HELP,
 	KEY_VERSION,
-	KEY_FOREGROUND,
-	KEY_DEBUG,
-	KEY_SINGLE,
-	KEY_URING,
-	KEY_PRIVATE,
 	KEY_CONFIG,
-	KEY_SETTING,
+	KEY_SETTING,	/* -o KEY=VALUE of a key in the table */
+	KEY_FLAG,	/* KEY_FLAG + i: key i of the table set to yes */
 };
 
-static const struct fuse_opt cli_spec[] = {
+/* What the command line takes besides the keys of the table. */
+static const struct fuse_opt cli_fixed[] = {
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
 	FUSE_OPT_KEY("--version", KEY_VERSION),
-	FUSE_OPT_KEY("-f", KEY_FOREGROUND),
-	FUSE_OPT_KEY("-d", KEY_DEBUG),
-	FUSE_OPT_KEY("debug", KEY_DEBUG),
-	FUSE_OPT_KEY("-s", KEY_SINGLE),
-	FUSE_OPT_KEY("io_uring", KEY_URING),
-	FUSE_OPT_KEY("io_uring=", KEY_SETTING),
-	FUSE_OPT_KEY("private", KEY_PRIVATE),
-	FUSE_OPT_KEY("private=", KEY_SETTING),
 	FUSE_OPT_KEY("config=", KEY_CONFIG),
 	/* FUSE 2's, in old fstab lines: FUSE 3 mounts on non-empty points */
 	FUSE_OPT_KEY("nonempty", FUSE_OPT_KEY_DISCARD),
-	FUSE_OPT_KEY("gpus=", KEY_SETTING),
-	FUSE_OPT_KEY("threads=", KEY_SETTING),
-	FUSE_OPT_KEY("max_background=", KEY_SETTING),
-	FUSE_OPT_KEY("write_buffers=", KEY_SETTING),
-	FUSE_OPT_KEY("write_buffer_kb=", KEY_SETTING),
-	FUSE_OPT_KEY("read_ahead_kb=", KEY_SETTING),
-	FUSE_OPT_KEY("read_buffers=", KEY_SETTING),
-	FUSE_OPT_KEY("max_inodes=", KEY_SETTING),
-	FUSE_OPT_KEY("listing_window=", KEY_SETTING),
-	FUSE_OPT_KEY("entry_timeout=", KEY_SETTING),
-	FUSE_OPT_KEY("attr_timeout=", KEY_SETTING),
-	FUSE_OPT_END
 };
 
-/* Our -o options that take a value, to catch them given without one. */
-static const char *const value_opts[] = {
-	"config", "gpus", "threads", "max_background", "write_buffers",
-	"write_buffer_kb", "read_ahead_kb", "read_buffers", "max_inodes", "listing_window",
-	"entry_timeout", "attr_timeout",
-};
+#define CLI_NFIXED	(sizeof(cli_fixed) / sizeof(cli_fixed[0]))
 
 struct cli {
 	struct kv_config c;
@@ -89,44 +61,73 @@ static void usage(void)
 "SOURCES is a comma-separated list of directories, as LMCache's local_disk\n"
 "takes it: /mnt/nvme0/kv,/mnt/nvme1/kv (file:// prefixes allowed).\n"
 "\n"
-"options:\n"
-"    -h, --help            print this help and exit\n"
-"    -V, --version         print the version and exit\n"
-"    -f                    stay in the foreground, log to stderr\n"
-"    -d, -o debug          log every request (implies -f)\n"
-"    -s                    serve all requests from one thread\n"
-"    -o config=FILE        read settings from an INI file; options given\n"
-"                          here win over the file\n"
-"    -o gpus=N             GPUs in the machine, for gpu<N>/ placement\n"
-"                          (0: off, the default)\n"
-"    -o threads=N          at most N FUSE worker threads (default %d)\n"
-"    -o max_background=N   async requests the kernel may queue (default %d)\n"
-"    -o write_buffers=N    write-behind buffers (default %d, 0: off)\n"
-"    -o write_buffer_kb=N  size of one, KiB, a power of two (default %d)\n"
-"    -o read_ahead_kb=N    the kernel's read-ahead on the mount (default %d)\n"
-"    -o read_buffers=N     1 MiB buffers the daemon reads ahead into for\n"
-"                          buffered readers (default %d, 0: off)\n"
-"    -o max_inodes=N       files the daemon keeps track of before it asks\n"
-"                          the kernel to forget some (default %d, 0: no limit)\n"
-"    -o listing_window=N   directory entries a listing holds in memory at a\n"
-"                          time; larger directories are read in windows\n"
-"                          (default %d)\n"
-"    -o entry_timeout=S    seconds the kernel may cache names (default 1)\n"
-"    -o attr_timeout=S     seconds the kernel may cache attributes (default 1)\n"
-"    -o io_uring           also take requests through io_uring (kernel 6.14+\n"
-"                          with fuse.enable_uring=1; see configuration.md)\n"
-"    -o align.N=BYTES      force device N's O_DIRECT alignment\n"
-"    -o private            only the user who mounts may use the mount\n"
-"                          (started by root, everyone may, as permissions allow)\n"
-"    -o OPT[,OPT...]       anything else goes to FUSE: ro, allow_root, ...\n"
+"options:\n");
+	kv_config_help_item(stdout, "-h, --help", "print this help and exit");
+	kv_config_help_item(stdout, "-V, --version",
+			    "print the version and exit");
+	kv_config_help_item(stdout, "-o config=FILE",
+			    "read settings from an INI file; options given here win over the file");
+	kv_config_help(stdout);
+	kv_config_help_item(stdout, "-o align.N=BYTES",
+			    "force device N's O_DIRECT alignment");
+	kv_config_help_item(stdout, "-o OPT[,OPT...]",
+			    "anything else goes to FUSE: ro, allow_root, ...");
+	printf(
 "\n"
 "default_permissions is always on: the kernel checks access permissions.\n"
-"See kvstripe(1) and docs/configuration.md.\n",
-	       KV_DEFAULT_THREADS, KV_DEFAULT_BACKGROUND,
-	       KV_DEFAULT_WRITE_BUFFERS, KV_DEFAULT_WRITE_BUFFER_KB,
-	       KV_DEFAULT_READ_AHEAD, KV_DEFAULT_READ_BUFFERS,
-	       KV_DEFAULT_MAX_INODES,
-	       KV_DEFAULT_LISTING_WINDOW);
+"See kvstripe(1) and docs/configuration.md.\n");
+}
+
+/* Free what cli_spec_new() made; its -o KEY= templates were allocated. */
+static void cli_spec_free(struct fuse_opt *spec)
+{
+	struct fuse_opt *o;
+
+	if (!spec)
+		return;
+	for (o = spec; o->templ; o++)
+		if (o->value == KEY_SETTING)
+			free((char *)o->templ);
+	free(spec);
+}
+
+/*
+ * The spec for fuse_opt_parse(): cli_fixed, then for each key of the table
+ * its own option (-f), -o KEY alone (a boolean set to yes) and -o KEY=.
+ * Returns 0 and a calloc'ed array ending in FUSE_OPT_END, or -ENOMEM.
+ */
+static int cli_spec_new(struct fuse_opt **out)
+{
+	struct fuse_opt *spec, *o;
+	const struct kv_key *k;
+	size_t i, n = 0;
+
+	while (kv_config_key(n))
+		n++;
+	spec = calloc(CLI_NFIXED + 3 * n + 1, sizeof(*spec));
+	if (!spec)
+		return -ENOMEM;
+	memcpy(spec, cli_fixed, sizeof(cli_fixed));
+	o = spec + CLI_NFIXED;
+	for (i = 0; (k = kv_config_key(i)); i++) {
+		char *templ;
+
+		if (k->opt)
+			*o++ = (struct fuse_opt)FUSE_OPT_KEY(k->opt,
+							     KEY_FLAG + i);
+		if (k->flags & KV_CLI_BARE)
+			*o++ = (struct fuse_opt)FUSE_OPT_KEY(k->name,
+							     KEY_FLAG + i);
+		if (!(k->flags & KV_CLI_VALUE))
+			continue;
+		if (asprintf(&templ, "%s=", k->name) < 0) {
+			cli_spec_free(spec);
+			return -ENOMEM;
+		}
+		*o++ = (struct fuse_opt)FUSE_OPT_KEY(templ, KEY_SETTING);
+	}
+	*out = spec;
+	return 0;
 }
 
 static int cli_fail(struct cli *cl, const char *fmt, ...)
@@ -158,6 +159,16 @@ static int cli_setting(struct cli *cl, const char *arg)
 	return 0;
 }
 
+/* -f, -o debug and the like: a boolean of the table set to yes. */
+static int cli_flag(struct cli *cl, const struct kv_key *k)
+{
+	char msg[400];
+
+	if (kv_config_set(&cl->c, k->name, "yes", msg, sizeof(msg)))
+		return cli_fail(cl, "%s", msg);
+	return 0;
+}
+
 /* -o align.N=BYTES */
 static int cli_align(struct cli *cl, const char *arg)
 {
@@ -179,20 +190,27 @@ static int cli_align(struct cli *cl, const char *arg)
 	return 0;
 }
 
+/* Whether @arg is one of our -o options that take a value, given none. */
+static bool cli_needs_value(const char *arg)
+{
+	const struct kv_key *k = kv_config_find(arg);
+
+	if (!strcmp(arg, "config"))
+		return true;
+	return k && (k->flags & KV_CLI_VALUE) && !(k->flags & KV_CLI_BARE);
+}
+
 /* An -o option that is not ours goes to FUSE, unless it is misspelt. */
 static int cli_other(struct cli *cl, const char *arg)
 {
-	size_t i;
-
 	if (arg[0] == '-')
 		return cli_fail(cl, "unknown option '%s' (see kvstripe --help)",
 				arg);
 	if (!strncmp(arg, "align.", 6))
 		return cli_align(cl, arg);
-	for (i = 0; i < sizeof(value_opts) / sizeof(value_opts[0]); i++)
-		if (!strcmp(arg, value_opts[i]))
-			return cli_fail(cl, "option '%s' needs a value (-o %s=...)",
-					arg, arg);
+	if (cli_needs_value(arg))
+		return cli_fail(cl, "option '%s' needs a value (-o %s=...)",
+				arg, arg);
 	if (kv_config_add_fuse_opt(&cl->c, arg))
 		return cli_fail(cl, "out of memory");
 	return 0;
@@ -210,26 +228,6 @@ static int cli_proc(void *data, const char *arg, int key,
 		return 0;
 	case KEY_VERSION:
 		cl->version = true;
-		return 0;
-	case KEY_FOREGROUND:
-		cl->c.foreground = true;
-		cl->c.set |= KV_SET_FOREGROUND;
-		return 0;
-	case KEY_DEBUG:
-		cl->c.debug = true;
-		cl->c.set |= KV_SET_DEBUG;
-		return 0;
-	case KEY_SINGLE:
-		cl->c.single_thread = true;
-		cl->c.set |= KV_SET_SINGLE_THREAD;
-		return 0;
-	case KEY_URING:
-		cl->c.io_uring = true;
-		cl->c.set |= KV_SET_IO_URING;
-		return 0;
-	case KEY_PRIVATE:
-		cl->c.private_mount = true;
-		cl->c.set |= KV_SET_PRIVATE;
 		return 0;
 	case KEY_CONFIG:
 		if (!arg[7])
@@ -251,6 +249,8 @@ static int cli_proc(void *data, const char *arg, int key,
 		cl->npos++;
 		return 0;
 	default:
+		if (key >= KEY_FLAG)
+			return cli_flag(cl, kv_config_key(key - KEY_FLAG));
 		return cli_other(cl, arg);
 	}
 }
@@ -288,6 +288,7 @@ static void cli_release(struct cli *cl)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_opt *spec = NULL;
 	struct kv_config file, cfg;
 	struct cli cl;
 	char err[1024];
@@ -298,7 +299,11 @@ int main(int argc, char *argv[])
 	kv_config_init(&cl.c);
 	kv_config_init(&file);
 
-	rc = fuse_opt_parse(&args, &cl, cli_spec, cli_proc);
+	if (cli_spec_new(&spec)) {
+		fprintf(stderr, "kvstripe: out of memory\n");
+		goto out;
+	}
+	rc = fuse_opt_parse(&args, &cl, spec, cli_proc);
 	if (cl.help || cl.version) {
 		if (cl.help)
 			usage();
@@ -337,6 +342,7 @@ int main(int argc, char *argv[])
 out:
 	kv_config_release(&file);
 	cli_release(&cl);
+	cli_spec_free(spec);
 	fuse_opt_free_args(&args);
 	return status;
 }

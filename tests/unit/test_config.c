@@ -1,9 +1,11 @@
 /*
  * test_config.c - settings: every INI key, defaults, strict values, every
  * error with its FILE:LINE message, the command line winning the merge,
- * and docs/kvstripe.example.ini staying valid.
+ * the key table and --help made from it, docs/kvstripe.example.ini staying
+ * valid, and every key documented in docs/.
  */
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -516,13 +518,16 @@ Test(config, check_devices)
 	cr_expect_str_eq(t_err, "'align' is set for device 2, but there is only 1 backing directory");
 }
 
-/* docs/kvstripe.example.ini, found from the repository or the binary. */
-static int t_example(char *path, size_t len)
+/*
+ * docs/@name, found from the current directory (make unit runs from the
+ * repository's root) or above the test binary.
+ */
+static int t_doc(const char *name, char *path, size_t len)
 {
 	char exe[PATH_MAX], *slash;
 	ssize_t n;
 
-	snprintf(path, len, "docs/kvstripe.example.ini");
+	snprintf(path, len, "docs/%s", name);
 	if (!access(path, R_OK))
 		return 0;
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -531,11 +536,153 @@ static int t_example(char *path, size_t len)
 	exe[n] = '\0';
 	while ((slash = strrchr(exe, '/')) && slash != exe) {
 		*slash = '\0';
-		snprintf(path, len, "%s/docs/kvstripe.example.ini", exe);
+		snprintf(path, len, "%s/docs/%s", exe, name);
 		if (!access(path, R_OK))
 			return 0;
 	}
 	return -1;
+}
+
+static int t_example(char *path, size_t len)
+{
+	return t_doc("kvstripe.example.ini", path, len);
+}
+
+/* The whole of docs/@name, malloc'ed. */
+static char *t_read_doc(const char *name)
+{
+	char path[PATH_MAX + 32], *text = NULL;
+	size_t len = 0;
+	FILE *f, *mem;
+	int ch;
+
+	cr_assert_eq(t_doc(name, path, sizeof(path)), 0, "docs/%s not found",
+		     name);
+	f = fopen(path, "r");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	mem = open_memstream(&text, &len);
+	cr_assert_not_null(mem);
+	while ((ch = getc(f)) != EOF)
+		putc(ch, mem);
+	fclose(f);
+	fclose(mem);
+	return text;
+}
+
+static bool t_is_word_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '_';
+}
+
+/* @word in @text, not as part of a longer name ("threads" in "ring_threads"). */
+static bool t_has_word(const char *text, const char *word)
+{
+	size_t len = strlen(word);
+	const char *p;
+
+	for (p = strstr(text, word); p; p = strstr(p + 1, word))
+		if ((p == text || !t_is_word_char(p[-1])) &&
+		    !t_is_word_char(p[len]))
+			return true;
+	return false;
+}
+
+/* A line "KEY = ..." in @ini, or its commented-out form "; KEY = ...". */
+static bool t_has_ini_key(const char *ini, const char *key)
+{
+	size_t len = strlen(key);
+	const char *line, *p;
+
+	for (line = ini; line; line = strchr(line, '\n')) {
+		p = line = line + (*line == '\n');
+		if (*p == ';')
+			for (p++; *p == ' '; p++)
+				;
+		if (strncmp(p, key, len))
+			continue;
+		for (p += len; *p == ' ' || *p == '\t'; p++)
+			;
+		if (*p == '=')
+			return true;
+	}
+	return false;
+}
+
+Test(config, every_key_is_documented)
+{
+	char *md = t_read_doc("configuration.md");
+	char *man = t_read_doc("kvstripe.1");
+	char *ini = t_read_doc("kvstripe.example.ini");
+	const struct kv_key *k;
+	char quoted[64];
+	size_t i;
+
+	for (i = 0; (k = kv_config_key(i)); i++) {
+		snprintf(quoted, sizeof(quoted), "`%s`", k->name);
+		cr_expect(strstr(md, quoted),
+			  "docs/configuration.md lacks %s", quoted);
+		cr_expect(t_has_word(man, k->name),
+			  "docs/kvstripe.1 lacks '%s'", k->name);
+		cr_expect(t_has_ini_key(ini, k->name),
+			  "docs/kvstripe.example.ini lacks a line '%s = ...'",
+			  k->name);
+	}
+	cr_expect_geq(i, 19);
+	free(md);
+	free(man);
+	free(ini);
+}
+
+Test(config, table_is_consistent)
+{
+	const struct kv_key *k;
+	size_t i, j;
+
+	for (i = 0; (k = kv_config_key(i)); i++) {
+		cr_expect_eq(kv_config_find(k->name), k, "%s", k->name);
+		cr_expect(k->help && *k->help, "'%s' has no help text",
+			  k->name);
+		cr_expect(!(k->flags & KV_CLI_VALUE) || k->type == KV_BOOL ||
+			  k->arg, "'%s' has no argument name", k->name);
+		cr_expect(!(k->flags & KV_CLI_BARE) || k->type == KV_BOOL,
+			  "'-o %s' alone needs a boolean", k->name);
+		cr_expect(!k->opt || k->type == KV_BOOL,
+			  "'%s' sets a boolean", k->opt);
+		for (j = 0; j < i; j++)
+			cr_expect_neq(kv_config_key(j)->field, k->field, "%s",
+				      k->name);
+	}
+	cr_expect_null(kv_config_find("align"));
+	cr_expect_null(kv_config_find("config"));
+}
+
+Test(config, help_shows_every_command_line_key)
+{
+	char *text = NULL, want[64];
+	const struct kv_key *k;
+	size_t len = 0, i;
+	FILE *mem;
+
+	mem = open_memstream(&text, &len);
+	cr_assert_not_null(mem);
+	kv_config_help(mem);
+	fclose(mem);
+	for (i = 0; (k = kv_config_key(i)); i++) {
+		if (k->flags & KV_CLI_BARE)
+			snprintf(want, sizeof(want), "-o %s ", k->name);
+		else if (k->flags & KV_CLI_VALUE)
+			snprintf(want, sizeof(want), "-o %s=%s ", k->name,
+				 k->arg);
+		else if (k->opt)
+			snprintf(want, sizeof(want), "    %s ", k->opt);
+		else
+			continue;
+		cr_expect(strstr(text, want), "--help lacks '%s':\n%s", want,
+			  text);
+	}
+	cr_expect(strstr(text, "(default 16)"), "%s", text);
+	cr_expect_null(strstr(text, "{default}"), "%s", text);
+	free(text);
 }
 
 Test(config, example_file_is_valid)
