@@ -1,13 +1,13 @@
 /*
- * config.c - settings: strict value parsing shared by the command line and
- * the INI file (inih), and the merge in which the command line wins.
+ * config.c - settings: the one table of [kvstripe] keys, strict value
+ * parsing shared by the command line and the INI file (config_ini.c), the
+ * merge in which the command line wins, and --help made from the table.
  *
  * Every error is one line in the caller's buffer; nothing here prints or
  * exits. No FUSE header: the unit tests link this without libfuse.
  */
 #include <ctype.h>
 #include <errno.h>
-#include <ini.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
