@@ -168,62 +168,9 @@ void dfile_set_page_cache(struct dfile *f)
 	f->page_cache = true;
 }
 
-const char *dfile_name(const struct dfile *f, char *buf, size_t n)
-{
-	char proc[64];
-	ssize_t len;
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
-	len = readlink(proc, buf, n - 1);
-	if (len < 0)
-		snprintf(buf, n, "(descriptor %d)", f->fd);
-	else
-		buf[len] = '\0';
-	return buf;
-}
-
 uint64_t dfile_size(struct dfile *f)
 {
 	return atomic_load(&f->size);
-}
-
-/*
- * The backing file reopened without O_DIRECT, with the access the O_DIRECT
- * descriptor has (this also works once the file is unlinked).
- */
-static int page_fd(struct dfile *f)
-{
-	char proc[64];
-	int fd = atomic_load(&f->page_fd), expect = -1;
-
-	if (fd >= 0)
-		return fd;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
-	fd = open(proc, f->page_acc | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (!atomic_compare_exchange_strong(&f->page_fd, &expect, fd)) {
-		close(fd);	/* another thread was first */
-		fd = expect;
-	}
-	return fd;
-}
-
-/*
- * Serve [@off, @end) from the page cache if the kernel has all of it
- * there: only inside the range written through it, and without waiting
- * for the device. Lock held. Returns whether @buf was filled.
- */
-static bool read_cached(struct dfile *f, char *buf, uint64_t off,
-			uint64_t end)
-{
-	int fd = atomic_load(&f->page_fd);
-	struct iovec iov = { .iov_base = buf, .iov_len = end - off };
-
-	if (fd < 0 || off < f->cached_lo || end > f->cached_hi)
-		return false;
-	return preadv2(fd, &iov, 1, (off_t)off, RWF_NOWAIT) ==
-	       (ssize_t)(end - off);
 }
 
 ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
@@ -249,54 +196,6 @@ ssize_t dfile_read_to(struct dfile *f, size_t len, uint64_t off, void *dst,
 	return ret;
 }
 
-ssize_t dfile_read_locked(struct dfile *f, struct dio_ctx *ctx, size_t len,
-			  uint64_t off, void *dst, size_t cap,
-			  const void **data)
-{
-	uint64_t size, end, a0, a1;
-	struct dio_op op;
-	char *buf;
-	int rc;
-
-	size = atomic_load(&f->size);
-	if (off >= size || !len) {
-		/* Still a valid pointer, for callers that memcpy 0 bytes. */
-		*data = dio_buf(ctx, 0);
-		return 0;
-	}
-	end = len > size - off ? size : off + len;
-	a0 = align_down(off, f->align);
-	a1 = align_up(end, f->align);
-	/* straight into the caller's buffer if the device can fill it */
-	if (dst && a0 == off && a1 - a0 <= cap &&
-	    !((uintptr_t)dst % f->align))
-		buf = dst;
-	else
-		buf = dio_buf(ctx, a1 - a0);
-	if (!buf)
-		return -ENOMEM;
-	if (read_cached(f, buf, off, end)) {
-		*data = buf;
-		return (ssize_t)(end - off);
-	}
-
-	/*
-	 * Pages the page cache still has to write back are written first by
-	 * the kernel: an O_DIRECT read sees every write.
-	 */
-	op = (struct dio_op){
-		.fd = f->fd, .buf = buf, .len = a1 - a0, .off = a0,
-	};
-	rc = dio_submit(ctx, &op, 1);
-	if (rc)
-		return rc;
-	/* Past the backing file's end the file is zero. */
-	if ((size_t)op.res < op.len)
-		memset(buf + op.res, 0, op.len - op.res);
-	*data = buf + (off - a0);
-	return (ssize_t)(end - off);
-}
-
 ssize_t dfile_span_begin(struct dfile *f, size_t len, uint64_t off, int *fd)
 {
 	uint64_t size;
@@ -316,97 +215,6 @@ ssize_t dfile_span_begin(struct dfile *f, size_t len, uint64_t off, int *fd)
 void dfile_span_end(struct dfile *f)
 {
 	pthread_rwlock_unlock(&f->lock);
-}
-
-/*
- * A failed write may have grown the backing file past the logical size:
- * trim it back, so the file keeps its size. Lock held exclusively.
- */
-static void dfile_repair_locked(struct dfile *f, uint64_t end)
-{
-	char name[PATH_MAX];
-	uint64_t size = atomic_load(&f->size);
-
-	if (end <= size)
-		return;
-	if (ftruncate(f->fd, (off_t)size) < 0) {
-		int err = errno;
-
-		log_warn("cannot trim %s after a failed write: %s",
-			 dfile_name(f, name, sizeof(name)), strerror(err));
-		return;
-	}
-	if (f->alloc_hi > size)
-		f->alloc_hi = size;
-	/* a stream's claim past the end went with it: claim again */
-	if (f->claimed > size)
-		f->claimed = size > f->claim_lo ? size : f->claim_lo;
-}
-
-int dfile_write_cached(struct dfile *f, const void *data, size_t len,
-		       uint64_t off)
-{
-	const char *p = data;
-	uint64_t pos = off, end = off + len;
-	ssize_t n;
-	int fd = page_fd(f);
-
-	if (fd < 0)
-		return fd;
-	wb_wait_pages(f, off, end);
-	while (pos < end) {
-		n = pwrite(fd, p, end - pos, (off_t)pos);
-		if (n <= 0) {
-			int rc = n < 0 ? -errno : -EIO;
-
-			dfile_repair_locked(f, pos);
-			return rc;
-		}
-		p += n;
-		pos += (uint64_t)n;
-	}
-	if (off < f->cached_lo)
-		f->cached_lo = off;
-	if (end > f->cached_hi)
-		f->cached_hi = end;
-	dfile_raise(&f->size, end);
-	return 0;
-}
-
-int dfile_write_sync(struct dfile *f, struct dio_ctx *ctx, const void *data,
-		     size_t len, uint64_t off, bool excl)
-{
-	uint64_t bs = f->align, end = off + len;
-	struct dio_op op;
-	char *buf;
-	int rc;
-
-	if (!is_aligned(off, bs) || !is_aligned(len, bs))
-		return dfile_write_cached(f, data, len, off);
-	if (ptr_is_aligned(data, bs)) {
-		/* Already a valid O_DIRECT buffer: no copy. */
-		buf = (char *)data;
-	} else {
-		buf = dio_buf(ctx, len);
-		if (!buf)
-			return -ENOMEM;
-		memcpy(buf, data, len);
-	}
-	op = (struct dio_op){
-		.fd = f->fd, .write = true, .buf = buf, .len = len, .off = off,
-	};
-	rc = dio_submit(ctx, &op, 1);
-	if (rc) {
-		if (!excl) {
-			/* Repair needs every other writer out of the way. */
-			pthread_rwlock_unlock(&f->lock);
-			pthread_rwlock_wrlock(&f->lock);
-		}
-		dfile_repair_locked(f, end);
-		return rc;
-	}
-	dfile_raise(&f->size, end);
-	return 0;
 }
 
 /*

@@ -125,6 +125,18 @@ ssize_t dfile_read_locked(struct dfile *f, struct dio_ctx *ctx, size_t len,
 			  uint64_t off, void *dst, size_t cap,
 			  const void **data);
 
+/*
+ * dfio.c: the backing file reopened without O_DIRECT, with the access the
+ * O_DIRECT descriptor has. Returns the descriptor or -errno.
+ */
+int page_fd(struct dfile *f);
+
+/*
+ * dfio.c: after a failed write that ended at @end, trim the backing file
+ * back to the logical size. Lock held exclusively.
+ */
+void dfile_repair_locked(struct dfile *f, uint64_t end);
+
 /* rahead.c: wait for the file's pieces in flight, give back its buffers. */
 void ra_destroy(struct dfile *f);
 
