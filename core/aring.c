@@ -82,25 +82,6 @@ static int queue_locked(struct aring *ar, struct aop *op)
 	return rc < 0 ? rc : 0;
 }
 
-/* Account a completion; true if the op is finished. */
-static bool complete(struct aop *op, int res, ssize_t *result)
-{
-	if (res == -EAGAIN || res == -EINTR)
-		return false;
-	if (res < 0) {
-		*result = res;
-		return true;
-	}
-	if (res == 0) {
-		/* end of file for a read; a write that moves nothing failed */
-		*result = op->write ? -EIO : (ssize_t)op->done;
-		return true;
-	}
-	op->done += (size_t)res;
-	*result = (ssize_t)op->done;
-	return op->done == op->len;
-}
-
 static void *reaper_main(void *arg)
 {
 	struct aring *ar = arg;
@@ -125,7 +106,7 @@ static void *reaper_main(void *arg)
 		if (tag == STOP_TAG)
 			return NULL;
 		op = &ar->slots[tag];
-		if (!complete(op, res, &result)) {
+		if (uring_account(op->write, op->len, &op->done, res, &result)) {
 			pthread_mutex_lock(&ar->lock);
 			rc = queue_locked(ar, op);
 			pthread_mutex_unlock(&ar->lock);

@@ -265,24 +265,19 @@ static void dio_prep(struct dio_ctx *ctx, struct io_uring_sqe *sqe,
  */
 static bool dio_complete(struct dio_op *op, int res, unsigned *again)
 {
-	if (res == -EAGAIN || res == -EINTR) {
-		if (++*again <= DIO_AGAIN_MAX)
-			return true;
+	size_t done = (size_t)op->res;
+	ssize_t result;
+
+	if ((res == -EAGAIN || res == -EINTR) && ++*again > DIO_AGAIN_MAX) {
 		op->res = res;
 		return false;
 	}
-	if (res < 0) {
-		op->res = res;
-		return false;
+	if (uring_account(op->write, op->len, &done, res, &result)) {
+		op->res = (ssize_t)done;
+		return true;
 	}
-	if (res == 0) {
-		/* A read at end of file; a write must never stall. */
-		if (op->write)
-			op->res = -EIO;
-		return false;
-	}
-	op->res += res;
-	return (size_t)op->res < op->len;
+	op->res = result;
+	return false;
 }
 
 /* Stop for good: a ring whose io_uring_enter fails this way is unusable. */
