@@ -23,10 +23,11 @@
 #include "align.h"
 #include "dfile_i.h"
 #include "dio.h"
+#include "kvio_i.h"
 #include "log.h"
 
-int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
-	       unsigned align, struct dfile **out)
+int dfile_open(struct kvio *io, int dirfd, const char *relpath, int flags,
+	       mode_t mode, unsigned align, struct dfile **out)
 {
 	pthread_rwlockattr_t attr;
 	int acc = flags & O_ACCMODE;
@@ -39,6 +40,8 @@ int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
+	f->io = io;
+	f->dio = io->dio;
 	f->page_fd = -1;
 	f->cached_lo = UINT64_MAX;
 
@@ -186,7 +189,7 @@ ssize_t dfile_read_to(struct dfile *f, size_t len, uint64_t off, void *dst,
 	ssize_t ret;
 	int rc;
 
-	rc = dio_ctx_get(&ctx);
+	rc = dio_ctx_get(f->dio, &ctx);
 	if (rc)
 		return rc;
 	dfile_drain(f);	/* the device must have what was written */
@@ -262,7 +265,7 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 {
 	uint64_t bs = f->align;
 	struct dio_ctx *ctx;
-	bool excl;
+	bool wb, excl;
 	int rc;
 
 	if (f->write_err)
@@ -277,15 +280,16 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 		rc = write_paged(f, data, len, off);
 		return rc ? rc : (ssize_t)len;
 	}
-	rc = dio_ctx_get(&ctx);
+	rc = dio_ctx_get(f->dio, &ctx);
 	if (rc)
 		return rc;
-	excl = wb_enabled() || !is_aligned(off, bs) || !is_aligned(len, bs);
+	wb = f->io->wb.ring != NULL;
+	excl = wb || !is_aligned(off, bs) || !is_aligned(len, bs);
 	if (excl)
 		pthread_rwlock_wrlock(&f->lock);
 	else
 		pthread_rwlock_rdlock(&f->lock);
-	if (wb_enabled()) {
+	if (wb) {
 		rc = wb_take_error(f);
 		if (!rc)
 			rc = wb_write(f, ctx, data, len, off);

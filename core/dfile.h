@@ -29,40 +29,15 @@
 #include <sys/uio.h>
 
 struct dfile;
-struct aring;
-struct bufpool;
+struct kvio;
 
 /*
- * Turn write-behind on (both non-NULL) or off (NULL, the default) for the
- * whole process; call before any dfile is opened. With it, dfile_write()
- * copies the data into @pool's buffers (their size a multiple of every
- * device's alignment), starts the device write on @ring as soon as a
- * quarter buffer of a sequential stream is whole, and returns; what is left
- * of a stream when it ends goes through the page cache. A failure is
- * reported by the next dfile_write(), dfile_settle(), dfile_fsync() or
- * dfile_close() of the file. Reads, truncates and seeks wait for the writes
- * in flight. Returns 0 or -ENOMEM.
- */
-int dfile_set_writeback(struct aring *ring, struct bufpool *pool);
-
-/*
- * Turn read-ahead on (both non-NULL) or off (NULL, the default) for the
- * whole process; call before any dfile is opened. dfile_read_ahead() then
- * keeps up to @depth bytes ahead of a sequential reader in flight on
- * @ring, in @pool's buffers (pieces), one piece per buffer; their size a
- * multiple of every device's alignment. A piece is served only while no
- * write, truncate or fallocate has changed the file since it was started.
- * Returns 0 or -EINVAL (a depth under one piece).
- */
-int dfile_set_readahead(struct aring *ring, struct bufpool *pool,
-			size_t depth);
-
-/*
- * Open @relpath below @dirfd. @flags are open(2) flags: the access mode,
- * O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW are honoured; O_DIRECT and O_CLOEXEC
- * are added; O_APPEND is dropped (the caller passes offsets). @align is the
- * device's dio_align: a power of two, at most the max_align given to
- * dio_setup(). O_WRONLY opens the backing file O_RDWR, so the page cache
+ * Open @relpath below @dirfd, doing its I/O through the engine @io
+ * (kvio.h), which must outlive the file. @flags are open(2) flags: the
+ * access mode, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW are honoured; O_DIRECT
+ * and O_CLOEXEC are added; O_APPEND is dropped (the caller passes
+ * offsets). @align is the device's dio_align: a power of two, at most the
+ * engine's dio.max_align. O_WRONLY opens the backing file O_RDWR, so the page cache
  * can complete partial pages from the file; only if that fails with
  * EACCES is it opened O_WRONLY. dfile_writable() reflects the access mode
  * asked for. The logical size starts as the backing file's size: keep one
@@ -70,8 +45,8 @@ int dfile_set_readahead(struct aring *ring, struct bufpool *pool,
  * Returns 0 and the file in *@out, or -errno from openat/fstat, -EINVAL if
  * the filesystem refuses O_DIRECT or @align is not a power of two, -ENOMEM.
  */
-int dfile_open(int dirfd, const char *relpath, int flags, mode_t mode,
-	       unsigned align, struct dfile **out);
+int dfile_open(struct kvio *io, int dirfd, const char *relpath, int flags,
+	       mode_t mode, unsigned align, struct dfile **out);
 
 /*
  * Settle, then close and free @f. Returns 0 or the -errno of settling (or

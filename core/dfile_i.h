@@ -18,6 +18,8 @@ struct wbio;
 struct rastream;
 
 struct dfile {
+	struct kvio *io;		/* the engine, for the file's lifetime */
+	struct dio *dio;		/* io->dio: one load on the I/O path */
 	int fd;
 	_Atomic int page_fd;		/* without O_DIRECT, -1 until needed */
 	int page_acc;			/* its access mode */
@@ -141,7 +143,6 @@ void dfile_repair_locked(struct dfile *f, uint64_t end);
 void ra_destroy(struct dfile *f);
 
 /* wback.c */
-bool wb_enabled(void);
 int wb_init(struct dfile *f);
 void wb_destroy(struct dfile *f);
 /* Stage or start a write; lock held exclusively. Returns 0 or -errno. */

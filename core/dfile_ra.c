@@ -35,6 +35,7 @@
 #include "bufpool.h"
 #include "dfile_i.h"
 #include "dio.h"
+#include "kvio_i.h"
 
 #define RA_SLOTS 8		/* pieces one stream holds at most */
 #define NOT_COVERED (-1000)	/* serve(): no pieces for this READ */
@@ -74,18 +75,9 @@ struct rastream {
 	uint64_t ahead;		/* end of the furthest piece started */
 	unsigned inflight;
 	struct piece p[RA_SLOTS];
-	struct rastream *prev, *next;	/* in ra_streams, under ra_mu */
+	struct rastream *prev, *next;	/* in the engine's list, under its mu */
+	struct kvio_ra *ra;	/* the engine's read-ahead */
 };
-
-/* Set once before any file is opened, then read only. */
-static struct aring *ra_ring;
-static struct bufpool *ra_pool;
-static size_t ra_piece;
-static uint64_t ra_depth;
-
-/* Every stream, for reclaim_idle(). Lock order: ra_mu, then a stream's. */
-static pthread_mutex_t ra_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct rastream *ra_streams;
 
 static uint64_t now_ns(void)
 {
@@ -93,22 +85,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-int dfile_set_readahead(struct aring *ring, struct bufpool *pool,
-			size_t depth)
-{
-	ra_ring = NULL;
-	ra_pool = NULL;
-	if (!ring || !pool)
-		return 0;
-	if (depth < bufpool_size(pool))
-		return -EINVAL;
-	ra_piece = bufpool_size(pool);
-	ra_depth = depth;
-	ra_pool = pool;
-	ra_ring = ring;
-	return 0;
 }
 
 static struct rastream *stream_of(struct dfile *f)
@@ -122,6 +98,7 @@ static struct rastream *stream_of(struct dfile *f)
 		return NULL;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->landed, NULL);
+	s->ra = &f->io->ra;
 	for (unsigned i = 0; i < RA_SLOTS; i++)
 		s->p[i].s = s;
 	if (!atomic_compare_exchange_strong(&f->ra, &none, s)) {
@@ -131,12 +108,12 @@ static struct rastream *stream_of(struct dfile *f)
 		free(s);
 		return none;
 	}
-	pthread_mutex_lock(&ra_mu);
-	s->next = ra_streams;
-	if (ra_streams)
-		ra_streams->prev = s;
-	ra_streams = s;
-	pthread_mutex_unlock(&ra_mu);
+	pthread_mutex_lock(&s->ra->mu);
+	s->next = s->ra->streams;
+	if (s->next)
+		s->next->prev = s;
+	s->ra->streams = s;
+	pthread_mutex_unlock(&s->ra->mu);
 	return s;
 }
 
@@ -145,7 +122,7 @@ static void settle(struct piece *p)
 {
 	if (p->state != P_READY || !p->done || p->refs)
 		return;
-	bufpool_put(ra_pool, p->buf);
+	bufpool_put(p->s->ra->pool, p->buf);
 	p->buf = NULL;
 	p->state = P_FREE;
 }
@@ -201,6 +178,8 @@ static void landed(void *arg, ssize_t res)
 static void note_read(struct rastream *s, unsigned changes, uint64_t off,
 		      uint64_t end)
 {
+	uint64_t depth = s->ra->depth;
+
 	if (s->changes != changes) {
 		/* the bytes changed, not the reader */
 		drop_all(s);
@@ -211,7 +190,7 @@ static void note_read(struct rastream *s, unsigned changes, uint64_t off,
 			s->changed_at = s->asked;
 		}
 	}
-	if (off > s->asked + ra_depth || off + RA_LAG * ra_depth < s->asked) {
+	if (off > s->asked + depth || off + RA_LAG * depth < s->asked) {
 		drop_all(s);
 		s->start = s->asked = s->ahead = off;
 		s->changed = false;
@@ -232,13 +211,14 @@ static ssize_t serve(struct dfile *f, struct rastream *s, uint64_t off,
 		     uint64_t end, struct dfile_view *v)
 {
 	struct piece *got[2] = { NULL, NULL };
-	uint64_t first = align_down(off, ra_piece);
+	size_t piece = s->ra->piece;
+	uint64_t first = align_down(off, piece);
 	unsigned n = 0, i;
 	bool ok = true;
 
 	pthread_mutex_lock(&s->mu);
 	note_read(s, atomic_load(&f->changes), off, end);
-	for (uint64_t o = first; o < end && n < 2; o += ra_piece) {
+	for (uint64_t o = first; o < end && n < 2; o += piece) {
 		got[n] = find(s, o);
 		if (!got[n]) {
 			ok = false;
@@ -285,15 +265,15 @@ static ssize_t serve(struct dfile *f, struct rastream *s, uint64_t off,
  */
 static void reclaim_idle(struct rastream *self)
 {
-	static _Atomic uint64_t last;
-	uint64_t now = now_ns(), prev = atomic_load(&last);
+	struct kvio_ra *ra = self->ra;
+	uint64_t now = now_ns(), prev = atomic_load(&ra->reclaimed_ns);
 
 	/* while the pool is simply busy, not on every READ: a few per idle */
 	if (now - prev < RA_IDLE_NS / 4 ||
-	    !atomic_compare_exchange_strong(&last, &prev, now))
+	    !atomic_compare_exchange_strong(&ra->reclaimed_ns, &prev, now))
 		return;
-	pthread_mutex_lock(&ra_mu);
-	for (struct rastream *s = ra_streams; s; s = s->next) {
+	pthread_mutex_lock(&ra->mu);
+	for (struct rastream *s = ra->streams; s; s = s->next) {
 		if (s == self || pthread_mutex_trylock(&s->mu))
 			continue;
 		for (unsigned i = 0; i < RA_SLOTS; i++) {
@@ -307,7 +287,7 @@ static void reclaim_idle(struct rastream *self)
 		}
 		pthread_mutex_unlock(&s->mu);
 	}
-	pthread_mutex_unlock(&ra_mu);
+	pthread_mutex_unlock(&ra->mu);
 }
 
 /*
@@ -318,13 +298,15 @@ static void reclaim_idle(struct rastream *self)
 static void start_ahead(struct dfile *f, struct rastream *s, uint64_t end)
 {
 	uint64_t size = atomic_load(&f->size), limit, o, run;
+	struct kvio_ra *ra = s->ra;
+	uint64_t depth = ra->depth, piece = ra->piece;
 	struct piece *go[RA_SLOTS];
 	unsigned n = 0, i;
 	bool starved = false;
 
 	if (atomic_load(&f->wb_pending) || atomic_load(&f->over))
 		return;
-	limit = end + ra_depth < size ? end + ra_depth : size;
+	limit = end + depth < size ? end + depth : size;
 	pthread_mutex_lock(&s->mu);
 	run = s->asked - s->start;
 	/*
@@ -333,41 +315,41 @@ static void start_ahead(struct dfile *f, struct rastream *s, uint64_t end)
 	 * read-around), and not while the file keeps changing under it:
 	 * every change voids the pieces.
 	 */
-	if (s->changes != atomic_load(&f->changes) || run < ra_piece ||
-	    (s->start && run <= ra_depth) ||
-	    (s->changed && s->asked - s->changed_at <= ra_depth))
+	if (s->changes != atomic_load(&f->changes) || run < piece ||
+	    (s->start && run <= depth) ||
+	    (s->changed && s->asked - s->changed_at <= depth))
 		goto out;
 	for (i = 0; i < RA_SLOTS; i++) {
 		struct piece *p = &s->p[i];
 
 		/* pieces the reader went past without asking for */
 		if (p->state != P_FREE &&
-		    p->off + p->len + RA_LAG * ra_depth <= s->asked) {
+		    p->off + p->len + RA_LAG * depth <= s->asked) {
 			p->done = true;
 			settle(p);
 		}
 	}
-	o = align_up(s->ahead > s->asked ? s->ahead : s->asked, ra_piece);
+	o = align_up(s->ahead > s->asked ? s->ahead : s->asked, piece);
 	for (i = 0; o < limit && i < RA_SLOTS; i++) {
 		struct piece *p = &s->p[i];
 
 		if (p->state != P_FREE)
 			continue;
-		p->buf = bufpool_get(ra_pool, false);
+		p->buf = bufpool_get(ra->pool, false);
 		if (!p->buf) {
 			starved = true;
 			break;
 		}
 		p->off = o;
-		p->len = size - o < ra_piece ? align_up(size - o, f->align) :
-					       ra_piece;
+		p->len = size - o < piece ? align_up(size - o, f->align) :
+					    piece;
 		p->res = 0;
 		p->refs = 0;
 		p->done = false;
 		p->state = P_FLIGHT;
 		s->inflight++;
 		go[n++] = p;
-		o += ra_piece;
+		o += piece;
 		s->ahead = o;
 	}
 out:
@@ -376,7 +358,7 @@ out:
 		reclaim_idle(s);
 	/* not under mu: the reaper takes it to land a piece */
 	for (i = 0; i < n; i++) {
-		int rc = aring_submit(ra_ring, f->fd, false, go[i]->buf,
+		int rc = aring_submit(ra->ring, f->fd, false, go[i]->buf,
 				      go[i]->len, go[i]->off, landed, go[i]);
 
 		if (rc)
@@ -409,10 +391,10 @@ ssize_t dfile_read_ahead(struct dfile *f, size_t len, uint64_t off,
 	int rc;
 
 	memset(v, 0, sizeof(*v));
-	if (!ra_ring || f->page_cache || !len || len > ra_piece)
+	if (!f->io->ra.ring || f->page_cache || !len || len > f->io->ra.piece)
 		return read_plain(f, len, off, dst, cap, v);
 	s = stream_of(f);
-	rc = dio_ctx_get(&ctx);
+	rc = dio_ctx_get(f->dio, &ctx);
 	if (!s || rc)
 		return s ? rc : read_plain(f, len, off, dst, cap, v);
 
@@ -478,14 +460,14 @@ void ra_destroy(struct dfile *f)
 
 	if (!s)
 		return;
-	pthread_mutex_lock(&ra_mu);
+	pthread_mutex_lock(&s->ra->mu);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
-		ra_streams = s->next;
+		s->ra->streams = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
-	pthread_mutex_unlock(&ra_mu);
+	pthread_mutex_unlock(&s->ra->mu);
 	pthread_mutex_lock(&s->mu);
 	while (s->inflight)
 		pthread_cond_wait(&s->landed, &s->mu);

@@ -27,59 +27,8 @@
 #include "aring.h"
 #include "bufpool.h"
 #include "dfile_i.h"
+#include "kvio_i.h"
 #include "log.h"
-
-/* A stage buffer goes to the device in pieces of a quarter of it. */
-#define WB_PIECES 4
-
-/* One in-flight write: one record per piece of each pool buffer. */
-struct wbio {
-	struct wbio *next;	/* in the file's in-flight list */
-	struct dfile *f;
-	size_t idx;		/* of the pool buffer */
-	uint64_t off, end;	/* aligned device range */
-};
-
-/* Set once before any file is opened, then read only. */
-static struct aring *wb_ring;
-static struct bufpool *wb_pool;
-static size_t wb_piece;		/* bytes: bufpool_size() / WB_PIECES */
-static uint64_t wb_page;	/* the page cache's unit */
-static struct wbio *wb_ios;	/* [buffer * WB_PIECES + piece] */
-/* per buffer: pieces in flight, plus one while it is a stage */
-static _Atomic unsigned *wb_refs;
-
-int dfile_set_writeback(struct aring *ring, struct bufpool *pool)
-{
-	free(wb_ios);
-	free((void *)wb_refs);
-	wb_ios = NULL;
-	wb_refs = NULL;
-	wb_ring = NULL;
-	wb_pool = NULL;
-	if (!ring || !pool)
-		return 0;
-	wb_ios = calloc((size_t)bufpool_count(pool) * WB_PIECES,
-			sizeof(*wb_ios));
-	wb_refs = calloc(bufpool_count(pool), sizeof(*wb_refs));
-	if (!wb_ios || !wb_refs) {
-		free(wb_ios);
-		free((void *)wb_refs);
-		wb_ios = NULL;
-		wb_refs = NULL;
-		return -ENOMEM;
-	}
-	wb_piece = bufpool_size(pool) / WB_PIECES;
-	wb_page = (uint64_t)sysconf(_SC_PAGESIZE);
-	wb_ring = ring;
-	wb_pool = pool;
-	return 0;
-}
-
-bool wb_enabled(void)
-{
-	return wb_ring != NULL;
-}
 
 int wb_init(struct dfile *f)
 {
@@ -116,22 +65,22 @@ int wb_take_error(struct dfile *f)
 	return err;
 }
 
-static size_t buf_index(const char *buf)
+static size_t buf_index(const struct kvio_wb *wb, const char *buf)
 {
-	return (size_t)(buf - (char *)bufpool_base(wb_pool)) /
-	       bufpool_size(wb_pool);
+	return (size_t)(buf - (char *)bufpool_base(wb->pool)) /
+	       bufpool_size(wb->pool);
 }
 
-static char *buf_of(size_t idx)
+static char *buf_of(const struct kvio_wb *wb, size_t idx)
 {
-	return (char *)bufpool_base(wb_pool) + idx * bufpool_size(wb_pool);
+	return (char *)bufpool_base(wb->pool) + idx * bufpool_size(wb->pool);
 }
 
 /* Drop one reference to pool buffer @idx; the last gives it back. */
-static void buf_put(size_t idx)
+static void buf_put(struct kvio_wb *wb, size_t idx)
 {
-	if (atomic_fetch_sub(&wb_refs[idx], 1) == 1)
-		bufpool_put(wb_pool, buf_of(idx));
+	if (atomic_fetch_sub(&wb->refs[idx], 1) == 1)
+		bufpool_put(wb->pool, buf_of(wb, idx));
 }
 
 /* Reaper thread: the device has a piece, or failed to take it. */
@@ -139,6 +88,7 @@ static void wb_complete(void *arg, ssize_t res)
 {
 	struct wbio *io = arg, **pp;
 	struct dfile *f = io->f;
+	struct kvio_wb *wb = &f->io->wb;
 	size_t idx = io->idx;
 
 	pthread_mutex_lock(&f->wb_mu);
@@ -158,7 +108,7 @@ static void wb_complete(void *arg, ssize_t res)
 	pthread_cond_broadcast(&f->wb_done);
 	pthread_mutex_unlock(&f->wb_mu);
 	/* @f may be gone from here on: a waiter in close can free it */
-	buf_put(idx);
+	buf_put(wb, idx);
 }
 
 /* Wait until no write in flight touches [@a0, @a1). */
@@ -179,9 +129,10 @@ again:
 
 void wb_wait_pages(struct dfile *f, uint64_t off, uint64_t end)
 {
-	if (wb_ring)
-		wait_overlap(f, align_down(off, wb_page),
-			     align_up(end, wb_page));
+	uint64_t page = f->io->wb.page;
+
+	if (f->io->wb.ring)
+		wait_overlap(f, align_down(off, page), align_up(end, page));
 }
 
 /*
@@ -190,15 +141,16 @@ void wb_wait_pages(struct dfile *f, uint64_t off, uint64_t end)
  */
 static int send_piece(struct dfile *f, size_t to)
 {
-	size_t idx = buf_index(f->stage), from = f->stage_sent;
-	struct wbio *io = &wb_ios[idx * WB_PIECES + from / wb_piece];
+	struct kvio_wb *wb = &f->io->wb;
+	size_t idx = buf_index(wb, f->stage), from = f->stage_sent;
+	struct wbio *io = &wb->ios[idx * WB_PIECES + from / wb->piece];
 	int rc;
 
 	*io = (struct wbio){
 		.f = f, .idx = idx, .off = f->stage_off + from,
 		.end = f->stage_off + to,
 	};
-	atomic_fetch_add(&wb_refs[idx], 1);
+	atomic_fetch_add(&wb->refs[idx], 1);
 	atomic_fetch_add(&f->wb_pending, 1);
 	pthread_mutex_lock(&f->wb_mu);
 	io->next = f->inflight;
@@ -210,7 +162,7 @@ static int send_piece(struct dfile *f, size_t to)
 		f->cached_lo = UINT64_MAX;
 		f->cached_hi = 0;
 	}
-	rc = aring_submit(wb_ring, f->fd, true, f->stage + from, to - from,
+	rc = aring_submit(wb->ring, f->fd, true, f->stage + from, to - from,
 			  io->off, wb_complete, io);
 	if (rc) {
 		/* never started: undo as if it had failed */
@@ -223,11 +175,12 @@ static int send_piece(struct dfile *f, size_t to)
 /* The stream is done with its stage buffer (pieces may still fly). */
 static void stage_put(struct dfile *f)
 {
-	size_t idx = buf_index(f->stage);
+	struct kvio_wb *wb = &f->io->wb;
+	size_t idx = buf_index(wb, f->stage);
 
 	f->stage = NULL;
 	atomic_fetch_sub(&f->wb_pending, 1);
-	buf_put(idx);
+	buf_put(wb, idx);
 }
 
 /*
@@ -347,17 +300,18 @@ void wb_drain(struct dfile *f)
  */
 static bool start_stage(struct dfile *f, uint64_t off)
 {
+	struct kvio_wb *wb = &f->io->wb;
 	char *buf;
 
-	buf = bufpool_get(wb_pool, false);
+	buf = bufpool_get(wb->pool, false);
 	if (!buf) {
 		/* our own buffers come back for sure; others' may not */
 		settle(f);
-		buf = bufpool_get(wb_pool, false);
+		buf = bufpool_get(wb->pool, false);
 		if (!buf)
 			return false;
 	}
-	atomic_store(&wb_refs[buf_index(buf)], 1);	/* the stage's */
+	atomic_store(&wb->refs[buf_index(wb, buf)], 1);	/* the stage's */
 	f->stage = buf;
 	f->stage_off = off;
 	f->stage_len = 0;
@@ -387,7 +341,7 @@ static bool start_stage(struct dfile *f, uint64_t off)
  */
 static uint64_t ahead_step(struct dfile *f, uint64_t off)
 {
-	uint64_t cap = bufpool_size(wb_pool), room, step;
+	uint64_t cap = bufpool_size(f->io->wb.pool), room, step;
 	struct statfs sfs;
 	struct stat st;
 
@@ -418,7 +372,8 @@ static uint64_t ahead_step(struct dfile *f, uint64_t off)
 static bool claim_ahead(struct dfile *f, uint64_t from, uint64_t end,
 			uint64_t step)
 {
-	uint64_t cap = bufpool_size(wb_pool), size = atomic_load(&f->size);
+	uint64_t cap = bufpool_size(f->io->wb.pool);
+	uint64_t size = atomic_load(&f->size);
 	bool was = atomic_load(&f->over);
 	uint64_t base = was && f->claimed > size ? f->claimed : size;
 	uint64_t lo, past, to = align_up(end + step, cap);
@@ -505,6 +460,7 @@ static int reserve(struct dfile *f, uint64_t off, size_t len)
 {
 	uint64_t size = atomic_load(&f->size), end = off + len;
 	uint64_t from = off > size ? off : size, step, past;
+	size_t piece = f->io->wb.piece;
 	int rc;
 
 	if (f->no_reserve)
@@ -514,13 +470,13 @@ static int reserve(struct dfile *f, uint64_t off, size_t len)
 	 * piece: the pieces of a client's large O_DIRECT write come in any
 	 * order, and one further on has raised the end over holes.
 	 */
-	if (len >= wb_piece)
+	if (len >= piece)
 		from = off;
 	if (atomic_load(&f->over) && f->claim_lo <= from && from < f->claimed)
 		from = f->claimed;
 	if (end <= from || allocated(f, from, end))
 		return 0;
-	if ((len >= wb_piece || f->stage_len >= wb_piece) &&
+	if ((len >= piece || f->stage_len >= piece) &&
 	    (step = ahead_step(f, off)) && claim_ahead(f, from, end, step))
 		return 0;
 	if (!fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)from,
@@ -544,7 +500,7 @@ static int reserve(struct dfile *f, uint64_t off, size_t len)
 int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 	     size_t len, uint64_t off)
 {
-	size_t cap = bufpool_size(wb_pool);
+	size_t cap = bufpool_size(f->io->wb.pool), piece = f->io->wb.piece;
 	uint64_t a0 = align_down(off, f->align);
 	uint64_t a1 = align_up(off + len, f->align);
 	const char *src = data;
@@ -578,7 +534,7 @@ int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		len -= n;
 		dfile_raise(&f->size, f->stage_off + f->stage_len);
 		/* the device starts on each piece as soon as it is whole */
-		n = align_down(f->stage_len, wb_piece);
+		n = align_down(f->stage_len, piece);
 		if (n > f->stage_sent) {
 			rc = send_piece(f, n);
 			if (rc)

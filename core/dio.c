@@ -1,12 +1,15 @@
 /*
  * dio.c - the per-thread io_uring O_DIRECT engine.
  *
- * A thread's context (ring, bounce buffer, retry slots) is created on its
- * first call and freed by a pthread key destructor when the thread exits.
- * Only the owning thread ever touches it, so the I/O path takes no lock.
+ * An engine (struct dio) is its parameters. A thread's context for it
+ * (ring, bounce buffer, retry slots) is created on the thread's first call
+ * and freed when the thread exits (a pthread key destructor) or when the
+ * thread frees the engine. Only the owning thread ever touches a context,
+ * so the I/O path takes no lock.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -27,43 +30,61 @@
 /* How often one dio_submit() retries -EAGAIN/-EINTR before giving up. */
 #define DIO_AGAIN_MAX	1000
 
+struct dio {
+	struct dio_params p;	/* read only once made */
+	uint64_t id;		/* unique in the process, never reused */
+	size_t buf_align;	/* of bounce buffers: page, or max_align */
+	atomic_bool unregistered_logged;
+};
+
 struct dio_ctx {
 	struct io_uring ring;
+	uint64_t owner;		/* the id of the engine it was made for */
+	struct dio *dio;	/* that engine: read only while in use, which
+				 * is while the engine lives */
+	struct dio_ctx *next;	/* the thread's other contexts */
 	unsigned depth;		/* SQ entries: also the cap on ops in flight */
-	void *buf;		/* bounce buffer, dio_buf_align() aligned */
+	size_t buf_align;	/* the engine's, for growing the buffer */
+	void *buf;		/* bounce buffer, buf_align aligned */
 	size_t buf_len;
 	bool registered;	/* buf is the ring's fixed buffer 0 */
 	int broken;		/* -errno once io_uring_enter failed for good */
 	unsigned *retry;	/* indices of ops to resubmit, depth slots */
 };
 
-/* Written by dio_setup() before any I/O thread exists, then read only. */
-static struct dio_params dio_params = {
-	.queue_depth = 64,
-	.max_io = 1 << 20,
-	.max_align = 4096,
-};
-
+/*
+ * No I/O setting is kept here, only identities and per-thread caches:
+ * engine ids come from a counter, so a context is matched to its engine
+ * by id and a freed engine's address reused by a new one never finds the
+ * old engine's contexts. Each thread keeps a list of its contexts, one
+ * per engine it did I/O through (the value of dio_key, whose destructor
+ * frees them), and the one it used last, so that with one engine (or a
+ * thread that stays on one device) dio_ctx_get() is one comparison.
+ */
+static atomic_uint_fast64_t dio_ids;
 static pthread_once_t dio_once = PTHREAD_ONCE_INIT;
 static pthread_key_t dio_key;
 static int dio_key_err;
-static int dio_unregistered_logged;
-static __thread struct dio_ctx *dio_self;
+static __thread struct dio_ctx *dio_mine;	/* the list */
+static __thread struct dio_ctx *dio_last;	/* the one used last */
 
-int dio_setup(const struct dio_params *p)
-{
-	if (!p || !p->queue_depth || !p->max_io || !is_pow2(p->max_align))
-		return -EINVAL;
-	dio_params = *p;
-	return 0;
-}
-
-static size_t dio_buf_align(void)
+int dio_new(const struct dio_params *p, struct dio **out)
 {
 	long page = sysconf(_SC_PAGESIZE);
-	size_t align = page > 0 ? (size_t)page : 4096;
+	struct dio *d;
 
-	return dio_params.max_align > align ? dio_params.max_align : align;
+	if (!p || !p->queue_depth || !p->max_io || !is_pow2(p->max_align))
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->p = *p;
+	d->id = atomic_fetch_add(&dio_ids, 1) + 1;
+	d->buf_align = page > 0 ? (size_t)page : 4096;
+	if (p->max_align > d->buf_align)
+		d->buf_align = p->max_align;
+	*out = d;
+	return 0;
 }
 
 static void dio_ctx_free(struct dio_ctx *ctx)
@@ -77,26 +98,32 @@ static void dio_ctx_free(struct dio_ctx *ctx)
 	free(ctx);
 }
 
+/* Free every context of the list @arg (the thread's, at its exit). */
 static void dio_key_destroy(void *arg)
 {
-	dio_ctx_free(arg);
-	dio_self = NULL;
+	struct dio_ctx *ctx = arg, *next;
+
+	for (; ctx; ctx = next) {
+		next = ctx->next;
+		dio_ctx_free(ctx);
+	}
+	dio_mine = NULL;
+	dio_last = NULL;
 }
 
 /*
  * A forked child shares the parent's ring mappings, and a SINGLE_ISSUER
- * ring refuses it anyway: forget the inherited context (dropping only the
+ * ring refuses it anyway: forget the inherited contexts (dropping only the
  * child's references) so the child builds its own on first use.
  */
 static void dio_atfork_child(void)
 {
-	struct dio_ctx *ctx = dio_self;
+	struct dio_ctx *list = dio_mine;
 
-	if (!ctx)
+	if (!list)
 		return;
-	dio_self = NULL;
 	pthread_setspecific(dio_key, NULL);
-	dio_ctx_free(ctx);
+	dio_key_destroy(list);
 }
 
 static void dio_init_once(void)
@@ -104,6 +131,28 @@ static void dio_init_once(void)
 	dio_key_err = -pthread_key_create(&dio_key, dio_key_destroy);
 	if (!dio_key_err)
 		dio_key_err = -pthread_atfork(NULL, NULL, dio_atfork_child);
+}
+
+void dio_free(struct dio *d)
+{
+	struct dio_ctx **pp;
+
+	if (!d)
+		return;
+	/* the calling thread's context; other threads free theirs at exit */
+	for (pp = &dio_mine; *pp; pp = &(*pp)->next) {
+		struct dio_ctx *ctx = *pp;
+
+		if (ctx->owner != d->id)
+			continue;
+		*pp = ctx->next;
+		if (dio_last == ctx)
+			dio_last = NULL;
+		pthread_setspecific(dio_key, dio_mine);
+		dio_ctx_free(ctx);
+		break;
+	}
+	free(d);
 }
 
 /* Newest setup flags first; older kernels reject unknown ones with EINVAL. */
@@ -131,16 +180,18 @@ static int dio_ring_init(struct io_uring *ring, unsigned depth)
 /*
  * Swap in a fresh buffer of @len bytes and register it. The old buffer is
  * kept if allocation fails. Failing registration (RLIMIT_MEMLOCK, a buffer
- * over the kernel's 1 GiB limit) is not an error: ops then go unregistered.
+ * over the kernel's 1 GiB limit) is not an error: ops then go unregistered
+ * (said once per engine).
  */
 static int dio_buf_replace(struct dio_ctx *ctx, size_t len)
 {
+	struct dio *d = ctx->dio;
 	struct iovec iov;
 	void *mem;
 	int rc;
 
 	len = iomem_len(len);
-	mem = iomem_alloc(len, dio_buf_align());
+	mem = iomem_alloc(len, ctx->buf_align);
 	if (!mem)
 		return -errno;
 	if (ctx->registered) {
@@ -156,16 +207,14 @@ static int dio_buf_replace(struct dio_ctx *ctx, size_t len)
 	rc = io_uring_register_buffers(&ctx->ring, &iov, 1);
 	if (!rc)
 		ctx->registered = true;
-	else if (!__atomic_exchange_n(&dio_unregistered_logged, 1,
-				      __ATOMIC_RELAXED))
+	else if (!atomic_exchange(&d->unregistered_logged, true))
 		log_debug("cannot register a %zu byte io_uring buffer, using unregistered I/O: %s",
 			  len, strerror(-rc));
 	return 0;
 }
 
-static int dio_ctx_new(struct dio_ctx **out)
+static int dio_ctx_new(struct dio *d, struct dio_ctx **out)
 {
-	size_t align = dio_buf_align();
 	struct dio_ctx *ctx;
 	size_t len;
 	int rc;
@@ -173,7 +222,10 @@ static int dio_ctx_new(struct dio_ctx **out)
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return -ENOMEM;
-	ctx->depth = dio_params.queue_depth;
+	ctx->owner = d->id;
+	ctx->dio = d;
+	ctx->buf_align = d->buf_align;
+	ctx->depth = d->p.queue_depth;
 	ctx->retry = calloc(ctx->depth, sizeof(*ctx->retry));
 	if (!ctx->retry) {
 		rc = -ENOMEM;
@@ -184,8 +236,8 @@ static int dio_ctx_new(struct dio_ctx **out)
 		goto err_free_retry;
 
 	/* Room for max_io starting mid-block plus both edge blocks. */
-	len = align_up(dio_params.max_io + 2 * (size_t)dio_params.max_align,
-		       align);
+	len = align_up(d->p.max_io + 2 * (size_t)d->p.max_align,
+		       d->buf_align);
 	rc = dio_buf_replace(ctx, len);
 	if (rc)
 		goto err_exit_ring;
@@ -201,38 +253,51 @@ err_free_ctx:
 	return rc;
 }
 
-int dio_ctx_get(struct dio_ctx **out)
+/* Not the context used last: another of the thread's, or a new one. */
+static int dio_ctx_find(struct dio *d, struct dio_ctx **out)
 {
-	struct dio_ctx *ctx = dio_self;
+	struct dio_ctx *ctx;
 	int rc;
 
-	if (ctx) {
-		*out = ctx;
-		return 0;
+	for (ctx = dio_mine; ctx; ctx = ctx->next) {
+		if (ctx->owner == d->id) {
+			dio_last = *out = ctx;
+			return 0;
+		}
 	}
 	pthread_once(&dio_once, dio_init_once);
 	if (dio_key_err)
 		return dio_key_err;
-	rc = dio_ctx_new(&ctx);
+	rc = dio_ctx_new(d, &ctx);
 	if (rc)
 		return rc;
+	ctx->next = dio_mine;
 	rc = -pthread_setspecific(dio_key, ctx);
 	if (rc) {
 		dio_ctx_free(ctx);
 		return rc;
 	}
-	dio_self = ctx;
-	*out = ctx;
+	dio_mine = dio_last = *out = ctx;
 	return 0;
+}
+
+int dio_ctx_get(struct dio *d, struct dio_ctx **out)
+{
+	struct dio_ctx *ctx = dio_last;
+
+	if (ctx && ctx->owner == d->id) {
+		*out = ctx;
+		return 0;
+	}
+	return dio_ctx_find(d, out);
 }
 
 void *dio_buf(struct dio_ctx *ctx, size_t len)
 {
-	size_t align;
+	size_t align = ctx->buf_align;
 
 	if (len <= ctx->buf_len)
 		return ctx->buf;
-	align = dio_buf_align();
 	if (len > SIZE_MAX - align)
 		return NULL;
 	if (dio_buf_replace(ctx, align_up(len, align)))

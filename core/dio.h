@@ -1,11 +1,12 @@
 /*
  * dio.h - the io_uring O_DIRECT engine.
  *
- * Every thread that does I/O owns one context: an io_uring and one aligned
- * bounce buffer registered with it. A context is created on the thread's
- * first call and destroyed when the thread exits, so no lock is ever taken
- * on the I/O path. All offsets, lengths and buffers handed to dio_submit()
- * must already be aligned for the file's device; dfile.h does the aligning.
+ * An engine is a set of parameters; every thread that does I/O through it
+ * owns one context for it: an io_uring and one aligned bounce buffer
+ * registered with it. A context is created on the thread's first call and
+ * destroyed when the thread exits, so no lock is ever taken on the I/O
+ * path. All offsets, lengths and buffers handed to dio_submit() must
+ * already be aligned for the file's device; dfile.h does the aligning.
  */
 #ifndef CORE_DIO_H
 #define CORE_DIO_H
@@ -21,24 +22,35 @@ struct dio_params {
 	unsigned max_align;	/* largest device alignment in use */
 };
 
+struct dio;
+
 /*
- * Set the engine's parameters; call once before any thread does I/O.
- * Without it, contexts use 64 / 1 MiB / 4096. Returns 0, or -EINVAL for a
- * NULL @p, a zero field or an alignment that is not a power of two.
+ * Make an engine with the parameters @p (copied). Returns 0 and the engine
+ * in *@out, -EINVAL for a NULL @p, a zero field or an alignment that is
+ * not a power of two, or -ENOMEM.
  */
-int dio_setup(const struct dio_params *p);
+int dio_new(const struct dio_params *p, struct dio **out);
+
+/*
+ * Free @d and the calling thread's context for it. Every other thread
+ * that did I/O through @d must be done with it; its context stays (unused)
+ * until that thread exits. NULL is a no-op.
+ */
+void dio_free(struct dio *d);
 
 struct dio_ctx;
 
 /*
- * This thread's context, created on first use (ring set up with
+ * This thread's context for @d, created on first use (ring set up with
  * SINGLE_ISSUER/DEFER_TASKRUN where the kernel has them, buffer registered).
  * The context belongs to the calling thread: never hand it to another one.
- * It is freed when the thread exits; a fork()ed child starts afresh.
+ * It is freed when the thread exits or frees @d; a fork()ed child starts
+ * afresh. A thread may use several engines, one context each; asking for
+ * the engine it used last costs one comparison.
  * Returns 0 and the context in *@out, or -errno (-ENOMEM, or what
  * io_uring_queue_init returned, e.g. -EPERM when io_uring is disabled).
  */
-int dio_ctx_get(struct dio_ctx **out);
+int dio_ctx_get(struct dio *d, struct dio_ctx **out);
 
 /*
  * The context's bounce buffer, page aligned (max_align aligned if that is

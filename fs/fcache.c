@@ -124,12 +124,13 @@ static int open_backing(struct kvfs *fs, struct inode *in, int dirfd,
 
 	int why;
 
-	rc = dfile_open(dirfd, path, O_RDWR | O_NOFOLLOW, 0, align, out);
+	rc = dfile_open(fs->io, dirfd, path, O_RDWR | O_NOFOLLOW, 0, align,
+			out);
 	/* a read-only backing file still serves readers; writers hear why */
 	if (rc == -EACCES || rc == -EROFS || rc == -EPERM || rc == -ETXTBSY) {
 		why = rc;
-		rc = dfile_open(dirfd, path, O_RDONLY | O_NOFOLLOW, 0, align,
-				out);
+		rc = dfile_open(fs->io, dirfd, path, O_RDONLY | O_NOFOLLOW, 0,
+				align, out);
 		if (!rc)
 			dfile_refuse_writes(*out, why);
 	}

@@ -85,6 +85,7 @@ struct kvfs {
 	 */
 	struct transport *tp;
 	struct devset *devs;
+	struct kvio *io;	/* kvfs_start(): every dfile's I/O engine */
 	unsigned ndev;
 	struct place_policy policy;
 	struct kvfs_params p;

@@ -106,11 +106,12 @@ void kvfs_free(struct kvfs *fs)
 	free(fs);
 }
 
-int kvfs_start(struct kvfs *fs, struct fuse_session *se)
+int kvfs_start(struct kvfs *fs, struct fuse_session *se, struct kvio *io)
 {
 	int rc;
 
 	fs->se = se;
+	fs->io = io;
 	rc = transport_attach(fs->tp, se);
 	if (rc)
 		return rc;

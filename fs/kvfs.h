@@ -11,6 +11,7 @@
 #include <fuse_lowlevel.h>
 
 struct devset;
+struct kvio;
 
 struct kvfs_params {
 	struct devset *devs;
@@ -47,11 +48,12 @@ void kvfs_free(struct kvfs *fs);
 /*
  * Start what needs the session, once mounted and daemonized and before the
  * session loop: the filesystem's own reads and writes of /dev/fuse, and
- * the inode evictor. Returns 0 or -errno (either failed to start).
- * kvfs_stop() ends both; call it after the session loop returned, before
- * kvfs_free().
+ * the inode evictor; backing files do their I/O through @io (core/kvio.h,
+ * made after daemonizing too), which must outlive kvfs_free(). Returns 0
+ * or -errno (either failed to start). kvfs_stop() ends both; call it
+ * after the session loop returned, before kvfs_free().
  */
-int kvfs_start(struct kvfs *fs, struct fuse_session *se);
+int kvfs_start(struct kvfs *fs, struct fuse_session *se, struct kvio *io);
 void kvfs_stop(struct kvfs *fs);
 
 /* The operations table; pass the kvfs as userdata. */

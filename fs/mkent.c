@@ -280,10 +280,10 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	rc = caller_umask(fs, req);
 	if (rc)
 		goto out;
-	rc = dfile_open(kv_rootfd(fs, dev), path, flags, mode,
+	rc = dfile_open(fs->io, kv_rootfd(fs, dev), path, flags, mode,
 			kv_dev(fs, dev)->dio_align, &df);
 	if (rc == -ENOENT && !(rc = ns_make_parents(fs, dev, path)))
-		rc = dfile_open(kv_rootfd(fs, dev), path, flags, mode,
+		rc = dfile_open(fs->io, kv_rootfd(fs, dev), path, flags, mode,
 				kv_dev(fs, dev)->dio_align, &df);
 	if (rc)
 		goto out;

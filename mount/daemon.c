@@ -18,14 +18,11 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "aring.h"
-#include "bufpool.h"
 #include "daemon.h"
 #include "dev.h"
-#include "dfile.h"
-#include "dio.h"
 #include "fuselog.h"
 #include "kvfs.h"
+#include "kvio.h"
 #include "log.h"
 #include "sources.h"
 
@@ -223,86 +220,33 @@ static void log_devices(const struct devset *devs)
 }
 
 /*
- * A pool of I/O buffers and the ring that reads or writes them: one for
- * write-behind, one for read-ahead. Made after daemonizing: registered
- * buffers are pinned pages of the process that registered them, which a
- * fork does not hand to the child.
+ * Build the I/O engine from the configuration; after daemonizing, since
+ * the engine registers its buffers (core/kvio.h). Read-ahead pieces are
+ * 1 MiB, the largest READ the kernel sends; the daemon keeps as much ahead
+ * of a sequential reader as the kernel's own read-ahead window. Returns 0
+ * or -1 (logged).
  */
-struct ioset {
-	struct bufpool *pool;
-	struct aring *ring;
-};
-
-static int ioset_new(unsigned count, size_t size, const struct devset *devs,
-		     struct ioset *io)
+static int io_new(const struct kv_config *c, const struct devset *devs,
+		  struct kvio **io)
 {
-	size_t align = devset_max_align(devs);
-	int rc;
+	struct kvio_params p = {
+		.dio = {
+			.queue_depth = KV_QUEUE_DEPTH,
+			.max_io = KV_MAX_IO,
+			.max_align = devset_max_align(devs),
+		},
+		.wb = {
+			.buffers = c->write_buffers,
+			.size = (size_t)c->write_buffer_kb << 10,
+		},
+		.ra = { .buffers = c->read_buffers, .size = KV_MAX_IO },
+		.ra_depth = (size_t)c->read_ahead_kb << 10,
+	};
+	int rc = kvio_new(&p, io);
 
-	if (align < 4096)
-		align = 4096;
-	rc = bufpool_new(count, size, align, &io->pool);
-	if (!rc)
-		rc = aring_new(count, bufpool_base(io->pool), count * size,
-			       &io->ring);
-	return rc;
-}
-
-static void ioset_free(struct ioset *io)
-{
-	aring_free(io->ring);
-	bufpool_free(io->pool);
-	io->ring = NULL;
-	io->pool = NULL;
-}
-
-static void writeback_start(const struct kv_config *c,
-			    const struct devset *devs, struct ioset *wb)
-{
-	int rc;
-
-	if (!c->write_buffers)
-		return;
-	rc = ioset_new(c->write_buffers, (size_t)c->write_buffer_kb << 10,
-		       devs, wb);
-	if (!rc)
-		rc = dfile_set_writeback(wb->ring, wb->pool);
-	if (rc) {
-		log_warn("write-behind off: %s", strerror(-rc));
-		ioset_free(wb);
-	}
-}
-
-/*
- * Read-ahead pieces are 1 MiB, the largest READ the kernel sends; the
- * daemon keeps as much ahead of a sequential reader as the kernel's own
- * read-ahead window (at least one piece).
- */
-static void readahead_start(const struct kv_config *c,
-			    const struct devset *devs, struct ioset *ra)
-{
-	size_t piece = 1u << 20, depth = (size_t)c->read_ahead_kb << 10;
-	int rc;
-
-	if (!c->read_buffers)
-		return;
-	rc = ioset_new(c->read_buffers, piece, devs, ra);
-	if (!rc)
-		rc = dfile_set_readahead(ra->ring, ra->pool,
-					 depth > piece ? depth : piece);
-	if (rc) {
-		log_warn("read-ahead off: %s", strerror(-rc));
-		ioset_free(ra);
-	}
-}
-
-/* After every file is closed. */
-static void io_stop(struct ioset *wb, struct ioset *ra)
-{
-	dfile_set_writeback(NULL, NULL);
-	dfile_set_readahead(NULL, NULL, 0);
-	ioset_free(wb);
-	ioset_free(ra);
+	if (rc)
+		log_err("cannot set up the I/O engine: %s", strerror(-rc));
+	return rc ? -1 : 0;
 }
 
 /*
@@ -384,6 +328,7 @@ struct daemon {
 	struct fuse_args args;
 	struct fuse_session *se;
 	bool mounted;		/* once: the devices are no longer discarded */
+	struct kvio *io;	/* the I/O engine, made after daemonizing */
 };
 
 /*
@@ -428,23 +373,13 @@ static int daemon_open_devices(struct daemon *d)
 	return 0;
 }
 
-/* Set up the per-thread I/O and build the filesystem. Returns 0 or -1. */
+/* Build the filesystem. Returns 0 or -1. */
 static int daemon_new_fs(struct daemon *d)
 {
 	const struct kv_config *c = d->c;
-	struct dio_params dp;
 	struct kvfs_params kp;
 	int rc;
 
-	dp.queue_depth = KV_QUEUE_DEPTH;
-	dp.max_io = KV_MAX_IO;
-	dp.max_align = devset_max_align(d->devs);
-	rc = dio_setup(&dp);
-	if (rc) {
-		startup_error("cannot set up the I/O engine: %s",
-			      strerror(-rc));
-		return -1;
-	}
 	kp.devs = d->devs;
 	kp.gpus = c->gpus;
 	kp.entry_timeout = c->entry_timeout;
@@ -548,7 +483,7 @@ static int daemon_serve(struct daemon *d)
 	int rc;
 
 	readahead_set(d->mnt, d->c->read_ahead_kb);
-	rc = kvfs_start(d->fs, d->se);
+	rc = kvfs_start(d->fs, d->se, d->io);
 	if (rc) {
 		log_err("cannot start the inode evictor: %s", strerror(-rc));
 		return 1;
@@ -566,7 +501,6 @@ static int daemon_serve(struct daemon *d)
 
 int daemon_run(const struct kv_config *c)
 {
-	struct ioset wb = { NULL, NULL }, ra = { NULL, NULL };
 	struct daemon d = { .c = c };
 	int status = 1;
 
@@ -584,13 +518,12 @@ int daemon_run(const struct kv_config *c)
 		goto out_devs;
 	if (!daemon_mount(&d)) {
 		daemon_announce(&d);
-		writeback_start(c, d.devs, &wb);
-		readahead_start(c, d.devs, &ra);
-		status = daemon_serve(&d);
+		if (!io_new(c, d.devs, &d.io))
+			status = daemon_serve(&d);
 		daemon_unmount(&d);
 	}
 	kvfs_free(d.fs);	/* closes open files: write-behind drains */
-	io_stop(&wb, &ra);
+	kvio_free(d.io);
 out_devs:
 	if (d.mounted)
 		devset_free(d.devs);

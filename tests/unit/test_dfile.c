@@ -21,20 +21,27 @@
 #include <criterion/criterion.h>
 
 #include "align.h"
-#include "aring.h"
-#include "bufpool.h"
 #include "dfile.h"
-#include "dio.h"
+#include "kvio.h"
+#include "log.h"
 #include "t_rand.h"
 #include "t_tmpdir.h"
 
+/* The engine every file of a test is opened with. */
+static struct kvio *t_io;
+
 static void t_setup(void)
 {
+	struct kvio_params p = { .dio = T_DIO_PARAMS };
+
 	t_tmpdir_setup("dfile");
+	cr_assert_eq(kvio_new(&p, &t_io), 0);
+	cr_assert_not(kvio_writes_behind(t_io));
 }
 
 static void t_teardown(void)
 {
+	kvio_free(t_io);
 	t_tmpdir_teardown();
 }
 
@@ -44,23 +51,20 @@ TestSuite(dfile, .init = t_setup, .fini = t_teardown);
  * The same checks with write-behind on: a small pool of small buffers, so
  * streams cross buffer boundaries and the pool runs dry.
  */
-static struct aring *t_ring;
-static struct bufpool *t_pool;
-
 static void t_setup_wb(void)
 {
-	t_setup();
-	cr_assert_eq(bufpool_new(6, 64 * T_KIB, 4096, &t_pool), 0);
-	cr_assert_eq(aring_new(16, bufpool_base(t_pool), 6 * 64 * T_KIB,
-			       &t_ring), 0);
-	cr_assert_eq(dfile_set_writeback(t_ring, t_pool), 0);
+	struct kvio_params p = {
+		.dio = T_DIO_PARAMS,
+		.wb = { .buffers = 6, .size = 64 * T_KIB, .slots = 16 },
+	};
+
+	t_tmpdir_setup("dfile");
+	cr_assert_eq(kvio_new(&p, &t_io), 0);
+	cr_assert(kvio_writes_behind(t_io));
 }
 
 static void t_teardown_wb(void)
 {
-	dfile_set_writeback(NULL, NULL);
-	aring_free(t_ring);
-	bufpool_free(t_pool);
 	t_teardown();
 }
 
@@ -72,7 +76,7 @@ static struct dfile *t_open(const char *name, int flags, unsigned align)
 	struct dfile *f = NULL;
 	int rc;
 
-	rc = dfile_open(t_dirfd, name, flags, 0644, align, &f);
+	rc = dfile_open(t_io, t_dirfd, name, flags, 0644, align, &f);
 	cr_assert_eq(rc, 0, "dfile_open %s: %s", name, strerror(-rc));
 	return f;
 }
@@ -285,9 +289,45 @@ Test(dfile_wb, sequential_stream_lands_at_close)
 }
 
 /*
+ * What core logs during a test that expects errors: kept, not printed, so
+ * a green run shows no error line; the test asserts on it instead.
+ */
+static pthread_mutex_t t_log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char t_log[4096];
+
+static void t_log_sink(enum log_level level, const char *line)
+{
+	size_t used;
+
+	(void)level;
+	pthread_mutex_lock(&t_log_mu);
+	used = strlen(t_log);
+	snprintf(t_log + used, sizeof(t_log) - used, "%s\n", line);
+	pthread_mutex_unlock(&t_log_mu);
+}
+
+/* Whether a line logged since t_log_capture() holds @what. */
+static bool t_logged(const char *what)
+{
+	bool found;
+
+	pthread_mutex_lock(&t_log_mu);
+	found = strstr(t_log, what) != NULL;
+	pthread_mutex_unlock(&t_log_mu);
+	return found;
+}
+
+static void t_log_capture(void)
+{
+	t_log[0] = '\0';
+	log_setup(t_log_sink, LOG_LVL_INFO);
+}
+
+/*
  * A device failure is kept and reported by the next write or the close.
  * The writes are a whole piece (a quarter of a 64 KiB pool buffer), which
- * goes to the device as soon as it is staged.
+ * goes to the device as soon as it is staged. The failure is logged, and
+ * the test expects that line (captured, not printed).
  */
 Test(dfile_wb, failure_is_reported_later)
 {
@@ -296,6 +336,7 @@ Test(dfile_wb, failure_is_reported_later)
 	int devnull_fd;
 
 	t_require_direct();
+	t_log_capture();
 	f = t_open("err", O_RDWR | O_CREAT | O_TRUNC, 4096);
 	/* swap the descriptor for a read-only one: the device write fails */
 	devnull_fd = open("/dev/zero", O_RDONLY);
@@ -305,10 +346,16 @@ Test(dfile_wb, failure_is_reported_later)
 	cr_assert_eq(dfile_write(f, pay, sizeof(pay), 0), sizeof(pay),
 		     "answered before the device saw it");
 	cr_assert_eq(dfile_settle(f), -EBADF, "flush reports the failure");
+	cr_assert(t_logged("write-behind of 16384 bytes at 0 of /dev/zero "
+			   "failed: Bad file descriptor"), "logged: %s", t_log);
 	cr_assert_eq(dfile_settle(f), 0, "reported once");
 	cr_assert_eq(dfile_write(f, pay, sizeof(pay), sizeof(pay)),
 		     sizeof(pay));
 	cr_assert_eq(dfile_close(f), -EBADF, "close reports it too");
+	cr_assert(t_logged("write-behind of 16384 bytes at 16384 of "
+			   "/dev/zero failed: Bad file descriptor"),
+		  "logged: %s", t_log);
+	log_setup(NULL, LOG_LVL_INFO);
 }
 
 Test(dfile, appends_of_odd_sizes)
@@ -527,12 +574,12 @@ Test(dfile, open_flags_and_errors)
 	struct dfile *f = NULL;
 
 	t_require_direct();
-	cr_assert_eq(dfile_open(t_dirfd, "x", O_RDWR | O_CREAT, 0600, 3000,
-				&f), -EINVAL);
-	cr_assert_eq(dfile_open(t_dirfd, "x", O_RDWR | O_CREAT, 0600, 0, &f),
-		     -EINVAL);
-	cr_assert_eq(dfile_open(t_dirfd, "missing", O_RDONLY, 0, 4096, &f),
-		     -ENOENT);
+	cr_assert_eq(dfile_open(t_io, t_dirfd, "x", O_RDWR | O_CREAT, 0600,
+				3000, &f), -EINVAL);
+	cr_assert_eq(dfile_open(t_io, t_dirfd, "x", O_RDWR | O_CREAT, 0600,
+				0, &f), -EINVAL);
+	cr_assert_eq(dfile_open(t_io, t_dirfd, "missing", O_RDONLY, 0, 4096,
+				&f), -ENOENT);
 	cr_assert_eq(dfile_close(NULL), 0);
 
 	/* Write-only still does read-modify-write of edge blocks. */
@@ -544,8 +591,9 @@ Test(dfile, open_flags_and_errors)
 	cr_assert_eq(dfile_close(f), 0);
 	memcpy(a + 4090, b, sizeof(b));
 	t_expect_on_disk("wronly", a, sizeof(a));
-	cr_assert_eq(dfile_open(t_dirfd, "wronly", O_RDWR | O_CREAT | O_EXCL,
-				0600, 4096, &f), -EEXIST);
+	cr_assert_eq(dfile_open(t_io, t_dirfd, "wronly",
+				O_RDWR | O_CREAT | O_EXCL, 0600, 4096, &f),
+		     -EEXIST);
 }
 
 /*
@@ -560,7 +608,7 @@ static int t_efbig_child(void)
 	struct dfile *f;
 	ssize_t n;
 
-	if (!pay || dfile_open(t_dirfd, "fsize", O_RDWR, 0, 4096, &f))
+	if (!pay || dfile_open(t_io, t_dirfd, "fsize", O_RDWR, 0, 4096, &f))
 		return 10;
 	memset(pay, 0x11, 256 * T_KIB);
 	signal(SIGXFSZ, SIG_IGN);

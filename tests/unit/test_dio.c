@@ -22,13 +22,20 @@
 #include "log.h"
 #include "t_tmpdir.h"
 
+/* The engine every test does its I/O through. */
+static struct dio *t_dio;
+
 static void t_setup(void)
 {
+	struct dio_params p = T_DIO_PARAMS;
+
 	t_tmpdir_setup("dio");
+	cr_assert_eq(dio_new(&p, &t_dio), 0);
 }
 
 static void t_teardown(void)
 {
+	dio_free(t_dio);
 	t_tmpdir_teardown();
 }
 
@@ -65,23 +72,23 @@ static bool t_check(const void *buf, size_t len, uint64_t off, unsigned seed)
 	return true;
 }
 
-Test(dio, setup_rejects_bad_params)
+Test(dio, new_rejects_bad_params)
 {
-	struct dio_params p = {
-		.queue_depth = 64, .max_io = T_MIB, .max_align = 4096,
-	};
+	struct dio_params p = T_DIO_PARAMS;
+	struct dio *d = NULL;
 
-	cr_assert_eq(dio_setup(NULL), -EINVAL);
+	cr_assert_eq(dio_new(NULL, &d), -EINVAL);
 	p.max_align = 3000;
-	cr_assert_eq(dio_setup(&p), -EINVAL);
+	cr_assert_eq(dio_new(&p, &d), -EINVAL);
 	p.max_align = 0;
-	cr_assert_eq(dio_setup(&p), -EINVAL);
+	cr_assert_eq(dio_new(&p, &d), -EINVAL);
 	p.max_align = 4096;
 	p.queue_depth = 0;
-	cr_assert_eq(dio_setup(&p), -EINVAL);
+	cr_assert_eq(dio_new(&p, &d), -EINVAL);
 	p.queue_depth = 64;
 	p.max_io = 0;
-	cr_assert_eq(dio_setup(&p), -EINVAL);
+	cr_assert_eq(dio_new(&p, &d), -EINVAL);
+	cr_assert_null(d);
 }
 
 Test(dio, ctx_is_per_thread_and_stable)
@@ -89,8 +96,8 @@ Test(dio, ctx_is_per_thread_and_stable)
 	struct dio_ctx *a, *b;
 	void *buf;
 
-	cr_assert_eq(dio_ctx_get(&a), 0);
-	cr_assert_eq(dio_ctx_get(&b), 0);
+	cr_assert_eq(dio_ctx_get(t_dio, &a), 0);
+	cr_assert_eq(dio_ctx_get(t_dio, &b), 0);
 	cr_assert_eq(a, b);
 	buf = dio_buf(a, 0);
 	cr_assert_not_null(buf);
@@ -108,7 +115,7 @@ Test(dio, aligned_roundtrip)
 
 	t_require_direct();
 	fd = t_open("rt");
-	cr_assert_eq(dio_ctx_get(&ctx), 0);
+	cr_assert_eq(dio_ctx_get(t_dio, &ctx), 0);
 	buf = dio_buf(ctx, T_MIB);
 	cr_assert_not_null(buf);
 
@@ -165,7 +172,7 @@ Test(dio, read_at_eof_returns_short_count)
 	close(bfd);
 
 	fd = t_open("eof");
-	cr_assert_eq(dio_ctx_get(&ctx), 0);
+	cr_assert_eq(dio_ctx_get(t_dio, &ctx), 0);
 	buf = dio_buf(ctx, 16384);
 
 	op = (struct dio_op){ .fd = fd, .buf = buf, .len = 8192, .off = 0 };
@@ -200,7 +207,7 @@ Test(dio, more_ops_than_queue_depth)
 
 	t_require_direct();
 	fd = t_open("many");
-	cr_assert_eq(dio_ctx_get(&ctx), 0);
+	cr_assert_eq(dio_ctx_get(t_dio, &ctx), 0);
 	buf = dio_buf(ctx, (size_t)N * BS);
 	cr_assert_not_null(buf);
 
@@ -239,7 +246,7 @@ Test(dio, zero_ops_and_zero_length_ops)
 
 	t_require_direct();
 	fd = t_open("zero");
-	cr_assert_eq(dio_ctx_get(&ctx), 0);
+	cr_assert_eq(dio_ctx_get(t_dio, &ctx), 0);
 	buf = dio_buf(ctx, 4096);
 	cr_assert_eq(dio_submit(ctx, ops, 0), 0);
 	memset(buf, 7, 4096);
@@ -265,7 +272,7 @@ Test(dio, bad_fd_fails_only_its_op)
 
 	t_require_direct();
 	/* The ring first, so that it cannot reuse the closed descriptor. */
-	cr_assert_eq(dio_ctx_get(&ctx), 0);
+	cr_assert_eq(dio_ctx_get(t_dio, &ctx), 0);
 	fd = t_open("badfd");
 	closed = t_open("closed");
 	close(closed);
@@ -300,7 +307,7 @@ Test(dio, unaligned_op_fails_with_einval)
 
 	t_require_direct();
 	fd = t_open("unaligned");
-	cr_assert_eq(dio_ctx_get(&ctx), 0);
+	cr_assert_eq(dio_ctx_get(t_dio, &ctx), 0);
 	buf = dio_buf(ctx, 8192);
 	op = (struct dio_op){ .fd = fd, .write = true, .buf = buf,
 			      .len = 4096, .off = 100 };
@@ -319,7 +326,7 @@ Test(dio, buffer_grows_on_demand)
 
 	t_require_direct();
 	fd = t_open("grow");
-	cr_assert_eq(dio_ctx_get(&ctx), 0);
+	cr_assert_eq(dio_ctx_get(t_dio, &ctx), 0);
 	small = dio_buf(ctx, 4096);
 	cr_assert_not_null(small);
 	buf = dio_buf(ctx, big);
@@ -365,7 +372,7 @@ static void *t_worker_main(void *arg)
 	unsigned r;
 	char *buf;
 
-	w->rc = dio_ctx_get(&w->ctx);
+	w->rc = dio_ctx_get(t_dio, &w->ctx);
 	if (w->rc)
 		return NULL;
 	buf = dio_buf(w->ctx, T_CHUNK);
@@ -401,7 +408,7 @@ Test(dio, threads_each_own_a_context)
 
 	t_require_direct();
 	fd = t_open("threads");
-	cr_assert_eq(dio_ctx_get(&mine), 0);
+	cr_assert_eq(dio_ctx_get(t_dio, &mine), 0);
 	for (i = 0; i < T_THREADS; i++) {
 		w[i] = (struct t_worker){ .fd = fd, .id = i };
 		cr_assert_eq(pthread_create(&tid[i], NULL, t_worker_main,
@@ -439,7 +446,7 @@ static void *t_short_lived(void *arg)
 {
 	struct dio_ctx *ctx;
 
-	*(int *)arg = dio_ctx_get(&ctx);
+	*(int *)arg = dio_ctx_get(t_dio, &ctx);
 	return NULL;
 }
 
@@ -468,7 +475,7 @@ Test(dio, forked_child_gets_its_own_context)
 
 	t_require_direct();
 	fd = t_open("fork");
-	cr_assert_eq(dio_ctx_get(&ctx), 0);
+	cr_assert_eq(dio_ctx_get(t_dio, &ctx), 0);
 	buf = dio_buf(ctx, 4096);
 	t_fill(buf, 4096, 0, 7);
 	op = (struct dio_op){ .fd = fd, .write = true, .buf = buf,
@@ -481,7 +488,7 @@ Test(dio, forked_child_gets_its_own_context)
 		struct dio_ctx *cctx;
 		char *cbuf;
 
-		if (dio_ctx_get(&cctx) || cctx == NULL)
+		if (dio_ctx_get(t_dio, &cctx) || cctx == NULL)
 			_exit(2);
 		cbuf = dio_buf(cctx, 4096);
 		op = (struct dio_op){ .fd = fd, .buf = cbuf, .len = 4096,
@@ -525,7 +532,7 @@ static int t_unregistered_child(int fd)
 	log_setup(t_sink, LOG_LVL_DEBUG);
 	if (setrlimit(RLIMIT_MEMLOCK, &rl) || setresuid(65534, 65534, 65534))
 		return 10;
-	if (dio_ctx_get(&ctx))
+	if (dio_ctx_get(t_dio, &ctx))
 		return 11;
 	if (!t_saw_unregistered)
 		return 12;
@@ -560,4 +567,32 @@ Test(dio, unregistered_buffer_still_works)
 	cr_assert_eq(WEXITSTATUS(status), 0, "child failed at step %d",
 		     WEXITSTATUS(status));
 	close(fd);
+}
+
+/*
+ * A thread doing I/O through two engines (one per device, say) has a
+ * context for each, made with that engine's parameters; freeing one
+ * engine leaves the other's context as it was.
+ */
+Test(dio, each_engine_has_its_own_context)
+{
+	struct dio_params p = T_DIO_PARAMS;
+	struct dio_ctx *a, *b, *again;
+	struct dio *other;
+
+	p.max_io = 4 * T_MIB;
+	cr_assert_eq(dio_new(&p, &other), 0);
+	cr_assert_eq(dio_ctx_get(t_dio, &a), 0);
+	cr_assert_eq(dio_ctx_get(other, &b), 0);
+	cr_assert_neq(a, b);
+	cr_assert_neq(dio_buf(a, 0), dio_buf(b, 0));
+	/* the other engine's buffer starts at its own max_io */
+	cr_assert_eq(dio_buf(b, 4 * T_MIB + 8192), dio_buf(b, 0));
+	cr_assert_eq(dio_ctx_get(t_dio, &again), 0);
+	cr_assert_eq(again, a);
+	cr_assert_eq(dio_ctx_get(other, &again), 0);
+	cr_assert_eq(again, b);
+	dio_free(other);
+	cr_assert_eq(dio_ctx_get(t_dio, &again), 0);
+	cr_assert_eq(again, a);
 }

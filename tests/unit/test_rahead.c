@@ -1,5 +1,5 @@
 /*
- * test_rahead.c - unit tests for read-ahead (core/rahead.c): what a
+ * test_rahead.c - unit tests for read-ahead (core/dfile_ra.c): what a
  * sequential reader gets is the file, whether it comes from pieces read
  * ahead or from the device, whatever writes, truncates and hole punches
  * happen between its reads; and every piece goes back to the pool.
@@ -24,10 +24,9 @@
 #include <criterion/criterion.h>
 
 #include "align.h"
-#include "aring.h"
 #include "bufpool.h"
 #include "dfile.h"
-#include "dio.h"
+#include "kvio_i.h"
 #include "t_rand.h"
 #include "t_tmpdir.h"
 
@@ -35,30 +34,36 @@
 #define R_DEPTH (4 * R_PIECE)
 #define R_POOL 8
 
-static struct aring *t_wring, *t_rring;
-static struct bufpool *t_wpool, *t_rpool;
+static struct kvio *t_io;
+static struct bufpool *t_rpool;	/* the engine's read-ahead pool */
+
+/* An engine as the daemon's (@wb: with write-behind), small. */
+static void t_engine(bool wb)
+{
+	struct kvio_params p = {
+		.dio = T_DIO_PARAMS,
+		.wb = { .buffers = 6, .size = 64 * T_KIB, .slots = 16 },
+		.ra = { .buffers = R_POOL, .size = R_PIECE },
+		.ra_depth = R_DEPTH,
+	};
+
+	if (!wb)
+		p.wb.buffers = 0;
+	cr_assert_eq(kvio_new(&p, &t_io), 0);
+	cr_assert_eq(kvio_writes_behind(t_io), wb);
+	cr_assert(kvio_reads_ahead(t_io));
+	t_rpool = t_io->ra.pool;
+}
 
 static void t_setup(void)
 {
 	t_tmpdir_setup("rahead");
-	cr_assert_eq(bufpool_new(6, 64 * T_KIB, 4096, &t_wpool), 0);
-	cr_assert_eq(aring_new(16, bufpool_base(t_wpool), 6 * 64 * T_KIB,
-			       &t_wring), 0);
-	cr_assert_eq(dfile_set_writeback(t_wring, t_wpool), 0);
-	cr_assert_eq(bufpool_new(R_POOL, R_PIECE, 4096, &t_rpool), 0);
-	cr_assert_eq(aring_new(R_POOL, bufpool_base(t_rpool),
-			       R_POOL * R_PIECE, &t_rring), 0);
-	cr_assert_eq(dfile_set_readahead(t_rring, t_rpool, R_DEPTH), 0);
+	t_engine(true);
 }
 
 static void t_teardown(void)
 {
-	dfile_set_readahead(NULL, NULL, 0);
-	dfile_set_writeback(NULL, NULL);
-	aring_free(t_rring);
-	aring_free(t_wring);
-	bufpool_free(t_rpool);
-	bufpool_free(t_wpool);
+	kvio_free(t_io);
 	t_tmpdir_teardown();
 }
 
@@ -68,7 +73,7 @@ TestSuite(rahead, .init = t_setup, .fini = t_teardown);
 static struct dfile *t_open(const char *name, int flags)
 {
 	struct dfile *f = NULL;
-	int rc = dfile_open(t_dirfd, name, flags, 0644, 512, &f);
+	int rc = dfile_open(t_io, t_dirfd, name, flags, 0644, 512, &f);
 
 	cr_assert_eq(rc, 0, "dfile_open %s: %s", name, strerror(-rc));
 	return f;
@@ -635,6 +640,7 @@ Test(rahead, readers_never_see_a_unit_older_than_a_finished_write,
 Test(rahead, without_write_behind_readers_never_see_an_older_unit,
      .timeout = 60)
 {
-	dfile_set_writeback(NULL, NULL);
+	kvio_free(t_io);
+	t_engine(false);
 	s_run();
 }
