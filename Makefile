@@ -112,7 +112,9 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) integration
 
-layering:
+# core's dfile module calls one way (core/dfile_i.h): read from the objects.
+layering: $(CORE_OBJ)
+	@bash tests/unit/check-dfile-calls.sh $(BUILD)
 	@bad=$$(grep -lE '#include *[<"](fuse|fuse_lowlevel|fuse3/)' core/*.[ch]); \
 	if [ -n "$$bad" ]; then echo "core/ includes FUSE: $$bad"; exit 1; fi
 	@bad=$$(grep -lE '#include *[<"]liburing' fs/*.[ch]); \

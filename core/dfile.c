@@ -1,5 +1,8 @@
 /*
- * dfile.c - a backing file opened O_DIRECT, read and written at any offset.
+ * dfile.c - a backing file opened O_DIRECT, read and written at any offset:
+ * the entry of the dfile module (dfile_i.h), the only file that takes the
+ * file's lock and drains write-behind; it picks a policy (dfile_wb.c,
+ * dfile_ra.c) or a primitive (dfio.c) below it for the rest.
  *
  * Aligned requests go to the device through the calling thread's dio
  * context; unaligned writes go through the backing file's page cache,
@@ -55,7 +58,7 @@ int dfile_open(struct kvio *io, int dirfd, const char *relpath, int flags,
 	pthread_rwlockattr_destroy(&attr);
 	if (rc)
 		goto err_free;
-	rc = wb_init(f);
+	rc = dfile_wb_init(f);
 	if (rc)
 		goto err_destroy_lock;
 
@@ -90,7 +93,7 @@ int dfile_open(struct kvio *io, int dirfd, const char *relpath, int flags,
 err_close:
 	close(fd);
 err_destroy_wb:
-	wb_destroy(f);
+	dfile_wb_destroy(f);
 err_destroy_lock:
 	pthread_rwlock_destroy(&f->lock);
 err_free:
@@ -104,8 +107,8 @@ err_free:
  */
 static int dfile_settle_locked(struct dfile *f)
 {
-	wb_drain(f);
-	return wb_take_error(f);
+	dfile_wb_drain(f);
+	return dfile_wb_take_error(f);
 }
 
 void dfile_drain(struct dfile *f)
@@ -113,7 +116,7 @@ void dfile_drain(struct dfile *f)
 	if (!atomic_load(&f->wb_pending) && !atomic_load(&f->over))
 		return;
 	pthread_rwlock_wrlock(&f->lock);
-	wb_drain(f);
+	dfile_wb_drain(f);
 	pthread_rwlock_unlock(&f->lock);
 }
 
@@ -134,12 +137,12 @@ int dfile_close(struct dfile *f)
 	if (!f)
 		return 0;
 	rc = dfile_settle(f);
-	ra_destroy(f);	/* its reads use the descriptor */
+	dfile_ra_destroy(f);	/* its reads use the descriptor */
 	if (close(f->fd) < 0 && !rc)
 		rc = -errno;
 	if (f->page_fd >= 0)
 		close(f->page_fd);
-	wb_destroy(f);
+	dfile_wb_destroy(f);
 	pthread_rwlock_destroy(&f->lock);
 	free(f);
 	return rc;
@@ -194,7 +197,7 @@ ssize_t dfile_read_to(struct dfile *f, size_t len, uint64_t off, void *dst,
 		return rc;
 	dfile_drain(f);	/* the device must have what was written */
 	pthread_rwlock_rdlock(&f->lock);
-	ret = dfile_read_locked(f, ctx, len, off, dst, cap, data);
+	ret = dfio_read(f, ctx, len, off, dst, cap, data);
 	pthread_rwlock_unlock(&f->lock);
 	return ret;
 }
@@ -202,7 +205,7 @@ ssize_t dfile_read_to(struct dfile *f, size_t len, uint64_t off, void *dst,
 ssize_t dfile_span_begin(struct dfile *f, size_t len, uint64_t off, int *fd)
 {
 	uint64_t size;
-	int rc = page_fd(f);
+	int rc = dfio_page_fd(f);
 
 	if (rc < 0)
 		return rc;
@@ -220,6 +223,49 @@ void dfile_span_end(struct dfile *f)
 	pthread_rwlock_unlock(&f->lock);
 }
 
+/* dfile_read_to() into a view: without read-ahead, or when it cannot. */
+static ssize_t read_plain(struct dfile *f, size_t len, uint64_t off,
+			  void *dst, size_t cap, struct dfile_view *v)
+{
+	const void *data;
+	ssize_t n = dfile_read_to(f, len, off, dst, cap, &data);
+
+	if (n >= 0) {
+		v->iov[0].iov_base = (void *)data;
+		v->iov[0].iov_len = (size_t)n;
+		v->cnt = 1;
+	}
+	return n;
+}
+
+ssize_t dfile_read_ahead(struct dfile *f, size_t len, uint64_t off,
+			 void *dst, size_t cap, struct dfile_view *v)
+{
+	struct rastream *s;
+	struct dio_ctx *ctx;
+	ssize_t n;
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	if (!dfile_ra_wants(f, len))
+		return read_plain(f, len, off, dst, cap, v);
+	s = dfile_ra_stream(f);
+	rc = dio_ctx_get(f->dio, &ctx);
+	if (!s || rc)
+		return s ? rc : read_plain(f, len, off, dst, cap, v);
+
+	dfile_drain(f);	/* the device must have what was written */
+	pthread_rwlock_rdlock(&f->lock);
+	n = dfile_ra_read(f, s, ctx, len, off, dst, cap, v);
+	pthread_rwlock_unlock(&f->lock);
+	return n;
+}
+
+void dfile_view_end(struct dfile *f, struct dfile_view *v)
+{
+	dfile_ra_view_end(f, v);
+}
+
 /*
  * On a device that is the page cache (tmpfs) a write is a copy into that
  * cache, made here with pwrite(2) beside the file's other writers (lock
@@ -234,30 +280,44 @@ void dfile_span_end(struct dfile *f)
 static int write_paged(struct dfile *f, const void *data, size_t len,
 		       uint64_t off)
 {
-	const char *p = data;
-	uint64_t pos = off, end = off + len;
-	int fd = page_fd(f);
-	ssize_t n;
+	int rc = dfio_page_fd(f);
+
+	if (rc < 0)
+		return rc;
+	pthread_rwlock_rdlock(&f->lock);
+	rc = dfio_write_paged(f, data, len, off);
+	if (rc) {
+		/* the trim needs every other writer out of the way */
+		pthread_rwlock_unlock(&f->lock);
+		pthread_rwlock_wrlock(&f->lock);
+		dfio_repair(f, off + len);
+	}
+	pthread_rwlock_unlock(&f->lock);
+	return rc;
+}
+
+/*
+ * A write without write-behind, the lock held (exclusive if @excl, which
+ * an unaligned write needs): an aligned one to the device, any other
+ * through the page cache.
+ */
+static int write_sync(struct dfile *f, struct dio_ctx *ctx, const void *data,
+		      size_t len, uint64_t off, bool excl)
+{
 	int rc;
 
-	if (fd < 0)
-		return fd;
-	pthread_rwlock_rdlock(&f->lock);
-	for (; pos < end; p += n, pos += (uint64_t)n) {
-		n = pwrite(fd, p, end - pos, (off_t)pos);
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			/* the trim needs every other writer out of the way */
+	if (!is_aligned(off, f->align) || !is_aligned(len, f->align))
+		return dfio_write_cached(f, data, len, off);
+	rc = dfio_write_direct(f, ctx, data, len, off);
+	if (rc) {
+		if (!excl) {
+			/* Repair needs every other writer out of the way. */
 			pthread_rwlock_unlock(&f->lock);
 			pthread_rwlock_wrlock(&f->lock);
-			dfile_repair_locked(f, end);
-			pthread_rwlock_unlock(&f->lock);
-			return rc;
 		}
+		dfio_repair(f, off + len);
 	}
-	dfile_raise(&f->size, end);
-	pthread_rwlock_unlock(&f->lock);
-	return 0;
+	return rc;
 }
 
 ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
@@ -290,11 +350,11 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 	else
 		pthread_rwlock_rdlock(&f->lock);
 	if (wb) {
-		rc = wb_take_error(f);
+		rc = dfile_wb_take_error(f);
 		if (!rc)
-			rc = wb_write(f, ctx, data, len, off);
+			rc = dfile_wb_write(f, ctx, data, len, off);
 	} else {
-		rc = dfile_write_sync(f, ctx, data, len, off, excl);
+		rc = write_sync(f, ctx, data, len, off, excl);
 	}
 	dfile_changed(f);	/* what was read ahead meanwhile is old */
 	pthread_rwlock_unlock(&f->lock);
@@ -310,7 +370,7 @@ int dfile_truncate(struct dfile *f, uint64_t size)
 	/* with the writes landed, the backing file has the logical size */
 	pthread_rwlock_wrlock(&f->lock);
 	dfile_changed(f);
-	wb_drain(f);
+	dfile_wb_drain(f);
 	if (ftruncate(f->fd, (off_t)size) < 0) {
 		rc = -errno;
 	} else {
@@ -351,11 +411,11 @@ int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len)
 	pthread_rwlock_wrlock(&f->lock);
 	dfile_changed(f);
 	/* with the writes landed, the backing file has the logical size */
-	wb_drain(f);
+	dfile_wb_drain(f);
 	rc = 0;
 	/* not while a claim is held: its trim would take these blocks too */
 	if (atomic_load(&f->over))
-		rc = wb_take_error(f) ?: -EIO;
+		rc = dfile_wb_take_error(f) ?: -EIO;
 	if (!rc && fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0)
 		rc = -errno;
 	f->alloc_lo = f->alloc_hi = 0;	/* a punch or collapse moved data */

@@ -1,8 +1,17 @@
 /*
- * dfile_i.h - what dfile.c and wback.c share: the dfile itself.
+ * dfile_i.h - what the files of the dfile module share: the dfile itself
+ * and the calls between its layers, which go one way:
  *
- * Lock order: f->lock, then f->wb_mu. The write-behind fields are the
- * subject of wback.c; dfile.c only asks it to drain.
+ *   dfile.c     the entry (dfile.h): takes f->lock, drains, chooses a
+ *               policy; the only file that does either
+ *   dfile_wb.c  write-behind, a policy: called with f->lock exclusive
+ *   dfile_ra.c  read-ahead, a policy: called with f->lock shared
+ *   dfio.c      primitives on the backing file, with the lock as held
+ *
+ * Each layer calls only those below it (and dio.h, aring.h, bufpool.h,
+ * kvio_i.h); a policy never calls into dfile.c, and neither policy calls
+ * the other. Lock order: f->lock, then f->wb_mu or a read-ahead
+ * stream's mutex.
  */
 #ifndef CORE_DFILE_I_H
 #define CORE_DFILE_I_H
@@ -53,7 +62,7 @@ struct dfile {
 	bool no_reserve;		/* the backing filesystem has no fallocate */
 	bool page_cache;		/* dfile_set_page_cache(): never ahead */
 	/*
-	 * A long stream claims ahead of itself (wback.c): while over is
+	 * A long stream claims ahead of itself (dfile_wb.c): while over is
 	 * set, [claim_lo, claimed) is allocated and the backing file's size
 	 * may be past the logical size; draining trims it back.
 	 */
@@ -67,7 +76,7 @@ struct dfile {
 	uint64_t alloc_lo, alloc_hi;
 
 	/*
-	 * Read-ahead (rahead.c): changes counts every change to the file's
+	 * Read-ahead (dfile_ra.c): changes counts every change to the file's
 	 * bytes (a write counts at its start and again at its end), so a
 	 * piece read ahead is served only while it still matches; ra is
 	 * made on a sequential reader's first read.
@@ -75,23 +84,6 @@ struct dfile {
 	_Atomic unsigned changes;
 	struct rastream *_Atomic ra;
 };
-
-/* rahead.c: give back what was read ahead of @f, now void. */
-void ra_void(struct dfile *f);
-
-/* The file's bytes change (or did): what was read ahead is void. */
-static inline void dfile_changed(struct dfile *f)
-{
-	atomic_fetch_add(&f->changes, 1);
-	if (atomic_load(&f->ra))
-		ra_void(f);
-}
-
-/*
- * The backing file's path for a log line, as the kernel names its
- * descriptor (device directory included), in @buf of @n bytes.
- */
-const char *dfile_name(const struct dfile *f, char *buf, size_t n);
 
 /* Raise *@v to @x unless it is already larger. */
 static inline void dfile_raise(_Atomic uint64_t *v, uint64_t x)
@@ -103,66 +95,125 @@ static inline void dfile_raise(_Atomic uint64_t *v, uint64_t x)
 }
 
 /*
- * The synchronous write: @f->lock is held, exclusively if @excl (required
- * when @off or @len is unaligned). An aligned write goes to the device
- * with O_DIRECT, any other through the page cache. Returns 0 or -errno.
+ * dfio.c, the primitives. Return 0 or -errno unless said otherwise.
  */
-int dfile_write_sync(struct dfile *f, struct dio_ctx *ctx, const void *data,
-		     size_t len, uint64_t off, bool excl);
 
 /*
- * Write [@off, @off + @len) through the backing file's page cache, as is:
- * the kernel merges partial blocks, so nothing is read back here. It first
- * waits for device writes in flight on the range's pages. The caller
- * holds the lock exclusively. Returns 0 or -errno.
+ * The backing file's path for a log line, as the kernel names its
+ * descriptor (device directory included), in @buf of @n bytes.
  */
-int dfile_write_cached(struct dfile *f, const void *data, size_t len,
-		       uint64_t off);
+const char *dfio_name(const struct dfile *f, char *buf, size_t n);
 
 /*
- * dfile_read_to() with @f->lock held (shared at least), the writes in
+ * The backing file reopened without O_DIRECT, with the access the O_DIRECT
+ * descriptor has; opened on first use, closed with the file. Returns the
+ * descriptor or -errno.
+ */
+int dfio_page_fd(struct dfile *f);
+
+/*
+ * dfile_read_to() with f->lock held (shared at least), the writes in
  * flight drained, @ctx the calling thread's context.
  */
-ssize_t dfile_read_locked(struct dfile *f, struct dio_ctx *ctx, size_t len,
-			  uint64_t off, void *dst, size_t cap,
-			  const void **data);
+ssize_t dfio_read(struct dfile *f, struct dio_ctx *ctx, size_t len,
+		  uint64_t off, void *dst, size_t cap, const void **data);
 
 /*
- * dfio.c: the backing file reopened without O_DIRECT, with the access the
- * O_DIRECT descriptor has. Returns the descriptor or -errno.
+ * Write [@off, @off + @len) through the page cache, as is: the kernel
+ * merges partial blocks, so nothing is read back. f->lock exclusive, and
+ * no device write in flight on the range's pages (write-behind waits for
+ * them first). A failure trims what it added (dfio_repair()).
  */
-int page_fd(struct dfile *f);
+int dfio_write_cached(struct dfile *f, const void *data, size_t len,
+		      uint64_t off);
 
 /*
- * dfio.c: after a failed write that ended at @end, trim the backing file
- * back to the logical size. Lock held exclusively.
+ * Write the aligned [@off, @off + @len) to the device through @ctx, from
+ * @data or a copy of it in the bounce buffer. f->lock held, shared at
+ * least. A failure is returned as is: the caller repairs (dfio_repair())
+ * once it holds the lock exclusively.
  */
-void dfile_repair_locked(struct dfile *f, uint64_t end);
+int dfio_write_direct(struct dfile *f, struct dio_ctx *ctx, const void *data,
+		      size_t len, uint64_t off);
 
-/* rahead.c: wait for the file's pieces in flight, give back its buffers. */
-void ra_destroy(struct dfile *f);
+/*
+ * On a page-cache device: pwrite(2) [@off, @off + @len) whole or fail;
+ * f->lock shared at least. A failure is returned as is, for the caller
+ * to repair with the lock exclusive.
+ */
+int dfio_write_paged(struct dfile *f, const void *data, size_t len,
+		     uint64_t off);
 
-/* wback.c */
-int wb_init(struct dfile *f);
-void wb_destroy(struct dfile *f);
-/* Stage or start a write; lock held exclusively. Returns 0 or -errno. */
-int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
-	     size_t len, uint64_t off);
+/*
+ * After a failed write that ended at @end, trim the backing file back to
+ * the logical size, and any claim past it. f->lock exclusive. A failure
+ * to trim is logged.
+ */
+void dfio_repair(struct dfile *f, uint64_t end);
+
+/*
+ * dfile_wb.c, write-behind; only with the engine's write-behind on.
+ */
+
+int dfile_wb_init(struct dfile *f);
+void dfile_wb_destroy(struct dfile *f);
+
+/*
+ * Stage or start a write, or make it at once when it is not part of a
+ * stream (or no buffer is free); f->lock exclusive. Returns 0 or -errno.
+ */
+int dfile_wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
+		   size_t len, uint64_t off);
+
 /*
  * Write out the stage, wait for every write in flight and trim what the
- * stream claimed past the logical end; lock held exclusively. A failure
- * is kept for wb_take_error(), not returned: only write, flush, fsync and
- * close report write-behind errors.
+ * stream claimed past the logical end; f->lock exclusive. A failure is
+ * kept for dfile_wb_take_error(), not returned: only write, flush, fsync
+ * and close report write-behind errors. Without write-behind on, it only
+ * gives back a claim (none is ever made then).
  */
-void wb_drain(struct dfile *f);
-/*
- * Wait until no write in flight touches a page of [@off, @end): a page
- * the page cache changes under a device write would go stale (the kernel
- * drops it when the write completes, and flags the file with -EIO when it
- * cannot). Lock held exclusively. A no-op without write-behind.
- */
-void wb_wait_pages(struct dfile *f, uint64_t off, uint64_t end);
+void dfile_wb_drain(struct dfile *f);
+
 /* The first error not yet reported, forgotten once returned; or 0. */
-int wb_take_error(struct dfile *f);
+int dfile_wb_take_error(struct dfile *f);
+
+/*
+ * dfile_ra.c, read-ahead; only with the engine's read-ahead on.
+ */
+
+/*
+ * Whether a READ of @len bytes of @f is one read-ahead may serve (not on
+ * a page-cache device, nor larger than a piece).
+ */
+bool dfile_ra_wants(const struct dfile *f, size_t len);
+
+/* The file's read-ahead stream, made on first use; NULL on -ENOMEM. */
+struct rastream *dfile_ra_stream(struct dfile *f);
+
+/*
+ * dfile_read_ahead() with f->lock held shared and the writes in flight
+ * drained: serve the READ from pieces, else from the device (dfio_read()),
+ * then start the pieces after it. Returns the count or -errno.
+ */
+ssize_t dfile_ra_read(struct dfile *f, struct rastream *s,
+		      struct dio_ctx *ctx, size_t len, uint64_t off,
+		      void *dst, size_t cap, struct dfile_view *v);
+
+/* dfile_view_end(): give back the pieces @v held. */
+void dfile_ra_view_end(struct dfile *f, struct dfile_view *v);
+
+/* Give back what was read ahead of @f, now void. */
+void dfile_ra_void(struct dfile *f);
+
+/* Wait for the file's pieces in flight, give back its buffers. */
+void dfile_ra_destroy(struct dfile *f);
+
+/* The file's bytes change (or did): what was read ahead is void. */
+static inline void dfile_changed(struct dfile *f)
+{
+	atomic_fetch_add(&f->changes, 1);
+	if (atomic_load(&f->ra))
+		dfile_ra_void(f);
+}
 
 #endif /* CORE_DFILE_I_H */

@@ -1,5 +1,7 @@
 /*
- * rahead.c - read-ahead for readers that go through a file in order.
+ * dfile_ra.c - read-ahead for readers that go through a file in order, a
+ * policy of the dfile module (dfile_i.h): dfile.c calls it with the
+ * file's lock shared and the writes drained; it calls only dfio.c below.
  *
  * The kernel fills a buffered reader's page cache a window at a time
  * (read_ahead_kb: four 1 MiB READs at once), and sends the next window
@@ -87,7 +89,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static struct rastream *stream_of(struct dfile *f)
+struct rastream *dfile_ra_stream(struct dfile *f)
 {
 	struct rastream *s = atomic_load(&f->ra), *none = NULL;
 
@@ -366,46 +368,24 @@ out:
 	}
 }
 
-static ssize_t read_plain(struct dfile *f, size_t len, uint64_t off,
-			  void *dst, size_t cap, struct dfile_view *v)
+bool dfile_ra_wants(const struct dfile *f, size_t len)
 {
-	const void *data;
-	ssize_t n = dfile_read_to(f, len, off, dst, cap, &data);
-
-	if (n >= 0) {
-		v->iov[0].iov_base = (void *)data;
-		v->iov[0].iov_len = (size_t)n;
-		v->cnt = 1;
-	}
-	return n;
+	return f->io->ra.ring && !f->page_cache && len &&
+	       len <= f->io->ra.piece;
 }
 
-ssize_t dfile_read_ahead(struct dfile *f, size_t len, uint64_t off,
-			 void *dst, size_t cap, struct dfile_view *v)
+ssize_t dfile_ra_read(struct dfile *f, struct rastream *s,
+		      struct dio_ctx *ctx, size_t len, uint64_t off,
+		      void *dst, size_t cap, struct dfile_view *v)
 {
-	struct rastream *s;
-	struct dio_ctx *ctx;
+	uint64_t size = atomic_load(&f->size);
 	const void *data;
-	uint64_t size;
-	ssize_t n;
-	int rc;
+	ssize_t n = NOT_COVERED;
 
-	memset(v, 0, sizeof(*v));
-	if (!f->io->ra.ring || f->page_cache || !len || len > f->io->ra.piece)
-		return read_plain(f, len, off, dst, cap, v);
-	s = stream_of(f);
-	rc = dio_ctx_get(f->dio, &ctx);
-	if (!s || rc)
-		return s ? rc : read_plain(f, len, off, dst, cap, v);
-
-	dfile_drain(f);	/* the device must have what was written */
-	pthread_rwlock_rdlock(&f->lock);
-	size = atomic_load(&f->size);
-	n = NOT_COVERED;
 	if (off < size)
 		n = serve(f, s, off, len < size - off ? off + len : size, v);
 	if (n == NOT_COVERED) {
-		n = dfile_read_locked(f, ctx, len, off, dst, cap, &data);
+		n = dfio_read(f, ctx, len, off, dst, cap, &data);
 		if (n >= 0) {
 			v->iov[0].iov_base = (void *)data;
 			v->iov[0].iov_len = (size_t)n;
@@ -414,11 +394,10 @@ ssize_t dfile_read_ahead(struct dfile *f, size_t len, uint64_t off,
 	}
 	if (n > 0)
 		start_ahead(f, s, off + (uint64_t)n);
-	pthread_rwlock_unlock(&f->lock);
 	return n;
 }
 
-void dfile_view_end(struct dfile *f, struct dfile_view *v)
+void dfile_ra_view_end(struct dfile *f, struct dfile_view *v)
 {
 	struct rastream *s = atomic_load(&f->ra);
 	uint64_t size = atomic_load(&f->size);
@@ -445,7 +424,7 @@ void dfile_view_end(struct dfile *f, struct dfile_view *v)
 	pthread_mutex_unlock(&s->mu);
 }
 
-void ra_void(struct dfile *f)
+void dfile_ra_void(struct dfile *f)
 {
 	struct rastream *s = atomic_load(&f->ra);
 
@@ -454,7 +433,7 @@ void ra_void(struct dfile *f)
 	pthread_mutex_unlock(&s->mu);
 }
 
-void ra_destroy(struct dfile *f)
+void dfile_ra_destroy(struct dfile *f)
 {
 	struct rastream *s = atomic_load(&f->ra);
 

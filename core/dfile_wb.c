@@ -1,6 +1,8 @@
 /*
- * wback.c - write-behind: a WRITE is copied into a pool buffer and answered
- * while the shared async ring writes it.
+ * dfile_wb.c - write-behind, a policy of the dfile module (dfile_i.h): a
+ * WRITE is copied into a pool buffer and answered while the engine's
+ * async ring writes it. Called by dfile.c with the file's lock exclusive;
+ * calls only dfio.c below it.
  *
  * Each file collects its current sequential stream in one stage buffer and
  * sends it to the device a quarter buffer (a piece) at a time as it fills,
@@ -30,7 +32,7 @@
 #include "kvio_i.h"
 #include "log.h"
 
-int wb_init(struct dfile *f)
+int dfile_wb_init(struct dfile *f)
 {
 	int rc = -pthread_mutex_init(&f->wb_mu, NULL);
 
@@ -42,7 +44,7 @@ int wb_init(struct dfile *f)
 	return rc;
 }
 
-void wb_destroy(struct dfile *f)
+void dfile_wb_destroy(struct dfile *f)
 {
 	pthread_cond_destroy(&f->wb_done);
 	pthread_mutex_destroy(&f->wb_mu);
@@ -54,7 +56,7 @@ static void keep_error(struct dfile *f, int err)
 		f->wb_err = err;
 }
 
-int wb_take_error(struct dfile *f)
+int dfile_wb_take_error(struct dfile *f)
 {
 	int err;
 
@@ -101,7 +103,7 @@ static void wb_complete(void *arg, ssize_t res)
 		log_err("write-behind of %llu bytes at %llu of %s failed: %s",
 			(unsigned long long)(io->end - io->off),
 			(unsigned long long)io->off,
-			dfile_name(f, name, sizeof(name)), strerror((int)-res));
+			dfio_name(f, name, sizeof(name)), strerror((int)-res));
 		keep_error(f, (int)res);
 	}
 	atomic_fetch_sub(&f->wb_pending, 1);
@@ -127,12 +129,42 @@ again:
 	pthread_mutex_unlock(&f->wb_mu);
 }
 
-void wb_wait_pages(struct dfile *f, uint64_t off, uint64_t end)
+/*
+ * Wait until no write in flight touches a page of [@off, @end): a page
+ * the page cache changes under a device write would go stale (the kernel
+ * drops it when the write completes, and flags the file with -EIO when it
+ * cannot).
+ */
+static void wait_pages(struct dfile *f, uint64_t off, uint64_t end)
 {
 	uint64_t page = f->io->wb.page;
 
-	if (f->io->wb.ring)
-		wait_overlap(f, align_down(off, page), align_up(end, page));
+	wait_overlap(f, align_down(off, page), align_up(end, page));
+}
+
+/* A write through the page cache, once no device write touches its pages. */
+static int write_cached(struct dfile *f, const void *data, size_t len,
+			uint64_t off)
+{
+	wait_pages(f, off, off + len);
+	return dfio_write_cached(f, data, len, off);
+}
+
+/*
+ * A write made now, not staged (no buffer free): an unaligned one through
+ * the page cache, an aligned one to the device, trimmed back on failure.
+ */
+static int write_now(struct dfile *f, struct dio_ctx *ctx, const void *data,
+		     size_t len, uint64_t off)
+{
+	int rc;
+
+	if (!is_aligned(off, f->align) || !is_aligned(len, f->align))
+		return write_cached(f, data, len, off);
+	rc = dfio_write_direct(f, ctx, data, len, off);
+	if (rc)
+		dfio_repair(f, off + len);
+	return rc;
 }
 
 /*
@@ -195,9 +227,8 @@ static int flush_stage(struct dfile *f)
 	if (!f->stage)
 		return 0;
 	if (f->stage_len > from) {
-		rc = dfile_write_cached(f, f->stage + from,
-					f->stage_len - from,
-					f->stage_off + from);
+		rc = write_cached(f, f->stage + from, f->stage_len - from,
+				  f->stage_off + from);
 		/* the tail was written when it came, not now */
 		if (!rc) {
 			struct timespec times[2] = {
@@ -271,7 +302,7 @@ static int unclaim(struct dfile *f)
 	return 0;
 }
 
-void wb_drain(struct dfile *f)
+void dfile_wb_drain(struct dfile *f)
 {
 	int rc;
 
@@ -284,7 +315,7 @@ void wb_drain(struct dfile *f)
 
 		/* reported once; the next drain tries again */
 		log_err("cannot trim %s to its size: %s",
-			dfile_name(f, name, sizeof(name)), strerror(-rc));
+			dfio_name(f, name, sizeof(name)), strerror(-rc));
 		pthread_mutex_lock(&f->wb_mu);
 		keep_error(f, rc);
 		pthread_mutex_unlock(&f->wb_mu);
@@ -447,7 +478,7 @@ static bool allocated(struct dfile *f, uint64_t from, uint64_t end)
  * same.) ahead_step() says when and how far; a file takes a few claims,
  * the first from the logical end, so that the parallel pieces of a
  * client's O_DIRECT write, which come in any order, find their blocks
- * claimed. wb_drain() gives back every claimed block nothing was written
+ * claimed. dfile_wb_drain() gives back every claimed block nothing was written
  * to, and a failed write's trim (dfile.c) shortens the claim with it.
  *
  * An exact claim, or one where the claim ahead failed, covers the write's
@@ -497,8 +528,8 @@ static int reserve(struct dfile *f, uint64_t off, size_t len)
 	return rc;
 }
 
-int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
-	     size_t len, uint64_t off)
+int dfile_wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
+		   size_t len, uint64_t off)
 {
 	size_t cap = bufpool_size(f->io->wb.pool), piece = f->io->wb.piece;
 	uint64_t a0 = align_down(off, f->align);
@@ -513,9 +544,9 @@ int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 			return rc;
 		/* streams start on a block; a write elsewhere is a small one */
 		if (off != a0)
-			return dfile_write_cached(f, data, len, off);
+			return write_cached(f, data, len, off);
 		if (!start_stage(f, off))
-			return dfile_write_sync(f, ctx, data, len, off, true);
+			return write_now(f, ctx, data, len, off);
 	}
 	/* only staged bytes need it: the other writes fail when made */
 	rc = reserve(f, off, len);
@@ -547,7 +578,7 @@ int wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		if (!len)
 			return 0;
 		if (!start_stage(f, off))
-			return dfile_write_sync(f, ctx, src, len, off, true);
+			return write_now(f, ctx, src, len, off);
 	}
 	return 0;
 }

@@ -1,7 +1,9 @@
 /*
- * dfio.c - the dfile's primitives, with the file's lock held by the caller:
- * the page-cache descriptor, reads, synchronous writes and the trim after
- * a failed write.
+ * dfio.c - the bottom of the dfile module: the primitives dfile.c and the
+ * policies below it (dfile_wb.c, dfile_ra.c) build on. Each does one
+ * thing to the backing file with the file's lock held as its caller
+ * arranged; none takes that lock, drains, or calls out of this file
+ * except into dio.h and the kernel.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,7 +22,7 @@
 #include "dio.h"
 #include "log.h"
 
-const char *dfile_name(const struct dfile *f, char *buf, size_t n)
+const char *dfio_name(const struct dfile *f, char *buf, size_t n)
 {
 	char proc[64];
 	ssize_t len;
@@ -34,11 +36,8 @@ const char *dfile_name(const struct dfile *f, char *buf, size_t n)
 	return buf;
 }
 
-/*
- * The backing file reopened without O_DIRECT, with the access the O_DIRECT
- * descriptor has (this also works once the file is unlinked).
- */
-int page_fd(struct dfile *f)
+/* Reopening through /proc also works once the file is unlinked. */
+int dfio_page_fd(struct dfile *f)
 {
 	char proc[64];
 	int fd = atomic_load(&f->page_fd), expect = -1;
@@ -73,9 +72,8 @@ static bool read_cached(struct dfile *f, char *buf, uint64_t off,
 	       (ssize_t)(end - off);
 }
 
-ssize_t dfile_read_locked(struct dfile *f, struct dio_ctx *ctx, size_t len,
-			  uint64_t off, void *dst, size_t cap,
-			  const void **data)
+ssize_t dfio_read(struct dfile *f, struct dio_ctx *ctx, size_t len,
+		  uint64_t off, void *dst, size_t cap, const void **data)
 {
 	uint64_t size, end, a0, a1;
 	struct dio_op op;
@@ -121,11 +119,8 @@ ssize_t dfile_read_locked(struct dfile *f, struct dio_ctx *ctx, size_t len,
 	return (ssize_t)(end - off);
 }
 
-/*
- * A failed write may have grown the backing file past the logical size:
- * trim it back, so the file keeps its size. Lock held exclusively.
- */
-void dfile_repair_locked(struct dfile *f, uint64_t end)
+/* A failed write may have grown the backing file: the file keeps its size. */
+void dfio_repair(struct dfile *f, uint64_t end)
 {
 	char name[PATH_MAX];
 	uint64_t size = atomic_load(&f->size);
@@ -136,7 +131,7 @@ void dfile_repair_locked(struct dfile *f, uint64_t end)
 		int err = errno;
 
 		log_warn("cannot trim %s after a failed write: %s",
-			 dfile_name(f, name, sizeof(name)), strerror(err));
+			 dfio_name(f, name, sizeof(name)), strerror(err));
 		return;
 	}
 	if (f->alloc_hi > size)
@@ -146,23 +141,22 @@ void dfile_repair_locked(struct dfile *f, uint64_t end)
 		f->claimed = size > f->claim_lo ? size : f->claim_lo;
 }
 
-int dfile_write_cached(struct dfile *f, const void *data, size_t len,
-		       uint64_t off)
+int dfio_write_cached(struct dfile *f, const void *data, size_t len,
+		      uint64_t off)
 {
 	const char *p = data;
 	uint64_t pos = off, end = off + len;
 	ssize_t n;
-	int fd = page_fd(f);
+	int fd = dfio_page_fd(f);
 
 	if (fd < 0)
 		return fd;
-	wb_wait_pages(f, off, end);
 	while (pos < end) {
 		n = pwrite(fd, p, end - pos, (off_t)pos);
 		if (n <= 0) {
 			int rc = n < 0 ? -errno : -EIO;
 
-			dfile_repair_locked(f, pos);
+			dfio_repair(f, pos);
 			return rc;
 		}
 		p += n;
@@ -176,17 +170,14 @@ int dfile_write_cached(struct dfile *f, const void *data, size_t len,
 	return 0;
 }
 
-int dfile_write_sync(struct dfile *f, struct dio_ctx *ctx, const void *data,
-		     size_t len, uint64_t off, bool excl)
+int dfio_write_direct(struct dfile *f, struct dio_ctx *ctx, const void *data,
+		      size_t len, uint64_t off)
 {
-	uint64_t bs = f->align, end = off + len;
 	struct dio_op op;
 	char *buf;
 	int rc;
 
-	if (!is_aligned(off, bs) || !is_aligned(len, bs))
-		return dfile_write_cached(f, data, len, off);
-	if (ptr_is_aligned(data, bs)) {
+	if (ptr_is_aligned(data, f->align)) {
 		/* Already a valid O_DIRECT buffer: no copy. */
 		buf = (char *)data;
 	} else {
@@ -199,14 +190,26 @@ int dfile_write_sync(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		.fd = f->fd, .write = true, .buf = buf, .len = len, .off = off,
 	};
 	rc = dio_submit(ctx, &op, 1);
-	if (rc) {
-		if (!excl) {
-			/* Repair needs every other writer out of the way. */
-			pthread_rwlock_unlock(&f->lock);
-			pthread_rwlock_wrlock(&f->lock);
-		}
-		dfile_repair_locked(f, end);
+	if (rc)
 		return rc;
+	dfile_raise(&f->size, off + len);
+	return 0;
+}
+
+int dfio_write_paged(struct dfile *f, const void *data, size_t len,
+		     uint64_t off)
+{
+	const char *p = data;
+	uint64_t pos = off, end = off + len;
+	int fd = dfio_page_fd(f);
+	ssize_t n;
+
+	if (fd < 0)
+		return fd;
+	for (; pos < end; p += n, pos += (uint64_t)n) {
+		n = pwrite(fd, p, end - pos, (off_t)pos);
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
 	}
 	dfile_raise(&f->size, end);
 	return 0;
