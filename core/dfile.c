@@ -13,10 +13,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -27,7 +25,6 @@
 #include "dfile_i.h"
 #include "dio.h"
 #include "kvio_i.h"
-#include "log.h"
 
 int dfile_open(struct kvio *io, int dirfd, const char *relpath, int flags,
 	       mode_t mode, unsigned align, struct dfile **out)

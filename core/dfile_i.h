@@ -152,7 +152,8 @@ int dfio_write_paged(struct dfile *f, const void *data, size_t len,
 void dfio_repair(struct dfile *f, uint64_t end);
 
 /*
- * dfile_wb.c, write-behind; only with the engine's write-behind on.
+ * dfile_wb.c, write-behind: dfile_wb_write() only with the engine's
+ * write-behind on.
  */
 
 int dfile_wb_init(struct dfile *f);
@@ -169,8 +170,8 @@ int dfile_wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
  * Write out the stage, wait for every write in flight and trim what the
  * stream claimed past the logical end; f->lock exclusive. A failure is
  * kept for dfile_wb_take_error(), not returned: only write, flush, fsync
- * and close report write-behind errors. Without write-behind on, it only
- * gives back a claim (none is ever made then).
+ * and close report write-behind errors. Without write-behind on there is
+ * nothing to do, so dfile.c calls it either way.
  */
 void dfile_wb_drain(struct dfile *f);
 
@@ -178,7 +179,7 @@ void dfile_wb_drain(struct dfile *f);
 int dfile_wb_take_error(struct dfile *f);
 
 /*
- * dfile_ra.c, read-ahead; only with the engine's read-ahead on.
+ * dfile_ra.c, read-ahead: dfile_ra_read() only where dfile_ra_wants().
  */
 
 /*

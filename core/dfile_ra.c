@@ -1,7 +1,8 @@
 /*
  * dfile_ra.c - read-ahead for readers that go through a file in order, a
- * policy of the dfile module (dfile_i.h): dfile.c calls it with the
- * file's lock shared and the writes drained; it calls only dfio.c below.
+ * policy of the dfile module (dfile_i.h): dfile.c calls dfile_ra_read()
+ * with the file's lock shared and the writes drained; this file calls only
+ * dfio.c below it, never dfile.c.
  *
  * The kernel fills a buffered reader's page cache a window at a time
  * (read_ahead_kb: four 1 MiB READs at once), and sends the next window

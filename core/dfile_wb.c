@@ -1,8 +1,9 @@
 /*
  * dfile_wb.c - write-behind, a policy of the dfile module (dfile_i.h): a
  * WRITE is copied into a pool buffer and answered while the engine's
- * async ring writes it. Called by dfile.c with the file's lock exclusive;
- * calls only dfio.c below it.
+ * async ring writes it. dfile.c calls its writes and drains with the
+ * file's lock exclusive; this file calls only dfio.c below it, never
+ * dfile.c.
  *
  * Each file collects its current sequential stream in one stage buffer and
  * sends it to the device a quarter buffer (a piece) at a time as it fills,

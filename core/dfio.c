@@ -3,7 +3,7 @@
  * policies below it (dfile_wb.c, dfile_ra.c) build on. Each does one
  * thing to the backing file with the file's lock held as its caller
  * arranged; none takes that lock, drains, or calls out of this file
- * except into dio.h and the kernel.
+ * except into dio.h, log.h and the kernel.
  */
 #include <errno.h>
 #include <fcntl.h>

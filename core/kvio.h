@@ -40,16 +40,22 @@ struct kvio_params {
 	/* per-thread rings and bounce buffers (dio.h); all required */
 	struct dio_params dio;
 	/*
-	 * Write-behind: dfile_write() copies a sequential stream into a
-	 * buffer and starts the device write as soon as a quarter of it is
-	 * whole. wb.size: a multiple of 4 * every device's alignment.
+	 * Write-behind: dfile_write() copies the data into a buffer (size a
+	 * multiple of 4 * every device's alignment), starts the device write
+	 * as soon as a quarter buffer of a sequential stream is whole, and
+	 * returns; what is left of a stream when it ends goes through the
+	 * page cache. A failure is reported by the next dfile_write(),
+	 * dfile_settle(), dfile_fsync() or dfile_close() of the file. Reads,
+	 * truncates and seeks wait for the writes in flight.
 	 */
 	struct kvio_pool_params wb;
 	/*
 	 * Read-ahead: dfile_read_ahead() keeps up to ra_depth bytes ahead of
-	 * a sequential reader in flight, one piece of ra.size bytes per
-	 * buffer (a multiple of every device's alignment). A depth under one
-	 * piece is raised to one piece.
+	 * a sequential reader in flight, one piece of ra.size bytes (a
+	 * multiple of every device's alignment) per buffer. A piece is
+	 * served only while no write, truncate or fallocate has changed the
+	 * file since it was started. A depth under one piece is raised to
+	 * one piece.
 	 */
 	struct kvio_pool_params ra;
 	size_t ra_depth;
