@@ -475,7 +475,7 @@ static void daemon_announce(const struct daemon *d)
 }
 
 /*
- * Start the evictor and serve until unmounted or signalled. Returns the
+ * Start the file system (transport hooks, evictor) and serve until unmounted or signalled. Returns the
  * exit status: 0 after an unmount or a signal, 1 after a failure (logged).
  */
 static int daemon_serve(struct daemon *d)
@@ -485,7 +485,7 @@ static int daemon_serve(struct daemon *d)
 	readahead_set(d->mnt, d->c->read_ahead_kb);
 	rc = kvfs_start(d->fs, d->se, d->io);
 	if (rc) {
-		log_err("cannot start the inode evictor: %s", strerror(-rc));
+		log_err("cannot start the file system: %s", strerror(-rc));
 		return 1;
 	}
 	rc = serve(d->se, d->c);
