@@ -8,13 +8,14 @@
  * (read_ahead_kb: four 1 MiB READs at once), and sends the next window
  * only once the reader has copied the last one out and the kernel has
  * allocated the next window's pages: about 1.3 ms per 4 MiB in which the
- * device has nothing to do (docs/performance.md, tenth session). So once
- * the device has answered a READ of such a stream, the bytes after the
- * furthest READ asked for are read into pieces (pool buffers, one each)
- * on the async ring, up to the depth past that READ; the next window's
- * READs find them there, landed or in flight. Starting them only after a
- * READ's own device read keeps them from sharing the device with the
- * window the kernel is waiting for.
+ * device has nothing to do (measured on 2026-11-25:
+ * docs/perf-notes/2026-11-25-daemon-read-ahead.md). So once the device
+ * has answered a READ of such a stream, the bytes after the furthest READ
+ * asked for are read into pieces (pool buffers, one each) on the async
+ * ring, up to the depth past that READ; the next window's READs find them
+ * there, landed or in flight. Starting them only after a READ's own
+ * device read keeps them from sharing the device with the window the
+ * kernel is waiting for.
  *
  * Invariants: a piece covers [off, off + len) with off a multiple of the
  * piece size, and is served only while the file's change count is the
