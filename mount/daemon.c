@@ -55,7 +55,6 @@ static void startup_error(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* Whether the escaped libfuse option list @opts holds an option @prefix. */
 /* The value after the last "@prefix" option in @opts, or NULL. */
 static const char *opt_value(const char *opts, const char *prefix)
 {
@@ -71,6 +70,7 @@ static const char *opt_value(const char *opts, const char *prefix)
 	return val;
 }
 
+/* Whether the escaped libfuse option list @opts holds an option @prefix. */
 static bool has_opt(const char *opts, const char *prefix)
 {
 	return opt_value(opts, prefix) != NULL;
@@ -475,8 +475,9 @@ static void daemon_announce(const struct daemon *d)
 }
 
 /*
- * Start the file system (transport hooks, evictor) and serve until unmounted or signalled. Returns the
- * exit status: 0 after an unmount or a signal, 1 after a failure (logged).
+ * Start the file system's own threads and hooks (transport, evictor) and
+ * serve until unmounted or signalled. Returns the exit status: 0 after an
+ * unmount or a signal, 1 after a failure (logged).
  */
 static int daemon_serve(struct daemon *d)
 {
@@ -485,7 +486,7 @@ static int daemon_serve(struct daemon *d)
 	readahead_set(d->mnt, d->c->read_ahead_kb);
 	rc = kvfs_start(d->fs, d->se, d->io);
 	if (rc) {
-		log_err("cannot start the file system: %s", strerror(-rc));
+		log_err("cannot start serving: %s", strerror(-rc));
 		return 1;
 	}
 	rc = serve(d->se, d->c);

@@ -17,7 +17,9 @@
  *
  * Returns the process exit status: 0 after an unmount or SIGINT/SIGTERM/
  * SIGHUP, 1 after a startup error (exactly one line on stderr, "kvstripe:
- * ...") or a failed session (logged).
+ * ..."), or after a failure once mounted (logged: the I/O engine or the
+ * file system's threads could not start, or the FUSE loop failed); the
+ * mount is then taken down.
  */
 int daemon_run(const struct kv_config *c);
 
