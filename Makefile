@@ -3,9 +3,13 @@
 #   make            build build/kvstripe
 #   make deps       install the Debian packages the build and tests need
 #   make test       deps, build, Criterion unit tests, integration tests
-#   make check      layering check, then test under ASan+UBSan with -Werror
+#   make check      layering, headers, fuzz (10 s each), then test under
+#                   ASan+UBSan with -Werror in build/san; what CI runs
+#   make headers    compile every core/, fs/, mount/ header on its own
+#   make fuzz       libFuzzer targets of tests/fuzz/, 60 s each (build/fuzz)
 #   make demo       mount over two directories in ./var and show placement
 #   make bench      native vs mount throughput table (docs/performance.md)
+#   make compile_commands.json   for clangd and clang-tidy (make tidy)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   V=1             show the commands
 
@@ -25,6 +29,14 @@ override CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all \
 override LDFLAGS += -fsanitize=address,undefined
 endif
 
+# make fuzz builds core/ and mount/config.c again with clang into build/fuzz:
+# libFuzzer's coverage hooks, ASan and UBSan; any UB aborts the run.
+ifdef FUZZ
+override CFLAGS += -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=all -fno-omit-frame-pointer
+override LDFLAGS += -fsanitize=fuzzer,address,undefined
+endif
+
 ifeq ($(V),1)
 Q =
 else
@@ -35,32 +47,75 @@ endif
 DEB_BUILD = gcc libc6-dev pkg-config libfuse3-dev liburing-dev libxxhash-dev \
 	libinih-dev libcriterion-dev
 DEB_RUN = fuse3 attr acl util-linux e2fsprogs diffutils python3
+# Only make fuzz and make check need these (make deps-fuzz): clang for
+# -fsanitize=fuzzer, libclang-rt-dev for the libFuzzer and sanitizer
+# runtimes clang links (the clang package does not pull them in), llvm for
+# llvm-symbolizer, without which ASan and UBSan reports in the fuzz runs
+# show bare addresses. The unversioned names follow Debian's default clang
+# (14 on bookworm).
+DEB_FUZZ = clang libclang-rt-dev llvm
 
-PC_CORE = liburing libxxhash
-PC_ALL = fuse3 $(PC_CORE) inih
+# The version: git describe in a checkout, else (a release tarball, no .git)
+# the constant. Only mount/main.o gets it; it is rebuilt when it changes.
+KV_RELEASE = 0.1.0
+KV_VERSION := $(shell test -e .git && \
+	git describe --tags --always --dirty 2>/dev/null || echo $(KV_RELEASE))
 
-# core/ never sees FUSE's include path; fs/ and mount/ do.
-CORE_CFLAGS = $(shell pkg-config --cflags $(PC_CORE) 2>/dev/null)
-FUSE_CFLAGS = $(shell pkg-config --cflags $(PC_ALL) 2>/dev/null) \
-	-DFUSE_USE_VERSION=314 -Ifs -Icore
-LIBS = $(shell pkg-config --libs $(PC_ALL) 2>/dev/null)
-UNIT_CFLAGS = $(shell pkg-config --cflags criterion inih 2>/dev/null) -Icore -Ifs -Imount -Itests/unit
-UNIT_LIBS = $(shell pkg-config --libs $(PC_CORE) inih criterion 2>/dev/null)
+# Layering, enforced by the compiler: each layer gets the include paths of
+# its own libraries only, and a "poison" directory that comes before the
+# system's, whose headers are each one #error. liburing.h and most FUSE
+# headers sit in /usr/include, where no missing -I would hide them.
+#   core/ (and unit tests, fuzz targets): liburing, xxhash; no FUSE header
+#   fs/: fuse3, xxhash; no liburing.h, except fs/transport/ (the corner for
+#        what libfuse 3.14 lacks, FUSE over io_uring among it)
+#   mount/: fuse3, inih; fs/ and core/ headers; no liburing.h
+# make layering greps for the same includes as a backstop.
+POISON = $(BUILD)/poison
+FUSE_HDRS = fuse.h fuse_common.h fuse_lowlevel.h fuse_opt.h fuse_log.h \
+	cuse_lowlevel.h libfuse_config.h
+POISON_FUSE = $(addprefix $(POISON)/nofuse/,$(FUSE_HDRS) \
+	$(addprefix fuse3/,$(FUSE_HDRS)))
+POISON_URING = $(addprefix $(POISON)/nouring/,liburing.h \
+	liburing/barrier.h liburing/compat.h liburing/io_uring.h)
+
+pkg_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null)
+pkg_libs = $(shell pkg-config --libs $(1) 2>/dev/null)
+
+CORE_CFLAGS := -I$(POISON)/nofuse $(call pkg_cflags,liburing libxxhash) -Icore
+FS_CFLAGS := -I$(POISON)/nouring $(call pkg_cflags,fuse3 libxxhash) \
+	-DFUSE_USE_VERSION=314 -Ifs -Ifs/transport -Icore
+TRANSPORT_CFLAGS := $(call pkg_cflags,fuse3 libxxhash liburing) \
+	-DFUSE_USE_VERSION=314 -Ifs -Ifs/transport -Icore
+MOUNT_CFLAGS := -I$(POISON)/nouring $(call pkg_cflags,fuse3 inih) \
+	-DFUSE_USE_VERSION=314 -Imount -Ifs -Icore
+LIBS := $(call pkg_libs,fuse3 liburing libxxhash inih)
+# Unit tests and fuzz targets see core/, mount/config.h and FUSE-free fs/
+# headers (e.g. fs/dirsnap.h), never a FUSE header.
+TEST_CFLAGS := -I$(POISON)/nofuse $(call pkg_cflags,liburing libxxhash inih) \
+	-Icore -Imount -Ifs
+UNIT_CFLAGS := $(TEST_CFLAGS) $(call pkg_cflags,criterion) -Itests/unit
+TEST_LIBS := $(call pkg_libs,liburing libxxhash inih)
+UNIT_LIBS := $(TEST_LIBS) $(call pkg_libs,criterion)
 
 CORE_SRC = $(sort $(wildcard core/*.c))
 FS_SRC = $(sort $(wildcard fs/*.c fs/transport/*.c))
 MOUNT_SRC = $(sort $(wildcard mount/*.c))
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))
+HDRS = $(sort $(wildcard core/*.h fs/*.h fs/transport/*.h mount/*.h))
 
 CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/%.o)
 FS_OBJ = $(FS_SRC:%.c=$(BUILD)/%.o)
 MOUNT_OBJ = $(MOUNT_SRC:%.c=$(BUILD)/%.o)
 # The unit tests link core/, the FUSE-free config parser and FUSE-free
-# fs/ objects only, so any FUSE dependency creeping into them fails to link.
+# fs/ objects only (no -lfuse3), so any FUSE dependency creeping into them
+# fails to link.
 UNIT_FS_OBJ = $(BUILD)/fs/dirsnap.o
 UNIT_DEPS = $(CORE_OBJ) $(BUILD)/mount/config.o $(BUILD)/mount/config_ini.o \
 	$(UNIT_FS_OBJ)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
+HDR_OBJ = $(HDRS:%.h=$(BUILD)/headers/%.o)
 
 all: $(BUILD)/kvstripe
 
@@ -68,29 +123,79 @@ $(BUILD)/kvstripe: $(CORE_OBJ) $(FS_OBJ) $(MOUNT_OBJ)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/core/%.o: core/%.c
+# Made once; never removed as intermediate files.
+.SECONDARY: $(POISON_FUSE) $(POISON_URING)
+
+$(POISON)/nofuse/%:
+	@mkdir -p $(@D)
+	$(Q)echo '#error "layering: no FUSE header ($*) in core/ or tests"' >$@
+
+$(POISON)/nouring/%:
+	@mkdir -p $(@D)
+	$(Q)echo '#error "layering: $* only in core/ and fs/transport/"' >$@
+
+$(BUILD)/core/%.o: core/%.c | $(POISON_FUSE)
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) $(CORE_CFLAGS) -Icore -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) $(CORE_CFLAGS) -c -o $@ $<
 
-$(BUILD)/fs/%.o: fs/%.c
+$(BUILD)/fs/%.o: fs/%.c | $(POISON_URING)
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) $(FUSE_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) $(FS_CFLAGS) -c -o $@ $<
 
-$(BUILD)/mount/%.o: mount/%.c
+$(BUILD)/fs/transport/%.o: fs/transport/%.c
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) $(FUSE_CFLAGS) -Imount -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) $(TRANSPORT_CFLAGS) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(UNIT_DEPS)
+$(BUILD)/mount/%.o: mount/%.c | $(POISON_URING)
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
-	$(Q)$(CC) $(CFLAGS) $(UNIT_CFLAGS) $(LDFLAGS) -o $@ $< $(UNIT_DEPS) $(UNIT_LIBS)
+	$(Q)$(CC) $(CFLAGS) $(MOUNT_CFLAGS) $(VERSION_CFLAGS) -c -o $@ $<
 
-deps:
+# Rewritten only when the version changes, so main.o is rebuilt only then.
+$(BUILD)/version: FORCE
+	@mkdir -p $(@D)
+	@echo '$(KV_VERSION)' | cmp -s - $@ || echo '$(KV_VERSION)' >$@
+
+$(BUILD)/mount/main.o: $(BUILD)/version
+$(BUILD)/mount/main.o: VERSION_CFLAGS = -DKVSTRIPE_VERSION='"$(KV_VERSION)"'
+
+$(BUILD)/tests/%: tests/unit/%.c $(UNIT_DEPS) | $(POISON_FUSE)
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(UNIT_CFLAGS) $(LDFLAGS) -o $@ $< $(UNIT_DEPS) \
+		$(UNIT_LIBS)
+
+# Each header compiled alone, as C, with its layer's flags.
+$(BUILD)/headers/core/%.o: core/%.h | $(POISON_FUSE)
+	@mkdir -p $(@D)
+	@echo "  HDR     $<"
+	$(Q)$(CC) $(CFLAGS) $(CORE_CFLAGS) -c -o $@ -x c $<
+
+$(BUILD)/headers/fs/%.o: fs/%.h | $(POISON_URING)
+	@mkdir -p $(@D)
+	@echo "  HDR     $<"
+	$(Q)$(CC) $(CFLAGS) $(FS_CFLAGS) -c -o $@ -x c $<
+
+$(BUILD)/headers/fs/transport/%.o: fs/transport/%.h
+	@mkdir -p $(@D)
+	@echo "  HDR     $<"
+	$(Q)$(CC) $(CFLAGS) $(TRANSPORT_CFLAGS) -c -o $@ -x c $<
+
+$(BUILD)/headers/mount/%.o: mount/%.h | $(POISON_URING)
+	@mkdir -p $(@D)
+	@echo "  HDR     $<"
+	$(Q)$(CC) $(CFLAGS) $(MOUNT_CFLAGS) -c -o $@ -x c $<
+
+headers: $(HDR_OBJ)
+	@echo "headers ok ($(words $(HDR_OBJ)) compiled alone)"
+
+# Debian packages: install those of $(1) that are missing.
+define deb_install
 	@missing=; \
-	for p in $(DEB_BUILD) $(DEB_RUN); do \
+	for p in $(1); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -98,6 +203,13 @@ deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 			apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+deps:
+	$(call deb_install,$(DEB_BUILD) $(DEB_RUN))
+
+deps-fuzz:
+	$(call deb_install,$(DEB_BUILD) $(DEB_RUN) $(DEB_FUZZ))
 
 unit: $(UNIT_BIN)
 	@rc=0; for t in $(UNIT_BIN); do \
@@ -107,37 +219,87 @@ unit: $(UNIT_BIN)
 integration: $(BUILD)/kvstripe
 	KVSTRIPE=$(abspath $(BUILD)/kvstripe) bash tests/integration/run.sh
 
+# The set-up targets install first, then build in a new make: its
+# pkg-config flags are read once the packages are there.
 test: deps
-	$(MAKE) all $(BUILD)/kvstripe $(UNIT_BIN)
+	$(MAKE) all $(UNIT_BIN)
 	$(MAKE) unit
 	$(MAKE) integration
 
 # core's dfile module calls one way (core/dfile_i.h): read from the objects.
 layering: $(CORE_OBJ)
 	@bash tests/unit/check-dfile-calls.sh $(BUILD)
-	@bad=$$(grep -lE '#include *[<"](fuse|fuse_lowlevel|fuse3/)' core/*.[ch]); \
+	@bad=$$(grep -rlE --include='*.[ch]' \
+		'^\s*#\s*include\s*[<"](fuse|cuse|fuse3/)' core); \
 	if [ -n "$$bad" ]; then echo "core/ includes FUSE: $$bad"; exit 1; fi
-	@bad=$$(grep -lE '#include *[<"]liburing' fs/*.[ch]); \
-	if [ -n "$$bad" ]; then echo "fs/ includes liburing: $$bad"; exit 1; fi
+	@bad=$$(grep -rlE --include='*.[ch]' '^\s*#\s*include\s*[<"]liburing' \
+		fs mount | grep -v '^fs/transport/'); \
+	if [ -n "$$bad" ]; then echo "liburing outside core/, fs/transport/: $$bad"; exit 1; fi
 	@echo "layering ok"
 
-check: deps layering
+# Fuzz targets: tests/fuzz/fuzz_NAME.c, linked with every core/ object and
+# mount/config.o. Each run starts from tests/fuzz/corpus/NAME (read only)
+# and build/fuzz/corpus/NAME (where it keeps what it finds); a crash leaves
+# its input as build/fuzz/NAME-crash-* and fails the run.
+FUZZ_TIME ?= 60
+FUZZ_MAKE = $(MAKE) BUILD=build/fuzz CC=clang FUZZ=1 SAN=
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(UNIT_DEPS) | $(POISON_FUSE)
+	@echo "  FUZZ    $<"
+	$(Q)$(CC) $(CFLAGS) $(TEST_CFLAGS) $(LDFLAGS) -o $@ $< \
+		$(UNIT_DEPS) $(TEST_LIBS)
+
+fuzz-run: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do \
+		n=$${f##*/fuzz_}; log=$(BUILD)/$$n.log; \
+		mkdir -p $(BUILD)/corpus/$$n tests/fuzz/corpus/$$n; \
+		if $$f -max_total_time=$(FUZZ_TIME) -timeout=10 \
+			-artifact_prefix=$(BUILD)/$$n- \
+			$(BUILD)/corpus/$$n tests/fuzz/corpus/$$n >$$log 2>&1; \
+		then echo "fuzz $$n: $$(grep -o 'Done [0-9]* runs' $$log)"; \
+		else tail -n 60 $$log; echo "fuzz $$n: FAILED (log $$log)"; \
+			exit 1; fi; \
+	done
+
+fuzz: deps-fuzz
+	$(FUZZ_MAKE) fuzz-run
+
+check: deps-fuzz layering
+	$(MAKE) BUILD=build/san SAN=1 headers
+	$(FUZZ_MAKE) FUZZ_TIME=10 fuzz-run
 	$(MAKE) BUILD=build/san SAN=1 test
 
 # Never part of test: numbers, not verdicts (see docs/performance.md).
-bench: deps all
+bench: deps
+	$(MAKE) all
 	KVSTRIPE=$(abspath $(BUILD)/kvstripe) bash tests/bench/run.sh
 
-demo: deps all
+demo: deps
+	$(MAKE) all
 	bash tests/demo.sh $(abspath $(BUILD)/kvstripe)
+
+# Every compile of the default build, from make -n, for clangd and
+# clang-tidy; nothing is built.
+compile_commands.json: FORCE
+	$(Q)$(MAKE) -Bn V=1 all $(UNIT_BIN) headers 2>/dev/null | \
+		python3 .ci/compile-commands $(CC) >$@.tmp && mv $@.tmp $@
+	@echo "  GEN     $@"
+
+# Not part of check: .clang-tidy says which checks and why.
+tidy: compile_commands.json
+	clang-tidy-14 --quiet -p . $(CORE_SRC) $(FS_SRC) $(MOUNT_SRC)
 
 install: all
 	install -D -m 0755 $(BUILD)/kvstripe $(DESTDIR)$(PREFIX)/bin/kvstripe
 	install -D -m 0644 docs/kvstripe.1 $(DESTDIR)$(PREFIX)/share/man/man1/kvstripe.1
 
 clean:
-	rm -rf build
+	rm -rf build compile_commands.json
 
-.PHONY: all deps unit integration test layering check bench demo install clean
+FORCE:
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+.PHONY: all deps deps-fuzz unit integration test layering headers check \
+	fuzz fuzz-run bench demo tidy install clean FORCE
+
+-include $(wildcard $(patsubst %.o,%.d,$(CORE_OBJ) $(FS_OBJ) $(MOUNT_OBJ) \
+	$(HDR_OBJ)) $(UNIT_BIN:=.d) $(FUZZ_BIN:=.d))

@@ -17,8 +17,9 @@
 #include "daemon.h"
 #include "fuselog.h"
 
+/* make passes git describe's version, or the release's (see Makefile) */
 #ifndef KVSTRIPE_VERSION
-#define KVSTRIPE_VERSION	"0.1.0"
+#define KVSTRIPE_VERSION	"unknown"
 #endif
 
 enum {
