@@ -1,0 +1,33 @@
+/*
+ * fuzz_sources.c - libFuzzer target for the source-list parser (LMCache's
+ * local_disk syntax: comma list, "file://", path normalisation). The list
+ * comes from the command line or the config file of a root daemon.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dev.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *list = strndup((const char *)data, size), err[256];
+	char **paths;
+	unsigned count, i;
+
+	if (!list)
+		return 0;
+	if (!dev_parse_sources(list, &paths, &count, err, sizeof(err))) {
+		if (!count || count > DEV_MAX)
+			abort();
+		for (i = 0; i < count; i++)
+			if (!paths[i][0] || strchr(paths[i], ','))
+				abort();
+		dev_free_paths(paths, count);
+	}
+	free(list);
+	return 0;
+}
