@@ -58,8 +58,8 @@ DEB_FUZZ = clang libclang-rt-dev llvm
 # The version: git describe in a checkout, else (a release tarball, no .git)
 # the constant. Only mount/main.o gets it; it is rebuilt when it changes.
 KV_RELEASE = 0.1.0
-KV_VERSION := $(shell test -e .git && \
-	git describe --tags --always --dirty 2>/dev/null || echo $(KV_RELEASE))
+KV_VERSION := $(shell (test -e .git && \
+	git describe --tags --always --dirty || echo $(KV_RELEASE)) 2>/dev/null)
 
 # Layering, enforced by the compiler: each layer gets the include paths of
 # its own libraries only, and a "poison" directory that comes before the
