@@ -242,7 +242,7 @@ layering: $(CORE_OBJ)
 # and build/fuzz/corpus/NAME (where it keeps what it finds); a crash leaves
 # its input as build/fuzz/NAME-crash-* and fails the run.
 FUZZ_TIME ?= 60
-FUZZ_MAKE = $(MAKE) BUILD=build/fuzz CC=clang FUZZ=1 SAN=
+FUZZ_VARS = BUILD=build/fuzz CC=clang FUZZ=1 SAN=
 
 $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(UNIT_DEPS) | $(POISON_FUSE)
 	@echo "  FUZZ    $<"
@@ -262,11 +262,11 @@ fuzz-run: $(FUZZ_BIN)
 	done
 
 fuzz: deps-fuzz
-	$(FUZZ_MAKE) fuzz-run
+	$(MAKE) $(FUZZ_VARS) fuzz-run
 
 check: deps-fuzz layering
 	$(MAKE) BUILD=build/san SAN=1 headers
-	$(FUZZ_MAKE) FUZZ_TIME=10 fuzz-run
+	$(MAKE) $(FUZZ_VARS) FUZZ_TIME=10 fuzz-run
 	$(MAKE) BUILD=build/san SAN=1 test
 
 # Never part of test: numbers, not verdicts (see docs/performance.md).
