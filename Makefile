@@ -48,11 +48,11 @@ DEB_BUILD = gcc libc6-dev pkg-config libfuse3-dev liburing-dev libxxhash-dev \
 	libinih-dev libcriterion-dev
 DEB_RUN = fuse3 attr acl util-linux e2fsprogs diffutils python3
 # Only make fuzz and make check need these (make deps-fuzz): clang for
-# -fsanitize=fuzzer, libclang-rt-dev for the libFuzzer and sanitizer
-# runtimes clang links (the clang package does not pull them in), llvm for
-# llvm-symbolizer, without which ASan and UBSan reports in the fuzz runs
-# show bare addresses. The unversioned names follow Debian's default clang
-# (14 on bookworm).
+# -fsanitize=fuzzer; libclang-rt-dev for the libFuzzer and sanitizer
+# runtimes clang links (clang only recommends them, and we install with
+# --no-install-recommends); llvm for llvm-symbolizer, without which the
+# sanitizer reports of the fuzz runs show bare addresses. Unversioned
+# names follow Debian's default clang (14 on bookworm).
 DEB_FUZZ = clang libclang-rt-dev llvm
 
 # The version: git describe in a checkout, else (a release tarball, no .git)
