@@ -252,10 +252,11 @@ $(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(UNIT_DEPS) | $(POISON_FUSE)
 fuzz-run: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
 		n=$${f##*/fuzz_}; log=$(BUILD)/$$n.log; \
-		mkdir -p $(BUILD)/corpus/$$n tests/fuzz/corpus/$$n; \
+		seeds=$$(ls -d tests/fuzz/corpus/$$n 2>/dev/null); \
+		mkdir -p $(BUILD)/corpus/$$n; \
 		if $$f -max_total_time=$(FUZZ_TIME) -timeout=10 \
 			-artifact_prefix=$(BUILD)/$$n- \
-			$(BUILD)/corpus/$$n tests/fuzz/corpus/$$n >$$log 2>&1; \
+			$(BUILD)/corpus/$$n $$seeds >$$log 2>&1; \
 		then echo "fuzz $$n: $$(grep -o 'Done [0-9]* runs' $$log)"; \
 		else tail -n 60 $$log; echo "fuzz $$n: FAILED (log $$log)"; \
 			exit 1; fi; \
