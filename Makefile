@@ -211,9 +211,14 @@ deps:
 deps-fuzz:
 	$(call deb_install,$(DEB_BUILD) $(DEB_RUN) $(DEB_FUZZ))
 
+# Criterion counts a crash in a suite's setup or teardown as a warning
+# only, so a sanitizer report there would pass: such output fails too.
+UNIT_BAD = ERROR: [A-Za-z]*Sanitizer|runtime error:|Warning! The test
 unit: $(UNIT_BIN)
 	@rc=0; for t in $(UNIT_BIN); do \
-		echo "== $$t"; $$t --jobs 1 || rc=1; \
+		echo "== $$t"; $$t --jobs 1 >$$t.out 2>&1 || rc=1; cat $$t.out; \
+		if grep -qE '$(UNIT_BAD)' $$t.out; then rc=1; \
+			echo "$$t: a sanitizer report or a crash outside a test"; fi; \
 	done; exit $$rc
 
 integration: $(BUILD)/kvstripe
