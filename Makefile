@@ -242,8 +242,8 @@ layering: $(CORE_OBJ)
 	if [ -n "$$bad" ]; then echo "liburing outside core/, fs/transport/: $$bad"; exit 1; fi
 	@echo "layering ok"
 
-# Fuzz targets: tests/fuzz/fuzz_NAME.c, linked with every core/ object and
-# mount/config.o. Each run starts from tests/fuzz/corpus/NAME (read only)
+# Fuzz targets: tests/fuzz/fuzz_NAME.c, linked with what unit tests link
+# (UNIT_DEPS). Each run starts from tests/fuzz/corpus/NAME (read only)
 # and build/fuzz/corpus/NAME (where it keeps what it finds); a crash leaves
 # its input as build/fuzz/NAME-crash-* and fails the run.
 FUZZ_TIME ?= 60
@@ -270,8 +270,9 @@ fuzz-run: $(FUZZ_BIN)
 fuzz: deps-fuzz
 	$(MAKE) $(FUZZ_VARS) fuzz-run
 
-check: deps-fuzz layering
-	$(MAKE) BUILD=build/san SAN=1 headers
+# layering reads core/ objects, so it runs after deps, in build/san.
+check: deps-fuzz
+	$(MAKE) BUILD=build/san SAN=1 layering headers
 	$(MAKE) $(FUZZ_VARS) FUZZ_TIME=10 fuzz-run
 	$(MAKE) BUILD=build/san SAN=1 test
 

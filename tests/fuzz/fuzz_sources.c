@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "dev.h"
+#include "sources.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,13 +21,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (!list)
 		return 0;
-	if (!dev_parse_sources(list, &paths, &count, err, sizeof(err))) {
+	if (!sources_parse(list, &paths, &count, err, sizeof(err))) {
 		if (!count || count > DEV_MAX)
 			abort();
 		for (i = 0; i < count; i++)
 			if (!paths[i][0] || strchr(paths[i], ','))
 				abort();
-		dev_free_paths(paths, count);
+		sources_free(paths, count);
 	}
 	free(list);
 	return 0;
