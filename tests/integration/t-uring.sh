@@ -62,15 +62,17 @@ t_case large-files large_files
 
 # 4. parallel writers and readers (requests spread over the queues)
 parallel() {
-	local i p pids=()
+	local i p pids=() bad=
 	for i in 0 1 2 3 4 5 6 7; do
 		(head -c $((3 << 20)) "$T/src" >"$M/gpu$((i % 2))/p$i" &&
 			cmp -s "$T/back" "$M/gpu$((i % 2))/p$i" -n $((3 << 20))) &
 		pids+=($!)
 	done
+	# every writer is waited for before the case fails: none outlives it
 	for p in "${pids[@]}"; do
-		wait "$p" || t_fail "parallel writer $p"
+		wait "$p" || bad="$bad $p"
 	done
+	[ -z "$bad" ] || t_fail "parallel writers failed:$bad"
 }
 T_AFTER=large-files t_case parallel-writers parallel
 T_AFTER=large-files t_case du-of-ring-file \
