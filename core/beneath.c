@@ -309,6 +309,13 @@ int beneath_utimens(int root, const char *path, const struct timespec tv[2])
  * object it holds, refusing a symlink with EOPNOTSUPP; that is a symlink
  * where a file or directory was meant.
  */
+int beneath_chmodat(int dir, const char *name, mode_t mode)
+{
+	if (!fchmodat(dir, name, mode, AT_SYMLINK_NOFOLLOW))
+		return 0;
+	return errno == EOPNOTSUPP ? -ELOOP : -errno;
+}
+
 int beneath_chmod(int root, const char *path, mode_t mode)
 {
 	const char *name;
@@ -317,9 +324,9 @@ int beneath_chmod(int root, const char *path, mode_t mode)
 
 	if (dir < 0)
 		return dir;
-	rc = fchmodat(dir, name, mode, AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+	rc = beneath_chmodat(dir, name, mode);
 	beneath_close(root, dir);
-	return rc == -EOPNOTSUPP ? refused(root, path, -ELOOP) : rc;
+	return rc == -ELOOP ? refused(root, path, rc) : rc;
 }
 
 ssize_t beneath_readlink(int root, const char *path, char *buf, size_t size)

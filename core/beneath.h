@@ -77,4 +77,11 @@ int beneath_rename(int root, const char *from, const char *to,
 int beneath_link(int root, const char *from, const char *to);
 ssize_t beneath_readlink(int root, const char *path, char *buf, size_t size);
 
+/*
+ * fchmodat(@dir, @name, @mode) not following @name, for a caller holding
+ * @dir from beneath_parent() for several calls: 0, -ELOOP for a symlink
+ * (not logged), or -errno.
+ */
+int beneath_chmodat(int dir, const char *name, mode_t mode);
+
 #endif /* CORE_BENEATH_H */

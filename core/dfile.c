@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "align.h"
+#include "beneath.h"
 #include "dfile_i.h"
 #include "dio.h"
 #include "kvio_i.h"
@@ -66,13 +67,13 @@ int dfile_open(struct kvio *io, int dirfd, const char *relpath, int flags,
 	 */
 	flags = (flags & ~(O_APPEND | O_ACCMODE)) | O_DIRECT | O_CLOEXEC;
 	f->page_acc = acc == O_WRONLY ? O_RDWR : acc;
-	fd = openat(dirfd, relpath, flags | f->page_acc, mode);
-	if (fd < 0 && errno == EACCES && acc == O_WRONLY) {
+	fd = beneath_open(dirfd, relpath, flags | f->page_acc, mode);
+	if (fd == -EACCES && acc == O_WRONLY) {
 		f->page_acc = O_WRONLY;
-		fd = openat(dirfd, relpath, flags | O_WRONLY, mode);
+		fd = beneath_open(dirfd, relpath, flags | O_WRONLY, mode);
 	}
 	if (fd < 0) {
-		rc = -errno;
+		rc = fd;
 		goto err_destroy_wb;
 	}
 	if (fstat(fd, &st) < 0) {

@@ -32,7 +32,7 @@ struct dfile;
 struct kvio;
 
 /*
- * Open @relpath below @dirfd, doing its I/O through the engine @io
+ * Open @relpath confined beneath @dirfd (beneath.h), doing its I/O through the engine @io
  * (kvio.h), which must outlive the file. @flags are open(2) flags: the
  * access mode, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW are honoured; O_DIRECT
  * and O_CLOEXEC are added; O_APPEND is dropped (the caller passes
@@ -42,7 +42,8 @@ struct kvio;
  * EACCES is it opened O_WRONLY. dfile_writable() reflects the access mode
  * asked for. The logical size starts as the backing file's size: keep one
  * dfile per backing file, since two would track sizes separately.
- * Returns 0 and the file in *@out, or -errno from openat/fstat, -EINVAL if
+ * Returns 0 and the file in *@out, or -errno from openat/fstat (-ELOOP
+ * for a symlink on the way or at @relpath, -EXDEV for a mount point), -EINVAL if
  * the filesystem refuses O_DIRECT or @align is not a power of two, -ENOMEM.
  */
 int dfile_open(struct kvio *io, int dirfd, const char *relpath, int flags,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "attr.h"
+#include "beneath.h"
 #include "dfile.h"
 #include "fcache.h"
 #include "inode.h"
@@ -55,8 +56,7 @@ int attr_get(struct kvfs *fs, struct inode *in, struct stat *st)
 		*st = f.st;
 		goto out;
 	}
-	rc = fstatat(kv_rootfd(fs, (unsigned)in->dev), path, st,
-		     AT_SYMLINK_NOFOLLOW) ? -errno : 0;
+	rc = beneath_stat(kv_rootfd(fs, (unsigned)in->dev), path, st);
 out:
 	st->st_ino = in->ino;
 	return rc;
@@ -92,26 +92,26 @@ static struct timespec set_time(int valid, int set, int now,
 static int setattr_one(int root, const char *path, int fd, mode_t type,
 		       const struct stat *attr, int valid)
 {
-	const char *p = kv_at(path);
+	const char *name = NULL;
+	int dir = fd >= 0 ? -1 : beneath_parent(root, path, &name);
 	int rc = 0;
 
+	if (fd < 0 && dir < 0)
+		return dir;
 	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		uid_t uid = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
 		gid_t gid = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
 
 		rc = fd >= 0 ? fchown(fd, uid, gid) :
-			       fchownat(root, p, uid, gid, AT_SYMLINK_NOFOLLOW);
+			       fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW);
 		if (rc)
-			return -errno;
+			rc = -errno;
 	}
-	if ((valid & FUSE_SET_ATTR_MODE) && !S_ISLNK(type)) {
-		rc = fd >= 0 ? fchmod(fd, attr->st_mode & 07777) :
-			       fchmodat(root, p, attr->st_mode & 07777, 0);
-		if (rc)
-			return -errno;
-	}
-	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
-		     FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)) {
+	if (!rc && (valid & FUSE_SET_ATTR_MODE) && !S_ISLNK(type))
+		rc = fd >= 0 ? (fchmod(fd, attr->st_mode & 07777) ? -errno : 0) :
+		     beneath_chmodat(dir, name, attr->st_mode & 07777);
+	if (!rc && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+			     FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))) {
 		struct timespec tv[2] = {
 			set_time(valid, FUSE_SET_ATTR_ATIME,
 				 FUSE_SET_ATTR_ATIME_NOW, attr->st_atim),
@@ -120,11 +120,12 @@ static int setattr_one(int root, const char *path, int fd, mode_t type,
 		};
 
 		rc = fd >= 0 ? futimens(fd, tv) :
-			       utimensat(root, p, tv, AT_SYMLINK_NOFOLLOW);
+			       utimensat(dir, name, tv, AT_SYMLINK_NOFOLLOW);
 		if (rc)
-			return -errno;
+			rc = -errno;
 	}
-	return 0;
+	beneath_close(root, dir);
+	return rc;
 }
 
 /*
@@ -139,10 +140,10 @@ static int attr_kill_suidgid(fuse_req_t req, int fd, int dirfd,
 	mode_t mode;
 	int rc;
 
-	rc = fd >= 0 ? fstat(fd, &st) : fstatat(dirfd, path, &st,
-						AT_SYMLINK_NOFOLLOW);
+	rc = fd >= 0 ? (fstat(fd, &st) ? -errno : 0) :
+		       beneath_stat(dirfd, path, &st);
 	if (rc < 0)
-		return -errno;
+		return rc;
 	if (!S_ISREG(st.st_mode))
 		return 0;
 	/*
@@ -155,8 +156,9 @@ static int attr_kill_suidgid(fuse_req_t req, int fd, int dirfd,
 		mode &= ~(mode_t)S_ISGID;
 	if (mode == (st.st_mode & 07777))
 		return 0;
-	rc = fd >= 0 ? fchmod(fd, mode) : fchmodat(dirfd, path, mode, 0);
-	return rc < 0 ? -errno : 1;
+	rc = fd >= 0 ? (fchmod(fd, mode) ? -errno : 0) :
+		       beneath_chmod(dirfd, path, mode);
+	return rc < 0 ? rc : 1;
 }
 
 void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,

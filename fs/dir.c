@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "beneath.h"
 #include "dir.h"
 #include "dirsnap.h"
 #include "inode.h"
@@ -59,7 +60,9 @@ static int snap_read_dev(struct kvfs *fs, struct dirsnap *h, unsigned dev,
 	int rc = ns_opendir(fs, dev, path, &dir);
 
 	if (rc)
-		return rc == -ENOENT || rc == -ENOTDIR ? 0 : rc;
+		/* no copy here, or a planted link refused (logged) */
+		return rc == -ENOENT || rc == -ENOTDIR || rc == -ELOOP ||
+		       rc == -EXDEV ? 0 : rc;
 	while (!rc && (errno = 0, de = readdir(dir))) {
 		uint8_t type = de->d_type;
 		struct stat st;
@@ -373,8 +376,8 @@ void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = inode_path(fs, inode_of(fs, ino), path, sizeof(path));
 	for (unsigned d = 0; rc >= 0 && d < fs->ndev; d++) {
-		int fd = openat(kv_rootfd(fs, d), kv_at(path),
-				O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		int fd = beneath_open(kv_rootfd(fs, d), path,
+				      O_RDONLY | O_DIRECTORY, 0);
 
 		if (fd < 0)
 			continue;	/* no copy on this device */

@@ -142,12 +142,6 @@ static inline uint64_t kv_now_ms(void)
 /* Paths relative to a device root are at most this long, NUL included. */
 #define KV_PATH_MAX PATH_MAX
 
-/* A relative path for *at() calls: "" (the root) becomes ".". */
-static inline const char *kv_at(const char *path)
-{
-	return *path ? path : ".";
-}
-
 static inline const struct dev *kv_dev(struct kvfs *fs, unsigned d)
 {
 	return devset_dev(fs->devs, d);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "beneath.h"
 #include "dfile.h"
 #include "dir.h"
 #include "fcache.h"
@@ -41,35 +42,31 @@ static int set_owner(struct kvfs *fs, fuse_req_t req, unsigned dev,
 	uid_t uid = ctx->uid;
 	gid_t gid = ctx->gid;
 	struct stat parent, st;
-	char dir[KV_PATH_MAX];
-	size_t plen = ns_parent_len(path);
-	int rc;
+	const char *name;
+	int dir, rc;
 
 	if (uid == fs->uid && gid == fs->gid)
 		return 0;	/* the backing filesystem already did it */
-	memcpy(dir, path, plen);
-	dir[plen] = '\0';
-	if (fstatat(root, kv_at(dir), &parent, 0))
-		return -errno;
-	if (parent.st_mode & S_ISGID)
+	dir = beneath_parent(root, path, &name);
+	if (dir < 0)
+		return dir;
+	rc = fstat(dir, &parent) ? -errno : 0;
+	if (!rc && (parent.st_mode & S_ISGID))
 		gid = parent.st_gid;	/* BSD group semantics of setgid dirs */
-	rc = fd >= 0 ? fstat(fd, &st) :
-		       fstatat(root, path, &st, AT_SYMLINK_NOFOLLOW);
-	if (rc)
-		return -errno;
-	rc = fd >= 0 ? fchown(fd, uid, gid) :
-		       fchownat(root, path, uid, gid, AT_SYMLINK_NOFOLLOW);
-	if (rc)
-		return -errno;
+	if (!rc)
+		rc = (fd >= 0 ? fstat(fd, &st) :
+		      fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW)) ? -errno : 0;
+	if (!rc)
+		rc = (fd >= 0 ? fchown(fd, uid, gid) :
+		      fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW)) ?
+		     -errno : 0;
 	/* chown drops set-id bits of files; the creator asked for them */
-	if (!is_dir && !S_ISLNK(st.st_mode) &&
-	    (st.st_mode & (S_ISUID | S_ISGID))) {
-		rc = fd >= 0 ? fchmod(fd, st.st_mode & 07777) :
-			       fchmodat(root, path, st.st_mode & 07777, 0);
-		if (rc)
-			return -errno;
-	}
-	return 0;
+	if (!rc && !is_dir && !S_ISLNK(st.st_mode) &&
+	    (st.st_mode & (S_ISUID | S_ISGID)))
+		rc = fd >= 0 ? (fchmod(fd, st.st_mode & 07777) ? -errno : 0) :
+		     beneath_chmodat(dir, name, st.st_mode & 07777);
+	beneath_close(root, dir);
+	return rc;
 }
 
 /* Whether @path names anything on any device: 0 if free, else -errno. */
@@ -113,11 +110,11 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
 		int root = kv_rootfd(fs, d);
 
-		rc = mkdirat(root, path, mode) ? -errno : 0;
+		rc = beneath_mkdir(root, path, mode);
 		if (rc == -ENOENT) {
 			rc = ns_make_parents(fs, d, path);
 			if (!rc)
-				rc = mkdirat(root, path, mode) ? -errno : 0;
+				rc = beneath_mkdir(root, path, mode);
 		}
 		if (!rc) {
 			made |= DEVBIT(d);
@@ -129,7 +126,8 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc) {
 		for (unsigned d = 0; d < fs->ndev; d++)
 			if (made & DEVBIT(d))
-				unlinkat(kv_rootfd(fs, d), path, AT_REMOVEDIR);
+				beneath_unlink(kv_rootfd(fs, d), path,
+					       AT_REMOVEDIR);
 		pthread_rwlock_unlock(&fs->ns_lock);
 		return (void)fuse_reply_err(req, -rc);
 	}
@@ -154,10 +152,9 @@ static int make_node(struct kvfs *fs, unsigned dev, const char *path,
 
 	do {
 		if (m->target)
-			rc = symlinkat(m->target, root, path);
+			rc = beneath_symlink(m->target, root, path);
 		else
-			rc = mknodat(root, path, m->mode, m->rdev);
-		rc = rc ? -errno : 0;
+			rc = beneath_mknod(root, path, m->mode, m->rdev);
 		if (rc != -ENOENT || tries++)
 			return rc;
 		rc = ns_make_parents(fs, dev, path);
@@ -185,7 +182,7 @@ static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!rc) {
 		rc = set_owner(fs, req, dev, path, -1, false);
 		if (rc)
-			unlinkat(kv_rootfd(fs, dev), path, 0);
+			beneath_unlink(kv_rootfd(fs, dev), path, 0);
 		dir_changed(fs, inode_of(fs, parent));
 	}
 	if (rc) {
@@ -230,10 +227,10 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		rc = name_free(fs, dst);
 	if (!rc) {
 		root = kv_rootfd(fs, (unsigned)in->dev);
-		rc = linkat(root, src, root, dst, 0) ? -errno : 0;
+		rc = beneath_link(root, src, dst);
 		if (rc == -ENOENT &&
 		    !ns_make_parents(fs, (unsigned)in->dev, dst))
-			rc = linkat(root, src, root, dst, 0) ? -errno : 0;
+			rc = beneath_link(root, src, dst);
 		if (!rc)
 			dir_changed(fs, inode_of(fs, newparent));
 	}
@@ -294,7 +291,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!rc)
 		rc = fstat(dfile_fd(df), &f.st) ? -errno : 0;
 	if (rc) {
-		unlinkat(kv_rootfd(fs, dev), path, 0);
+		beneath_unlink(kv_rootfd(fs, dev), path, 0);
 		goto out;
 	}
 	f.dev = (int)dev;

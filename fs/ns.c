@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "attr.h"
+#include "beneath.h"
 #include "inode.h"
 #include "ns.h"
 #include "ops.h"
@@ -56,9 +57,10 @@ int ns_resolve(struct kvfs *fs, const char *path, struct found *f)
 	for (unsigned i = 0; i < fs->ndev; i++) {
 		unsigned d = visit(first, i);
 
-		if (fstatat(kv_rootfd(fs, d), kv_at(path), &st,
-			    AT_SYMLINK_NOFOLLOW)) {
-			err = worse(-errno, err);
+		int rc = beneath_stat(kv_rootfd(fs, d), path, &st);
+
+		if (rc) {
+			err = worse(rc, err);
 			continue;
 		}
 		if (!S_ISDIR(st.st_mode)) {
@@ -116,11 +118,11 @@ static const char *const acl_names[] = {
 static int copy_acls(struct kvfs *fs, unsigned from, unsigned to,
 		     const char *path)
 {
-	int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-	int src = openat(kv_rootfd(fs, from), path, flags);
-	int dst = openat(kv_rootfd(fs, to), path, flags);
+	int flags = O_RDONLY | O_DIRECTORY;
+	int src = beneath_open(kv_rootfd(fs, from), path, flags, 0);
+	int dst = beneath_open(kv_rootfd(fs, to), path, flags, 0);
 	char *val = malloc(XATTR_SIZE_MAX);
-	int rc = src < 0 || dst < 0 ? -errno : val ? 0 : -ENOMEM;
+	int rc = src < 0 ? src : dst < 0 ? dst : val ? 0 : -ENOMEM;
 
 	for (size_t i = 0; !rc && i < sizeof(acl_names) / sizeof(*acl_names);
 	     i++) {
@@ -167,14 +169,17 @@ int ns_make_parents(struct kvfs *fs, unsigned dev, const char *path)
 		if (!(home.dirs & DEVBIT(dev))) {
 			if (!home.dirs)
 				return -ENOTDIR;
-			if (mkdirat(root, prefix, home.st.st_mode & 07777) &&
-			    errno != EEXIST)
-				return -errno;
+			rc = beneath_mkdir(root, prefix,
+					   home.st.st_mode & 07777);
+			if (rc && rc != -EEXIST)
+				return rc;
 			/* the logical directory's owner and mode */
-			if (fchownat(root, prefix, home.st.st_uid,
-				     home.st.st_gid, AT_SYMLINK_NOFOLLOW) ||
-			    fchmodat(root, prefix, home.st.st_mode & 07777, 0))
-				return -errno;
+			rc = beneath_chown(root, prefix, home.st.st_uid,
+					   home.st.st_gid) ?:
+			     beneath_chmod(root, prefix,
+					   home.st.st_mode & 07777);
+			if (rc)
+				return rc;
 			/* ... and its ACLs */
 			rc = !fs->posix_acl ? 0 :
 			     copy_acls(fs, (unsigned)home.dev, dev, prefix);
@@ -321,12 +326,12 @@ void fs_forget_multi(fuse_req_t req, size_t count,
 
 int ns_opendir(struct kvfs *fs, unsigned dev, const char *path, DIR **out)
 {
-	int fd = openat(kv_rootfd(fs, dev), kv_at(path),
-			O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = beneath_open(kv_rootfd(fs, dev), path,
+			      O_RDONLY | O_DIRECTORY, 0);
 	int rc;
 
 	if (fd < 0)
-		return -errno;
+		return fd;
 	*out = fdopendir(fd);
 	if (*out)
 		return 0;
@@ -345,10 +350,8 @@ void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = inode_path(fs, in, path, sizeof(path));
-	n = rc < 0 ? rc : readlinkat(kv_rootfd(fs, (unsigned)in->dev), path,
-				     target, sizeof(target) - 1);
-	if (n < 0 && rc >= 0)
-		n = -errno;
+	n = rc < 0 ? rc : beneath_readlink(kv_rootfd(fs, (unsigned)in->dev),
+					   path, target, sizeof(target) - 1);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);

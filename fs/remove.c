@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "beneath.h"
 #include "dir.h"
 #include "fcache.h"
 #include "inode.h"
@@ -25,14 +26,20 @@
 void remove_sweep_stale(struct kvfs *fs, unsigned keep, const char *path)
 {
 	struct stat st;
+	const char *name;
 
 	for (unsigned d = 0; d < fs->ndev; d++) {
-		int root = kv_rootfd(fs, d);
+		int root = kv_rootfd(fs, d), dir;
 
-		if (d != keep &&
-		    !fstatat(root, path, &st, AT_SYMLINK_NOFOLLOW) &&
+		if (d == keep)
+			continue;
+		dir = beneath_parent(root, path, &name);
+		if (dir < 0)
+			continue;
+		if (!fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) &&
 		    !S_ISDIR(st.st_mode))
-			unlinkat(root, path, 0);
+			unlinkat(dir, name, 0);
+		beneath_close(root, dir);
 	}
 }
 
@@ -61,8 +68,9 @@ static int remove_file(struct kvfs *fs, struct inode *in,
 	rc = remove_keep_open(fs, in, f, path);
 	if (rc)
 		return rc;
-	if (unlinkat(kv_rootfd(fs, (unsigned)f->dev), path, 0))
-		return -errno;
+	rc = beneath_unlink(kv_rootfd(fs, (unsigned)f->dev), path, 0);
+	if (rc)
+		return rc;
 	remove_sweep_stale(fs, (unsigned)f->dev, path);
 	return 0;
 }
@@ -109,9 +117,8 @@ int remove_dirs(struct kvfs *fs, devmask_t dirs, const char *path,
 	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
 		if (!(dirs & DEVBIT(d)))
 			continue;
-		if (unlinkat(kv_rootfd(fs, d), path, AT_REMOVEDIR))
-			rc = -errno;
-		else
+		rc = beneath_unlink(kv_rootfd(fs, d), path, AT_REMOVEDIR);
+		if (!rc)
 			gone |= DEVBIT(d);
 	}
 	if (!rc)
@@ -121,9 +128,9 @@ int remove_dirs(struct kvfs *fs, devmask_t dirs, const char *path,
 
 		if (!(gone & DEVBIT(d)))
 			continue;
-		if (!mkdirat(root, path, st->st_mode & 07777)) {
-			fchownat(root, path, st->st_uid, st->st_gid, 0);
-			fchmodat(root, path, st->st_mode & 07777, 0);
+		if (!beneath_mkdir(root, path, st->st_mode & 07777)) {
+			beneath_chown(root, path, st->st_uid, st->st_gid);
+			beneath_chmod(root, path, st->st_mode & 07777);
 		}
 	}
 	return rc;

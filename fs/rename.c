@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "beneath.h"
 #include "dir.h"
 #include "inode.h"
 #include "ops.h"
@@ -29,9 +30,9 @@ static int rename_file(struct kvfs *fs, const struct found *s,
 		if (rc)
 			return rc;
 	}
-	rc = renameat2(root, src, root, dst, flags) ? -errno : 0;
+	rc = beneath_rename(root, src, dst, flags);
 	if (rc == -ENOENT && !ns_make_parents(fs, dev, dst))
-		rc = renameat2(root, src, root, dst, flags) ? -errno : 0;
+		rc = beneath_rename(root, src, dst, flags);
 	if (rc)
 		return rc;
 	/* the replaced file may live elsewhere: the name is ours now */
@@ -61,17 +62,16 @@ static int rename_dir(struct kvfs *fs, const struct found *s,
 
 		if (!(s->dirs & DEVBIT(d)))
 			continue;
-		rc = renameat(root, src, root, dst) ? -errno : 0;
+		rc = beneath_rename(root, src, dst, 0);
 		if (rc == -ENOENT && !ns_make_parents(fs, d, dst))
-			rc = renameat(root, src, root, dst) ? -errno : 0;
+			rc = beneath_rename(root, src, dst, 0);
 		if (!rc)
 			done |= DEVBIT(d);
 	}
 	if (rc) {
 		for (unsigned d = 0; d < fs->ndev; d++)
 			if (done & DEVBIT(d))
-				renameat(kv_rootfd(fs, d), dst,
-					 kv_rootfd(fs, d), src);
+				beneath_rename(kv_rootfd(fs, d), dst, src, 0);
 	}
 	return rc;
 }
@@ -96,16 +96,14 @@ static int exchange_on(struct kvfs *fs, unsigned d, devmask_t sdevs,
 	int rc;
 
 	if ((sdevs & tdevs) & DEVBIT(d))
-		return renameat2(root, src, root, dst, RENAME_EXCHANGE) ?
-			       -errno : 0;
+		return beneath_rename(root, src, dst, RENAME_EXCHANGE);
 	if (!(sdevs & DEVBIT(d)) != undo) {
 		from = dst;
 		to = src;
 	}
-	rc = renameat2(root, from, root, to, RENAME_NOREPLACE) ? -errno : 0;
+	rc = beneath_rename(root, from, to, RENAME_NOREPLACE);
 	if (rc == -ENOENT && !undo && !ns_make_parents(fs, d, to))
-		rc = renameat2(root, from, root, to, RENAME_NOREPLACE) ?
-			     -errno : 0;
+		rc = beneath_rename(root, from, to, RENAME_NOREPLACE);
 	return rc;
 }
 

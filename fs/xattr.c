@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "attr.h"
+#include "beneath.h"
 #include "dfile.h"
 #include "fcache.h"
 #include "inode.h"
@@ -33,15 +34,18 @@
 #define XATTR_CAPS "security.capability"
 
 /*
- * Extended attributes go through /proc/self/fd/<root>/<path> with the
- * l*xattr calls: the kernel resolves the path below the device root and
- * does not follow a final symlink. A file unlinked while open has no path
- * left: its kept backing file (fcache_keep()) is used instead, @fd.
+ * Extended attributes are read and changed through a descriptor of the
+ * object, opened confined (core/beneath.h): no path walked from the device
+ * root, no symlink followed. Only regular files and directories are
+ * opened: a symlink, FIFO, device or socket shows none and takes none
+ * (Linux refuses user.* there anyway), so no device is ever opened. A file
+ * unlinked while open has no path left: its kept backing file
+ * (fcache_keep()) is used instead, @fd.
  */
 struct xtarget {
-	char proc[KV_PATH_MAX + 32];
 	devmask_t devs;		/* copies to change */
 	unsigned home;		/* copy to read */
+	mode_t type;		/* S_IFMT of the inode */
 	int fd;			/* the unlinked file's, pinned; else -1 */
 	struct inode *pinned;
 };
@@ -54,6 +58,7 @@ static int xtarget_of(struct kvfs *fs, struct inode *in, struct xtarget *x,
 
 	x->fd = -1;
 	x->pinned = NULL;
+	x->type = in->type & S_IFMT;
 	if (rc == -ENOENT && S_ISREG(in->type) && (df = fcache_peek(fs, in))) {
 		x->fd = dfile_fd(df);
 		x->pinned = in;
@@ -78,39 +83,77 @@ static void xtarget_done(struct kvfs *fs, struct xtarget *x)
 	x->pinned = NULL;
 }
 
-static const char *xpath(struct kvfs *fs, struct xtarget *x, unsigned dev,
-			 const char *path)
+/* A descriptor of the copy on @dev (x_close() it), or -errno. */
+static int x_open(struct kvfs *fs, const struct xtarget *x, unsigned dev,
+		  const char *path)
 {
-	snprintf(x->proc, sizeof(x->proc), "/proc/self/fd/%d/%s",
-		 kv_rootfd(fs, dev), path);
-	return x->proc;
+	if (x->fd >= 0)
+		return x->fd;
+	if (!S_ISREG(x->type) && !S_ISDIR(x->type))
+		return -EPERM;
+	return beneath_open(kv_rootfd(fs, dev), path,
+			    O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
 }
 
-/* The xattr calls on the copy on @dev, by descriptor or by path. */
+static void x_close(const struct xtarget *x, int fd)
+{
+	if (fd >= 0 && fd != x->fd)
+		close(fd);
+}
+
+/* The xattr calls on the copy on @dev; -1 and errno as theirs. */
 static ssize_t x_get(struct kvfs *fs, struct xtarget *x, const char *path,
 		     const char *name, void *val, size_t size)
 {
-	return x->fd >= 0 ? fgetxattr(x->fd, name, val, size) :
-		lgetxattr(xpath(fs, x, x->home, path), name, val, size);
+	int fd = x_open(fs, x, x->home, path), err;
+	ssize_t n;
+
+	if (fd < 0) {
+		errno = fd == -EPERM ? ENODATA : -fd;
+		return -1;
+	}
+	n = fgetxattr(fd, name, val, size);
+	err = errno;
+	x_close(x, fd);
+	errno = err;
+	return n;
 }
 
 static ssize_t x_list(struct kvfs *fs, struct xtarget *x, const char *path,
 		      char *val, size_t size)
 {
-	return x->fd >= 0 ? flistxattr(x->fd, val, size) :
-		llistxattr(xpath(fs, x, x->home, path), val, size);
+	int fd = x_open(fs, x, x->home, path), err;
+	ssize_t n;
+
+	if (fd == -EPERM)
+		return 0;
+	if (fd < 0) {
+		errno = -fd;
+		return -1;
+	}
+	n = flistxattr(fd, val, size);
+	err = errno;
+	x_close(x, fd);
+	errno = err;
+	return n;
 }
 
 static int x_set(struct kvfs *fs, struct xtarget *x, unsigned dev,
 		 const char *path, const char *name, const char *value,
 		 size_t size, int flags)
 {
-	if (x->fd >= 0)
-		return value ? fsetxattr(x->fd, name, value, size, flags) :
-			       fremovexattr(x->fd, name);
-	return value ? lsetxattr(xpath(fs, x, dev, path), name, value, size,
-				 flags) :
-		       lremovexattr(xpath(fs, x, dev, path), name);
+	int fd = x_open(fs, x, dev, path), rc, err;
+
+	if (fd < 0) {
+		errno = -fd;
+		return -1;
+	}
+	rc = value ? fsetxattr(fd, name, value, size, flags) :
+		     fremovexattr(fd, name);
+	err = errno;
+	x_close(x, fd);
+	errno = err;
+	return rc;
 }
 
 /*
@@ -310,19 +353,17 @@ static int acl_kill_sgid(fuse_req_t req, struct kvfs *fs, struct inode *in)
 	mode_t mode;
 	int rc = xtarget_of(fs, in, &x, path);
 
-	if (!rc && (x.fd >= 0 ? fstat(x.fd, &st) :
-		    fstatat(kv_rootfd(fs, x.home), kv_at(path), &st,
-			    AT_SYMLINK_NOFOLLOW)))
-		rc = -errno;
+	if (!rc)
+		rc = x.fd >= 0 ? (fstat(x.fd, &st) ? -errno : 0) :
+		     beneath_stat(kv_rootfd(fs, x.home), path, &st);
 	if (rc || !(st.st_mode & S_ISGID) || !fuse_req_ctx(req)->uid ||
 	    attr_caller_in_group(req, st.st_gid))
 		goto out;
 	mode = st.st_mode & 07777 & ~(mode_t)S_ISGID;
 	for (unsigned d = 0; !rc && d < fs->ndev; d++)
-		if ((x.devs & DEVBIT(d)) &&
-		    (x.fd >= 0 ? fchmod(x.fd, mode) :
-		     fchmodat(kv_rootfd(fs, d), kv_at(path), mode, 0)))
-			rc = -errno;
+		if (x.devs & DEVBIT(d))
+			rc = x.fd >= 0 ? (fchmod(x.fd, mode) ? -errno : 0) :
+			     beneath_chmod(kv_rootfd(fs, d), path, mode);
 out:
 	xtarget_done(fs, &x);
 	return rc;

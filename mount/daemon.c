@@ -18,6 +18,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "beneath.h"
 #include "daemon.h"
 #include "dev.h"
 #include "fuselog.h"
@@ -362,6 +363,7 @@ static int daemon_open_devices(struct daemon *d)
 
 	for (i = 0; i < DEV_MAX; i++)
 		opts[i] = d->c->dev[i];
+	beneath_init();		/* openat2, or the walk: logged if so */
 	if (devset_open(d->paths, d->npaths, opts, d->mnt, &d->devs, err,
 			sizeof(err))) {
 		startup_error("%s", err);
