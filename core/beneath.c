@@ -37,7 +37,7 @@ static long sys_openat2(int dirfd, const char *path, int flags, mode_t mode)
 {
 	struct open_how how = {
 		.flags = (uint64_t)(unsigned)flags,
-		.mode = flags & (O_CREAT | O_TMPFILE) ? mode : 0,
+		.mode = flags & (O_CREAT | O_TMPFILE) ? mode & 07777 : 0,
 		.resolve = BENEATH_RESOLVE,
 	};
 
@@ -107,7 +107,7 @@ static int refused(int root, const char *path, int rc)
 	n = readlink(proc, dir, sizeof(dir) - 1);
 	dir[n > 0 ? n : 0] = '\0';
 	log_warn("refusing '%s/%s': %s on the way (%s)", dir, path,
-		 rc == -ELOOP ? "a symlink" : "a mount point", strerror(-rc));
+		 rc == -ELOOP ? "a symlink" : "a mount point or '..'", strerror(-rc));
 	return rc;
 }
 
@@ -234,6 +234,7 @@ static int walk_open(int root, const char *path, int flags, mode_t mode)
 
 int beneath_open(int root, const char *path, int flags, mode_t mode)
 {
+	struct stat st;
 	long fd;
 
 	beneath_init();
@@ -244,6 +245,10 @@ int beneath_open(int root, const char *path, int flags, mode_t mode)
 		fd = walk_open(root, path, flags, mode);
 	else if ((fd = sys_openat2(root, path, flags, mode)) < 0)
 		fd = -errno;
+	/* O_DIRECTORY|O_NOFOLLOW on a final symlink says ENOTDIR */
+	if (fd == -ENOTDIR && (flags & O_DIRECTORY) &&
+	    !beneath_stat(root, path, &st) && S_ISLNK(st.st_mode))
+		fd = -ELOOP;
 	/* O_NOFOLLOW on a final symlink: ELOOP, as a symlink on the way */
 	return fd < 0 ? refused(root, path, (int)fd) : (int)fd;
 }
