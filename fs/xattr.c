@@ -36,11 +36,12 @@
 /*
  * Extended attributes are read and changed through a descriptor of the
  * object, opened confined (core/beneath.h): no path walked from the device
- * root, no symlink followed. Only regular files and directories are
- * opened: a symlink, FIFO, device or socket shows none and takes none
- * (Linux refuses user.* there anyway), so no device is ever opened. A file
- * unlinked while open has no path left: its kept backing file
- * (fcache_keep()) is used instead, @fd.
+ * root, no symlink followed. A regular file or directory is opened
+ * read-only; anything else (a symlink, FIFO, device, socket) is opened
+ * O_PATH, never as a device, and reached through /proc/self/fd/N, which
+ * lands on the object the descriptor holds (a symlink is not followed
+ * from there). A file unlinked while open has no path left: its kept
+ * backing file (fcache_keep()) is used instead, @fd.
  */
 struct xtarget {
 	devmask_t devs;		/* copies to change */
@@ -83,58 +84,74 @@ static void xtarget_done(struct kvfs *fs, struct xtarget *x)
 	x->pinned = NULL;
 }
 
-/* A descriptor of the copy on @dev (x_close() it), or -errno. */
+/* One copy's object, held open for the xattr calls. */
+struct xobj {
+	int fd;
+	bool by_proc;		/* O_PATH: the calls go through @proc */
+	char proc[32];
+};
+
+/* Open the copy on @dev into @o (x_close() it). Returns 0 or -errno. */
 static int x_open(struct kvfs *fs, const struct xtarget *x, unsigned dev,
-		  const char *path)
+		  const char *path, struct xobj *o)
 {
+	bool plain = S_ISREG(x->type) || S_ISDIR(x->type);
+
+	o->by_proc = false;
+	o->fd = x->fd;
 	if (x->fd >= 0)
-		return x->fd;
-	if (!S_ISREG(x->type) && !S_ISDIR(x->type))
-		return -EPERM;
-	return beneath_open(kv_rootfd(fs, dev), path,
-			    O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+		return 0;
+	o->fd = beneath_open(kv_rootfd(fs, dev), path,
+			     plain ? O_RDONLY | O_NONBLOCK | O_NOCTTY : O_PATH,
+			     0);
+	if (o->fd < 0)
+		return o->fd;
+	o->by_proc = !plain;
+	snprintf(o->proc, sizeof(o->proc), "/proc/self/fd/%d", o->fd);
+	return 0;
 }
 
-static void x_close(const struct xtarget *x, int fd)
+static void x_close(const struct xtarget *x, struct xobj *o)
 {
-	if (fd >= 0 && fd != x->fd)
-		close(fd);
+	int err = errno;
+
+	if (o->fd >= 0 && o->fd != x->fd)
+		close(o->fd);
+	errno = err;
 }
 
 /* The xattr calls on the copy on @dev; -1 and errno as theirs. */
 static ssize_t x_get(struct kvfs *fs, struct xtarget *x, const char *path,
 		     const char *name, void *val, size_t size)
 {
-	int fd = x_open(fs, x, x->home, path), err;
+	struct xobj o;
+	int rc = x_open(fs, x, x->home, path, &o);
 	ssize_t n;
 
-	if (fd < 0) {
-		errno = fd == -EPERM ? ENODATA : -fd;
+	if (rc) {
+		errno = -rc;
 		return -1;
 	}
-	n = fgetxattr(fd, name, val, size);
-	err = errno;
-	x_close(x, fd);
-	errno = err;
+	n = o.by_proc ? getxattr(o.proc, name, val, size) :
+			fgetxattr(o.fd, name, val, size);
+	x_close(x, &o);
 	return n;
 }
 
 static ssize_t x_list(struct kvfs *fs, struct xtarget *x, const char *path,
 		      char *val, size_t size)
 {
-	int fd = x_open(fs, x, x->home, path), err;
+	struct xobj o;
+	int rc = x_open(fs, x, x->home, path, &o);
 	ssize_t n;
 
-	if (fd == -EPERM)
-		return 0;
-	if (fd < 0) {
-		errno = -fd;
+	if (rc) {
+		errno = -rc;
 		return -1;
 	}
-	n = flistxattr(fd, val, size);
-	err = errno;
-	x_close(x, fd);
-	errno = err;
+	n = o.by_proc ? listxattr(o.proc, val, size) :
+			flistxattr(o.fd, val, size);
+	x_close(x, &o);
 	return n;
 }
 
@@ -142,17 +159,20 @@ static int x_set(struct kvfs *fs, struct xtarget *x, unsigned dev,
 		 const char *path, const char *name, const char *value,
 		 size_t size, int flags)
 {
-	int fd = x_open(fs, x, dev, path), rc, err;
+	struct xobj o;
+	int rc = x_open(fs, x, dev, path, &o);
 
-	if (fd < 0) {
-		errno = -fd;
+	if (rc) {
+		errno = -rc;
 		return -1;
 	}
-	rc = value ? fsetxattr(fd, name, value, size, flags) :
-		     fremovexattr(fd, name);
-	err = errno;
-	x_close(x, fd);
-	errno = err;
+	if (o.by_proc)
+		rc = value ? setxattr(o.proc, name, value, size, flags) :
+			     removexattr(o.proc, name);
+	else
+		rc = value ? fsetxattr(o.fd, name, value, size, flags) :
+			     fremovexattr(o.fd, name);
+	x_close(x, &o);
 	return rc;
 }
 
