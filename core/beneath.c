@@ -296,41 +296,71 @@ int beneath_unlink(int root, const char *path, int flags)
 	BENEATH_AT(root, path, unlinkat(dir, name, flags));
 }
 
-int beneath_chown(int root, const char *path, uid_t uid, gid_t gid)
+int beneath_fchown(int fd, uid_t uid, gid_t gid)
 {
-	BENEATH_AT(root, path,
-		   fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW));
-}
-
-int beneath_utimens(int root, const char *path, const struct timespec tv[2])
-{
-	BENEATH_AT(root, path,
-		   utimensat(dir, name, tv, AT_SYMLINK_NOFOLLOW));
+	return fchownat(fd, "", uid, gid, AT_EMPTY_PATH) ? -errno : 0;
 }
 
 /*
- * chmod has no no-follow form before fchmodat2 (Linux 6.6): glibc's
- * AT_SYMLINK_NOFOLLOW opens the name O_PATH|O_NOFOLLOW and changes the
- * object it holds, refusing a symlink with EOPNOTSUPP; that is a symlink
- * where a file or directory was meant.
+ * chmod by an O_PATH descriptor: fchmod() refuses one, and fchmodat2()
+ * with AT_EMPTY_PATH is Linux 6.6. /proc/self/fd/N lands on the object
+ * the descriptor holds, as glibc's fchmodat(AT_SYMLINK_NOFOLLOW) does it.
  */
-int beneath_chmodat(int dir, const char *name, mode_t mode)
+int beneath_fchmod(int fd, mode_t mode)
 {
-	if (!fchmodat(dir, name, mode, AT_SYMLINK_NOFOLLOW))
+	char proc[32];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (!chmod(proc, mode))
 		return 0;
 	return errno == EOPNOTSUPP ? -ELOOP : -errno;
 }
 
+int beneath_futimens(int fd, const struct timespec tv[2])
+{
+	char proc[32];
+
+	if (!utimensat(fd, "", tv, AT_EMPTY_PATH))
+		return 0;
+	if (errno != EINVAL)
+		return -errno;
+	/* before Linux 5.8, utimensat had no AT_EMPTY_PATH */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return utimensat(AT_FDCWD, proc, tv, 0) ? -errno : 0;
+}
+
+/* Run @call on the O_PATH descriptor of @path beneath @root. */
+#define BENEATH_OBJ(root, path, call)					\
+	do {								\
+		int fd = beneath_open((root), (path), O_PATH, 0);	\
+		int rc_;						\
+									\
+		if (fd < 0)						\
+			return fd;					\
+		rc_ = (call);						\
+		close(fd);						\
+		return rc_;						\
+	} while (0)
+
+int beneath_chown(int root, const char *path, uid_t uid, gid_t gid)
+{
+	BENEATH_OBJ(root, path, beneath_fchown(fd, uid, gid));
+}
+
+int beneath_utimens(int root, const char *path, const struct timespec tv[2])
+{
+	BENEATH_OBJ(root, path, beneath_futimens(fd, tv));
+}
+
 int beneath_chmod(int root, const char *path, mode_t mode)
 {
-	const char *name;
-	int dir = beneath_parent(root, path, &name);
+	int fd = beneath_open(root, path, O_PATH, 0);
 	int rc;
 
-	if (dir < 0)
-		return dir;
-	rc = beneath_chmodat(dir, name, mode);
-	beneath_close(root, dir);
+	if (fd < 0)
+		return fd;
+	rc = beneath_fchmod(fd, mode);
+	close(fd);
 	return rc == -ELOOP ? refused(root, path, rc) : rc;
 }
 

@@ -59,7 +59,10 @@ void beneath_close(int root, int fd);
  * -errno; none follows a final symlink.
  *
  * beneath_stat: lstat; "" stats @root.
- * beneath_chmod: a symlink cannot be chmodded: -ELOOP.
+ * beneath_chown, beneath_chmod, beneath_utimens: the final name is opened
+ *   O_PATH first (a mount point there: -EXDEV, as on the way), then
+ *   changed by descriptor (beneath_fchown() and the like below); a final
+ *   symlink is changed itself, except by chmod: -ELOOP.
  * beneath_rename: renameat2 with @flags; @to may be on another directory.
  * beneath_link: linkat without AT_SYMLINK_FOLLOW.
  * beneath_readlink: the target's length, not terminated.
@@ -78,10 +81,14 @@ int beneath_link(int root, const char *from, const char *to);
 ssize_t beneath_readlink(int root, const char *path, char *buf, size_t size);
 
 /*
- * fchmodat(@dir, @name, @mode) not following @name, for a caller holding
- * @dir from beneath_parent() for several calls: 0, -ELOOP for a symlink
- * (not logged), or -errno.
+ * Change the object descriptor @fd holds (an O_PATH one from
+ * beneath_open() too, a symlink among them): no name is resolved again,
+ * so a mount point or symlink planted at the final name since cannot
+ * redirect the change. Return 0 or -errno; beneath_fchmod() says -ELOOP
+ * for a symlink (whose mode cannot change).
  */
-int beneath_chmodat(int dir, const char *name, mode_t mode);
+int beneath_fchown(int fd, uid_t uid, gid_t gid);
+int beneath_fchmod(int fd, mode_t mode);
+int beneath_futimens(int fd, const struct timespec tv[2]);
 
 #endif /* CORE_BENEATH_H */

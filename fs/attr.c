@@ -88,28 +88,25 @@ static struct timespec set_time(int valid, int set, int now,
 	return t;
 }
 
-/* Apply one setattr to one copy: by descriptor if @fd >= 0, else path. */
+/*
+ * Apply one setattr to one copy: by descriptor, the open file's @fd if
+ * @fd >= 0, else @path's opened O_PATH (confined, core/beneath.h).
+ */
 static int setattr_one(int root, const char *path, int fd, mode_t type,
 		       const struct stat *attr, int valid)
 {
-	const char *name = NULL;
-	int dir = fd >= 0 ? -1 : beneath_parent(root, path, &name);
+	int obj = fd >= 0 ? fd : beneath_open(root, path, O_PATH, 0);
 	int rc = 0;
 
-	if (fd < 0 && dir < 0)
-		return dir;
-	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-		uid_t uid = valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1;
-		gid_t gid = valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1;
-
-		rc = fd >= 0 ? fchown(fd, uid, gid) :
-			       fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW);
-		if (rc)
-			rc = -errno;
-	}
+	if (obj < 0)
+		return obj;
+	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		rc = beneath_fchown(obj,
+			valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1,
+			valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1);
 	if (!rc && (valid & FUSE_SET_ATTR_MODE) && !S_ISLNK(type))
 		rc = fd >= 0 ? (fchmod(fd, attr->st_mode & 07777) ? -errno : 0) :
-		     beneath_chmodat(dir, name, attr->st_mode & 07777);
+		     beneath_fchmod(obj, attr->st_mode & 07777);
 	if (!rc && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			     FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))) {
 		struct timespec tv[2] = {
@@ -119,12 +116,10 @@ static int setattr_one(int root, const char *path, int fd, mode_t type,
 				 FUSE_SET_ATTR_MTIME_NOW, attr->st_mtim),
 		};
 
-		rc = fd >= 0 ? futimens(fd, tv) :
-			       utimensat(dir, name, tv, AT_SYMLINK_NOFOLLOW);
-		if (rc)
-			rc = -errno;
+		rc = beneath_futimens(obj, tv);
 	}
-	beneath_close(root, dir);
+	if (obj != fd)
+		close(obj);
 	return rc;
 }
 

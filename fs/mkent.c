@@ -43,7 +43,7 @@ static int set_owner(struct kvfs *fs, fuse_req_t req, unsigned dev,
 	gid_t gid = ctx->gid;
 	struct stat parent, st;
 	const char *name;
-	int dir, rc;
+	int dir, obj, rc;
 
 	if (uid == fs->uid && gid == fs->gid)
 		return 0;	/* the backing filesystem already did it */
@@ -53,18 +53,19 @@ static int set_owner(struct kvfs *fs, fuse_req_t req, unsigned dev,
 	rc = fstat(dir, &parent) ? -errno : 0;
 	if (!rc && (parent.st_mode & S_ISGID))
 		gid = parent.st_gid;	/* BSD group semantics of setgid dirs */
+	obj = fd >= 0 || rc ? fd : beneath_open(dir, name, O_PATH, 0);
+	if (!rc && obj < 0)
+		rc = obj;
 	if (!rc)
-		rc = (fd >= 0 ? fstat(fd, &st) :
-		      fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW)) ? -errno : 0;
-	if (!rc)
-		rc = (fd >= 0 ? fchown(fd, uid, gid) :
-		      fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW)) ?
-		     -errno : 0;
+		rc = (fstat(obj, &st) ? -errno : 0) ?:
+		     beneath_fchown(obj, uid, gid);
 	/* chown drops set-id bits of files; the creator asked for them */
 	if (!rc && !is_dir && !S_ISLNK(st.st_mode) &&
 	    (st.st_mode & (S_ISUID | S_ISGID)))
 		rc = fd >= 0 ? (fchmod(fd, st.st_mode & 07777) ? -errno : 0) :
-		     beneath_chmodat(dir, name, st.st_mode & 07777);
+		     beneath_fchmod(obj, st.st_mode & 07777);
+	if (obj >= 0 && obj != fd)
+		close(obj);
 	beneath_close(root, dir);
 	return rc;
 }
