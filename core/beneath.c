@@ -118,15 +118,41 @@ static bool bad_name(const char *name, size_t len)
 	       (len == 2 && name[0] == '.' && name[1] == '.');
 }
 
+/*
+ * Where the object @fd holds is mounted: the mount id, which tells a bind
+ * mount of the same filesystem apart (st_dev does not), where the
+ * filesystem gives out handles; else its st_dev. 0 or -errno.
+ */
+static int mount_of(int fd, uint64_t *id)
+{
+	union {
+		struct file_handle fh;
+		char buf[sizeof(struct file_handle) + MAX_HANDLE_SZ];
+	} h = { .fh.handle_bytes = MAX_HANDLE_SZ };
+	struct stat st;
+	int mnt;
+
+	if (!name_to_handle_at(fd, "", &h.fh, &mnt, AT_EMPTY_PATH)) {
+		*id = (uint64_t)(unsigned)mnt;
+		return 0;
+	}
+	if (fstat(fd, &st))
+		return -errno;
+	*id = (uint64_t)st.st_dev | 1ULL << 63;
+	return 0;
+}
+
 /* The walk: open directory @dir (not empty) beneath @root, O_PATH. */
 static int walk(int root, const char *dir)
 {
-	struct stat rst, st;
-	int cur = root, fd, rc = 0;
+	int cur = root, fd, rc;
 	char name[NAME_MAX + 1];
+	uint64_t rmnt, mnt;
+	struct stat st;
 
-	if (fstat(root, &rst))
-		return -errno;
+	rc = mount_of(root, &rmnt);
+	if (rc)
+		return rc;
 	while (*dir) {
 		size_t len = strcspn(dir, "/");
 
@@ -151,14 +177,11 @@ static int walk(int root, const char *dir)
 		if (cur != root)
 			close(cur);
 		cur = fd;
-		if (fstat(cur, &st)) {
-			rc = -errno;
-			break;
-		}
-		if (st.st_dev != rst.st_dev) {
+		rc = mount_of(cur, &mnt);
+		if (!rc && mnt != rmnt)
 			rc = -EXDEV;
+		if (rc)
 			break;
-		}
 	}
 	if (rc) {
 		if (cur != root)
@@ -214,7 +237,7 @@ static int walk_open(int root, const char *path, int flags, mode_t mode)
 {
 	const char *name;
 	int dir = beneath_parent(root, path, &name);
-	struct stat rst, st;
+	uint64_t rmnt = 0, mnt = 0;
 	int fd, rc = 0;
 
 	if (dir < 0)
@@ -222,9 +245,9 @@ static int walk_open(int root, const char *path, int flags, mode_t mode)
 	fd = openat(dir, name, flags, mode);
 	if (fd < 0)
 		rc = -errno;
-	else if (fstat(root, &rst) || fstat(fd, &st))
-		rc = -errno;
-	else if (st.st_dev != rst.st_dev)
+	else
+		rc = mount_of(root, &rmnt) ?: mount_of(fd, &mnt);
+	if (!rc && mnt != rmnt)
 		rc = -EXDEV;
 	if (rc && fd >= 0)
 		close(fd);
