@@ -263,7 +263,7 @@ round() {
 	t_case "every-operation-through-them$tag" drive_through
 	t_case "outside-unchanged$tag" outside_unchanged
 	t_case "refusals-logged-once$tag" logged_once
-	[ "$T_MP" = 0 ] || umount "$B0/gpu2/mp" "$B1/gpu3/mp"
+	[ "$T_MP" = 0 ] || umount -l "$B0/gpu2/mp" "$B1/gpu3/mp"
 	t_umount_check
 }
 
