@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,10 +66,13 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char cmd[PATH_MAX + 16];
+	char cmd[PATH_MAX + 32];
 
 	close(t_root);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t_top);
+	/* a failed t_mount_point_refused() may have left its mount */
+	snprintf(cmd, sizeof(cmd), "%s/dev/a/mp", t_top);
+	umount2(cmd, MNT_DETACH);
+	snprintf(cmd, sizeof(cmd), "rm -rf --one-file-system '%s'", t_top);
 	cr_expect_eq(system(cmd), 0);
 }
 
@@ -212,6 +216,37 @@ static void t_plain_names(void)
 	cr_expect_eq(beneath_mkdir(t_root, "a/f/x", 0755), -ENOTDIR);
 }
 
+/*
+ * A bind mount planted as directory a/mp (root only): the same
+ * filesystem, so st_dev cannot tell; openat2's RESOLVE_NO_XDEV and the
+ * walk's mount id do.
+ */
+static void t_mount_point_refused(void)
+{
+	char src[PATH_MAX], mp[PATH_MAX];
+	struct stat st;
+	int rc;
+
+	if (geteuid())
+		cr_skip_test("bind mounts need root");
+	snprintf(src, sizeof(src), "%s/dir", t_out);
+	snprintf(mp, sizeof(mp), "%s/dev/a/mp", t_top);
+	cr_assert_eq(mkdir(mp, 0755), 0);
+	if (mount(src, mp, NULL, MS_BIND, NULL))
+		cr_skip_test("cannot bind mount: %s", strerror(errno));
+	cr_expect_eq(beneath_open(t_root, "a/mp/new", O_WRONLY | O_CREAT,
+				  0644), -EXDEV);
+	cr_expect_eq(beneath_open(t_root, "a/mp", O_RDONLY | O_DIRECTORY, 0),
+		     -EXDEV);
+	cr_expect_eq(beneath_mkdir(t_root, "a/mp/new", 0777), -EXDEV);
+	cr_expect_eq(beneath_chmod(t_root, "a/mp", 0777), -EXDEV);
+	cr_expect_eq(beneath_chown(t_root, "a/mp", 65534, 65534), -EXDEV);
+	cr_expect_eq(beneath_stat(t_root, "a/mp/x", &st), -EXDEV);
+	rc = umount(mp);
+	cr_assert_eq(rc, 0, "umount: %s", strerror(errno));
+	t_outside_unchanged();
+}
+
 TestSuite(beneath, .init = setup, .fini = teardown);
 
 #define T_BOTH(name, fn)						\
@@ -231,3 +266,4 @@ T_BOTH(open_path_of_link, t_open_path_of_link)
 T_BOTH(stat_and_readlink, t_stat_and_readlink)
 T_BOTH(changes_refused, t_changes_refused)
 T_BOTH(plain_names, t_plain_names)
+T_BOTH(mount_point_refused, t_mount_point_refused)
