@@ -14,6 +14,7 @@
 #include <sys/uio.h>
 
 #include "aring.h"
+#include "caller.h"
 #include "log.h"
 #include "uring_i.h"
 
@@ -28,6 +29,7 @@ struct aop {
 	size_t done;		/* bytes transferred so far */
 	aring_cb cb;
 	void *arg;
+	struct caller who;	/* its submitter's identity (caller.h) */
 	struct aop *next_free;
 };
 
@@ -107,8 +109,11 @@ static void *reaper_main(void *arg)
 			return NULL;
 		op = &ar->slots[tag];
 		if (uring_account(op->write, op->len, &op->done, res, &result)) {
+			/* the rest runs with the credentials of the reaper */
+			rc = caller_enter(op->who);
 			pthread_mutex_lock(&ar->lock);
-			rc = queue_locked(ar, op);
+			if (!rc)
+				rc = queue_locked(ar, op);
 			pthread_mutex_unlock(&ar->lock);
 			if (!rc)
 				continue;
@@ -214,7 +219,7 @@ int aring_submit(struct aring *ar, int fd, bool write, void *buf, size_t len,
 	ar->free = op->next_free;
 	*op = (struct aop){
 		.fd = fd, .write = write, .buf = buf, .len = len, .off = off,
-		.cb = cb, .arg = arg,
+		.cb = cb, .arg = arg, .who = caller_now(),
 	};
 	rc = queue_locked(ar, op);
 	if (rc) {

@@ -36,8 +36,10 @@ void aring_free(struct aring *ar);
  * Start a read or write of @len bytes at @off of @fd from/to @buf (aligned
  * for O_DIRECT by the caller). Waits for a free slot if all are taken.
  * @cb runs exactly once with the total transferred: a read short only at
- * end of file, a write complete or failed. Returns 0, or -errno if the op
- * could not be started (then @cb does not run).
+ * end of file, a write complete or failed. The op runs with the calling
+ * thread's identity (caller.h), as does the rest of a short transfer the
+ * reaper submits again. Returns 0, or -errno if the op could not be
+ * started (then @cb does not run).
  */
 int aring_submit(struct aring *ar, int fd, bool write, void *buf, size_t len,
 		 uint64_t off, aring_cb cb, void *arg);

@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "caller.h"
 #include "dfile.h"
 #include "dio.h"
 
@@ -54,6 +55,11 @@ struct dfile {
 	size_t stage_len;		/* bytes of stage filled */
 	size_t stage_sent;		/* of those, handed to the device */
 	struct timespec stage_time;	/* when the last of them came */
+	/*
+	 * whom the staged bytes are written for: the page-cache write of a
+	 * stage's tail may come later, from another thread (caller.h)
+	 */
+	struct caller stage_who;
 	_Atomic unsigned wb_pending;	/* staged + in-flight buffers */
 	pthread_mutex_t wb_mu;
 	pthread_cond_t wb_done;		/* an in-flight write completed */

@@ -228,8 +228,15 @@ static int flush_stage(struct dfile *f)
 	if (!f->stage)
 		return 0;
 	if (f->stage_len > from) {
-		rc = write_cached(f, f->stage + from, f->stage_len - from,
-				  f->stage_off + from);
+		/* its blocks are allocated now: for their writer */
+		struct caller was = caller_now();
+
+		rc = caller_enter(f->stage_who);
+		if (!rc)
+			rc = write_cached(f, f->stage + from,
+					  f->stage_len - from,
+					  f->stage_off + from);
+		caller_enter(was);
 		/* the tail was written when it came, not now */
 		if (!rc) {
 			struct timespec times[2] = {
@@ -348,6 +355,7 @@ static bool start_stage(struct dfile *f, uint64_t off)
 	f->stage_off = off;
 	f->stage_len = 0;
 	f->stage_sent = 0;
+	f->stage_who = caller_now();
 	atomic_fetch_add(&f->wb_pending, 1);
 	return true;
 }
@@ -549,6 +557,9 @@ int dfile_wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		if (!start_stage(f, off))
 			return write_now(f, ctx, data, len, off);
 	}
+	/* a stage written for several: for the one with least rights */
+	if (!f->stage_who.uid)
+		f->stage_who = caller_now();
 	/* only staged bytes need it: the other writes fail when made */
 	rc = reserve(f, off, len);
 	if (rc)

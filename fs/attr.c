@@ -168,6 +168,9 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	int rc = 0;
 
 	(void)fi;
+	rc = kv_as_caller(req);	/* growing a file, an ACL's block */
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
 	/*
 	 * A size change goes through the dfile, opened if need be: a reader
 	 * opening one meanwhile would keep the old size. An O_TRUNC open

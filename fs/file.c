@@ -135,7 +135,8 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	ssize_t n;
 
 	(void)fi;
-	n = fcache_error(in) ?: fcache_get(fs, in, &df);
+	/* the blocks it takes are the caller's to take */
+	n = kv_as_caller(req) ?: fcache_error(in) ?: fcache_get(fs, in, &df);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
 	/* an unprivileged writer's write drops set-id bits */
@@ -203,7 +204,7 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	(void)fi;
 	if (offset < 0 || length <= 0)
 		return (void)fuse_reply_err(req, EINVAL);
-	rc = fcache_get(fs, in, &df);
+	rc = kv_as_caller(req) ?: fcache_get(fs, in, &df);
 	if (!rc) {
 		rc = dfile_fallocate(df, mode, (uint64_t)offset,
 				     (uint64_t)length);

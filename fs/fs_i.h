@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "caller.h"
 #include "kvfs.h"
 #include "dev.h"
 #include "place.h"
@@ -171,6 +172,20 @@ static inline int kv_check_name(const char *name)
 static inline struct kvfs *kv_fs(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+/*
+ * Act for the request's caller on the backing filesystems (core/caller.h):
+ * before anything that may allocate blocks there, so that a caller who is
+ * not root stops where the backing filesystem would stop it. Returns 0 or
+ * -EPERM.
+ */
+static inline int kv_as_caller(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	return caller_enter((struct caller){ .uid = ctx->uid,
+					     .gid = ctx->gid });
 }
 
 #endif /* FS_FS_I_H */

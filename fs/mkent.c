@@ -102,7 +102,7 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	devmask_t made = 0;
 	int rc;
 
-	rc = ns_child_begin(fs, parent, name, path);
+	rc = kv_as_caller(req) ?: ns_child_begin(fs, parent, name, path);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 	rc = name_free(fs, path);
@@ -171,7 +171,7 @@ static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	unsigned dev;
 	int rc;
 
-	rc = ns_child_begin(fs, parent, name, path);
+	rc = kv_as_caller(req) ?: ns_child_begin(fs, parent, name, path);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 	dev = place_pick(&fs->policy, path);
@@ -217,7 +217,7 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	char src[KV_PATH_MAX], dst[KV_PATH_MAX];
 	int root, rc;
 
-	rc = ns_child_begin(fs, newparent, newname, dst);
+	rc = kv_as_caller(req) ?: ns_child_begin(fs, newparent, newname, dst);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 	rc = inode_path(fs, in, src, sizeof(src));
@@ -266,7 +266,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	unsigned dev;
 	int rc;
 
-	rc = kv_check_name(name);
+	rc = kv_as_caller(req) ?: kv_check_name(name);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 	pthread_rwlock_rdlock(&fs->ns_lock);

@@ -148,7 +148,7 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return (void)fuse_reply_err(req, EINVAL);
-	rc = kv_check_name(name);
+	rc = kv_as_caller(req) ?: kv_check_name(name);
 	if (!rc)
 		rc = kv_check_name(newname);
 	if (rc)

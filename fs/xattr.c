@@ -394,8 +394,10 @@ void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct kvfs *fs = kv_fs(req);
 	struct inode *in = inode_of(fs, ino);
-	int rc;
+	int rc = kv_as_caller(req);	/* a value may take a block */
 
+	if (rc)
+		return (void)fuse_reply_err(req, -rc);
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = change_xattr(fs, in, name, value, size, flags);
 	if (!rc && !strcmp(name, XATTR_ACL_ACCESS))

@@ -6,11 +6,15 @@
 # Device 0 is a 64 MiB ext4 on a loop device; a twin ext4, made the same
 # way, takes the writes straight. As nobody, in a directory nobody owns,
 # buffered and O_DIRECT writers fill each until ENOSPC (1 MiB writes, then
-# 4 KiB ones for what is left), and the bytes accepted must match within
-# 16 blocks (the extent-tree blocks the two files' different write
-# patterns may need; measured: 0). Once nobody is stopped, nobody's mkdir
-# fails as on the twin, and root, through the mount, still writes into
-# the reserve. With ext4's resuid naming nobody, nobody gets the reserve
+# 4 KiB ones for what is left, twice), and the bytes accepted must match
+# within 4 blocks: the twin holds the same directories (b0/kv) and the
+# daemon's claims are exact this near full (the totals are mostly equal),
+# but ext4 itself, given the same writes again, may end a block apart
+# (a delayed allocation's worst-case reservation is given back when its
+# pages are written out, which the next failing write may or may not
+# have waited for). Once nobody is stopped, nobody's mkdir fails, and
+# root, through the mount, still makes a directory and writes into the
+# reserve. With ext4's resuid naming nobody, nobody gets the reserve
 # through the mount too: the daemon asks what ext4 asks, with the
 # caller's identity.
 
@@ -31,16 +35,18 @@ mkext "$T/ext"
 mkext "$T/ref4"
 mkdir "$T/ext/b0"
 t_mount "$T/ext/b0"
-mkdir "$T/mnt/kv" "$T/ref4/kv"
-chown nobody:nogroup "$T/mnt/kv" "$T/ref4/kv"
+mkdir "$T/ref4/b0"
+REF=$T/ref4/b0
+mkdir "$T/mnt/kv" "$REF/kv"
+chown nobody:nogroup "$T/mnt/kv" "$REF/kv"
 
 # fill FILE [DD-FLAGS]: as nobody, write FILE until ENOSPC, in 1 MiB
-# writes then 4 KiB ones; print the size it ends with. Every write but
+# writes then 4 KiB ones (twice: see above); print the size it ends with. Every write but
 # the last must have been accepted, and the last must fail with ENOSPC.
 fill() {
 	local f=$1 bs out
 	shift
-	for bs in 1M 4k; do
+	for bs in 1M 4k 4k; do
 		out=$(t_as_nobody dd if=/dev/zero of="$f" bs="$bs" "$@" \
 			oflag=append conv=notrunc status=none 2>&1) &&
 			t_fail "dd bs=$bs $* onto $f ended without ENOSPC"
@@ -56,39 +62,33 @@ fill() {
 same() {
 	local m r d
 	m=$(fill "$T/mnt/kv/f" "$@")
-	r=$(fill "$T/ref4/kv/f" "$@")
+	r=$(fill "$REF/kv/f" "$@")
 	t_log "bytes accepted: mount $m, ext4 $r ($*)"
 	d=$((m > r ? m - r : r - m))
-	[ "$d" -le $((16 * 4096)) ] ||
+	[ "$d" -le $((4 * 4096)) ] ||
 		t_fail "nobody wrote $m bytes through the mount, $r onto ext4"
 }
 
+# once stopped, nobody cannot make a directory either (its block would
+# come from the reserve); root can (root_reserve). Not compared with the
+# twin, which may have the block left over that ext4 keeps above.
 stopped_mkdir() {
-	t_parity_as_dirs 'mkdir {}/kv/d'
-}
-# t_parity_nobody works on $T/ref: point ref at the twin for it
-t_parity_as_dirs() {
-	local om or rm_=0 rr=0
-	om=$(t_as_nobody bash -c "${1//\{\}/$T/mnt}" 2>&1) || rm_=$?
-	or=$(t_as_nobody bash -c "${1//\{\}/$T/ref4}" 2>&1) || rr=$?
-	om=${om//"$T/mnt"/\{\}}
-	or=${or//"$T/ref4"/\{\}}
-	[ "$rm_" = "$rr" ] && [ "$om" = "$or" ] ||
-		t_fail "mount: $rm_ $om; ext4: $rr $or"
+	t_expect_err "No space left on device" t_as_nobody mkdir "$T/mnt/kv/d"
 }
 
 root_reserve() {
+	mkdir "$T/mnt/kv/d" || t_fail "root cannot mkdir in the reserve"
 	dd if=/dev/zero of="$T/mnt/root" bs=1M count=1 status=none ||
 		t_fail "root cannot write into the reserve through the mount"
 	dd if=/dev/zero of="$T/mnt/root-direct" bs=1M count=1 oflag=direct \
 		status=none ||
 		t_fail "root cannot write O_DIRECT into the reserve"
 	t_eq "$(t_size "$T/mnt/root")" 1048576 "root's file"
-	rm -f "$T/mnt/root" "$T/mnt/root-direct"
+	rm -rf "$T/mnt/root" "$T/mnt/root-direct" "$T/mnt/kv/d"
 }
 
 empty() {
-	rm -rf "$T/mnt/kv/f" "$T/mnt/kv/d" "$T/ref4/kv/f" "$T/ref4/kv/d"
+	rm -rf "$T/mnt/kv/f" "$T/mnt/kv/d" "$REF/kv/f" "$REF/kv/d"
 	sync
 }
 
