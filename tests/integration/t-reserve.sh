@@ -14,7 +14,8 @@
 # pages are written out, which the next failing write may or may not
 # have waited for). Once nobody is stopped, nobody's mkdir fails, and
 # root, through the mount, still makes a directory and writes into the
-# reserve. With ext4's resuid naming nobody, nobody gets the reserve
+# reserve; the same without write-behind, where the io_uring request
+# allocates the blocks itself. With ext4's resuid naming nobody, nobody gets the reserve
 # through the mount too: the daemon asks what ext4 asks, with the
 # caller's identity.
 
@@ -101,10 +102,19 @@ T_AFTER=direct t_case root-writes-reserve-direct root_reserve
 empty
 t_umount_check
 
+# without write-behind, an O_DIRECT write claims nothing first: its blocks
+# are allocated by the io_uring request itself (inline, or in an io-wq
+# worker with the credentials the request was submitted with)
+t_remount -o write_buffers=0
+t_case direct-unstaged same iflag=fullblock oflag=direct
+t_case buffered-unstaged same
+empty
+t_umount_check
+
 # resuid=nobody: ext4 gives nobody the reserve, and so does the mount
 mount -o remount,resuid="$NOBODY" "$T/ext" || t_fail "remount resuid"
 mount -o remount,resuid="$NOBODY" "$T/ref4" || t_fail "remount resuid"
-t_remount
+t_mount "$T_SOURCES"
 t_case resuid same
 empty
 t_umount_check
