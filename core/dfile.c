@@ -151,6 +151,11 @@ int dfile_fd(const struct dfile *f)
 	return f->fd;
 }
 
+bool dfile_unsynced(struct dfile *f)
+{
+	return atomic_load(&f->unsynced);
+}
+
 bool dfile_writable(const struct dfile *f)
 {
 	return !f->write_err;
@@ -392,8 +397,12 @@ int dfile_fsync(struct dfile *f, bool datasync)
 	rc = dfile_settle(f);
 	if (rc)
 		return rc;
-	if ((datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0)
+	/* a page-cache write after this point sets it again */
+	atomic_store(&f->unsynced, false);
+	if ((datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0) {
+		atomic_store(&f->unsynced, true);
 		return -errno;
+	}
 	return 0;
 }
 

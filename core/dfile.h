@@ -188,6 +188,14 @@ int dfile_settle(struct dfile *f);
 int dfile_fsync(struct dfile *f, bool datasync);
 
 /*
+ * Whether bytes went through the backing file's page cache since @f was
+ * opened or last fsynced (dfile_fsync()): only then must a power loss be
+ * guarded against with an fsync; direct writes are on the device once
+ * they have landed.
+ */
+bool dfile_unsynced(struct dfile *f);
+
+/*
  * fallocate(2) on the backing file with @mode (any FALLOC_FL_* the backing
  * filesystem supports), after the writes in flight; the size afterwards is
  * the backing file's.

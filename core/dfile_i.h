@@ -67,10 +67,13 @@ struct dfile {
 	int wb_err;			/* first failure not yet reported */
 	bool no_reserve;		/* the backing filesystem has no fallocate */
 	bool page_cache;		/* dfile_set_page_cache(): never ahead */
+	/* bytes went through the page cache since open or the last fsync */
+	_Atomic bool unsynced;
 	/*
 	 * A long stream claims ahead of itself (dfile_wb.c): while over is
-	 * set, [claim_lo, claimed) is allocated and the backing file's size
-	 * may be past the logical size; draining trims it back.
+	 * set, [claim_lo, claimed) is allocated, past the backing file's
+	 * size too (the claims keep the size); draining gives back what was
+	 * not written.
 	 */
 	uint64_t claim_lo, claimed;
 	_Atomic bool over;

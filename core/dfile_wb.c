@@ -264,8 +264,8 @@ static void settle(struct dfile *f)
 }
 
 /*
- * Give back what the claims hold and nothing was written to: the part past
- * the logical end, and any hole a claim filled below it (a stream's first
+ * Give back what the claims hold and nothing was written to: the blocks
+ * past the logical end, and any hole a claim filled below it (a stream's first
  * claim starts at the logical end; its first write may lie further on).
  * Claimed blocks never written read as a hole to SEEK_HOLE, so they are
  * found that way; the file was empty when its stream began to claim
@@ -276,17 +276,25 @@ static void settle(struct dfile *f)
 static int unclaim(struct dfile *f)
 {
 	off_t size = (off_t)atomic_load(&f->size), pos = (off_t)f->claim_lo;
-	bool changed = false;
+	struct timespec times[2] = { { .tv_nsec = UTIME_OMIT } };
 	off_t hole, data;
 	struct stat st;
 
 	if (fstat(f->fd, &st) < 0)
 		return -errno;
-	if (st.st_size != size) {
-		if (ftruncate(f->fd, size) < 0)
-			return -errno;
-		changed = true;
-	}
+	times[1] = st.st_mtim;
+	/*
+	 * Claimed blocks past the end stay allocated (KEEP_SIZE) until a
+	 * truncate, even one to the same size, which ext4 and XFS take as
+	 * the order to free them (a claim that failed part way may have
+	 * left some too); ext4 punches nothing past the end, the punch is
+	 * for filesystems whose truncate to the same size does nothing.
+	 */
+	if (f->claimed > (uint64_t)size)
+		fallocate(f->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
+			  size, (off_t)f->claimed - size);
+	if (ftruncate(f->fd, size) < 0)
+		return -errno;
 	while (pos < size) {
 		hole = lseek(f->fd, pos, SEEK_HOLE);
 		if (hole < 0 || hole >= size)
@@ -297,16 +305,9 @@ static int unclaim(struct dfile *f)
 		if (fallocate(f->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 			      hole, data - hole) < 0)
 			break;
-		changed = true;
 		pos = data;
 	}
-	if (changed) {
-		struct timespec times[2] = {
-			{ .tv_nsec = UTIME_OMIT }, st.st_mtim,
-		};
-
-		futimens(f->fd, times);
-	}
+	futimens(f->fd, times);
 	return 0;
 }
 
@@ -422,7 +423,9 @@ static bool claim_ahead(struct dfile *f, uint64_t from, uint64_t end,
 	/* the pieces of a client's O_DIRECT write below it come soon too */
 	lo = from >= base && from - base <= step ? base : from;
 	atomic_store(&f->over, true);
-	if (!fallocate(f->fd, 0, (off_t)lo, (off_t)(to - lo))) {
+	/* KEEP_SIZE: the size follows what the writes put there, never the claim */
+	if (!fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)lo,
+		       (off_t)(to - lo))) {
 		if (!was || lo < f->claim_lo)
 			f->claim_lo = lo;
 		f->claimed = to;
@@ -434,9 +437,10 @@ static bool claim_ahead(struct dfile *f, uint64_t from, uint64_t end,
 		return false;
 	}
 	/*
-	 * A part may be allocated and the size raised: what lies past the
-	 * logical end (nothing written there, nor in flight) goes back now,
-	 * the size at the next drain, as do holes the part filled below.
+	 * A part may be allocated: what lies past the logical end (nothing
+	 * written there, nor in flight) is punched now where the filesystem
+	 * punches past the end (ext4 does not), else trimmed at the next
+	 * drain, as are holes the part filled below.
 	 */
 	past = lo > size ? lo : size;
 	if (to > past)
@@ -479,12 +483,13 @@ static bool allocated(struct dfile *f, uint64_t from, uint64_t end)
  * this write, as it would on the device, and not a later one or close.
  *
  * A long stream (a write or a stage of a piece or more) claims well ahead
- * of itself, with the backing file's size raised to the end of the claim:
- * its device writes then land inside the file, and the backing filesystem
- * lets them run side by side. (ext4 serialises direct writes that extend
- * a file and waits for each to finish; every fallocate also waits for the
- * file's direct writes in flight, so a claim per write would do the
- * same.) ahead_step() says when and how far; a file takes a few claims,
+ * of itself (every fallocate waits for the file's direct writes in
+ * flight, so a claim per write would make each write wait for the one
+ * before). The claim keeps the backing file's size (FALLOC_FL_KEEP_SIZE):
+ * the size grows only as the writes land, so a daemon that dies leaves
+ * the bytes written, never zeros claimed ahead of them, as the size. The
+ * price: ext4 makes a direct write that extends the file wait for the one
+ * before. ahead_step() says when and how far; a file takes a few claims,
  * the first from the logical end, so that the parallel pieces of a
  * client's O_DIRECT write, which come in any order, find their blocks
  * claimed. dfile_wb_drain() gives back every claimed block nothing was written

@@ -162,6 +162,7 @@ int dfio_write_cached(struct dfile *f, const void *data, size_t len,
 		p += n;
 		pos += (uint64_t)n;
 	}
+	atomic_store(&f->unsynced, true);
 	if (off < f->cached_lo)
 		f->cached_lo = off;
 	if (end > f->cached_hi)
@@ -206,6 +207,7 @@ int dfio_write_paged(struct dfile *f, const void *data, size_t len,
 
 	if (fd < 0)
 		return fd;
+	atomic_store(&f->unsynced, true);
 	for (; pos < end; p += n, pos += (uint64_t)n) {
 		n = pwrite(fd, p, end - pos, (off_t)pos);
 		if (n <= 0)

@@ -17,6 +17,7 @@
 #include "ns.h"
 #include "ops.h"
 #include "transport/transport.h"
+#include "wmark.h"
 
 
 int attr_get(struct kvfs *fs, struct inode *in, struct stat *st)
@@ -156,6 +157,22 @@ static int attr_kill_suidgid(fuse_req_t req, int fd, int dirfd,
 	return rc < 0 ? rc : 1;
 }
 
+/*
+ * A truncate is a write: under the write mark (wmark.h); to size 0 (an
+ * O_TRUNC open) it makes a torn file an ordinary one being written.
+ */
+static int truncate_marked(struct kvfs *fs, struct inode *in,
+			   struct dfile *df, off_t size)
+{
+	int rc = wmark_write_begin(fs, in, df, 0, size == 0);
+
+	if (rc)
+		return rc;
+	rc = dfile_truncate(df, (uint64_t)size);
+	wmark_write_end(in);
+	return rc;
+}
+
 void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		int valid, struct fuse_file_info *fi)
 {
@@ -192,8 +209,8 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if ((valid & FUSE_SET_ATTR_SIZE) && !S_ISREG(in->type))
 		rc = S_ISDIR(in->type) ? -EISDIR : -EINVAL;
 	if (!rc && (valid & FUSE_SET_ATTR_SIZE))
-		rc = dfile_write_error(df) ?:
-		     dfile_truncate(df, (uint64_t)attr->st_size);
+		rc = dfile_write_error(df) ?: truncate_marked(fs, in, df,
+							      attr->st_size);
 	/* data still on its way to the device would bump the new times */
 	if (!rc && df &&
 	    (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |

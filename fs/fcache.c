@@ -12,6 +12,7 @@
 #include "fcache.h"
 #include "inode.h"
 #include "log.h"
+#include "wmark.h"
 
 static void lru_del_locked(struct kvfs *fs, struct inode *in)
 {
@@ -80,8 +81,15 @@ static void wait_closed_locked(struct kvfs *fs, struct inode *in)
 
 void fcache_close(struct kvfs *fs, struct inode *in, struct dfile *df)
 {
-	int rc = dfile_close(df);
+	bool forgotten;
+	int rc;
 
+	pthread_mutex_lock(&fs->lock);
+	forgotten = !in->nlookup;
+	pthread_mutex_unlock(&fs->lock);
+	/* no file open on a forgotten inode: its writing is over */
+	rc = wmark_close(fs, in, df, forgotten);
+	rc = dfile_close(df) ?: rc;
 	pthread_mutex_lock(&fs->lock);
 	if (rc && in->nlookup)	/* for the next write, flush or fsync */
 		atomic_store_explicit(&in->werr, rc, memory_order_relaxed);
@@ -157,7 +165,7 @@ int fcache_get(struct kvfs *fs, struct inode *in, struct dfile **out)
 
 	*out = fcache_peek(fs, in);
 	if (*out)
-		return 0;
+		goto check;
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = inode_path(fs, in, path, sizeof(path));
 	if (rc >= 0)
@@ -171,6 +179,9 @@ int fcache_get(struct kvfs *fs, struct inode *in, struct dfile **out)
 	*out = pin_locked(fs, in);
 	pthread_mutex_unlock(&fs->lock);
 	dfile_close(loser);
+check:
+	/* a mark no writer of ours left means the file is torn */
+	wmark_check(fs, in, dfile_fd(*out), NULL);
 	return 0;
 }
 

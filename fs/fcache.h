@@ -41,7 +41,9 @@
 
 /*
  * Pin @in's dfile, opening the backing file if no dfile is open: read and
- * write, or read-only if the backing file refuses writing. Takes ns_lock
+ * write, or read-only if the backing file refuses writing; a backing file
+ * opened for the first time is looked at for a write mark (wmark_check(),
+ * which finds torn files). Takes ns_lock
  * shared to build the path; do not call with ns_lock held. Returns 0 and
  * the dfile in *@out, -ENOENT for an unlinked file whose dfile is gone, or
  * -errno of opening.

@@ -18,6 +18,7 @@
 #include "inode.h"
 #include "ops.h"
 #include "transport/transport.h"
+#include "wmark.h"
 
 /*
  * No direct_io: the kernel then splits a client's large O_DIRECT request
@@ -105,6 +106,11 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	n = fcache_get(fs, in, &df);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
+	/* cut short when its daemon stopped: none of it is served */
+	if (wmark_torn(in)) {
+		fcache_put(fs, in);
+		return (void)fuse_reply_err(req, EIO);
+	}
 	if (fs->splice_reads && kv_dev(fs, (unsigned)in->dev)->page_cache) {
 		read_spliced(req, df, size, off);
 	} else {
@@ -132,18 +138,27 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	struct kvfs *fs = kv_fs(req);
 	struct inode *in = inode_of(fs, ino);
 	struct dfile *df;
+	bool marked;
 	ssize_t n;
 
-	(void)fi;
 	/* the blocks it takes are the caller's to take */
 	n = kv_as_caller(req) ?: fcache_error(in) ?: fcache_get(fs, in, &df);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
+	/*
+	 * The kernel's writeback of a shared mapping may come after the last
+	 * close, with no FLUSH to end a session: it sets no mark.
+	 */
+	marked = !fi->writepage;
+	if (marked)
+		n = wmark_write_begin(fs, in, df, fi->lock_owner, false);
 	/* an unprivileged writer's write drops set-id bits */
-	if (transport_kill_suidgid())
+	if (!n && transport_kill_suidgid())
 		n = attr_kill_setid_open(req, ino, dfile_fd(df));
 	if (!n)
 		n = dfile_write(df, buf, size, (uint64_t)off);
+	if (marked)
+		wmark_write_end(in);
 	fcache_put(fs, in);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
@@ -154,13 +169,19 @@ void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct kvfs *fs = kv_fs(req);
 	struct inode *in = inode_of(fs, ino);
-	struct dfile *df = fcache_peek(fs, in);
+	struct dfile *df = NULL;
 	int rc = 0;
 
-	(void)fi;
-	/* close(2) returns the write-behind errors it is owed */
+	/*
+	 * close(2) returns the write-behind errors it is owed; a file being
+	 * written has its dfile opened again if need be, to end its mark
+	 */
+	if (atomic_load(&in->wmark) == WMARK_OURS)
+		rc = fcache_get(fs, in, &df);
+	else
+		df = fcache_peek(fs, in);
 	if (df) {
-		rc = dfile_settle(df);
+		rc = wmark_flush(fs, in, df, fi->lock_owner);
 		fcache_put(fs, in);
 	}
 	rc = fcache_flushed(fs, in) ?: rc;
@@ -206,8 +227,12 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		return (void)fuse_reply_err(req, EINVAL);
 	rc = kv_as_caller(req) ?: fcache_get(fs, in, &df);
 	if (!rc) {
-		rc = dfile_fallocate(df, mode, (uint64_t)offset,
-				     (uint64_t)length);
+		rc = wmark_write_begin(fs, in, df, 0, false);
+		if (!rc) {
+			rc = dfile_fallocate(df, mode, (uint64_t)offset,
+					     (uint64_t)length);
+			wmark_write_end(in);
+		}
 		fcache_put(fs, in);
 	}
 	fuse_reply_err(req, -rc);

@@ -75,6 +75,12 @@ struct inode {
 	uint64_t idle_since;	/* monotonic ms when df went on the list */
 	_Atomic int werr;	/* failure found closing an earlier df */
 
+	/* the write mark (wmark.h): state, writes under way and begun */
+	_Atomic unsigned char wmark;	/* enum wmark_state */
+	_Atomic unsigned wbusy, wgen;
+	_Atomic uint64_t wowner;	/* lock owner of the last write, or 0 */
+	_Atomic bool wunsynced;	/* a closed df left page-cache writes */
+
 	/* a directory's listing windows (dir.c), ditto */
 	struct dirsnap_listing *listing;
 };
@@ -99,6 +105,10 @@ struct kvfs {
 	struct inode *lru_first, *lru_last;
 	size_t lru_count, fcache_max;
 	pthread_cond_t fcache_closed;	/* some inode's closing ended */
+	/* wmark.c: state changes of the write mark; devices without it */
+	pthread_mutex_t wmark_mu;
+	_Atomic bool nomark[DEV_MAX];
+	_Atomic unsigned torn_found;	/* torn files found since the mount */
 	/* the kernel opens files without asking (FUSE_NO_OPEN_SUPPORT) */
 	bool no_open;
 	/* the kernel enforces POSIX ACLs and leaves the umask to us */

@@ -68,9 +68,12 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 	rc = -pthread_cond_init(&fs->fcache_closed, NULL);
 	if (rc)
 		goto err_mutex;
-	rc = inode_table_init(fs);
+	rc = -pthread_mutex_init(&fs->wmark_mu, NULL);
 	if (rc)
 		goto err_cond;
+	rc = inode_table_init(fs);
+	if (rc)
+		goto err_wmark;
 	if (fstat(kv_rootfd(fs, 0), &st)) {
 		rc = -errno;
 		goto err_table;
@@ -81,6 +84,8 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 
 err_table:
 	inode_table_release(fs);
+err_wmark:
+	pthread_mutex_destroy(&fs->wmark_mu);
 err_cond:
 	pthread_cond_destroy(&fs->fcache_closed);
 err_mutex:
@@ -99,6 +104,7 @@ void kvfs_free(struct kvfs *fs)
 	if (!fs)
 		return;
 	inode_table_release(fs);
+	pthread_mutex_destroy(&fs->wmark_mu);
 	pthread_cond_destroy(&fs->fcache_closed);
 	pthread_mutex_destroy(&fs->lock);
 	pthread_rwlock_destroy(&fs->ns_lock);

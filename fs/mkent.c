@@ -17,6 +17,7 @@
 #include "inode.h"
 #include "ns.h"
 #include "ops.h"
+#include "wmark.h"
 
 static int caller_umask(struct kvfs *fs, fuse_req_t req)
 {
@@ -264,7 +265,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct inode *in;
 	struct found f;
 	unsigned dev;
-	int rc;
+	int rc, marked;
 
 	rc = kv_as_caller(req) ?: kv_check_name(name);
 	if (rc)
@@ -288,7 +289,10 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	dir_changed(fs, inode_of(fs, parent));
 	if (kv_dev(fs, dev)->page_cache)
 		dfile_set_page_cache(df);
-	rc = set_owner(fs, req, dev, path, dfile_fd(df), false);
+	/* marked before the reply: no byte can come before the mark */
+	marked = wmark_create(fs, dev, dfile_fd(df));
+	rc = marked < 0 ? marked : set_owner(fs, req, dev, path, dfile_fd(df),
+					     false);
 	if (!rc)
 		rc = fstat(dfile_fd(df), &f.st) ? -errno : 0;
 	if (rc) {
@@ -304,6 +308,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		goto out;
 	}
 	df = fcache_install(fs, in, df);
+	wmark_created(in, marked > 0);
 	f.st.st_size = (off_t)dfile_size(df);
 	ns_fill_entry(fs, in, &f.st, &e);
 	fcache_put(fs, in);

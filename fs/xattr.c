@@ -7,8 +7,11 @@
  * backing file's. user.kvstripe.device and user.kvstripe.path are
  * read-only and computed, and so are the root's user.kvstripe.inodes (the
  * inode table's size), user.kvstripe.writers (the files being written on
- * each device) and user.kvstripe.ring (the requests taken through
- * io_uring, fs/transport/).
+ * each device), user.kvstripe.ring (the requests taken through io_uring,
+ * fs/transport/) and user.kvstripe.torn (torn files found), and a file's
+ * user.kvstripe.state (its write mark, wmark.h). The daemon's own
+ * trusted.kvstripe.* on backing files are hidden: not listed, not read,
+ * not changed.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,12 +28,15 @@
 #include "ns.h"
 #include "ops.h"
 #include "transport/transport.h"
+#include "wmark.h"
 
 #define XATTR_DEVICE "user.kvstripe.device"
 #define XATTR_PATH "user.kvstripe.path"
 #define XATTR_INODES "user.kvstripe.inodes"	/* the root's only */
 #define XATTR_WRITERS "user.kvstripe.writers"	/* ditto */
 #define XATTR_RING "user.kvstripe.ring"		/* ditto */
+#define XATTR_TORN "user.kvstripe.torn"		/* ditto */
+#define XATTR_STATE "user.kvstripe.state"	/* a file's write mark */
 #define XATTR_CAPS "security.capability"
 
 /*
@@ -191,7 +197,31 @@ static bool is_ours(const char *name)
 {
 	return !strcmp(name, XATTR_DEVICE) || !strcmp(name, XATTR_PATH) ||
 	       !strcmp(name, XATTR_INODES) || !strcmp(name, XATTR_WRITERS) ||
-	       !strcmp(name, XATTR_RING);
+	       !strcmp(name, XATTR_RING) || !strcmp(name, XATTR_TORN) ||
+	       !strcmp(name, XATTR_STATE);
+}
+
+/* What the daemon keeps on backing files (wmark.h): never the clients'. */
+static bool is_hidden(const char *name)
+{
+	return !strncmp(name, WMARK_PREFIX, sizeof(WMARK_PREFIX) - 1);
+}
+
+/* Take the hidden names out of a listing of @n bytes; the new length. */
+static ssize_t list_unhide(char *list, ssize_t n)
+{
+	char *src = list, *dst = list, *end = list + n;
+
+	while (src < end) {
+		size_t len = strnlen(src, (size_t)(end - src)) + 1;
+
+		if (!is_hidden(src)) {
+			memmove(dst, src, len);
+			dst += len;
+		}
+		src += len;
+	}
+	return dst - list;
 }
 
 /*
@@ -222,7 +252,7 @@ static void reply_value(fuse_req_t req, const char *val, size_t len,
 
 /* The value of one of our own attributes, or -ENODATA. */
 static int our_value(struct kvfs *fs, struct inode *in, const char *name,
-		     const char *path, char *val, size_t size)
+		     int fd, const char *path, char *val, size_t size)
 {
 	size_t count;
 	int n;
@@ -247,8 +277,17 @@ static int our_value(struct kvfs *fs, struct inode *in, const char *name,
 		if (in != fs->root)
 			return -ENODATA;
 		n = snprintf(val, size, "%llu", transport_ring_served(fs->tp));
+	} else if (!strcmp(name, XATTR_TORN)) {
+		if (in != fs->root)
+			return -ENODATA;
+		n = snprintf(val, size, "%u", atomic_load(&fs->torn_found));
 	} else if (S_ISDIR(in->type)) {
 		return -ENODATA;	/* a directory lives everywhere */
+	} else if (!strcmp(name, XATTR_STATE)) {
+		if (!S_ISREG(in->type))
+			return -ENODATA;
+		n = snprintf(val, size, "%s", wmark_state_name(
+				     wmark_check(fs, in, fd, path)));
 	} else if (!strcmp(name, XATTR_DEVICE))
 		n = snprintf(val, size, "%d", in->dev);
 	else if (!*path)
@@ -273,6 +312,8 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return (void)fuse_reply_err(req, ENODATA);
 	if (!fs->posix_acl && is_acl(name))
 		return (void)fuse_reply_err(req, EOPNOTSUPP);
+	if (is_hidden(name))
+		return (void)fuse_reply_err(req, ENODATA);
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = xtarget_of(fs, in, &x, path);
 	if (rc)
@@ -280,7 +321,7 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (is_ours(name)) {
 		char own[KV_PATH_MAX + 64];
 
-		rc = our_value(fs, in, name, path, own, sizeof(own));
+		rc = our_value(fs, in, name, x.fd, path, own, sizeof(own));
 		xtarget_done(fs, &x);
 		pthread_rwlock_unlock(&fs->ns_lock);
 		if (rc < 0)
@@ -318,11 +359,28 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = xtarget_of(fs, inode_of(fs, ino), &x, path);
-	if (!rc && size && !(val = malloc(size)))
-		rc = -ENOMEM;
-	if (!rc) {
-		n = x_list(fs, &x, path, val, size);
+	/* the whole list, to leave out the hidden names even for its size */
+	while (!rc) {
+		n = x_list(fs, &x, path, NULL, 0);
 		rc = n < 0 ? -errno : 0;
+		if (rc)
+			break;
+		free(val);
+		val = malloc((size_t)n + 1);
+		if (!val) {
+			rc = -ENOMEM;
+			break;
+		}
+		n = x_list(fs, &x, path, val, (size_t)n + 1);
+		rc = n < 0 ? -errno : 0;
+		if (rc != -ERANGE)
+			break;
+		rc = 0;	/* grew meanwhile: again */
+	}
+	if (!rc) {
+		n = list_unhide(val, n);
+		if (size && (size_t)n > size)
+			rc = -ERANGE;
 	}
 	xtarget_done(fs, &x);
 	pthread_rwlock_unlock(&fs->ns_lock);
@@ -338,7 +396,7 @@ static int change_xattr(struct kvfs *fs, struct inode *in, const char *name,
 	struct xtarget x;
 	int rc;
 
-	if (is_ours(name))
+	if (is_ours(name) || is_hidden(name))
 		return -EPERM;
 	if (!fs->posix_acl && is_acl(name))
 		return -EOPNOTSUPP;
