@@ -162,14 +162,17 @@ static int attr_kill_suidgid(fuse_req_t req, int fd, int dirfd,
  * O_TRUNC open) it makes a torn file an ordinary one being written.
  */
 static int truncate_marked(struct kvfs *fs, struct inode *in,
-			   struct dfile *df, off_t size)
+			   struct dfile *df, off_t size, bool by_path)
 {
-	int rc = wmark_write_begin(fs, in, df, 0, size == 0);
+	int began = wmark_write_begin(fs, in, df, 0, size == 0), rc;
 
-	if (rc)
-		return rc;
+	if (began < 0)
+		return began;
 	rc = dfile_truncate(df, (uint64_t)size);
-	wmark_write_end(in);
+	wmark_write_end(in, rc);
+	/* no close follows a truncate(2) by path: a session it began ends */
+	if (!rc && began && by_path)
+		rc = wmark_end(fs, in, df);
 	return rc;
 }
 
@@ -209,8 +212,8 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if ((valid & FUSE_SET_ATTR_SIZE) && !S_ISREG(in->type))
 		rc = S_ISDIR(in->type) ? -EISDIR : -EINVAL;
 	if (!rc && (valid & FUSE_SET_ATTR_SIZE))
-		rc = dfile_write_error(df) ?: truncate_marked(fs, in, df,
-							      attr->st_size);
+		rc = dfile_write_error(df) ?:
+		     truncate_marked(fs, in, df, attr->st_size, !fi);
 	/* data still on its way to the device would bump the new times */
 	if (!rc && df &&
 	    (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |

@@ -149,16 +149,19 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	 * The kernel's writeback of a shared mapping may come after the last
 	 * close, with no FLUSH to end a session: it sets no mark.
 	 */
-	marked = !fi->writepage;
-	if (marked)
-		n = wmark_write_begin(fs, in, df, fi->lock_owner, false);
+	marked = !fi->writepage && dfile_writable(df);
+	if (marked && (n = wmark_write_begin(fs, in, df, fi->lock_owner,
+					    false)) < 0)
+		marked = false;
+	else
+		n = 0;
 	/* an unprivileged writer's write drops set-id bits */
 	if (!n && transport_kill_suidgid())
 		n = attr_kill_setid_open(req, ino, dfile_fd(df));
 	if (!n)
 		n = dfile_write(df, buf, size, (uint64_t)off);
 	if (marked)
-		wmark_write_end(in);
+		wmark_write_end(in, n < 0 ? (int)n : 0);
 	fcache_put(fs, in);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
@@ -176,9 +179,11 @@ void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * close(2) returns the write-behind errors it is owed; a file being
 	 * written has its dfile opened again if need be, to end its mark
 	 */
-	if (atomic_load(&in->wmark) == WMARK_OURS)
+	if (atomic_load(&in->wmark) == WMARK_OURS) {
 		rc = fcache_get(fs, in, &df);
-	else
+		if (rc == -ENOENT)
+			rc = 0;	/* gone: nothing left to unmark */
+	} else
 		df = fcache_peek(fs, in);
 	if (df) {
 		rc = wmark_flush(fs, in, df, fi->lock_owner);
@@ -227,11 +232,12 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		return (void)fuse_reply_err(req, EINVAL);
 	rc = kv_as_caller(req) ?: fcache_get(fs, in, &df);
 	if (!rc) {
-		rc = wmark_write_begin(fs, in, df, 0, false);
-		if (!rc) {
+		rc = dfile_write_error(df) ?:
+		     wmark_write_begin(fs, in, df, 0, false);
+		if (rc >= 0) {
 			rc = dfile_fallocate(df, mode, (uint64_t)offset,
 					     (uint64_t)length);
-			wmark_write_end(in);
+			wmark_write_end(in, rc);
 		}
 		fcache_put(fs, in);
 	}

@@ -80,6 +80,7 @@ struct inode {
 	_Atomic unsigned wbusy, wgen;
 	_Atomic uint64_t wowner;	/* lock owner of the last write, or 0 */
 	_Atomic bool wunsynced;	/* a closed df left page-cache writes */
+	_Atomic bool wfailed;	/* a write of the session failed */
 
 	/* a directory's listing windows (dir.c), ditto */
 	struct dirsnap_listing *listing;

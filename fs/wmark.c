@@ -134,22 +134,29 @@ int wmark_write_begin(struct kvfs *fs, struct inode *in, struct dfile *df,
 	st = atomic_load(&in->wmark);
 	if (st == WMARK_NONE) {
 		if (!fsetxattr(dfile_fd(df), WMARK_XATTR, wmark_value,
-			       sizeof(wmark_value), 0))
+			       sizeof(wmark_value), 0)) {
 			atomic_store(&in->wmark, WMARK_OURS);
-		else if (!cannot_mark(fs, (unsigned)in->dev, errno))
+			rc = 1;
+		} else if (!cannot_mark(fs, (unsigned)in->dev, errno)) {
 			rc = -errno;
+		}
 	} else if (st == WMARK_TORN && trunc0) {
 		/* its mark stays: from now on it is ours */
 		atomic_store(&in->wmark, WMARK_OURS);
 	}
+	if (trunc0)
+		atomic_store(&in->wfailed, false);	/* written anew */
 	pthread_mutex_unlock(&fs->wmark_mu);
-	if (rc)
+	if (rc < 0)
 		atomic_fetch_sub(&in->wbusy, 1);
 	return rc;
 }
 
-void wmark_write_end(struct inode *in)
+void wmark_write_end(struct inode *in, int rc)
 {
+	/* bytes a writer sent are missing: the mark stays */
+	if (rc < 0 && atomic_load(&in->wmark) == WMARK_OURS)
+		atomic_store(&in->wfailed, true);
 	atomic_fetch_sub(&in->wbusy, 1);
 }
 
@@ -163,6 +170,8 @@ static int end_session(struct kvfs *fs, struct inode *in, struct dfile *df,
 {
 	int rc = 0;
 
+	if (atomic_load(&in->wfailed))
+		return 0;
 	if (atomic_load(&in->wunsynced) || dfile_unsynced(df)) {
 		rc = dfile_fsync(df, true);
 		if (rc)
@@ -197,8 +206,12 @@ int wmark_flush(struct kvfs *fs, struct inode *in, struct dfile *df,
 	unsigned gen0 = atomic_load(&in->wgen);
 	int rc = dfile_settle(df);
 
-	if (rc || atomic_load(&in->wmark) != WMARK_OURS)
-		return rc;	/* a write failed: the file stays marked */
+	if (atomic_load(&in->wmark) != WMARK_OURS)
+		return rc;
+	if (rc) {
+		atomic_store(&in->wfailed, true);	/* stays marked */
+		return rc;
+	}
 	/* another process closing: the last writer has it open still */
 	if (last && owner != last)
 		return 0;
@@ -214,14 +227,30 @@ int wmark_close(struct kvfs *fs, struct inode *in, struct dfile *df,
 	if (atomic_load(&in->wmark) != WMARK_OURS)
 		return 0;
 	rc = dfile_settle(df);
-	if (rc)
+	if (rc) {
+		atomic_store(&in->wfailed, true);
 		return rc;
+	}
 	if (forgotten)
 		return end_session(fs, in, df, gen0);
 	/* reopened later, the file must still be synced before the mark goes */
 	if (dfile_unsynced(df))
 		atomic_store(&in->wunsynced, true);
 	return 0;
+}
+
+int wmark_end(struct kvfs *fs, struct inode *in, struct dfile *df)
+{
+	unsigned gen0 = atomic_load(&in->wgen);
+	int rc = dfile_settle(df);
+
+	if (atomic_load(&in->wmark) != WMARK_OURS)
+		return rc;
+	if (rc) {
+		atomic_store(&in->wfailed, true);
+		return rc;
+	}
+	return end_session(fs, in, df, gen0);
 }
 
 const char *wmark_state_name(enum wmark_state st)

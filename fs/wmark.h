@@ -17,7 +17,9 @@
  * writers are not counted: a FLUSH ends the session unless the file's
  * last write came with a lock owner (direct I/O) and this FLUSH has
  * another one (another process closing the file). The kernel forgetting
- * the inode (no file open on it) ends it too. Writes from shared mappings
+ * the inode (no file open on it) ends it too, and so does a truncate by
+ * path that began one. A failed write or write-behind keeps the mark
+ * until a truncate to 0. Writes from shared mappings
  * (the kernel's writeback) set no mark: they may come after the last
  * close, with no FLUSH to end their session.
  *
@@ -79,12 +81,24 @@ void wmark_created(struct inode *in, bool marked);
  * Before a write, truncate or fallocate of @in through @df: set the mark
  * unless it is there (a torn file stays torn). @owner is the request's
  * lock owner (0 if none); @trunc0: a truncate to size 0, which makes a
- * torn file an ordinary one being written. Returns 0 (then call
- * wmark_write_end() after the change) or -errno of setting the mark.
+ * torn file an ordinary one being written. Returns 1 if this set the
+ * mark, 0 if it was there or cannot be, then call wmark_write_end()
+ * after the change; or -errno of setting the mark.
  */
 int wmark_write_begin(struct kvfs *fs, struct inode *in, struct dfile *df,
 		      uint64_t owner, bool trunc0);
-void wmark_write_end(struct inode *in);
+
+/*
+ * The change is done, with status @rc: a failure (bytes a writer sent
+ * are not all there) keeps the mark until a truncate to 0.
+ */
+void wmark_write_end(struct inode *in, int rc);
+
+/*
+ * End @in's write session now (a truncate by path, which no close
+ * follows): as wmark_flush() from the last writer. Returns 0 or -errno.
+ */
+int wmark_end(struct kvfs *fs, struct inode *in, struct dfile *df);
 
 /*
  * A FLUSH of @in (lock owner @owner): settle @df and, if this may be the
