@@ -12,7 +12,8 @@
  * idle mount holds no backing file open: the backing filesystem can be
  * remounted read-only, and a file deleted by hand in a backing directory
  * gives its space back. FORGET closes it too (the kernel then has no open
- * file on the inode). Closing settles the file;
+ * file on the inode). Closing settles the file (and, for a forgotten
+ * inode being written, ends its write mark: wmark.h);
  * a write-behind failure found then is kept on the inode for the next
  * write, flush or fsync.
  *
