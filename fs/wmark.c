@@ -110,6 +110,8 @@ int wmark_create(struct kvfs *fs, unsigned dev, int fd)
 void wmark_created(struct inode *in, bool marked)
 {
 	atomic_store(&in->wowner, 0);
+	atomic_store(&in->wfailed, false);
+	atomic_store(&in->wunsynced, false);
 	atomic_store(&in->wmark, marked ? WMARK_OURS : WMARK_NONE);
 }
 
