@@ -15,6 +15,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "beneath.h"
 #include "dfile.h"
 #include "log.h"
 #include "wmark.h"
@@ -64,21 +65,27 @@ enum wmark_state wmark_check(struct kvfs *fs, struct inode *in, int fd,
 			     const char *path)
 {
 	enum wmark_state st = atomic_load(&in->wmark);
-	char proc[KV_PATH_MAX + 32], v;
 	bool found;
+	char v;
 	ssize_t n;
 
 	if (st != WMARK_UNKNOWN)
 		return st;
 	if (fd >= 0) {
 		n = fgetxattr(fd, WMARK_XATTR, &v, 1);
+		found = n >= 0 || errno == ERANGE;
 	} else {
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s",
-			 kv_rootfd(fs, (unsigned)in->dev), path);
-		n = lgetxattr(proc, WMARK_XATTR, &v, 1);
+		/* confined, as every path (core/beneath.h) */
+		int pfd = beneath_open(kv_rootfd(fs, (unsigned)in->dev), path,
+				       O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
+
+		if (pfd < 0)
+			return WMARK_UNKNOWN;
+		n = fgetxattr(pfd, WMARK_XATTR, &v, 1);
+		found = n >= 0 || errno == ERANGE;
+		close(pfd);
 	}
 	/* a longer value is a later format's mark: still a mark */
-	found = n >= 0 || errno == ERANGE;
 	pthread_mutex_lock(&fs->wmark_mu);
 	st = atomic_load(&in->wmark);
 	if (st == WMARK_UNKNOWN) {

@@ -56,9 +56,10 @@ struct dfile;
 
 /*
  * Learn whether @in's backing file (@fd, or else @path below device
- * @in->dev's root) carries a mark no writer of ours set, if not known yet.
- * A torn file is logged (WMARK_LOG_MAX lines at most) and counted in
- * fs->torn_found. Returns @in's state after it.
+ * @in->dev's root, opened confined) carries a mark no writer of ours
+ * set, if not known yet. A torn file is logged (WMARK_LOG_MAX lines at
+ * most) and counted in fs->torn_found. Returns @in's state after it
+ * (WMARK_UNKNOWN if @path cannot be opened).
  */
 enum wmark_state wmark_check(struct kvfs *fs, struct inode *in, int fd,
 			     const char *path);
