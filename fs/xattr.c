@@ -284,10 +284,14 @@ static int our_value(struct kvfs *fs, struct inode *in, const char *name,
 	} else if (S_ISDIR(in->type)) {
 		return -ENODATA;	/* a directory lives everywhere */
 	} else if (!strcmp(name, XATTR_STATE)) {
+		enum wmark_state st;
+
 		if (!S_ISREG(in->type))
 			return -ENODATA;
-		n = snprintf(val, size, "%s", wmark_state_name(
-				     wmark_check(fs, in, fd, path)));
+		st = wmark_check(fs, in, fd, path);
+		if (st == WMARK_UNKNOWN)
+			return -EIO;	/* its backing file did not open */
+		n = snprintf(val, size, "%s", wmark_state_name(st));
 	} else if (!strcmp(name, XATTR_DEVICE))
 		n = snprintf(val, size, "%d", in->dev);
 	else if (!*path)
