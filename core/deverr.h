@@ -1,0 +1,98 @@
+/*
+ * deverr.h - device errors for the log: per device, the first error of
+ * each kind is one line naming the file and the operation, repeats are
+ * summed in one line at most every DEVERR_SUMMARY_MS, and a device whose
+ * errors keep coming is reported as failing once. However many requests
+ * fail, the lines per device are bounded in time, never by requests.
+ *
+ * Only the error path calls in: nothing is done while there is no error.
+ * Thread-safe: one mutex per device.
+ */
+#ifndef CORE_DEVERR_H
+#define CORE_DEVERR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Repeats of a device's errors are summed in one line this often at most. */
+#define DEVERR_SUMMARY_MS	10000
+/*
+ * A device is failing once its errors (device errors, deverr_is_device())
+ * without a pause of DEVERR_QUIET_MS number DEVERR_FAIL_COUNT, or number 3
+ * and have kept coming for DEVERR_FAIL_SPAN_MS. After a pause of
+ * DEVERR_QUIET_MS the device starts afresh: the next error of each kind is
+ * logged as a first, and failing may be reported again.
+ */
+#define DEVERR_FAIL_COUNT	16
+#define DEVERR_FAIL_SPAN_MS	30000
+#define DEVERR_QUIET_MS		600000
+
+enum deverr_kind {
+	DEVERR_READ,		/* a read a client waits for */
+	DEVERR_WRITE,		/* a write a client waits for */
+	DEVERR_WRITE_BEHIND,	/* a write answered before it landed */
+	DEVERR_READ_AHEAD,	/* a read no client asked for yet */
+	DEVERR_FSYNC,
+	DEVERR_OPEN,		/* opening or creating a backing file */
+	DEVERR_META,		/* lookup, stat, listing, unlink, trim, ... */
+	DEVERR_KINDS
+};
+
+/* Where an error happened. */
+struct deverr_at {
+	unsigned dev;
+	enum deverr_kind kind;
+	const char *op;		/* NULL: the kind's name; else e.g. "unlink" */
+	/* the file: @path (relative to the device root) if not NULL, else
+	 * the name of descriptor @fd, shortened to below the device root */
+	const char *path;
+	int fd;
+};
+
+struct deverr_params {
+	unsigned count;			/* devices, 1..DEV_MAX */
+	const char *const *roots;	/* each device's directory, or NULL */
+	uint64_t (*now_ms)(void);	/* NULL: CLOCK_MONOTONIC_COARSE */
+};
+
+struct deverr;
+
+/*
+ * Make the error log of @p->count devices (@p and its roots are copied).
+ * Returns 0 and the object in *@out, -EINVAL for a count of 0 or over
+ * DEV_MAX, or -ENOMEM.
+ */
+int deverr_new(const struct deverr_params *p, struct deverr **out);
+
+/* Log what is still to be summed (deverr_tick() at any time) and free.
+ * NULL is a no-op. */
+void deverr_free(struct deverr *de);
+
+/*
+ * Whether -@err (a negative errno) says the device or its filesystem
+ * failed: EIO, EUCLEAN (a corrupt filesystem), EBADMSG (a bad checksum),
+ * ENODEV, ENXIO, ENOMEDIUM, ETIMEDOUT, ENOLINK, EREMOTEIO, EBADE, EILSEQ
+ * (the block layer's), ENOTCONN (a FUSE or network backing filesystem
+ * gone). Not ENOSPC, EDQUOT, EROFS, EFBIG, ENOMEM, nor errors a client's
+ * request causes (ENOENT, EACCES, ...): those go back to the client and
+ * are not the device's failure.
+ */
+bool deverr_is_device(int err);
+
+/*
+ * Note one error -@err (negative) at @at. Every error given counts for the
+ * lines (the first of its kind on the device is logged at once, with
+ * strerror; the others go into the next summary); only device errors
+ * count toward failing. Callers that only want device errors logged test
+ * deverr_is_device() first. @at->dev past the count is ignored.
+ */
+void deverr_note(struct deverr *de, const struct deverr_at *at, int err);
+
+/*
+ * Log the summaries that are due (DEVERR_SUMMARY_MS after the last one, or
+ * after the first error). Call every few seconds, so repeats are told
+ * while no new error comes. NULL is a no-op.
+ */
+void deverr_tick(struct deverr *de);
+
+#endif /* CORE_DEVERR_H */
