@@ -177,6 +177,12 @@ void dfile_set_page_cache(struct dfile *f)
 	f->page_cache = true;
 }
 
+void dfile_set_errors(struct dfile *f, struct deverr *errs, unsigned dev)
+{
+	f->errs = errs;
+	f->dev = dev;
+}
+
 uint64_t dfile_size(struct dfile *f)
 {
 	return atomic_load(&f->size);
@@ -400,8 +406,10 @@ int dfile_fsync(struct dfile *f, bool datasync)
 	/* a page-cache write after this point sets it again */
 	atomic_store(&f->unsynced, false);
 	if ((datasync ? fdatasync(f->fd) : fsync(f->fd)) < 0) {
+		rc = -errno;
 		atomic_store(&f->unsynced, true);
-		return -errno;
+		dfile_note(f, DEVERR_FSYNC, NULL, rc, false);
+		return rc;
 	}
 	return 0;
 }

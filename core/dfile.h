@@ -28,6 +28,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+struct deverr;
 struct dfile;
 struct kvio;
 
@@ -81,6 +82,14 @@ void dfile_refuse_writes(struct dfile *f, int err);
  * it). Call before the first write.
  */
 void dfile_set_page_cache(struct dfile *f);
+
+/*
+ * Tell device errors of @f's I/O (deverr.h) to @errs as device @dev: sync
+ * reads and writes, write-behind and read-ahead pieces, fsync, and every
+ * failure to trim the backing file. Call before the first I/O; without
+ * it, failures are only returned.
+ */
+void dfile_set_errors(struct dfile *f, struct deverr *errs, unsigned dev);
 
 /* The logical size: what stat must report. */
 uint64_t dfile_size(struct dfile *f);

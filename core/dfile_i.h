@@ -9,7 +9,7 @@
  *   dfio.c      primitives on the backing file, with the lock as held
  *
  * Each layer calls only those below it (and dio.h, aring.h, bufpool.h,
- * kvio_i.h); a policy never calls into dfile.c, and neither policy calls
+ * kvio_i.h, deverr.h); a policy never calls into dfile.c, and neither policy calls
  * the other. Lock order: f->lock, then f->wb_mu or a read-ahead
  * stream's mutex.
  */
@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "caller.h"
+#include "deverr.h"
 #include "dfile.h"
 #include "dio.h"
 
@@ -92,7 +93,25 @@ struct dfile {
 	 */
 	_Atomic unsigned changes;
 	struct rastream *_Atomic ra;
+
+	/* dfile_set_errors(): where device errors are told, or NULL */
+	struct deverr *errs;
+	unsigned dev;
 };
+
+/*
+ * Tell the device's error log of -@err in a @kind of operation (@op, or
+ * NULL for the kind's name) on @f: device errors only, unless @any.
+ */
+static inline void dfile_note(const struct dfile *f, enum deverr_kind kind,
+			      const char *op, int err, bool any)
+{
+	if (f->errs && err < 0 && (any || deverr_is_device(err)))
+		deverr_note(f->errs, &(struct deverr_at){
+				.dev = f->dev, .kind = kind, .op = op,
+				.fd = f->fd,
+			}, err);
+}
 
 /* Raise *@v to @x unless it is already larger. */
 static inline void dfile_raise(_Atomic uint64_t *v, uint64_t x)
@@ -106,12 +125,6 @@ static inline void dfile_raise(_Atomic uint64_t *v, uint64_t x)
 /*
  * dfio.c, the primitives. Return 0 or -errno unless said otherwise.
  */
-
-/*
- * The backing file's path for a log line, as the kernel names its
- * descriptor (device directory included), in @buf of @n bytes.
- */
-const char *dfio_name(const struct dfile *f, char *buf, size_t n);
 
 /*
  * The backing file reopened without O_DIRECT, with the access the O_DIRECT

@@ -81,6 +81,7 @@ struct rastream {
 	struct piece p[RA_SLOTS];
 	struct rastream *prev, *next;	/* in the engine's list, under its mu */
 	struct kvio_ra *ra;	/* the engine's read-ahead */
+	struct dfile *f;	/* whose pieces: for the error log */
 };
 
 static uint64_t now_ns(void)
@@ -103,6 +104,7 @@ struct rastream *dfile_ra_stream(struct dfile *f)
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->landed, NULL);
 	s->ra = &f->io->ra;
+	s->f = f;
 	for (unsigned i = 0; i < RA_SLOTS; i++)
 		s->p[i].s = s;
 	if (!atomic_compare_exchange_strong(&f->ra, &none, s)) {
@@ -165,8 +167,10 @@ static void landed(void *arg, ssize_t res)
 	pthread_mutex_lock(&s->mu);
 	p->res = res < 0 ? res : (ssize_t)p->len;
 	p->landed_ns = now_ns();
-	if (res < 0)
+	if (res < 0) {
+		dfile_note(s->f, DEVERR_READ_AHEAD, NULL, (int)res, false);
 		p->done = true;
+	}
 	p->state = P_READY;
 	s->inflight--;
 	settle(p);

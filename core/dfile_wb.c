@@ -31,7 +31,6 @@
 #include "bufpool.h"
 #include "dfile_i.h"
 #include "kvio_i.h"
-#include "log.h"
 
 int dfile_wb_init(struct dfile *f)
 {
@@ -99,12 +98,8 @@ static void wb_complete(void *arg, ssize_t res)
 		;
 	*pp = io->next;
 	if (res < 0) {
-		char name[PATH_MAX];
-
-		log_err("write-behind of %llu bytes at %llu of %s failed: %s",
-			(unsigned long long)(io->end - io->off),
-			(unsigned long long)io->off,
-			dfio_name(f, name, sizeof(name)), strerror((int)-res));
+		/* the next write, flush or fsync returns it; the log sums */
+		dfile_note(f, DEVERR_WRITE_BEHIND, NULL, (int)res, false);
 		keep_error(f, (int)res);
 	}
 	atomic_fetch_sub(&f->wb_pending, 1);
@@ -320,11 +315,8 @@ void dfile_wb_drain(struct dfile *f)
 		return;
 	rc = unclaim(f);
 	if (rc) {
-		char name[PATH_MAX];
-
-		/* reported once; the next drain tries again */
-		log_err("cannot trim %s to its size: %s",
-			dfio_name(f, name, sizeof(name)), strerror(-rc));
+		/* the next drain tries again; the log sums the repeats */
+		dfile_note(f, DEVERR_META, "trim", rc, true);
 		pthread_mutex_lock(&f->wb_mu);
 		keep_error(f, rc);
 		pthread_mutex_unlock(&f->wb_mu);

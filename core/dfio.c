@@ -3,7 +3,7 @@
  * policies below it (dfile_wb.c, dfile_ra.c) build on. Each does one
  * thing to the backing file with the file's lock held as its caller
  * arranged; none takes that lock, drains, or calls out of this file
- * except into dio.h, log.h and the kernel.
+ * except into dio.h, deverr.h and the kernel.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,21 +20,6 @@
 #include "align.h"
 #include "dfile_i.h"
 #include "dio.h"
-#include "log.h"
-
-const char *dfio_name(const struct dfile *f, char *buf, size_t n)
-{
-	char proc[64];
-	ssize_t len;
-
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
-	len = readlink(proc, buf, n - 1);
-	if (len < 0)
-		snprintf(buf, n, "(descriptor %d)", f->fd);
-	else
-		buf[len] = '\0';
-	return buf;
-}
 
 /* Reopening through /proc also works once the file is unlinked. */
 int dfio_page_fd(struct dfile *f)
@@ -110,8 +95,10 @@ ssize_t dfio_read(struct dfile *f, struct dio_ctx *ctx, size_t len,
 		.fd = f->fd, .buf = buf, .len = a1 - a0, .off = a0,
 	};
 	rc = dio_submit(ctx, &op, 1);
-	if (rc)
+	if (rc) {
+		dfile_note(f, DEVERR_READ, NULL, rc, false);
 		return rc;
+	}
 	/* Past the backing file's end the file is zero. */
 	if ((size_t)op.res < op.len)
 		memset(buf + op.res, 0, op.len - op.res);
@@ -122,16 +109,14 @@ ssize_t dfio_read(struct dfile *f, struct dio_ctx *ctx, size_t len,
 /* A failed write may have grown the backing file: the file keeps its size. */
 void dfio_repair(struct dfile *f, uint64_t end)
 {
-	char name[PATH_MAX];
 	uint64_t size = atomic_load(&f->size);
 
 	if (end <= size)
 		return;
 	if (ftruncate(f->fd, (off_t)size) < 0) {
-		int err = errno;
-
-		log_warn("cannot trim %s after a failed write: %s",
-			 dfio_name(f, name, sizeof(name)), strerror(err));
+		/* per failed write: the log sums the repeats */
+		dfile_note(f, DEVERR_META, "trim after a failed write", -errno,
+			   true);
 		return;
 	}
 	if (f->alloc_hi > size)
@@ -156,6 +141,7 @@ int dfio_write_cached(struct dfile *f, const void *data, size_t len,
 		if (n <= 0) {
 			int rc = n < 0 ? -errno : -EIO;
 
+			dfile_note(f, DEVERR_WRITE, NULL, rc, false);
 			dfio_repair(f, pos);
 			return rc;
 		}
@@ -191,8 +177,10 @@ int dfio_write_direct(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		.fd = f->fd, .write = true, .buf = buf, .len = len, .off = off,
 	};
 	rc = dio_submit(ctx, &op, 1);
-	if (rc)
+	if (rc) {
+		dfile_note(f, DEVERR_WRITE, NULL, rc, false);
 		return rc;
+	}
 	dfile_raise(&f->size, off + len);
 	return 0;
 }
@@ -210,8 +198,12 @@ int dfio_write_paged(struct dfile *f, const void *data, size_t len,
 	atomic_store(&f->unsynced, true);
 	for (; pos < end; p += n, pos += (uint64_t)n) {
 		n = pwrite(fd, p, end - pos, (off_t)pos);
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
+		if (n <= 0) {
+			int rc = n < 0 ? -errno : -EIO;
+
+			dfile_note(f, DEVERR_WRITE, NULL, rc, false);
+			return rc;
+		}
 	}
 	dfile_raise(&f->size, end);
 	return 0;

@@ -58,6 +58,7 @@ int attr_get(struct kvfs *fs, struct inode *in, struct stat *st)
 		goto out;
 	}
 	rc = beneath_stat(kv_rootfd(fs, (unsigned)in->dev), path, st);
+	kv_dev_err(fs, (unsigned)in->dev, DEVERR_META, "stat", path, rc);
 out:
 	st->st_ino = in->ino;
 	return rc;

@@ -81,6 +81,7 @@ static int snap_read_dev(struct kvfs *fs, struct dirsnap *h, unsigned dev,
 	if (!rc && errno)
 		rc = -errno;
 	closedir(dir);
+	kv_dev_err(fs, dev, DEVERR_META, "listing", path, rc);
 	return rc;
 }
 

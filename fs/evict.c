@@ -161,6 +161,8 @@ static void *evict_main(void *arg)
 		if (kv_now_ms() >= fs->dev_check_at) {
 			pthread_mutex_unlock(&fs->lock);
 			check_devices(fs);
+			/* repeats of device errors, summed while none come */
+			deverr_tick(fs->errs);
 			pthread_mutex_lock(&fs->lock);
 			fs->dev_check_at = kv_now_ms() + DEV_CHECK_MS;
 		}

@@ -79,6 +79,9 @@ static void wait_closed_locked(struct kvfs *fs, struct inode *in)
 		pthread_cond_wait(&fs->fcache_closed, &fs->lock);
 }
 
+/* A write-behind failure nobody was left to hear was logged at warning. */
+static atomic_bool lost_told;
+
 void fcache_close(struct kvfs *fs, struct inode *in, struct dfile *df)
 {
 	bool forgotten;
@@ -94,9 +97,12 @@ void fcache_close(struct kvfs *fs, struct inode *in, struct dfile *df)
 	if (rc && in->nlookup)	/* for the next write, flush or fsync */
 		atomic_store_explicit(&in->werr, rc, memory_order_relaxed);
 	else if (rc)
-		log_warn("write-behind failure after the last close of "
-			 "inode %llu: %s", (unsigned long long)in->ino,
-			 strerror(-rc));
+		/* one per file: the device's error log has the counts */
+		log_msg(atomic_exchange(&lost_told, true) ? LOG_LVL_DEBUG :
+							    LOG_LVL_WARN,
+			"write-behind failure after the last close of "
+			"inode %llu: %s (later ones at debug level)",
+			(unsigned long long)in->ino, strerror(-rc));
 	in->closing = false;
 	pthread_cond_broadcast(&fs->fcache_closed);
 	pthread_mutex_unlock(&fs->lock);
@@ -142,9 +148,13 @@ static int open_backing(struct kvfs *fs, struct inode *in, int dirfd,
 		if (!rc)
 			dfile_refuse_writes(*out, why);
 	}
-	if (!rc && kv_dev(fs, (unsigned)in->dev)->page_cache)
+	kv_dev_err(fs, (unsigned)in->dev, DEVERR_OPEN, NULL, path, rc);
+	if (rc)
+		return rc;
+	dfile_set_errors(*out, fs->errs, (unsigned)in->dev);
+	if (kv_dev(fs, (unsigned)in->dev)->page_cache)
 		dfile_set_page_cache(*out);
-	return rc;
+	return 0;
 }
 
 struct dfile *fcache_peek(struct kvfs *fs, struct inode *in)

@@ -22,6 +22,7 @@
 #include "caller.h"
 #include "kvfs.h"
 #include "dev.h"
+#include "deverr.h"
 #include "place.h"
 
 struct dfile;
@@ -93,6 +94,7 @@ struct kvfs {
 	 */
 	struct transport *tp;
 	struct devset *devs;
+	struct deverr *errs;	/* device errors for the log */
 	struct kvio *io;	/* kvfs_start(): every dfile's I/O engine */
 	unsigned ndev;
 	struct place_policy policy;
@@ -162,6 +164,23 @@ static inline const struct dev *kv_dev(struct kvfs *fs, unsigned d)
 static inline int kv_rootfd(struct kvfs *fs, unsigned d)
 {
 	return devset_dev(fs->devs, d)->root_fd;
+}
+
+/*
+ * A backing call on device @d for @path (relative to its root) failed
+ * with @rc: a device error (deverr_is_device()) goes to the error log,
+ * which names the first of each kind and sums the rest. @op names the
+ * call ("lookup", "unlink", ...).
+ */
+static inline void kv_dev_err(struct kvfs *fs, unsigned d,
+			      enum deverr_kind kind, const char *op,
+			      const char *path, int rc)
+{
+	if (rc < 0 && deverr_is_device(rc))
+		deverr_note(fs->errs, &(struct deverr_at){
+				.dev = d, .kind = kind, .op = op,
+				.path = path, .fd = -1,
+			}, rc);
 }
 
 /* The xattrs that hold POSIX ACLs. */

@@ -52,13 +52,24 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 	fs->uid = geteuid();
 	fs->gid = getegid();
 	fs->fcache_max = fcache_limit();
+	{
+		const char *roots[DEV_MAX];
+
+		for (unsigned d = 0; d < fs->ndev; d++)
+			roots[d] = kv_dev(fs, d)->path;
+		rc = deverr_new(&(struct deverr_params){
+					.count = fs->ndev, .roots = roots,
+				}, &fs->errs);
+		if (rc)
+			goto err_free;
+	}
 	rc = transport_new(&(struct transport_params){
 				   .init_want = TRANSPORT_INIT_KILLPRIV_V2,
 				   .ring_threads = p->ring_threads,
 			   },
 			   &fs->tp);
 	if (rc)
-		goto err_free;
+		goto err_errs;
 	rc = -pthread_rwlock_init(&fs->ns_lock, NULL);
 	if (rc)
 		goto err_transport;
@@ -94,6 +105,8 @@ err_rwlock:
 	pthread_rwlock_destroy(&fs->ns_lock);
 err_transport:
 	transport_free(fs->tp);
+err_errs:
+	deverr_free(fs->errs);
 err_free:
 	free(fs);
 	return rc;
@@ -109,6 +122,7 @@ void kvfs_free(struct kvfs *fs)
 	pthread_mutex_destroy(&fs->lock);
 	pthread_rwlock_destroy(&fs->ns_lock);
 	transport_free(fs->tp);
+	deverr_free(fs->errs);	/* after the files: closing may fail */
 	free(fs);
 }
 

@@ -284,8 +284,10 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc == -ENOENT && !(rc = ns_make_parents(fs, dev, path)))
 		rc = dfile_open(fs->io, kv_rootfd(fs, dev), path, flags, mode,
 				kv_dev(fs, dev)->dio_align, &df);
+	kv_dev_err(fs, dev, DEVERR_OPEN, "create", path, rc);
 	if (rc)
 		goto out;
+	dfile_set_errors(df, fs->errs, dev);
 	dir_changed(fs, inode_of(fs, parent));
 	if (kv_dev(fs, dev)->page_cache)
 		dfile_set_page_cache(df);

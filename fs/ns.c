@@ -60,6 +60,7 @@ int ns_resolve(struct kvfs *fs, const char *path, struct found *f)
 		int rc = beneath_stat(kv_rootfd(fs, d), path, &st);
 
 		if (rc) {
+			kv_dev_err(fs, d, DEVERR_META, "lookup", path, rc);
 			err = worse(rc, err);
 			continue;
 		}

@@ -69,8 +69,11 @@ static int remove_file(struct kvfs *fs, struct inode *in,
 	if (rc)
 		return rc;
 	rc = beneath_unlink(kv_rootfd(fs, (unsigned)f->dev), path, 0);
-	if (rc)
+	if (rc) {
+		kv_dev_err(fs, (unsigned)f->dev, DEVERR_META, "unlink", path,
+			   rc);
 		return rc;
+	}
 	remove_sweep_stale(fs, (unsigned)f->dev, path);
 	return 0;
 }
