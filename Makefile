@@ -168,6 +168,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(UNIT_DEPS) | $(POISON_FUSE)
 	$(Q)$(CC) $(CFLAGS) $(UNIT_CFLAGS) $(LDFLAGS) -o $@ $< $(UNIT_DEPS) \
 		$(UNIT_LIBS)
 
+# A FUSE file server that fails on demand, for the fault tests' failing
+# devices (tests/lib/faultdev.sh): a test tool, not part of kvstripe.
+FAULTFS = $(BUILD)/tests/faultfs
+$(FAULTFS): tests/faultfs/faultfs.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(call pkg_cflags,fuse3) $(LDFLAGS) -o $@ $< \
+		$(call pkg_libs,fuse3)
+
 # Each header compiled alone, as C, with its layer's flags.
 $(BUILD)/headers/core/%.o: core/%.h | $(POISON_FUSE)
 	@mkdir -p $(@D)
@@ -221,13 +230,13 @@ unit: $(UNIT_BIN)
 			echo "$$t: a sanitizer report or a crash outside a test"; fi; \
 	done; exit $$rc
 
-integration: $(BUILD)/kvstripe
+integration: $(BUILD)/kvstripe $(FAULTFS)
 	KVSTRIPE=$(abspath $(BUILD)/kvstripe) bash tests/integration/run.sh
 
 # The set-up targets install first, then build in a new make: its
 # pkg-config flags are read once the packages are there.
 test: deps
-	$(MAKE) all $(UNIT_BIN)
+	$(MAKE) all $(UNIT_BIN) $(FAULTFS)
 	$(MAKE) unit
 	$(MAKE) integration
 

@@ -29,6 +29,8 @@ case $KVSTRIPE in
 /*) ;;
 *) KVSTRIPE=$PWD/$KVSTRIPE ;;
 esac
+# the failing device's server is built beside the daemon (make integration)
+T_FAULTFS=${T_FAULTFS:-$(dirname "$KVSTRIPE")/tests/faultfs}
 
 T=			# the work directory, set by t_init
 T_PID=			# the foreground daemon of the current mount
@@ -410,6 +412,7 @@ t_cleanup() {
 	for i in "${T_FROZEN[@]}"; do
 		fsfreeze -u "$i" 2>/dev/null
 	done
+	t_faults_ok
 	# FUSE mounts first: only then are the ext4s below them free.
 	[ -z "$T" ] || [ ! -d "$T" ] || t_fuse_release "$T"
 	if [ -n "$T_PID" ]; then

@@ -13,6 +13,7 @@
 #   T_LOOP_OPTS extra losetup options (array), e.g. (--direct-io=on)
 #   T_FS_OPTS   mount options of t_loopfs's ext4 (comma list), e.g. noatime
 #   T_FSNAME    the source name tmpfs mounts show (default kvstripe-test)
+#   T_FAULTFS   the faultfs binary, for t_faultext4 (tests/faultfs/faultfs.c)
 
 T_FSMOUNTS=()		# tmpfs and ext4 mounts made here (unmounted in reverse)
 T_LOOPS=()		# loop devices attached here
@@ -23,6 +24,10 @@ T_LOOP_OPTS=()
 T_FS_OPTS=${T_FS_OPTS:-}
 T_FSNAME=${T_FSNAME:-kvstripe-test}
 T_WHY=			# why the last t_loop/t_fsmount/t_loopfs failed
+T_FAULTFS=${T_FAULTFS:-}
+T_FAULTMNTS=()		# faultfs mount points (each in a directory of its own)
+T_FAULTPIDS=()		# their servers
+T_FAULTCTL=		# the control file of the last t_faultext4
 
 # --- processes -------------------------------------------------------------
 
@@ -182,6 +187,7 @@ t_loopfs() {
 # detach what t_loop attached, remove the image directory t_loop made.
 t_fs_release() {
 	local i
+	t_faults_ok
 	for ((i = ${#T_FSMOUNTS[@]} - 1; i >= 0; i--)); do
 		if t_is_mounted "${T_FSMOUNTS[i]}"; then
 			umount "${T_FSMOUNTS[i]}" 2>/dev/null ||
@@ -194,8 +200,91 @@ t_fs_release() {
 		losetup -d "$i" || echo "cleanup: cannot detach $i" >&2
 	done
 	T_LOOPS=()
+	t_faults_release
 	if [ -n "$T_IMGOWN" ]; then
 		rm -rf "$T_IMGOWN"
 		T_IMGDIR='' T_IMGOWN=''
 	fi
+}
+
+# --- a device that fails on demand -----------------------------------------
+
+# t_faultext4 DIR SIZE: an ext4 of SIZE mounted on DIR, on a loop device
+# (--direct-io=off) over the file a faultfs serves; T_FAULTCTL is its
+# control file, switched with t_fault. No journal, and errors=continue:
+# ext4 returns the device's EIO to the request that met it and keeps
+# going (a journal would abort on its first failed commit and make the
+# whole filesystem read-only). The faultfs is mounted in a directory of
+# its own under /tmp, outside any test directory, so that a test's FUSE
+# cleanup (t_fuse_release) leaves it to t_fs_release, which unmounts the
+# ext4 and detaches the loop device first. Returns 2 where the machine
+# cannot (no loop device, no FUSE), 1 on another failure; T_WHY says why.
+t_faultext4() {
+	local dir=$1 img mnt pid
+	if [ ! -x "$T_FAULTFS" ]; then
+		T_WHY="no faultfs at '$T_FAULTFS' (make build/tests/faultfs)"
+		return 1
+	fi
+	if [ -z "$T_IMGDIR" ]; then
+		T_IMGDIR=$(mktemp -d "${T_IMGBASE:-/tmp}/kvstripe-img.XXXXXX")
+		T_IMGOWN=$T_IMGDIR
+	fi
+	img=$(mktemp "$T_IMGDIR/fault.XXXXXX")
+	truncate -s "$2" "$img"
+	mnt=$(mktemp -d /tmp/kvstripe-faultfs.XXXXXX)
+	T_FAULTMNTS+=("$mnt")
+	"$T_FAULTFS" "$img" "$mnt" -f 2>"$img.err" &
+	pid=$!
+	T_FAULTPIDS+=("$pid")
+	if ! t_wait_mount "$mnt" "$pid"; then
+		T_WHY="faultfs did not mount: $(head -n 1 "$img.err")"
+		return 2
+	fi
+	T_FAULTCTL=$mnt/ctl
+	if ! T_LOOPDEV=$(losetup -f --show --direct-io=off "$mnt/img" \
+		2>"$img.err"); then
+		T_WHY="cannot set up a loop device: $(head -n 1 "$img.err")"
+		T_LOOPDEV=
+		return 2
+	fi
+	T_LOOPS+=("$T_LOOPDEV")
+	if ! mkfs.ext4 -q -F -O ^has_journal "$T_LOOPDEV" >/dev/null; then
+		T_WHY="mkfs.ext4 on $T_LOOPDEV (over faultfs) failed"
+		return 1
+	fi
+	T_FS_OPTS=errors=continue t_fsmount "$T_LOOPDEV" "$dir" || return 2
+}
+
+# t_fault MODE [CTL]: switch the faultfs (the last t_faultext4's, or CTL)
+# to MODE: ok, eio, eio-reads, eio-writes or hang (faultfs.c).
+t_fault() {
+	echo "$1" >"${2:-$T_FAULTCTL}"
+}
+
+# t_faults_ok: every faultfs serves again (a hung one lets its requests
+# go), so that what waits on it can finish and be unmounted.
+t_faults_ok() {
+	local m
+	for m in "${T_FAULTMNTS[@]}"; do
+		t_is_mounted "$m" && echo ok >"$m/ctl" 2>/dev/null
+	done
+	return 0
+}
+
+# t_faults_release: unmount every faultfs, stop its server, remove its
+# mount point. After the ext4s on them are unmounted and their loop
+# devices detached (t_fs_release does it in that order).
+t_faults_release() {
+	local i m
+	for ((i = ${#T_FAULTMNTS[@]} - 1; i >= 0; i--)); do
+		m=${T_FAULTMNTS[i]}
+		if t_is_mounted "$m"; then
+			fusermount3 -u "$m" 2>/dev/null ||
+				fusermount3 -u -z "$m" ||
+				echo "cleanup: cannot unmount $m" >&2
+		fi
+		[ -z "${T_FAULTPIDS[i]:-}" ] || t_stop "${T_FAULTPIDS[i]}"
+		rmdir "$m" 2>/dev/null
+	done
+	T_FAULTMNTS=() T_FAULTPIDS=() T_FAULTCTL=
 }
