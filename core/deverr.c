@@ -220,7 +220,7 @@ void deverr_note(struct deverr *de, const struct deverr_at *at, int err)
 			s->failing = true;
 			snprintf(out.s[out.n++], LINE_MAX_LEN,
 				 "device %u is failing: %u errors in %llu s, "
-				 "the latest %s (%s); its files may be lost",
+				 "the latest %s (%s); check the device (dmesg)",
 				 at->dev, s->run,
 				 (unsigned long long)((now - s->first_ms +
 						       999) / 1000),

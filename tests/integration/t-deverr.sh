@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+#
+# t-deverr.sh - a device that fails: device 1's ext4 sits on a loop device
+# over a faultfs file (tests/faultfs/faultfs.c) switched to EIO. 50 writes
+# (buffered and O_DIRECT, write-behind sized) and 50 reads of its files
+# fail with EIO to the client, and the daemon's log stays short: the first
+# write and the first read error each name the file and the operation,
+# the repeats are summed in one line, "device 1 is failing" comes once.
+# Device 0's files keep working; once the device serves again, its files
+# read again.
+
+# group: loopdev fault
+
+. "$(dirname "$0")/lib.sh"
+
+t_init
+M=$T/mnt
+
+[ -e /dev/loop-control ] || t_skip "no /dev/loop-control"
+for tool in losetup mkfs.ext4 mount umount; do
+	command -v "$tool" >/dev/null || t_skip "no $tool"
+done
+mkdir "$T/b0"
+rc=0
+t_faultext4 "$T/b1" 256M || rc=$?
+[ "$rc" != 2 ] || t_skip "$T_WHY"
+[ "$rc" = 0 ] || t_fail "$T_WHY"
+t_mount "$T/b0,$T/b1"
+
+N=50
+mkdir "$M/gpu0" "$M/gpu1"
+t_rand "$T/data" $((2 * 1024 * 1024))
+t_rand "$T/small" $((1024 * 1024))
+for ((i = 0; i < N; i++)); do
+	cp "$T/small" "$M/gpu1/r$i"
+	: >"$M/gpu1/w$i"	# made now: the writes below meet the data path
+done
+cp "$T/data" "$M/gpu0/a"
+sync
+t_fault eio
+
+# every one of N commands fails with EIO; $1 names them
+all_fail() {
+	local what=$1 i failed=0
+	shift
+	for ((i = 0; i < N; i++)); do
+		if "$@" "$i" >"$T/err" 2>&1; then
+			t_fail "$what $i succeeded on the failing device"
+		fi
+		grep -q "Input/output error" "$T/err" ||
+			t_fail "$what $i failed without EIO: $(cat "$T/err")"
+		failed=$((failed + 1))
+	done
+	t_eq "$failed" "$N" "failed ${what}s"
+}
+# half buffered, half O_DIRECT; 2 MiB: two write-behind pieces and more
+write_one() {
+	local direct=
+	[ $(($1 % 2)) = 0 ] || direct=oflag=direct
+	dd if="$T/data" of="$M/gpu1/w$1" bs=1M $direct conv=notrunc \
+		status=none
+}
+read_one() {
+	local direct=
+	[ $(($1 % 2)) = 0 ] || direct=iflag=direct
+	dd if="$M/gpu1/r$1" of=/dev/null bs=1M $direct status=none
+}
+t_case writes-fail all_fail write write_one
+
+# made now, while device 1 still has gpu0/'s copy cached: a lookup that
+# meets a device error on any device fails (see docs/design.md, Faults)
+gpu0_works() {
+	cp "$T/data" "$M/gpu0/b"
+	t_cmp "$T/data" "$M/gpu0/b"
+	t_cmp "$T/data" "$M/gpu0/a"
+}
+t_case gpu0-works gpu0_works
+# the page cache of the mount and of the ext4's blocks, not their inodes:
+# the reads reach the device, the names and inodes need not
+echo 1 >/proc/sys/vm/drop_caches
+T_AFTER=writes-fail t_case reads-fail all_fail read read_one
+
+gpu0_reads() {
+	t_cmp "$T/data" "$M/gpu0/a"
+	dd if="$M/gpu0/b" of="$T/back" bs=1M iflag=direct status=none
+	t_cmp "$T/data" "$T/back"
+	dd if="$T/data" of="$M/gpu0/a" bs=1M oflag=direct conv=notrunc \
+		status=none
+}
+T_AFTER=gpu0-works t_case gpu0-reads-writes gpu0_reads
+
+# wait_log TEXT: a line of the daemon's log matches the regex TEXT within
+# 20 s (the summary comes 10 s after the first error, told every 5 s)
+wait_log() {
+	local i
+	for ((i = 0; i < 200; i++)); do
+		grep -qE "$1" "$T/log" && return 0
+		sleep 0.1
+	done
+	t_fail "no '$1' in the daemon's log after 20 s"
+}
+
+log_bounded() {
+	local lines
+	wait_log "device 1: [0-9]+ more errors in the last [0-9]+ s:"
+	grep -E "device 1: write(-behind)? of 'gpu1/w[0-9]+' failed: Input/output error" \
+		"$T/log" >/dev/null || t_fail "no first write error naming its file"
+	grep -E "device 1: read of 'gpu1/r[0-9]+' failed: Input/output error" \
+		"$T/log" >/dev/null || t_fail "no first read error naming its file"
+	t_eq "$(grep -c "device 1 is failing" "$T/log")" 1 "'failing' lines"
+	grep -q "device 0: .* failed" "$T/log" && t_fail "device 0 errors logged"
+	lines=$(grep -vcE "^kvstripe: (device [0-9]+: /|mounted )" "$T/log" || true)
+	[ "$lines" -lt 20 ] || t_fail "$lines log lines for $((2 * N)) failures"
+}
+T_AFTER="writes-fail reads-fail" t_case log-bounded log_bounded
+
+back_ok() {
+	t_fault ok
+	t_cmp "$T/small" "$M/gpu1/r0"
+	dd if="$M/gpu1/r1" of="$T/back" bs=1M iflag=direct status=none
+	t_cmp "$T/small" "$T/back"
+}
+t_case reads-after-recovery back_ok
+t_umount_check
