@@ -382,6 +382,7 @@ int dfile_truncate(struct dfile *f, uint64_t size)
 	dfile_wb_drain(f);
 	if (ftruncate(f->fd, (off_t)size) < 0) {
 		rc = -errno;
+		dfile_note(f, DEVERR_META, "truncate", rc, false);
 	} else {
 		atomic_store(&f->size, size);
 		if (f->cached_hi > size)
@@ -431,8 +432,10 @@ int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len)
 	/* not while a claim is held: its trim would take these blocks too */
 	if (atomic_load(&f->over))
 		rc = dfile_wb_take_error(f) ?: -EIO;
-	if (!rc && fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0)
+	if (!rc && fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0) {
 		rc = -errno;
+		dfile_note(f, DEVERR_META, "fallocate", rc, false);
+	}
 	f->alloc_lo = f->alloc_hi = 0;	/* a punch or collapse moved data */
 	if (!rc && fstat(f->fd, &st) < 0)
 		rc = -errno;

@@ -85,8 +85,8 @@ void dfile_set_page_cache(struct dfile *f);
 
 /*
  * Tell device errors of @f's I/O (deverr.h) to @errs as device @dev: sync
- * reads and writes, write-behind and read-ahead pieces, fsync, and every
- * failure to trim the backing file. Call before the first I/O; without
+ * reads and writes, write-behind and read-ahead pieces, fsync, truncate
+ * and fallocate, and every failure to trim the backing file. Call before the first I/O; without
  * it, failures are only returned.
  */
 void dfile_set_errors(struct dfile *f, struct deverr *errs, unsigned dev);
