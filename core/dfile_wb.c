@@ -98,8 +98,11 @@ static void wb_complete(void *arg, ssize_t res)
 		;
 	*pp = io->next;
 	if (res < 0) {
-		/* the next write, flush or fsync returns it; the log sums */
-		dfile_note(f, DEVERR_WRITE_BEHIND, NULL, (int)res, false);
+		/*
+		 * The next write, flush or fsync returns it, late: logged
+		 * whatever it is (the log sums the repeats).
+		 */
+		dfile_note(f, DEVERR_WRITE_BEHIND, NULL, (int)res, true);
 		keep_error(f, (int)res);
 	}
 	atomic_fetch_sub(&f->wb_pending, 1);
