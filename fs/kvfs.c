@@ -33,6 +33,18 @@ static size_t fcache_limit(void)
 	return n < FCACHE_MIN ? FCACHE_MIN : n;
 }
 
+/* The devices' error log, naming files below each device's directory. */
+static int errs_new(struct kvfs *fs)
+{
+	const char *roots[DEV_MAX];
+
+	for (unsigned d = 0; d < fs->ndev; d++)
+		roots[d] = kv_dev(fs, d)->path;
+	return deverr_new(&(struct deverr_params){
+				  .count = fs->ndev, .roots = roots,
+			  }, &fs->errs);
+}
+
 int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 {
 	struct kvfs *fs;
@@ -52,17 +64,9 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 	fs->uid = geteuid();
 	fs->gid = getegid();
 	fs->fcache_max = fcache_limit();
-	{
-		const char *roots[DEV_MAX];
-
-		for (unsigned d = 0; d < fs->ndev; d++)
-			roots[d] = kv_dev(fs, d)->path;
-		rc = deverr_new(&(struct deverr_params){
-					.count = fs->ndev, .roots = roots,
-				}, &fs->errs);
-		if (rc)
-			goto err_free;
-	}
+	rc = errs_new(fs);
+	if (rc)
+		goto err_free;
 	rc = transport_new(&(struct transport_params){
 				   .init_want = TRANSPORT_INIT_KILLPRIV_V2,
 				   .ring_threads = p->ring_threads,
