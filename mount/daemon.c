@@ -25,6 +25,7 @@
 #include "kvfs.h"
 #include "kvio.h"
 #include "log.h"
+#include "signals.h"
 #include "sources.h"
 
 #define KV_MAX_IO	(1u << 20)	/* FUSE's largest request on 3.14 */
@@ -407,7 +408,7 @@ static int daemon_new_fs(struct daemon *d)
 static void daemon_unmount(struct daemon *d)
 {
 	fuse_session_unmount(d->se);
-	fuse_remove_signal_handlers(d->se);
+	signals_remove();
 	fuse_session_destroy(d->se);
 	fuse_opt_free_args(&d->args);
 }
@@ -420,6 +421,7 @@ static void daemon_unmount(struct daemon *d)
 static int daemon_mount(struct daemon *d)
 {
 	const struct kv_config *c = d->c;
+	int rc;
 
 	if (fuse_args_build(c, c->debug, d->max_read, &d->args)) {
 		startup_error("out of memory");
@@ -434,8 +436,10 @@ static int daemon_mount(struct daemon *d)
 		goto err_free_args;
 	}
 	fuselog_capture_stop();
-	if (fuse_set_signal_handlers(d->se)) {
-		startup_error("cannot install signal handlers");
+	rc = signals_install(d->se);
+	if (rc) {
+		startup_error("cannot install signal handlers: %s",
+			      strerror(-rc));
 		goto err_destroy;
 	}
 	fuselog_capture_start();
@@ -458,7 +462,7 @@ static int daemon_mount(struct daemon *d)
 	return 0;
 
 err_signals:
-	fuse_remove_signal_handlers(d->se);
+	signals_remove();
 err_destroy:
 	fuse_session_destroy(d->se);
 err_free_args:
@@ -477,28 +481,39 @@ static void daemon_announce(const struct daemon *d)
 }
 
 /*
- * Start the file system's own threads and hooks (transport, evictor) and
- * serve until unmounted or signalled. Returns the exit status: 0 after an
- * unmount or a signal, 1 after a failure (logged).
+ * Start the I/O engine and the file system's own threads and hooks
+ * (transport, evictor), and serve until unmounted or signalled. Returns
+ * the exit status: 0 after an unmount or a signal, 1 after a failure
+ * (logged).
  */
 static int daemon_serve(struct daemon *d)
 {
-	int rc;
+	sigset_t saved;
+	int rc, sig;
 
 	readahead_set(d->mnt, d->c->read_ahead_kb);
+	/* their threads leave SIGINT, SIGTERM, SIGHUP to the loop's thread */
+	signals_block(&saved);
+	if (io_new(d->c, d->devs, &d->io)) {
+		signals_unblock(&saved);
+		return 1;
+	}
 	rc = kvfs_start(d->fs, d->se, d->io);
+	signals_unblock(&saved);
 	if (rc) {
 		log_err("cannot start serving: %s", strerror(-rc));
 		return 1;
 	}
 	rc = serve(d->se, d->c);
 	kvfs_stop(d->fs);
-	if (rc < 0) {
+	sig = signals_caught();
+	/* single-threaded, the loop returns the read the signal interrupted */
+	if (rc < 0 && !(sig && rc == -EINTR)) {
 		log_err("session failed: %s", strerror(-rc));
 		return 1;
 	}
-	if (rc > 0)
-		log_info("stopping on signal %d", rc);
+	if (sig)
+		log_info("stopping on signal %d", sig);
 	return 0;
 }
 
@@ -521,8 +536,7 @@ int daemon_run(const struct kv_config *c)
 		goto out_devs;
 	if (!daemon_mount(&d)) {
 		daemon_announce(&d);
-		if (!io_new(c, d.devs, &d.io))
-			status = daemon_serve(&d);
+		status = daemon_serve(&d);
 		daemon_unmount(&d);
 	}
 	kvfs_free(d.fs);	/* closes open files: write-behind drains */
