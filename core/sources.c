@@ -1,6 +1,7 @@
 /*
  * sources.c - the source list in LMCache's local_disk syntax: split,
- * strip "file://", normalise each path lexically, refuse duplicates.
+ * strip "file://", normalise each path lexically, refuse duplicates and
+ * control characters.
  *
  * Nothing here touches the filesystem or logs: every failure is one line
  * in the caller's buffer.
@@ -18,6 +19,15 @@
 static bool sources_blank(char c)
 {
 	return c == ' ' || c == '\t';
+}
+
+/* The first control character but tab in [@s, @end), or NULL. */
+static const char *sources_ctrl(const char *s, const char *end)
+{
+	for (; s < end; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+			return s;
+	return NULL;
 }
 
 /* Drop the last component of @out; @abs says whether it starts with '/'. */
@@ -112,6 +122,15 @@ int sources_parse(const char *list, char ***paths, unsigned *count,
 	for (p = list;; p = end + 1) {
 		end = strchrnul(p, ',');
 		entry++;
+		s = sources_ctrl(p, end);
+		if (s) {
+			/* not echoed: it could be a terminal's escape sequence */
+			log_format(err, errlen,
+				"control character 0x%02x in entry %u of the source list (only tab is allowed)",
+				(unsigned char)*s, entry);
+			rc = -EINVAL;
+			goto err_free;
+		}
 		for (s = p; s < end && sources_blank(*s); s++)
 			;
 		for (e = end; e > s && sources_blank(e[-1]); e--)

@@ -19,8 +19,10 @@
  * On success stores a malloc'ed array of malloc'ed strings in *@paths, their
  * number in *@count, and returns 0; free with sources_free().
  * On failure stores NULL and 0 and returns -EINVAL for an empty list, an
- * empty entry or a duplicate, -E2BIG for more than DEV_MAX entries,
- * -ENOMEM; in each case with one line in @err (@errlen bytes).
+ * empty entry, a duplicate, or an entry holding a control character other
+ * than tab (0x01 to 0x1f, 0x7f: "control character 0xNN in entry N of the
+ * source list ...", the entry not echoed), -E2BIG for more than DEV_MAX
+ * entries, -ENOMEM; in each case with one line in @err (@errlen bytes).
  */
 int sources_parse(const char *list, char ***paths, unsigned *count,
 		  char *err, size_t errlen);

@@ -202,6 +202,14 @@ static int parse_bool(const char *s, bool *out)
 	return -EINVAL;
 }
 
+const char *kv_config_ctrl(const char *s, size_t len)
+{
+	for (; len; s++, len--)
+		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+			return s;
+	return NULL;
+}
+
 static int set_invalid(const char *key, const char *value, const char *want,
 		       char *err, size_t errlen)
 {
@@ -215,12 +223,21 @@ int kv_config_set(struct kv_config *c, const char *key, const char *value,
 {
 	const struct kv_key *k = kv_config_find(key);
 	char *field, want[64], *s;
+	const char *bad;
 	unsigned long u;
 	double d;
 	bool b;
 
 	if (!k)
 		return -ENOENT;
+	bad = kv_config_ctrl(value, strlen(value));
+	if (bad) {
+		/* not echoed: it could be a terminal's escape sequence */
+		log_format(err, errlen,
+			"invalid value for '%s': control character 0x%02x at byte %zu (only tab is allowed)",
+			key, (unsigned char)*bad, (size_t)(bad - value) + 1);
+		return -EINVAL;
+	}
 	field = (char *)c + k->off;
 	switch (k->type) {
 	case KV_STR:

@@ -148,7 +148,10 @@ void kv_config_release(struct kv_config *c);
  * from the string @value, validating it strictly as its enum kv_type and
  * flags say, and mark it set.
  * Returns 0; -ENOENT for an unknown key (no message); -EINVAL with
- * "invalid value for 'KEY': 'VALUE' (expected ...)" in @err; -ENOMEM.
+ * "invalid value for 'KEY': 'VALUE' (expected ...)" in @err, or for a
+ * value holding a control character other than tab "invalid value for
+ * 'KEY': control character 0xNN at byte N (only tab is allowed)" (the
+ * value itself is not echoed); -ENOMEM.
  */
 int kv_config_set(struct kv_config *c, const char *key, const char *value,
 		  char *err, size_t errlen);

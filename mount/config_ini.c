@@ -55,12 +55,14 @@ static void ini_error(struct ini_ctx *x, unsigned line, const char *fmt, ...)
  * inih's reader: one physical line at a time, so that x->line is the line
  * the handler is looking at. Leading blanks are dropped: indentation is
  * cosmetic here and never makes a continuation line. A line that does not
- * fit inih's buffer is reported and replaced by a blank one, instead of
- * being split into two lines.
+ * fit inih's buffer, or that holds a control character other than tab
+ * (inih would end a value at a NUL), is reported and replaced by a blank
+ * one, instead of being split into two lines or cut short.
  */
 static char *ini_read(char *str, int num, void *stream)
 {
 	struct ini_ctx *x = stream;
+	const char *bad;
 	size_t len;
 	ssize_t n;
 	char *s;
@@ -73,11 +75,19 @@ static char *ini_read(char *str, int num, void *stream)
 		return NULL;
 	}
 	x->line++;
-	for (s = x->buf; *s == ' ' || *s == '\t'; s++)
+	len = n;
+	while (len && (x->buf[len - 1] == '\n' || x->buf[len - 1] == '\r'))
+		len--;
+	bad = kv_config_ctrl(x->buf, len);
+	if (bad) {
+		ini_error(x, x->line,
+			  "control character 0x%02x at column %zu (only tab is allowed)",
+			  (unsigned char)*bad, (size_t)(bad - x->buf) + 1);
+		len = 0;
+	}
+	for (s = x->buf; s < x->buf + len && (*s == ' ' || *s == '\t'); s++)
 		;
-	len = strlen(s);
-	while (len && (s[len - 1] == '\n' || s[len - 1] == '\r'))
-		s[--len] = '\0';
+	len -= s - x->buf;
 	if (len + 2 > (size_t)num) {
 		ini_error(x, x->line, "line too long (at most %d characters)",
 			  num - 2);

@@ -265,14 +265,24 @@ static int cli_positional(struct cli *cl, const struct kv_config *file)
 	static const char *const keys[] = { "sources", "mountpoint" };
 	unsigned i, first = 0;
 	char msg[400];
+	int rc;
 
 	if (cl->npos == 1 && file && (file->set & KV_SET_SOURCES))
 		first = 1;
 	for (i = 0; i < cl->npos; i++) {
-		if (kv_config_set(&cl->c, keys[first + i], cl->pos[i], msg,
-				  sizeof(msg))) {
+		rc = kv_config_set(&cl->c, keys[first + i], cl->pos[i], msg,
+				   sizeof(msg));
+		if (rc == -ENOMEM) {
+			fprintf(stderr, "kvstripe: out of memory\n");
+			return -1;
+		}
+		if (rc && !*cl->pos[i]) {
 			fprintf(stderr, "kvstripe: empty %s argument\n",
 				first + i ? "MOUNTPOINT" : "SOURCES");
+			return -1;
+		}
+		if (rc) {	/* a control character */
+			fprintf(stderr, "kvstripe: %s\n", msg);
 			return -1;
 		}
 	}

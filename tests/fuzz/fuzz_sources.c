@@ -1,7 +1,8 @@
 /*
  * fuzz_sources.c - libFuzzer target for the source-list parser (LMCache's
  * local_disk syntax: comma list, "file://", path normalisation). The list
- * comes from the command line or the config file of a root daemon.
+ * comes from the command line or the config file of a root daemon; an
+ * accepted one holds no control character but tab.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +13,15 @@
 #include "sources.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* A control character other than tab: no accepted path holds one. */
+static int t_has_ctrl(const char *s)
+{
+	for (; *s; s++)
+		if (((unsigned char)*s < 0x20 && *s != '\t') || *s == 0x7f)
+			return 1;
+	return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!count || count > DEV_MAX)
 			abort();
 		for (i = 0; i < count; i++)
-			if (!paths[i][0] || strchr(paths[i], ','))
+			if (!paths[i][0] || strchr(paths[i], ',') ||
+			    t_has_ctrl(paths[i]))
 				abort();
 		sources_free(paths, count);
 	}

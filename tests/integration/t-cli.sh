@@ -3,9 +3,11 @@
 # t-cli.sh - the command line and the config file.
 #
 # Every bad invocation exits 1 with exactly one line on stderr starting with
-# "kvstripe: ", mounts nothing and leaves no backing directory it created. LMCache source syntax (file://, blanks)
-# works, missing backing directories are created, an INI config file mounts
-# and the command line overrides it.
+# "kvstripe: ", mounts nothing and leaves no backing directory it created;
+# a control character (a NUL in an INI value, an escape or a newline in an
+# argument) is one. LMCache source syntax (file://, blanks) works, missing
+# backing directories are created, an INI config file mounts and the
+# command line overrides it.
 
 # group: quick
 
@@ -81,6 +83,32 @@ t_case bad-ini-line bad_cmd "text:$T/bad.ini:3" -f -o "config=$T/bad.ini"
 printf '[kvstripe]\nsources = %s\nmountpoint = %s\ngpus = abc\n' \
 	"$T/b0,$T/b1" "$M" >"$T/badval.ini"
 t_case bad-ini-value bad_cmd "text:$T/badval.ini:4" -f -o "config=$T/badval.ini"
+# a NUL or another control character: refused with FILE:LINE, not cut
+# short (inih alone ends the value at the NUL: one device, b0, mounted)
+printf '[kvstripe]\nmountpoint = %s\nsources = %s\0,%s\n' "$M" "$T/b0" \
+	"$T/b1" >"$T/nul.ini"
+t_case ini-nul bad_cmd "text:$T/nul.ini:3: control character 0x00 at column" \
+	-f -o "config=$T/nul.ini"
+printf '[kvstripe]\nsources = %s\n[device 0]\n; \033[2J\nalign = 4096\n' \
+	"$T/b0" >"$T/esc.ini"
+t_case ini-escape bad_cmd "text:$T/esc.ini:4: control character 0x1b at column 3" \
+	"$M" -f -o "config=$T/esc.ini"
+# and on the command line, where it is never echoed
+t_case source-newline bad_cmd \
+	"text:invalid value for 'sources': control character 0x0a at byte" \
+	"$T/b0,$T/b1"$'\n' "$M" -f
+t_case source-control bad_cmd "text:control character 0x01" \
+	"$T/b0,"$'\x01'"$T/b1" "$M" -f
+t_case mountpoint-control bad_cmd \
+	"text:invalid value for 'mountpoint': control character 0x0d at byte" \
+	"$T/b0" "$M"$'\r' -f
+t_case option-control bad_cmd "text:control character 0x02" \
+	"$T/b0" "$M" -f -o gpus=1$'\x02'
+no_control_dirs() {
+	[ -z "$(find "$T" -maxdepth 1 -name '*[[:cntrl:]]*')" ] ||
+		t_fail "a backing directory named with a control character was made"
+}
+t_case control-leaves-nothing no_control_dirs
 
 # LMCache source syntax; missing backing directories are created
 t_mount " file://$T/b0/ ,  $T/b1,file://$T/new/deep/b2 "

@@ -35,8 +35,8 @@ static void teardown(void)
 
 TestSuite(config, .init = setup, .fini = teardown);
 
-/* Write @text to a fresh temporary file and load it into t_c. */
-static int t_load(const char *text)
+/* Write the @len bytes at @text to a fresh file and load it into t_c. */
+static int t_load_bytes(const char *text, size_t len)
 {
 	FILE *f;
 	int fd;
@@ -48,12 +48,17 @@ static int t_load(const char *text)
 	cr_assert_geq(fd, 0);
 	f = fdopen(fd, "w");
 	cr_assert_not_null(f);
-	fputs(text, f);
+	cr_assert_eq(fwrite(text, 1, len, f), len);
 	fclose(f);
 	kv_config_release(&t_c);
 	kv_config_init(&t_c);
 	t_err[0] = '\0';
 	return kv_config_load(&t_c, t_file, t_err, sizeof(t_err));
+}
+
+static int t_load(const char *text)
+{
+	return t_load_bytes(text, strlen(text));
 }
 
 /* Loading @text fails with "FILE:@line: @msg". */
@@ -425,6 +430,78 @@ Test(config, long_lines)
 	memset(text + n, 'a', 199 - 11);
 	strcpy(text + n + 199 - 11, "\ngpus = 2\n");
 	t_load_fails(text, 2, "line too long (at most 198 characters)");
+}
+
+/* Loading the @len bytes at @text fails with "FILE:@line: @msg". */
+static void t_load_bytes_fails(const char *text, size_t len, unsigned line,
+			       const char *msg)
+{
+	char want[1024];
+	int rc = t_load_bytes(text, len);
+
+	snprintf(want, sizeof(want), "%s:%u: %s", t_file, line, msg);
+	cr_expect_eq(rc, -EINVAL, "rc %d", rc);
+	cr_expect_str_eq(t_err, want);
+}
+
+#define T_LOAD_BYTES_FAILS(lit, line, msg) \
+	t_load_bytes_fails(lit, sizeof(lit) - 1, line, msg)
+
+Test(config, control_characters)
+{
+	/* inih alone would end the value at the NUL and mount "/a" only */
+	T_LOAD_BYTES_FAILS("[kvstripe]\nsources = /a\0,/b\n", 2,
+			   "control character 0x00 at column 13 (only tab is allowed)");
+	cr_expect_null(t_c.sources);
+	T_LOAD_BYTES_FAILS("[kvstripe]\nmountpoint = /m\x1b[2J\n", 2,
+			   "control character 0x1b at column 16 (only tab is allowed)");
+	T_LOAD_BYTES_FAILS("[kvstripe]\ngpus = 2\x7f\n", 2,
+			   "control character 0x7f at column 9 (only tab is allowed)");
+	/* a lone CR inside a line; in a comment; in a section name */
+	T_LOAD_BYTES_FAILS("[kvstripe]\r\nsources = /a\rb\r\n", 2,
+			   "control character 0x0d at column 13 (only tab is allowed)");
+	T_LOAD_BYTES_FAILS("[kvstripe]\nsources = /a\n; a\0b\n", 3,
+			   "control character 0x00 at column 4 (only tab is allowed)");
+	T_LOAD_BYTES_FAILS("[kv\x01stripe]\nsources = /a\n", 1,
+			   "control character 0x01 at column 4 (only tab is allowed)");
+	/* the first bad line wins, whichever kind */
+	T_LOAD_BYTES_FAILS("[kvstripe]\nwords\nsources = /a\0\n", 2,
+			   "cannot parse line (expected '[section]' or 'key = value')");
+	T_LOAD_BYTES_FAILS("[kvstripe]\nsources = /a\0\nwords\n", 2,
+			   "control character 0x00 at column 13 (only tab is allowed)");
+	/* [device N] paths too */
+	T_LOAD_BYTES_FAILS("[device 0]\npath = /a\n[device 1]\npath = /b\0\n",
+			   4, "control character 0x00 at column 10 (only tab is allowed)");
+
+	/* tabs anywhere, and CR LF line ends, are fine */
+	cr_assert_eq(t_load("[kvstripe]\r\n\tsources =\t/a\tb ,/c\r\r\n"),
+		     0, "%s", t_err);
+	cr_expect_str_eq(t_c.sources, "/a\tb ,/c");
+}
+
+Test(config, control_characters_in_values)
+{
+	static const char *const keys[] = { "sources", "mountpoint", "gpus",
+					    "fuse_options" };
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char want[160];
+
+		snprintf(want, sizeof(want),
+			 "invalid value for '%s': control character 0x0a at byte 3 (only tab is allowed)",
+			 keys[i]);
+		cr_expect_eq(kv_config_set(&t_c, keys[i], "/a\n", t_err,
+					   sizeof(t_err)), -EINVAL, "%s",
+			     keys[i]);
+		cr_expect_str_eq(t_err, want);
+	}
+	cr_expect_eq(kv_config_set(&t_c, "mountpoint", "/m\x1b", t_err,
+				   sizeof(t_err)), -EINVAL);
+	cr_expect_str_eq(t_err, "invalid value for 'mountpoint': control character 0x1b at byte 3 (only tab is allowed)");
+	cr_expect_eq(t_c.set, 0, "a refused value marks nothing");
+	t_good("mountpoint", "/m\tn");
+	cr_expect_str_eq(t_c.mountpoint, "/m\tn");
 }
 
 Test(config, add_fuse_opt_escapes)

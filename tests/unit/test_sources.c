@@ -1,7 +1,7 @@
 /*
  * test_sources.c - the source list in LMCache's syntax: splitting, blanks,
- * file:// prefixes, lexical normalisation, duplicates, empty entries and
- * the device limit.
+ * file:// prefixes, lexical normalisation, duplicates, empty entries,
+ * control characters and the device limit.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -124,6 +124,25 @@ Test(sources, empty_entries)
 	t_parse_fails(",/a", -EINVAL, "empty entry 1 in source list ',/a'");
 	t_parse_fails("/a, file://", -EINVAL,
 		      "empty entry 2 in source list '/a, file://'");
+}
+
+Test(sources, control_characters)
+{
+	t_parse_fails("/a\n", -EINVAL,
+		      "control character 0x0a in entry 1 of the source list (only tab is allowed)");
+	t_parse_fails("/a, /b\x1b[2J", -EINVAL,
+		      "control character 0x1b in entry 2 of the source list (only tab is allowed)");
+	t_parse_fails("/a,/b,\x7f", -EINVAL,
+		      "control character 0x7f in entry 3 of the source list (only tab is allowed)");
+	t_parse_fails("/a,\r\n", -EINVAL,
+		      "control character 0x0d in entry 2 of the source list (only tab is allowed)");
+	/* before any other complaint about the entry or the list */
+	t_parse_fails("/a,/a\x01", -EINVAL,
+		      "control character 0x01 in entry 2 of the source list (only tab is allowed)");
+	/* a tab is a blank around an entry and a character inside one */
+	t_parse_ok("\t/a\tb\t,/c", 2, "/a\tb", "/c");
+	/* bytes above 0x7f are a path's own (UTF-8) */
+	t_parse_ok("/caf\xc3\xa9,/\x9b", 2, "/caf\xc3\xa9", "/\x9b");
 }
 
 Test(sources, too_many_entries)
