@@ -7,7 +7,8 @@
 # SRC MNT -f &` in a non-interactive bash, which ignores SIGINT in its
 # background jobs), SIGINT, SIGTERM and SIGHUP unmount and end it with
 # status 0, also single-threaded; under nohup SIGHUP stays ignored; a
-# daemonized one started with SIGINT ignored stops on SIGINT too.
+# log written into a closed pipe (SIGPIPE) does not end it; a daemonized
+# one started with SIGINT ignored stops on SIGINT too.
 
 # group: quick
 
@@ -148,6 +149,32 @@ sighup_ignored() {
 t_case nohup-sighup-serves-on sighup_ignored
 script_signal TERM
 t_case nohup-sigterm-stops stopped_by "SIGTERM (nohup)"
+
+# SIGPIPE is ignored: with -d every request writes log lines, here into a
+# pipe whose reader is gone, and the daemon serves on
+printf '=== log into a closed pipe: %s %s %s -f -d\n' "$KVSTRIPE" \
+	"$T_SOURCES" "$M" >>"$T/log"
+"$KVSTRIPE" "$T_SOURCES" "$M" -f -d > >(head -c 1 >/dev/null) 2>&1 &
+T_PID=$!
+t_wait_mount "$M" "$T_PID" || t_fail "no mount with the log going to a pipe"
+for ((i = 0; i < 5; i++)); do
+	ls "$M" >/dev/null 2>&1 || true
+	sleep 0.2
+done
+sigpipe_ignored() {
+	t_alive "$T_PID" || t_fail "the daemon died writing its log into a closed pipe"
+	t_eq "$(cat "$M/a")" a "content with the log going nowhere"
+}
+t_case sigpipe-ignored sigpipe_ignored
+kill -TERM "$T_PID" 2>/dev/null || true
+t_wait_exit "$T_PID" 10 || t_fail "daemon still running 10 s after SIGTERM"
+rc=0
+wait "$T_PID" || rc=$?
+T_PID=
+t_case sigpipe-then-sigterm-exits-0 t_eq "$rc" 0 "exit status after SIGTERM"
+if t_is_mounted "$M"; then
+	fusermount3 -u "$M" || fusermount3 -u -z "$M"
+fi
 
 # Without -f the daemonized process is not our child. A subreaper adopts it
 # when its launcher exits, so we learn its PID exactly and collect its exit
