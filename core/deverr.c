@@ -204,8 +204,13 @@ void deverr_note(struct deverr *de, const struct deverr_at *at, int err)
 	if (!de || at->dev >= de->count || at->kind >= DEVERR_KINDS)
 		return;
 	s = &de->d[at->dev];
-	now = de->now_ms();
 	pthread_mutex_lock(&s->mu);
+	/*
+	 * Under the lock: a time read before it could be older than the
+	 * last_ms another thread stored meanwhile, and now - last_ms would
+	 * wrap into a "quiet pause" that starts the device afresh.
+	 */
+	now = de->now_ms();
 	maybe_restart(de, at->dev, now, &out);
 	s->last_ms = now;
 	first = !s->seen[at->kind];
@@ -253,9 +258,10 @@ void deverr_tick(struct deverr *de)
 	for (unsigned i = 0; i < de->count; i++) {
 		struct devstate *s = &de->d[i];
 		struct lines out = { 0 };
-		uint64_t now = de->now_ms();
+		uint64_t now;
 
 		pthread_mutex_lock(&s->mu);
+		now = de->now_ms();	/* under the lock, as in deverr_note() */
 		if (s->active && now - s->window_ms >= DEVERR_SUMMARY_MS)
 			summarise(de, i, now, &out);
 		pthread_mutex_unlock(&s->mu);

@@ -230,6 +230,7 @@ Test(deverr, threads_bounded)
 	deverr_free(t_de);
 	t_de = NULL;
 	/* 8000 errors over 80 s on two devices */
-	cr_assert_leq(atomic_load(&t_nlines), 2u * (7 + 1 + 9 + 1));
+	cr_assert_leq(atomic_load(&t_nlines), 2u * (7 + 1 + 9 + 1),
+		      "%u lines", atomic_load(&t_nlines));
 	cr_assert_eq(t_count("is failing"), 2);
 }
