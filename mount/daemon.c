@@ -431,7 +431,7 @@ static int daemon_mount(struct daemon *d)
 	d->se = fuse_session_new(&d->args, kvfs_ops(),
 				 sizeof(struct fuse_lowlevel_ops), d->fs);
 	if (!d->se) {
-		startup_error("cannot create the FUSE session%s",
+		startup_error("libfuse refused the FUSE options%s",
 			      fuselog_capture_stop());
 		goto err_free_args;
 	}
@@ -509,7 +509,7 @@ static int daemon_serve(struct daemon *d)
 	sig = signals_caught();
 	/* single-threaded, the loop returns the read the signal interrupted */
 	if (rc < 0 && !(sig && rc == -EINTR)) {
-		log_err("session failed: %s", strerror(-rc));
+		log_err("serving the mount failed: %s", strerror(-rc));
 		return 1;
 	}
 	if (sig)
