@@ -19,35 +19,19 @@
 #include <unistd.h>
 
 #include "dev.h"
+#include "t_scratch.h"
 
-static char t_root[64];
-static char t_mounts[4][PATH_MAX];
-static unsigned t_nmounts;
 static char t_err[512];
-
-static int t_rm(const char *path, const struct stat *st, int flag,
-		struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
 
 static void setup(void)
 {
-	strcpy(t_root, "/tmp/kvstripe-test-dev-XXXXXX");
-	cr_assert_not_null(mkdtemp(t_root));
-	t_nmounts = 0;
+	t_scratch_new("dev");
 	t_err[0] = '\0';
 }
 
 static void teardown(void)
 {
-	while (t_nmounts)
-		umount2(t_mounts[--t_nmounts], MNT_DETACH);
-	nftw(t_root, t_rm, 16, FTW_DEPTH | FTW_PHYS);
+	t_scratch_free();
 }
 
 TestSuite(dev_open, .init = setup, .fini = teardown);
@@ -70,9 +54,7 @@ static char *t_mount_tmpfs(const char *name, unsigned long flags,
 	char *p = t_path(name);
 
 	cr_assert_eq(mkdir(p, 0755), 0);
-	if (mount("tmpfs", p, "tmpfs", flags, data))
-		cr_skip_test("cannot mount tmpfs: %s", strerror(errno));
-	strcpy(t_mounts[t_nmounts++], p);
+	t_scratch_tmpfs(p, flags, data);
 	return p;
 }
 
@@ -260,7 +242,7 @@ Test(dev_open, rejects_duplicate_via_bind_mount)
 	cr_assert_eq(mkdir(b, 0755), 0);
 	if (mount(a, b, NULL, MS_BIND, NULL))
 		cr_skip_test("cannot bind mount: %s", strerror(errno));
-	strcpy(t_mounts[t_nmounts++], b);
+	t_scratch_mounted(b);
 	t_expect_err(t_open(&set, NULL, NULL, 2, a, b), -EINVAL,
 		     "is listed twice");
 }

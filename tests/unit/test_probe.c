@@ -18,35 +18,19 @@
 #include <unistd.h>
 
 #include "probe.h"
+#include "t_scratch.h"
 
-static char t_root[64];
-static char t_mounts[2][PATH_MAX];
-static unsigned t_nmounts;
 static char t_err[512];
-
-static int t_rm(const char *path, const struct stat *st, int flag,
-		struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
 
 static void setup(void)
 {
-	strcpy(t_root, "/tmp/kvstripe-test-probe-XXXXXX");
-	cr_assert_not_null(mkdtemp(t_root));
-	t_nmounts = 0;
+	t_scratch_new("probe");
 	t_err[0] = '\0';
 }
 
 static void teardown(void)
 {
-	while (t_nmounts)
-		umount2(t_mounts[--t_nmounts], MNT_DETACH);
-	nftw(t_root, t_rm, 16, FTW_DEPTH | FTW_PHYS);
+	t_scratch_free();
 }
 
 TestSuite(probe, .init = setup, .fini = teardown);
@@ -67,9 +51,7 @@ static char *t_mount_tmpfs(const char *name, unsigned long flags,
 {
 	char *p = t_mkdir(name);
 
-	if (mount("tmpfs", p, "tmpfs", flags, data))
-		cr_skip_test("cannot mount tmpfs: %s", strerror(errno));
-	strcpy(t_mounts[t_nmounts++], p);
+	t_scratch_tmpfs(p, flags, data);
 	return p;
 }
 
