@@ -121,17 +121,19 @@ static void summarise(struct deverr *de, unsigned dev, uint64_t now,
 	struct devstate *s = &de->d[dev];
 	char *line = out->s[out->n];
 	unsigned total = 0, k;
+	uint64_t secs;
 	size_t len;
 
 	for (k = 0; k < DEVERR_KINDS; k++)
 		total += s->pending[k];
 	if (!total)
 		return;
+	/* whole seconds, rounded up: a window shorter than one says 1 s */
+	secs = (now - s->window_ms + 999) / 1000;
 	len = (size_t)snprintf(line, LINE_MAX_LEN,
 			       "device %u: %u more error%s in the last %llu s:",
 			       dev, total, total == 1 ? "" : "s",
-			       (unsigned long long)((now - s->window_ms + 999) /
-						    1000));
+			       (unsigned long long)(secs ? secs : 1));
 	for (k = 0; k < DEVERR_KINDS; k++) {
 		if (!s->pending[k])
 			continue;

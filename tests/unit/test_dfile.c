@@ -361,7 +361,7 @@ Test(dfile_wb, failure_is_reported_later)
 	/* the repeat is summed, not logged on its own */
 	cr_assert_not(t_logged("more error"), "logged: %s", t_log);
 	deverr_free(errs);
-	cr_assert(t_logged("device 0: 1 more error in the last 0 s: "
+	cr_assert(t_logged("device 0: 1 more error in the last 1 s: "
 			   "1 write-behind (EBADF)"), "logged: %s", t_log);
 	log_setup(NULL, LOG_LVL_INFO);
 }
