@@ -293,6 +293,8 @@ void csum_acc_truncate(struct csum_acc *a, uint64_t old, uint64_t size)
 {
 	uint64_t first = div_up(size, CSUM_CHUNK);
 
+	if (size == old)
+		return;
 	if (size > old) {
 		csum_acc_touch(a, old, size - old);	/* zeros now */
 		return;

@@ -59,6 +59,9 @@ int dfile_open(struct kvio *io, int dirfd, const char *relpath, int flags,
 	rc = dfile_wb_init(f);
 	if (rc)
 		goto err_destroy_lock;
+	rc = dfile_sum_init(f);
+	if (rc)
+		goto err_destroy_wb;
 
 	/*
 	 * Bytes written through the page cache are read back from there, so
@@ -74,7 +77,7 @@ int dfile_open(struct kvio *io, int dirfd, const char *relpath, int flags,
 	}
 	if (fd < 0) {
 		rc = fd;
-		goto err_destroy_wb;
+		goto err_destroy_sum;
 	}
 	if (fstat(fd, &st) < 0) {
 		rc = -errno;
@@ -90,6 +93,8 @@ int dfile_open(struct kvio *io, int dirfd, const char *relpath, int flags,
 
 err_close:
 	close(fd);
+err_destroy_sum:
+	dfile_sum_destroy(f);
 err_destroy_wb:
 	dfile_wb_destroy(f);
 err_destroy_lock:
@@ -141,8 +146,72 @@ int dfile_close(struct dfile *f)
 	if (f->page_fd >= 0)
 		close(f->page_fd);
 	dfile_wb_destroy(f);
+	dfile_sum_destroy(f);
 	pthread_rwlock_destroy(&f->lock);
 	free(f);
+	return rc;
+}
+
+/* Read back, for sealing: the bytes as the device has them. */
+static long seal_read(void *arg, uint64_t off, size_t len, const void **p)
+{
+	struct dfile *f = arg;
+	struct dio_ctx *ctx;
+	int rc = dio_ctx_get(f->dio, &ctx);
+
+	return rc ? rc : (long)dfio_read(f, ctx, len, off, NULL, 0, p);
+}
+
+int dfile_seal(struct dfile *f)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&f->lock);
+	rc = dfile_settle_locked(f);
+	if (!rc)
+		rc = dfile_sum_seal(f, seal_read, f);
+	if (rc)
+		dfile_note(f, DEVERR_META, "storing checksums", rc, false);
+	pthread_rwlock_unlock(&f->lock);
+	return rc;
+}
+
+/*
+ * Before a read: look for the file's checksums once. Returns -EAGAIN if
+ * its reads are checked, -EIO if its record is bad, else 0.
+ */
+static int sum_ready(struct dfile *f)
+{
+	if (atomic_load(&f->sum_state) == SUM_UNKNOWN) {
+		pthread_rwlock_wrlock(&f->lock);
+		dfile_sum_load(f);
+		pthread_rwlock_unlock(&f->lock);
+	}
+	switch (atomic_load(&f->sum_state)) {
+	case SUM_LOADED:
+		return -EAGAIN;
+	case SUM_BAD:
+		return -EIO;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Before a change of the file's bytes: a record it has goes (it could
+ * only go stale). Returns 0 or -errno of removing it.
+ */
+static int sum_change(struct dfile *f)
+{
+	int rc;
+
+	if (atomic_load(&f->sum_state) == SUM_CHANGED)
+		return 0;
+	pthread_rwlock_wrlock(&f->lock);
+	rc = dfile_sum_change(f);
+	pthread_rwlock_unlock(&f->lock);
+	if (rc)
+		dfile_note(f, DEVERR_META, "removing checksums", rc, false);
 	return rc;
 }
 
@@ -204,6 +273,7 @@ ssize_t dfile_read_to(struct dfile *f, size_t len, uint64_t off, void *dst,
 	rc = dio_ctx_get(f->dio, &ctx);
 	if (rc)
 		return rc;
+	sum_ready(f);	/* dfio_read() checks, or refuses a bad record */
 	dfile_drain(f);	/* the device must have what was written */
 	pthread_rwlock_rdlock(&f->lock);
 	ret = dfio_read(f, ctx, len, off, dst, cap, data);
@@ -214,8 +284,12 @@ ssize_t dfile_read_to(struct dfile *f, size_t len, uint64_t off, void *dst,
 ssize_t dfile_span_begin(struct dfile *f, size_t len, uint64_t off, int *fd)
 {
 	uint64_t size;
-	int rc = dfio_page_fd(f);
+	int rc = sum_ready(f);
 
+	/* checked bytes are read out and checked, never spliced unseen */
+	if (rc)
+		return rc;
+	rc = dfio_page_fd(f);
 	if (rc < 0)
 		return rc;
 	*fd = rc;
@@ -263,6 +337,7 @@ ssize_t dfile_read_ahead(struct dfile *f, size_t len, uint64_t off,
 	if (!s || rc)
 		return s ? rc : read_plain(f, len, off, dst, cap, v);
 
+	sum_ready(f);
 	dfile_drain(f);	/* the device must have what was written */
 	pthread_rwlock_rdlock(&f->lock);
 	n = dfile_ra_read(f, s, ctx, len, off, dst, cap, v);
@@ -344,9 +419,13 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 	/* Keep align_up() of the end inside off_t. */
 	if (off > (uint64_t)INT64_MAX - bs || len > (uint64_t)INT64_MAX - bs - off)
 		return -EFBIG;
+	rc = sum_change(f);
+	if (rc)
+		return rc;
 	dfile_changed(f);
 	if (f->page_cache) {
 		rc = write_paged(f, data, len, off);
+		dfile_sum_wrote(f, data, len, off, rc);
 		return rc ? rc : (ssize_t)len;
 	}
 	rc = dio_ctx_get(f->dio, &ctx);
@@ -365,6 +444,7 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 	} else {
 		rc = write_sync(f, ctx, data, len, off, excl);
 	}
+	dfile_sum_wrote(f, data, len, off, rc);
 	dfile_changed(f);	/* what was read ahead meanwhile is old */
 	pthread_rwlock_unlock(&f->lock);
 	return rc ? rc : (ssize_t)len;
@@ -372,7 +452,8 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 
 int dfile_truncate(struct dfile *f, uint64_t size)
 {
-	int rc = 0;
+	uint64_t old;
+	int rc;
 
 	if (size > (uint64_t)INT64_MAX)
 		return -EFBIG;
@@ -380,11 +461,16 @@ int dfile_truncate(struct dfile *f, uint64_t size)
 	pthread_rwlock_wrlock(&f->lock);
 	dfile_changed(f);
 	dfile_wb_drain(f);
-	if (ftruncate(f->fd, (off_t)size) < 0) {
+	old = atomic_load(&f->size);
+	rc = dfile_sum_change(f);
+	if (rc) {
+		dfile_note(f, DEVERR_META, "removing checksums", rc, false);
+	} else if (ftruncate(f->fd, (off_t)size) < 0) {
 		rc = -errno;
 		dfile_note(f, DEVERR_META, "truncate", rc, false);
 	} else {
 		atomic_store(&f->size, size);
+		dfile_sum_truncated(f, old);
 		if (f->cached_hi > size)
 			f->cached_hi = size;
 		if (f->alloc_hi > size)
@@ -415,9 +501,27 @@ int dfile_fsync(struct dfile *f, bool datasync)
 	return 0;
 }
 
+/*
+ * After an fallocate at @off of a file @old bytes long: what changed for
+ * the checksums. Allocating changes no byte, but may add zeros at the
+ * end; punching, zeroing, collapsing or inserting changes every byte
+ * from @off on, as far as the longer of the two sizes.
+ */
+static void fallocated(struct dfile *f, int mode, uint64_t off, uint64_t old)
+{
+	uint64_t size = atomic_load(&f->size);
+	uint64_t end = size > old ? size : old;
+
+	if (!(mode & ~FALLOC_FL_KEEP_SIZE))
+		dfile_sum_truncated(f, old);
+	else if (end > off)
+		dfile_sum_touched(f, off, end - off);
+}
+
 int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len)
 {
 	struct stat st;
+	uint64_t old;
 	int rc;
 
 	if (f->write_err)
@@ -428,9 +532,10 @@ int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len)
 	dfile_changed(f);
 	/* with the writes landed, the backing file has the logical size */
 	dfile_wb_drain(f);
-	rc = 0;
+	old = atomic_load(&f->size);
+	rc = dfile_sum_change(f);
 	/* not while a claim is held: its trim would take these blocks too */
-	if (atomic_load(&f->over))
+	if (!rc && atomic_load(&f->over))
 		rc = dfile_wb_take_error(f) ?: -EIO;
 	if (!rc && fallocate(f->fd, mode, (off_t)off, (off_t)len) < 0) {
 		rc = -errno;
@@ -439,8 +544,10 @@ int dfile_fallocate(struct dfile *f, int mode, uint64_t off, uint64_t len)
 	f->alloc_lo = f->alloc_hi = 0;	/* a punch or collapse moved data */
 	if (!rc && fstat(f->fd, &st) < 0)
 		rc = -errno;
-	if (!rc)
+	if (!rc) {
 		atomic_store(&f->size, (uint64_t)st.st_size);
+		fallocated(f, mode, off, old);
+	}
 	pthread_rwlock_unlock(&f->lock);
 	return rc;
 }

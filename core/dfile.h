@@ -99,7 +99,11 @@ uint64_t dfile_size(struct dfile *f);
  * thread's bounce buffer, valid until the thread's next dfile or dio call,
  * and the count is returned: less than @len only when @off + @len passes
  * the logical size (0 at or past it; *@data is still a valid pointer).
- * Bytes the backing file lacks read as zeros. Returns -errno on failure
+ * Bytes the backing file lacks read as zeros. A file with a checksum
+ * record (csum.h; with the engine's checking on) is read in whole units,
+ * each checked before any byte of it is returned: -EIO for a unit that
+ * does not match (logged once per file, counted: kvio_sum_stats()) or a
+ * record that is malformed or not the file's. Returns -errno on failure
  * (-ENOMEM if the bounce buffer cannot grow, -EIO, ...).
  */
 ssize_t dfile_read(struct dfile *f, size_t len, uint64_t off,
@@ -152,7 +156,9 @@ void dfile_view_end(struct dfile *f, struct dfile_view *v);
  * lock, and store in *@fd a descriptor of the backing file without
  * O_DIRECT (opened on first use, closed with @f). Returns how many bytes of
  * @len at @off the file has (0 at or past the logical size), with the lock
- * held until dfile_span_end(); or -errno, lock not held.
+ * held until dfile_span_end(); or -errno, lock not held: -EAGAIN for a
+ * file whose reads are checked (its bytes must be read out and checked:
+ * dfile_read_to()), -EIO for one whose checksum record is bad.
  */
 ssize_t dfile_span_begin(struct dfile *f, size_t len, uint64_t off, int *fd);
 void dfile_span_end(struct dfile *f);
@@ -192,6 +198,18 @@ void dfile_drain(struct dfile *f);
  * size. Returns 0 or a write-behind failure not reported yet.
  */
 int dfile_settle(struct dfile *f);
+
+/*
+ * The end of a write session, once every write has landed on the device
+ * (settled, and fdatasync'd if bytes went through the page cache): store
+ * the file's checksum record (csum.h) if it changed since it had one,
+ * from what its writes hashed and, for chunks they did not cover whole
+ * in order, what the device holds. With the engine's checking off, or a
+ * device that cannot hold the record (no room for an extended
+ * attribute: logged), the file is left without one. Returns 0 or -errno
+ * of settling, reading back or storing (-EIO, ...).
+ */
+int dfile_seal(struct dfile *f);
 
 /* Settle, then fdatasync (@datasync) or fsync: everything is on the device. */
 int dfile_fsync(struct dfile *f, bool datasync);

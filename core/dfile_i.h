@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "caller.h"
+#include "csum.h"
 #include "deverr.h"
 #include "dfile.h"
 #include "dio.h"
@@ -97,6 +98,27 @@ struct dfile {
 	/* dfile_set_errors(): where device errors are told, or NULL */
 	struct deverr *errs;
 	unsigned dev;
+
+	/*
+	 * Checksums (dfile_sum.c). sum_state moves UNKNOWN -> NONE, LOADED
+	 * or BAD when first read, and to CHANGED at the first change; sums
+	 * is set or freed only with the lock exclusive, and read with it
+	 * shared. acc is under sum_mu: aligned writes share the lock.
+	 */
+	_Atomic int sum_state;		/* enum dfile_sum_state */
+	struct csum_rec *sums;		/* LOADED: the record checked against */
+	_Atomic uint64_t sum_unit;	/* its unit while LOADED, else 0 */
+	pthread_mutex_t sum_mu;
+	struct csum_acc *acc;		/* what this dfile's writes hashed */
+	_Atomic bool sum_logged;	/* a mismatch of this file was logged */
+};
+
+enum dfile_sum_state {
+	SUM_UNKNOWN = 0,	/* the record not looked for yet */
+	SUM_NONE,		/* none to check (or checking off) */
+	SUM_LOADED,		/* f->sums matches the file: reads are checked */
+	SUM_BAD,		/* the record is malformed or not the file's */
+	SUM_CHANGED,		/* changed since: no record until sealed */
 };
 
 /*
@@ -172,6 +194,62 @@ int dfio_write_paged(struct dfile *f, const void *data, size_t len,
  * to trim is logged.
  */
 void dfio_repair(struct dfile *f, uint64_t end);
+
+/*
+ * dfile_sum.c, checksums: primitives, with the lock as each says.
+ */
+
+int dfile_sum_init(struct dfile *f);
+void dfile_sum_destroy(struct dfile *f);
+
+/* Look for the file's record if not yet; f->lock exclusive. */
+void dfile_sum_load(struct dfile *f);
+
+/*
+ * The file is about to change: with a record, it is removed from the
+ * backing file (where it could only go stale). f->lock exclusive.
+ * Returns 0 or -errno of removing it.
+ */
+int dfile_sum_change(struct dfile *f);
+
+/* A write of [@off, @off + @len) from @data went out, with status @rc. */
+void dfile_sum_wrote(struct dfile *f, const void *data, size_t len,
+		     uint64_t off, int rc);
+
+/* Bytes changed other than by a write: a truncate from @old, fallocate. */
+void dfile_sum_truncated(struct dfile *f, uint64_t old);
+void dfile_sum_touched(struct dfile *f, uint64_t off, uint64_t len);
+
+/*
+ * Make and store the record of a changed file, reading back with @read
+ * the chunks the writes did not hash; f->lock exclusive, writes landed.
+ * Returns 0 (also when there is nothing to store, or the device cannot
+ * hold it: the file then goes unverified, logged once per device) or
+ * -errno of a read back or of storing.
+ */
+int dfile_sum_seal(struct dfile *f, csum_read_fn read, void *ctx);
+
+/*
+ * Before a read of [@off, @off + @len) (within the size): the span of
+ * whole units the read must fetch to be checked, in *@lo and *@hi, and
+ * 0; or -EIO if the file's record is bad. Unchecked files: the span
+ * itself. f->lock shared at least.
+ */
+int dfile_sum_span(struct dfile *f, uint64_t off, uint64_t len, uint64_t *lo,
+		   uint64_t *hi);
+
+/*
+ * Check the @len bytes at @p, read at @off, a span dfile_sum_span() gave.
+ * Returns 0, or -EIO for a mismatch (counted, the file logged once).
+ * f->lock shared at least.
+ */
+int dfile_sum_check(struct dfile *f, uint64_t off, const void *p, size_t len);
+
+/* Whether reads of @f are checked. */
+static inline bool dfile_sum_checked(const struct dfile *f)
+{
+	return atomic_load(&f->sum_state) == SUM_LOADED;
+}
 
 /*
  * dfile_wb.c, write-behind: dfile_wb_write() only with the engine's

@@ -65,6 +65,7 @@ struct piece {
 	uint64_t landed_ns;	/* CLOCK_MONOTONIC_COARSE */
 	enum piece_state state;
 	bool done;		/* read past, or void: give back when free */
+	bool checked;		/* its checksums matched (dfile_sum.c) */
 };
 
 struct rastream {
@@ -211,6 +212,32 @@ static void note_read(struct rastream *s, unsigned changes, uint64_t off,
 }
 
 /*
+ * Whether piece @p of a file with checksums matches them: checked once,
+ * with mu dropped (the reader's reference keeps the piece). A piece
+ * that does not match is void: the READ goes to the device, where the
+ * check fails again and is told. mu held; the file's lock shared.
+ */
+static bool check(struct dfile *f, struct rastream *s, struct piece *p)
+{
+	uint64_t end;
+	int rc;
+
+	if (p->checked || !dfile_sum_checked(f))
+		return true;
+	end = p->off + p->len < f->sums->size ? p->off + p->len :
+						 f->sums->size;
+	pthread_mutex_unlock(&s->mu);
+	rc = csum_check(f->sums, p->off, p->buf, (size_t)(end - p->off),
+			NULL);
+	pthread_mutex_lock(&s->mu);
+	if (rc)
+		p->done = true;
+	else
+		p->checked = true;
+	return !rc;
+}
+
+/*
  * Serve [@off, @end) from pieces if they cover it, waiting for those in
  * flight. The file's lock is held (shared). Returns the count with @v
  * filled, or NOT_COVERED.
@@ -244,6 +271,8 @@ static ssize_t serve(struct dfile *f, struct rastream *s, uint64_t off,
 		ok = !got[i]->done && got[i]->res >= 0;
 	if (ok && got[n - 1]->off + got[n - 1]->len < end)
 		ok = false;
+	for (i = 0; ok && i < n; i++)
+		ok = check(f, s, got[i]);
 	if (!ok) {
 		for (i = 0; i < n; i++) {
 			got[i]->refs--;
@@ -354,6 +383,7 @@ static void start_ahead(struct dfile *f, struct rastream *s, uint64_t end)
 		p->res = 0;
 		p->refs = 0;
 		p->done = false;
+		p->checked = false;
 		p->state = P_FLIGHT;
 		s->inflight++;
 		go[n++] = p;
@@ -376,8 +406,10 @@ out:
 
 bool dfile_ra_wants(const struct dfile *f, size_t len)
 {
+	/* a piece checks alone only if it is whole checksum units */
 	return f->io->ra.ring && !f->page_cache && len &&
-	       len <= f->io->ra.piece;
+	       len <= f->io->ra.piece &&
+	       atomic_load(&f->sum_unit) <= f->io->ra.piece;
 }
 
 ssize_t dfile_ra_read(struct dfile *f, struct rastream *s,

@@ -57,8 +57,9 @@ static bool read_cached(struct dfile *f, char *buf, uint64_t off,
 	       (ssize_t)(end - off);
 }
 
-ssize_t dfio_read(struct dfile *f, struct dio_ctx *ctx, size_t len,
-		  uint64_t off, void *dst, size_t cap, const void **data)
+/* dfio_read() as the file's bytes are, unchecked. */
+static ssize_t read_raw(struct dfile *f, struct dio_ctx *ctx, size_t len,
+			uint64_t off, void *dst, size_t cap, const void **data)
 {
 	uint64_t size, end, a0, a1;
 	struct dio_op op;
@@ -103,6 +104,43 @@ ssize_t dfio_read(struct dfile *f, struct dio_ctx *ctx, size_t len,
 	if ((size_t)op.res < op.len)
 		memset(buf + op.res, 0, op.len - op.res);
 	*data = buf + (off - a0);
+	return (ssize_t)(end - off);
+}
+
+/*
+ * A file with checksums is read in whole units, each checked before any
+ * of its bytes are returned: a READ of the kernel's (aligned, at most a
+ * unit) fetches just itself; any other fetches the units around it
+ * into the bounce buffer.
+ */
+ssize_t dfio_read(struct dfile *f, struct dio_ctx *ctx, size_t len,
+		  uint64_t off, void *dst, size_t cap, const void **data)
+{
+	uint64_t size = atomic_load(&f->size), end, lo, hi;
+	const void *p;
+	ssize_t n;
+	int rc;
+
+	if (off >= size || !len || atomic_load(&f->sum_state) == SUM_NONE ||
+	    atomic_load(&f->sum_state) == SUM_CHANGED)
+		return read_raw(f, ctx, len, off, dst, cap, data);
+	end = len > size - off ? size : off + len;
+	rc = dfile_sum_span(f, off, end - off, &lo, &hi);
+	if (rc)
+		return rc;
+	if (lo == off && hi == end) {
+		n = read_raw(f, ctx, len, off, dst, cap, &p);
+	} else {
+		n = read_raw(f, ctx, hi - lo, lo, NULL, 0, &p);
+		if (n >= 0 && (uint64_t)n != hi - lo)
+			n = -EIO;	/* the size moved under a shared lock */
+	}
+	if (n < 0)
+		return n;
+	rc = dfile_sum_check(f, lo, p, (size_t)(hi - lo));
+	if (rc)
+		return rc;
+	*data = (const char *)p + (off - lo);
 	return (ssize_t)(end - off);
 }
 

@@ -98,6 +98,7 @@ int kvio_new(const struct kvio_params *p, struct kvio **out)
 	rc = -pthread_mutex_init(&io->ra.mu, NULL);
 	if (rc)
 		goto err_free_dio;
+	io->sum.verify = p->verify;
 	if (align < KVIO_MIN_ALIGN)
 		align = KVIO_MIN_ALIGN;
 	if (p->wb.buffers) {
@@ -129,6 +130,14 @@ void kvio_free(struct kvio *io)
 	pthread_mutex_destroy(&io->ra.mu);
 	dio_free(io->dio);
 	free(io);
+}
+
+void kvio_sum_stats(const struct kvio *io, struct kvio_sum_stats *st)
+{
+	st->bad_files = atomic_load(&io->sum.bad_files);
+	st->bad_reads = atomic_load(&io->sum.bad_reads);
+	st->sealed = atomic_load(&io->sum.sealed);
+	st->reread = atomic_load(&io->sum.reread);
 }
 
 bool kvio_writes_behind(const struct kvio *io)

@@ -59,6 +59,13 @@ struct kvio_params {
 	 */
 	struct kvio_pool_params ra;
 	size_t ra_depth;
+	/*
+	 * Checksums (csum.h): a file written through a dfile gets its record
+	 * at dfile_seal(), and every read of a file that has one is checked
+	 * against it before its bytes are returned. Off: no hashing, no
+	 * checking; a file changed through a dfile loses its record.
+	 */
+	bool verify;
 };
 
 struct kvio;
@@ -78,6 +85,16 @@ int kvio_new(const struct kvio_params *p, struct kvio **out);
  * may be in a dfile call. NULL is a no-op.
  */
 void kvio_free(struct kvio *io);
+
+/* What checksums found since the engine was built. */
+struct kvio_sum_stats {
+	uint64_t bad_files;	/* files a mismatch was found in */
+	uint64_t bad_reads;	/* reads refused for it */
+	uint64_t sealed;	/* records stored */
+	uint64_t reread;	/* chunks read back from the device to seal */
+};
+
+void kvio_sum_stats(const struct kvio *io, struct kvio_sum_stats *st);
 
 /* Whether write-behind, or read-ahead, is on. */
 bool kvio_writes_behind(const struct kvio *io);

@@ -8,6 +8,7 @@
 #define CORE_KVIO_I_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -51,10 +52,18 @@ struct kvio_ra {
 	_Atomic uint64_t reclaimed_ns;	/* when idle pieces were last sought */
 };
 
+/* Checksums (dfile_sum.c): the counters are atomics. */
+struct kvio_sum {
+	bool verify;
+	_Atomic uint64_t bad_files, bad_reads, sealed, reread;
+	_Atomic unsigned logged;	/* mismatch lines so far */
+};
+
 struct kvio {
 	struct dio *dio;
 	struct kvio_wb wb;
 	struct kvio_ra ra;
+	struct kvio_sum sum;
 };
 
 #endif /* CORE_KVIO_I_H */

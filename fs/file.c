@@ -57,9 +57,10 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 /*
  * From a page-cache device (tmpfs) the reply is spliced from the backing
  * file's pages: one copy, into the client's buffer or page cache, instead
- * of one into the bounce buffer and one out of it.
+ * of one into the bounce buffer and one out of it. Not for a file whose
+ * reads are checked: false, nothing replied.
  */
-static void read_spliced(fuse_req_t req, struct dfile *df, size_t size,
+static bool read_spliced(fuse_req_t req, struct dfile *df, size_t size,
 			 off_t off)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
@@ -67,14 +68,19 @@ static void read_spliced(fuse_req_t req, struct dfile *df, size_t size,
 	int fd;
 
 	n = dfile_span_begin(df, size, (uint64_t)off, &fd);
-	if (n < 0)
-		return (void)fuse_reply_err(req, (int)-n);
+	if (n == -EAGAIN)
+		return false;	/* checked: read out, never spliced */
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return true;
+	}
 	bv.buf[0].size = (size_t)n;
 	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	bv.buf[0].fd = fd;
 	bv.buf[0].pos = off;
 	fuse_reply_data(req, &bv, 0);	/* copy, never move tmpfs pages */
 	dfile_span_end(df);
+	return true;
 }
 
 /*
@@ -101,6 +107,8 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct inode *in = inode_of(fs, ino);
 	const void *data;
 	struct dfile *df;
+	size_t cap = 0;
+	void *dst;
 	ssize_t n;
 
 	n = fcache_get(fs, in, &df);
@@ -111,24 +119,21 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fcache_put(fs, in);
 		return (void)fuse_reply_err(req, EIO);
 	}
-	if (fs->splice_reads && kv_dev(fs, (unsigned)in->dev)->page_cache) {
-		read_spliced(req, df, size, off);
+	if (fs->splice_reads && kv_dev(fs, (unsigned)in->dev)->page_cache &&
+	    read_spliced(req, df, size, off))
+		goto out;
+	/* on a ring, the device fills the reply buffer itself */
+	dst = transport_reply_space(&cap);
+	if (fi->flags & O_DIRECT) {
+		n = dfile_read_to(df, size, (uint64_t)off, dst, cap, &data);
+		if (n < 0)
+			fuse_reply_err(req, (int)-n);
+		else
+			fuse_reply_buf(req, data, (size_t)n);
 	} else {
-		size_t cap = 0;
-		void *dst = transport_reply_space(&cap);
-
-		/* on a ring, the device fills the reply buffer itself */
-		if (fi->flags & O_DIRECT) {
-			n = dfile_read_to(df, size, (uint64_t)off, dst, cap,
-					  &data);
-			if (n < 0)
-				fuse_reply_err(req, (int)-n);
-			else
-				fuse_reply_buf(req, data, (size_t)n);
-		} else {
-			read_paged(req, df, size, off, dst, cap);
-		}
+		read_paged(req, df, size, off, dst, cap);
 	}
+out:
 	fcache_put(fs, in);
 }
 

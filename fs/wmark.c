@@ -187,7 +187,10 @@ static int end_session(struct kvfs *fs, struct inode *in, struct dfile *df,
 			return rc;
 		atomic_store(&in->wunsynced, false);
 	}
-	/* checksums, once there are any, are stored here: before the mark goes */
+	/* the record first: a crash between the two leaves the file torn */
+	rc = dfile_seal(df);
+	if (rc)
+		return rc;
 	pthread_mutex_lock(&fs->wmark_mu);
 	if (atomic_load(&in->wmark) != WMARK_OURS)
 		goto out;

@@ -6,8 +6,9 @@
  * file: by CREATE, or by the first write, truncate or fallocate of a file
  * not being written. It is removed once a writer's close (FLUSH) finds
  * every write of the file on the device: write-behind settled and, if
- * bytes went through the page cache, fdatasync'd. (That is where a file's
- * checksums are to be stored, before the mark goes.) So a backing file
+ * bytes went through the page cache, fdatasync'd; then the file's
+ * checksum record is stored (dfile_seal()), and only then the mark
+ * removed. So a backing file
  * that carries the mark while no writer of this daemon has it open was
  * cut short, by a daemon that died or a machine that lost power: it is
  * torn, and its READs fail with EIO until it is truncated to 0 (O_TRUNC)
@@ -29,6 +30,7 @@
 #ifndef FS_WMARK_H
 #define FS_WMARK_H
 
+#include "csum.h"
 #include "fs_i.h"
 
 /*
@@ -37,8 +39,8 @@
  * trusted.kvstripe.* name from its clients (xattr.c). Its value is the
  * format version, WMARK_VERSION, one byte.
  */
-#define WMARK_PREFIX	"trusted.kvstripe."
-#define WMARK_XATTR	WMARK_PREFIX "writing"
+#define WMARK_PREFIX	CSUM_XATTR_PREFIX
+#define WMARK_XATTR	CSUM_MARK_XATTR
 #define WMARK_VERSION	'1'
 
 /* Torn files logged one line each; the rest are only counted. */

@@ -8,7 +8,8 @@
  * read-only and computed, and so are the root's user.kvstripe.inodes (the
  * inode table's size), user.kvstripe.writers (the files being written on
  * each device), user.kvstripe.ring (the requests taken through io_uring,
- * fs/transport/) and user.kvstripe.torn (torn files found), and a file's
+ * fs/transport/), user.kvstripe.torn (torn files found) and
+ * user.kvstripe.corrupt (checksum mismatches: files, reads), and a file's
  * user.kvstripe.state (its write mark, wmark.h). The daemon's own
  * trusted.kvstripe.* on backing files are hidden: not listed, not read,
  * not changed.
@@ -25,6 +26,7 @@
 #include "dfile.h"
 #include "fcache.h"
 #include "inode.h"
+#include "kvio.h"
 #include "ns.h"
 #include "ops.h"
 #include "transport/transport.h"
@@ -36,6 +38,7 @@
 #define XATTR_WRITERS "user.kvstripe.writers"	/* ditto */
 #define XATTR_RING "user.kvstripe.ring"		/* ditto */
 #define XATTR_TORN "user.kvstripe.torn"		/* ditto */
+#define XATTR_CORRUPT "user.kvstripe.corrupt"	/* ditto */
 #define XATTR_STATE "user.kvstripe.state"	/* a file's write mark */
 #define XATTR_CAPS "security.capability"
 
@@ -198,7 +201,7 @@ static bool is_ours(const char *name)
 	return !strcmp(name, XATTR_DEVICE) || !strcmp(name, XATTR_PATH) ||
 	       !strcmp(name, XATTR_INODES) || !strcmp(name, XATTR_WRITERS) ||
 	       !strcmp(name, XATTR_RING) || !strcmp(name, XATTR_TORN) ||
-	       !strcmp(name, XATTR_STATE);
+	       !strcmp(name, XATTR_CORRUPT) || !strcmp(name, XATTR_STATE);
 }
 
 /* What the daemon keeps on backing files (wmark.h): never the clients'. */
@@ -281,6 +284,16 @@ static int our_value(struct kvfs *fs, struct inode *in, const char *name,
 		if (in != fs->root)
 			return -ENODATA;
 		n = snprintf(val, size, "%u", atomic_load(&fs->torn_found));
+	} else if (!strcmp(name, XATTR_CORRUPT)) {
+		struct kvio_sum_stats st;
+
+		if (in != fs->root)
+			return -ENODATA;
+		/* "FILES READS": files a mismatch was found in, reads refused */
+		kvio_sum_stats(fs->io, &st);
+		n = snprintf(val, size, "%llu %llu",
+			     (unsigned long long)st.bad_files,
+			     (unsigned long long)st.bad_reads);
 	} else if (S_ISDIR(in->type)) {
 		return -ENODATA;	/* a directory lives everywhere */
 	} else if (!strcmp(name, XATTR_STATE)) {

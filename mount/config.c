@@ -103,6 +103,11 @@ static const struct kv_key kv_keys[] = {
 	  .off = KV_OFF(private_mount), .flags = KV_CLI_BARE | KV_CLI_VALUE,
 	  .help = "only the user who mounts may use the mount (started by "
 	  "root, everyone may, as permissions allow)" },
+	{ .name = "verify", .type = KV_BOOL, .field = KV_SET_VERIFY,
+	  .off = KV_OFF(verify), .flags = KV_CLI_BARE | KV_CLI_VALUE,
+	  .help = "store each file's chunk checksums when it is written and "
+	  "check every read against them (default {default}; "
+	  "see configuration.md)" },
 	{ .name = "fuse_options", .type = KV_OPTS, .field = KV_SET_FUSE_OPTS,
 	  .off = KV_OFF(fuse_opts), .help = "options passed to FUSE, "
 	  "comma-separated (on the command line, any -o option not ours)" },
@@ -116,6 +121,7 @@ void kv_config_init(struct kv_config *c)
 	c->threads = KV_DEFAULT_THREADS;
 	c->max_background = KV_DEFAULT_BACKGROUND;
 	c->write_buffers = KV_DEFAULT_WRITE_BUFFERS;
+	c->verify = true;
 	c->write_buffer_kb = KV_DEFAULT_WRITE_BUFFER_KB;
 	c->read_ahead_kb = KV_DEFAULT_READ_AHEAD;
 	c->read_buffers = KV_DEFAULT_READ_BUFFERS;

@@ -58,6 +58,7 @@ enum kv_field {
 	KV_SET_IO_URING		= 1 << 16,
 	KV_SET_PRIVATE		= 1 << 17,
 	KV_SET_READ_BUFFERS	= 1 << 18,
+	KV_SET_VERIFY		= 1 << 19,
 };
 
 struct kv_config {
@@ -81,6 +82,7 @@ struct kv_config {
 	bool single_thread;
 	bool io_uring;		/* serve requests through io_uring too */
 	bool private_mount;	/* only the mounting user (no allow_other) */
+	bool verify;		/* chunk checksums stored and checked */
 	char *fuse_opts;	/* comma list for libfuse, escaped; or NULL */
 	struct dev_opts dev[DEV_MAX];	/* align 0: not given */
 };

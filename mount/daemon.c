@@ -243,6 +243,7 @@ static int io_new(const struct kv_config *c, const struct devset *devs,
 		},
 		.ra = { .buffers = c->read_buffers, .size = KV_MAX_IO },
 		.ra_depth = (size_t)c->read_ahead_kb << 10,
+		.verify = c->verify,
 	};
 	int rc = kvio_new(&p, io);
 
