@@ -287,6 +287,11 @@ void csum_acc_touch(struct csum_acc *a, uint64_t off, uint64_t len)
 		return;
 	for (uint64_t k = off >> CSUM_CHUNK_SHIFT; k <= last; k++)
 		a->state[k] = CHUNK_DIRTY;
+	/* bytes the stream hashed in its chunk changed: it cannot go on */
+	if (a->pos != NO_STREAM && a->pos % CSUM_CHUNK &&
+	    off >> CSUM_CHUNK_SHIFT <= a->pos >> CSUM_CHUNK_SHIFT &&
+	    a->pos >> CSUM_CHUNK_SHIFT <= last)
+		a->pos = NO_STREAM;
 }
 
 void csum_acc_truncate(struct csum_acc *a, uint64_t old, uint64_t size)

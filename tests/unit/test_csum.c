@@ -284,6 +284,29 @@ Test(csum, other_writes_are_read_back)
 	free(d);
 }
 
+Test(csum, a_touch_in_the_streams_chunk_ends_the_stream)
+{
+	size_t len = 2 * CSUM_CHUNK + 5000;
+	uint8_t *d = t_data(len + 3000, 7);
+	struct csum_acc *a;
+
+	cr_assert_eq(csum_acc_new(&a), 0);
+	t_file = d;
+	csum_acc_write(a, d, 2 * CSUM_CHUNK + 4900, 0);
+	t_finish(a, 2 * CSUM_CHUNK + 4900, 0);
+	/* bytes before the stream's end change, then it is appended to */
+	d[2 * CSUM_CHUNK + 4800] ^= 1;
+	csum_acc_write(a, d + 2 * CSUM_CHUNK + 4800, 1, 2 * CSUM_CHUNK + 4800);
+	csum_acc_write(a, d + 2 * CSUM_CHUNK + 4900, 100, 2 * CSUM_CHUNK + 4900);
+	t_finish(a, len, 1);
+	/* another chunk changes: the last is read back, not the old stream */
+	d[10] ^= 1;
+	csum_acc_write(a, d + 10, 1, 10);
+	t_finish(a, len, 2);
+	csum_acc_free(a);
+	free(d);
+}
+
 Test(csum, truncates)
 {
 	size_t len = 4 * CSUM_CHUNK;
