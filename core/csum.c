@@ -329,6 +329,11 @@ void csum_acc_write(struct csum_acc *a, const void *p, size_t len,
 		XXH3_64bits_reset(a->st);
 		a->pos = off;
 	}
+	/* the chunks it writes are known again only once it has them whole */
+	for (uint64_t k = off >> CSUM_CHUNK_SHIFT;
+	     k <= (off + len - 1) >> CSUM_CHUNK_SHIFT; k++)
+		if (a->state[k] == CHUNK_OK)
+			a->state[k] = CHUNK_NONE;
 	while (len) {
 		size_t room = CSUM_CHUNK - (size_t)(a->pos % CSUM_CHUNK);
 		size_t n = len < room ? len : room;

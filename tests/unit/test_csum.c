@@ -307,6 +307,24 @@ Test(csum, a_touch_in_the_streams_chunk_ends_the_stream)
 	free(d);
 }
 
+Test(csum, a_new_stream_short_of_a_chunk_end)
+{
+	size_t len = 3 * CSUM_CHUNK;
+	uint8_t *d = t_data(len, 8);
+	struct csum_acc *a;
+
+	cr_assert_eq(csum_acc_new(&a), 0);
+	t_file = d;
+	csum_acc_write(a, d, len, 0);
+	t_finish(a, len, 0);
+	/* 12 KiB over the start of chunk 1, and nothing more */
+	memset(d + CSUM_CHUNK, 's', 12288);
+	csum_acc_write(a, d + CSUM_CHUNK, 12288, CSUM_CHUNK);
+	t_finish(a, len, 1);
+	csum_acc_free(a);
+	free(d);
+}
+
 Test(csum, truncates)
 {
 	size_t len = 4 * CSUM_CHUNK;

@@ -285,8 +285,8 @@ static void t_change(struct dfile *f, struct t_model *m)
 	}
 	n = 1 + t_below(what < 5 ? 3 * T_MIB : 9000);
 	/* appends, mostly: a stream, with overwrites and holes between */
-	off = what < 7 ? m->len : t_below(m->len + T_MIB);
-	if (what == 6)
+	off = what < 6 ? m->len : t_below(m->len + T_MIB);
+	if (what == 6)	/* a new stream over old chunks, short of their end */
 		off = off / T_MIB * T_MIB;
 	t_rand_fill(buf, n);
 	cr_assert_eq(dfile_write(f, buf, n, off), (ssize_t)n);
