@@ -273,7 +273,8 @@ ssize_t dfile_read_to(struct dfile *f, size_t len, uint64_t off, void *dst,
 	rc = dio_ctx_get(f->dio, &ctx);
 	if (rc)
 		return rc;
-	sum_ready(f);	/* dfio_read() checks, or refuses a bad record */
+	if (sum_ready(f) == -EIO)	/* else dfio_read() checks */
+		return -EIO;
 	dfile_drain(f);	/* the device must have what was written */
 	pthread_rwlock_rdlock(&f->lock);
 	ret = dfio_read(f, ctx, len, off, dst, cap, data);
@@ -330,6 +331,9 @@ ssize_t dfile_read_ahead(struct dfile *f, size_t len, uint64_t off,
 	int rc;
 
 	memset(v, 0, sizeof(*v));
+	/* a bad record fails all; else pieces are checked (if they can be) */
+	if (sum_ready(f) == -EIO)
+		return -EIO;
 	if (!dfile_ra_wants(f, len))
 		return read_plain(f, len, off, dst, cap, v);
 	s = dfile_ra_stream(f);
@@ -337,7 +341,6 @@ ssize_t dfile_read_ahead(struct dfile *f, size_t len, uint64_t off,
 	if (!s || rc)
 		return s ? rc : read_plain(f, len, off, dst, cap, v);
 
-	sum_ready(f);
 	dfile_drain(f);	/* the device must have what was written */
 	pthread_rwlock_rdlock(&f->lock);
 	n = dfile_ra_read(f, s, ctx, len, off, dst, cap, v);

@@ -324,6 +324,7 @@ Test(dfile_sum, random_changes_seal_to_what_the_file_holds, .timeout = 240)
 Test(dfile_sum, a_record_of_another_size_fails_every_read)
 {
 	unsigned char *d = t_pattern(2 * T_MIB, 5);
+	struct dfile_view v;
 	const void *data;
 	struct dfile *f;
 	int fd;
@@ -337,7 +338,10 @@ Test(dfile_sum, a_record_of_another_size_fails_every_read)
 	cr_assert_eq(ftruncate(fd, T_MIB), 0);
 	close(fd);
 	f = t_open("s", O_RDONLY);
+	cr_assert_eq(dfile_read_ahead(f, 128 * T_KIB, 0, NULL, 0, &v), -EIO);
 	cr_assert_eq(dfile_read(f, 100, 0, &data), -EIO);
+	cr_assert_eq(dfile_read_ahead(f, 128 * T_KIB, 128 * T_KIB, NULL, 0,
+				      &v), -EIO);
 	dfile_close(f);
 	free(d);
 }
