@@ -10,6 +10,14 @@
 #include <sys/xattr.h>
 #define XXH_STATIC_LINKING_ONLY	/* XXH3_state_t on the stack */
 #include <xxhash.h>
+#if defined(__x86_64__)
+/*
+ * The library's plain XXH3 is built for SSE2; its _dispatch entry points
+ * pick AVX2 or AVX-512 at run time: 3-4 times the speed here (5 against
+ * 20 GB/s for 1 MiB). The header renames the XXH3_64bits* calls below.
+ */
+#include <xxh_x86dispatch.h>
+#endif
 
 #include "csum.h"
 
