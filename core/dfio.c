@@ -57,6 +57,34 @@ static bool read_cached(struct dfile *f, char *buf, uint64_t off,
 	       (ssize_t)(end - off);
 }
 
+/*
+ * On a page-cache device (tmpfs) the bytes are copied out of the cache
+ * with pread(2): an O_DIRECT read there is the same copy, made by an
+ * io_uring worker thread, since tmpfs cannot read without blocking.
+ * Returns the count (short only at the backing file's end) or -errno.
+ */
+static ssize_t read_paged(struct dfile *f, char *buf, size_t len,
+			  uint64_t off)
+{
+	int fd = dfio_page_fd(f);
+	size_t got = 0;
+	ssize_t n;
+
+	if (fd < 0)
+		return fd;
+	while (got < len) {
+		n = pread(fd, buf + got, len - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
 /* dfio_read() as the file's bytes are, unchecked. */
 static ssize_t read_raw(struct dfile *f, struct dio_ctx *ctx, size_t len,
 			uint64_t off, void *dst, size_t cap, const void **data)
@@ -84,6 +112,18 @@ static ssize_t read_raw(struct dfile *f, struct dio_ctx *ctx, size_t len,
 	if (!buf)
 		return -ENOMEM;
 	if (read_cached(f, buf, off, end)) {
+		*data = buf;
+		return (ssize_t)(end - off);
+	}
+	if (f->page_cache) {
+		ssize_t n = read_paged(f, buf, end - off, off);
+
+		if (n < 0) {
+			dfile_note(f, DEVERR_READ, NULL, (int)n, false);
+			return n;
+		}
+		/* past the backing file's end the file is zero */
+		memset(buf + n, 0, end - off - (size_t)n);
 		*data = buf;
 		return (ssize_t)(end - off);
 	}
