@@ -158,3 +158,11 @@ bool place_gpu_owns(const struct place_policy *p, unsigned gpu, unsigned dev)
 		return dev == gpu % p->ndev;
 	return dev < p->ndev && dev % p->gpus == gpu % p->gpus;
 }
+
+/* The order lookups visit devices: the policy's first, then ascending. */
+unsigned place_visit(unsigned first, unsigned i)
+{
+	if (i == 0)
+		return first;
+	return i <= first ? i - 1 : i;
+}

@@ -60,4 +60,7 @@ unsigned place_pick_busy(const struct place_policy *p, const char *relpath,
  */
 bool place_gpu_owns(const struct place_policy *p, unsigned gpu, unsigned dev);
 
+/* The order lookups visit devices: the policy's first, then ascending. */
+unsigned place_visit(unsigned first, unsigned i);
+
 #endif /* CORE_PLACE_H */

@@ -21,14 +21,6 @@
 #include "ns.h"
 #include "ops.h"
 
-/* The order lookups visit devices: the policy's first, then ascending. */
-static unsigned visit(unsigned first, unsigned i)
-{
-	if (i == 0)
-		return first;
-	return i <= first ? i - 1 : i;
-}
-
 /* Keep the error that tells the user most; ENOENT tells the least. */
 static int worse(int a, int b)
 {
@@ -55,7 +47,7 @@ int ns_resolve(struct kvfs *fs, const char *path, struct found *f)
 	f->dev = -1;
 	f->dirs = 0;
 	for (unsigned i = 0; i < fs->ndev; i++) {
-		unsigned d = visit(first, i);
+		unsigned d = place_visit(first, i);
 
 		int rc = beneath_stat(kv_rootfd(fs, d), path, &st);
 
