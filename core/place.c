@@ -159,6 +159,20 @@ bool place_gpu_owns(const struct place_policy *p, unsigned gpu, unsigned dev)
 	return dev < p->ndev && dev % p->gpus == gpu % p->gpus;
 }
 
+bool place_allows(const struct place_policy *p, const char *relpath,
+		  unsigned dev)
+{
+	unsigned n;
+
+	if (dev >= p->ndev)
+		return false;
+	if (place_gpu_index(relpath, &n))
+		return place_gpu_owns(p, n, dev);
+	if (place_lmcache_worker(relpath, &n))
+		return dev == n % p->ndev;
+	return true;
+}
+
 /* The order lookups visit devices: the policy's first, then ascending. */
 unsigned place_visit(unsigned first, unsigned i)
 {

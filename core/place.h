@@ -60,6 +60,15 @@ unsigned place_pick_busy(const struct place_policy *p, const char *relpath,
  */
 bool place_gpu_owns(const struct place_policy *p, unsigned gpu, unsigned dev);
 
+/*
+ * Whether the policy could have put a new file at @relpath on device
+ * @dev: below gpu<N>/, one of GPU N's devices (place_gpu_owns()); an
+ * LMCache key name, its worker's device; any other name, every device
+ * (place_pick_busy() may take any of them).
+ */
+bool place_allows(const struct place_policy *p, const char *relpath,
+		  unsigned dev);
+
 /* The order lookups visit devices: the policy's first, then ascending. */
 unsigned place_visit(unsigned first, unsigned i);
 

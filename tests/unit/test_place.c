@@ -247,3 +247,42 @@ Test(place, busy_leaves_fixed_mappings_alone)
 	p.gpus = 2;
 	cr_assert_eq(place_pick_busy(&p, "gpu2/x", busy), 0, "ndev == gpus");
 }
+
+Test(place, allows_what_pick_busy_may_choose)
+{
+	struct place_policy p = { .ndev = 4, .gpus = 2 };
+	unsigned busy[4];
+
+	/* every device place_pick_busy() returns for some load is allowed */
+	for (unsigned i = 0; i < 200; i++) {
+		char path[48];
+
+		snprintf(path, sizeof(path), i % 3 ? "gpu%u/c" : "d/%u", i);
+		for (unsigned d = 0; d < 4; d++) {
+			for (unsigned k = 0; k < 4; k++)
+				busy[k] = k == d ? 0 : 1;
+			cr_assert(place_allows(&p, path,
+					       place_pick_busy(&p, path, busy)),
+				  "%s", path);
+		}
+	}
+	cr_assert(place_allows(&p, "gpu1/x", 3));
+	cr_assert_not(place_allows(&p, "gpu1/x", 2));
+	cr_assert(place_allows(&p, "top/file", 2), "no owner: any device");
+	cr_assert(place_allows(&p, "m@4@2@abc@bf16.pt", 2));
+	cr_assert_not(place_allows(&p, "m@4@2@abc@bf16.pt", 1));
+	cr_assert_not(place_allows(&p, "top/file", 4), "past the devices");
+	p.gpus = 0;
+	cr_assert(place_allows(&p, "gpu5/x", 1));
+	cr_assert_not(place_allows(&p, "gpu5/x", 0));
+}
+
+Test(place, visit_order_starts_at_the_policys_device)
+{
+	unsigned want[4] = { 2, 0, 1, 3 };
+
+	for (unsigned i = 0; i < 4; i++)
+		cr_assert_eq(place_visit(2, i), want[i], "step %u", i);
+	for (unsigned i = 0; i < 4; i++)
+		cr_assert_eq(place_visit(0, i), i);
+}
