@@ -184,10 +184,17 @@ static int dev_check_mount(const char *real, const struct stat *dst,
  * the other changes. The lock goes with the daemon's last descriptor of
  * the directory, however it ends. A filesystem without flock() is let be.
  */
+int dev_lock_root(int fd)
+{
+	if (!flock(fd, LOCK_EX | LOCK_NB) || errno != EWOULDBLOCK)
+		return 0;
+	return -EBUSY;
+}
+
 static int dev_lock(struct dev *d, const char *shown, char *err,
 		    size_t errlen)
 {
-	if (!flock(d->root_fd, LOCK_EX | LOCK_NB) || errno != EWOULDBLOCK)
+	if (!dev_lock_root(d->root_fd))
 		return 0;
 	log_format(err, errlen,
 		"backing directory '%s' is in use by another kvstripe (one mount per directory)",

@@ -58,6 +58,15 @@ int devset_open(char *const *paths, unsigned count,
 		const struct dev_opts *opts, const char *mountpoint,
 		struct devset **out, char *err, size_t errlen);
 
+/*
+ * Take the lock that makes a backing directory one daemon's: an exclusive
+ * flock() on @fd, a descriptor of the directory, without waiting; it goes
+ * with the last descriptor of that open. kvstripe fsck takes it too, so it
+ * never checks a mounted directory. Returns 0 (also on a filesystem
+ * without flock(), which is let be) or -EBUSY if another open holds it.
+ */
+int dev_lock_root(int fd);
+
 /* Close every device; NULL is a no-op. */
 void devset_free(struct devset *set);
 
