@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "fsck.h"
 #include "fuselog.h"
 
 /* make passes git describe's version, or the release's (see Makefile) */
@@ -57,6 +58,7 @@ static void usage(void)
 	printf(
 "usage: kvstripe SOURCES MOUNTPOINT [options]\n"
 "       kvstripe -o config=FILE [SOURCES] [MOUNTPOINT] [options]\n"
+"       kvstripe fsck SOURCES [--repair] [-j N] [-v] (see kvstripe fsck -h)\n"
 "\n"
 "Show several backing directories as one KV-cache directory.\n"
 "SOURCES is a comma-separated list of directories, as LMCache's local_disk\n"
@@ -305,6 +307,8 @@ int main(int argc, char *argv[])
 	char err[1024];
 	int rc, status = 1;
 
+	if (argc > 1 && !strcmp(argv[1], "fsck"))
+		return fsck_main(argc - 1, argv + 1);
 	fuselog_init();
 	memset(&cl, 0, sizeof(cl));
 	kv_config_init(&cl.c);
