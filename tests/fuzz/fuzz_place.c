@@ -31,6 +31,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (place_gpu_index(path, &n) && !place_gpu_owns(&p, n, d))
 		abort();
+	/* kvstripe fsck calls misplaced what place_allows() refuses */
+	if (!place_allows(&p, path, d) ||
+	    !place_allows(&p, path, place_pick_busy(&p, path, busy)))
+		abort();
 	free(path);
 	return 0;
 }
