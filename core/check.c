@@ -252,15 +252,18 @@ static void *pool_thread(void *arg)
 		if (i >= pl->w->n)
 			break;
 		e = &pl->w->e[i];
-		if (e->type != S_IFREG || e->flags & CHECK_FAILED)
+		if (e->type != S_IFREG)
 			continue;
-		if (!buf) {
+		if (!buf && !(e->flags & CHECK_FAILED)) {
 			e->flags |= CHECK_FAILED;
 			e->err = -ENOMEM;
-			continue;
 		}
-		pl->verified[e->dev] += check_file(pl->roots[e->dev], e, buf,
-						   &pl->bytes_done);
+		if (e->flags & CHECK_FAILED)
+			pl->bytes_done += e->size;	/* not to be read */
+		else
+			pl->verified[e->dev] += check_file(pl->roots[e->dev],
+							   e, buf,
+							   &pl->bytes_done);
 		pl->files_done++;
 	}
 	free(buf);

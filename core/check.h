@@ -141,7 +141,8 @@ void check_result_free(struct check_result *r);
  * and size. @buf is CSUM_CHUNK bytes aligned to DEV_ALIGN_MAX. Returns
  * the bytes read and verified (0 for a file with no usable record).
  * Thread-safe for distinct @e and @buf. @done (may be NULL) is added the
- * bytes as they are read.
+ * file's size (as seen by the walk, then by fstat): the bytes as they
+ * are read, what was not read when it returns.
  */
 uint64_t check_file(int root, struct check_entry *e, void *buf,
 		    _Atomic uint64_t *done);

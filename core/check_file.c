@@ -18,6 +18,19 @@
 #include "check.h"
 #include "csum.h"
 
+/* Bytes of one file counted into the progress as they are read. */
+struct progress {
+	_Atomic uint64_t *done;	/* the caller's total, or NULL */
+	uint64_t added;		/* of this file */
+};
+
+static void progress_add(struct progress *pr, uint64_t n)
+{
+	if (pr->done)
+		*pr->done += n;
+	pr->added += n;
+}
+
 /* Whether @fd carries the write mark: 1, 0, or -errno. */
 static int file_marked(int fd)
 {
@@ -122,7 +135,7 @@ static ssize_t file_read(int fd, void *buf, size_t len, uint64_t off,
  * 0, or -1 with @e marked corrupt (a read failed or the file ended early).
  */
 static int file_hash(int fd, struct check_entry *e, void *buf, uint64_t *h,
-		     bool *direct, _Atomic uint64_t *done)
+		     bool *direct, struct progress *pr)
 {
 	for (uint64_t off = 0, k = 0; off < e->size; off += CSUM_CHUNK, k++) {
 		size_t want = e->size - off < CSUM_CHUNK ?
@@ -137,8 +150,7 @@ static int file_hash(int fd, struct check_entry *e, void *buf, uint64_t *h,
 			return -1;
 		}
 		h[k] = XXH3_64bits(buf, want);
-		if (done)
-			*done += want;
+		progress_add(pr, want);
 	}
 	return 0;
 }
@@ -146,7 +158,7 @@ static int file_hash(int fd, struct check_entry *e, void *buf, uint64_t *h,
 /* Compare @e's bytes with @r. Returns the bytes verified. */
 static uint64_t file_verify(int fd, struct check_entry *e,
 			    const struct csum_rec *r, void *buf,
-			    _Atomic uint64_t *done)
+			    struct progress *pr)
 {
 	uint64_t nch = (e->size + CSUM_CHUNK - 1) / CSUM_CHUNK;
 	uint64_t *h = malloc((nch ? nch : 1) * sizeof(*h));
@@ -159,7 +171,7 @@ static uint64_t file_verify(int fd, struct check_entry *e,
 		e->err = -ENOMEM;
 		return 0;
 	}
-	rc = file_hash(fd, e, buf, h, &direct, done);
+	rc = file_hash(fd, e, buf, h, &direct, pr);
 	if (!direct)
 		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	if (!rc)
@@ -187,6 +199,7 @@ uint64_t check_file(int root, struct check_entry *e, void *buf,
 		    _Atomic uint64_t *done)
 {
 	int flags = O_RDONLY | O_NONBLOCK | O_NOATIME;
+	struct progress pr = { .done = done };
 	struct csum_rec *r = NULL;
 	uint64_t got = 0;
 	struct stat st;
@@ -198,6 +211,8 @@ uint64_t check_file(int root, struct check_entry *e, void *buf,
 	if (fd == -EPERM)	/* O_NOATIME on a file root does not own */
 		fd = beneath_open(root, e->path, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0) {
+		if (done)
+			*done += e->size;
 		/* a mount point of the same filesystem (a bind mount) */
 		e->flags |= fd == -EXDEV ? CHECK_MOUNT : CHECK_FAILED;
 		e->err = fd == -EXDEV ? 0 : fd;
@@ -216,10 +231,12 @@ uint64_t check_file(int root, struct check_entry *e, void *buf,
 		goto out;
 	}
 	if (file_record(fd, e, &r))
-		got = file_verify(fd, e, r, buf, done);
+		got = file_verify(fd, e, r, buf, &pr);
 	free(r);
 out:
 	close(fd);
+	/* what was not read is done too */
+	progress_add(&pr, e->size > pr.added ? e->size - pr.added : 0);
 	return got;
 }
 

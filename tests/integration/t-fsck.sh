@@ -202,6 +202,20 @@ config_and_gpus() {
 }
 t_case config-file-and-misplaced config_and_gpus
 
+progress_on_a_terminal() {
+	local out
+	command -v script >/dev/null || t_skip "no script(1)"
+	# stderr a terminal (script's), stdout not: progress, then erased
+	out=$(script -qec "'$KVSTRIPE' fsck '$SRC' >'$T/out'" /dev/null |
+		od -An -c | tr -d ' \n')
+	case $out in
+	*"kvstripefsck:3/3files,"*"\r033[K") ;;
+	*) t_fail "no progress line on a terminal: $out" ;;
+	esac
+	grep -q "^total: 3 files" "$T/out" || t_fail "no listing on stdout"
+}
+t_case progress-only-on-a-terminal progress_on_a_terminal
+
 bad_arguments() {
 	fsck_expect 8 "$B0,$T/missing"
 	t_eq "$(cat "$T/err")" \

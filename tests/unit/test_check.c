@@ -432,16 +432,19 @@ Test(check, many_files_on_many_threads)
 		t_put(i % 2, p, (uint64_t)i * 70000, true);
 	}
 	t_flip(1, "gpu1/f39", 39 * 70000 - 1);
+	t_put(0, "gpu0/norec", 3 * T_MIB, false);	/* counted, not read */
 	t_opts.threads = 5;
 	t_opts.progress = t_progress;
 	t_opts.ctx = &last;
 	t_run(false, false);
-	cr_assert_eq(t_res->n, 1);
+	cr_assert_eq(t_res->n, 2);
 	t_flags(1, "gpu1/f39", CHECK_CORRUPT);
-	cr_assert_eq(last.files, 40);
-	cr_assert_eq(last.files_done, 40, "the last call sees every file");
-	cr_assert_eq(last.bytes_done, last.bytes);
-	cr_assert_eq(t_res->dev[0].files + t_res->dev[1].files, 40);
+	t_flags(0, "gpu0/norec", CHECK_UNVERIFIED);
+	cr_assert_eq(last.files, 41);
+	cr_assert_eq(last.files_done, 41, "the last call sees every file");
+	cr_assert_eq(last.bytes_done, last.bytes, "unread bytes count too");
+	cr_assert_eq(last.bytes, 780ull * 70000 + 3 * T_MIB);
+	cr_assert_eq(t_res->dev[0].files + t_res->dev[1].files, 41);
 }
 
 Test(check, a_tmpfs_device_is_read_too)
