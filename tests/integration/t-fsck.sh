@@ -8,6 +8,8 @@
 # stores checksum records at close) are listed (exit 4) and removed by
 # --repair (exit 1), after which it is clean again and the mount serves
 # the copies that stayed. A planted symlink is listed, never followed.
+# Last, the daemon killed (SIGKILL) while two writers are mid-file: fsck
+# lists exactly those two as torn, and --repair removes them.
 
 # group: fault loopdev
 
@@ -237,3 +239,78 @@ bad_arguments() {
 	[ ! -e "$T/missing" ] || t_fail "fsck made a missing source"
 }
 t_case bad-arguments-exit-8 bad_arguments
+
+# A daemon killed (SIGKILL) while two writers are mid-file: fsck lists
+# exactly those two as torn, and --repair removes them.
+t_remount
+mkfifo "$T/go"
+cat >"$T/writer.py" <<'PY'
+import mmap, os, sys
+path, size, stop, direct, fifo, status = sys.argv[1:7]
+size, stop, direct = int(size), int(stop), direct == "1"
+buf = mmap.mmap(-1, size)
+buf.write(os.urandom(size))
+view = memoryview(buf)
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_DIRECT if direct else 0), 0o644)
+off = 0
+def write_to(end):
+    global off
+    while off < end:
+        n = min(1 << 20, end - off)
+        off += os.write(fd, view[off:off + n])
+write_to(stop)
+if stop == size:
+    os.close(fd)
+    open(status, "w").write("closed\n")
+    sys.exit(0)
+open(status, "w").write("blocked\n")
+open(fifo).read()
+try:
+    write_to(size)
+    os.close(fd)
+except OSError:
+    pass  # the daemon is gone
+PY
+wpids=()
+while read -r name direct size stop; do
+	python3 "$T/writer.py" "$M/$name" "$size" "$stop" "$direct" "$T/go" \
+		"$T/status.$(basename "$name")" &
+	wpids+=($!)
+done <<EOF2
+gpu0/kd12 1 $((12 * MIB)) $((8 * MIB))
+gpu1/kb5 0 $((5 * MIB + 4095)) $((3 * MIB + 1234))
+top/kdone 1 $((4 * MIB)) $((4 * MIB))
+EOF2
+writers_at_stop() {
+	local i
+	for ((i = 0; i < 300; i++)); do
+		[ -s "$T/status.kd12" ] && [ -s "$T/status.kb5" ] &&
+			[ -s "$T/status.kdone" ] && return 0
+		sleep 0.1
+	done
+	t_fail "writers did not reach their stops in 30 s"
+}
+t_case writers-at-stop writers_at_stop
+sleep 0.5	# write-behind lands what the writers were told was written
+kill -KILL "$T_PID"
+wait "$T_PID" 2>/dev/null || true
+T_PID=
+: <>"$T/go"	# the blocked writers go on, and fail
+for p in "${wpids[@]}"; do
+	t_wait_exit "$p" 20 || t_fail "writer $p still running 20 s after the kill"
+	wait "$p" || t_fail "writer $p failed"
+done
+fusermount3 -u "$M" || t_fail "fusermount3 -u of the dead mount"
+
+torn_after_kill() {
+	fsck_expect 4 "$SRC"
+	t_eq "$(problems)" "device 0: torn: gpu0/kd12
+device 1: torn: gpu1/kb5" "the problems after the kill"
+	fsck_expect 1 "$SRC" --repair
+	[ ! -e "$B0/gpu0/kd12" ] && [ ! -e "$B1/gpu1/kb5" ] ||
+		t_fail "a torn file is still there"
+	fsck_expect 0 "$SRC"
+	grep -q "kdone" "$T/out" && t_fail "the closed file is listed: $(cat "$T/out")"
+	return 0
+}
+T_AFTER=writers-at-stop t_case fsck-lists-exactly-the-torn-after-a-kill torn_after_kill
