@@ -200,6 +200,22 @@ Test(dev_open, one_devset_per_directory)
 	devset_free(b);
 }
 
+Test(dev_open, fsck_takes_the_same_lock)
+{
+	struct devset *a;
+	int fd;
+
+	cr_assert_eq(t_open(&a, NULL, NULL, 1, t_path("kv")), 0, "%s", t_err);
+	fd = open(t_path("kv"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_expect_eq(dev_lock_root(fd), -EBUSY, "a mounted directory");
+	devset_free(a);
+	cr_expect_eq(dev_lock_root(fd), 0, "once the devset is gone");
+	t_expect_err(t_open(&a, NULL, NULL, 1, t_path("kv")), -EBUSY,
+		     "is in use by another kvstripe");
+	close(fd);
+}
+
 Test(dev_open, check_sees_a_directory_moved_or_removed)
 {
 	struct devset *set;
