@@ -123,8 +123,8 @@ static ssize_t file_read(int fd, void *buf, size_t len, uint64_t off,
 		if (n == 0)
 			break;
 		got += (size_t)n;
-		/* O_DIRECT past the end stops short of an aligned length */
-		if (*direct && got % 512)
+		/* a short O_DIRECT read is the end of the file */
+		if (*direct)
 			break;
 	}
 	return (ssize_t)got;
