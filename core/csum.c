@@ -205,6 +205,62 @@ int csum_check(const struct csum_rec *r, uint64_t off, const void *p,
 	return 0;
 }
 
+/* Hash the @len bytes at @off, a chunk or its end, into @st by pieces. */
+static int hash_pieces(XXH3_state_t *st, uint64_t off, uint64_t len,
+		       size_t piece, csum_piece_fn read, void *ctx)
+{
+	for (uint64_t o = off; o < off + len; o += piece) {
+		size_t n = off + len - o < piece ? (size_t)(off + len - o) :
+						   piece;
+		const void *p;
+		long got = read(ctx, o, n, &p);
+
+		if (got < 0)
+			return (int)got;
+		if ((size_t)got != n)
+			return -EIO;
+		XXH3_64bits_update(st, p, n);
+	}
+	return 0;
+}
+
+int csum_check_read(const struct csum_rec *r, uint64_t off, uint64_t len,
+		    size_t piece, csum_piece_fn read, void *ctx,
+		    uint64_t *bad)
+{
+	uint64_t unit = csum_unit(r), end = off + len;
+	XXH3_state_t st, us;
+	uint8_t le[8];
+	int rc;
+
+	if (off % unit || end > r->size || end < off ||
+	    (end % unit && end != r->size))
+		return -EINVAL;
+	for (uint64_t u = off; u < end; u += unit) {
+		uint64_t uend = end - u < unit ? end : u + unit, h;
+
+		XXH3_64bits_reset(&us);
+		for (uint64_t c = u; c < uend; c += CSUM_CHUNK) {
+			uint64_t n = uend - c < CSUM_CHUNK ? uend - c :
+							     CSUM_CHUNK;
+
+			XXH3_64bits_reset(&st);
+			rc = hash_pieces(&st, c, n, piece, read, ctx);
+			if (rc)
+				return rc;
+			put_le64(le, XXH3_64bits_digest(&st));
+			XXH3_64bits_update(&us, le, sizeof(le));
+		}
+		h = r->group_shift ? XXH3_64bits_digest(&us) : get_le64(le);
+		if (h != r->h[u / unit]) {
+			if (bad)
+				*bad = u;
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
 int csum_load(int fd, struct csum_rec **out)
 {
 	uint8_t buf[CSUM_REC_MAX];

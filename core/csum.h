@@ -96,6 +96,24 @@ int csum_check(const struct csum_rec *r, uint64_t off, const void *p,
 	       size_t len, uint64_t *bad);
 
 /*
+ * The bytes the callback csum_check_read() reads: @len bytes at @off into
+ * *@p, valid until the next call; the count read, or -errno.
+ */
+typedef long (*csum_piece_fn)(void *ctx, uint64_t off, size_t len,
+			      const void **p);
+
+/*
+ * csum_check() of [@off, @off + @len) without holding it whole: read in
+ * pieces of at most @piece bytes (a power of two, at most CSUM_CHUNK)
+ * with @read, hashed as they come. Returns 0; -EBADMSG and *@bad as
+ * csum_check(); -EINVAL as csum_check(); -errno of @read, or -EIO if it
+ * read less than asked.
+ */
+int csum_check_read(const struct csum_rec *r, uint64_t off, uint64_t len,
+		    size_t piece, csum_piece_fn read, void *ctx,
+		    uint64_t *bad);
+
+/*
  * Read the record of the backing file @fd. Returns 0 and *@out (free()
  * it); -ENODATA if it has none; csum_decode()'s errors; -errno of
  * fgetxattr (-EOPNOTSUPP where the filesystem has no xattrs).

@@ -156,9 +156,9 @@ void dfile_view_end(struct dfile *f, struct dfile_view *v);
  * lock, and store in *@fd a descriptor of the backing file without
  * O_DIRECT (opened on first use, closed with @f). Returns how many bytes of
  * @len at @off the file has (0 at or past the logical size), with the lock
- * held until dfile_span_end(); or -errno, lock not held: -EAGAIN for a
- * file whose reads are checked (its bytes must be read out and checked:
- * dfile_read_to()), -EIO for one whose checksum record is bad.
+ * held until dfile_span_end(); or -errno, lock not held: -EIO for a span
+ * whose checksums (a checked file's, whole units around it, hashed from
+ * the page cache) do not match, or a file whose checksum record is bad.
  */
 ssize_t dfile_span_begin(struct dfile *f, size_t len, uint64_t off, int *fd);
 void dfile_span_end(struct dfile *f);

@@ -108,6 +108,12 @@ struct dfile {
 	_Atomic int sum_state;		/* enum dfile_sum_state */
 	struct csum_rec *sums;		/* LOADED: the record checked against */
 	_Atomic uint64_t sum_unit;	/* its unit while LOADED, else 0 */
+	/*
+	 * 1 + the last unit dfile_sum_check_fd() found whole, 0 for none:
+	 * the kernel's READs of a page-cache device are half a unit, and
+	 * the pages a unit was checked in hold it until the file changes
+	 */
+	_Atomic uint64_t span_ok;
 	pthread_mutex_t sum_mu;
 	struct csum_acc *acc;		/* what this dfile's writes hashed */
 	_Atomic bool sum_logged;	/* a mismatch of this file was logged */
@@ -244,6 +250,15 @@ int dfile_sum_span(struct dfile *f, uint64_t off, uint64_t len, uint64_t *lo,
  * f->lock shared at least.
  */
 int dfile_sum_check(struct dfile *f, uint64_t off, const void *p, size_t len);
+
+/*
+ * dfile_sum_check() of the span [@lo, @hi) read from the page-cache
+ * descriptor @fd in pieces of @buflen bytes (a power of two, at most 1
+ * MiB) through @buf, for a reply spliced from the same pages. Returns 0,
+ * -EIO for a mismatch, or -errno of pread. f->lock shared at least.
+ */
+int dfile_sum_check_fd(struct dfile *f, int fd, void *buf, size_t buflen,
+		       uint64_t lo, uint64_t hi);
 
 /* Whether reads of @f are checked. */
 static inline bool dfile_sum_checked(const struct dfile *f)

@@ -119,6 +119,7 @@ int dfile_sum_change(struct dfile *f)
 	free(f->sums);
 	f->sums = NULL;
 	atomic_store(&f->sum_unit, 0);
+	atomic_store(&f->span_ok, 0);
 	atomic_store(&f->sum_state, SUM_CHANGED);
 	return 0;
 }
@@ -211,6 +212,7 @@ int dfile_sum_seal(struct dfile *f, csum_read_fn read, void *ctx)
 	}
 	free(f->sums);
 	f->sums = r;
+	atomic_store(&f->span_ok, 0);
 	atomic_store(&f->sum_unit, csum_unit(r));
 	atomic_store(&f->sum_state, SUM_LOADED);
 	atomic_fetch_add(&f->io->sum.sealed, 1);
@@ -238,11 +240,24 @@ int dfile_sum_span(struct dfile *f, uint64_t off, uint64_t len, uint64_t *lo,
 	return 0;
 }
 
-int dfile_sum_check(struct dfile *f, uint64_t off, const void *p, size_t len)
+/* A unit at @bad did not match: count it, log the file once; -EIO. */
+static int sum_mismatch(struct dfile *f, uint64_t bad)
 {
 	struct kvio_sum *s = &f->io->sum;
-	uint64_t bad = off;
 	bool no = false;
+
+	atomic_fetch_add(&s->bad_reads, 1);
+	if (atomic_compare_exchange_strong(&f->sum_logged, &no, true)) {
+		atomic_fetch_add(&s->bad_files, 1);
+		sum_log(f, "checksum mismatch at offset %llu: its reads there "
+			"fail with EIO", (unsigned long long)bad);
+	}
+	return -EIO;
+}
+
+int dfile_sum_check(struct dfile *f, uint64_t off, const void *p, size_t len)
+{
+	uint64_t bad = off;
 	int rc;
 
 	if (atomic_load(&f->sum_state) != SUM_LOADED)
@@ -256,11 +271,53 @@ int dfile_sum_check(struct dfile *f, uint64_t off, const void *p, size_t len)
 			"checksum units", f->dev, len, (unsigned long long)off);
 		return -EIO;
 	}
-	atomic_fetch_add(&s->bad_reads, 1);
-	if (atomic_compare_exchange_strong(&f->sum_logged, &no, true)) {
-		atomic_fetch_add(&s->bad_files, 1);
-		sum_log(f, "checksum mismatch at offset %llu: its reads there "
-			"fail with EIO", (unsigned long long)bad);
+	return sum_mismatch(f, bad);
+}
+
+/* A page-cache device's piece: pread into the caller's scratch buffer. */
+struct sum_pread {
+	int fd;
+	char *buf;
+};
+
+static long sum_pread(void *arg, uint64_t off, size_t len, const void **p)
+{
+	struct sum_pread *pr = arg;
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = pread(pr->fd, pr->buf + got, len - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : (long)got;
+		got += (size_t)n;
 	}
-	return -EIO;
+	*p = pr->buf;
+	return (long)got;
+}
+
+int dfile_sum_check_fd(struct dfile *f, int fd, void *buf, size_t buflen,
+		       uint64_t lo, uint64_t hi)
+{
+	struct sum_pread pr = { .fd = fd, .buf = buf };
+	uint64_t bad = lo, unit;
+	int rc;
+
+	if (atomic_load(&f->sum_state) != SUM_LOADED)
+		return 0;
+	unit = csum_unit(f->sums);
+	if (hi - lo <= unit && atomic_load(&f->span_ok) == lo / unit + 1)
+		return 0;
+	rc = csum_check_read(f->sums, lo, hi - lo, buflen, sum_pread, &pr,
+			     &bad);
+	if (!rc) {
+		atomic_store(&f->span_ok, (hi - 1) / unit + 1);
+		return 0;
+	}
+	if (rc == -EBADMSG)
+		return sum_mismatch(f, bad);
+	dfile_note(f, DEVERR_READ, NULL, rc, false);
+	return rc == -EINVAL ? -EIO : rc;
 }

@@ -57,10 +57,10 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 /*
  * From a page-cache device (tmpfs) the reply is spliced from the backing
  * file's pages: one copy, into the client's buffer or page cache, instead
- * of one into the bounce buffer and one out of it. Not for a file whose
- * reads are checked: false, nothing replied.
+ * of one into the bounce buffer and one out of it. A checked file's
+ * bytes are hashed from those pages first (dfile_span_begin()).
  */
-static bool read_spliced(fuse_req_t req, struct dfile *df, size_t size,
+static void read_spliced(fuse_req_t req, struct dfile *df, size_t size,
 			 off_t off)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
@@ -68,19 +68,14 @@ static bool read_spliced(fuse_req_t req, struct dfile *df, size_t size,
 	int fd;
 
 	n = dfile_span_begin(df, size, (uint64_t)off, &fd);
-	if (n == -EAGAIN)
-		return false;	/* checked: read out, never spliced */
-	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
-		return true;
-	}
+	if (n < 0)
+		return (void)fuse_reply_err(req, (int)-n);
 	bv.buf[0].size = (size_t)n;
 	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	bv.buf[0].fd = fd;
 	bv.buf[0].pos = off;
 	fuse_reply_data(req, &bv, 0);	/* copy, never move tmpfs pages */
 	dfile_span_end(df);
-	return true;
 }
 
 /*
@@ -119,9 +114,10 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fcache_put(fs, in);
 		return (void)fuse_reply_err(req, EIO);
 	}
-	if (fs->splice_reads && kv_dev(fs, (unsigned)in->dev)->page_cache &&
-	    read_spliced(req, df, size, off))
+	if (fs->splice_reads && kv_dev(fs, (unsigned)in->dev)->page_cache) {
+		read_spliced(req, df, size, off);
 		goto out;
+	}
 	/* on a ring, the device fills the reply buffer itself */
 	dst = transport_reply_space(&cap);
 	if (fi->flags & O_DIRECT) {

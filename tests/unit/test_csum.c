@@ -168,6 +168,72 @@ Test(csum, large_files_check_groups_of_chunks)
 	free(h);
 }
 
+/*
+ * Pieces of t_piece_src, which holds the file from offset *(uint64_t
+ * *)@ctx on (0 if NULL), counted; the buffer is the source itself.
+ */
+static const uint8_t *t_piece_src;
+static unsigned t_pieces;
+
+static long t_piece(void *ctx, uint64_t off, size_t len, const void **p)
+{
+	uint64_t base = ctx ? *(uint64_t *)ctx : 0;
+
+	t_pieces++;
+	*p = t_piece_src + (off - base);
+	return (long)len;
+}
+
+Test(csum, checks_by_pieces_as_whole)
+{
+	size_t len = 3 * CSUM_CHUNK + 70000;
+	uint8_t *d = t_data(len, 11);
+	struct csum_rec *r = t_rec_of(d, len);
+	uint64_t bad = 0;
+
+	t_piece_src = d;
+	cr_assert_eq(csum_check_read(r, 0, len, 256 * 1024, t_piece, NULL,
+				     &bad), 0);
+	cr_assert_eq(t_pieces, 4 * 3 + 1);
+	cr_assert_eq(csum_check_read(r, 3 * CSUM_CHUNK, 70000, 4096, t_piece,
+				     NULL, &bad), 0);
+	d[CSUM_CHUNK + 99] ^= 4;
+	cr_assert_eq(csum_check_read(r, 0, len, 65536, t_piece, NULL, &bad),
+		     -EBADMSG);
+	cr_assert_eq(bad, CSUM_CHUNK);
+	cr_assert_eq(csum_check_read(r, 1, 10, 4096, t_piece, NULL, &bad),
+		     -EINVAL);
+	free(r);
+	free(d);
+}
+
+Test(csum, checks_groups_by_pieces)
+{
+	size_t nch = CSUM_UNITS_MAX * 2 - 1;
+	uint64_t size = (uint64_t)(nch - 1) * CSUM_CHUNK + 1;
+	uint64_t *h = calloc(nch, sizeof(*h)), bad = 0;
+	uint64_t base = 14 * CSUM_CHUNK;
+	uint8_t *unit = t_data(2 * CSUM_CHUNK, 12);
+	struct csum_rec *r;
+
+	for (size_t k = 0; k < nch; k++)
+		h[k] = XXH3_64bits(unit + (k % 2) * CSUM_CHUNK,
+				   k == nch - 1 ? 1 : CSUM_CHUNK);
+	cr_assert_eq(csum_rec_build(size, h, &r), 0);
+	cr_assert_eq(r->group_shift, 1);
+	/* unit 7 is bytes [14, 16) MiB: read from the pattern's start */
+	t_piece_src = unit;
+	cr_assert_eq(csum_check_read(r, base, 2 * CSUM_CHUNK, 128 * 1024,
+				     t_piece, &base, &bad), 0);
+	unit[5] ^= 1;
+	cr_assert_eq(csum_check_read(r, base, 2 * CSUM_CHUNK, 128 * 1024,
+				     t_piece, &base, &bad), -EBADMSG);
+	cr_assert_eq(bad, 14 * CSUM_CHUNK);
+	free(r);
+	free(unit);
+	free(h);
+}
+
 Test(csum, load_and_store_on_a_file)
 {
 	char path[] = "/tmp/kvstripe-csumXXXXXX";
