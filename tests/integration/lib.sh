@@ -366,6 +366,32 @@ t_umount_check() {
 		t_eq "$rc" 0 "daemon exit status after fusermount3 -u"
 }
 
+# t_fsck KIND [ARGS...]: run `kvstripe fsck` on the sources of the last
+# mount (unmounted by now) with ARGS; print the paths (below the mount)
+# of its "device N: KIND: PATH" lines (KIND an extended regex), sorted,
+# each checked to be on device N. Its output goes to $T/fsck.out, its
+# exit status to $T/fsck.rc.
+t_fsck() {
+	local kind=$1 rc=0 line dev path
+	shift
+	"$KVSTRIPE" fsck "$T_SOURCES" "$@" >"$T/fsck.out" 2>&1 || rc=$?
+	echo "$rc" >"$T/fsck.rc"
+	while IFS= read -r line; do
+		[[ $line =~ ^device\ ([0-9]+):\ ($kind):\ (.*)$ ]] || continue
+		dev=${BASH_REMATCH[1]}
+		path=${BASH_REMATCH[3]}
+		path=${path#"${T_BACK[dev]}"}
+		path=${path#/}
+		[ -n "${T_BACK[dev]:-}" ] || t_fail "fsck named device $dev: $line"
+		echo "$path"
+	done <"$T/fsck.out" | sort
+}
+
+# t_have_fsck: the daemon has the fsck command.
+t_have_fsck() {
+	"$KVSTRIPE" fsck --help 2>&1 | grep -q fsck
+}
+
 # t_fsx TAG FILE...: run the fsx checker on each FILE (relative to the
 # mount) at once, against a twin in $T/ref, seeded by TAG and the name.
 t_fsx() {
