@@ -5,6 +5,7 @@
 #   make test       deps, build, Criterion unit tests, integration tests
 #   make check      layering, headers, fuzz (10 s each), then test under
 #                   ASan+UBSan with -Werror in build/san; what CI runs
+#   make soak       the long runs: t-kill with 100 kill rounds (not in test)
 #   make headers    compile every core/, fs/, mount/ header on its own
 #   make fuzz       libFuzzer targets of tests/fuzz/, 60 s each (build/fuzz)
 #   make demo       mount over two directories in ./var and show placement
@@ -233,6 +234,15 @@ unit: $(UNIT_BIN)
 integration: $(BUILD)/kvstripe $(FAULTFS)
 	KVSTRIPE=$(abspath $(BUILD)/kvstripe) bash tests/integration/run.sh
 
+# The long runs, never part of test: KVSTRIPE_KILL_ROUNDS kills of the
+# daemon mid-write (t-kill; 10 in make test), about 6 s each.
+KVSTRIPE_KILL_ROUNDS ?= 100
+soak: deps
+	$(MAKE) all
+	KVSTRIPE_KILL_ROUNDS=$(KVSTRIPE_KILL_ROUNDS) T_TIMEOUT=$$(( \
+		$(KVSTRIPE_KILL_ROUNDS) * 30 + 300 )) \
+		KVSTRIPE=$(abspath $(BUILD)/kvstripe) bash tests/integration/run.sh kill
+
 # The set-up targets install first, then build in a new make: its
 # pkg-config flags are read once the packages are there.
 test: deps
@@ -315,7 +325,7 @@ clean:
 
 FORCE:
 
-.PHONY: all deps deps-fuzz unit integration test layering headers check \
+.PHONY: all deps deps-fuzz unit integration test soak layering headers check \
 	fuzz fuzz-run bench demo tidy install clean FORCE
 
 -include $(wildcard $(patsubst %.o,%.d,$(CORE_OBJ) $(FS_OBJ) $(MOUNT_OBJ) \
