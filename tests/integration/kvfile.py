@@ -162,6 +162,9 @@ def check(mnt, tornf, lists, backing):
                 torn.append(rel)
                 continue
             if got == pattern(name, size):
+                st = os.stat(p).st_size
+                if st != size:
+                    bad.append(f"{rel}: read back whole, but its size is {st}")
                 whole += 1
                 continue
             if not got and name not in closed and \
