@@ -368,7 +368,8 @@ t_umount_check() {
 
 # t_fsck KIND [ARGS...]: run `kvstripe fsck` on the sources of the last
 # mount (unmounted by now) with ARGS; print the paths (below the mount)
-# of its "device N: KIND: PATH" lines (KIND an extended regex), sorted,
+# of its "device N: KIND: PATH" lines (KIND an extended regex, maybe
+# followed by a reason in parentheses), sorted,
 # each checked to be on device N. Its output goes to $T/fsck.out, its
 # exit status to $T/fsck.rc.
 t_fsck() {
@@ -377,9 +378,10 @@ t_fsck() {
 	"$KVSTRIPE" fsck "$T_SOURCES" "$@" >"$T/fsck.out" 2>&1 || rc=$?
 	echo "$rc" >"$T/fsck.rc"
 	while IFS= read -r line; do
-		[[ $line =~ ^device\ ([0-9]+):\ ($kind):\ (.*)$ ]] || continue
+		[[ $line =~ ^device\ ([0-9]+):\ ($kind)(\ \([^\)]*\))?:\ (.*)$ ]] ||
+			continue
 		dev=${BASH_REMATCH[1]}
-		path=${BASH_REMATCH[3]}
+		path=${BASH_REMATCH[${#BASH_REMATCH[@]} - 1]}
 		path=${path#"${T_BACK[dev]}"}
 		path=${path#/}
 		[ -n "${T_BACK[dev]:-}" ] || t_fail "fsck named device $dev: $line"
