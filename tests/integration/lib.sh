@@ -389,11 +389,6 @@ t_fsck() {
 	done <"$T/fsck.out" | sort
 }
 
-# t_have_fsck: the daemon has the fsck command.
-t_have_fsck() {
-	"$KVSTRIPE" fsck --help 2>&1 | grep -q fsck
-}
-
 # t_fsx TAG FILE...: run the fsx checker on each FILE (relative to the
 # mount) at once, against a twin in $T/ref, seeded by TAG and the name.
 t_fsx() {

@@ -188,8 +188,4 @@ check_fsck() {
 	t_fsck 'corrupt|torn' >"$T/fsck.left"
 	t_eq "$(grep -c . <"$T/fsck.left")" 0 "corrupt or torn files after --repair"
 }
-if t_have_fsck; then
-	t_case fsck-corrupt check_fsck
-else
-	t_log "kvstripe has no fsck: its checks are left out"
-fi
+t_case fsck-corrupt check_fsck

@@ -36,12 +36,6 @@ t_ext4 "$T/b0" 1G 512 -b 4096
 t_ext4 "$T/b1" 1G 4096 -b 4096
 T_SRC=$T/b0,$T/b1
 
-HAVE_FSCK=
-if t_have_fsck; then
-	HAVE_FSCK=1
-else
-	t_log "kvstripe has no fsck: its checks are left out"
-fi
 
 # writer W: its gpu<N>/ directory (each device gets an O_DIRECT and a
 # buffered writer), O_DIRECT or not, one write or many
@@ -131,8 +125,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	t_case "kill-round-$r" check_reads "$r"
 	(cd "$M" && find . -type f -name '*-*-*' | sed 's#^\./##' | sort) >"$T/listed.$r"
 	t_umount_check
-	if [ -n "$HAVE_FSCK" ]; then
-		T_AFTER="kill-round-$r" t_case "fsck-round-$r" check_fsck "$r"
-	fi
+	T_AFTER="kill-round-$r" t_case "fsck-round-$r" check_fsck "$r"
 	rm -rf "$T"/b0/gpu* "$T"/b1/gpu*
 done
