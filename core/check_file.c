@@ -44,11 +44,13 @@ static int file_marked(int fd)
 /* A record csum_load() refused with -EPROTO: keep the bytes that say why. */
 static void file_format(int fd, struct check_entry *e)
 {
-	uint8_t b[CSUM_REC_MAX];
-	ssize_t n = fgetxattr(fd, CSUM_XATTR, b, sizeof(b));
+	ssize_t n = fgetxattr(fd, CSUM_XATTR, NULL, 0);
+	uint8_t *b = n > 0 ? malloc((size_t)n) : NULL;
 
+	n = b ? fgetxattr(fd, CSUM_XATTR, b, (size_t)n) : -1;
 	for (int i = 0; i < 3; i++)
 		e->format[i] = n > i ? b[i] : 0;
+	free(b);
 }
 
 /*
@@ -175,7 +177,7 @@ static uint64_t file_verify(int fd, struct check_entry *e,
 	if (!direct)
 		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	if (!rc)
-		rc = csum_rec_build(e->size, h, &mine);
+		rc = csum_rec_build(e->size, h, r->group_shift, &mine);
 	free(h);
 	if (rc == -ENOMEM) {
 		e->flags |= CHECK_FAILED;

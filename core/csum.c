@@ -59,12 +59,12 @@ static uint64_t get_le64(const uint8_t *p)
 	return v;
 }
 
-unsigned csum_group_shift(uint64_t size)
+unsigned csum_group_shift(uint64_t size, uint32_t units)
 {
 	unsigned g = 0;
 
 	while (g < CSUM_GROUP_MAX &&
-	       div_up(size, (uint64_t)CSUM_CHUNK << g) > CSUM_UNITS_MAX)
+	       div_up(size, (uint64_t)CSUM_CHUNK << g) > units)
 		g++;
 	return g;
 }
@@ -113,15 +113,16 @@ static struct csum_rec *rec_alloc(uint64_t size, unsigned g, uint32_t n)
 	return r;
 }
 
-int csum_rec_build(uint64_t size, const uint64_t *chunks,
+int csum_rec_build(uint64_t size, const uint64_t *chunks, unsigned g,
 		   struct csum_rec **out)
 {
 	uint64_t nchunks = div_up(size, CSUM_CHUNK);
-	unsigned g = csum_group_shift(size);
-	uint64_t per = (uint64_t)1 << g;
+	uint64_t per = (uint64_t)1 << g, n = div_up(nchunks, per);
 	struct csum_rec *r;
 
-	r = rec_alloc(size, g, (uint32_t)div_up(nchunks, per));
+	if (g > CSUM_GROUP_MAX || n > CSUM_UNITS_MAX)
+		return -E2BIG;
+	r = rec_alloc(size, g, (uint32_t)n);
 	if (!r)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < r->n; i++) {
@@ -261,22 +262,47 @@ int csum_check_read(const struct csum_rec *r, uint64_t off, uint64_t len,
 	return 0;
 }
 
+/* Records of CSUM_UNITS_FIT units or fewer are read on the stack. */
+#define REC_SMALL	(CSUM_HDR_LEN + 8 * CSUM_UNITS_FIT)
+
 int csum_load(int fd, struct csum_rec **out)
 {
-	uint8_t buf[CSUM_REC_MAX];
-	ssize_t n = fgetxattr(fd, CSUM_XATTR, buf, sizeof(buf));
+	uint8_t small[REC_SMALL], *buf = small;
+	ssize_t n = fgetxattr(fd, CSUM_XATTR, buf, sizeof(small));
+	int rc;
 
+	if (n < 0 && errno == ERANGE) {
+		buf = malloc(CSUM_REC_MAX);
+		if (!buf)
+			return -ENOMEM;
+		n = fgetxattr(fd, CSUM_XATTR, buf, CSUM_REC_MAX);
+	}
 	if (n < 0)
-		return errno == ERANGE ? -EBADMSG : -errno;
-	return csum_decode(buf, (size_t)n, out);
+		rc = errno == ERANGE ? -EBADMSG : -errno;
+	else
+		rc = csum_decode(buf, (size_t)n, out);
+	if (buf != small)
+		free(buf);
+	return rc;
 }
 
 int csum_store(int fd, const struct csum_rec *r)
 {
-	uint8_t buf[CSUM_REC_MAX];
-	size_t n = csum_encode(r, buf);
+	uint8_t small[REC_SMALL], *buf = small;
+	size_t n;
+	int rc = 0;
 
-	return fsetxattr(fd, CSUM_XATTR, buf, n, 0) ? -errno : 0;
+	if (r->n > CSUM_UNITS_FIT) {
+		buf = malloc(CSUM_REC_MAX);
+		if (!buf)
+			return -ENOMEM;
+	}
+	n = csum_encode(r, buf);
+	if (fsetxattr(fd, CSUM_XATTR, buf, n, 0))
+		rc = -errno;
+	if (buf != small)
+		free(buf);
+	return rc;
 }
 
 int csum_remove(int fd)
@@ -438,7 +464,7 @@ static int acc_reread(struct csum_acc *a, uint64_t k, uint64_t size,
 }
 
 int csum_acc_finish(struct csum_acc *a, uint64_t size, csum_read_fn read,
-		    void *ctx, struct csum_rec **out)
+		    void *ctx)
 {
 	uint64_t n = div_up(size, CSUM_CHUNK);
 	bool tail = size % CSUM_CHUNK != 0;
@@ -465,7 +491,13 @@ int csum_acc_finish(struct csum_acc *a, uint64_t size, csum_read_fn read,
 	}
 	if (tail && a->state[n - 1] == CHUNK_OK)
 		a->state[n - 1] = CHUNK_NONE;	/* hashed short */
-	return csum_rec_build(size, a->h, out);
+	return 0;
+}
+
+int csum_acc_record(const struct csum_acc *a, uint64_t size, unsigned g,
+		    struct csum_rec **out)
+{
+	return csum_rec_build(size, a->h, g, out);
 }
 
 uint64_t csum_acc_reread(const struct csum_acc *a)

@@ -5,12 +5,14 @@
  *
  * Bytes are hashed in chunks of 1 MiB (CSUM_CHUNK_SHIFT): a READ of the
  * kernel's size (max_read, 1 MiB at most) aligned to it is verified by the
- * bytes it fetches, without reading more. The record holds at most
- * CSUM_UNITS_MAX hashes, so it fits one filesystem block with room for the
- * client's own attributes. A larger file checks units of 2^g chunks
- * (group shift g, the smallest that fits): a unit's hash is XXH3-64 of its
- * chunks' hashes (little-endian), so the accumulator still hashes 1 MiB
- * chunks and only combines them at the end.
+ * bytes it fetches, without reading more. A record holds at most
+ * CSUM_UNITS_MAX hashes (64 KiB, the most an extended attribute may
+ * hold), and CSUM_UNITS_FIT of them fit one filesystem block with room
+ * for the client's own attributes (ext4 keeps a file's attributes in one
+ * block). A file with more chunks than its filesystem takes checks units
+ * of 2^g chunks (group shift g, the smallest the filesystem takes): a
+ * unit's hash is XXH3-64 of its chunks' hashes (little-endian), so the
+ * accumulator still hashes 1 MiB chunks and only combines them at the end.
  *
  * Record, little-endian, CSUM_HDR_LEN + 8 * n bytes:
  *   0  u8  version (CSUM_VERSION)
@@ -39,7 +41,8 @@
 #define CSUM_ALGO_XXH3_64	1
 #define CSUM_CHUNK_SHIFT	20
 #define CSUM_CHUNK		(1u << CSUM_CHUNK_SHIFT)
-#define CSUM_UNITS_MAX		256
+#define CSUM_UNITS_MAX		8190
+#define CSUM_UNITS_FIT		256
 #define CSUM_HDR_LEN		16
 #define CSUM_REC_MAX		(CSUM_HDR_LEN + 8 * CSUM_UNITS_MAX)
 #define CSUM_GROUP_MAX		40	/* 2^60-byte units: any off_t */
@@ -57,8 +60,11 @@ static inline uint64_t csum_unit(const struct csum_rec *r)
 	return (uint64_t)CSUM_CHUNK << r->group_shift;
 }
 
-/* The smallest group shift whose units of a @size-byte file fit a record. */
-unsigned csum_group_shift(uint64_t size);
+/*
+ * The smallest group shift whose units of a @size-byte file number
+ * @units at most (1 to CSUM_UNITS_MAX).
+ */
+unsigned csum_group_shift(uint64_t size, uint32_t units);
 
 /*
  * The hash of one unit of a group shift @g: the @len bytes at @p, a whole
@@ -67,11 +73,12 @@ unsigned csum_group_shift(uint64_t size);
 uint64_t csum_hash_unit(const void *p, size_t len, unsigned g);
 
 /*
- * A new record for a @size-byte file from @chunks, the hashes of its
- * ceil(size / CSUM_CHUNK) chunks (each XXH3-64 of its bytes). Returns 0
- * and the record in *@out (free() it), or -ENOMEM.
+ * A new record of group shift @g for a @size-byte file from @chunks, the
+ * hashes of its ceil(size / CSUM_CHUNK) chunks (each XXH3-64 of its
+ * bytes). Returns 0 and the record in *@out (free() it); -E2BIG if it
+ * would hold more than CSUM_UNITS_MAX units; -ENOMEM.
  */
-int csum_rec_build(uint64_t size, const uint64_t *chunks,
+int csum_rec_build(uint64_t size, const uint64_t *chunks, unsigned g,
 		   struct csum_rec **out);
 
 /* Encode @r into @buf (CSUM_REC_MAX bytes); returns the length. */
@@ -120,7 +127,11 @@ int csum_check_read(const struct csum_rec *r, uint64_t off, uint64_t len,
  */
 int csum_load(int fd, struct csum_rec **out);
 
-/* Store @r on @fd, replacing any record. Returns 0 or -errno of fsetxattr. */
+/*
+ * Store @r on @fd, replacing any record. Returns 0 or -errno of
+ * fsetxattr: -E2BIG, -ENOSPC or -ERANGE also when the filesystem takes
+ * no attribute that large (a record of a larger group shift may fit).
+ */
 int csum_store(int fd, const struct csum_rec *r);
 
 /* Remove @fd's record. Returns 0 (also if it had none) or -errno. */
@@ -161,12 +172,19 @@ typedef long (*csum_read_fn)(void *ctx, uint64_t off, size_t len,
 			     const void **p);
 
 /*
- * The record of a @size-byte file whose writes @a saw: chunks it lacks
- * are read with @read. Returns 0 and *@out (free() it); -errno of @read;
- * -EIO if it returned less than the chunk; -ENOMEM.
+ * Make every chunk hash of a @size-byte file whose writes @a saw known:
+ * chunks it lacks are read with @read. Returns 0; -errno of @read; -EIO
+ * if it returned less than the chunk; -ENOMEM.
  */
 int csum_acc_finish(struct csum_acc *a, uint64_t size, csum_read_fn read,
-		    void *ctx, struct csum_rec **out);
+		    void *ctx);
+
+/*
+ * After csum_acc_finish() for @size, with no write since: the record of
+ * group shift @g. Returns csum_rec_build()'s.
+ */
+int csum_acc_record(const struct csum_acc *a, uint64_t size, unsigned g,
+		    struct csum_rec **out);
 
 /* How many of the chunks of the last csum_acc_finish() were read back. */
 uint64_t csum_acc_reread(const struct csum_acc *a);

@@ -177,10 +177,43 @@ static bool sum_cannot_store(int rc)
 	       rc == -EOPNOTSUPP || rc == -ERANGE;
 }
 
+/*
+ * Store the record of @f's @size bytes from its accumulator's chunk
+ * hashes: units as small as the filesystem takes (ext4 keeps a file's
+ * attributes in one block; tmpfs or XFS take up to 64 KiB). Returns 0,
+ * or -errno of the last store tried.
+ */
+static int sum_store(struct dfile *f, uint64_t size)
+{
+	unsigned g = csum_group_shift(size, CSUM_UNITS_MAX);
+	struct csum_rec *r;
+	uint32_t n;
+	int rc;
+
+	for (;; g++) {
+		rc = csum_acc_record(f->acc, size, g, &r);
+		if (rc)
+			return rc;
+		n = r->n;
+		rc = csum_store(f->fd, r);
+		if (!rc)
+			break;
+		free(r);
+		if (!sum_cannot_store(rc) || n <= CSUM_UNITS_FIT)
+			return rc;
+	}
+	free(f->sums);
+	f->sums = r;
+	atomic_store(&f->span_ok, 0);
+	atomic_store(&f->sum_unit, csum_unit(r));
+	atomic_store(&f->sum_state, SUM_LOADED);
+	atomic_fetch_add(&f->io->sum.sealed, 1);
+	return 0;
+}
+
 int dfile_sum_seal(struct dfile *f, csum_read_fn read, void *ctx)
 {
 	uint64_t size = atomic_load(&f->size);
-	struct csum_rec *r;
 	char name[PATH_MAX];
 	int rc;
 
@@ -190,32 +223,18 @@ int dfile_sum_seal(struct dfile *f, csum_read_fn read, void *ctx)
 	if (atomic_load(&f->sum_state) == SUM_LOADED)
 		return 0;	/* unchanged since its record */
 	pthread_mutex_lock(&f->sum_mu);
-	if (!sum_acc(f)) {
-		pthread_mutex_unlock(&f->sum_mu);
-		return -ENOMEM;
-	}
-	rc = csum_acc_finish(f->acc, size, read, ctx, &r);
-	atomic_fetch_add(&f->io->sum.reread, csum_acc_reread(f->acc));
+	rc = sum_acc(f) ? csum_acc_finish(f->acc, size, read, ctx) : -ENOMEM;
+	if (f->acc)
+		atomic_fetch_add(&f->io->sum.reread, csum_acc_reread(f->acc));
+	if (!rc)
+		rc = sum_store(f, size);
 	pthread_mutex_unlock(&f->sum_mu);
-	if (rc)
+	if (!rc || !sum_cannot_store(rc))
 		return rc;
-	rc = csum_store(f->fd, r);
-	if (rc) {
-		free(r);
-		if (!sum_cannot_store(rc))
-			return rc;
-		log_warn("device %u: no room for the checksums of '%s' (%s): "
-			 "it is served unverified", f->dev,
-			 sum_name(f, name, sizeof(name)), strerror(-rc));
-		atomic_store(&f->sum_state, SUM_CHANGED);
-		return 0;
-	}
-	free(f->sums);
-	f->sums = r;
-	atomic_store(&f->span_ok, 0);
-	atomic_store(&f->sum_unit, csum_unit(r));
-	atomic_store(&f->sum_state, SUM_LOADED);
-	atomic_fetch_add(&f->io->sum.sealed, 1);
+	log_warn("device %u: no room for the checksums of '%s' (%s): "
+		 "it is served unverified", f->dev,
+		 sum_name(f, name, sizeof(name)), strerror(-rc));
+	atomic_store(&f->sum_state, SUM_CHANGED);
 	return 0;
 }
 

@@ -86,7 +86,8 @@ static void t_seal(int fd, uint64_t size)
 			     (ssize_t)len);
 		h[k] = XXH3_64bits(buf, len);
 	}
-	cr_assert_eq(csum_rec_build(size, h, &r), 0);
+	cr_assert_eq(csum_rec_build(size, h,
+				    csum_group_shift(size, CSUM_UNITS_FIT), &r), 0);
 	cr_assert_eq(csum_store(fd, r), 0);
 	free(r);
 	free(buf);

@@ -38,7 +38,9 @@ static struct csum_rec *t_rec_of(const uint8_t *p, size_t len)
 		h[k] = XXH3_64bits(p + o, len - o < CSUM_CHUNK ? len - o :
 								  CSUM_CHUNK);
 	}
-	cr_assert_eq(csum_rec_build(len, h, &r), 0);
+	cr_assert_eq(csum_rec_build(len, h, csum_group_shift(len,
+							    CSUM_UNITS_FIT),
+				    &r), 0);
 	free(h);
 	return r;
 }
@@ -137,26 +139,31 @@ Test(csum, a_changed_byte_names_its_unit)
 
 Test(csum, large_files_check_groups_of_chunks)
 {
-	uint64_t size = (uint64_t)CSUM_UNITS_MAX * CSUM_CHUNK;
-	size_t nch = CSUM_UNITS_MAX * 2 - 1;
+	uint64_t size = (uint64_t)CSUM_UNITS_FIT * CSUM_CHUNK;
+	size_t nch = CSUM_UNITS_FIT * 2 - 1;
 	uint64_t *h = calloc(nch, sizeof(*h));
 	uint64_t last = (uint64_t)(nch - 1) * CSUM_CHUNK;
 	struct csum_rec *r;
 	uint8_t *unit;
 
-	cr_assert_eq(csum_group_shift(0), 0);
-	cr_assert_eq(csum_group_shift(size), 0);
-	cr_assert_eq(csum_group_shift(size + 1), 1);
-	cr_assert_eq(csum_group_shift(4 * size), 2);
-	cr_assert_eq(csum_group_shift(UINT64_MAX / 2), 63 - 20 - 8);
+	cr_assert_eq(csum_group_shift(0, CSUM_UNITS_FIT), 0);
+	cr_assert_eq(csum_group_shift(size, CSUM_UNITS_FIT), 0);
+	cr_assert_eq(csum_group_shift(size + 1, CSUM_UNITS_FIT), 1);
+	cr_assert_eq(csum_group_shift(4 * size, CSUM_UNITS_FIT), 2);
+	cr_assert_eq(csum_group_shift(UINT64_MAX / 2, CSUM_UNITS_FIT),
+		     63 - 20 - 8);
+	cr_assert_eq(csum_group_shift(4 * size, CSUM_UNITS_MAX), 0);
+	cr_assert_eq(csum_rec_build(64 * size, h, 0, &r), -E2BIG);
 	/* 510 MiB + 1 byte: 2 MiB units, the last one a byte */
 	unit = t_data(2 * CSUM_CHUNK, 9);
 	for (size_t k = 0; k < nch; k++)
 		h[k] = XXH3_64bits(unit + (k % 2) * CSUM_CHUNK,
 				   k == nch - 1 ? 1 : CSUM_CHUNK);
-	cr_assert_eq(csum_rec_build(last + 1, h, &r), 0);
+	cr_assert_eq(csum_rec_build(last + 1, h,
+				    csum_group_shift(last + 1, CSUM_UNITS_FIT),
+				    &r), 0);
 	cr_assert_eq(r->group_shift, 1);
-	cr_assert_eq(r->n, CSUM_UNITS_MAX);
+	cr_assert_eq(r->n, CSUM_UNITS_FIT);
 	cr_assert_eq(csum_unit(r), 2 * CSUM_CHUNK);
 	cr_assert_eq(csum_check(r, 2 * CSUM_CHUNK * 7, unit, 2 * CSUM_CHUNK,
 				NULL), 0);
@@ -209,7 +216,7 @@ Test(csum, checks_by_pieces_as_whole)
 
 Test(csum, checks_groups_by_pieces)
 {
-	size_t nch = CSUM_UNITS_MAX * 2 - 1;
+	size_t nch = CSUM_UNITS_FIT * 2 - 1;
 	uint64_t size = (uint64_t)(nch - 1) * CSUM_CHUNK + 1;
 	uint64_t *h = calloc(nch, sizeof(*h)), bad = 0;
 	uint64_t base = 14 * CSUM_CHUNK;
@@ -219,7 +226,7 @@ Test(csum, checks_groups_by_pieces)
 	for (size_t k = 0; k < nch; k++)
 		h[k] = XXH3_64bits(unit + (k % 2) * CSUM_CHUNK,
 				   k == nch - 1 ? 1 : CSUM_CHUNK);
-	cr_assert_eq(csum_rec_build(size, h, &r), 0);
+	cr_assert_eq(csum_rec_build(size, h, 1, &r), 0);
 	cr_assert_eq(r->group_shift, 1);
 	/* unit 7 is bytes [14, 16) MiB: read from the pattern's start */
 	t_piece_src = unit;
@@ -281,7 +288,10 @@ static void t_finish_at(struct csum_acc *a, size_t len, unsigned reads,
 	struct csum_rec *r, *want = t_rec_of(t_file, len);
 
 	t_reads = 0;
-	cr_assert_eq(csum_acc_finish(a, len, t_read, NULL, &r), 0);
+	cr_assert_eq(csum_acc_finish(a, len, t_read, NULL), 0);
+	cr_assert_eq(csum_acc_record(a, len, csum_group_shift(len,
+							      CSUM_UNITS_FIT),
+				     &r), 0);
 	cr_assert_eq(r->n, want->n);
 	cr_assert_arr_eq(r->h, want->h, r->n * sizeof(r->h[0]));
 	cr_assert_eq(t_reads, reads, "read back %u chunks, not %u (line %d)",
@@ -422,7 +432,8 @@ Test(csum, an_empty_file)
 	struct csum_rec *r;
 
 	cr_assert_eq(csum_acc_new(&a), 0);
-	cr_assert_eq(csum_acc_finish(a, 0, t_read, NULL, &r), 0);
+	cr_assert_eq(csum_acc_finish(a, 0, t_read, NULL), 0);
+	cr_assert_eq(csum_acc_record(a, 0, 0, &r), 0);
 	cr_assert_eq(r->n, 0);
 	cr_assert_eq(r->size, 0);
 	free(r);
