@@ -1,8 +1,9 @@
 /*
  * deverr.c - device errors for the log (deverr.h): per device, the first
- * error of each kind logged with its file, repeats summed at most every
- * DEVERR_SUMMARY_MS, failing told once per run of errors. Invariant: the
- * lines a device writes are bounded by time (kinds per quiet period, one
+ * error of each kind and operation logged with its file, repeats summed at
+ * most every DEVERR_SUMMARY_MS, failing told once per run of errors.
+ * Invariant: the lines a device writes are bounded by time (kinds and
+ * DEVERR_OPS_MAX operations per quiet period, one
  * summary per window, one failing line), never by how many errors come.
  */
 #include <errno.h>
@@ -28,7 +29,12 @@ struct devstate {
 	uint64_t last_ms;	/* its latest */
 	uint64_t window_ms;	/* since when pending[] sums */
 	unsigned run;		/* device errors in the run */
-	bool seen[DEVERR_KINDS];
+	bool seen[DEVERR_KINDS];		/* for errors without op */
+	struct {
+		enum deverr_kind kind;
+		const char *op;
+	} seen_op[DEVERR_OPS_MAX];	/* firsts told with an op */
+	unsigned nseen_op;
 	unsigned pending[DEVERR_KINDS];
 	int pending_err[DEVERR_KINDS];	/* the latest, negative */
 	char *root;		/* the device's directory, or NULL */
@@ -100,7 +106,7 @@ bool deverr_is_device(int err)
 	switch (-err) {
 	case EIO: case EUCLEAN: case EBADMSG: case ENODEV: case ENXIO:
 	case ENOMEDIUM: case ETIMEDOUT: case ENOLINK: case EREMOTEIO:
-	case EBADE: case EILSEQ: case ENOTCONN:
+	case EBADE: case EILSEQ: case ENOTCONN: case EROFS:
 		return true;
 	default:
 		return false;
@@ -182,10 +188,35 @@ static void maybe_restart(struct deverr *de, unsigned dev, uint64_t now,
 	if (s->active)
 		summarise(de, dev, now, out);
 	memset(s->seen, 0, sizeof(s->seen));
+	s->nseen_op = 0;
 	s->active = true;
 	s->failing = false;
 	s->run = 0;
 	s->first_ms = s->window_ms = now;
+}
+
+/*
+ * Whether @at is the first of its kind (without op) or of its kind and op
+ * in the run, and mark it seen. Past DEVERR_OPS_MAX names, none is a
+ * first: the lines stay bounded whatever names come. mu held.
+ */
+static bool first_seen(struct devstate *s, const struct deverr_at *at)
+{
+	if (!at->op) {
+		bool first = !s->seen[at->kind];
+
+		s->seen[at->kind] = true;
+		return first;
+	}
+	for (unsigned i = 0; i < s->nseen_op; i++)
+		if (s->seen_op[i].kind == at->kind &&
+		    !strcmp(s->seen_op[i].op, at->op))
+			return false;
+	if (s->nseen_op == DEVERR_OPS_MAX)
+		return false;
+	s->seen_op[s->nseen_op].kind = at->kind;
+	s->seen_op[s->nseen_op++].op = at->op;
+	return true;
 }
 
 static bool now_failing(struct devstate *s, uint64_t now)
@@ -215,8 +246,7 @@ void deverr_note(struct deverr *de, const struct deverr_at *at, int err)
 	now = de->now_ms();
 	maybe_restart(de, at->dev, now, &out);
 	s->last_ms = now;
-	first = !s->seen[at->kind];
-	s->seen[at->kind] = true;
+	first = first_seen(s, at);
 	if (!first) {
 		s->pending[at->kind]++;
 		s->pending_err[at->kind] = err;

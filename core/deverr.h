@@ -1,6 +1,7 @@
 /*
  * deverr.h - device errors for the log: per device, the first error of
- * each kind is one line naming the file and the operation, repeats are
+ * each kind (and of each named operation, e.g. "rename", "setxattr") is
+ * one line naming the file and the operation, repeats are
  * summed in one line at most every DEVERR_SUMMARY_MS, and a device whose
  * errors keep coming is reported as failing once. However many requests
  * fail, the lines per device are bounded in time, never by requests.
@@ -26,6 +27,11 @@
 #define DEVERR_FAIL_COUNT	16
 #define DEVERR_FAIL_SPAN_MS	30000
 #define DEVERR_QUIET_MS		600000
+/*
+ * Operation names (deverr_at.op) told as firsts per device and quiet
+ * period; errors of names past these are only summed.
+ */
+#define DEVERR_OPS_MAX		32
 
 enum deverr_kind {
 	DEVERR_READ,		/* a read a client waits for */
@@ -42,7 +48,10 @@ enum deverr_kind {
 struct deverr_at {
 	unsigned dev;
 	enum deverr_kind kind;
-	const char *op;		/* NULL: the kind's name; else e.g. "unlink" */
+	/* NULL: the kind's name; else e.g. "unlink", a string that outlives
+	 * the deverr (a literal): its first error is told apart from the
+	 * kind's and other names' */
+	const char *op;
 	/* the file: @path (relative to the device root) if not NULL, else
 	 * the name of descriptor @fd, shortened to below the device root */
 	const char *path;
@@ -73,7 +82,9 @@ void deverr_free(struct deverr *de);
  * failed: EIO, EUCLEAN (a corrupt filesystem), EBADMSG (a bad checksum),
  * ENODEV, ENXIO, ENOMEDIUM, ETIMEDOUT, ENOLINK, EREMOTEIO, EBADE, EILSEQ
  * (the block layer's), ENOTCONN (a FUSE or network backing filesystem
- * gone). Not ENOSPC, EDQUOT, EROFS, EFBIG, ENOMEM, nor errors a client's
+ * gone), EROFS (the backing filesystem turned read-only, as ext4 does
+ * with errors=remount-ro after a failed write: what a failing device
+ * ends as). Not ENOSPC, EDQUOT, EFBIG, ENOMEM, nor errors a client's
  * request causes (ENOENT, EACCES, ...): those go back to the client and
  * are not the device's failure.
  */
@@ -81,8 +92,9 @@ bool deverr_is_device(int err);
 
 /*
  * Note one error -@err (negative) at @at. Every error given counts for the
- * lines (the first of its kind on the device is logged at once, with
- * strerror; the others go into the next summary); only device errors
+ * lines (the first of its kind, or with @at->op of its kind and op, on
+ * the device is logged at once, with strerror; the others go into the
+ * next summary, counted by kind); only device errors
  * count toward failing. Callers that only want device errors logged test
  * deverr_is_device() first. @at->dev past the count is ignored.
  */

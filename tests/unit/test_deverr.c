@@ -83,7 +83,7 @@ Test(deverr, classes)
 	cr_assert(deverr_is_device(-ENOTCONN));
 	cr_assert_not(deverr_is_device(-ENOSPC));
 	cr_assert_not(deverr_is_device(-EDQUOT));
-	cr_assert_not(deverr_is_device(-EROFS));
+	cr_assert(deverr_is_device(-EROFS), "what a failing ext4 ends as");
 	cr_assert_not(deverr_is_device(-ENOENT));
 	cr_assert_not(deverr_is_device(0));
 }
@@ -152,14 +152,55 @@ Test(deverr, failing_by_span)
 Test(deverr, not_device_errors_logged_not_failing)
 {
 	for (int i = 0; i < 100; i++)
-		t_note(0, DEVERR_META, "x", -EROFS);
-	cr_assert_eq(t_count("device 0: metadata of 'x' failed: Read-only"),
+		t_note(0, DEVERR_META, "x", -ENOSPC);
+	cr_assert_eq(t_count("device 0: metadata of 'x' failed: No space"),
 		     1);
 	cr_assert_eq(t_count("is failing"), 0);
 	atomic_fetch_add(&t_now, 10000);
 	deverr_tick(t_de);
 	cr_assert_eq(t_count("99 more errors in the last 10 s: 99 metadata "
-			     "(EROFS)"), 1);
+			     "(ENOSPC)"), 1);
+}
+
+static void t_op(unsigned dev, const char *op, const char *path, int err)
+{
+	deverr_note(t_de, &(struct deverr_at){
+			.dev = dev, .kind = DEVERR_META, .op = op,
+			.path = path, .fd = -1,
+		}, err);
+}
+
+Test(deverr, first_of_each_operation_named)
+{
+	static const char *const ops[] = { "rename", "mkdir", "setxattr" };
+	char name[DEVERR_OPS_MAX + 8][16];
+
+	for (int i = 0; i < 30; i++)
+		for (unsigned j = 0; j < 3; j++)
+			t_op(1, ops[j], "gpu1/a", -EIO);
+	t_op(1, NULL, "gpu1/b", -EIO);
+	t_op(1, NULL, "gpu1/c", -EIO);
+	cr_assert_eq(t_count("device 1: rename of 'gpu1/a' failed"), 1);
+	cr_assert_eq(t_count("device 1: mkdir of 'gpu1/a' failed"), 1);
+	cr_assert_eq(t_count("device 1: setxattr of 'gpu1/a' failed"), 1);
+	cr_assert_eq(t_count("device 1: metadata of 'gpu1/b' failed"), 1);
+	cr_assert_eq(t_count("of 'gpu1/c'"), 0);
+	/* names not seen in code: past DEVERR_OPS_MAX only summed */
+	for (unsigned i = 0; i < DEVERR_OPS_MAX + 8; i++) {
+		snprintf(name[i], sizeof(name[i]), "op%u", i);
+		t_op(0, name[i], "x", -EIO);
+		t_op(0, name[i], "x", -EIO);
+	}
+	cr_assert_eq(t_count("device 0: op"), DEVERR_OPS_MAX);
+	atomic_fetch_add(&t_now, 10000);
+	deverr_tick(t_de);
+	cr_assert_eq(t_count("device 1: 88 more errors in the last 10 s: "
+			     "88 metadata (EIO)"), 1);
+	cr_assert_eq(t_count("device 0: 48 more errors"), 1);
+	/* after a quiet pause, the names are firsts again */
+	atomic_fetch_add(&t_now, DEVERR_QUIET_MS);
+	t_op(1, "rename", "gpu1/d", -EIO);
+	cr_assert_eq(t_count("device 1: rename of 'gpu1/d' failed"), 1);
 }
 
 Test(deverr, fresh_start_after_quiet_pause)
