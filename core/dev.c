@@ -463,7 +463,8 @@ int devset_check(const struct devset *set, unsigned index)
 	return 0;
 }
 
-int devset_statfs(const struct devset *set, struct statvfs *out)
+int devset_statfs(const struct devset *set, struct statvfs *out,
+		  unsigned *bad)
 {
 	unsigned i, j;
 
@@ -481,8 +482,10 @@ int devset_statfs(const struct devset *set, struct statvfs *out)
 				break;
 		if (j < i)
 			continue;	/* that filesystem is counted already */
-		if (fstatvfs(d->root_fd, &sv))
+		if (fstatvfs(d->root_fd, &sv)) {
+			*bad = i;
 			return -errno;
+		}
 		frsize = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
 		out->f_blocks += dev_to_bsize(sv.f_blocks, frsize);
 		out->f_bfree += dev_to_bsize(sv.f_bfree, frsize);

@@ -96,8 +96,10 @@ int devset_check(const struct devset *set, unsigned index);
  * Fill @out with the devices' combined capacity: f_bsize and f_frsize 4096,
  * block and inode counts summed over distinct filesystems (two backing
  * directories on one filesystem count once), f_namemax 255.
- * Returns 0 or -errno from the first device that failed.
+ * Returns 0, or -errno from the first device that failed, its index in
+ * *@bad.
  */
-int devset_statfs(const struct devset *set, struct statvfs *out);
+int devset_statfs(const struct devset *set, struct statvfs *out,
+		  unsigned *bad);
 
 #endif /* CORE_DEV_H */

@@ -91,24 +91,27 @@ static struct timespec set_time(int valid, int set, int now,
 }
 
 /*
- * Apply one setattr to one copy: by descriptor, the open file's @fd if
- * @fd >= 0, else @path's opened O_PATH (confined, core/beneath.h).
+ * Apply one setattr to the copy on device @d: by descriptor, the open
+ * file's @fd if @fd >= 0, else @path's opened O_PATH (confined,
+ * core/beneath.h). @path NULL: the open file's name is gone.
  */
-static int setattr_one(int root, const char *path, int fd, mode_t type,
-		       const struct stat *attr, int valid)
+static int setattr_one(struct kvfs *fs, unsigned d, const char *path,
+		       int fd, mode_t type, const struct stat *attr, int valid)
 {
-	int obj = fd >= 0 ? fd : beneath_open(root, path, O_PATH, 0);
-	int rc = 0;
+	int obj = fd >= 0 ? fd : beneath_open(kv_rootfd(fs, d), path, O_PATH,
+					      0);
+	const char *op = "chown";
+	int rc = obj < 0 ? obj : 0;
 
-	if (obj < 0)
-		return obj;
-	if (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+	if (!rc && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
 		rc = beneath_fchown(obj,
 			valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1,
 			valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1);
-	if (!rc && (valid & FUSE_SET_ATTR_MODE) && !S_ISLNK(type))
+	if (!rc && (valid & FUSE_SET_ATTR_MODE) && !S_ISLNK(type)) {
+		op = "chmod";
 		rc = fd >= 0 ? (fchmod(fd, attr->st_mode & 07777) ? -errno : 0) :
 		     beneath_fchmod(obj, attr->st_mode & 07777);
+	}
 	if (!rc && (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
 			     FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW))) {
 		struct timespec tv[2] = {
@@ -118,11 +121,12 @@ static int setattr_one(int root, const char *path, int fd, mode_t type,
 				 FUSE_SET_ATTR_MTIME_NOW, attr->st_mtim),
 		};
 
+		op = "utimes";
 		rc = beneath_futimens(obj, tv);
 	}
-	if (obj != fd)
+	if (obj >= 0 && obj != fd)
 		close(obj);
-	return rc;
+	return kv_meta_err(fs, d, op, path, fd, rc);
 }
 
 /*
@@ -186,6 +190,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	struct dfile *df = NULL;
 	devmask_t devs;
 	struct stat st;
+	bool named;
 	int rc = 0;
 
 	(void)fi;
@@ -205,6 +210,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		return (void)fuse_reply_err(req, -rc);
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = inode_path(fs, in, path, sizeof(path));
+	named = rc >= 0;
 	if (rc == -ENOENT && df)
 		rc = 0;		/* unlinked but open: the descriptor will do */
 	if (rc < 0)
@@ -223,7 +229,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	devs = df ? DEVBIT(in->dev) : ns_copies(fs, in, path);
 	for (unsigned d = 0; !rc && d < fs->ndev; d++)
 		if (devs & DEVBIT(d))
-			rc = setattr_one(kv_rootfd(fs, d), path,
+			rc = setattr_one(fs, d, named ? path : NULL,
 					 df ? dfile_fd(df) : -1, in->type,
 					 attr, valid);
 	/* truncate or chown by an unprivileged caller (KILLPRIV_V2) */
@@ -231,6 +237,8 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	    (valid & FUSE_SET_ATTR_KILL_SUID) && S_ISREG(in->type)) {
 		rc = attr_kill_suidgid(req, df ? dfile_fd(df) : -1,
 				       kv_rootfd(fs, in->dev), path);
+		kv_meta_err(fs, (unsigned)in->dev, "chmod", named ? path : NULL,
+			    df ? dfile_fd(df) : -1, rc);
 		if (rc > 0)
 			rc = 0;	/* the reply carries the new mode */
 	}
@@ -249,10 +257,12 @@ void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct kvfs *fs = kv_fs(req);
 	struct statvfs sv;
+	unsigned bad;
 	int rc;
 
 	(void)ino;
-	rc = devset_statfs(fs->devs, &sv);
+	rc = devset_statfs(fs->devs, &sv, &bad);
+	kv_meta_err(fs, bad, "statfs", "", -1, rc);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 	fuse_reply_statfs(req, &sv);

@@ -172,15 +172,37 @@ static inline int kv_rootfd(struct kvfs *fs, unsigned d)
  * which names the first of each kind and sums the rest. @op names the
  * call ("lookup", "unlink", ...).
  */
+static inline int kv_dev_note(struct kvfs *fs, const struct deverr_at *at,
+			      int rc)
+{
+	if (rc < 0 && deverr_is_device(rc))
+		deverr_note(fs->errs, at, rc);
+	return rc;
+}
+
 static inline void kv_dev_err(struct kvfs *fs, unsigned d,
 			      enum deverr_kind kind, const char *op,
 			      const char *path, int rc)
 {
-	if (rc < 0 && deverr_is_device(rc))
-		deverr_note(fs->errs, &(struct deverr_at){
-				.dev = d, .kind = kind, .op = op,
-				.path = path, .fd = -1,
-			}, rc);
+	kv_dev_note(fs, &(struct deverr_at){
+			.dev = d, .kind = kind, .op = op, .path = path,
+			.fd = -1,
+		}, rc);
+}
+
+/*
+ * A metadata call @op ("rename", "setxattr", ...: a literal) on device @d
+ * failed with @rc: as kv_dev_err(), naming the file by @path, or if @path
+ * is NULL by descriptor @fd (an open file whose name is gone). Each
+ * operation calls it in one place. Returns @rc.
+ */
+static inline int kv_meta_err(struct kvfs *fs, unsigned d, const char *op,
+			      const char *path, int fd, int rc)
+{
+	return kv_dev_note(fs, &(struct deverr_at){
+			.dev = d, .kind = DEVERR_META, .op = op, .path = path,
+			.fd = fd,
+		}, rc);
 }
 
 /* The xattrs that hold POSIX ACLs. */

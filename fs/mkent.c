@@ -50,7 +50,7 @@ static int set_owner(struct kvfs *fs, fuse_req_t req, unsigned dev,
 		return 0;	/* the backing filesystem already did it */
 	dir = beneath_parent(root, path, &name);
 	if (dir < 0)
-		return dir;
+		return kv_meta_err(fs, dev, "chown", path, -1, dir);
 	rc = fstat(dir, &parent) ? -errno : 0;
 	if (!rc && (parent.st_mode & S_ISGID))
 		gid = parent.st_gid;	/* BSD group semantics of setgid dirs */
@@ -68,7 +68,7 @@ static int set_owner(struct kvfs *fs, fuse_req_t req, unsigned dev,
 	if (obj >= 0 && obj != fd)
 		close(obj);
 	beneath_close(root, dir);
-	return rc;
+	return kv_meta_err(fs, dev, "chown", path, -1, rc);
 }
 
 /* Whether @path names anything on any device: 0 if free, else -errno. */
@@ -95,6 +95,21 @@ static void reply_entry_for(fuse_req_t req, struct kvfs *fs,
 	fuse_reply_entry(req, &e);
 }
 
+/* Make directory @path on device @d, and its missing parents there. */
+static int mkdir_on(struct kvfs *fs, unsigned d, const char *path,
+		    mode_t mode)
+{
+	int root = kv_rootfd(fs, d);
+	int rc = beneath_mkdir(root, path, mode);
+
+	if (rc == -ENOENT) {
+		rc = ns_make_parents(fs, d, path);
+		if (!rc)
+			rc = beneath_mkdir(root, path, mode);
+	}
+	return kv_meta_err(fs, d, "mkdir", path, -1, rc);
+}
+
 void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	      mode_t mode)
 {
@@ -110,14 +125,7 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!rc)
 		rc = caller_umask(fs, req);
 	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
-		int root = kv_rootfd(fs, d);
-
-		rc = beneath_mkdir(root, path, mode);
-		if (rc == -ENOENT) {
-			rc = ns_make_parents(fs, d, path);
-			if (!rc)
-				rc = beneath_mkdir(root, path, mode);
-		}
+		rc = mkdir_on(fs, d, path, mode);
 		if (!rc) {
 			made |= DEVBIT(d);
 			rc = set_owner(fs, req, d, path, -1, true);
@@ -158,10 +166,11 @@ static int make_node(struct kvfs *fs, unsigned dev, const char *path,
 		else
 			rc = beneath_mknod(root, path, m->mode, m->rdev);
 		if (rc != -ENOENT || tries++)
-			return rc;
+			break;
 		rc = ns_make_parents(fs, dev, path);
 	} while (!rc);
-	return rc;
+	return kv_meta_err(fs, dev, m->target ? "symlink" : "mknod", path, -1,
+			   rc);
 }
 
 static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -233,6 +242,7 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		if (rc == -ENOENT &&
 		    !ns_make_parents(fs, (unsigned)in->dev, dst))
 			rc = beneath_link(root, src, dst);
+		kv_meta_err(fs, (unsigned)in->dev, "link", dst, -1, rc);
 		if (!rc)
 			dir_changed(fs, inode_of(fs, newparent));
 	}

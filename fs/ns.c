@@ -164,20 +164,20 @@ int ns_make_parents(struct kvfs *fs, unsigned dev, const char *path)
 				return -ENOTDIR;
 			rc = beneath_mkdir(root, prefix,
 					   home.st.st_mode & 07777);
-			if (rc && rc != -EEXIST)
-				return rc;
+			if (rc == -EEXIST)
+				rc = 0;
 			/* the logical directory's owner and mode */
-			rc = beneath_chown(root, prefix, home.st.st_uid,
-					   home.st.st_gid) ?:
+			rc = rc ?: beneath_chown(root, prefix, home.st.st_uid,
+						 home.st.st_gid) ?:
 			     beneath_chmod(root, prefix,
 					   home.st.st_mode & 07777);
-			if (rc)
-				return rc;
 			/* ... and its ACLs */
-			rc = !fs->posix_acl ? 0 :
-			     copy_acls(fs, (unsigned)home.dev, dev, prefix);
+			if (!rc && fs->posix_acl)
+				rc = copy_acls(fs, (unsigned)home.dev, dev,
+					       prefix);
 			if (rc)
-				return rc;
+				return kv_meta_err(fs, dev, "mkdir", prefix,
+						   -1, rc);
 		}
 		if (!slash)
 			break;
@@ -345,6 +345,9 @@ void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	rc = inode_path(fs, in, path, sizeof(path));
 	n = rc < 0 ? rc : beneath_readlink(kv_rootfd(fs, (unsigned)in->dev),
 					   path, target, sizeof(target) - 1);
+	if (rc >= 0)
+		kv_meta_err(fs, (unsigned)in->dev, "readlink", path, -1,
+			    (int)n);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);

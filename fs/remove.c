@@ -81,20 +81,20 @@ static int remove_file(struct kvfs *fs, struct inode *in,
 /* 0 if directory @path on @dev has no entry, -ENOTEMPTY or -errno. */
 static int dir_empty(struct kvfs *fs, unsigned dev, const char *path)
 {
-	struct dirent *de;
+	struct dirent *de = NULL;
 	DIR *dir;
 	int rc = ns_opendir(fs, dev, path, &dir);
 
-	if (rc)
-		return rc;
-	while ((de = readdir(dir))) {
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			rc = -ENOTEMPTY;
-			break;
-		}
+	if (!rc) {
+		errno = 0;
+		while ((de = readdir(dir)) && (!strcmp(de->d_name, ".") ||
+					       !strcmp(de->d_name, "..")))
+			;
+		/* a failed read is no empty directory */
+		rc = de ? -ENOTEMPTY : -errno;
+		closedir(dir);
 	}
-	closedir(dir);
-	return rc;
+	return kv_meta_err(fs, dev, "listing", path, -1, rc);
 }
 
 int remove_dirs_empty(struct kvfs *fs, devmask_t dirs, const char *path)
@@ -121,6 +121,7 @@ int remove_dirs(struct kvfs *fs, devmask_t dirs, const char *path,
 		if (!(dirs & DEVBIT(d)))
 			continue;
 		rc = beneath_unlink(kv_rootfd(fs, d), path, AT_REMOVEDIR);
+		kv_meta_err(fs, d, "rmdir", path, -1, rc);
 		if (!rc)
 			gone |= DEVBIT(d);
 	}

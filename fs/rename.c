@@ -13,13 +13,27 @@
 #include "ops.h"
 #include "remove.h"
 
+/*
+ * Rename @from to @to on device @d, making @to's missing parents there if
+ * @parents. Device errors are logged here, for every rename.
+ */
+static int rename_on(struct kvfs *fs, unsigned d, const char *from,
+		     const char *to, unsigned flags, bool parents)
+{
+	int root = kv_rootfd(fs, d);
+	int rc = beneath_rename(root, from, to, flags);
+
+	if (rc == -ENOENT && parents && !ns_make_parents(fs, d, to))
+		rc = beneath_rename(root, from, to, flags);
+	return kv_meta_err(fs, d, "rename", from, -1, rc);
+}
+
 /* Rename a non-directory on its own device, over whatever @dst names. */
 static int rename_file(struct kvfs *fs, const struct found *s,
 		       const struct found *t, bool have_dst,
 		       const char *src, const char *dst, unsigned flags)
 {
 	unsigned dev = (unsigned)s->dev;
-	int root = kv_rootfd(fs, dev);
 	int rc;
 
 	if (have_dst && S_ISDIR(t->st.st_mode))
@@ -30,9 +44,7 @@ static int rename_file(struct kvfs *fs, const struct found *s,
 		if (rc)
 			return rc;
 	}
-	rc = beneath_rename(root, src, dst, flags);
-	if (rc == -ENOENT && !ns_make_parents(fs, dev, dst))
-		rc = beneath_rename(root, src, dst, flags);
+	rc = rename_on(fs, dev, src, dst, flags, true);
 	if (rc)
 		return rc;
 	/* the replaced file may live elsewhere: the name is ours now */
@@ -58,20 +70,16 @@ static int rename_dir(struct kvfs *fs, const struct found *s,
 			return rc;
 	}
 	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
-		int root = kv_rootfd(fs, d);
-
 		if (!(s->dirs & DEVBIT(d)))
 			continue;
-		rc = beneath_rename(root, src, dst, 0);
-		if (rc == -ENOENT && !ns_make_parents(fs, d, dst))
-			rc = beneath_rename(root, src, dst, 0);
+		rc = rename_on(fs, d, src, dst, 0, true);
 		if (!rc)
 			done |= DEVBIT(d);
 	}
 	if (rc) {
 		for (unsigned d = 0; d < fs->ndev; d++)
 			if (done & DEVBIT(d))
-				beneath_rename(kv_rootfd(fs, d), dst, src, 0);
+				rename_on(fs, d, dst, src, 0, false);
 	}
 	return rc;
 }
@@ -91,20 +99,15 @@ static int exchange_on(struct kvfs *fs, unsigned d, devmask_t sdevs,
 		       devmask_t tdevs, const char *src, const char *dst,
 		       bool undo)
 {
-	int root = kv_rootfd(fs, d);
 	const char *from = src, *to = dst;
-	int rc;
 
 	if ((sdevs & tdevs) & DEVBIT(d))
-		return beneath_rename(root, src, dst, RENAME_EXCHANGE);
+		return rename_on(fs, d, src, dst, RENAME_EXCHANGE, false);
 	if (!(sdevs & DEVBIT(d)) != undo) {
 		from = dst;
 		to = src;
 	}
-	rc = beneath_rename(root, from, to, RENAME_NOREPLACE);
-	if (rc == -ENOENT && !undo && !ns_make_parents(fs, d, to))
-		rc = beneath_rename(root, from, to, RENAME_NOREPLACE);
-	return rc;
+	return rename_on(fs, d, from, to, RENAME_NOREPLACE, !undo);
 }
 
 /*

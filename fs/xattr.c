@@ -129,22 +129,40 @@ static void x_close(const struct xtarget *x, struct xobj *o)
 	errno = err;
 }
 
+/*
+ * An xattr call @op on the copy on @dev returned @n: if it failed (-1,
+ * errno), a device error goes to the log. Returns @n, errno kept.
+ */
+static ssize_t x_done(struct kvfs *fs, const struct xtarget *x,
+		      unsigned dev, const char *path, const char *op,
+		      ssize_t n)
+{
+	int err = errno;
+
+	if (n < 0) {
+		kv_meta_err(fs, dev, op, x->fd >= 0 ? NULL : path, x->fd,
+			    -err);
+		errno = err;
+	}
+	return n;
+}
+
 /* The xattr calls on the copy on @dev; -1 and errno as theirs. */
 static ssize_t x_get(struct kvfs *fs, struct xtarget *x, const char *path,
 		     const char *name, void *val, size_t size)
 {
 	struct xobj o;
 	int rc = x_open(fs, x, x->home, path, &o);
-	ssize_t n;
+	ssize_t n = -1;
 
 	if (rc) {
 		errno = -rc;
-		return -1;
+	} else {
+		n = o.by_proc ? getxattr(o.proc, name, val, size) :
+				fgetxattr(o.fd, name, val, size);
+		x_close(x, &o);
 	}
-	n = o.by_proc ? getxattr(o.proc, name, val, size) :
-			fgetxattr(o.fd, name, val, size);
-	x_close(x, &o);
-	return n;
+	return x_done(fs, x, x->home, path, "getxattr", n);
 }
 
 static ssize_t x_list(struct kvfs *fs, struct xtarget *x, const char *path,
@@ -152,16 +170,16 @@ static ssize_t x_list(struct kvfs *fs, struct xtarget *x, const char *path,
 {
 	struct xobj o;
 	int rc = x_open(fs, x, x->home, path, &o);
-	ssize_t n;
+	ssize_t n = -1;
 
 	if (rc) {
 		errno = -rc;
-		return -1;
+	} else {
+		n = o.by_proc ? listxattr(o.proc, val, size) :
+				flistxattr(o.fd, val, size);
+		x_close(x, &o);
 	}
-	n = o.by_proc ? listxattr(o.proc, val, size) :
-			flistxattr(o.fd, val, size);
-	x_close(x, &o);
-	return n;
+	return x_done(fs, x, x->home, path, "listxattr", n);
 }
 
 static int x_set(struct kvfs *fs, struct xtarget *x, unsigned dev,
@@ -173,16 +191,17 @@ static int x_set(struct kvfs *fs, struct xtarget *x, unsigned dev,
 
 	if (rc) {
 		errno = -rc;
-		return -1;
-	}
-	if (o.by_proc)
+		rc = -1;
+	} else if (o.by_proc) {
 		rc = value ? setxattr(o.proc, name, value, size, flags) :
 			     removexattr(o.proc, name);
-	else
+	} else {
 		rc = value ? fsetxattr(o.fd, name, value, size, flags) :
 			     fremovexattr(o.fd, name);
-	x_close(x, &o);
-	return rc;
+	}
+	x_close(x, &o);	/* (nothing to close if the open failed) */
+	return (int)x_done(fs, x, dev, path,
+			   value ? "setxattr" : "removexattr", rc);
 }
 
 /*

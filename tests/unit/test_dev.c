@@ -421,11 +421,12 @@ static unsigned long long t_4k(unsigned long long n, unsigned long frsize)
 Test(dev_open, statfs_counts_one_filesystem_once)
 {
 	struct statvfs sv, fs;
+	unsigned bad;
 	struct devset *set;
 
 	cr_assert_eq(t_open(&set, NULL, NULL, 2, t_path("a"), t_path("b")),
 		     0, "%s", t_err);
-	cr_assert_eq(devset_statfs(set, &sv), 0);
+	cr_assert_eq(devset_statfs(set, &sv, &bad), 0);
 	cr_assert_eq(statvfs(t_root, &fs), 0);
 	cr_expect_eq(sv.f_bsize, 4096);
 	cr_expect_eq(sv.f_frsize, 4096);
@@ -446,11 +447,12 @@ Test(dev_open, statfs_sums_distinct_filesystems)
 	char *t1 = t_mount_tmpfs("t1", 0, "size=16m,nr_inodes=1000");
 	char *t2 = t_mount_tmpfs("t2", 0, "size=32m,nr_inodes=2000");
 	struct statvfs sv;
+	unsigned bad;
 	struct devset *set;
 
 	cr_assert_eq(t_open(&set, NULL, NULL, 3, t1, t2, t_path("t2/sub")),
 		     0, "%s", t_err);
-	cr_assert_eq(devset_statfs(set, &sv), 0);
+	cr_assert_eq(devset_statfs(set, &sv, &bad), 0);
 	cr_expect_eq(sv.f_blocks, (48u << 20) / 4096);
 	cr_expect_eq(sv.f_files, 3000);
 	cr_expect_leq(sv.f_bfree, sv.f_blocks);
