@@ -163,16 +163,21 @@ static int attr_kill_suidgid(fuse_req_t req, int fd, int dirfd,
 }
 
 /*
- * A truncate is a write: under the write mark (wmark.h); to size 0 (an
- * O_TRUNC open) it makes a torn file an ordinary one being written.
+ * A truncate is a write: refused where the backing file took no writes
+ * (dfile_write_error()), else under the write mark (wmark.h); to size 0
+ * (an O_TRUNC open) it makes a torn file an ordinary one being written.
  */
 static int truncate_marked(struct kvfs *fs, struct inode *in,
 			   struct dfile *df, off_t size, bool by_path)
 {
-	int began = wmark_write_begin(fs, in, df, 0, size == 0), rc;
+	int began, rc;
 
-	if (began < 0)
-		return began;
+	began = dfile_write_error(df) ?:
+		wmark_write_begin(fs, in, df, 0, size == 0);
+
+	if (began < 0)	/* (dfile_truncate() tells its own errors) */
+		return kv_meta_err(fs, (unsigned)in->dev, "truncate", NULL,
+				   dfile_fd(df), began);
 	rc = dfile_truncate(df, (uint64_t)size);
 	wmark_write_end(in, rc);
 	/* no close follows a truncate(2) by path: a session it began ends */
@@ -219,8 +224,7 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 	if ((valid & FUSE_SET_ATTR_SIZE) && !S_ISREG(in->type))
 		rc = S_ISDIR(in->type) ? -EISDIR : -EINVAL;
 	if (!rc && (valid & FUSE_SET_ATTR_SIZE))
-		rc = dfile_write_error(df) ?:
-		     truncate_marked(fs, in, df, attr->st_size, !fi);
+		rc = truncate_marked(fs, in, df, attr->st_size, !fi);
 	/* data still on its way to the device would bump the new times */
 	if (!rc && df &&
 	    (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |

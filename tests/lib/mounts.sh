@@ -219,6 +219,7 @@ t_fs_release() {
 # cleanup (t_fuse_release) leaves it to t_fs_release, which unmounts the
 # ext4 and detaches the loop device first. Returns 2 where the machine
 # cannot (no loop device, no FUSE), 1 on another failure; T_WHY says why.
+# T_FAULTEXT4_OPTS: more mount options (e.g. sync: metadata writes wait).
 t_faultext4() {
 	local dir=$1 img mnt pid
 	if [ ! -x "$T_FAULTFS" ]; then
@@ -252,7 +253,8 @@ t_faultext4() {
 		T_WHY="mkfs.ext4 on $T_LOOPDEV (over faultfs) failed"
 		return 1
 	fi
-	T_FS_OPTS=errors=continue t_fsmount "$T_LOOPDEV" "$dir" || return 2
+	T_FS_OPTS=errors=continue${T_FAULTEXT4_OPTS:+,$T_FAULTEXT4_OPTS} \
+		t_fsmount "$T_LOOPDEV" "$dir" || return 2
 }
 
 # t_fault MODE [CTL]: switch the faultfs (the last t_faultext4's, or CTL)

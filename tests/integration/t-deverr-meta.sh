@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+#
+# t-deverr-meta.sh - metadata operations on a failing device: device 1's
+# ext4 (mounted sync, errors=remount-ro) sits on a loop device over a
+# faultfs file switched to EIO. mkdir, rmdir, rename, link, symlink,
+# readlink, setfattr, chmod, chown, touch -d, truncate, rm, and a stat of
+# a name no cache holds each fail to the client (EIO, or EROFS once ext4
+# has turned read-only), and the daemon's log names each operation, its
+# file below the device root, and the device. 200 more failing
+# operations add a summary line or two, never a line each. (statfs reads
+# no block on ext4: it keeps working, and is not tried here.)
+
+# group: loopdev fault
+
+. "$(dirname "$0")/lib.sh"
+
+t_init
+M=$T/mnt
+
+[ -e /dev/loop-control ] || t_skip "no /dev/loop-control"
+for tool in losetup mkfs.ext4 mount umount setfattr; do
+	command -v "$tool" >/dev/null || t_skip "no $tool"
+done
+mkdir "$T/b0"
+rc=0
+# sync: a directory's or inode's change is written before the call
+# returns, so the write's failure reaches the daemon's call
+T_FAULTEXT4_OPTS=sync,errors=remount-ro t_faultext4 "$T/b1" 64M || rc=$?
+[ "$rc" != 2 ] || t_skip "$T_WHY"
+[ "$rc" = 0 ] || t_fail "$T_WHY"
+t_mount "$T/b0,$T/b1"
+
+G=$M/gpu1
+LONG=$(printf 'target%0100d' 0)	# past the inode: read from a block
+mkdir "$G"
+for i in $(seq 0 9); do
+	mkdir "$G/d$i"
+	echo "$i" >"$G/f$i"
+	ln -s "$LONG" "$G/l$i"
+	setfattr -n user.k -v "$i" "$G/f$i"
+done
+mkdir "$G/many"
+ln -s f7 "$G/d7/ln"	# one device's, never opened by the daemon
+sync
+# every name is held (O_PATH, not followed) beside the daemon: under
+# memory pressure the ext4 could forget a name and a lookup before the
+# operation would meet the device first. Not d7/ln: the lookup case.
+python3 -c '
+import os, sys, time
+fds = [os.open(p, os.O_PATH | os.O_NOFOLLOW) for p in sys.argv[1:]]
+print("held", flush=True)
+time.sleep(3600)
+' "$T/b1/gpu1" $(find "$T/b1/gpu1" -mindepth 1 ! -path '*/d7/ln') \
+	>"$T/held" &
+T_PIDS+=($!)
+for ((i = 0; i < 100; i++)); do
+	[ -s "$T/held" ] && break
+	sleep 0.1
+done
+[ -s "$T/held" ] || t_fail "cannot hold the backing names"
+# writes fail, reads work: each call meets the device in its own write
+# (sync); the first failed write turns ext4 read-only (EROFS after it)
+t_fault eio-writes
+
+# fails CMD...: CMD fails with EIO or EROFS, after the page cache (also of
+# the ext4's blocks, not its dentries) was dropped
+fails() {
+	echo 1 >/proc/sys/vm/drop_caches
+	if "$@" >/dev/null 2>"$T/err"; then
+		t_fail "'$*' succeeded on the failing device"
+	fi
+	grep -qE "Input/output error|Read-only file system" "$T/err" ||
+		[ "$1" = readlink ] ||
+		t_fail "'$*' failed otherwise: $(cat "$T/err")"
+}
+
+# logged OP FILE: the log names operation OP of FILE on device 1
+logged() {
+	grep -qE "^kvstripe: device 1: ($1) of '$2' failed: (Input/output error|Read-only file system)" \
+		"$T/log" || t_fail "no '$1 of $2' line in the log"
+}
+
+op_case() {
+	local op=$1 file=$2
+	shift 2
+	fails "$@"
+	logged "$op" "$file"
+}
+t_case mkdir op_case mkdir gpu1/new mkdir "$G/new"
+# an rmdir first reads the directory (is it empty?), then removes it
+t_case rmdir op_case "rmdir|listing" gpu1/d2 rmdir "$G/d2"
+t_case rename op_case rename gpu1/f3 mv "$G/f3" "$G/g3"
+t_case link op_case link gpu1/h4 ln "$G/f4" "$G/h4"
+t_case symlink op_case symlink gpu1/s5 ln -s "$LONG" "$G/s5"
+t_case setfattr op_case setxattr gpu1/f7 setfattr -n user.k -v x "$G/f7"
+t_case chmod op_case chmod gpu1/f8 chmod 600 "$G/f8"
+t_case chown op_case chown gpu1/f9 chown 1:1 "$G/f9"
+t_case utimes op_case utimes gpu1/f0 touch -d 2001-01-01 "$G/f0"
+t_case truncate op_case truncate gpu1/f1 truncate -s 0 "$G/f1"
+t_case unlink op_case unlink gpu1/f5 rm "$G/f5"
+
+# reads fail too: a symlink's target outside its inode, a name not cached
+t_fault eio
+t_case readlink op_case readlink gpu1/l6 readlink "$G/l6"
+# no cache holds the name (nor its directories: no file of theirs is
+# open), the lookup meets the device
+stat_uncached() {
+	echo 3 >/proc/sys/vm/drop_caches
+	fails stat "$G/d7/ln"
+	logged lookup "gpu1(/d7(/ln)?)?"
+}
+t_case lookup stat_uncached
+
+# 200 more failing operations of the kinds above: a summary line or two
+many_bounded() {
+	local before after i
+	before=$(wc -l <"$T/log")
+	for ((i = 0; i < 50; i++)); do
+		mkdir "$G/many/m$i" 2>/dev/null &&
+			t_fail "mkdir $i succeeded"
+		chmod 600 "$G/f8" 2>/dev/null && t_fail "chmod $i succeeded"
+		setfattr -n user.k -v "$i" "$G/f7" 2>/dev/null &&
+			t_fail "setfattr $i succeeded"
+		mv "$G/f3" "$G/g$i" 2>/dev/null && t_fail "rename $i succeeded"
+	done
+	# the repeats are told within 10 s (+ the 5 s tick)
+	for ((i = 0; i < 200; i++)); do
+		[ "$(tail -n +$((before + 1)) "$T/log" | grep -c 'more error')" \
+			-ge 1 ] && break
+		sleep 0.1
+	done
+	after=$(wc -l <"$T/log")
+	tail -n +$((before + 1)) "$T/log" | grep -qE \
+		"^kvstripe: device 1: [0-9]+ more errors in the last [0-9]+ s:.* metadata \((EIO|EROFS)\)" ||
+		t_fail "no summary of the repeats"
+	[ $((after - before)) -le 4 ] ||
+		t_fail "$((after - before)) log lines for 200 failures"
+	t_eq "$(grep -c "device 1 is failing" "$T/log")" 1 "'failing' lines"
+	grep -q "device 0: .* failed" "$T/log" && t_fail "device 0 named"
+	return 0
+}
+T_AFTER="mkdir chmod setfattr rename lookup" t_case log-bounded many_bounded
+
+t_fault ok
+t_umount_check
