@@ -412,6 +412,28 @@ t_param() {
 	echo "$2" >"$1"
 }
 
+# t_hold PATH...: hold every PATH (O_PATH, a symlink not followed) in a
+# process of its own until the test ends, so that its name stays cached
+# in its filesystem whatever drops caches (another test's drop_caches,
+# memory pressure): a lookup of it then reads no block of a failing
+# device. A name not yet made cannot be held.
+t_hold() {
+	local i
+	rm -f "$T/held"
+	python3 -c '
+import os, sys, time
+fds = [os.open(p, os.O_PATH | os.O_NOFOLLOW) for p in sys.argv[1:]]
+print("held", flush=True)
+time.sleep(86400)
+' "$@" >"$T/held" &
+	T_PIDS+=($!)
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$T/held" ] && return 0
+		sleep 0.1
+	done
+	t_fail "t_hold: cannot hold $*"
+}
+
 t_cleanup() {
 	local rc=$? m i
 	set +eE

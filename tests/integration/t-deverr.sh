@@ -36,7 +36,11 @@ for ((i = 0; i < N; i++)); do
 	: >"$M/gpu1/w$i"	# made now: the writes below meet the data path
 done
 cp "$T/data" "$M/gpu0/a"
+: >"$M/gpu0/b"	# found on device 0: its lookup never asks device 1
 sync
+# device 1's names stay cached whatever drops caches meanwhile: the
+# writes and reads below meet the device in their I/O, not in a lookup
+t_hold "$T/b1" "$T/b1/gpu0" "$T/b1/gpu1" "$T/b1"/gpu1/*
 t_fault eio
 
 # every one of N commands fails with EIO; $1 names them
@@ -67,8 +71,8 @@ read_one() {
 }
 t_case writes-fail all_fail write write_one
 
-# made now, while device 1 still has gpu0/'s copy cached: a lookup that
-# meets a device error on any device fails (see docs/design.md, Faults)
+# gpu0/b exists on device 0: a lookup of a new name would meet device
+# 1's error and fail (see docs/design.md, Faults)
 gpu0_works() {
 	cp "$T/data" "$M/gpu0/b"
 	t_cmp "$T/data" "$M/gpu0/b"
