@@ -100,13 +100,15 @@ static int setattr_one(struct kvfs *fs, unsigned d, const char *path,
 {
 	int obj = fd >= 0 ? fd : beneath_open(kv_rootfd(fs, d), path, O_PATH,
 					      0);
-	const char *op = "chown";
+	const char *op = "setattr";	/* the open of the object */
 	int rc = obj < 0 ? obj : 0;
 
-	if (!rc && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+	if (!rc && (valid & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+		op = "chown";
 		rc = beneath_fchown(obj,
 			valid & FUSE_SET_ATTR_UID ? attr->st_uid : (uid_t)-1,
 			valid & FUSE_SET_ATTR_GID ? attr->st_gid : (gid_t)-1);
+	}
 	if (!rc && (valid & FUSE_SET_ATTR_MODE) && !S_ISLNK(type)) {
 		op = "chmod";
 		rc = fd >= 0 ? (fchmod(fd, attr->st_mode & 07777) ? -errno : 0) :
@@ -261,7 +263,7 @@ void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct kvfs *fs = kv_fs(req);
 	struct statvfs sv;
-	unsigned bad;
+	unsigned bad = 0;
 	int rc;
 
 	(void)ino;

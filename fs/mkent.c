@@ -104,8 +104,9 @@ static int mkdir_on(struct kvfs *fs, unsigned d, const char *path,
 
 	if (rc == -ENOENT) {
 		rc = ns_make_parents(fs, d, path);
-		if (!rc)
-			rc = beneath_mkdir(root, path, mode);
+		if (rc)
+			return rc;	/* ns_make_parents() told it */
+		rc = beneath_mkdir(root, path, mode);
 	}
 	return kv_meta_err(fs, d, "mkdir", path, -1, rc);
 }
@@ -160,7 +161,7 @@ static int make_node(struct kvfs *fs, unsigned dev, const char *path,
 	int root = kv_rootfd(fs, dev);
 	int tries = 0, rc;
 
-	do {
+	for (;;) {
 		if (m->target)
 			rc = beneath_symlink(m->target, root, path);
 		else
@@ -168,7 +169,9 @@ static int make_node(struct kvfs *fs, unsigned dev, const char *path,
 		if (rc != -ENOENT || tries++)
 			break;
 		rc = ns_make_parents(fs, dev, path);
-	} while (!rc);
+		if (rc)
+			return rc;	/* ns_make_parents() told it */
+	}
 	return kv_meta_err(fs, dev, m->target ? "symlink" : "mknod", path, -1,
 			   rc);
 }
