@@ -49,7 +49,8 @@ struct inode {
 	struct name *names;	/* protected by fs->lock; empty once unlinked */
 	/*
 	 * Removed while the kernel still holds it (rmdir, or the last
-	 * link's unlink or a rename over it): not found by number again
+	 * link's unlink or a rename over it, or its number found on an
+	 * object of another type since): not found by number again
 	 * (inode_link()), and its last attributes, with st_nlink 0, answer
 	 * the kernel's GETATTRs (NULL if there was no memory for them).
 	 * Both protected by fs->lock.

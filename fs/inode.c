@@ -250,8 +250,13 @@ struct inode *inode_link(struct kvfs *fs, uint64_t ino, mode_t type, int dev,
 	pthread_mutex_lock(&fs->lock);
 	in = find_locked(fs, ino);
 	if (in && in->type != type) {
-		/* the number was reused for another kind of object */
-		unhash_locked(fs, in);
+		/*
+		 * The number was reused for another kind of object: the old
+		 * one is gone. It stays in the table, where only FORGET or
+		 * inode_table_release() finds it (the kernel forgets nothing
+		 * at unmount).
+		 */
+		in->gone = true;
 		in = NULL;
 	}
 	if (!in) {
