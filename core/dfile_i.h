@@ -5,6 +5,7 @@
  *   dfile.c     the entry (dfile.h): takes f->lock, drains, chooses a
  *               policy; the only file that does either
  *   dfile_wb.c  write-behind, a policy: called with f->lock exclusive
+ *   dfile_claim.c  claims of device blocks, for write-behind only
  *   dfile_ra.c  read-ahead, a policy: called with f->lock shared
  *   dfio.c      primitives on the backing file, with the lock as held
  *
@@ -292,6 +293,25 @@ void dfile_wb_drain(struct dfile *f);
 
 /* The first error not yet reported, forgotten once returned; or 0. */
 int dfile_wb_take_error(struct dfile *f);
+
+/*
+ * dfile_claim.c, write-behind's claims: called by dfile_wb.c only, with
+ * f->lock exclusive.
+ */
+
+/*
+ * Claim the device blocks of a staged write of [@off, @off + @len) past
+ * the logical end (a long stream's well ahead), before it is answered.
+ * Returns 0, or -ENOSPC, -EDQUOT or -EFBIG: the write must fail.
+ */
+int dfile_claim_reserve(struct dfile *f, uint64_t off, size_t len);
+
+/*
+ * All writes have landed: give back what the claims hold and nothing was
+ * written to, trimming the backing file to the logical size. Returns 0
+ * or -errno of fstat or ftruncate (the claim is then still held).
+ */
+int dfile_claim_release(struct dfile *f);
 
 /*
  * dfile_ra.c, read-ahead: dfile_ra_read() only where dfile_ra_wants().

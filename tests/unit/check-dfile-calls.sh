@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 #
 # check-dfile-calls.sh - the dfile module's calls go one way (core/dfile_i.h):
-# dfile.c -> dfile_wb.c, dfile_ra.c -> dfio.c. From the objects' symbol
-# tables: no file references a function defined in a file above it, and
-# the two policies reference none of each other's.
+# dfile.c -> dfile_wb.c -> dfile_claim.c, dfile_ra.c -> dfio.c. From the
+# objects' symbol tables: no file references a function defined in a file
+# above it, and the two policies (write-behind with its claims, read-ahead)
+# reference none of each other's.
 #
 #   tests/unit/check-dfile-calls.sh [BUILD]     (default build)
 
@@ -26,8 +27,9 @@ while read -r file above; do
 	done
 done <<'LAYERS'
 dfile_wb dfile dfile_ra
-dfile_ra dfile dfile_wb
-dfio dfile dfile_wb dfile_ra
+dfile_claim dfile dfile_wb dfile_ra
+dfile_ra dfile dfile_wb dfile_claim
+dfio dfile dfile_wb dfile_ra dfile_claim
 LAYERS
 [ "$bad" = 0 ] && echo "dfile calls go one way"
 exit "$bad"
