@@ -100,6 +100,8 @@ static uint64_t ahead_step(struct dfile *f, uint64_t off)
 	    (sfs.f_type != EXT4_SUPER_MAGIC && sfs.f_type != XFS_SUPER_MAGIC &&
 	     sfs.f_type != BTRFS_SUPER_MAGIC))
 		return 0;
+	if (!atomic_load(&f->over))
+		f->grow = sfs.f_type == EXT4_SUPER_MAGIC;	/* for the claim */
 	room = (uint64_t)sfs.f_bavail * (uint64_t)sfs.f_bsize;
 	if (room < WB_AHEAD_FREE)
 		return 0;
@@ -126,6 +128,8 @@ static bool claim_ahead(struct dfile *f, uint64_t from, uint64_t end,
 
 	/* the pieces of a client's O_DIRECT write below it come soon too */
 	lo = from >= base && from - base <= step ? base : from;
+	if (!was)
+		f->grown = 0;	/* nothing known of the size yet */
 	atomic_store(&f->over, true);
 	/* KEEP_SIZE: the size follows what the writes put there, never the claim */
 	if (!fallocate(f->fd, FALLOC_FL_KEEP_SIZE, (off_t)lo,
@@ -244,4 +248,45 @@ int dfile_claim_reserve(struct dfile *f, uint64_t off, size_t len)
 		fallocate(f->fd, FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 			  (off_t)past, (off_t)(end - past));
 	return rc;
+}
+
+/*
+ * The size the backing file is raised to ahead of the pieces (ext4 only).
+ * ext4 makes a direct write that ends past the size synchronous, under
+ * the inode's exclusive lock: io_uring hands each such piece to a worker
+ * thread, and a file's pieces go one at a time. Inside the size, on
+ * blocks a claim allocated, a piece is an overwrite of unwritten extents,
+ * made under the shared lock and started at once. Raising the size
+ * (ftruncate up) does not wait for direct writes in flight on ext4
+ * (ext4_setattr() waits for them only to shrink); XFS's does
+ * (xfs_setattr_size()), so there the pieces extend the file as before,
+ * as they do on btrfs, where it was not measured.
+ *
+ * Invariant, while a claim ahead is held (f->over) and f->grow: no write
+ * in flight ends past the backing file's size, so the size changes only
+ * under f->lock held exclusively, and f->grown <= that size. Hence the
+ * size read here is the size until the ftruncate, which only ever raises
+ * it. On failure raising stops for the claim (an extending piece in
+ * flight could land past a later, lower raise).
+ */
+void dfile_claim_grow(struct dfile *f, uint64_t end)
+{
+	struct stat st;
+
+	if (!f->grow || end <= f->grown || !atomic_load(&f->over))
+		return;
+	if (fstat(f->fd, &st) < 0) {
+		f->grow = false;
+		return;
+	}
+	if ((uint64_t)st.st_size >= end) {
+		f->grown = (uint64_t)st.st_size;
+		return;
+	}
+	if (ftruncate(f->fd, (off_t)end) < 0) {
+		dfile_note(f, DEVERR_META, "size raise", -errno, false);
+		f->grow = false;
+		return;
+	}
+	f->grown = end;
 }

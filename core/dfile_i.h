@@ -81,6 +81,13 @@ struct dfile {
 	uint64_t claim_lo, claimed;
 	_Atomic bool over;
 	/*
+	 * While over, on ext4 (grow), write-behind raises the backing size
+	 * to the end of the pieces it sends (dfile_claim_grow()); grown is
+	 * a size the backing file is known to have reached.
+	 */
+	bool grow;
+	uint64_t grown;
+	/*
 	 * [alloc_lo, alloc_hi) held data when a write-behind write found it
 	 * so (SEEK_HOLE): an overwrite there needs no claim. Lock exclusive;
 	 * a truncate, a failed write's trim and fallocate shrink or forget it.
@@ -312,6 +319,16 @@ int dfile_claim_reserve(struct dfile *f, uint64_t off, size_t len);
  * or -errno of fstat or ftruncate (the claim is then still held).
  */
 int dfile_claim_release(struct dfile *f);
+
+/*
+ * Pieces ending at @end, block-aligned and inside the logical size, are
+ * about to be handed to the device: while a claim ahead is held on ext4,
+ * first raise the backing file's size to @end with one ftruncate if it
+ * is short of it, never past @end (so never into the claim), so that the
+ * pieces do not extend the file. A failure is logged and raising stops
+ * for the claim: the pieces then extend the file as they land.
+ */
+void dfile_claim_grow(struct dfile *f, uint64_t end);
 
 /*
  * dfile_ra.c, read-ahead: dfile_ra_read() only where dfile_ra_wants().

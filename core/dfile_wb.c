@@ -175,6 +175,8 @@ static int send_piece(struct dfile *f, size_t to)
 	struct wbio *io = &wb->ios[idx * WB_PIECES + from / wb->piece];
 	int rc;
 
+	/* inside the backing file's size, the pieces start at once */
+	dfile_claim_grow(f, f->stage_off + to);
 	*io = (struct wbio){
 		.f = f, .idx = idx, .off = f->stage_off + from,
 		.end = f->stage_off + to,
