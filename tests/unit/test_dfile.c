@@ -1025,16 +1025,18 @@ Test(dfile_wb, giving_back_a_claim_keeps_the_mtime)
  * bytes still staged, so a crash shows no claimed space as size. On ext4
  * it reaches that end before the write returns (raised ahead of the
  * pieces, so that they do not extend the file and start at once). After
- * close it is exact. Buffers are 64 KiB here, pieces 16 KiB; the writes
- * are 40 KiB, the last one short.
+ * close it is exact, with the mtime of the last write. Buffers are 64 KiB
+ * here, pieces 16 KiB; the writes are 40 KiB, the last one short.
  */
 Test(dfile_wb, the_size_never_passes_the_pieces_sent)
 {
 	size_t buf = 64 * T_KIB, piece = buf / 4, chunk = 40 * T_KIB;
 	size_t total = 12 * buf + 5000, off, n, sent;
 	unsigned char *src = malloc(total);
+	struct timespec last;
 	struct statfs sfs;
 	struct dfile *f;
+	struct stat st;
 	bool ext4;
 
 	t_require_direct();
@@ -1054,7 +1056,15 @@ Test(dfile_wb, the_size_never_passes_the_pieces_sent)
 			cr_expect_eq(t_disk_size(f), sent,
 				     "ext4: the size reaches what was sent");
 	}
+	/* the trim at close keeps the time of the last write */
+	cr_assert_eq(clock_gettime(CLOCK_REALTIME, &last), 0);
+	usleep(50 * 1000);
 	cr_assert_eq(dfile_close(f), 0);
+	cr_assert_eq(fstatat(t_dirfd, "grow", &st, 0), 0);
+	cr_expect(st.st_mtim.tv_sec < last.tv_sec ||
+		  (st.st_mtim.tv_sec == last.tv_sec &&
+		   st.st_mtim.tv_nsec <= last.tv_nsec),
+		  "the mtime moved after the last write");
 	t_expect_on_disk("grow", src, total);
 	t_expect_blocks("grow", align_up(total, 4096), "nothing left claimed");
 	free(src);
