@@ -194,10 +194,10 @@ static bool allocated(struct dfile *f, uint64_t from, uint64_t end)
  * of itself (every fallocate waits for the file's direct writes in
  * flight, so a claim per write would make each write wait for the one
  * before). The claim keeps the backing file's size (FALLOC_FL_KEEP_SIZE):
- * the size grows only as the writes land, so a daemon that dies leaves
- * the bytes written, never zeros claimed ahead of them, as the size. The
- * price: ext4 makes a direct write that extends the file wait for the one
- * before. ahead_step() says when and how far; a file takes a few claims,
+ * the size grows only with the writes (on ext4 raised just ahead of the
+ * pieces sent, dfile_claim_grow()), so a daemon that dies never leaves
+ * zeros claimed ahead of them as the size. ahead_step() says when and
+ * how far; a file takes a few claims,
  * the first from the logical end, so that the parallel pieces of a
  * client's O_DIRECT write, which come in any order, find their blocks
  * claimed. dfile_wb_drain() gives back every claimed block nothing was written

@@ -14,6 +14,17 @@
  * Invariants: no staged or new range overlaps a write in flight (an
  * overlapping request waits), so writes never race; the first failure is
  * kept and reported by the next write, flush, fsync or close.
+ *
+ * Size: while a stream claims ahead on ext4 (dfile_claim.c), the backing
+ * file's size is raised to the end of the pieces about to be sent before
+ * they go, so that none ends past it (ext4 makes such a direct write
+ * synchronous, and the pieces would go one at a time). The size never
+ * passes the end of the furthest piece handed to the device (landed or
+ * in flight) or of a synchronous write, never reaches into the claim or
+ * over bytes still staged; a crash can leave pieces in flight as zeros
+ * below it, and the write mark (fs/wmark.c) shows such a file torn.
+ * Once drained, the backing file has exactly the logical size and the
+ * mtime of the last write.
  */
 #include <errno.h>
 #include <fcntl.h>
