@@ -325,8 +325,9 @@ int dfile_claim_release(struct dfile *f);
  * about to be handed to the device: while a claim ahead is held on ext4,
  * first raise the backing file's size to @end with one ftruncate if it
  * is short of it, never past @end (so never into the claim), so that the
- * pieces do not extend the file. A failure is logged and raising stops
- * for the claim: the pieces then extend the file as they land.
+ * pieces do not extend the file. A failure (a device error is logged)
+ * stops raising for the claim: the pieces then extend the file as they
+ * land.
  */
 void dfile_claim_grow(struct dfile *f, uint64_t end);
 
