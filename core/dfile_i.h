@@ -3,15 +3,17 @@
  * and the calls between its layers, which go one way:
  *
  *   dfile.c     the entry (dfile.h): takes f->lock, drains, chooses a
- *               policy; the only file that does either
+ *               policy; with dfile_read.c (its read entries), the only
+ *               files that do either
  *   dfile_wb.c  write-behind, a policy: called with f->lock exclusive
  *   dfile_claim.c  claims of device blocks, for write-behind only
  *   dfile_ra.c  read-ahead, a policy: called with f->lock shared
  *   dfio.c      primitives on the backing file, with the lock as held
+ *   dfile_sum.c checksums, primitives: with the lock as each says
  *
  * Each layer calls only those below it (and dio.h, aring.h, bufpool.h,
- * kvio_i.h, deverr.h); a policy never calls into dfile.c, and neither policy calls
- * the other. Lock order: f->lock, then f->wb_mu or a read-ahead
+ * kvio_i.h, deverr.h, csum.h); a policy never calls into the entry, and
+ * neither policy calls the other. Lock order: f->lock, then f->wb_mu or a read-ahead
  * stream's mutex.
  */
 #ifndef CORE_DFILE_I_H

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 #
 # check-dfile-calls.sh - the dfile module's calls go one way (core/dfile_i.h):
-# dfile.c -> dfile_wb.c -> dfile_claim.c, dfile_ra.c -> dfio.c. From the
+# dfile.c and dfile_read.c -> dfile_wb.c -> dfile_claim.c, dfile_ra.c ->
+# dfio.c -> dfile_sum.c. From the
 # objects' symbol tables: no file references a function defined in a file
 # above it, and the two policies (write-behind with its claims, read-ahead)
 # reference none of each other's.
@@ -26,10 +27,11 @@ while read -r file above; do
 		fi
 	done
 done <<'LAYERS'
-dfile_wb dfile dfile_ra
-dfile_claim dfile dfile_wb dfile_ra
-dfile_ra dfile dfile_wb dfile_claim
-dfio dfile dfile_wb dfile_ra dfile_claim
+dfile_wb dfile dfile_read dfile_ra
+dfile_claim dfile dfile_read dfile_wb dfile_ra
+dfile_ra dfile dfile_read dfile_wb dfile_claim
+dfio dfile dfile_read dfile_wb dfile_ra dfile_claim
+dfile_sum dfile dfile_read dfile_wb dfile_ra dfile_claim dfio
 LAYERS
 [ "$bad" = 0 ] && echo "dfile calls go one way"
 exit "$bad"
