@@ -68,7 +68,8 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 	if (rc)
 		goto err_free;
 	rc = transport_new(&(struct transport_params){
-				   .init_want = TRANSPORT_INIT_KILLPRIV_V2,
+				   .init_want = TRANSPORT_INIT_KILLPRIV_V2 |
+						TRANSPORT_INIT_PARALLEL_DIROPS,
 				   .ring_threads = p->ring_threads,
 			   },
 			   &fs->tp);

@@ -14,10 +14,10 @@
  * INIT flags: a handler-side feature that needs a flag from the kernel
  * asks for it with a TRANSPORT_INIT_* bit in transport_params.init_want;
  * wire.c grants it in the INIT reply when the kernel offered it, and
- * transport_granted() tells what was granted. To negotiate another flag
- * (FUSE_PARALLEL_DIROPS, say), add its bit here and its row in wire.c's
- * wire_init_flags[] (flags of bits 32-63 go through init_out.flags2,
- * which the table already handles). Larger requests: a max_pages field
+ * transport_granted() tells what was granted. To negotiate another flag,
+ * add its bit here and its row in wire.c's wire_init_flags[] (flags of
+ * bits 32-63 go through init_out.flags2, which the table already
+ * handles). Larger requests: a max_pages field
  * here, written by wire.c's INIT reply hook into init_out.max_pages with
  * FUSE_MAX_PAGES, where init_payload() already sizes the ring's buffers
  * from it.
@@ -33,6 +33,13 @@
 enum transport_init {
 	/* strip suid/sgid when asked, and no GETXATTR before every WRITE */
 	TRANSPORT_INIT_KILLPRIV_V2 = 1 << 0,
+	/*
+	 * lookups and listings of one directory may run at once (libfuse
+	 * 3.14 does not ask for it; 3.17 does): without it the kernel sends
+	 * one at a time per directory, so a lookup stuck on one device holds
+	 * every other lookup in that directory
+	 */
+	TRANSPORT_INIT_PARALLEL_DIROPS = 1 << 1,
 };
 
 struct transport_params {

@@ -1,7 +1,8 @@
 /*
- * wire.c - the session's own reads and writes of /dev/fuse, for the two
- * things libfuse 3.14 cannot do: negotiate FUSE_HANDLE_KILLPRIV_V2 and
- * pass on the kill-suid/sgid flags of the requests that follow from it.
+ * wire.c - the session's own reads and writes of /dev/fuse, for what
+ * libfuse 3.14 cannot do: negotiate FUSE_HANDLE_KILLPRIV_V2 and pass on
+ * the kill-suid/sgid flags of the requests that follow from it, and
+ * negotiate FUSE_PARALLEL_DIROPS (transport.h).
  *
  * Why: without KILLPRIV_V2 the kernel asks for security.capability before
  * every write (one GETXATTR round trip per WRITE). With it the superblock
@@ -39,6 +40,7 @@ static const struct {
 	uint64_t flag;		/* bits 32-63: in init flags2 */
 } wire_init_flags[] = {
 	{ TRANSPORT_INIT_KILLPRIV_V2, FUSE_HANDLE_KILLPRIV_V2 },
+	{ TRANSPORT_INIT_PARALLEL_DIROPS, FUSE_PARALLEL_DIROPS },
 };
 
 /* The transport of the session whose hook runs (see transport.h). */
