@@ -1,8 +1,9 @@
 /*
- * dev.c - the device registry: create, open, lock and probe each backing
+ * dev.c - the device registry: create (if allowed), open, lock and probe each backing
  * directory of a parsed source list (core/sources.h), check it against the
  * mount point and the others, and answer questions about the set.
  *
+ * A missing backing directory is created only when the caller allows it.
  * Nothing here logs: every failure is one line in the caller's buffer that
  * names the path, and the caller decides where it goes. A devset never
  * changes after devset_open() returns.
@@ -297,8 +298,24 @@ static int dev_check_twice(const struct devset *set, unsigned i,
 	return 0;
 }
 
+/*
+ * Without DEVSET_MKDIR a missing backing directory is an error: at boot it
+ * would be made on the filesystem its drive is not mounted on yet.
+ */
+static int dev_exists(const char *shown, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (!stat(shown, &st) || errno != ENOENT)
+		return 0;	/* anything else is dev_open_root()'s to say */
+	log_format(err, errlen,
+		"backing directory '%s' does not exist (-o mkdir creates it)",
+		shown);
+	return -ENOENT;
+}
+
 static int dev_open_one(struct devset *set, unsigned i, const char *shown,
-			unsigned align, const char *mnt,
+			unsigned align, unsigned flags, const char *mnt,
 			const struct stat *mst, char *err, size_t errlen)
 {
 	struct dev *d = &set->devs[i];
@@ -310,7 +327,10 @@ static int dev_open_one(struct devset *set, unsigned i, const char *shown,
 	d->root_fd = -1;
 	set->count = i + 1;	/* so that devset_free() cleans up this one */
 
-	rc = dev_create(set, i, shown, mnt, mst, err, errlen);
+	if (flags & DEVSET_MKDIR)
+		rc = dev_create(set, i, shown, mnt, mst, err, errlen);
+	else
+		rc = dev_exists(shown, err, errlen);
 	if (!rc)
 		rc = dev_open_root(d, shown, &st, err, errlen);
 	if (rc)
@@ -334,8 +354,9 @@ static int dev_open_one(struct devset *set, unsigned i, const char *shown,
 }
 
 int devset_open(char *const *paths, unsigned count,
-		const struct dev_opts *opts, const char *mountpoint,
-		struct devset **out, char *err, size_t errlen)
+		const struct dev_opts *opts, unsigned flags,
+		const char *mountpoint, struct devset **out, char *err,
+		size_t errlen)
 {
 	struct devset *set;
 	struct stat mst;
@@ -365,7 +386,7 @@ int devset_open(char *const *paths, unsigned count,
 	}
 	for (i = 0; i < count; i++) {
 		rc = dev_open_one(set, i, paths[i], opts ? opts[i].align : 0,
-				  mnt, &mst, err, errlen);
+				  flags, mnt, &mst, err, errlen);
 		if (rc)
 			goto err_free_set;
 	}

@@ -41,22 +41,27 @@ struct dev_opts {
 
 struct devset;
 
+/* devset_open() flags */
+#define DEVSET_MKDIR	(1u << 0)	/* create a missing backing directory */
+
 /*
- * Create (mkdir -p, mode 0755) each backing directory of @paths (as
- * sources_parse() gives them) if missing, open it, lock it and probe it
- * (probe_dir(): alignment, capacity, page cache). @opts may be NULL or hold
- * @count entries. @mountpoint (may be NULL) is checked against every path.
+ * Open each backing directory of @paths (as sources_parse() gives them),
+ * lock it and probe it (probe_dir(): alignment, capacity, page cache); with
+ * DEVSET_MKDIR in @flags, first create it (mkdir -p, mode 0755) if missing.
+ * @opts may be NULL or hold @count entries. @mountpoint (may be NULL) is
+ * checked against every path.
  *
  * Returns 0 and the set in *@out, or -errno with one line in @err naming the
- * path: -ENOTDIR not a directory, -EACCES/-EROFS not writable, -EINVAL listed
+ * path: -ENOENT missing (without DEVSET_MKDIR), -ENOTDIR not a directory, -EACCES/-EROFS not writable, -EINVAL listed
  * twice (after resolving symlinks), is the mount point, inside it, or
  * contains it, or does not support O_DIRECT, -EBUSY in use by another
  * devset (each backing directory is locked with flock() until
  * devset_free()). On failure, the directories it created are removed.
  */
 int devset_open(char *const *paths, unsigned count,
-		const struct dev_opts *opts, const char *mountpoint,
-		struct devset **out, char *err, size_t errlen);
+		const struct dev_opts *opts, unsigned flags,
+		const char *mountpoint, struct devset **out, char *err,
+		size_t errlen);
 
 /*
  * Take the lock that makes a backing directory one daemon's: an exclusive

@@ -108,6 +108,17 @@ static const struct kv_key kv_keys[] = {
 	  .help = "store each file's chunk checksums when it is written and "
 	  "check every read against them (default {default}; "
 	  "see configuration.md)" },
+	{ .name = "mkdir", .type = KV_BOOL, .field = KV_SET_MKDIR,
+	  .off = KV_OFF(mkdir), .flags = KV_CLI_BARE | KV_CLI_VALUE,
+	  .help = "create a missing backing directory (default {default}: "
+	  "a missing one is an error)" },
+	{ .name = "require_mounts", .type = KV_SECONDS,
+	  .field = KV_SET_REQUIRE_MOUNTS, .off = KV_OFF(require_mounts),
+	  .flags = KV_CLI_BARE | KV_CLI_VALUE, .arg = "S",
+	  .bare = KV_REQUIRE_MOUNTS_BARE,
+	  .help = "wait up to S seconds (alone: " KV_REQUIRE_MOUNTS_BARE
+	  ") until every backing directory is on a filesystem other than "
+	  "the one holding /, then refuse to start (default: off)" },
 	{ .name = "fuse_options", .type = KV_OPTS, .field = KV_SET_FUSE_OPTS,
 	  .off = KV_OFF(fuse_opts), .help = "options passed to FUSE, "
 	  "comma-separated (on the command line, any -o option not ours)" },
@@ -129,6 +140,7 @@ void kv_config_init(struct kv_config *c)
 	c->listing_window = KV_DEFAULT_LISTING_WINDOW;
 	c->entry_timeout = KV_DEFAULT_TIMEOUT;
 	c->attr_timeout = KV_DEFAULT_TIMEOUT;
+	c->require_mounts = -1;
 }
 
 void kv_config_release(struct kv_config *c)
@@ -488,7 +500,10 @@ static void kv_help_left(const struct kv_key *k, char *buf, size_t len)
 {
 	const char *sep = k->opt ? ", " : "";
 
-	if (k->flags & KV_CLI_BARE)
+	if (k->bare)
+		snprintf(buf, len, "%s%s-o %s[=%s]", k->opt ? k->opt : "",
+			 sep, k->name, k->arg);
+	else if (k->flags & KV_CLI_BARE)
 		snprintf(buf, len, "%s%s-o %s", k->opt ? k->opt : "", sep,
 			 k->name);
 	else if (k->flags & KV_CLI_VALUE)

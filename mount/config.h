@@ -32,6 +32,7 @@
 #define KV_LISTING_WINDOW_MIN	64
 #define KV_LISTING_WINDOW_MAX	(1u << 24)
 #define KV_DEFAULT_TIMEOUT	1.0
+#define KV_REQUIRE_MOUNTS_BARE	"30"	/* -o require_mounts alone */
 #define KV_GPUS_MAX		1024
 #define KV_THREADS_MAX		1024
 #define KV_BACKGROUND_MAX	65535
@@ -59,6 +60,8 @@ enum kv_field {
 	KV_SET_PRIVATE		= 1 << 17,
 	KV_SET_READ_BUFFERS	= 1 << 18,
 	KV_SET_VERIFY		= 1 << 19,
+	KV_SET_MKDIR		= 1 << 20,
+	KV_SET_REQUIRE_MOUNTS	= 1 << 21,
 };
 
 struct kv_config {
@@ -83,6 +86,8 @@ struct kv_config {
 	bool io_uring;		/* serve requests through io_uring too */
 	bool private_mount;	/* only the mounting user (no allow_other) */
 	bool verify;		/* chunk checksums stored and checked */
+	bool mkdir;		/* create a missing backing directory */
+	double require_mounts;	/* seconds to wait for mounts, < 0: off */
 	char *fuse_opts;	/* comma list for libfuse, escaped; or NULL */
 	struct dev_opts dev[DEV_MAX];	/* align 0: not given */
 };
@@ -98,7 +103,8 @@ enum kv_type {
 /* How a key is given besides the INI file, and what else it checks. */
 enum kv_flag {
 	KV_CLI_VALUE	= 1 << 0,	/* -o KEY=VALUE; -o KEY is an error */
-	KV_CLI_BARE	= 1 << 1,	/* -o KEY sets a boolean to yes */
+	KV_CLI_BARE	= 1 << 1,	/* -o KEY sets a boolean to yes, or
+					   another key to its @bare */
 	KV_POW2		= 1 << 2,	/* a KV_UINT must be a power of two */
 };
 
@@ -116,6 +122,7 @@ struct kv_key {
 	unsigned flags;		/* enum kv_flag */
 	const char *opt;	/* an option of its own that sets it ("-f") */
 	const char *arg;	/* the value in --help ("N" in -o gpus=N) */
+	const char *bare;	/* what -o KEY alone sets, if not "yes" */
 	const char *help;	/* for --help; "{default}" becomes the default */
 };
 

@@ -25,6 +25,7 @@
 #include "kvfs.h"
 #include "kvio.h"
 #include "log.h"
+#include "rootwait.h"
 #include "signals.h"
 #include "sources.h"
 
@@ -356,17 +357,28 @@ static int daemon_check(struct daemon *d)
 	return fuse_args_check(c) ? -1 : 0;
 }
 
-/* Create, open and probe the backing directories. Returns 0 or -1. */
+/*
+ * Wait for the backing directories to be mounted if asked to, then create
+ * (if allowed), open and probe them. Returns 0 or -1.
+ */
 static int daemon_open_devices(struct daemon *d)
 {
 	struct dev_opts opts[DEV_MAX];
 	char err[1024];
 	unsigned i;
 
+	if (d->c->require_mounts >= 0 &&
+	    rootwait_wait(d->paths, d->npaths, d->c->require_mounts,
+			  d->c->mkdir, err, sizeof(err))) {
+		startup_error("%s", err);
+		return -1;
+	}
+
 	for (i = 0; i < DEV_MAX; i++)
 		opts[i] = d->c->dev[i];
 	beneath_init();		/* openat2, or the walk: logged if so */
-	if (devset_open(d->paths, d->npaths, opts, d->mnt, &d->devs, err,
+	if (devset_open(d->paths, d->npaths, opts,
+			d->c->mkdir ? DEVSET_MKDIR : 0, d->mnt, &d->devs, err,
 			sizeof(err))) {
 		startup_error("%s", err);
 		return -1;

@@ -162,12 +162,16 @@ static int cli_setting(struct cli *cl, const char *arg)
 	return 0;
 }
 
-/* -f, -o debug and the like: a boolean of the table set to yes. */
+/*
+ * -f, -o debug and the like: a boolean of the table set to yes, or another
+ * key given alone (-o require_mounts) set to its bare value.
+ */
 static int cli_flag(struct cli *cl, const struct kv_key *k)
 {
 	char msg[400];
 
-	if (kv_config_set(&cl->c, k->name, "yes", msg, sizeof(msg)))
+	if (kv_config_set(&cl->c, k->name, k->bare ? k->bare : "yes", msg,
+			  sizeof(msg)))
 		return cli_fail(cl, "%s", msg);
 	return 0;
 }

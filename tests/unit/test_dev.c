@@ -22,11 +22,13 @@
 #include "t_scratch.h"
 
 static char t_err[512];
+static unsigned t_flags;	/* for devset_open(): DEVSET_MKDIR but where not */
 
 static void setup(void)
 {
 	t_scratch_new("dev");
 	t_err[0] = '\0';
+	t_flags = DEVSET_MKDIR;
 }
 
 static void teardown(void)
@@ -71,7 +73,8 @@ static int t_open(struct devset **out, const struct dev_opts *opts,
 		paths[i] = va_arg(ap, char *);
 	va_end(ap);
 	t_err[0] = '\0';
-	return devset_open(paths, n, opts, mnt, out, t_err, sizeof(t_err));
+	return devset_open(paths, n, opts, t_flags, mnt, out, t_err,
+			   sizeof(t_err));
 }
 
 static void t_expect_err(int rc, int want, const char *part)
@@ -124,6 +127,27 @@ Test(dev_open, relative_path)
 	cr_assert_eq(t_open(&set, NULL, NULL, 1, "rel/kv"), 0, "%s", t_err);
 	cr_assert_not_null(realpath("rel/kv", real));
 	cr_expect_str_eq(devset_dev(set, 0)->path, real);
+	devset_free(set);
+}
+
+Test(dev_open, refuses_a_missing_directory_unless_allowed)
+{
+	struct devset *set = (struct devset *)1;
+	char *a = t_path("ok"), *b = t_path("x/y/b"), want[PATH_MAX + 64];
+	struct stat st;
+
+	cr_assert_eq(mkdir(a, 0755), 0);
+	t_flags = 0;
+	t_expect_err(t_open(&set, NULL, NULL, 2, a, b), -ENOENT,
+		     "does not exist");
+	cr_expect_null(set);
+	snprintf(want, sizeof(want),
+		 "backing directory '%s' does not exist (-o mkdir creates it)",
+		 b);
+	cr_expect_str_eq(t_err, want);
+	cr_expect_neq(stat(t_path("x"), &st), 0, "nothing was created");
+	/* an existing one opens as before */
+	cr_assert_eq(t_open(&set, NULL, NULL, 1, a), 0, "%s", t_err);
 	devset_free(set);
 }
 
