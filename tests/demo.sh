@@ -60,6 +60,8 @@ rm -rf --one-file-system "$demo"
 mkdir -p "$mnt"
 
 step "mount two backing directories (think /mnt/nvme0/kv, /mnt/nvme1/kv) as one"
+printf '$ mkdir -p %s %s\n' "${nvme0#"$root"/}" "${nvme1#"$root"/}"
+mkdir -p "$nvme0" "$nvme1"
 printf '$ kvstripe %s,%s %s -f &\n' "${nvme0#"$root"/}" "${nvme1#"$root"/}" "${mnt#"$root"/}"
 "$bin" "$nvme0,$nvme1" "$mnt" -f 2>"$demo/daemon.log" &
 pid=$!

@@ -6,8 +6,8 @@
 # "kvstripe: ", mounts nothing and leaves no backing directory it created;
 # a control character (a NUL in an INI value, an escape or a newline in an
 # argument) is one. LMCache source syntax (file://, blanks) works, missing
-# backing directories are created, an INI config file mounts and the
-# command line overrides it.
+# backing directories are created with -o mkdir (t-bootsafe: not without),
+# an INI config file mounts and the command line overrides it.
 
 # group: quick
 
@@ -58,7 +58,8 @@ t_case same-source-file-url bad_cmd "file://$T/b0,$T/b0" "$M" -f
 t_case same-source-blanks bad_cmd "$T/b0, $T/b1 ,file://$T/b1/" "$M" -f
 t_case source-not-a-directory bad_cmd "$T/b0,$T/regular" "$M" -f
 t_case source-is-mountpoint bad_cmd "$M" "$M" -f
-t_case source-inside-mountpoint bad_cmd "$T/b0,$M/inside" "$M" -f
+t_case source-inside-mountpoint bad_cmd "text:inside the mount point" \
+	"$T/b0,$M/inside" "$M" -f -o mkdir
 t_case no-mountpoint bad_cmd "$T/b0,$T/b1" -f
 t_case bad-gpus bad_cmd "$T/b0,$T/b1" "$M" -f -o gpus=abc
 t_case missing-config \
@@ -71,8 +72,9 @@ t_case nothing-inside-mountpoint nothing_inside
 # a failed start leaves no backing directory behind: not when a later one
 # is bad, not when the kernel refuses the mount
 failed_start() {
-	bad_cmd "text:not a directory" "$T/fresh/a/b,$T/regular" "$M" -f
-	bad_cmd "text:cannot mount" "$T/fresh/c" "$M" -f -o blksize=4096
+	bad_cmd "text:not a directory" "$T/fresh/a/b,$T/regular" "$M" -f \
+		-o mkdir
+	bad_cmd "text:cannot mount" "$T/fresh/c" "$M" -f -o mkdir,blksize=4096
 	[ ! -e "$T/fresh" ] || t_fail "a failed start left $(find "$T/fresh")"
 }
 t_case failed-start-leaves-nothing failed_start
@@ -110,8 +112,8 @@ no_control_dirs() {
 }
 t_case control-leaves-nothing no_control_dirs
 
-# LMCache source syntax; missing backing directories are created
-t_mount " file://$T/b0/ ,  $T/b1,file://$T/new/deep/b2 "
+# LMCache source syntax; missing backing directories are created (-o mkdir)
+t_mount " file://$T/b0/ ,  $T/b1,file://$T/new/deep/b2 " -o mkdir
 lmcache_sources() {
 	[ -d "$T/new/deep/b2" ] || t_fail "missing backing directory was not created"
 	mkdir "$M/gpu1" "$M/gpu2"
