@@ -61,21 +61,29 @@ int rootwait_dev_of(const char *path, dev_t *dev, bool *exists)
 	return 0;
 }
 
+/* Bit @i of a DEV_MAX-bit map. */
+static bool rootwait_bit(const unsigned char *map, unsigned i)
+{
+	return map[i / 8] & (1u << (i % 8));
+}
+
 /*
- * Check every path once: set bit i of @on_root (a DEV_MAX-bit map) for each
- * path on the root filesystem. Returns how many paths are not ready, or
- * -errno with the line in @err.
+ * Check every path once: set bit i of @on_root for each path on the root
+ * filesystem, and of @waiting for each one not ready (on /, or missing
+ * without @mkdir). Returns how many are not ready, or -errno with the line
+ * in @err.
  */
 static int rootwait_check(char *const *paths, unsigned count, dev_t root,
-			  bool mkdir, unsigned char *on_root, char *err,
-			  size_t errlen)
+			  bool mkdir, unsigned char *on_root,
+			  unsigned char *waiting, char *err, size_t errlen)
 {
-	unsigned i, waiting = 0;
+	unsigned i, n = 0;
 	bool exists;
 	dev_t dev;
 	int rc;
 
 	memset(on_root, 0, DEV_MAX / 8);
+	memset(waiting, 0, DEV_MAX / 8);
 	for (i = 0; i < count; i++) {
 		rc = rootwait_dev_of(paths[i], &dev, &exists);
 		if (rc) {
@@ -86,23 +94,24 @@ static int rootwait_check(char *const *paths, unsigned count, dev_t root,
 		}
 		if (dev == root)
 			on_root[i / 8] |= 1u << (i % 8);
-		if (dev == root || (!exists && !mkdir))
-			waiting++;
+		if (dev == root || (!exists && !mkdir)) {
+			waiting[i / 8] |= 1u << (i % 8);
+			n++;
+		}
 	}
-	return (int)waiting;
+	return (int)n;
 }
 
-/* "'A' (device 0), 'B' (device 2)": the paths on the root filesystem. */
+/* "'A' (device 0), 'B' (device 2)": the paths set in @map; how many. */
 static unsigned rootwait_list(char *const *paths, unsigned count,
-			      const unsigned char *on_root, char *buf,
-			      size_t len)
+			      const unsigned char *map, char *buf, size_t len)
 {
 	unsigned i, n = 0;
 	size_t used = 0;
 
 	buf[0] = '\0';
 	for (i = 0; i < count; i++) {
-		if (!(on_root[i / 8] & (1u << (i % 8))))
+		if (!rootwait_bit(map, i))
 			continue;
 		if (used < len)
 			used += (size_t)snprintf(buf + used, len - used,
@@ -125,7 +134,7 @@ int rootwait_wait(char *const *paths, unsigned count, double seconds,
 		  bool mkdir, char *err, size_t errlen)
 {
 	const struct timespec step = { 0, ROOTWAIT_STEP_NS };
-	unsigned char on_root[DEV_MAX / 8];
+	unsigned char on_root[DEV_MAX / 8], waiting[DEV_MAX / 8];
 	double start = rootwait_now(), waited = 0;
 	char list[768];
 	struct stat rst;
@@ -141,16 +150,14 @@ int rootwait_wait(char *const *paths, unsigned count, double seconds,
 		count = DEV_MAX;	/* devset_open() refuses the rest */
 	for (;;) {
 		rc = rootwait_check(paths, count, rst.st_dev, mkdir, on_root,
-				    err, errlen);
-		if (rc <= 0)
-			break;
-		if (waited >= seconds)
+				    waiting, err, errlen);
+		if (rc <= 0 || waited >= seconds)
 			break;
 		if (!waited) {
-			rootwait_list(paths, count, on_root, list,
+			rootwait_list(paths, count, waiting, list,
 				      sizeof(list));
-			log_info("waiting up to %g s for the backing directories to be mounted%s%s",
-				 seconds, list[0] ? ": on / now: " : "", list);
+			log_info("waiting up to %g s for the backing directories to be mounted: %s",
+				 seconds, list);
 		}
 		nanosleep(&step, NULL);
 		waited = rootwait_now() - start;
@@ -165,7 +172,7 @@ int rootwait_wait(char *const *paths, unsigned count, double seconds,
 			seconds);
 		return -ETIMEDOUT;
 	}
-	if (waited)
+	if (!rc && waited)
 		log_info("backing directories mounted after %.1f s", waited);
 	return 0;
 }

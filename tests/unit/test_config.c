@@ -88,6 +88,41 @@ Test(config, defaults)
 	cr_expect_not(t_c.debug);
 	cr_expect_not(t_c.single_thread);
 	cr_expect_eq(t_c.dev[0].align, 0);
+	cr_expect_not(t_c.mkdir);
+	cr_expect_lt(t_c.require_mounts, 0, "require_mounts off");
+}
+
+Test(config, boot_safety_keys)
+{
+	const struct kv_key *k = kv_config_find("require_mounts");
+	struct kv_config out;
+
+	cr_assert_eq(t_load("[kvstripe]\nmkdir = yes\nrequire_mounts = 0\n"),
+		     0, "%s", t_err);
+	cr_expect(t_c.mkdir);
+	cr_expect_float_eq(t_c.require_mounts, 0.0, 1e-9, "0: check once");
+	cr_expect_eq(t_c.set, KV_SET_MKDIR | KV_SET_REQUIRE_MOUNTS);
+	/* -o require_mounts alone sets its bare value, a number of seconds */
+	cr_assert_not_null(k);
+	cr_assert_str_eq(k->bare, KV_REQUIRE_MOUNTS_BARE);
+	cr_assert_eq(kv_config_set(&t_c, k->name, k->bare, t_err,
+				   sizeof(t_err)), 0, "%s", t_err);
+	cr_expect_float_eq(t_c.require_mounts, 30.0, 1e-9);
+	cr_expect_eq(kv_config_set(&t_c, "require_mounts", "-1", t_err,
+				   sizeof(t_err)), -EINVAL);
+	cr_expect_eq(kv_config_set(&t_c, "mkdir", "maybe", t_err,
+				   sizeof(t_err)), -EINVAL);
+	/* merged: given stays given; not given stays off */
+	cr_assert_eq(kv_config_merge(&out, &t_c, NULL), 0);
+	cr_expect(out.mkdir);
+	cr_expect_float_eq(out.require_mounts, 30.0, 1e-9);
+	kv_config_release(&out);
+	kv_config_release(&t_c);
+	kv_config_init(&t_c);
+	cr_assert_eq(kv_config_merge(&out, &t_c, NULL), 0);
+	cr_expect_not(out.mkdir);
+	cr_expect_lt(out.require_mounts, 0);
+	kv_config_release(&out);
 }
 
 Test(config, every_key)
@@ -721,8 +756,9 @@ Test(config, table_is_consistent)
 			  k->name);
 		cr_expect(!(k->flags & KV_CLI_VALUE) || k->type == KV_BOOL ||
 			  k->arg, "'%s' has no argument name", k->name);
-		cr_expect(!(k->flags & KV_CLI_BARE) || k->type == KV_BOOL,
-			  "'-o %s' alone needs a boolean", k->name);
+		cr_expect(!(k->flags & KV_CLI_BARE) || k->type == KV_BOOL ||
+			  k->bare, "'-o %s' alone needs a boolean or a value",
+			  k->name);
 		cr_expect(!k->opt || k->type == KV_BOOL,
 			  "'%s' sets a boolean", k->opt);
 		for (j = 0; j < i; j++)
@@ -745,7 +781,10 @@ Test(config, help_shows_every_command_line_key)
 	kv_config_help(mem);
 	fclose(mem);
 	for (i = 0; (k = kv_config_key(i)); i++) {
-		if (k->flags & KV_CLI_BARE)
+		if (k->bare)
+			snprintf(want, sizeof(want), "-o %s[=%s]", k->name,
+				 k->arg);
+		else if (k->flags & KV_CLI_BARE)
 			snprintf(want, sizeof(want), "-o %s ", k->name);
 		else if (k->flags & KV_CLI_VALUE)
 			snprintf(want, sizeof(want), "-o %s=%s ", k->name,
