@@ -173,6 +173,37 @@ bool place_allows(const struct place_policy *p, const char *relpath,
 	return true;
 }
 
+/* The not-full device with the most room, among those allowed if @own. */
+static int roomiest(const struct place_policy *p, const char *relpath,
+		    bool own, const uint64_t *avail, const uint64_t *minfree)
+{
+	int best = -1;
+
+	for (unsigned d = 0; d < p->ndev; d++) {
+		if (avail[d] < minfree[d])
+			continue;
+		if (own && !place_allows(p, relpath, d))
+			continue;
+		if (best < 0 || avail[d] > avail[best])
+			best = (int)d;
+	}
+	return best;
+}
+
+unsigned place_spill(const struct place_policy *p, const char *relpath,
+		     unsigned pick, const uint64_t *avail,
+		     const uint64_t *minfree)
+{
+	int d;
+
+	if (pick >= p->ndev || avail[pick] >= minfree[pick])
+		return pick;
+	d = roomiest(p, relpath, true, avail, minfree);
+	if (d < 0)
+		d = roomiest(p, relpath, false, avail, minfree);
+	return d < 0 ? pick : (unsigned)d;
+}
+
 /* The order lookups visit devices: the policy's first, then ascending. */
 unsigned place_visit(unsigned first, unsigned i)
 {

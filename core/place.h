@@ -69,6 +69,19 @@ bool place_gpu_owns(const struct place_policy *p, unsigned gpu, unsigned dev);
 bool place_allows(const struct place_policy *p, const char *relpath,
 		  unsigned dev);
 
+/*
+ * Where a new file at @relpath goes when device @pick (the policy's
+ * choice, place_pick_busy()) has too little room: device d is full when
+ * @avail[d] (its free bytes) is below @minfree[d]. Returns @pick if it is
+ * not full; else, of the devices place_allows() that are not full, the one
+ * with the most free space; else the same over every device; else @pick
+ * (nothing has room: the device itself will say ENOSPC). Ties go to the
+ * lower device. @avail and @minfree hold p->ndev entries.
+ */
+unsigned place_spill(const struct place_policy *p, const char *relpath,
+		     unsigned pick, const uint64_t *avail,
+		     const uint64_t *minfree);
+
 /* The order lookups visit devices: the policy's first, then ascending. */
 unsigned place_visit(unsigned first, unsigned i);
 

@@ -286,3 +286,50 @@ Test(place, visit_order_starts_at_the_policys_device)
 	for (unsigned i = 0; i < 4; i++)
 		cr_assert_eq(place_visit(0, i), i);
 }
+
+Test(place, spill_keeps_a_device_with_room)
+{
+	struct place_policy p = { .ndev = 3, .gpus = 0 };
+	uint64_t avail[3] = { 100, 900, 500 }, minfree[3] = { 50, 50, 50 };
+
+	for (unsigned d = 0; d < 3; d++)
+		cr_assert_eq(place_spill(&p, "top/file", d, avail, minfree), d);
+	/* minfree 0: never full, even with nothing free */
+	avail[0] = 0;
+	minfree[0] = 0;
+	cr_assert_eq(place_spill(&p, "top/file", 0, avail, minfree), 0);
+}
+
+Test(place, spill_takes_the_roomiest_allowed_device)
+{
+	struct place_policy p = { .ndev = 4, .gpus = 2 };
+	uint64_t avail[4] = { 10, 700, 300, 200 };
+	uint64_t minfree[4] = { 50, 50, 50, 50 };
+
+	/* no owner: any device, the one with the most room */
+	cr_assert_eq(place_spill(&p, "top/file", 0, avail, minfree), 1);
+	/* gpu0 owns 0 and 2: its own device with room first */
+	cr_assert_eq(place_spill(&p, "gpu0/c", 0, avail, minfree), 2);
+	/* both of gpu0's devices full: then any device */
+	avail[2] = 20;
+	cr_assert_eq(place_spill(&p, "gpu0/c", 0, avail, minfree), 1);
+	/* an LMCache key's one device full: any device */
+	cr_assert_eq(place_spill(&p, "m@4@0@abc@bf16.pt", 0, avail, minfree),
+		     1);
+	/* a device below its own minfree is not taken */
+	minfree[1] = 800;
+	cr_assert_eq(place_spill(&p, "top/file", 0, avail, minfree), 3);
+	/* ties: the lower device */
+	avail[1] = 200;
+	minfree[1] = 50;
+	cr_assert_eq(place_spill(&p, "top/file", 0, avail, minfree), 1);
+}
+
+Test(place, spill_keeps_the_pick_when_every_device_is_full)
+{
+	struct place_policy p = { .ndev = 3, .gpus = 0 };
+	uint64_t avail[3] = { 1, 2, 3 }, minfree[3] = { 10, 10, 10 };
+
+	cr_assert_eq(place_spill(&p, "top/file", 1, avail, minfree), 1);
+	cr_assert_eq(place_spill(&p, "gpu2/x", 2, avail, minfree), 2);
+}
