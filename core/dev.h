@@ -15,6 +15,7 @@
 #include <sys/statvfs.h>
 
 #include "probe.h"
+#include "space.h"
 
 #define DEV_MAX		64	/* devices per mount */
 #define DEV_ALIGN_MAX	PROBE_ALIGN_MAX	/* largest O_DIRECT alignment */
@@ -37,6 +38,8 @@ struct dev {
 /* Per-device settings from the configuration; zero means "probe". */
 struct dev_opts {
 	unsigned align;		/* force this I/O alignment (>= probed) */
+	/* new files go elsewhere below this free space (not set: the mount's) */
+	struct space_setting minfree;
 };
 
 struct devset;

@@ -113,6 +113,10 @@ struct kvfs {
 	pthread_mutex_t wmark_mu;
 	_Atomic bool nomark[DEV_MAX];
 	_Atomic unsigned torn_found;	/* torn files found since the mount */
+	/* mkent.c: a device below minfree[d] free bytes takes no new files */
+	uint64_t minfree[DEV_MAX];
+	struct space_avail avail[DEV_MAX];	/* free bytes, sampled */
+	_Atomic uint64_t spilled;	/* new files put off a full device */
 	/* the kernel opens files without asking (FUSE_NO_OPEN_SUPPORT) */
 	bool no_open;
 	/* the kernel enforces POSIX ACLs and leaves the umask to us */

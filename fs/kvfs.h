@@ -28,6 +28,9 @@ struct kvfs_params {
 				    time, 0: the default */
 	unsigned ring_threads;	/* threads serving requests through io_uring
 				   (fs/transport/), 0: /dev/fuse only */
+	const uint64_t *minfree; /* per device: bytes below which it takes no
+				    new files (core/place.h place_spill());
+				    NULL: all 0, never */
 };
 
 /* Default of kvfs_params.listing_window: some 5 MiB of memory. */

@@ -1,7 +1,8 @@
 /*
  * mkent.c - making names: create (a file on the policy's device, or a less
- * busy one), mkdir (a copy on every device), mknod, symlink and link (on
- * one device: the policy's, or the linked file's).
+ * busy one, or one with room when that is below minfree), mkdir (a copy on
+ * every device), mknod, symlink and link (on one device: the policy's or
+ * one with room, or the linked file's).
  */
 #include <fcntl.h>
 #include <sched.h>
@@ -176,18 +177,45 @@ static int make_node(struct kvfs *fs, unsigned dev, const char *path,
 			   rc);
 }
 
+/*
+ * The device for a new name at @path the policy puts on @pick: @pick, or
+ * when @pick has less free space than its minfree, place_spill()'s choice.
+ * Free space is sampled at most every SPACE_TTL_MS per device.
+ */
+static unsigned room_device(struct kvfs *fs, const char *path, unsigned pick)
+{
+	uint64_t avail[DEV_MAX];
+
+	if (!fs->minfree[pick] ||
+	    space_avail(&fs->avail[pick], kv_rootfd(fs, pick)) >=
+	    fs->minfree[pick])
+		return pick;
+	for (unsigned d = 0; d < fs->ndev; d++)
+		avail[d] = space_avail(&fs->avail[d], kv_rootfd(fs, d));
+	return place_spill(&fs->policy, path, pick, avail, fs->minfree);
+}
+
+/* Count a new name made on @dev though the policy chose @pick. */
+static void count_spill(struct kvfs *fs, unsigned dev, unsigned pick)
+{
+	if (dev != pick)
+		atomic_fetch_add_explicit(&fs->spilled, 1,
+					  memory_order_relaxed);
+}
+
 static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		       const struct maker *m)
 {
 	struct kvfs *fs = kv_fs(req);
 	char path[KV_PATH_MAX];
-	unsigned dev;
+	unsigned dev, pick;
 	int rc;
 
 	rc = kv_as_caller(req) ?: ns_child_begin(fs, parent, name, path);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
-	dev = place_pick(&fs->policy, path);
+	pick = place_pick(&fs->policy, path);
+	dev = room_device(fs, path, pick);
 	rc = name_free(fs, path);
 	if (!rc)
 		rc = caller_umask(fs, req);
@@ -197,6 +225,8 @@ static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = set_owner(fs, req, dev, path, -1, false);
 		if (rc)
 			beneath_unlink(kv_rootfd(fs, dev), path, 0);
+		else
+			count_spill(fs, dev, pick);
 		dir_changed(fs, inode_of(fs, parent));
 	}
 	if (rc) {
@@ -277,7 +307,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	struct dfile *df = NULL;
 	struct inode *in;
 	struct found f;
-	unsigned dev;
+	unsigned dev, pick;
 	int rc, marked;
 
 	rc = kv_as_caller(req) ?: kv_check_name(name);
@@ -288,7 +318,8 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 			      sizeof(path));
 	if (rc < 0)
 		goto out;
-	dev = create_device(fs, path);
+	pick = create_device(fs, path);
+	dev = room_device(fs, path, pick);
 	rc = caller_umask(fs, req);
 	if (rc)
 		goto out;
@@ -314,6 +345,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		beneath_unlink(kv_rootfd(fs, dev), path, 0);
 		goto out;
 	}
+	count_spill(fs, dev, pick);
 	f.dev = (int)dev;
 	f.dirs = 0;
 	in = inode_link(fs, inode_make_ino(fs, dev, f.st.st_ino), S_IFREG,

@@ -8,8 +8,9 @@
  * read-only and computed, and so are the root's user.kvstripe.inodes (the
  * inode table's size), user.kvstripe.writers (the files being written on
  * each device), user.kvstripe.ring (the requests taken through io_uring,
- * fs/transport/), user.kvstripe.torn (torn files found) and
- * user.kvstripe.corrupt (checksum mismatches: files, reads), and a file's
+ * fs/transport/), user.kvstripe.torn (torn files found),
+ * user.kvstripe.corrupt (checksum mismatches: files, reads) and
+ * user.kvstripe.spilled (new files put off a full device), and a file's
  * user.kvstripe.state (its write mark, wmark.h). The daemon's own
  * trusted.kvstripe.* on backing files are hidden: not listed, not read,
  * not changed.
@@ -39,6 +40,7 @@
 #define XATTR_RING "user.kvstripe.ring"		/* ditto */
 #define XATTR_TORN "user.kvstripe.torn"		/* ditto */
 #define XATTR_CORRUPT "user.kvstripe.corrupt"	/* ditto */
+#define XATTR_SPILLED "user.kvstripe.spilled"	/* ditto */
 #define XATTR_STATE "user.kvstripe.state"	/* a file's write mark */
 #define XATTR_CAPS "security.capability"
 
@@ -220,7 +222,8 @@ static bool is_ours(const char *name)
 	return !strcmp(name, XATTR_DEVICE) || !strcmp(name, XATTR_PATH) ||
 	       !strcmp(name, XATTR_INODES) || !strcmp(name, XATTR_WRITERS) ||
 	       !strcmp(name, XATTR_RING) || !strcmp(name, XATTR_TORN) ||
-	       !strcmp(name, XATTR_CORRUPT) || !strcmp(name, XATTR_STATE);
+	       !strcmp(name, XATTR_CORRUPT) || !strcmp(name, XATTR_STATE) ||
+	       !strcmp(name, XATTR_SPILLED);
 }
 
 /* What the daemon keeps on backing files (wmark.h): never the clients'. */
@@ -303,6 +306,11 @@ static int our_value(struct kvfs *fs, struct inode *in, const char *name,
 		if (in != fs->root)
 			return -ENODATA;
 		n = snprintf(val, size, "%u", atomic_load(&fs->torn_found));
+	} else if (!strcmp(name, XATTR_SPILLED)) {
+		if (in != fs->root)
+			return -ENODATA;
+		n = snprintf(val, size, "%llu",
+			     (unsigned long long)atomic_load(&fs->spilled));
 	} else if (!strcmp(name, XATTR_CORRUPT)) {
 		struct kvio_sum_stats st;
 

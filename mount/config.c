@@ -20,6 +20,7 @@
 #include "log.h"
 
 #define KV_OFF(f)	offsetof(struct kv_config, f)
+#define KV_SPACE_WANT	"bytes with K, M, G or T, or a percentage like 5%"
 
 /*
  * Every [kvstripe] key, in --help order. Adding a setting: a field in
@@ -119,6 +120,11 @@ static const struct kv_key kv_keys[] = {
 	  .help = "wait up to S seconds (alone: " KV_REQUIRE_MOUNTS_BARE
 	  ") until every backing directory is on a filesystem other than "
 	  "the one holding /, then refuse to start (default: off)" },
+	{ .name = "minfree", .type = KV_SPACE, .field = KV_SET_MINFREE,
+	  .off = KV_OFF(minfree), .flags = KV_CLI_VALUE, .arg = "SIZE",
+	  .help = "new files go to other devices when a device has less "
+	  "free space: bytes (K, M, G, T) or a percentage of the device "
+	  "(default: the smaller of 4G and 5%; 0: never)" },
 	{ .name = "fuse_options", .type = KV_OPTS, .field = KV_SET_FUSE_OPTS,
 	  .off = KV_OFF(fuse_opts), .help = "options passed to FUSE, "
 	  "comma-separated (on the command line, any -o option not ours)" },
@@ -299,6 +305,11 @@ int kv_config_set(struct kv_config *c, const char *key, const char *value,
 					   errlen);
 		*(bool *)field = b;
 		break;
+	case KV_SPACE:
+		if (space_parse(value, (struct space_setting *)field))
+			return set_invalid(key, value, KV_SPACE_WANT, err,
+					   errlen);
+		break;
 	}
 	c->set |= k->field;
 	return 0;
@@ -310,13 +321,19 @@ int kv_config_set_dev(struct kv_config *c, unsigned index, const char *key,
 	unsigned long v;
 	char want[64];
 
-	if (strcmp(key, "align"))
+	if (strcmp(key, "align") && strcmp(key, "minfree"))
 		return -ENOENT;
 	if (index >= DEV_MAX) {
 		log_format(err, errlen,
 			"invalid device number %u (expected 0 to %d)", index,
 			DEV_MAX - 1);
 		return -EINVAL;
+	}
+	if (!strcmp(key, "minfree")) {
+		if (space_parse(value, &c->dev[index].minfree))
+			return set_invalid(key, value, KV_SPACE_WANT, err,
+					   errlen);
+		return 0;
 	}
 	if (kv_config_parse_ulong(value, KV_ALIGN_MIN, DEV_ALIGN_MAX, &v) ||
 	    (v & (v - 1))) {
@@ -375,6 +392,10 @@ static int kv_copy(struct kv_config *dst, const struct kv_config *src,
 	case KV_BOOL:
 		*(bool *)to = *(const bool *)from;
 		break;
+	case KV_SPACE:
+		*(struct space_setting *)to =
+			*(const struct space_setting *)from;
+		break;
 	}
 	dst->set |= k->field;
 	return 0;
@@ -412,8 +433,12 @@ int kv_config_merge(struct kv_config *out, const struct kv_config *cli,
 	}
 	for (i = 0; i < DEV_MAX; i++) {
 		out->dev[i] = cli->dev[i];
-		if (!out->dev[i].align && file)
-			out->dev[i] = file->dev[i];
+		if (!file)
+			continue;
+		if (!out->dev[i].align)
+			out->dev[i].align = file->dev[i].align;
+		if (!out->dev[i].minfree.set)
+			out->dev[i].minfree = file->dev[i].minfree;
 	}
 	if (out->debug)
 		out->foreground = true;
@@ -430,11 +455,12 @@ int kv_config_check_devices(const struct kv_config *c, unsigned ndev,
 	unsigned i;
 
 	for (i = ndev; i < DEV_MAX; i++) {
-		if (!c->dev[i].align)
+		if (!c->dev[i].align && !c->dev[i].minfree.set)
 			continue;
 		log_format(err, errlen,
-			"'align' is set for device %u, but there %s only %u backing director%s",
-			i, ndev == 1 ? "is" : "are", ndev,
+			"'%s' is set for device %u, but there %s only %u backing director%s",
+			c->dev[i].align ? "align" : "minfree", i,
+			ndev == 1 ? "is" : "are", ndev,
 			ndev == 1 ? "y" : "ies");
 		return -EINVAL;
 	}
@@ -491,6 +517,9 @@ static void kv_help_default(const struct kv_key *k, char *buf, size_t len)
 	case KV_STR:
 	case KV_OPTS:
 		snprintf(buf, len, "none");
+		break;
+	case KV_SPACE:
+		snprintf(buf, len, "min(4G,5%%)");
 		break;
 	}
 }

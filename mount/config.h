@@ -62,6 +62,7 @@ enum kv_field {
 	KV_SET_VERIFY		= 1 << 19,
 	KV_SET_MKDIR		= 1 << 20,
 	KV_SET_REQUIRE_MOUNTS	= 1 << 21,
+	KV_SET_MINFREE		= 1 << 22,
 };
 
 struct kv_config {
@@ -88,8 +89,10 @@ struct kv_config {
 	bool verify;		/* chunk checksums stored and checked */
 	bool mkdir;		/* create a missing backing directory */
 	double require_mounts;	/* seconds to wait for mounts, < 0: off */
+	/* every device's minfree unless its [device N] sets one */
+	struct space_setting minfree;
 	char *fuse_opts;	/* comma list for libfuse, escaped; or NULL */
-	struct dev_opts dev[DEV_MAX];	/* align 0: not given */
+	struct dev_opts dev[DEV_MAX];	/* align 0, minfree unset: not given */
 };
 
 enum kv_type {
@@ -98,6 +101,7 @@ enum kv_type {
 	KV_SECONDS,	/* a decimal number, 0 or more */
 	KV_BOOL,	/* yes/no/true/false/on/off/1/0, any case */
 	KV_OPTS,	/* a libfuse option list, may be empty */
+	KV_SPACE,	/* bytes (K/M/G/T) or a percent, space_parse() */
 };
 
 /* How a key is given besides the INI file, and what else it checks. */
@@ -166,10 +170,10 @@ int kv_config_set(struct kv_config *c, const char *key, const char *value,
 		  char *err, size_t errlen);
 
 /*
- * Set per-device key @key (only "align") of device @index. Returns 0,
- * -ENOENT for an unknown key, -EINVAL for an index >= DEV_MAX or a value
- * that is not a power of two from KV_ALIGN_MIN to DEV_ALIGN_MAX (message
- * in @err).
+ * Set per-device key @key ("align" or "minfree") of device @index.
+ * Returns 0, -ENOENT for an unknown key, -EINVAL for an index >= DEV_MAX,
+ * an align that is not a power of two from KV_ALIGN_MIN to DEV_ALIGN_MAX
+ * or a minfree space_parse() refuses (message in @err).
  */
 int kv_config_set_dev(struct kv_config *c, unsigned index, const char *key,
 		      const char *value, char *err, size_t errlen);
@@ -199,7 +203,7 @@ int kv_config_merge(struct kv_config *out, const struct kv_config *cli,
 
 /*
  * Check the settings that need the device count @ndev: per-device options
- * only for devices 0..ndev-1. Returns 0, or -EINVAL with a message.
+ * (align, minfree) only for devices 0..ndev-1. Returns 0, or -EINVAL with a message.
  */
 int kv_config_check_devices(const struct kv_config *c, unsigned ndev,
 			    char *err, size_t errlen);

@@ -176,9 +176,10 @@ static void ini_dev_key(struct ini_ctx *x, const char *sec, unsigned index,
 		}
 		return;
 	}
-	if (!strcmp(name, "align") && x->c->dev[index].align) {
-		ini_error(x, x->line, "'align' is set twice in section [%s]",
-			  sec);
+	if ((!strcmp(name, "align") && x->c->dev[index].align) ||
+	    (!strcmp(name, "minfree") && x->c->dev[index].minfree.set)) {
+		ini_error(x, x->line, "'%s' is set twice in section [%s]",
+			  name, sec);
 		return;
 	}
 	rc = kv_config_set_dev(x->c, index, name, value, msg, sizeof(msg));

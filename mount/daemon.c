@@ -393,9 +393,16 @@ static int daemon_open_devices(struct daemon *d)
 static int daemon_new_fs(struct daemon *d)
 {
 	const struct kv_config *c = d->c;
+	uint64_t minfree[DEV_MAX];
 	struct kvfs_params kp;
 	int rc;
 
+	/* a device's own minfree, else the mount's, else the default */
+	for (unsigned i = 0; i < devset_count(d->devs); i++)
+		minfree[i] = space_bytes(c->dev[i].minfree.set ?
+					 &c->dev[i].minfree : &c->minfree,
+					 devset_dev(d->devs, i)->capacity);
+	kp.minfree = minfree;
 	kp.devs = d->devs;
 	kp.gpus = c->gpus;
 	kp.entry_timeout = c->entry_timeout;

@@ -332,6 +332,50 @@ Test(config, device_align)
 				       sizeof(t_err)), -ENOENT);
 }
 
+Test(config, minfree_bytes_percent_and_per_device)
+{
+	struct kv_config cli, out;
+	int rc;
+
+	cr_expect_not(t_c.minfree.set, "not set: the default");
+	cr_expect_eq(kv_config_set(&t_c, "minfree", "5%", t_err,
+				   sizeof(t_err)), 0);
+	cr_expect(t_c.minfree.percent);
+	cr_expect_eq(t_c.minfree.value, 500);
+	cr_expect_eq(kv_config_set(&t_c, "minfree", "1.5G", t_err,
+				   sizeof(t_err)), -EINVAL);
+	cr_expect_str_eq(t_err, "invalid value for 'minfree': '1.5G' (expected bytes with K, M, G or T, or a percentage like 5%)");
+	cr_expect_eq(kv_config_set_dev(&t_c, 2, "minfree", "x", t_err,
+				       sizeof(t_err)), -EINVAL);
+	cr_expect_not(t_c.dev[2].minfree.set);
+	kv_config_release(&t_c);
+
+	rc = t_load("[kvstripe]\nminfree = 2G\n"
+		    "[device 1]\nminfree = 10%\n");
+	cr_assert_eq(rc, 0, "%s", t_err);
+	cr_expect(t_c.set & KV_SET_MINFREE);
+	cr_expect_eq(t_c.minfree.value, 2ull << 30);
+	cr_expect(t_c.dev[1].minfree.set && t_c.dev[1].minfree.percent);
+	cr_expect_eq(t_c.dev[1].minfree.value, 1000);
+	cr_expect_not(t_c.dev[0].minfree.set);
+	cr_expect_eq(kv_config_check_devices(&t_c, 1, t_err, sizeof(t_err)),
+		     -EINVAL);
+	cr_expect_str_eq(t_err, "'minfree' is set for device 1, but there is only 1 backing directory");
+
+	/* -o minfree wins over the file's; [device N] comes from the file */
+	kv_config_init(&cli);
+	cr_expect_eq(kv_config_set(&cli, "minfree", "0", t_err,
+				   sizeof(t_err)), 0);
+	cr_assert_eq(kv_config_merge(&out, &cli, &t_c), 0);
+	cr_expect_eq(out.minfree.value, 0);
+	cr_expect_not(out.minfree.percent);
+	cr_expect_eq(out.dev[1].minfree.value, 1000);
+	kv_config_release(&out);
+	kv_config_release(&cli);
+	t_load_fails("[device 0]\nminfree = 1G\nminfree = 2G\n", 3,
+		     "'minfree' is set twice in section [device 0]");
+}
+
 Test(config, device_paths_instead_of_sources)
 {
 	int rc = t_load("[device 1]\npath = /mnt/nvme1/kv\n"
