@@ -3,7 +3,7 @@
 # t-spill.sh - a full device takes no new files: they spill to a device
 # with room (minfree), and stay reachable.
 #
-# Device 0 is a 64 MiB ext4 filled to the last block beside its backing
+# Device 0 is a 64 MiB ext4 filled to its last blocks beside its backing
 # directory, device 1 a plain directory. Which device the hash names for
 # each of 100 top-level names is learnt first, with empty files while
 # device 0 still has room. Then, with device 0 full:
@@ -57,7 +57,13 @@ t_umount_check
 dd if=/dev/zero of="$T/ext/filler" bs=1M status=none 2>/dev/null || true
 dd if=/dev/zero of="$T/ext/filler2" bs=4k status=none 2>/dev/null || true
 sync -f "$T/ext"
-t_case device-0-full t_eq "$(stat -f -c %a "$T/ext")" 0 "free blocks on device 0"
+# (ext4 may keep a block or two free: less than a file of 1 MiB needs)
+full() {
+	local free
+	free=$(($(stat -f -c '%a * %S' "$T/ext")))
+	[ "$free" -lt 1048576 ] || t_fail "device 0 still has $free bytes free"
+}
+t_case device-0-full full
 
 # minfree=0: the old behaviour, ENOSPC from write on the full device
 t_mount "$T/ext/b0,$T/b1" -o minfree=0
@@ -136,8 +142,10 @@ per_device() {
 	local i
 	for ((i = 0; i < N; i++)); do
 		[ "${WANT[i]}" = 0 ] || continue
-		dd if="$T/ref/f$i" of="$M/h$i" bs=1M status=none
-		t_eq "$(t_device_of "h$i")" 1 "device of h$i"
+		rm "$M/f$i"
+		dd if="$T/ref/f$i" of="$M/f$i" bs=1M status=none
+		t_eq "$(t_device_of "f$i")" 1 "device of f$i"
+		t_cmp "$T/ref/f$i" "$M/f$i"
 		return 0
 	done
 }
