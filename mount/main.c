@@ -73,6 +73,8 @@ static void usage(void)
 	kv_config_help(stdout);
 	kv_config_help_item(stdout, "-o align.N=BYTES",
 			    "force device N's O_DIRECT alignment");
+	kv_config_help_item(stdout, "-o minfree.N=SIZE",
+			    "device N's minfree, instead of the mount's");
 	kv_config_help_item(stdout, "-o OPT[,OPT...]",
 			    "anything else goes to FUSE: ro, allow_root, ...");
 	printf(
@@ -176,23 +178,23 @@ static int cli_flag(struct cli *cl, const struct kv_key *k)
 	return 0;
 }
 
-/* -o align.N=BYTES */
-static int cli_align(struct cli *cl, const char *arg)
+/* -o align.N=BYTES, -o minfree.N=SIZE: per-device key @key */
+static int cli_dev_key(struct cli *cl, const char *arg, const char *key,
+		       const char *unit)
 {
-	const char *num = arg + 6, *eq = strchr(arg, '=');
+	const char *num = arg + strlen(key) + 1, *eq = strchr(arg, '=');
 	unsigned long index;
 	char msg[400], *end;
 
 	if (!eq || eq == num || *num < '0' || *num > '9')
-		return cli_fail(cl, "invalid option '%s' (expected align.N=BYTES)",
-				arg);
+		return cli_fail(cl, "invalid option '%s' (expected %s.N=%s)",
+				arg, key, unit);
 	errno = 0;
 	index = strtoul(num, &end, 10);
 	if (errno || end != eq || index >= DEV_MAX)
 		return cli_fail(cl, "invalid device number in '%s' (expected 0 to %d)",
 				arg, DEV_MAX - 1);
-	if (kv_config_set_dev(&cl->c, index, "align", eq + 1, msg,
-			      sizeof(msg)))
+	if (kv_config_set_dev(&cl->c, index, key, eq + 1, msg, sizeof(msg)))
 		return cli_fail(cl, "%s", msg);
 	return 0;
 }
@@ -214,7 +216,9 @@ static int cli_other(struct cli *cl, const char *arg)
 		return cli_fail(cl, "unknown option '%s' (see kvstripe --help)",
 				arg);
 	if (!strncmp(arg, "align.", 6))
-		return cli_align(cl, arg);
+		return cli_dev_key(cl, arg, "align", "BYTES");
+	if (!strncmp(arg, "minfree.", 8))
+		return cli_dev_key(cl, arg, "minfree", "SIZE");
 	if (cli_needs_value(arg))
 		return cli_fail(cl, "option '%s' needs a value (-o %s=...)",
 				arg, arg);
