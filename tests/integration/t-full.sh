@@ -22,7 +22,8 @@ rc=0
 t_loopfs "$T/ext" 32M 4096 -b 4096 -O ^has_journal || rc=$?
 [ "$rc" = 0 ] || t_fail "$T_WHY"
 mkdir "$T/ext/b0" "$T/ext/ref" "$T/b1"
-t_mount "$T/ext/b0,$T/b1"
+# minfree=0: new files stay on the full device (t-spill has the spill)
+t_mount "$T/ext/b0,$T/b1" -o minfree=0
 mkdir "$T/mnt/gpu0"
 
 full_device() {
