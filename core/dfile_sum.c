@@ -139,6 +139,8 @@ void dfile_sum_wrote(struct dfile *f, const void *data, size_t len,
 {
 	struct csum_acc *a;
 
+	if (!f->io->sum.verify)
+		return;	/* nothing hashed: no lock on the write path */
 	pthread_mutex_lock(&f->sum_mu);
 	a = sum_acc(f);
 	if (a && !rc)
@@ -152,6 +154,8 @@ void dfile_sum_truncated(struct dfile *f, uint64_t old)
 {
 	struct csum_acc *a;
 
+	if (!f->io->sum.verify)
+		return;	/* nothing hashed: no lock on the write path */
 	pthread_mutex_lock(&f->sum_mu);
 	a = sum_acc(f);
 	if (a)
@@ -163,6 +167,8 @@ void dfile_sum_touched(struct dfile *f, uint64_t off, uint64_t len)
 {
 	struct csum_acc *a;
 
+	if (!f->io->sum.verify)
+		return;	/* nothing hashed: no lock on the write path */
 	pthread_mutex_lock(&f->sum_mu);
 	a = sum_acc(f);
 	if (a)
