@@ -23,6 +23,7 @@
 #include "kvfs.h"
 #include "dev.h"
 #include "deverr.h"
+#include "health.h"
 #include "place.h"
 
 struct dfile;
@@ -96,6 +97,7 @@ struct kvfs {
 	struct transport *tp;
 	struct devset *devs;
 	struct deverr *errs;	/* device errors for the log */
+	struct health *health;	/* each device's state (core/health.h) */
 	struct kvio *io;	/* kvfs_start(): every dfile's I/O engine */
 	unsigned ndev;
 	struct place_policy policy;

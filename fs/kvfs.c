@@ -33,16 +33,31 @@ static size_t fcache_limit(void)
 	return n < FCACHE_MIN ? FCACHE_MIN : n;
 }
 
-/* The devices' error log, naming files below each device's directory. */
+/*
+ * The devices' error log and health, naming files below each device's
+ * directory.
+ */
 static int errs_new(struct kvfs *fs)
 {
 	const char *roots[DEV_MAX];
+	int rc;
 
 	for (unsigned d = 0; d < fs->ndev; d++)
 		roots[d] = kv_dev(fs, d)->path;
-	return deverr_new(&(struct deverr_params){
-				  .count = fs->ndev, .roots = roots,
-			  }, &fs->errs);
+	rc = deverr_new(&(struct deverr_params){
+				.count = fs->ndev, .roots = roots,
+			}, &fs->errs);
+	if (rc)
+		return rc;
+	rc = health_new(&(struct health_params){
+				.count = fs->ndev, .roots = roots,
+				.timeout_ms = fs->p.device_timeout_ms,
+			}, &fs->health);
+	if (rc) {
+		deverr_free(fs->errs);
+		fs->errs = NULL;
+	}
+	return rc;
 }
 
 int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
@@ -113,6 +128,7 @@ err_rwlock:
 err_transport:
 	transport_free(fs->tp);
 err_errs:
+	health_free(fs->health);
 	deverr_free(fs->errs);
 err_free:
 	free(fs);
@@ -130,6 +146,7 @@ void kvfs_free(struct kvfs *fs)
 	pthread_rwlock_destroy(&fs->ns_lock);
 	transport_free(fs->tp);
 	deverr_free(fs->errs);	/* after the files: closing may fail */
+	health_free(fs->health);
 	free(fs);
 }
 

@@ -31,6 +31,9 @@ struct kvfs_params {
 	const uint64_t *minfree; /* per device: bytes below which it takes no
 				    new files (core/place.h place_spill());
 				    NULL: all 0, never */
+	unsigned device_timeout_ms; /* a device that does not answer a call
+				       within it is failed (core/health.h);
+				       0: HEALTH_TIMEOUT_MS */
 };
 
 /* Default of kvfs_params.listing_window: some 5 MiB of memory. */

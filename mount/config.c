@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "config_i.h"
+#include "health.h"
 #include "log.h"
 
 #define KV_OFF(f)	offsetof(struct kv_config, f)
@@ -125,6 +126,12 @@ static const struct kv_key kv_keys[] = {
 	  .help = "new files go to other devices when a device has less "
 	  "free space: bytes (K, M, G, T) or a percentage of the device "
 	  "(default: the smaller of 4G and 5%; 0: never)" },
+	{ .name = "device_timeout", .type = KV_SECONDS,
+	  .field = KV_SET_DEVICE_TIMEOUT, .off = KV_OFF(device_timeout),
+	  .flags = KV_CLI_VALUE | KV_POSITIVE, .arg = "S",
+	  .help = "a device that has not answered a call within S seconds "
+	  "is failed: its files get EIO, lookups and listings go on "
+	  "without it (default {default})" },
 	{ .name = "fuse_options", .type = KV_OPTS, .field = KV_SET_FUSE_OPTS,
 	  .off = KV_OFF(fuse_opts), .help = "options passed to FUSE, "
 	  "comma-separated (on the command line, any -o option not ours)" },
@@ -139,6 +146,7 @@ void kv_config_init(struct kv_config *c)
 	c->max_background = KV_DEFAULT_BACKGROUND;
 	c->write_buffers = KV_DEFAULT_WRITE_BUFFERS;
 	c->verify = true;
+	c->device_timeout = HEALTH_TIMEOUT_MS / 1000.0;
 	c->write_buffer_kb = KV_DEFAULT_WRITE_BUFFER_KB;
 	c->read_ahead_kb = KV_DEFAULT_READ_AHEAD;
 	c->read_buffers = KV_DEFAULT_READ_BUFFERS;
@@ -297,6 +305,10 @@ int kv_config_set(struct kv_config *c, const char *key, const char *value,
 		if (parse_seconds(value, &d))
 			return set_invalid(key, value, "seconds, 0 or more",
 					   err, errlen);
+		if ((k->flags & KV_POSITIVE) && (d < 0.001 || d > 3600))
+			return set_invalid(key, value,
+					   "seconds, from 0.001 to 3600", err,
+					   errlen);
 		*(double *)field = d;
 		break;
 	case KV_BOOL:

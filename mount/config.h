@@ -63,6 +63,7 @@ enum kv_field {
 	KV_SET_MKDIR		= 1 << 20,
 	KV_SET_REQUIRE_MOUNTS	= 1 << 21,
 	KV_SET_MINFREE		= 1 << 22,
+	KV_SET_DEVICE_TIMEOUT	= 1 << 23,
 };
 
 struct kv_config {
@@ -89,6 +90,7 @@ struct kv_config {
 	bool verify;		/* chunk checksums stored and checked */
 	bool mkdir;		/* create a missing backing directory */
 	double require_mounts;	/* seconds to wait for mounts, < 0: off */
+	double device_timeout;	/* seconds a device may take to answer */
 	/* every device's minfree unless its [device N] sets one */
 	struct space_setting minfree;
 	char *fuse_opts;	/* comma list for libfuse, escaped; or NULL */
@@ -110,6 +112,7 @@ enum kv_flag {
 	KV_CLI_BARE	= 1 << 1,	/* -o KEY sets a boolean to yes, or
 					   another key to its @bare */
 	KV_POW2		= 1 << 2,	/* a KV_UINT must be a power of two */
+	KV_POSITIVE	= 1 << 3,	/* a KV_SECONDS must be more than 0 */
 };
 
 /*
