@@ -185,6 +185,12 @@ void health_note_error(struct health *h, unsigned dev, int err)
 	change(h, dev, err == -EROFS ? F_RO : F_FAILED, 0, why);
 }
 
+void health_note_slow(struct health *h, unsigned dev, bool slow)
+{
+	change(h, dev, slow ? F_SLOW : 0, slow ? 0 : F_SLOW,
+	       slow ? "requests past the slow bound" : "requests fast again");
+}
+
 void health_note_full(struct health *h, unsigned dev, bool full)
 {
 	change(h, dev, full ? F_FULL : 0, full ? 0 : F_FULL,

@@ -94,6 +94,10 @@ void health_note_timeout(struct health *h, unsigned dev, const char *op);
  */
 void health_note_error(struct health *h, unsigned dev, int err);
 
+/* Device @dev's requests take longer than the slow bound (@slow), or no
+ * longer do. */
+void health_note_slow(struct health *h, unsigned dev, bool slow);
+
 /* Device @dev is below (@full) or back above its minfree. */
 void health_note_full(struct health *h, unsigned dev, bool full);
 
