@@ -13,6 +13,8 @@
  *   eio-writes  writes and fsync fail with EIO, reads work
  *   hang        reads, writes and fsync of img wait until ctl says
  *               something else, then behave as that says
+ *   slow N      each read, write and fsync of img first sleeps N ms
+ *               (1..60000), then goes to IMAGE
  *
  * Reading ctl gives the mode and how many requests failed and waited.
  * img is opened with direct_io, so the kernel caches none of it: every
@@ -32,11 +34,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum mode { M_OK, M_EIO, M_EIO_READS, M_EIO_WRITES, M_HANG };
+enum mode { M_OK, M_EIO, M_EIO_READS, M_EIO_WRITES, M_HANG, M_SLOW };
 
 static const char *const mode_name[] = {
 	[M_OK] = "ok", [M_EIO] = "eio", [M_EIO_READS] = "eio-reads",
-	[M_EIO_WRITES] = "eio-writes", [M_HANG] = "hang",
+	[M_EIO_WRITES] = "eio-writes", [M_HANG] = "hang", [M_SLOW] = "slow",
 };
 
 static struct {
@@ -44,6 +46,7 @@ static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t changed;	/* mode left hang */
 	enum mode mode;		/* under mu */
+	unsigned slow_ms;	/* of M_SLOW, under mu */
 	unsigned long failed, waited;
 } ff = {
 	.fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -53,8 +56,14 @@ static struct {
 /* Whether an I/O request on img goes ahead (0) or fails (-EIO). */
 static int ff_gate(int write)
 {
+	unsigned slow_ms;
 	int rc = 0;
 
+	pthread_mutex_lock(&ff.mu);
+	slow_ms = ff.mode == M_SLOW ? ff.slow_ms : 0;
+	pthread_mutex_unlock(&ff.mu);
+	if (slow_ms)
+		usleep(slow_ms * 1000u);
 	pthread_mutex_lock(&ff.mu);
 	if (ff.mode == M_HANG)
 		ff.waited++;
@@ -150,17 +159,27 @@ static int ff_read(const char *path, char *buf, size_t size, off_t off,
 
 static int ff_set_mode(const char *buf, size_t size)
 {
-	char word[32];
+	char word[32], *arg, *end;
 	size_t n = size < sizeof(word) - 1 ? size : sizeof(word) - 1;
+	unsigned long ms = 0;
 
 	memcpy(word, buf, n);
 	word[n] = '\0';
-	word[strcspn(word, " \t\r\n")] = '\0';
+	word[strcspn(word, "\r\n")] = '\0';
+	arg = word + strcspn(word, " \t");
+	if (*arg) {
+		*arg++ = '\0';
+		errno = 0;
+		ms = strtoul(arg, &end, 10);
+		if (errno || end == arg || *end || !ms || ms > 60000)
+			return -EINVAL;
+	}
 	for (size_t m = 0; m < sizeof(mode_name) / sizeof(mode_name[0]); m++) {
-		if (strcmp(word, mode_name[m]))
+		if (strcmp(word, mode_name[m]) || (m == M_SLOW) != !!ms)
 			continue;
 		pthread_mutex_lock(&ff.mu);
 		ff.mode = (enum mode)m;
+		ff.slow_ms = (unsigned)ms;
 		pthread_cond_broadcast(&ff.changed);
 		pthread_mutex_unlock(&ff.mu);
 		return (int)size;

@@ -258,7 +258,7 @@ t_faultext4() {
 }
 
 # t_fault MODE [CTL]: switch the faultfs (the last t_faultext4's, or CTL)
-# to MODE: ok, eio, eio-reads, eio-writes or hang (faultfs.c).
+# to MODE: ok, eio, eio-reads, eio-writes, hang or 'slow MS' (faultfs.c).
 t_fault() {
 	echo "$1" >"${2:-$T_FAULTCTL}"
 }
