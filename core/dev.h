@@ -40,6 +40,8 @@ struct dev_opts {
 	unsigned align;		/* force this I/O alignment (>= probed) */
 	/* new files go elsewhere below this free space (not set: the mount's) */
 	struct space_setting minfree;
+	/* its files take at most this much (not set: no limit of its own) */
+	struct space_setting max_size;
 };
 
 struct devset;

@@ -126,6 +126,21 @@ static const struct kv_key kv_keys[] = {
 	  .help = "new files go to other devices when a device has less "
 	  "free space: bytes (K, M, G, T) or a percentage of the device "
 	  "(default: the smaller of 4G and 5%; 0: never)" },
+	{ .name = "max_size", .type = KV_SPACE, .field = KV_SET_MAX_SIZE,
+	  .off = KV_OFF(max_size), .flags = KV_CLI_VALUE, .arg = "SIZE",
+	  .help = "the most the mount's files may take, shown by df: bytes "
+	  "(K, M, G, T) or a percentage of all devices' capacity; writes "
+	  "past it get ENOSPC (default: none)" },
+	{ .name = "evict_high", .type = KV_UINT, .field = KV_SET_EVICT_HIGH,
+	  .off = KV_OFF(evict_high), .min = 1, .max = 100,
+	  .flags = KV_CLI_VALUE, .arg = "PCT",
+	  .help = "with a max_size: when usage passes PCT % of it, remove "
+	  "the least recently read closed files (default: off)" },
+	{ .name = "evict_low", .type = KV_UINT, .field = KV_SET_EVICT_LOW,
+	  .off = KV_OFF(evict_low), .min = 0, .max = 99,
+	  .flags = KV_CLI_VALUE, .arg = "PCT",
+	  .help = "eviction goes on until usage is below PCT % of the "
+	  "max_size (below evict_high)" },
 	{ .name = "device_timeout", .type = KV_SECONDS,
 	  .field = KV_SET_DEVICE_TIMEOUT, .off = KV_OFF(device_timeout),
 	  .flags = KV_CLI_VALUE | KV_POSITIVE, .arg = "S",
@@ -333,7 +348,8 @@ int kv_config_set_dev(struct kv_config *c, unsigned index, const char *key,
 	unsigned long v;
 	char want[64];
 
-	if (strcmp(key, "align") && strcmp(key, "minfree"))
+	if (strcmp(key, "align") && strcmp(key, "minfree") &&
+	    strcmp(key, "max_size"))
 		return -ENOENT;
 	if (index >= DEV_MAX) {
 		log_format(err, errlen,
@@ -341,8 +357,10 @@ int kv_config_set_dev(struct kv_config *c, unsigned index, const char *key,
 			DEV_MAX - 1);
 		return -EINVAL;
 	}
-	if (!strcmp(key, "minfree")) {
-		if (space_parse(value, &c->dev[index].minfree))
+	if (!strcmp(key, "minfree") || !strcmp(key, "max_size")) {
+		if (space_parse(value, !strcmp(key, "minfree") ?
+					&c->dev[index].minfree :
+					&c->dev[index].max_size))
 			return set_invalid(key, value, KV_SPACE_WANT, err,
 					   errlen);
 		return 0;
@@ -451,6 +469,8 @@ int kv_config_merge(struct kv_config *out, const struct kv_config *cli,
 			out->dev[i].align = file->dev[i].align;
 		if (!out->dev[i].minfree.set)
 			out->dev[i].minfree = file->dev[i].minfree;
+		if (!out->dev[i].max_size.set)
+			out->dev[i].max_size = file->dev[i].max_size;
 	}
 	if (out->debug)
 		out->foreground = true;
@@ -461,22 +481,54 @@ err_nomem:
 	return -ENOMEM;
 }
 
+/* evict_high and evict_low: together, with a limit, low below high. */
+static int kv_config_check_evict(const struct kv_config *c, unsigned ndev,
+				 char *err, size_t errlen)
+{
+	bool high = c->set & KV_SET_EVICT_HIGH, low = c->set & KV_SET_EVICT_LOW;
+	bool limit = c->max_size.set;
+
+	for (unsigned i = 0; i < ndev && i < DEV_MAX; i++)
+		limit = limit || c->dev[i].max_size.set;
+	if (!high && !low)
+		return 0;
+	if (high != low) {
+		log_format(err, errlen, "'%s' is set without '%s' (eviction "
+			   "needs both)", high ? "evict_high" : "evict_low",
+			   high ? "evict_low" : "evict_high");
+		return -EINVAL;
+	}
+	if (!limit) {
+		log_format(err, errlen, "'evict_high' and 'evict_low' need a "
+			   "'max_size' (they are percentages of it)");
+		return -EINVAL;
+	}
+	if (c->evict_low >= c->evict_high) {
+		log_format(err, errlen, "'evict_low' (%u) must be below "
+			   "'evict_high' (%u)", c->evict_low, c->evict_high);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int kv_config_check_devices(const struct kv_config *c, unsigned ndev,
 			    char *err, size_t errlen)
 {
 	unsigned i;
 
 	for (i = ndev; i < DEV_MAX; i++) {
-		if (!c->dev[i].align && !c->dev[i].minfree.set)
+		if (!c->dev[i].align && !c->dev[i].minfree.set &&
+		    !c->dev[i].max_size.set)
 			continue;
 		log_format(err, errlen,
 			"'%s' is set for device %u, but there %s only %u backing director%s",
-			c->dev[i].align ? "align" : "minfree", i,
+			c->dev[i].align ? "align" : c->dev[i].minfree.set ?
+			"minfree" : "max_size", i,
 			ndev == 1 ? "is" : "are", ndev,
 			ndev == 1 ? "y" : "ies");
 		return -EINVAL;
 	}
-	return 0;
+	return kv_config_check_evict(c, ndev, err, errlen);
 }
 
 #define KV_HELP_INDENT	26	/* where an option's text starts */

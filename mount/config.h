@@ -64,6 +64,9 @@ enum kv_field {
 	KV_SET_REQUIRE_MOUNTS	= 1 << 21,
 	KV_SET_MINFREE		= 1 << 22,
 	KV_SET_DEVICE_TIMEOUT	= 1 << 23,
+	KV_SET_MAX_SIZE		= 1 << 24,
+	KV_SET_EVICT_HIGH	= 1 << 25,
+	KV_SET_EVICT_LOW	= 1 << 26,
 };
 
 struct kv_config {
@@ -93,6 +96,10 @@ struct kv_config {
 	double device_timeout;	/* seconds a device may take to answer */
 	/* every device's minfree unless its [device N] sets one */
 	struct space_setting minfree;
+	/* the mount's files take at most this much (not set: no limit) */
+	struct space_setting max_size;
+	unsigned evict_high;	/* % of the limit that starts eviction, 0: off */
+	unsigned evict_low;	/* % of the limit eviction goes down to */
 	char *fuse_opts;	/* comma list for libfuse, escaped; or NULL */
 	struct dev_opts dev[DEV_MAX];	/* align 0, minfree unset: not given */
 };
@@ -173,10 +180,11 @@ int kv_config_set(struct kv_config *c, const char *key, const char *value,
 		  char *err, size_t errlen);
 
 /*
- * Set per-device key @key ("align" or "minfree") of device @index.
- * Returns 0, -ENOENT for an unknown key, -EINVAL for an index >= DEV_MAX,
- * an align that is not a power of two from KV_ALIGN_MIN to DEV_ALIGN_MAX
- * or a minfree space_parse() refuses (message in @err).
+ * Set per-device key @key ("align", "minfree" or "max_size") of device
+ * @index. Returns 0, -ENOENT for an unknown key, -EINVAL for an index >=
+ * DEV_MAX, an align that is not a power of two from KV_ALIGN_MIN to
+ * DEV_ALIGN_MAX or a minfree or max_size space_parse() refuses (message
+ * in @err).
  */
 int kv_config_set_dev(struct kv_config *c, unsigned index, const char *key,
 		      const char *value, char *err, size_t errlen);
@@ -205,8 +213,11 @@ int kv_config_merge(struct kv_config *out, const struct kv_config *cli,
 		    const struct kv_config *file);
 
 /*
- * Check the settings that need the device count @ndev: per-device options
- * (align, minfree) only for devices 0..ndev-1. Returns 0, or -EINVAL with a message.
+ * Check the settings that need the device count @ndev, or each other:
+ * per-device options (align, minfree, max_size) only for devices
+ * 0..ndev-1; evict_high and evict_low given together, with a max_size
+ * (the mount's or a device's), and evict_low < evict_high. Returns 0, or
+ * -EINVAL with a message.
  */
 int kv_config_check_devices(const struct kv_config *c, unsigned ndev,
 			    char *err, size_t errlen);

@@ -177,7 +177,8 @@ static void ini_dev_key(struct ini_ctx *x, const char *sec, unsigned index,
 		return;
 	}
 	if ((!strcmp(name, "align") && x->c->dev[index].align) ||
-	    (!strcmp(name, "minfree") && x->c->dev[index].minfree.set)) {
+	    (!strcmp(name, "minfree") && x->c->dev[index].minfree.set) ||
+	    (!strcmp(name, "max_size") && x->c->dev[index].max_size.set)) {
 		ini_error(x, x->line, "'%s' is set twice in section [%s]",
 			  name, sec);
 		return;

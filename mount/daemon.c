@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -389,20 +390,49 @@ static int daemon_open_devices(struct daemon *d)
 	return 0;
 }
 
+/*
+ * The mount's max_size in bytes, 0 for none: a percentage is of all
+ * devices' capacity, as df shows it without a limit (devset_statfs()).
+ */
+static uint64_t max_size_all(const struct kv_config *c,
+			     const struct devset *devs)
+{
+	struct statvfs sv;
+	unsigned bad;
+
+	if (!c->max_size.set)
+		return 0;
+	if (!c->max_size.percent)
+		return c->max_size.value;
+	if (devset_statfs(devs, &sv, &bad))
+		return 0;
+	return space_bytes(&c->max_size, (uint64_t)sv.f_blocks * sv.f_frsize);
+}
+
 /* Build the filesystem. Returns 0 or -1. */
 static int daemon_new_fs(struct daemon *d)
 {
 	const struct kv_config *c = d->c;
-	uint64_t minfree[DEV_MAX];
+	uint64_t minfree[DEV_MAX], max_size[DEV_MAX];
 	struct kvfs_params kp;
 	int rc;
 
 	/* a device's own minfree, else the mount's, else the default */
-	for (unsigned i = 0; i < devset_count(d->devs); i++)
+	for (unsigned i = 0; i < devset_count(d->devs); i++) {
+		uint64_t cap = devset_dev(d->devs, i)->capacity;
+
 		minfree[i] = space_bytes(c->dev[i].minfree.set ?
 					 &c->dev[i].minfree : &c->minfree,
-					 devset_dev(d->devs, i)->capacity);
+					 cap);
+		/* a max_size is a device's own; not set: none */
+		max_size[i] = c->dev[i].max_size.set ?
+			      space_bytes(&c->dev[i].max_size, cap) : 0;
+	}
 	kp.minfree = minfree;
+	kp.max_size = max_size;
+	kp.max_size_all = max_size_all(c, d->devs);
+	kp.evict_high = c->evict_high;
+	kp.evict_low = c->evict_low;
 	kp.devs = d->devs;
 	kp.gpus = c->gpus;
 	kp.entry_timeout = c->entry_timeout;

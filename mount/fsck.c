@@ -92,7 +92,8 @@ static int fsck_opt(struct fsck *f, const char *item)
 		f->cli.config = strdup(eq + 1);
 		return f->cli.config ? 0 : fsck_fail("out of memory");
 	}
-	if (!strncmp(key, "align.", 6) || !strncmp(key, "minfree.", 8))
+	if (!strncmp(key, "align.", 6) || !strncmp(key, "minfree.", 8) ||
+	    !strncmp(key, "max_size.", 9))
 		return 0;	/* a mount's: nothing to fsck */
 	rc = kv_config_set(&f->cli, key, eq + 1, msg, sizeof(msg));
 	if (rc == -ENOENT)

@@ -75,6 +75,9 @@ static void usage(void)
 			    "force device N's O_DIRECT alignment");
 	kv_config_help_item(stdout, "-o minfree.N=SIZE",
 			    "device N's minfree, instead of the mount's");
+	kv_config_help_item(stdout, "-o max_size.N=SIZE",
+			    "the most device N's files may take: bytes or a "
+			    "percentage of the device");
 	kv_config_help_item(stdout, "-o OPT[,OPT...]",
 			    "anything else goes to FUSE: ro, allow_root, ...");
 	printf(
@@ -219,6 +222,8 @@ static int cli_other(struct cli *cl, const char *arg)
 		return cli_dev_key(cl, arg, "align", "BYTES");
 	if (!strncmp(arg, "minfree.", 8))
 		return cli_dev_key(cl, arg, "minfree", "SIZE");
+	if (!strncmp(arg, "max_size.", 9))
+		return cli_dev_key(cl, arg, "max_size", "SIZE");
 	if (cli_needs_value(arg))
 		return cli_fail(cl, "option '%s' needs a value (-o %s=...)",
 				arg, arg);
