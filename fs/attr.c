@@ -14,6 +14,7 @@
 #include "dfile.h"
 #include "fcache.h"
 #include "inode.h"
+#include "limit.h"
 #include "ns.h"
 #include "ops.h"
 #include "transport/transport.h"
@@ -181,6 +182,7 @@ static int truncate_marked(struct kvfs *fs, struct inode *in,
 		return kv_meta_err(fs, (unsigned)in->dev, "truncate", NULL,
 				   dfile_fd(df), began);
 	rc = dfile_truncate(df, (uint64_t)size);
+	limit_settled(fs, in, df);
 	wmark_write_end(in, rc);
 	/* no close follows a truncate(2) by path: a session it began ends */
 	if (!rc && began && by_path)
@@ -271,6 +273,7 @@ void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 	kv_meta_err(fs, bad, "statfs", "", -1, rc);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
+	limit_statfs(fs, &sv);	/* a max_size is the size df shows */
 	fuse_reply_statfs(req, &sv);
 }
 

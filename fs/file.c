@@ -16,7 +16,9 @@
 #include "fcache.h"
 #include "file.h"
 #include "inode.h"
+#include "limit.h"
 #include "ops.h"
+#include "reclaim.h"
 #include "transport/transport.h"
 #include "wmark.h"
 
@@ -114,6 +116,7 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fcache_put(fs, in);
 		return (void)fuse_reply_err(req, EIO);
 	}
+	reclaim_read(fs, in, df);	/* for eviction: recently read */
 	if (fs->splice_reads && kv_dev(fs, (unsigned)in->dev)->page_cache) {
 		read_spliced(req, df, size, off);
 		goto out;
@@ -159,6 +162,8 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	/* an unprivileged writer's write drops set-id bits */
 	if (!n && transport_kill_suidgid())
 		n = attr_kill_setid_open(req, ino, dfile_fd(df));
+	if (!n)		/* within max_size, or ENOSPC */
+		n = limit_write(fs, in, df, (uint64_t)off, size);
 	if (!n)
 		n = dfile_write(df, buf, size, (uint64_t)off);
 	if (marked)
@@ -188,6 +193,7 @@ void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		df = fcache_peek(fs, in);
 	if (df) {
 		rc = wmark_flush(fs, in, df, fi->lock_owner);
+		limit_settled(fs, in, df);	/* its blocks, now they landed */
 		fcache_put(fs, in);
 	}
 	rc = fcache_flushed(fs, in) ?: rc;
@@ -236,8 +242,10 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 		rc = dfile_write_error(df) ?:
 		     wmark_write_begin(fs, in, df, 0, false);
 		if (rc >= 0) {
-			rc = dfile_fallocate(df, mode, (uint64_t)offset,
+			rc = limit_falloc(fs, in, df, mode, (uint64_t)length) ?:
+			     dfile_fallocate(df, mode, (uint64_t)offset,
 					     (uint64_t)length);
+			limit_settled(fs, in, df);
 			wmark_write_end(in, rc);
 		}
 		fcache_put(fs, in);

@@ -85,6 +85,10 @@ struct inode {
 	_Atomic bool wunsynced;	/* a closed df left page-cache writes */
 	_Atomic bool wfailed;	/* a write of the session failed */
 
+	/* limit.h: bytes counted for the file (LIMIT_KNOWN, LIMIT_GONE) */
+	_Atomic uint64_t charged;
+	_Atomic uint64_t read_ms;	/* reclaim.c: atime last stamped, 0: not */
+
 	/* a directory's listing windows (dir.c), ditto */
 	struct dirsnap_listing *listing;
 };
@@ -119,6 +123,10 @@ struct kvfs {
 	uint64_t minfree[DEV_MAX];
 	struct space_avail avail[DEV_MAX];	/* free bytes, sampled */
 	_Atomic uint64_t spilled;	/* new files put off a full device */
+	/* limit.c, reclaim.c: max_size; NULL usage: no limit */
+	struct usage *usage;
+	uint64_t limit_size;	/* what df shows as the size */
+	struct reclaim *reclaim;	/* the usage thread */
 	/* the kernel opens files without asking (FUSE_NO_OPEN_SUPPORT) */
 	bool no_open;
 	/* the kernel enforces POSIX ACLs and leaves the umask to us */

@@ -12,6 +12,8 @@
 #include "fcache.h"
 #include "fs_i.h"
 #include "inode.h"
+#include "limit.h"
+#include "reclaim.h"
 #include "kvfs.h"
 #include "transport/transport.h"
 
@@ -104,9 +106,12 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 	rc = -pthread_mutex_init(&fs->wmark_mu, NULL);
 	if (rc)
 		goto err_cond;
-	rc = inode_table_init(fs);
+	rc = limit_init(fs);
 	if (rc)
 		goto err_wmark;
+	rc = inode_table_init(fs);
+	if (rc)
+		goto err_limit;
 	if (fstat(kv_rootfd(fs, 0), &st)) {
 		rc = -errno;
 		goto err_table;
@@ -117,6 +122,8 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 
 err_table:
 	inode_table_release(fs);
+err_limit:
+	limit_release(fs);
 err_wmark:
 	pthread_mutex_destroy(&fs->wmark_mu);
 err_cond:
@@ -140,6 +147,7 @@ void kvfs_free(struct kvfs *fs)
 	if (!fs)
 		return;
 	inode_table_release(fs);
+	limit_release(fs);
 	pthread_mutex_destroy(&fs->wmark_mu);
 	pthread_cond_destroy(&fs->fcache_closed);
 	pthread_mutex_destroy(&fs->lock);
@@ -159,11 +167,18 @@ int kvfs_start(struct kvfs *fs, struct fuse_session *se, struct kvio *io)
 	rc = transport_attach(fs->tp, se);
 	if (rc)
 		return rc;
-	return evict_start(fs);
+	rc = evict_start(fs);
+	if (rc)
+		return rc;
+	rc = reclaim_start(fs);
+	if (rc)
+		evict_stop(fs);
+	return rc;
 }
 
 void kvfs_stop(struct kvfs *fs)
 {
 	transport_stop(fs->tp);
+	reclaim_stop(fs);
 	evict_stop(fs);
 }

@@ -31,6 +31,11 @@ struct kvfs_params {
 	const uint64_t *minfree; /* per device: bytes below which it takes no
 				    new files (core/place.h place_spill());
 				    NULL: all 0, never */
+	const uint64_t *max_size; /* per device: bytes its files may take,
+				     0: no limit of its own; NULL: none */
+	uint64_t max_size_all;	/* bytes the mount's files may take, 0: none */
+	unsigned evict_high;	/* % of the limit that starts eviction, 0: off */
+	unsigned evict_low;	/* % of it eviction goes down to */
 	unsigned device_timeout_ms; /* a device that does not answer a call
 				       within it is failed (core/health.h);
 				       0: HEALTH_TIMEOUT_MS */

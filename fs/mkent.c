@@ -16,6 +16,7 @@
 #include "fcache.h"
 #include "file.h"
 #include "inode.h"
+#include "limit.h"
 #include "ns.h"
 #include "ops.h"
 #include "wmark.h"
@@ -179,20 +180,26 @@ static int make_node(struct kvfs *fs, unsigned dev, const char *path,
 
 /*
  * The device for a new name at @path the policy puts on @pick: @pick, or
- * when @pick has less free space than its minfree, place_spill()'s choice.
- * Free space is sampled at most every SPACE_TTL_MS per device.
+ * when @pick has less free space than its minfree or is at its max_size
+ * (limit.h), place_spill()'s choice, to which a device at its max_size
+ * looks full. Free space is sampled at most every SPACE_TTL_MS per device.
  */
 static unsigned room_device(struct kvfs *fs, const char *path, unsigned pick)
 {
-	uint64_t avail[DEV_MAX];
+	uint64_t avail[DEV_MAX], minfree[DEV_MAX];
 
-	if (!fs->minfree[pick] ||
+	if (!limit_dev_full(fs, pick) && (!fs->minfree[pick] ||
 	    space_avail(&fs->avail[pick], kv_rootfd(fs, pick)) >=
-	    fs->minfree[pick])
+	    fs->minfree[pick]))
 		return pick;
-	for (unsigned d = 0; d < fs->ndev; d++)
-		avail[d] = space_avail(&fs->avail[d], kv_rootfd(fs, d));
-	return place_spill(&fs->policy, path, pick, avail, fs->minfree);
+	for (unsigned d = 0; d < fs->ndev; d++) {
+		bool over = limit_dev_full(fs, d);
+
+		avail[d] = over ? 0 :
+			   space_avail(&fs->avail[d], kv_rootfd(fs, d));
+		minfree[d] = over && !fs->minfree[d] ? 1 : fs->minfree[d];
+	}
+	return place_spill(&fs->policy, path, pick, avail, minfree);
 }
 
 /* Count a new name made on @dev though the policy chose @pick. */

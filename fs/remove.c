@@ -12,6 +12,7 @@
 #include "dir.h"
 #include "fcache.h"
 #include "inode.h"
+#include "limit.h"
 #include "ops.h"
 #include "remove.h"
 
@@ -74,6 +75,7 @@ static int remove_file(struct kvfs *fs, struct inode *in,
 			   rc);
 		return rc;
 	}
+	limit_removed(fs, in, f);
 	remove_sweep_stale(fs, (unsigned)f->dev, path);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include "beneath.h"
 #include "dir.h"
 #include "inode.h"
+#include "limit.h"
 #include "ops.h"
 #include "remove.h"
 
@@ -34,19 +35,23 @@ static int rename_file(struct kvfs *fs, const struct found *s,
 		       const char *src, const char *dst, unsigned flags)
 {
 	unsigned dev = (unsigned)s->dev;
+	struct inode *tin = NULL;
 	int rc;
 
 	if (have_dst && S_ISDIR(t->st.st_mode))
 		return -EISDIR;
 	if (have_dst && !(flags & RENAME_NOREPLACE)) {
-		rc = remove_keep_open(fs, inode_find(fs, ns_found_ino(fs, t)),
-				      t, dst);
+		tin = inode_find(fs, ns_found_ino(fs, t));
+		rc = remove_keep_open(fs, tin, t, dst);
 		if (rc)
 			return rc;
 	}
 	rc = rename_on(fs, dev, src, dst, flags, true);
 	if (rc)
 		return rc;
+	/* the file renamed over leaves the count (not a link of the source) */
+	if (have_dst && (t->dev != s->dev || t->st.st_ino != s->st.st_ino))
+		limit_removed(fs, tin, t);
 	/* the replaced file may live elsewhere: the name is ours now */
 	remove_sweep_stale(fs, dev, dst);
 	return 0;

@@ -10,7 +10,8 @@
  * each device), user.kvstripe.ring (the requests taken through io_uring,
  * fs/transport/), user.kvstripe.torn (torn files found),
  * user.kvstripe.corrupt (checksum mismatches: files, reads) and
- * user.kvstripe.spilled (new files put off a full device), and a file's
+ * user.kvstripe.spilled (new files put off a full device),
+ * user.kvstripe.evicted (files and bytes eviction removed), and a file's
  * user.kvstripe.state (its write mark, wmark.h). The daemon's own
  * trusted.kvstripe.* on backing files are hidden: not listed, not read,
  * not changed.
@@ -30,6 +31,7 @@
 #include "kvio.h"
 #include "ns.h"
 #include "ops.h"
+#include "reclaim.h"
 #include "transport/transport.h"
 #include "wmark.h"
 
@@ -41,6 +43,7 @@
 #define XATTR_TORN "user.kvstripe.torn"		/* ditto */
 #define XATTR_CORRUPT "user.kvstripe.corrupt"	/* ditto */
 #define XATTR_SPILLED "user.kvstripe.spilled"	/* ditto */
+#define XATTR_EVICTED "user.kvstripe.evicted"	/* ditto */
 #define XATTR_STATE "user.kvstripe.state"	/* a file's write mark */
 #define XATTR_CAPS "security.capability"
 
@@ -223,7 +226,7 @@ static bool is_ours(const char *name)
 	       !strcmp(name, XATTR_INODES) || !strcmp(name, XATTR_WRITERS) ||
 	       !strcmp(name, XATTR_RING) || !strcmp(name, XATTR_TORN) ||
 	       !strcmp(name, XATTR_CORRUPT) || !strcmp(name, XATTR_STATE) ||
-	       !strcmp(name, XATTR_SPILLED);
+	       !strcmp(name, XATTR_SPILLED) || !strcmp(name, XATTR_EVICTED);
 }
 
 /* What the daemon keeps on backing files (wmark.h): never the clients'. */
@@ -311,6 +314,15 @@ static int our_value(struct kvfs *fs, struct inode *in, const char *name,
 			return -ENODATA;
 		n = snprintf(val, size, "%llu",
 			     (unsigned long long)atomic_load(&fs->spilled));
+	} else if (!strcmp(name, XATTR_EVICTED)) {
+		uint64_t files, bytes;
+
+		if (in != fs->root)
+			return -ENODATA;
+		/* "FILES BYTES" removed by eviction since the mount */
+		reclaim_stats(fs, &files, &bytes);
+		n = snprintf(val, size, "%llu %llu", (unsigned long long)files,
+			     (unsigned long long)bytes);
 	} else if (!strcmp(name, XATTR_CORRUPT)) {
 		struct kvio_sum_stats st;
 
