@@ -71,14 +71,20 @@ static void count_all(struct kvfs *fs, struct usage_victims *v)
 	}
 }
 
-/* Whether the daemon has @in open, or it is being written. */
+/*
+ * Whether a request uses @in, it is being written, or it was unlinked
+ * while the kernel holds it. (Clients open files without asking the
+ * daemon, FUSE_NO_OPEN_SUPPORT: an idle one is evicted as unlink would
+ * remove it, readable through its kept backing file until FORGET.)
+ */
 static bool busy(struct kvfs *fs, struct inode *in)
 {
 	unsigned char st = atomic_load(&in->wmark);
 	bool b;
 
 	pthread_mutex_lock(&fs->lock);
-	b = in->df || in->opens || in->writing || in->kept;
+	/* an idle backing file (on the fcache's list) serves no request */
+	b = (in->df && !in->on_lru) || in->opens || in->writing || in->kept;
 	pthread_mutex_unlock(&fs->lock);
 	return b || st == WMARK_OURS || st == WMARK_ENDING;
 }
@@ -221,7 +227,7 @@ static void *reclaim_main(void *arg)
 {
 	struct kvfs *fs = arg;
 	struct reclaim *r = fs->reclaim;
-	uint64_t t0 = now_ms(), rescan;
+	uint64_t t0 = now_ms(), rescan, calm = 0;
 
 	count_all(fs, NULL);
 	log_info("usage: %llu bytes on %u devices, counted in %llu ms",
@@ -230,7 +236,8 @@ static void *reclaim_main(void *arg)
 	rescan = now_ms() + RECLAIM_RESCAN_MS;
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop) {
-		bool due = r->high && usage_total(fs->usage) >= r->high;
+		bool due = r->high && usage_total(fs->usage) >= r->high &&
+			   now_ms() >= calm;
 		uint64_t freed;
 
 		if (due || r->want) {
@@ -244,6 +251,8 @@ static void *reclaim_main(void *arg)
 			pthread_cond_broadcast(&r->cond);
 			if (freed)
 				continue;
+			/* nothing could go: look again in a while */
+			calm = now_ms() + RECLAIM_CALM_MS;
 		}
 		if (now_ms() >= rescan) {
 			pthread_mutex_unlock(&r->mu);

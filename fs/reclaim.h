@@ -10,8 +10,9 @@
  * (futimens) when the inode was not stamped in the last RECLAIM_STAMP_MS,
  * so it holds across restarts at the cost of one call per file a minute.
  * A victim is skipped if it is a directory, has other links, was read
- * since the recount, or is open in the daemon: a backing file in the file
- * cache (used within FCACHE_IDLE_MS), a request on it, or being written.
+ * since the recount, or the daemon has it open: a request on it, being
+ * written (created and not closed, or under its write mark), or kept
+ * after an unlink.
  * It goes as an unlink does (fs/remove.c), and the kernel is told to drop
  * its name (FUSE_NOTIFY_INVAL_ENTRY).
  */
@@ -22,6 +23,7 @@
 
 #define RECLAIM_RESCAN_MS	(10 * 60 * 1000)  /* between recounts */
 #define RECLAIM_TICK_MS		100	/* between looks at the high mark */
+#define RECLAIM_CALM_MS		1000	/* after a pass that freed nothing */
 #define RECLAIM_STAMP_MS	(60 * 1000)	/* between atime stamps */
 #define RECLAIM_BATCH		8192	/* victims picked per pass, at most */
 #define RECLAIM_WAIT_MS		10000	/* a writer waits this long for room */
