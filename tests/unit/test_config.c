@@ -376,6 +376,85 @@ Test(config, minfree_bytes_percent_and_per_device)
 		     "'minfree' is set twice in section [device 0]");
 }
 
+Test(config, max_size_for_the_mount_and_per_device)
+{
+	struct kv_config cli, out;
+	int rc;
+
+	cr_expect_not(t_c.max_size.set, "not set: no limit");
+	cr_expect_eq(kv_config_set(&t_c, "max_size", "2.5%", t_err,
+				   sizeof(t_err)), 0);
+	cr_expect(t_c.max_size.percent);
+	cr_expect_eq(t_c.max_size.value, 250);
+	cr_expect_eq(kv_config_set(&t_c, "max_size", "10 G", t_err,
+				   sizeof(t_err)), -EINVAL);
+	cr_expect_str_eq(t_err, "invalid value for 'max_size': '10 G' (expected bytes with K, M, G or T, or a percentage like 5%)");
+	cr_expect_eq(kv_config_set_dev(&t_c, 1, "max_size", "101%", t_err,
+				       sizeof(t_err)), -EINVAL);
+	cr_expect_not(t_c.dev[1].max_size.set);
+	cr_expect_eq(kv_config_set_dev(&t_c, 1, "max_size", "3T", t_err,
+				       sizeof(t_err)), 0);
+	cr_expect_eq(t_c.dev[1].max_size.value, 3ull << 40);
+	kv_config_release(&t_c);
+
+	rc = t_load("[kvstripe]\nmax_size = 500G\n"
+		    "[device 2]\nmax_size = 50%\n");
+	cr_assert_eq(rc, 0, "%s", t_err);
+	cr_expect(t_c.set & KV_SET_MAX_SIZE);
+	cr_expect_eq(t_c.max_size.value, 500ull << 30);
+	cr_expect(t_c.dev[2].max_size.set && t_c.dev[2].max_size.percent);
+	cr_expect_eq(kv_config_check_devices(&t_c, 2, t_err, sizeof(t_err)),
+		     -EINVAL);
+	cr_expect_str_eq(t_err, "'max_size' is set for device 2, but there are only 2 backing directories");
+	cr_expect_eq(kv_config_check_devices(&t_c, 3, t_err, sizeof(t_err)),
+		     0);
+
+	/* -o max_size wins; [device N] max_size comes from the file */
+	kv_config_init(&cli);
+	cr_expect_eq(kv_config_set(&cli, "max_size", "1T", t_err,
+				   sizeof(t_err)), 0);
+	cr_assert_eq(kv_config_merge(&out, &cli, &t_c), 0);
+	cr_expect_eq(out.max_size.value, 1ull << 40);
+	cr_expect_eq(out.dev[2].max_size.value, 5000);
+	kv_config_release(&out);
+	kv_config_release(&cli);
+	t_load_fails("[device 0]\nmax_size = 1G\nmax_size = 2G\n", 3,
+		     "'max_size' is set twice in section [device 0]");
+}
+
+Test(config, eviction_marks_are_checked_together)
+{
+	cr_expect_eq(kv_config_set(&t_c, "evict_high", "0", t_err,
+				   sizeof(t_err)), -EINVAL, "1 to 100");
+	cr_expect_eq(kv_config_set(&t_c, "evict_high", "101", t_err,
+				   sizeof(t_err)), -EINVAL);
+	cr_expect_eq(kv_config_set(&t_c, "evict_low", "100", t_err,
+				   sizeof(t_err)), -EINVAL, "0 to 99");
+	/* nothing set: nothing to check */
+	cr_expect_eq(kv_config_check_devices(&t_c, 1, t_err, sizeof(t_err)),
+		     0);
+	cr_expect_eq(kv_config_set(&t_c, "evict_high", "90", t_err,
+				   sizeof(t_err)), 0);
+	cr_expect_eq(kv_config_check_devices(&t_c, 1, t_err, sizeof(t_err)),
+		     -EINVAL);
+	cr_expect_str_eq(t_err, "'evict_high' is set without 'evict_low' (eviction needs both)");
+	cr_expect_eq(kv_config_set(&t_c, "evict_low", "90", t_err,
+				   sizeof(t_err)), 0);
+	cr_expect_eq(kv_config_check_devices(&t_c, 1, t_err, sizeof(t_err)),
+		     -EINVAL);
+	cr_expect_str_eq(t_err, "'evict_high' and 'evict_low' need a 'max_size' (they are percentages of it)");
+	/* a device's max_size is a limit too */
+	cr_expect_eq(kv_config_set_dev(&t_c, 0, "max_size", "1G", t_err,
+				       sizeof(t_err)), 0);
+	cr_expect_eq(kv_config_check_devices(&t_c, 1, t_err, sizeof(t_err)),
+		     -EINVAL);
+	cr_expect_str_eq(t_err, "'evict_low' (90) must be below 'evict_high' (90)");
+	cr_expect_eq(kv_config_set(&t_c, "evict_low", "70", t_err,
+				   sizeof(t_err)), 0);
+	cr_expect_eq(kv_config_check_devices(&t_c, 1, t_err, sizeof(t_err)),
+		     0);
+}
+
 Test(config, device_paths_instead_of_sources)
 {
 	int rc = t_load("[device 1]\npath = /mnt/nvme1/kv\n"
