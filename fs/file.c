@@ -149,6 +149,12 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	n = kv_as_caller(req) ?: fcache_error(in) ?: fcache_get(fs, in, &df);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
+	/* within max_size, or ENOSPC before a byte is taken: not torn */
+	n = limit_write(fs, in, df, (uint64_t)off, size);
+	if (n < 0) {
+		fcache_put(fs, in);
+		return (void)fuse_reply_err(req, (int)-n);
+	}
 	/*
 	 * The kernel's writeback of a shared mapping may come after the last
 	 * close, with no FLUSH to end a session: it sets no mark.
@@ -162,8 +168,6 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	/* an unprivileged writer's write drops set-id bits */
 	if (!n && transport_kill_suidgid())
 		n = attr_kill_setid_open(req, ino, dfile_fd(df));
-	if (!n)		/* within max_size, or ENOSPC */
-		n = limit_write(fs, in, df, (uint64_t)off, size);
 	if (!n)
 		n = dfile_write(df, buf, size, (uint64_t)off);
 	if (marked)
@@ -240,10 +244,10 @@ void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	rc = kv_as_caller(req) ?: fcache_get(fs, in, &df);
 	if (!rc) {
 		rc = dfile_write_error(df) ?:
+		     limit_falloc(fs, in, df, mode, (uint64_t)length) ?:
 		     wmark_write_begin(fs, in, df, 0, false);
 		if (rc >= 0) {
-			rc = limit_falloc(fs, in, df, mode, (uint64_t)length) ?:
-			     dfile_fallocate(df, mode, (uint64_t)offset,
+			rc = dfile_fallocate(df, mode, (uint64_t)offset,
 					     (uint64_t)length);
 			limit_settled(fs, in, df);
 			wmark_write_end(in, rc);

@@ -52,6 +52,12 @@ try:
     cl = "ok"
 except OSError as e:
     cl = errno.errorcode[e.errno]
+# what was written reads back
+try:
+    with open(sys.argv[1], "rb") as f:
+        rd = "ok" if set(f.read()) <= {ord("x")} else "wrong"
+except OSError as e:
+    rd = errno.errorcode[e.errno]
 # a new name still works where a byte more does not
 try:
     with open(sys.argv[1] + ".new", "w"):
@@ -65,7 +71,7 @@ try:
     one = "ok"
 except OSError as e:
     one = errno.errorcode[e.errno]
-print(f"write {err} close {cl} create {mk} write-new {one}")
+print(f"write {err} close {cl} read {rd} create {mk} write-new {one}")
 EOF
 }
 
@@ -100,7 +106,7 @@ ext4_full() {
 	if [ -n "$EXT4" ]; then
 		py_fill "$EXT4/big"
 	else
-		echo "write ENOSPC close ok create ok write-new ENOSPC"
+		echo "write ENOSPC close ok read ok create ok write-new ENOSPC"
 	fi
 }
 past_limit() {
@@ -118,6 +124,11 @@ past_limit() {
 	truncate -s 8M "$M/big"
 	near "df used after a truncate" $((8 * MIB)) "$(dfb used)"
 	put c 4
+	# fallocate counts what it reserves, and is refused past the limit
+	fallocate -l 2M "$M/fa"
+	near "df used after fallocate" $((14 * MIB)) "$(dfb used)"
+	t_expect_err "No space left on device" fallocate -l 8M "$M/fb"
+	near "df used after a refused fallocate" $((14 * MIB)) "$(dfb used)"
 }
 t_case writes-past-the-limit-get-enospc-as-on-ext4 past_limit
 rm -f "$M"/*
