@@ -95,13 +95,17 @@ static int charge_to(struct kvfs *fs, struct inode *in, struct dfile *df,
 	}
 }
 
-/* Charge, giving eviction (if on) the chance to make room first. */
+/*
+ * Charge, giving eviction (if on) a few passes to make room first: a
+ * device at its own max_size may stay full while passes free bytes on
+ * the others.
+ */
 static int charge_or_wait(struct kvfs *fs, struct inode *in,
 			  struct dfile *df, uint64_t end)
 {
-	int rc;
+	int rc, tries = 0;
 
-	while ((rc = charge_to(fs, in, df, end)) == -ENOSPC)
+	while ((rc = charge_to(fs, in, df, end)) == -ENOSPC && tries++ < 3)
 		if (reclaim_room(fs))
 			break;
 	return rc;
