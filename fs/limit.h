@@ -34,9 +34,10 @@ void limit_release(struct kvfs *fs);
 
 /*
  * A write of @size bytes at @off into @in (its dfile @df) is about to be
- * taken: charge what it adds. Returns 0, or -ENOSPC when the device or
- * the mount has no room left within its max_size (with eviction on, after
- * waiting for an eviction pass that freed nothing, reclaim_room()).
+ * taken: charge what it adds. Returns 0, -ENOSPC when the device or the
+ * mount has no room left within its max_size (with eviction on, after
+ * waiting for eviction passes, reclaim_room()), or -EFBIG when @off +
+ * @size passes the largest count.
  */
 int limit_write(struct kvfs *fs, struct inode *in, struct dfile *df,
 		uint64_t off, uint64_t size);
