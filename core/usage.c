@@ -28,6 +28,7 @@ struct usage {
 	unsigned ndev;
 	uint64_t limit;
 	_Atomic int64_t total;	/* sum of the devices' delta + base */
+	_Atomic uint64_t churn;	/* bytes of every change, either way */
 	struct usage_dev dev[];
 };
 
@@ -96,6 +97,14 @@ void usage_add(struct usage *u, unsigned dev, int64_t delta)
 		return;
 	atomic_fetch_add(&u->dev[dev].delta, delta);
 	atomic_fetch_add(&u->total, delta);
+	atomic_fetch_add_explicit(&u->churn, (uint64_t)(delta < 0 ? -delta :
+							delta),
+				  memory_order_relaxed);
+}
+
+uint64_t usage_churn(const struct usage *u)
+{
+	return atomic_load_explicit(&u->churn, memory_order_relaxed);
 }
 
 int usage_charge(struct usage *u, unsigned dev, uint64_t bytes)

@@ -48,6 +48,12 @@ bool usage_counted(const struct usage *u);
 void usage_add(struct usage *u, unsigned dev, int64_t delta);
 
 /*
+ * The bytes of every change counted so far, added up either way: what
+ * it grew by while a scan ran bounds that scan's error.
+ */
+uint64_t usage_churn(const struct usage *u);
+
+/*
  * Count @bytes more on device @dev if they fit: device @dev stays within
  * its limit and the mount within its own. Returns 0 (counted), or -ENOSPC
  * (nothing counted). Concurrent charges near a limit may both be refused

@@ -59,9 +59,14 @@ static void wait_ms(struct reclaim *r, uint64_t ms)
 	pthread_cond_timedwait(&r->cond, &r->mu, &ts);
 }
 
-/* Count every device again, offering files to @v (may be NULL). */
-static void count_all(struct kvfs *fs, struct usage_victims *v)
+/*
+ * Count every device again, offering files to @v (may be NULL). Returns
+ * the bytes changed meanwhile: the most the new count may be off by.
+ */
+static uint64_t count_all(struct kvfs *fs, struct usage_victims *v)
 {
+	uint64_t churn = usage_churn(fs->usage);
+
 	for (unsigned d = 0; d < fs->ndev; d++) {
 		int rc = usage_scan(fs->usage, d, kv_rootfd(fs, d), v);
 
@@ -69,6 +74,19 @@ static void count_all(struct kvfs *fs, struct usage_victims *v)
 			log_err("device %u: cannot count its usage: %s", d,
 				strerror(-rc));
 	}
+	return usage_churn(fs->usage) - churn;
+}
+
+/*
+ * When the next recount is due: RECLAIM_RESCAN_MS away, or soon if
+ * writes during the last one (@churn bytes) may have made it off by more
+ * than RECLAIM_OFF_PCT % of the limit: its error lasts until the next.
+ */
+static uint64_t next_count(struct kvfs *fs, uint64_t churn)
+{
+	if (churn > fs->limit_size / 100 * RECLAIM_OFF_PCT)
+		return now_ms() + RECLAIM_RECOUNT_MS;
+	return now_ms() + RECLAIM_RESCAN_MS;
 }
 
 /*
@@ -227,13 +245,13 @@ static void *reclaim_main(void *arg)
 {
 	struct kvfs *fs = arg;
 	struct reclaim *r = fs->reclaim;
-	uint64_t t0 = now_ms(), rescan, calm = 0;
+	uint64_t t0 = now_ms(), rescan, calm = 0, churn;
 
-	count_all(fs, NULL);
+	churn = count_all(fs, NULL);
 	log_info("usage: %llu bytes on %u devices, counted in %llu ms",
 		 (unsigned long long)usage_total(fs->usage), fs->ndev,
 		 (unsigned long long)(now_ms() - t0));
-	rescan = now_ms() + RECLAIM_RESCAN_MS;
+	rescan = next_count(fs, churn);
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop) {
 		bool due = r->high && usage_total(fs->usage) >= r->high &&
@@ -256,9 +274,9 @@ static void *reclaim_main(void *arg)
 		}
 		if (now_ms() >= rescan) {
 			pthread_mutex_unlock(&r->mu);
-			count_all(fs, NULL);
+			churn = count_all(fs, NULL);
 			pthread_mutex_lock(&r->mu);
-			rescan = now_ms() + RECLAIM_RESCAN_MS;
+			rescan = next_count(fs, churn);
 		}
 		if (!r->stop && !r->want)
 			wait_ms(r, RECLAIM_TICK_MS);

@@ -1,8 +1,9 @@
 /*
  * reclaim.h - the usage thread of a mount with a max_size: it counts each
  * device's tree once at start, in the background (the mount serves
- * meanwhile, counting what it has seen), again every RECLAIM_RESCAN_MS,
- * and with evict_high/evict_low it evicts: when usage passes the high
+ * meanwhile, counting what it has seen), again every RECLAIM_RESCAN_MS
+ * (RECLAIM_RECOUNT_MS after a count that writes may have put off), and
+ * with evict_high/evict_low it evicts: when usage passes the high
  * mark, it removes the least recently read closed files (core/usage.h
  * picks them during a recount) until usage is below the low mark.
  *
@@ -22,6 +23,8 @@
 #include "fs_i.h"
 
 #define RECLAIM_RESCAN_MS	(10 * 60 * 1000)  /* between recounts */
+#define RECLAIM_RECOUNT_MS	5000	/* after a recount writes overlapped */
+#define RECLAIM_OFF_PCT		1	/* ... by more than this % of the limit */
 #define RECLAIM_TICK_MS		100	/* between looks at the high mark */
 #define RECLAIM_CALM_MS		1000	/* after a pass that freed nothing */
 #define RECLAIM_STAMP_MS	(60 * 1000)	/* between atime stamps */

@@ -71,6 +71,18 @@ Test(usage, never_below_zero)
 	usage_free(u);
 }
 
+Test(usage, churn_adds_up_changes_either_way)
+{
+	struct usage *u = mk(2, NULL, 10);
+
+	usage_add(u, 0, 7);
+	usage_add(u, 1, -3);
+	cr_assert_eq(usage_charge(u, 0, 7), -ENOSPC);
+	/* a refused charge is counted and taken back: both ways */
+	cr_assert_eq(usage_churn(u), 7 + 3 + 7 + 7);
+	usage_free(u);
+}
+
 Test(usage, bad_params)
 {
 	struct usage_params p = { .ndev = 0 };
