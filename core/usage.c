@@ -29,6 +29,7 @@ struct usage {
 	uint64_t limit;
 	_Atomic int64_t total;	/* sum of the devices' delta + base */
 	_Atomic uint64_t churn;	/* bytes of every change, either way */
+	_Atomic bool cancel;	/* scans stop (usage_cancel()) */
 	struct usage_dev dev[];
 };
 
@@ -321,7 +322,8 @@ static void scan_dir(struct scan *s, int fd, size_t len, unsigned depth)
 		close(fd);
 		return;
 	}
-	while ((de = readdir(d))) {
+	while (!atomic_load_explicit(&s->u->cancel, memory_order_relaxed) &&
+	       (de = readdir(d))) {
 		size_t n = strlen(de->d_name), at = len ? len + 1 : 0;
 		int sub;
 
@@ -377,8 +379,17 @@ int usage_scan(struct usage *u, unsigned dev, int rootfd,
 		.first = !atomic_load(&u->dev[dev].scanned),
 	};
 	scan_dir(s, fd, 0, 0);
+	if (atomic_load(&u->cancel)) {
+		free(s);
+		return -ECANCELED;
+	}
 	set_base(u, dev, s->count, s->d0);
 	atomic_store(&u->dev[dev].scanned, true);
 	free(s);
 	return 0;
+}
+
+void usage_cancel(struct usage *u)
+{
+	atomic_store(&u->cancel, true);
 }

@@ -111,11 +111,15 @@ uint64_t usage_victims_bytes(const struct usage_victims *v);
  * usage_dev() is the count plus the changes made meanwhile; during the
  * device's first scan it is updated as the scan goes. Files with one link
  * are offered to @v (may be NULL). One scan per device at a time.
- * Returns 0, or -errno of opening the root (nothing changed); a
- * directory that cannot be read is skipped.
+ * Returns 0, -ECANCELED after usage_cancel() (the base stays as the scan
+ * left it), or -errno of opening the root (nothing changed); a directory
+ * that cannot be read is skipped.
  */
 #define USAGE_SCAN_DEPTH 64
 int usage_scan(struct usage *u, unsigned dev, int rootfd,
 	       struct usage_victims *v);
+
+/* Make scans under way, and every later one, stop at once (at unmount). */
+void usage_cancel(struct usage *u);
 
 #endif /* CORE_USAGE_H */

@@ -27,8 +27,8 @@ struct reclaim {
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cond;	/* CLOCK_MONOTONIC: kicks and ended passes */
-	bool stop;		/* all under mu */
-	bool want;		/* a writer waits for a pass */
+	_Atomic bool stop;	/* set under mu; a pass reads it without */
+	bool want;		/* a writer waits (this and below: mu) */
 	uint64_t started;	/* passes begun */
 	uint64_t passes;	/* passes ended */
 	uint64_t last_freed;	/* bytes the last one freed */
@@ -70,6 +70,8 @@ static uint64_t count_all(struct kvfs *fs, struct usage_victims *v)
 	for (unsigned d = 0; d < fs->ndev; d++) {
 		int rc = usage_scan(fs->usage, d, kv_rootfd(fs, d), v);
 
+		if (rc == -ECANCELED)
+			break;		/* stopping */
 		if (rc)
 			log_err("device %u: cannot count its usage: %s", d,
 				strerror(-rc));
@@ -224,7 +226,8 @@ static uint64_t evict_pass(struct kvfs *fs, struct reclaim *r)
 		return 0;
 	count_all(fs, v);	/* the recount also corrects drift */
 	n = usage_victims_sort(v, &f);
-	for (size_t i = 0; i < n && usage_total(fs->usage) >= r->low; i++) {
+	for (size_t i = 0; i < n && usage_total(fs->usage) >= r->low &&
+			   !atomic_load(&r->stop); i++) {
 		if (!evict_one(fs, &f[i]))
 			continue;
 		files++;
@@ -337,6 +340,7 @@ void reclaim_stop(struct kvfs *fs)
 	r->stop = true;
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->mu);
+	usage_cancel(fs->usage);	/* a scan of a large tree ends now */
 	pthread_join(r->thread, NULL);
 	fs->reclaim = NULL;
 	pthread_cond_destroy(&r->cond);

@@ -183,6 +183,11 @@ Test(scan, keeps_changes_made_while_it_ran)
 	/* a rescan sees the tree: what was added is not in it */
 	cr_assert_eq(usage_scan(u, 0, dfd, NULL), 0);
 	cr_assert_eq(usage_total(u), a);
+	/* cancelled: scans stop, the count stays */
+	usage_cancel(u);
+	usage_add(u, 0, 1);
+	cr_assert_eq(usage_scan(u, 0, dfd, NULL), -ECANCELED);
+	cr_assert_eq(usage_total(u), a + 1);
 	usage_free(u);
 }
 
