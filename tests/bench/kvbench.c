@@ -11,6 +11,15 @@
  * ops=N short=K ticks=T" on stdout (T: CPU ticks the process given with -P
  * used during the phase); errors go to stderr with exit status 1.
  *
+ * With -T SECS a write or read command ends by itself SECS after it
+ * started even if some of its threads are stuck (a request on a hung
+ * device): a watchdog thread then prints the phase line with what the
+ * threads completed so far (rate = bytes of whole files done / seconds
+ * since the phase began, 0 if it never began) and "stalled=K", K threads
+ * not done, and the process exits with status 3. A thread in an
+ * uninterruptible wait keeps the process until that wait ends; the line
+ * is written before, so the caller can read it and go on.
+ *
  * Built by run.sh with: cc -O2 -pthread -o build/bench/kvbench kvbench.c
  */
 #ifndef _GNU_SOURCE
@@ -61,6 +70,7 @@ struct opts {
 	int streams;		/* threads, or threads per worker for mix */
 	int flags;		/* enum mode_flags */
 	pid_t pid;		/* whose CPU time to report (0: none) */
+	int limit;		/* -T: seconds until the watchdog ends it (0: none) */
 	int ndirs;
 	char *dirs[MAX_DIRS];
 };
@@ -75,8 +85,9 @@ struct job {
 	char base[PATH_MAX / 2];	/* the thread's own directory */
 	void *buf;		/* aligned, o->size rounded up to BLOCK */
 	size_t bufsize;
-	uint64_t bytes;		/* data moved */
+	uint64_t bytes;		/* data moved (read by the watchdog: atomic) */
 	uint64_t ops;		/* files written, read, created or unlinked */
+	int done;		/* the phase's work ended (atomic, for the watchdog) */
 	uint64_t shorts;	/* read() calls that returned less than asked */
 	int err;		/* 0, or 1 after a reported failure */
 };
@@ -268,7 +279,7 @@ static int put_file(struct job *j, int nr)
 	}
 	if (close(fd) < 0)
 		return fail(j, "cannot close '%s': %s", path, strerror(errno));
-	j->bytes += done;
+	__atomic_add_fetch(&j->bytes, done, __ATOMIC_RELAXED);
 	j->ops++;
 	return 0;
 }
@@ -321,7 +332,7 @@ static int get_file(struct job *j, int nr)
 	if ((o->flags & M_VERIFY) &&
 	    check_stamp(j, path, file_tag(j, nr), want))
 		return -1;
-	j->bytes += done;
+	__atomic_add_fetch(&j->bytes, done, __ATOMIC_RELAXED);
 	j->ops++;
 	return 0;
 }
@@ -400,6 +411,7 @@ static void *worker(void *arg)
 		drop_dir(j);
 		break;
 	}
+	__atomic_store_n(&j->done, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -456,6 +468,65 @@ static void free_jobs(struct job *jobs, int n)
 	free(jobs);
 }
 
+/*
+ * The watchdog of -T: what it reports if the deadline passes. Set by
+ * watch_phase when a phase starts, under watch.mu.
+ */
+static struct {
+	pthread_mutex_t mu;
+	const struct opts *o;
+	struct job *jobs;	/* of the running phase, or NULL */
+	int n;
+	double t0;		/* when the phase began */
+	unsigned long long k0;	/* the -P process's ticks then */
+	int over;		/* the phase ended and reports itself */
+} watch = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void watch_phase(struct job *jobs, int n, double t0,
+			unsigned long long k0)
+{
+	pthread_mutex_lock(&watch.mu);
+	watch.jobs = jobs;
+	watch.n = n;
+	watch.t0 = t0;
+	watch.k0 = k0;
+	pthread_mutex_unlock(&watch.mu);
+}
+
+/* Sleep until the deadline; report what was done and end the process. */
+static void *watchdog(void *arg)
+{
+	const struct opts *o = arg;
+	unsigned long long ticks = 0;
+	uint64_t bytes = 0;
+	double secs = o->limit;
+	int i, stalled = o->streams;
+
+	sleep((unsigned)o->limit);
+	pthread_mutex_lock(&watch.mu);
+	if (watch.over) {
+		pthread_mutex_unlock(&watch.mu);
+		return NULL;
+	}
+	if (watch.jobs) {
+		stalled = 0;
+		for (i = 0; i < watch.n; i++) {
+			bytes += __atomic_load_n(&watch.jobs[i].bytes,
+						 __ATOMIC_RELAXED);
+			stalled += !__atomic_load_n(&watch.jobs[i].done,
+						    __ATOMIC_ACQUIRE);
+		}
+		secs = now() - watch.t0;
+		ticks = proc_ticks(o->pid) - watch.k0;
+	}
+	printf("phase=%s rate=%.1f unit=MiB/s secs=%.4f amount=%" PRIu64
+	       " ops=0 short=0 ticks=%llu stalled=%d\n", o->cmd,
+	       bytes / 1048576.0 / secs, secs, bytes, ticks,
+	       stalled ? stalled : 1);
+	fflush(stdout);
+	_exit(3);
+}
+
 /* What one phase did, summed over its threads. */
 struct tally {
 	uint64_t bytes, ops, shorts;
@@ -479,12 +550,14 @@ static int run_phase(const struct opts *o, struct job *jobs, int n,
 	for (i = 0; i < n; i++) {
 		jobs[i].phase = phase;
 		jobs[i].bytes = jobs[i].ops = jobs[i].shorts = 0;
+		jobs[i].done = 0;
 		if (pthread_create(&jobs[i].tid, NULL, worker, &jobs[i]))
 			die("cannot start thread %d", i);
 	}
 	k0 = proc_ticks(o->pid);
 	pthread_barrier_wait(&start_line);
 	t0 = now();
+	watch_phase(jobs, n, t0, k0);
 	for (i = 0; i < n; i++) {
 		pthread_join(jobs[i].tid, NULL);
 		t->bytes += jobs[i].bytes;
@@ -520,6 +593,9 @@ static int phase(const struct opts *o, struct job *jobs, int n,
 	struct tally t = { 0 };
 	int err = run_phase(o, jobs, n, ph, &t);
 
+	pthread_mutex_lock(&watch.mu);	/* the watchdog stays quiet now */
+	watch.over = 1;
+	pthread_mutex_unlock(&watch.mu);
 	if (!err)
 		report(name, &t);
 	return err;
@@ -542,11 +618,16 @@ static int cmd_seq(const struct opts *o)
 	return err;
 }
 
-/* One phase on its own: write, read or rm. */
+/* One phase on its own: write, read or rm; with -T, a watchdog on it. */
 static int cmd_one(const struct opts *o, enum phase ph)
 {
+	pthread_t wd;
 	int n, err;
-	struct job *jobs = make_jobs(o, 0, ph != PH_RM, &n);
+	struct job *jobs;
+
+	if (o->limit && pthread_create(&wd, NULL, watchdog, (void *)o))
+		die("cannot start the watchdog");
+	jobs = make_jobs(o, 0, ph != PH_RM, &n);
 
 	if (ph == PH_READ && (o->flags & M_DROP))
 		drop_caches();
@@ -627,6 +708,8 @@ static void usage(void)
 	      "flags: -D O_DIRECT   -V check the data read   -C drop caches\n"
 	      "       before reading   -H buffers in huge pages\n"
 	      "       -P PID report PID's CPU ticks per phase\n"
+	      "       -T SECS (write, read) end after SECS even if stuck:\n"
+	      "       report what was done with stalled=K, exit status 3\n"
 	      "seq:   write, read, rm; thread i works in DIR[i %% #DIR]/s<i>/\n"
 	      "mix:   one worker per WDIR with -j threads each, in WDIR/t<i>/:\n"
 	      "       write, read twice, unlink every other file; then rm\n"
@@ -644,7 +727,7 @@ int main(int argc, char **argv)
 		usage();
 	o.cmd = argv[1];
 	optind = 2;
-	while ((c = getopt(argc, argv, "s:n:j:DVCHP:")) != -1) {
+	while ((c = getopt(argc, argv, "s:n:j:DVCHP:T:")) != -1) {
 		switch (c) {
 		case 's': o.size = parse_size(optarg); break;
 		case 'n': o.files = parse_int(optarg); break;
@@ -654,6 +737,7 @@ int main(int argc, char **argv)
 		case 'C': o.flags |= M_DROP; break;
 		case 'H': o.flags |= M_HUGE; break;
 		case 'P': o.pid = parse_int(optarg); break;
+		case 'T': o.limit = parse_int(optarg); break;
 		default: usage();
 		}
 	}
