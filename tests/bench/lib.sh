@@ -21,7 +21,9 @@ T_FS_OPTS=noatime
 W=			# work directory (mnt, logs, disk set-up) under BENCH_DISK_DIR
 B_PID=			# the daemon of the current mount
 B_MNT=			# the current kvstripe mount point
-B_PIDS=()		# every daemon started (stopped by PID if still running)
+B_PIDS=()		# every daemon and client started in the background
+			# (stopped by PID if still running)
+B_TIMERS=()		# background timers (a hang's lifter), killed at cleanup
 B_CG=			# blkio cgroup this shell was moved into (b_throttle)
 
 # --- messages --------------------------------------------------------------
@@ -117,6 +119,17 @@ b_throttle() {
 	echo $$ >"$B_CG/tasks"
 }
 
+# b_throttle_set MIBS DEV: change DEV's limit in the cgroup of b_throttle
+# to MIBS MiB/s, reads and writes each; 0 lifts it (I/O queued behind the
+# old limit then goes at once).
+b_throttle_set() {
+	local bps=$(($1 * 1048576)) mm
+	[ -n "$B_CG" ] || return 1
+	mm=$(lsblk -dno MAJ:MIN "$2" | tr -d ' ')
+	echo "$mm $bps" >"$B_CG/blkio.throttle.write_bps_device"
+	echo "$mm $bps" >"$B_CG/blkio.throttle.read_bps_device"
+}
+
 # b_unthrottle: back to the root blkio cgroup; the throttled one goes
 # once nothing runs in it (the daemon started there must have exited).
 b_unthrottle() {
@@ -131,6 +144,12 @@ b_cleanup() {
 	set +eE
 	trap '' TERM INT HUP
 	cd /
+	# a hung faultfs first: what waits on it (the daemon, clients, the
+	# machine's writeback) goes on, and everything below can be stopped
+	t_faults_ok
+	for p in "${B_TIMERS[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+	done
 	# FUSE mounts first: only then are the file systems below them free.
 	[ -z "$W" ] || t_fuse_release "$W"
 	for p in "${B_PIDS[@]}"; do

@@ -13,7 +13,9 @@
 # devices (loop devices throttled by a blkio cgroup) under one GPU worker;
 # "paced" (not in the default run) = the disk set-up's workloads on two
 # loop devices throttled to fixed speeds: device-bound without the disk's
-# run-to-run noise.
+# run-to-run noise; "isolation" (not in the default run) = device 0's
+# throughput while device 1 is slowed to 2 MiB/s or hung, against device 1
+# idle.
 #
 # Environment (defaults in brackets):
 #   BENCH_QUICK=1          smoke run, about a minute: less data, no dbench
@@ -22,6 +24,12 @@
 #   BENCH_SPREAD_MIBS=N    the spread set-up's device speed, MiB/s [100]
 #   BENCH_PACED_MIBS=LIST  the paced set-up's device speeds, MiB/s, one
 #                          set-up each ["500 1000"]
+#   BENCH_ISOLATION_MIBS=N the isolation set-up's device 0 speed [500]
+#   BENCH_ISOLATION_SLOW=N its slowed device 1's speed, MiB/s [2]
+#   BENCH_ISOLATION_MODES=LIST  client modes, any of direct buffered
+#                          ["direct buffered"]
+#   BENCH_ISOLATION_LIMIT=S  seconds a measured phase may take before it
+#                          counts as stalled [5]
 #   BENCH_WORKLOADS=LIST   any of seq mix meta dbench rss [all]
 #   BENCH_DBENCH=LIST      set-ups dbench runs on ["disk"; quick: none]
 #   BENCH_DBENCH_TIME=S    dbench seconds per run [12]
@@ -51,12 +59,17 @@ RAMKIND=${BENCH_RAM:-tmpfs}
 DISK_DIR=${BENCH_DISK_DIR:-/var/tmp}
 DBENCH_TIME=${BENCH_DBENCH_TIME:-12}
 MERGERFS=${BENCH_MERGERFS:-1}
+ISO_MIBS=${BENCH_ISOLATION_MIBS:-500}
+ISO_SLOW=${BENCH_ISOLATION_SLOW:-2}
+ISO_MODES=${BENCH_ISOLATION_MODES:-direct buffered}
+ISO_LIMIT=${BENCH_ISOLATION_LIMIT:-5}
 KVSTRIPE=${KVSTRIPE:-$B_ROOT/build/kvstripe}
 # relative paths are meant from where the script was started
 case $KVSTRIPE in /*) ;; *) KVSTRIPE=$PWD/$KVSTRIPE ;; esac
 case $DISK_DIR in /*) ;; *) DISK_DIR=$PWD/$DISK_DIR ;; esac
 cd "$B_ROOT"
 KVBENCH=$B_ROOT/build/bench/kvbench
+T_FAULTFS=$B_ROOT/build/bench/faultfs
 DOC=$B_ROOT/docs/performance.md
 
 # Data per measurement. Each seq run moves VOL per phase (split over the
@@ -64,6 +77,7 @@ DOC=$B_ROOT/docs/performance.md
 # chunks of 8 MiB each; meta is META_THREADS x META_FILES.
 if [ "$QUICK" = 1 ]; then
 	VOL_DISK=64 VOL_RAM=128 VOL_SPREAD=64 VOL_PACED=128	# MiB
+	ISO_N=4			# files of 8 MiB per stream and phase
 	MIX_DISK=1 MIX_RAM=1
 	META_THREADS=4 META_FILES=1000
 	RSS_COUNTS=${BENCH_RSS_COUNTS:-1000 10000}
@@ -71,6 +85,7 @@ if [ "$QUICK" = 1 ]; then
 	WRITE_DOC=${BENCH_DOC:-0}
 else
 	VOL_DISK=256 VOL_RAM=512 VOL_SPREAD=128 VOL_PACED=512
+	ISO_N=8
 	MIX_DISK=2 MIX_RAM=4
 	META_THREADS=4 META_FILES=5000
 	RSS_COUNTS=${BENCH_RSS_COUNTS:-1000 100000}
@@ -83,7 +98,7 @@ STREAMS="1 8"
 # Results, by row id "setup|workload" (ROWS keeps the order).
 ROWS=()
 declare -A NAT=() MNT=() UNIT=() CPU_T=() CPU_AMT=() CPU_KIND=() SHORT=()
-declare -A FAILED=() HWM=()
+declare -A FAILED=() HWM=() STALLED=()
 RSS_LINES=()
 WARNINGS=()
 
@@ -125,6 +140,12 @@ preflight() {
 	for m in $PACED_MIBS; do
 		case $m in '' | *[!0-9]* | 0) b_die "BENCH_PACED_MIBS must be numbers >= 1" ;; esac
 	done
+	for m in "$ISO_MIBS" "$ISO_SLOW" "$ISO_LIMIT"; do
+		case $m in '' | *[!0-9]* | 0) b_die "BENCH_ISOLATION_MIBS, _SLOW and _LIMIT must be numbers >= 1" ;; esac
+	done
+	for m in $ISO_MODES; do
+		case $m in direct | buffered) ;; *) b_die "BENCH_ISOLATION_MODES: direct and/or buffered" ;; esac
+	done
 }
 
 # Build the driver into build/bench/, and copy the daemon into the work
@@ -133,6 +154,13 @@ build() {
 	mkdir -p "$B_ROOT/build/bench"
 	${CC:-cc} -O2 -g -pthread -Wall -Wextra -o "$KVBENCH" \
 		"$B_ROOT/tests/bench/kvbench.c"
+	if want isolation "$SETUPS"; then
+		# shellcheck disable=SC2046	# pkg-config's flags are words
+		${CC:-cc} -O2 -g -Wall -Wextra -o "$T_FAULTFS" \
+			"$B_ROOT/tests/faultfs/faultfs.c" \
+			$(pkg-config --cflags --libs fuse3) ||
+			b_die "cannot build tests/faultfs (libfuse3-dev)"
+	fi
 	B_DAEMON=$W/kvstripe
 	cp "$KVSTRIPE" "$B_DAEMON"
 	DAEMON_ID="tree $(git -C "$B_ROOT" describe --always --dirty 2>/dev/null ||
@@ -434,7 +462,7 @@ setup_run() {
 		else
 			b_tmpfs "$D0" 3G; b_tmpfs "$D1" 3G
 		fi ;;
-	*) b_die "unknown set-up '$SETUP' (disk, ram, spread, paced)" ;;
+	*) b_die "unknown set-up '$SETUP' (disk, ram, spread, paced, isolation)" ;;
 	esac
 	for g in 0 1 2 3; do
 		mkdir -p "$D0/nat/gpu$g" "$D1/nat/gpu$g"
@@ -516,6 +544,206 @@ spread_run() {
 	t_fs_release
 }
 
+# Set-up "isolation": how much of device 0's throughput is left while
+# device 1 is in trouble. Device 0 is ext4 on a loop device over /dev/shm,
+# written whole and throttled to ISO_MIBS MiB/s (a fast device of known
+# speed, as in the paced set-up). Device 1 is ext4 on a loop device over a
+# faultfs (tests/faultfs), so that it can be slowed and hung. Conditions,
+# each on the same mount, rotated within a repetition:
+#   idle    nothing on device 1: device 0 alone, the reference
+#   slowed  device 1's loop device throttled to ISO_SLOW MiB/s (the same
+#           blkio cgroup), 4 O_DIRECT writers of 8 MiB files in gpu1/
+#           started 2 s before
+#   hung    device 1's faultfs hangs (lifted after ISO_LIFT s at most, and
+#           by the EXIT trap), the same 4 writers started 1 s before
+# Measured: 4 streams of 8 MiB files written, then read (checked), in
+# gpu0/ (device 0), each phase ended after ISO_LIMIT s by kvbench -T
+# (then "stalled", the rate counting the whole files done). The files
+# read were written and all caches dropped before the trouble began:
+# nothing calls sync or drops caches while device 1 hangs. Rows: the
+# trouble runs in the mount column against the idle runs in the native
+# column (both through the mount).
+ISO_WAIT=()		# measuring clients that may still wait on device 1
+ISO_LOAD=		# the writers on device 1
+ISO_LIFTER=		# the timer that lifts a hang
+ISO_CTL='' ISO_DEV1='' ISO_LIFT=30
+ISO_LOADN=4		# 8 MiB files per writer on device 1: more than a
+			# condition moves at 2 MiB/s
+
+# iso_kvb ARGS...: kvbench ARGS with a deadline of ISO_LIMIT s, in the
+# background; its phase line (or nothing) goes to KVB_OUT once it is
+# printed, even if stuck threads still hold the process (ISO_WAIT).
+iso_kvb() {
+	local out pid i
+	out=$(mktemp "$W/iso.XXXXXX")	# its own: a stuck one keeps its file
+	"$KVBENCH" "$@" -P "$B_PID" -T "$ISO_LIMIT" >"$out" \
+		2>>"$W/kvbench.log" &
+	pid=$!
+	B_PIDS+=("$pid")
+	ISO_WAIT+=("$pid")
+	for ((i = 0; i < (ISO_LIMIT + 5) * 10; i++)); do
+		grep -q '^phase=' "$out" && break
+		t_alive "$pid" || break
+		sleep 0.1
+	done
+	KVB_OUT=$(grep '^phase=' "$out" || true)
+	rm -f "$out"
+	if [ -z "$KVB_OUT" ]; then
+		warn "isolation: kvbench $1 gave no result"
+		tail -n 2 "$W/kvbench.log" | sed 's/^/  /' >&2
+	fi
+}
+
+# iso_take SIDE PHASE ROWS: take, and count a stalled run in the first row.
+iso_take() {
+	local line
+	take "$@"
+	line=$(grep "^phase=$2 " <<<"$KVB_OUT" || true)
+	if [ -n "$line" ] && [ "$(b_field stalled "$line")" != 0 ]; then
+		STALLED[${3%%,*}]=$((${STALLED[${3%%,*}]:-0} + 1))
+	fi
+}
+
+# iso_on COND TAG: put device 1 in trouble COND; start its writers.
+iso_on() {
+	local settle=2
+	case $1 in
+	idle) return 0 ;;
+	slowed) b_throttle_set "$ISO_SLOW" "$ISO_DEV1" ;;
+	hung)
+		settle=1
+		t_fault hang "$ISO_CTL"
+		# lifted whatever happens to this script; kill ends the timer
+		(trap 'kill "$s" 2>/dev/null; exit 0' TERM
+		 sleep "$ISO_LIFT" & s=$!
+		 wait "$s"
+		 echo ok >"$ISO_CTL") 2>/dev/null &
+		ISO_LIFTER=$!
+		B_TIMERS+=("$ISO_LIFTER") ;;
+	esac
+	"$KVBENCH" write -s 8M -n "$ISO_LOADN" -j 4 -D -H "$MP/gpu1/l$2" \
+		>/dev/null 2>&1 &
+	ISO_LOAD=$!
+	B_PIDS+=("$ISO_LOAD")
+	sleep "$settle"
+}
+
+# iso_off COND: end the writers, lift the trouble, wait (30 s at most
+# each) for every client that waited on device 1.
+iso_off() {
+	local p
+	[ -z "$ISO_LOAD" ] || kill -KILL "$ISO_LOAD" 2>/dev/null
+	case $1 in
+	slowed) b_throttle_set 0 "$ISO_DEV1" ;;
+	hung)
+		t_fault ok "$ISO_CTL"
+		kill -TERM "$ISO_LIFTER" 2>/dev/null
+		wait "$ISO_LIFTER" 2>/dev/null
+		ISO_LIFTER= ;;
+	esac
+	for p in $ISO_LOAD "${ISO_WAIT[@]}"; do
+		if t_wait_exit "$p" 30; then
+			wait "$p" 2>/dev/null || true
+		else
+			warn "isolation: client $p still waits 30 s after device 1 was well"
+		fi
+	done
+	ISO_LOAD='' ISO_WAIT=()
+}
+
+# iso_once COND TAG: one measurement of every mode under COND.
+iso_once() {
+	local c=$1 tag=$2 side=mount m f rw rr
+	local -a fl
+	[ "$c" = idle ] && side=native
+	mkdir -p "$MP/gpu0/r$tag"
+	"$KVBENCH" write -s 8M -n "$ISO_N" -j 4 -D -H "$MP/gpu0/r$tag" \
+		>/dev/null 2>>"$W/kvbench.log" || {
+		warn "isolation: the files to read could not be written"
+		tail -n 2 "$W/kvbench.log" | sed 's/^/  /' >&2
+	}
+	# every directory a client will use exists and is looked up again
+	# after the drop, as a cache's own directories would be
+	for f in 0 1 2 3; do
+		mkdir -p "$MP/gpu1/l$tag/s$f"
+		for m in $ISO_MODES; do
+			mkdir -p "$MP/gpu0/w$m$tag/s$f"
+		done
+	done
+	b_drop_caches
+	iso_on "$c" "$tag"
+	for m in $ISO_MODES; do
+		fl=(-D)
+		[ "$m" = buffered ] && fl=()
+		rw=${ISO_ROW[w$m$c]} rr=${ISO_ROW[r$m$c]}
+		iso_kvb write -s 8M -n "$ISO_N" -j 4 -H "${fl[@]}" "$MP/gpu0/w$m$tag"
+		iso_take "$side" write "$rw"
+		iso_kvb read -s 8M -n "$ISO_N" -j 4 -H -V "${fl[@]}" "$MP/gpu0/r$tag"
+		iso_take "$side" read "$rr"
+	done
+	iso_off "$c"
+	rm -rf "$MP/gpu0/r$tag" "$MP/gpu1/l$tag" 2>/dev/null || true
+	for m in $ISO_MODES; do
+		rm -rf "$MP/gpu0/w$m$tag" 2>/dev/null || true
+	done
+}
+
+isolation_run() {
+	local rep i c m k dev0 rc=0 p=isolation\|
+	local -a conds=(idle slowed hung)
+	local -A what=([slowed]="dev 1 at $ISO_SLOW MiB/s" [hung]="dev 1 hung")
+	declare -gA ISO_ROW=()
+	SETUP=isolation
+	D0=$W/iso/d0 D1=$W/iso/d1
+	b_loopfs "$D0" 2G full
+	dev0=$(b_loopdev "$D0")
+	t_faultext4 "$D1" 1G || rc=$?
+	if [ "$rc" != 0 ]; then
+		warn "isolation: no faulting device ($T_WHY); set-up skipped"
+		t_fs_release
+		return 0
+	fi
+	ISO_CTL=$T_FAULTCTL
+	ISO_DEV1=$(b_loopdev "$D1")
+	if ! b_throttle "$ISO_MIBS" "$dev0"; then
+		warn "isolation: no blkio cgroup controller here; set-up skipped"
+		t_fs_release
+		return 0
+	fi
+	MP=$W/mnt
+	mkdir -p "$MP"
+	b_mount "$D0,$D1" "$MP"
+	mkdir -p "$MP/gpu0" "$MP/gpu1"
+	# the idle runs are the reference of both trouble conditions
+	for m in $ISO_MODES; do
+		k=O_DIRECT
+		[ "$m" = buffered ] && k=buffered
+		for c in slowed hung; do
+			ISO_ROW[w$m$c]="${p}write 8M x4 $k beside ${what[$c]}"
+			ISO_ROW[r$m$c]="${p}read 8M x4 $k beside ${what[$c]}"
+			row "${ISO_ROW[w$m$c]}" MiB/s
+			row "${ISO_ROW[r$m$c]}" MiB/s
+		done
+		ISO_ROW[w${m}idle]="${ISO_ROW[w${m}slowed]},${ISO_ROW[w${m}hung]}"
+		ISO_ROW[r${m}idle]="${ISO_ROW[r${m}slowed]},${ISO_ROW[r${m}hung]}"
+	done
+	# a hang lasts the settling second and every phase's limit at most
+	# shellcheck disable=SC2086	# the list is meant to split
+	set -- $ISO_MODES
+	ISO_LIFT=$((1 + 2 * $# * (ISO_LIMIT + 1) + 5))
+	b_log "isolation: 4 x $ISO_N file(s) of 8 MiB on device 0 at $ISO_MIBS MiB/s; device 1 idle, at $ISO_SLOW MiB/s, hung (${ISO_LIMIT}s per phase at most)"
+	for ((rep = 0; rep < REPS; rep++)); do
+		for ((i = 0; i < 3; i++)); do
+			c=${conds[(rep + i) % 3]}
+			iso_once "$c" "$rep$c"
+		done
+	done
+	HWM[$SETUP]=$(b_status_kb VmHWM)
+	b_umount || warn "isolation: the daemon did not exit 0 after unmount"
+	b_unthrottle
+	t_fs_release
+}
+
 # rss_check N: N empty files made directly in the backing directories
 # (gpu0/ on device 0, gpu1/ on device 1), mount, find + du over the mount,
 # read a few; the daemon's RSS before, after, and after the kernel forgot.
@@ -591,6 +819,8 @@ result_lines() {
 		note=
 		[ -n "${FAILED[$r]:-}" ] && note="run(s) failed"
 		[ -n "${SHORT[$r]:-}" ] && note="${note:+$note; }${SHORT[$r]} short read(s)"
+		[ -n "${STALLED[$r]:-}" ] &&
+			note="${note:+$note; }stalled in ${STALLED[$r]} run(s)"
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${r%%|*}" \
 			"${r#*|}" "${UNIT[$r]}" "$nat" "$mnt" \
 			"$(ratio "$nat" "$mnt")" "$spread" "$(cpu_text "$r")" "$note"
@@ -616,6 +846,8 @@ print_table() {
 			"$s" "$w" "$u" "$n" "$m" "$q" "$sp" "$c" "$note"
 	done
 	echo "(* buffered rows: client buffered I/O on the mount vs O_DIRECT on the backing directory)"
+	want isolation "$SETUPS" &&
+		echo "(isolation rows: both columns through the mount, native = device 1 idle, mount = device 1 in trouble)"
 	memory_lines | sed 's/^/  /'
 }
 
@@ -674,6 +906,10 @@ targets() {
 			if (!($1 in paced)) { paced[$1] = 1; porder[++np] = $1 }
 		}
 		if ($2 ~ /^create\+unlink/) { k = "meta" $1; lo[k] = q; cnt[k]++ }
+		if ($1 == "isolation") {
+			k = ($2 ~ /hung/) ? "isoh" : "isos"
+			if (!(k in lo) || q < lo[k]) lo[k] = q; cnt[k]++
+		}
 		if ($2 ~ /^dbench 4/) { k = "db" $1; lo[k] = $5 + 0; cnt[k]++ }
 	}
 	END {
@@ -692,6 +928,8 @@ targets() {
 			check("paced devices at " m " MiB/s, 1 stream (worst row)", 0.85, lo[p " 1"], cnt[p " 1"])
 			check("KV mix, paced devices at " m " MiB/s", 0.95, lo["mix" p], cnt["mix" p])
 		}
+		check("isolation: device 0 beside device 1 slowed (worst row)", 0.9, lo["isos"], cnt["isos"])
+		check("isolation: device 0 beside device 1 hung (worst row)", 0.9, lo["isoh"], cnt["isoh"])
 		check("create+unlink, disk", 0.3, lo["metadisk"], cnt["metadisk"])
 		check("create+unlink, ram", 0.3, lo["metaram"], cnt["metaram"])
 		# twice mergerfs of this run, else of the issue (110-123 MB/s)
@@ -732,6 +970,9 @@ machine() {
 	want paced "$SETUPS" &&
 		printf -- '- paced set-ups: ext4 on two loop devices (direct-io=on, 4 KiB sectors) over /dev/shm files written whole, each throttled to %s MiB/s (reads and writes each)\n' \
 			"$(echo $PACED_MIBS | sed 's/ / or /g')"
+	want isolation "$SETUPS" &&
+		printf -- '- isolation set-up: device 0 ext4 on a loop device over a /dev/shm file written whole, throttled to %s MiB/s; device 1 ext4 (no journal) on a loop device over a faultfs, idle, throttled to %s MiB/s under 4 O_DIRECT writers, or hung under them; each phase ends after %s s (stalled)\n' \
+			"$ISO_MIBS" "$ISO_SLOW" "$ISO_LIMIT"
 	printf -- '- daemon: %s (%s)%s\n' "${KVSTRIPE#"$B_ROOT"/}" "$DAEMON_ID" \
 		"${BENCH_MOUNT_OPTS:+, options $BENCH_MOUNT_OPTS}"
 }
@@ -768,6 +1009,11 @@ doc_block() {
 	echo
 	echo "\\* buffered rows: the client uses buffered I/O on the mount; the"
 	echo "native column is the same O_DIRECT measurement as the row above it."
+	if want isolation "$SETUPS"; then
+		echo "Isolation rows: both columns are device 0 through the mount, the"
+		echo "native column with device 1 idle, the mount column with device 1"
+		echo "in trouble; a stalled run counts the whole files it completed."
+	fi
 	echo
 	memory_lines | sed 's/^/- /'
 	echo
@@ -825,6 +1071,7 @@ main() {
 	for s in $SETUPS; do
 		case $s in
 		spread) want seq "$WORKLOADS" && spread_run ;;
+		isolation) want seq "$WORKLOADS" && isolation_run ;;
 		paced) for n in $PACED_MIBS; do setup_run "paced$n"; done ;;
 		*) setup_run "$s" ;;
 		esac
