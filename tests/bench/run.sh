@@ -24,12 +24,12 @@
 #   BENCH_SPREAD_MIBS=N    the spread set-up's device speed, MiB/s [100]
 #   BENCH_PACED_MIBS=LIST  the paced set-up's device speeds, MiB/s, one
 #                          set-up each ["500 1000"]
-#   BENCH_ISOLATION_MIBS=N the isolation set-up's device 0 speed [500]
+#   BENCH_ISOLATION_MIBS=N the isolation set-up's device 0 speed [1000]
 #   BENCH_ISOLATION_SLOW=N its slowed device 1's speed, MiB/s [2]
 #   BENCH_ISOLATION_MODES=LIST  client modes, any of direct buffered
-#                          ["direct buffered"]
+#                          [direct]
 #   BENCH_ISOLATION_LIMIT=S  seconds a measured phase may take before it
-#                          counts as stalled [5]
+#                          counts as stalled [6; quick: 3]
 #   BENCH_WORKLOADS=LIST   any of seq mix meta dbench rss [all]
 #   BENCH_DBENCH=LIST      set-ups dbench runs on ["disk"; quick: none]
 #   BENCH_DBENCH_TIME=S    dbench seconds per run [12]
@@ -59,10 +59,9 @@ RAMKIND=${BENCH_RAM:-tmpfs}
 DISK_DIR=${BENCH_DISK_DIR:-/var/tmp}
 DBENCH_TIME=${BENCH_DBENCH_TIME:-12}
 MERGERFS=${BENCH_MERGERFS:-1}
-ISO_MIBS=${BENCH_ISOLATION_MIBS:-500}
+ISO_MODES=${BENCH_ISOLATION_MODES:-direct}
+ISO_MIBS=${BENCH_ISOLATION_MIBS:-1000}
 ISO_SLOW=${BENCH_ISOLATION_SLOW:-2}
-ISO_MODES=${BENCH_ISOLATION_MODES:-direct buffered}
-ISO_LIMIT=${BENCH_ISOLATION_LIMIT:-5}
 KVSTRIPE=${KVSTRIPE:-$B_ROOT/build/kvstripe}
 # relative paths are meant from where the script was started
 case $KVSTRIPE in /*) ;; *) KVSTRIPE=$PWD/$KVSTRIPE ;; esac
@@ -77,7 +76,8 @@ DOC=$B_ROOT/docs/performance.md
 # chunks of 8 MiB each; meta is META_THREADS x META_FILES.
 if [ "$QUICK" = 1 ]; then
 	VOL_DISK=64 VOL_RAM=128 VOL_SPREAD=64 VOL_PACED=128	# MiB
-	ISO_N=4			# files of 8 MiB per stream and phase
+	ISO_N=16		# files of 8 MiB per stream and phase
+	ISO_LIMIT=${BENCH_ISOLATION_LIMIT:-3}
 	MIX_DISK=1 MIX_RAM=1
 	META_THREADS=4 META_FILES=1000
 	RSS_COUNTS=${BENCH_RSS_COUNTS:-1000 10000}
@@ -85,7 +85,8 @@ if [ "$QUICK" = 1 ]; then
 	WRITE_DOC=${BENCH_DOC:-0}
 else
 	VOL_DISK=256 VOL_RAM=512 VOL_SPREAD=128 VOL_PACED=512
-	ISO_N=8
+	ISO_N=32
+	ISO_LIMIT=${BENCH_ISOLATION_LIMIT:-6}
 	MIX_DISK=2 MIX_RAM=4
 	META_THREADS=4 META_FILES=5000
 	RSS_COUNTS=${BENCH_RSS_COUNTS:-1000 100000}
@@ -567,6 +568,7 @@ ISO_WAIT=()		# measuring clients that may still wait on device 1
 ISO_LOAD=		# the writers on device 1
 ISO_LIFTER=		# the timer that lifts a hang
 ISO_CTL='' ISO_DEV1='' ISO_LIFT=30
+ISO_T0=0 ISO_S0=0	# when the trouble began, device 1's sectors written then
 ISO_LOADN=4		# 8 MiB files per writer on device 1: more than a
 			# condition moves at 2 MiB/s
 
@@ -594,14 +596,28 @@ iso_kvb() {
 	fi
 }
 
-# iso_take SIDE PHASE ROWS: take, and count a stalled run in the first row.
+# iso_take SIDE PHASE ROWS WHAT: take, count a stalled run in the first
+# row, and log the run (WHAT: its condition and mode).
 iso_take() {
-	local line
-	take "$@"
+	local line st
+	take "$1" "$2" "$3"
 	line=$(grep "^phase=$2 " <<<"$KVB_OUT" || true)
-	if [ -n "$line" ] && [ "$(b_field stalled "$line")" != 0 ]; then
+	st=$(b_field stalled "$line")
+	if [ -n "$line" ] && [ "$st" != 0 ]; then
 		STALLED[${3%%,*}]=$((${STALLED[${3%%,*}]:-0} + 1))
 	fi
+	if [ -z "$line" ]; then
+		b_log "isolation: $4 $2: failed"
+	elif [ "$st" = 0 ]; then
+		b_log "isolation: $4 $2: $(b_field rate "$line") MiB/s in $(b_field secs "$line") s"
+	else
+		b_log "isolation: $4 $2: $(b_field rate "$line") MiB/s in $(b_field secs "$line") s, $st stream(s) stalled"
+	fi
+}
+
+# Sectors written to device 1's loop device so far.
+iso_sectors() {
+	awk '{ print $7 }' "/sys/block/${ISO_DEV1#/dev/}/stat"
 }
 
 # iso_on COND TAG: put device 1 in trouble COND; start its writers.
@@ -621,9 +637,11 @@ iso_on() {
 		ISO_LIFTER=$!
 		B_TIMERS+=("$ISO_LIFTER") ;;
 	esac
+	ISO_T0=$(date +%s%N) ISO_S0=$(iso_sectors)
 	"$KVBENCH" write -s 8M -n "$ISO_LOADN" -j 4 -D -H "$MP/gpu1/l$2" \
-		>/dev/null 2>&1 &
+		>/dev/null 2>>"$W/kvbench.log" &
 	ISO_LOAD=$!
+	disown "$ISO_LOAD"	# killed on purpose: no job report
 	B_PIDS+=("$ISO_LOAD")
 	sleep "$settle"
 }
@@ -632,7 +650,15 @@ iso_on() {
 # each) for every client that waited on device 1.
 iso_off() {
 	local p
-	[ -z "$ISO_LOAD" ] || kill -KILL "$ISO_LOAD" 2>/dev/null
+	if [ -n "$ISO_LOAD" ]; then
+		# the load was there all along, at the speed set
+		t_alive "$ISO_LOAD" ||
+			warn "isolation: $1: the writers on device 1 ended early (see kvbench.log)"
+		kill -KILL "$ISO_LOAD" 2>/dev/null
+		b_log "isolation: $1: device 1 wrote $(awk -v s="$(($(iso_sectors) - ISO_S0))" \
+			-v t="$(($(date +%s%N) - ISO_T0))" \
+			'BEGIN { printf "%.1f MiB/s", s * 512 / 1048576 / (t / 1e9) }') under its writers"
+	fi
 	case $1 in
 	slowed) b_throttle_set 0 "$ISO_DEV1" ;;
 	hung)
@@ -677,9 +703,9 @@ iso_once() {
 		[ "$m" = buffered ] && fl=()
 		rw=${ISO_ROW[w$m$c]} rr=${ISO_ROW[r$m$c]}
 		iso_kvb write -s 8M -n "$ISO_N" -j 4 -H "${fl[@]}" "$MP/gpu0/w$m$tag"
-		iso_take "$side" write "$rw"
+		iso_take "$side" write "$rw" "$c $m"
 		iso_kvb read -s 8M -n "$ISO_N" -j 4 -H -V "${fl[@]}" "$MP/gpu0/r$tag"
-		iso_take "$side" read "$rr"
+		iso_take "$side" read "$rr" "$c $m"
 	done
 	iso_off "$c"
 	rm -rf "$MP/gpu0/r$tag" "$MP/gpu1/l$tag" 2>/dev/null || true
@@ -695,7 +721,10 @@ isolation_run() {
 	declare -gA ISO_ROW=()
 	SETUP=isolation
 	D0=$W/iso/d0 D1=$W/iso/d1
-	b_loopfs "$D0" 2G full
+	# room for the files read, one set written per mode, and to spare
+	# shellcheck disable=SC2086	# the list is meant to split
+	set -- $ISO_MODES
+	b_loopfs "$D0" "$((ISO_N * 32 * ($# + 1) + 768))M" full
 	dev0=$(b_loopdev "$D0")
 	t_faultext4 "$D1" 1G || rc=$?
 	if [ "$rc" != 0 ]; then
@@ -728,8 +757,6 @@ isolation_run() {
 		ISO_ROW[r${m}idle]="${ISO_ROW[r${m}slowed]},${ISO_ROW[r${m}hung]}"
 	done
 	# a hang lasts the settling second and every phase's limit at most
-	# shellcheck disable=SC2086	# the list is meant to split
-	set -- $ISO_MODES
 	ISO_LIFT=$((1 + 2 * $# * (ISO_LIMIT + 1) + 5))
 	b_log "isolation: 4 x $ISO_N file(s) of 8 MiB on device 0 at $ISO_MIBS MiB/s; device 1 idle, at $ISO_SLOW MiB/s, hung (${ISO_LIMIT}s per phase at most)"
 	for ((rep = 0; rep < REPS; rep++)); do
