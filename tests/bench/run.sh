@@ -848,6 +848,12 @@ result_lines() {
 		[ -n "${SHORT[$r]:-}" ] && note="${note:+$note; }${SHORT[$r]} short read(s)"
 		[ -n "${STALLED[$r]:-}" ] &&
 			note="${note:+$note; }stalled in ${STALLED[$r]} run(s)"
+		# a stall hits some runs only: the worst one, against the median
+		[[ $r == isolation\|* ]] && [ -n "${MNT[$r]:-}" ] &&
+			note="${note:+$note; }worst run $(ratio "$nat" \
+				"$(awk '{ for (i = 1; i <= NF; i++)
+					if (i == 1 || $i < m) m = $i } END { print m }' \
+					<<<"${MNT[$r]}")")"
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${r%%|*}" \
 			"${r#*|}" "${UNIT[$r]}" "$nat" "$mnt" \
 			"$(ratio "$nat" "$mnt")" "$spread" "$(cpu_text "$r")" "$note"
