@@ -11,14 +11,16 @@
  * ops=N short=K ticks=T" on stdout (T: CPU ticks the process given with -P
  * used during the phase); errors go to stderr with exit status 1.
  *
- * With -T SECS a write or read command ends by itself SECS after it
- * started even if some of its threads are stuck (a request on a hung
- * device): a watchdog thread then prints the phase line with what the
- * threads completed so far (rate = bytes of whole files done / seconds
- * since the phase began, 0 if it never began) and "stalled=K", K threads
- * not done, and the process exits with status 3. A thread in an
- * uninterruptible wait keeps the process until that wait ends; the line
- * is written before, so the caller can read it and go on.
+ * With -T SECS a write or read command is timed from the lookups (or
+ * mkdir) of the threads' directories on, not from the phase's start (on
+ * a mount with a device in trouble a client may wait there), and ends by
+ * itself SECS after it started even if some of its threads are stuck (a
+ * request on a hung device): a watchdog thread then prints the phase line
+ * with what the threads completed so far (rate = bytes of whole files
+ * done / seconds since the lookups began, 0 if no file was done) and
+ * "stalled=K", K threads not done, and the process exits with status 3.
+ * A thread in an uninterruptible wait keeps the process until that wait
+ * ends; the line is written before, so the caller can read it and go on.
  *
  * Built by run.sh with: cc -O2 -pthread -o build/bench/kvbench kvbench.c
  */
@@ -93,6 +95,7 @@ struct job {
 };
 
 static pthread_barrier_t start_line;
+static double clock_from;	/* -T: phases are timed from here, not their start */
 
 static void die(const char *fmt, ...)
 {
@@ -440,9 +443,6 @@ static struct job *make_jobs(const struct opts *o, int mix, int data,
 				     o->dirs[j->dir], mix ? "t" : "s", i) >=
 		    sizeof(j->base))
 			die("directory name too long: '%s'", o->dirs[j->dir]);
-		rc = mkdir_ok(j->base);
-		if (rc)
-			die("cannot create '%s': %s", j->base, strerror(-rc));
 		if (data) {
 			size_t al = (o->flags & M_HUGE) ? HUGE : BLOCK;
 
@@ -454,6 +454,14 @@ static struct job *make_jobs(const struct opts *o, int mix, int data,
 				die("madvise(MADV_HUGEPAGE): %s", strerror(errno));
 			memset(j->buf, 0xa5, j->bufsize);
 		}
+	}
+	if (o->limit)		/* -T: the directories' lookups are timed */
+		clock_from = now();
+	for (i = 0; i < n; i++) {
+		rc = mkdir_ok(jobs[i].base);
+		if (rc)
+			die("cannot create '%s': %s", jobs[i].base,
+			    strerror(-rc));
 	}
 	*njobs = n;
 	return jobs;
@@ -556,7 +564,7 @@ static int run_phase(const struct opts *o, struct job *jobs, int n,
 	}
 	k0 = proc_ticks(o->pid);
 	pthread_barrier_wait(&start_line);
-	t0 = now();
+	t0 = clock_from ? clock_from : now();
 	watch_phase(jobs, n, t0, k0);
 	for (i = 0; i < n; i++) {
 		pthread_join(jobs[i].tid, NULL);
@@ -708,8 +716,9 @@ static void usage(void)
 	      "flags: -D O_DIRECT   -V check the data read   -C drop caches\n"
 	      "       before reading   -H buffers in huge pages\n"
 	      "       -P PID report PID's CPU ticks per phase\n"
-	      "       -T SECS (write, read) end after SECS even if stuck:\n"
-	      "       report what was done with stalled=K, exit status 3\n"
+	      "       -T SECS (write, read) time from the directories' lookups;\n"
+	      "       end after SECS even if stuck: report what was done\n"
+	      "       with stalled=K, exit status 3\n"
 	      "seq:   write, read, rm; thread i works in DIR[i %% #DIR]/s<i>/\n"
 	      "mix:   one worker per WDIR with -j threads each, in WDIR/t<i>/:\n"
 	      "       write, read twice, unlink every other file; then rm\n"
