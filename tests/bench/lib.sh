@@ -5,8 +5,9 @@
 # the daemon's CPU and memory counters, and statistics. Processes, mounts
 # and loop devices go through the helpers shared with the integration
 # tests (tests/lib/mounts.sh), which record everything made; the EXIT
-# trap (b_cleanup) undoes it in reverse order: FUSE mounts, daemons (by
-# PID), file systems, loop devices, then the temporary directories.
+# trap (b_cleanup) lifts any faultfs hang first, then undoes it in reverse
+# order: FUSE mounts, daemons and clients (by PID), file systems, loop
+# devices, then the temporary directories.
 
 # shellcheck disable=SC2034	# used by run.sh
 B_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)

@@ -556,10 +556,12 @@ spread_run() {
 #           blkio cgroup), 4 O_DIRECT writers of 8 MiB files in gpu1/
 #           started 2 s before
 #   hung    device 1's faultfs hangs (lifted after ISO_LIFT s at most, and
-#           by the EXIT trap), the same 4 writers started 1 s before
+#           by the EXIT trap), the same 4 writers started ISO_HUNG_SETTLE
+#           s before
 # Measured: 4 streams of 8 MiB files written, then read (checked), in
-# gpu0/ (device 0), each phase ended after ISO_LIMIT s by kvbench -T
-# (then "stalled", the rate counting the whole files done). The files
+# gpu0/ (device 0), each phase timed from the lookups of its directories
+# and ended after ISO_LIMIT s by kvbench -T (then "stalled", the rate
+# counting the whole files done). The files
 # read were written and all caches dropped before the trouble began:
 # nothing calls sync or drops caches while device 1 hangs. Rows: the
 # trouble runs in the mount column against the idle runs in the native
@@ -660,7 +662,7 @@ iso_off() {
 		# device's writes: then they end, and that is fine)
 		t_alive "$ISO_LOAD" || [ "$1" = hung ] ||
 			warn "isolation: $1: the writers on device 1 ended early (see kvbench.log)"
-		kill -KILL "$ISO_LOAD" 2>/dev/null
+		kill -KILL "$ISO_LOAD" 2>/dev/null || true
 		b_log "isolation: $1: device 1 wrote $(awk -v s="$(($(iso_sectors) - ISO_S0))" \
 			-v t="$(($(date +%s%N) - ISO_T0))" \
 			'BEGIN { printf "%.1f MiB/s", s * 512 / 1048576 / (t / 1e9) }') under its writers"
@@ -669,8 +671,8 @@ iso_off() {
 	slowed) b_throttle_set 0 "$ISO_DEV1" ;;
 	hung)
 		t_fault ok "$ISO_CTL"
-		kill -TERM "$ISO_LIFTER" 2>/dev/null
-		wait "$ISO_LIFTER" 2>/dev/null
+		kill -TERM "$ISO_LIFTER" 2>/dev/null || true
+		wait "$ISO_LIFTER" 2>/dev/null || true
 		ISO_LIFTER= ;;
 	esac
 	for p in $ISO_LOAD "${ISO_WAIT[@]}"; do
@@ -706,7 +708,7 @@ iso_once() {
 	local -a fl
 	[ "$c" = idle ] && side=native
 	iso_ready
-	mkdir -p "$MP/gpu0/r$tag"
+	mkdir -p "$MP/gpu0/r$tag" || warn "isolation: cannot make gpu0/r$tag"
 	"$KVBENCH" write -s 8M -n "$ISO_N" -j 4 -D -H "$MP/gpu0/r$tag" \
 		>/dev/null 2>>"$W/kvbench.log" || {
 		warn "isolation: the files to read could not be written"
@@ -715,9 +717,11 @@ iso_once() {
 	# every directory a client will use exists and is looked up again
 	# after the drop, as a cache's own directories would be
 	for f in 0 1 2 3; do
-		mkdir -p "$MP/gpu1/l$tag/s$f"
+		mkdir -p "$MP/gpu1/l$tag/s$f" ||
+			warn "isolation: cannot make gpu1/l$tag/s$f"
 		for m in $ISO_MODES; do
-			mkdir -p "$MP/gpu0/w$m$tag/s$f"
+			mkdir -p "$MP/gpu0/w$m$tag/s$f" ||
+				warn "isolation: cannot make gpu0/w$m$tag/s$f"
 		done
 	done
 	b_drop_caches
