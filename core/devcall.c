@@ -93,14 +93,14 @@ static void call_ended(struct devcalls *dc, struct devcall *c, int res)
 		pthread_cond_signal(&c->wait->cond);
 	/* a call given up ended with an answer: the device is back */
 	late_ok = c->abandoned && !deverr_is_device(res);
+	/* under mu: devcall_free() lets go of the health object */
+	if (late_ok && dc->h && health_failed(dc->h, dev))
+		health_note_ok(dc->h, dev);
 	drop = !--c->refs;
-	if (!late_ok && !drop)
+	if (!drop)
 		return;
 	pthread_mutex_unlock(&dc->mu);
-	if (late_ok && health_failed(dc->h, dev))
-		health_note_ok(dc->h, dev);
-	if (drop)
-		c->release(c);
+	c->release(c);
 	pthread_mutex_lock(&dc->mu);
 }
 
@@ -198,6 +198,7 @@ void devcall_free(struct devcalls *dc)
 		return;
 	pthread_mutex_lock(&dc->mu);
 	dc->stop = true;
+	dc->h = NULL;	/* the caller may free it now */
 	for (unsigned d = 0; d < dc->ndev; d++)
 		pthread_cond_broadcast(&dc->q[d].cond);
 	last = !--dc->refs;

@@ -64,16 +64,17 @@ struct devcall {
 struct devcalls;
 
 /*
- * Make the queues of @ndev devices (1..64), their health in @h (which must
- * outlive the object's last worker: in the daemon, the process). No
- * thread is started yet. Returns 0 and the object in *@out, -EINVAL or
+ * Make the queues of @ndev devices (1..64), their health in @h (used until
+ * devcall_free()). No thread is started yet. Returns 0 and the object in *@out, -EINVAL or
  * -ENOMEM.
  */
 int devcall_new(unsigned ndev, struct health *h, struct devcalls **out);
 
 /*
  * Stop the workers. Idle ones end; one stuck on a device ends when the
- * device answers, and the last to end frees the object. NULL is a no-op.
+ * device answers, and the last to end frees the object. The health object
+ * is no longer used once this returns. No call may be running in
+ * devcall_run(). NULL is a no-op.
  */
 void devcall_free(struct devcalls *dc);
 

@@ -28,6 +28,7 @@
 #include "dirsnap.h"
 #include "inode.h"
 #include "ns.h"
+#include "nscall.h"
 #include "ops.h"
 
 struct rank_ctx {
@@ -51,18 +52,42 @@ static unsigned rank(void *ctx, const char *name, unsigned dev)
 	return dev == place_pick(&c->fs->policy, path) ? 0 : dev + 1;
 }
 
-static int snap_read_dev(struct kvfs *fs, struct dirsnap *h, unsigned dev,
-			 const char *path)
+/* Within one device's copy, a name is there once: no rank is needed. */
+static unsigned rank_one(void *ctx, const char *name, unsigned dev)
 {
-	struct rank_ctx ctx = { fs, path };
+	(void)ctx;
+	(void)name;
+	(void)dev;
+	return 0;
+}
+
+static void snap_free(void *h)
+{
+	dirsnap_put(h);
+}
+
+/*
+ * nscall.h's call that reads one device's copy of directory a->path: its
+ * entries in the window a->floor, a->window, as a finished dirsnap in
+ * r->buf (dev 0: the caller knows the device).
+ */
+static int list_dev(int root, const struct nsargs *a, struct nsres *r)
+{
+	int fd = beneath_open(root, a->path, O_RDONLY | O_DIRECTORY, 0);
+	struct dirsnap *h = NULL;
 	struct dirent *de;
 	DIR *dir;
-	int rc = ns_opendir(fs, dev, path, &dir);
+	int rc;
 
-	if (rc)
-		/* no copy here, or a planted link refused (logged) */
-		return rc == -ENOENT || rc == -ENOTDIR || rc == -ELOOP ||
-		       rc == -EXDEV ? 0 : rc;
+	if (fd < 0)
+		return fd;
+	dir = fdopendir(fd);
+	if (!dir) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	rc = dirsnap_new(a->floor, a->window, 0, 0, &h);
 	while (!rc && (errno = 0, de = readdir(dir))) {
 		uint8_t type = de->d_type;
 		struct stat st;
@@ -75,29 +100,76 @@ static int snap_read_dev(struct kvfs *fs, struct dirsnap *h, unsigned dev,
 				continue;
 			type = (uint8_t)IFTODT(st.st_mode);
 		}
-		rc = dirsnap_add(h, de->d_name, type, dev, de->d_ino, rank,
-				 &ctx);
+		rc = dirsnap_add(h, de->d_name, type, 0, de->d_ino, rank_one,
+				 NULL);
 	}
 	if (!rc && errno)
 		rc = -errno;
 	closedir(dir);
-	kv_dev_err(fs, dev, DEVERR_META, "listing", path, rc);
+	rc = rc ?: dirsnap_finish(h);
+	if (rc) {
+		dirsnap_put(h);
+		return rc;
+	}
+	r->buf = h;
+	r->buf_free = snap_free;
+	return 0;
+}
+
+/* Merge device @dev's window @part of directory @path into @h. */
+static int snap_merge(struct kvfs *fs, struct dirsnap *h, unsigned dev,
+		      const struct dirsnap *part, const char *path)
+{
+	struct rank_ctx ctx = { fs, path };
+	int rc = 0;
+
+	for (size_t i = 0; !rc && i < dirsnap_count(part); i++) {
+		const struct dirsnap_ent *e = dirsnap_ent(part, i);
+
+		rc = dirsnap_add(h, dirsnap_name(part, e), e->type, dev,
+				 e->type == DT_DIR ? e->dir_ino : e->ino, rank,
+				 &ctx);
+	}
 	return rc;
 }
 
 /*
  * Take a fresh window of directory @path for readers after cookie @floor
- * (the dots are not in it); @changes: the directory's count before.
+ * (the dots are not in it); @changes: the directory's count before. The
+ * devices are read all at once, each within the device timeout; one that
+ * is failed or does not answer is left out, its entries with it.
  */
 static int snap_load(struct kvfs *fs, const char *path, uint64_t floor,
 		     uint64_t changes, struct dirsnap **out)
 {
+	struct nsargs a = {
+		.path = path, .floor = floor, .window = fs->p.listing_window,
+	};
+	struct nsres res[DEV_MAX];
 	struct dirsnap *h = NULL;
+	devmask_t left;
 	int rc = dirsnap_new(floor, fs->p.listing_window, changes, kv_now_ms(),
 			     &h);
 
-	for (unsigned d = 0; !rc && d < fs->ndev; d++)
-		rc = snap_read_dev(fs, h, d, path);
+	if (rc)
+		return rc;
+	left = nscall(fs, nscall_all(fs), list_dev, "listing", &a, res);
+	for (unsigned d = 0; d < fs->ndev; d++) {
+		int r = res[d].rc;
+
+		if (left & DEVBIT(d))
+			continue;
+		/* no copy here, or a planted link refused (logged) */
+		if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP ||
+		    r == -EXDEV)
+			r = 0;
+		else if (r)
+			kv_dev_err(fs, d, DEVERR_META, "listing", path, r);
+		else if (!rc)
+			r = snap_merge(fs, h, d, res[d].buf, path);
+		rc = rc ?: r;
+		nscall_res_free(&res[d]);
+	}
 	if (!rc)
 		rc = dirsnap_finish(h);
 	if (rc) {

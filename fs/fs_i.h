@@ -26,6 +26,7 @@
 #include "health.h"
 #include "place.h"
 
+struct devcalls;
 struct dfile;
 struct transport;
 struct dirsnap_listing;
@@ -102,6 +103,7 @@ struct kvfs {
 	struct devset *devs;
 	struct deverr *errs;	/* device errors for the log */
 	struct health *health;	/* each device's state (core/health.h) */
+	struct devcalls *calls;	/* calls with a deadline (core/devcall.h) */
 	struct kvio *io;	/* kvfs_start(): every dfile's I/O engine */
 	unsigned ndev;
 	struct place_policy policy;

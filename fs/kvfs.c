@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "devcall.h"
 #include "evict.h"
 #include "fcache.h"
 #include "fs_i.h"
@@ -37,7 +38,7 @@ static size_t fcache_limit(void)
 
 /*
  * The devices' error log and health, naming files below each device's
- * directory.
+ * directory, and the queues of calls made with a deadline.
  */
 static int errs_new(struct kvfs *fs)
 {
@@ -55,7 +56,11 @@ static int errs_new(struct kvfs *fs)
 				.count = fs->ndev, .roots = roots,
 				.timeout_ms = fs->p.device_timeout_ms,
 			}, &fs->health);
+	if (!rc)
+		rc = devcall_new(fs->ndev, fs->health, &fs->calls);
 	if (rc) {
+		health_free(fs->health);
+		fs->health = NULL;
 		deverr_free(fs->errs);
 		fs->errs = NULL;
 	}
@@ -135,6 +140,7 @@ err_rwlock:
 err_transport:
 	transport_free(fs->tp);
 err_errs:
+	devcall_free(fs->calls);
 	health_free(fs->health);
 	deverr_free(fs->errs);
 err_free:
@@ -154,6 +160,7 @@ void kvfs_free(struct kvfs *fs)
 	pthread_rwlock_destroy(&fs->ns_lock);
 	transport_free(fs->tp);
 	deverr_free(fs->errs);	/* after the files: closing may fail */
+	devcall_free(fs->calls);	/* a worker stuck on a device stays */
 	health_free(fs->health);
 	free(fs);
 }

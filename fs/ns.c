@@ -2,10 +2,11 @@
  * ns.c - the namespace: resolving names across devices, lookup, forget and
  * readlink; the helpers the operations that change names share.
  *
- * A directory is logical: mkdir makes it on every device, and a device
- * missing one gets it (mode, owner and ACLs copied) when a file is placed
- * below it. A non-directory lives on exactly one device: the policy's at
- * birth.
+ * A directory is logical: mkdir makes one copy, and a device missing one
+ * gets it (mode, owner and ACLs copied) when something is placed below it
+ * there. A non-directory lives on exactly one device: the policy's at
+ * birth. Every call that asks several devices goes through nscall.h, each
+ * device within the device timeout.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 #include "beneath.h"
 #include "inode.h"
 #include "ns.h"
+#include "nscall.h"
 #include "ops.h"
 
 /* Keep the error that tells the user most; ENOENT tells the least. */
@@ -35,52 +37,82 @@ static bool ts_after(struct timespec a, struct timespec b)
 	       (a.tv_sec == b.tv_sec && a.tv_nsec > b.tv_nsec);
 }
 
+/* Merge directory copy @st on @d into @f and the newest times. */
+static void merge_dir(struct found *f, unsigned d, const struct stat *st,
+		      struct timespec *mtime, struct timespec *ctime,
+		      blkcnt_t *blocks, off_t *size)
+{
+	f->dirs |= DEVBIT(d);
+	if (f->dev < 0 || d < (unsigned)f->dev) {
+		f->dev = (int)d;
+		f->st = *st;
+	}
+	/* a merged directory changed when any of its copies did */
+	if (ts_after(st->st_mtim, *mtime))
+		*mtime = st->st_mtim;
+	if (ts_after(st->st_ctim, *ctime))
+		*ctime = st->st_ctim;
+	/*
+	 * Its entries, and so its space, are spread over the copies: the
+	 * blocks are all of theirs (du), the size the largest (an empty
+	 * directory looks as it does on one filesystem).
+	 */
+	*blocks += st->st_blocks;
+	if (st->st_size > *size)
+		*size = st->st_size;
+}
+
+/*
+ * Ask device @first, then (unless it holds a non-directory) every other
+ * device not failed, all at once: each within the device timeout.
+ */
+static devmask_t resolve_ask(struct kvfs *fs, const char *path,
+			     unsigned first, struct nsres *res)
+{
+	struct nsargs a = { .path = path };
+	devmask_t asked = DEVBIT(first), out;
+
+	out = nscall(fs, asked, nscall_stat, "lookup", &a, res);
+	if (!res[first].rc && !S_ISDIR(res[first].st.st_mode))
+		return out;
+	out |= nscall(fs, nscall_all(fs) & ~asked, nscall_stat, "lookup", &a,
+		      res);
+	return out;
+}
+
 int ns_resolve(struct kvfs *fs, const char *path, struct found *f)
 {
 	unsigned first = *path ? place_pick(&fs->policy, path) : 0;
 	struct timespec mtime = { 0 }, ctime = { 0 };
+	struct nsres res[DEV_MAX];
 	blkcnt_t blocks = 0;
 	off_t size = 0;
 	int err = -ENOENT;
-	struct stat st;
+	devmask_t out;
 
 	f->dev = -1;
 	f->dirs = 0;
+	f->out = out = resolve_ask(fs, path, first, res);
 	for (unsigned i = 0; i < fs->ndev; i++) {
 		unsigned d = place_visit(first, i);
+		const struct stat *st = &res[d].st;
+		int rc = res[d].rc;
 
-		int rc = beneath_stat(kv_rootfd(fs, d), path, &st);
-
+		if (out & DEVBIT(d))
+			continue;	/* failed or no answer: left out */
 		if (rc) {
 			kv_dev_err(fs, d, DEVERR_META, "lookup", path, rc);
 			err = worse(rc, err);
 			continue;
 		}
-		if (!S_ISDIR(st.st_mode)) {
+		if (!S_ISDIR(st->st_mode)) {
 			if (f->dirs)
 				continue;	/* shadowed by the directory */
 			f->dev = (int)d;
-			f->st = st;
+			f->st = *st;
 			return 0;
 		}
-		f->dirs |= DEVBIT(d);
-		if (f->dev < 0 || d < (unsigned)f->dev) {
-			f->dev = (int)d;
-			f->st = st;
-		}
-		/* a merged directory changed when any of its copies did */
-		if (ts_after(st.st_mtim, mtime))
-			mtime = st.st_mtim;
-		if (ts_after(st.st_ctim, ctime))
-			ctime = st.st_ctim;
-		/*
-		 * Its entries, and so its space, are spread over the copies:
-		 * the blocks are all of theirs (du), the size the largest
-		 * (an empty directory looks as it does on one filesystem).
-		 */
-		blocks += st.st_blocks;
-		if (st.st_size > size)
-			size = st.st_size;
+		merge_dir(f, d, st, &mtime, &ctime, &blocks, &size);
 	}
 	if (!f->dirs)
 		return err;
@@ -139,11 +171,29 @@ static int copy_acls(struct kvfs *fs, unsigned from, unsigned to,
 	return rc;
 }
 
+/* Make directory @prefix on @dev as its logical directory @home is. */
+static int make_parent(struct kvfs *fs, unsigned dev, const char *prefix,
+		       const struct found *home)
+{
+	struct nsargs a = {
+		.path = prefix, .mode = home->st.st_mode & 07777,
+		.uid = home->st.st_uid, .gid = home->st.st_gid,
+	};
+	struct nsres r;
+	int rc;
+
+	nscall(fs, DEVBIT(dev), nscall_mkdir_as, "mkdir", &a, &r);
+	rc = r.rc;
+	/* ... and its ACLs */
+	if (!rc && fs->posix_acl)
+		rc = copy_acls(fs, (unsigned)home->dev, dev, prefix);
+	return rc;
+}
+
 int ns_make_parents(struct kvfs *fs, unsigned dev, const char *path)
 {
 	char prefix[KV_PATH_MAX];
 	size_t end = ns_parent_len(path), pos = 0;
-	int root = kv_rootfd(fs, dev);
 
 	if (!end)
 		return 0;	/* the root exists everywhere */
@@ -157,24 +207,14 @@ int ns_make_parents(struct kvfs *fs, unsigned dev, const char *path)
 		if (slash)
 			*slash = '\0';
 		rc = ns_resolve(fs, prefix, &home);
+		if (!rc && (home.out & DEVBIT(dev)))
+			rc = -EIO;	/* failed, or no answer in time */
 		if (rc)
 			return rc;
 		if (!(home.dirs & DEVBIT(dev))) {
 			if (!home.dirs)
 				return -ENOTDIR;
-			rc = beneath_mkdir(root, prefix,
-					   home.st.st_mode & 07777);
-			if (rc == -EEXIST)
-				rc = 0;
-			/* the logical directory's owner and mode */
-			rc = rc ?: beneath_chown(root, prefix, home.st.st_uid,
-						 home.st.st_gid) ?:
-			     beneath_chmod(root, prefix,
-					   home.st.st_mode & 07777);
-			/* ... and its ACLs */
-			if (!rc && fs->posix_acl)
-				rc = copy_acls(fs, (unsigned)home.dev, dev,
-					       prefix);
+			rc = make_parent(fs, dev, prefix, &home);
 			if (rc)
 				return kv_meta_err(fs, dev, "mkdir", prefix,
 						   -1, rc);
@@ -288,9 +328,12 @@ void fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		rc = entry_from(fs, inode_of(fs, parent), name, &f, &e, NULL);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	if (rc == -ENOENT) {
-		/* all changes pass through us: the kernel may cache misses */
+		/*
+		 * All changes pass through us: the kernel may cache misses,
+		 * unless a device was left out (the name may be there).
+		 */
 		memset(&e, 0, sizeof(e));
-		e.entry_timeout = fs->p.entry_timeout;
+		e.entry_timeout = f.out ? 0 : fs->p.entry_timeout;
 		return (void)fuse_reply_entry(req, &e);
 	}
 	if (rc)
