@@ -484,9 +484,10 @@ int devset_check(const struct devset *set, unsigned index)
 	return 0;
 }
 
-int devset_statfs(const struct devset *set, struct statvfs *out,
-		  unsigned *bad)
+void devset_statfs_sum(const struct devset *set, const struct statvfs *sv,
+		       uint64_t have, struct statvfs *out)
 {
+	bool first = true;
 	unsigned i, j;
 
 	memset(out, 0, sizeof(*out));
@@ -495,30 +496,45 @@ int devset_statfs(const struct devset *set, struct statvfs *out,
 	out->f_namemax = 255;
 	for (i = 0; i < set->count; i++) {
 		const struct dev *d = &set->devs[i];
+		const struct statvfs *v = &sv[i];
 		unsigned long frsize;
-		struct statvfs sv;
 
+		if (!(have & ((uint64_t)1 << i)))
+			continue;
 		for (j = 0; j < i; j++)
-			if (set->devs[j].st_dev == d->st_dev)
+			if ((have & ((uint64_t)1 << j)) &&
+			    set->devs[j].st_dev == d->st_dev)
 				break;
 		if (j < i)
 			continue;	/* that filesystem is counted already */
-		if (fstatvfs(d->root_fd, &sv)) {
+		frsize = v->f_frsize ? v->f_frsize : v->f_bsize;
+		out->f_blocks += dev_to_bsize(v->f_blocks, frsize);
+		out->f_bfree += dev_to_bsize(v->f_bfree, frsize);
+		out->f_bavail += dev_to_bsize(v->f_bavail, frsize);
+		out->f_files += v->f_files;
+		out->f_ffree += v->f_ffree;
+		out->f_favail += v->f_favail;
+		if (first) {
+			out->f_fsid = v->f_fsid;
+			/* a backing mount's nodev, noexec do not apply */
+			out->f_flag = v->f_flag & (ST_RDONLY | ST_NOSUID);
+			first = false;
+		}
+	}
+}
+
+int devset_statfs(const struct devset *set, struct statvfs *out,
+		  unsigned *bad)
+{
+	struct statvfs sv[DEV_MAX];
+
+	for (unsigned i = 0; i < set->count; i++) {
+		if (fstatvfs(set->devs[i].root_fd, &sv[i])) {
 			*bad = i;
 			return -errno;
 		}
-		frsize = sv.f_frsize ? sv.f_frsize : sv.f_bsize;
-		out->f_blocks += dev_to_bsize(sv.f_blocks, frsize);
-		out->f_bfree += dev_to_bsize(sv.f_bfree, frsize);
-		out->f_bavail += dev_to_bsize(sv.f_bavail, frsize);
-		out->f_files += sv.f_files;
-		out->f_ffree += sv.f_ffree;
-		out->f_favail += sv.f_favail;
-		if (i == 0) {
-			out->f_fsid = sv.f_fsid;
-			/* a backing mount's nodev, noexec do not apply */
-			out->f_flag = sv.f_flag & (ST_RDONLY | ST_NOSUID);
-		}
 	}
+	devset_statfs_sum(set, sv, set->count >= 64 ? ~(uint64_t)0 :
+			  ((uint64_t)1 << set->count) - 1, out);
 	return 0;
 }

@@ -112,4 +112,12 @@ int devset_check(const struct devset *set, unsigned index);
 int devset_statfs(const struct devset *set, struct statvfs *out,
 		  unsigned *bad);
 
+/*
+ * The same sum over statvfs results @sv (indexed by device) of the
+ * devices on @have (bit i for device i) only: a device left out counts
+ * for nothing. f_fsid and f_flag are the first counted device's.
+ */
+void devset_statfs_sum(const struct devset *set, const struct statvfs *sv,
+		       uint64_t have, struct statvfs *out);
+
 #endif /* CORE_DEV_H */

@@ -3,10 +3,12 @@
  * kernel asks to clear (FUSE_HANDLE_KILLPRIV_V2).
  *
  * A directory's attributes are its lowest-numbered copy's and a change
- * goes to every copy; a file's go to its one backing file, through its
+ * goes to every copy whose device answers within the device timeout; a file's go to its one backing file, through its
  * open descriptor when it has one (so an unlinked open file still works).
  */
 #include <fcntl.h>
+#include <stdlib.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "attr.h"
@@ -16,6 +18,7 @@
 #include "inode.h"
 #include "limit.h"
 #include "ns.h"
+#include "nscall.h"
 #include "ops.h"
 #include "transport/transport.h"
 #include "wmark.h"
@@ -96,11 +99,10 @@ static struct timespec set_time(int valid, int set, int now,
  * file's @fd if @fd >= 0, else @path's opened O_PATH (confined,
  * core/beneath.h). @path NULL: the open file's name is gone.
  */
-static int setattr_one(struct kvfs *fs, unsigned d, const char *path,
-		       int fd, mode_t type, const struct stat *attr, int valid)
+static int setattr_obj(int root, const char *path, int fd, mode_t type,
+		       const struct stat *attr, int valid, const char **opp)
 {
-	int obj = fd >= 0 ? fd : beneath_open(kv_rootfd(fs, d), path, O_PATH,
-					      0);
+	int obj = fd >= 0 ? fd : beneath_open(root, path, O_PATH, 0);
 	const char *op = "setattr";	/* the open of the object */
 	int rc = obj < 0 ? obj : 0;
 
@@ -129,7 +131,50 @@ static int setattr_one(struct kvfs *fs, unsigned d, const char *path,
 	}
 	if (obj >= 0 && obj != fd)
 		close(obj);
+	*opp = op;
+	return rc;
+}
+
+static int setattr_one(struct kvfs *fs, unsigned d, const char *path,
+		       int fd, mode_t type, const struct stat *attr, int valid)
+{
+	const char *op;
+	int rc = setattr_obj(kv_rootfd(fs, d), path, fd, type, attr, valid,
+			     &op);
+
 	return kv_meta_err(fs, d, op, path, fd, rc);
+}
+
+/* setattr_obj() of a directory copy as a call of nscall.h. */
+static int setattr_call(int root, const struct nsargs *a, struct nsres *r)
+{
+	return setattr_obj(root, a->path, -1, a->mode, &a->st, a->flags,
+			   &r->what);
+}
+
+/*
+ * Apply one setattr to every copy of directory @path on @devs, all at
+ * once, each within the device timeout. A device failed or not answering
+ * is left out: its copy keeps the old attributes.
+ */
+static int setattr_dir(struct kvfs *fs, devmask_t devs, const char *path,
+		       const struct stat *attr, int valid)
+{
+	struct nsargs a = {
+		.path = path, .mode = S_IFDIR, .st = *attr, .flags = valid,
+	};
+	struct nsres res[DEV_MAX];
+	devmask_t out = nscall(fs, devs, setattr_call, "setattr", &a, res);
+	int rc = 0;
+
+	for (unsigned d = 0; d < fs->ndev; d++) {
+		if (!(devs & DEVBIT(d)) || (out & DEVBIT(d)))
+			continue;
+		if (res[d].rc)
+			kv_meta_err(fs, d, res[d].what, path, -1, res[d].rc);
+		rc = rc ?: res[d].rc;
+	}
+	return rc;
 }
 
 /*
@@ -235,6 +280,11 @@ void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
 		      FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
 		dfile_drain(df);
 	devs = df ? DEVBIT(in->dev) : ns_copies(fs, in, path);
+	if (S_ISDIR(in->type)) {
+		if (!rc)
+			rc = setattr_dir(fs, devs, path, attr, valid);
+		devs = 0;	/* done */
+	}
 	for (unsigned d = 0; !rc && d < fs->ndev; d++)
 		if (devs & DEVBIT(d))
 			rc = setattr_one(fs, d, named ? path : NULL,
@@ -261,18 +311,56 @@ out:
 	fuse_reply_attr(req, &st, fs->p.attr_timeout);
 }
 
+/* fstatvfs() of a device's root as a call of nscall.h, into r->buf. */
+static int statfs_call(int root, const struct nsargs *a, struct nsres *r)
+{
+	struct statvfs *sv = malloc(sizeof(*sv));
+
+	(void)a;
+	if (!sv)
+		return -ENOMEM;
+	if (fstatvfs(root, sv)) {
+		free(sv);
+		return -errno;
+	}
+	r->buf = sv;
+	return 0;
+}
+
+/*
+ * The devices' combined capacity (devset_statfs_sum()), all asked at
+ * once, each within the device timeout; a device failed or not answering
+ * counts for nothing.
+ */
 void fs_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct kvfs *fs = kv_fs(req);
-	struct statvfs sv;
-	unsigned bad = 0;
-	int rc;
+	struct statvfs per[DEV_MAX], sv;
+	struct nsres res[DEV_MAX];
+	struct nsargs a = { .path = "" };
+	devmask_t out, have = 0;
+	int rc = 0;
 
 	(void)ino;
-	rc = devset_statfs(fs->devs, &sv, &bad);
-	kv_meta_err(fs, bad, "statfs", "", -1, rc);
+	out = nscall(fs, nscall_all(fs), statfs_call, "statfs", &a, res);
+	for (unsigned d = 0; d < fs->ndev; d++) {
+		if (out & DEVBIT(d))
+			continue;
+		if (res[d].rc) {
+			if (!rc)
+				rc = kv_meta_err(fs, d, "statfs", "", -1,
+						 res[d].rc);
+		} else {
+			per[d] = *(struct statvfs *)res[d].buf;
+			have |= DEVBIT(d);
+		}
+		nscall_res_free(&res[d]);
+	}
+	if (!rc && !have)
+		rc = -EIO;	/* no device answered */
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
+	devset_statfs_sum(fs->devs, per, have, &sv);
 	limit_statfs(fs, &sv);	/* a max_size is the size df shows */
 	fuse_reply_statfs(req, &sv);
 }

@@ -1,7 +1,7 @@
 /*
  * mkent.c - making names: create (a file on the policy's device, or a less
- * busy one, or one with room when that is below minfree), mkdir (a copy on
- * every device), mknod, symlink and link (on one device: the policy's or
+ * busy one, or one with room when that is below minfree), mkdir (one copy,
+ * on the lowest-numbered device that takes new files), mknod, symlink and link (on one device: the policy's or
  * one with room, or the linked file's).
  */
 #include <fcntl.h>
@@ -18,6 +18,7 @@
 #include "inode.h"
 #include "limit.h"
 #include "ns.h"
+#include "nscall.h"
 #include "ops.h"
 #include "wmark.h"
 
@@ -97,20 +98,43 @@ static void reply_entry_for(fuse_req_t req, struct kvfs *fs,
 	fuse_reply_entry(req, &e);
 }
 
-/* Make directory @path on device @d, and its missing parents there. */
+/*
+ * Make directory @path on device @d, and its missing parents there, each
+ * within the device timeout.
+ */
 static int mkdir_on(struct kvfs *fs, unsigned d, const char *path,
 		    mode_t mode)
 {
-	int root = kv_rootfd(fs, d);
-	int rc = beneath_mkdir(root, path, mode);
+	struct nsargs a = { .path = path, .mode = mode };
+	struct nsres r;
 
-	if (rc == -ENOENT) {
-		rc = ns_make_parents(fs, d, path);
+	nscall(fs, DEVBIT(d), nscall_mkdir, "mkdir", &a, &r);
+	if (r.rc == -ENOENT) {
+		int rc = ns_make_parents(fs, d, path);
+
 		if (rc)
 			return rc;	/* ns_make_parents() told it */
-		rc = beneath_mkdir(root, path, mode);
+		nscall(fs, DEVBIT(d), nscall_mkdir, "mkdir", &a, &r);
 	}
-	return kv_meta_err(fs, d, "mkdir", path, -1, rc);
+	return kv_meta_err(fs, d, "mkdir", path, -1, r.rc);
+}
+
+/*
+ * The device a new directory's one copy goes to: the lowest-numbered one
+ * that takes new files, else the lowest-numbered one not failed (a
+ * directory takes next to no room), so that a directory's home copy, and
+ * with it its inode number, is almost always on device 0. Returns it, or
+ * -EIO if every device is failed.
+ */
+static int mkdir_device(struct kvfs *fs)
+{
+	for (unsigned d = 0; d < fs->ndev; d++)
+		if (health_takes_new(fs->health, d))
+			return (int)d;
+	for (unsigned d = 0; d < fs->ndev; d++)
+		if (!health_failed(fs->health, d))
+			return (int)d;
+	return -EIO;
 }
 
 void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
@@ -118,8 +142,7 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 {
 	struct kvfs *fs = kv_fs(req);
 	char path[KV_PATH_MAX];
-	devmask_t made = 0;
-	int rc;
+	int rc, d;
 
 	rc = kv_as_caller(req) ?: ns_child_begin(fs, parent, name, path);
 	if (rc)
@@ -127,20 +150,20 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	rc = name_free(fs, path);
 	if (!rc)
 		rc = caller_umask(fs, req);
-	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
-		rc = mkdir_on(fs, d, path, mode);
+	d = rc ? rc : mkdir_device(fs);
+	if (!rc && d < 0)
+		rc = d;
+	if (!rc) {
+		rc = mkdir_on(fs, (unsigned)d, path, mode);
 		if (!rc) {
-			made |= DEVBIT(d);
-			rc = set_owner(fs, req, d, path, -1, true);
+			dir_changed(fs, inode_of(fs, parent));
+			rc = set_owner(fs, req, (unsigned)d, path, -1, true);
+			if (rc)
+				beneath_unlink(kv_rootfd(fs, (unsigned)d),
+					       path, AT_REMOVEDIR);
 		}
 	}
-	if (made)
-		dir_changed(fs, inode_of(fs, parent));
 	if (rc) {
-		for (unsigned d = 0; d < fs->ndev; d++)
-			if (made & DEVBIT(d))
-				beneath_unlink(kv_rootfd(fs, d), path,
-					       AT_REMOVEDIR);
 		pthread_rwlock_unlock(&fs->ns_lock);
 		return (void)fuse_reply_err(req, -rc);
 	}

@@ -27,6 +27,7 @@ struct nsargs {
 	uid_t uid;
 	gid_t gid;
 	struct timespec tv[2];
+	struct stat st;		/* attributes to give (setattr) */
 	uint64_t floor;		/* a listing's window: after this cookie */
 	size_t window;		/* ... this many entries (dirsnap.h) */
 };
@@ -38,6 +39,7 @@ struct nsres {
 	struct stat st;		/* a stat's result */
 	void *buf;		/* a result the caller now owns, or NULL */
 	void (*buf_free)(void *buf);	/* how to free it; NULL: free() */
+	const char *what;	/* which call failed, for the log: a literal */
 };
 
 /* Free @r's buf, if any. */

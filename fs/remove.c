@@ -1,6 +1,7 @@
 /*
  * remove.c - unlink and rmdir: a file goes from its device (its data kept
- * readable while the kernel may have it open), a directory from them all.
+ * readable while the kernel may have it open), a directory from every
+ * device that answers (a failed device's copy stays, see design.md).
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include "fcache.h"
 #include "inode.h"
 #include "limit.h"
+#include "nscall.h"
 #include "ops.h"
 #include "remove.h"
 
@@ -22,28 +24,17 @@
  * Each device is looked at first and written only if it has one: an
  * unlink asks the file system for write access before it looks, so a
  * device that takes no writes (frozen, hung) would hold up every unlink
- * and rename on the others.
+ * and rename on the others. The devices are asked at once, each within
+ * the device timeout; a failed one is not asked.
  */
 void remove_sweep_stale(struct kvfs *fs, unsigned keep, const char *path)
 {
-	struct stat st;
-	const char *name;
+	struct nsargs a = { .path = path };
+	struct nsres res[DEV_MAX];
 
-	for (unsigned d = 0; d < fs->ndev; d++) {
-		int root = kv_rootfd(fs, d), dir;
-
-		if (d == keep)
-			continue;
-		dir = beneath_parent(root, path, &name);
-		if (dir < 0)
-			continue;
-		if (!fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) &&
-		    !S_ISDIR(st.st_mode))
-			unlinkat(dir, name, 0);
-		beneath_close(root, dir);
-	}
+	nscall(fs, nscall_all(fs) & ~DEVBIT(keep), nscall_unlink_stale,
+	       "unlink", &a, res);
 }
-
 
 /*
  * The name @path of regular file @f is about to go: if the kernel knows
@@ -80,52 +71,46 @@ static int remove_file(struct kvfs *fs, struct inode *in,
 	return 0;
 }
 
-/* 0 if directory @path on @dev has no entry, -ENOTEMPTY or -errno. */
-static int dir_empty(struct kvfs *fs, unsigned dev, const char *path)
-{
-	struct dirent *de = NULL;
-	DIR *dir;
-	int rc = ns_opendir(fs, dev, path, &dir);
-
-	if (!rc) {
-		errno = 0;
-		while ((de = readdir(dir)) && (!strcmp(de->d_name, ".") ||
-					       !strcmp(de->d_name, "..")))
-			;
-		/* a failed read is no empty directory */
-		rc = de ? -ENOTEMPTY : -errno;
-		closedir(dir);
-	}
-	return kv_meta_err(fs, dev, "listing", path, -1, rc);
-}
-
 int remove_dirs_empty(struct kvfs *fs, devmask_t dirs, const char *path)
 {
-	for (unsigned d = 0; d < fs->ndev; d++) {
-		if (dirs & DEVBIT(d)) {
-			int rc = dir_empty(fs, d, path);
+	struct nsargs a = { .path = path };
+	struct nsres res[DEV_MAX];
+	devmask_t out = nscall(fs, dirs, nscall_empty, "listing", &a, res);
 
-			if (rc)
-				return rc;
-		}
+	for (unsigned d = 0; d < fs->ndev; d++) {
+		int rc = res[d].rc;
+
+		if (!(dirs & DEVBIT(d)))
+			continue;
+		if (out & DEVBIT(d))
+			return -EIO;	/* cannot tell: failed, no answer */
+		if (rc)
+			return kv_meta_err(fs, d, "listing", path, -1, rc);
 	}
 	return 0;
 }
 
-/* Remove directory copies on @dirs; put back what was removed on failure. */
+/*
+ * Remove directory copies on @dirs, all at once, each within the device
+ * timeout; put back what was removed on failure.
+ */
 int remove_dirs(struct kvfs *fs, devmask_t dirs, const char *path,
 		const struct stat *st)
 {
+	struct nsargs a = { .path = path };
+	struct nsres res[DEV_MAX];
 	devmask_t gone = 0;
 	int rc = 0;
 
-	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
+	nscall(fs, dirs, nscall_rmdir, "rmdir", &a, res);
+	for (unsigned d = 0; d < fs->ndev; d++) {
 		if (!(dirs & DEVBIT(d)))
 			continue;
-		rc = beneath_unlink(kv_rootfd(fs, d), path, AT_REMOVEDIR);
-		kv_meta_err(fs, d, "rmdir", path, -1, rc);
-		if (!rc)
+		kv_meta_err(fs, d, "rmdir", path, -1, res[d].rc);
+		if (!res[d].rc)
 			gone |= DEVBIT(d);
+		else if (!rc)
+			rc = res[d].rc == -ETIMEDOUT ? -EIO : res[d].rc;
 	}
 	if (!rc)
 		return 0;
@@ -169,6 +154,8 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 	rc = ns_resolve(fs, path, &f);
+	if (rc == -ENOENT && f.out)
+		rc = -EIO;	/* it may be on a device left out */
 	if (!rc) {
 		/*
 		 * Gone before its number is free: a create running beside

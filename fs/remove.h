@@ -10,6 +10,8 @@
 /*
  * Remove non-directories named @path on every device but @keep: stale
  * copies (made by hand) must not resurface under a name that is gone.
+ * The devices are asked at once, each within the device timeout; a
+ * failed one is not asked.
  */
 void remove_sweep_stale(struct kvfs *fs, unsigned keep, const char *path);
 /*
@@ -20,11 +22,17 @@ void remove_sweep_stale(struct kvfs *fs, unsigned keep, const char *path);
  */
 int remove_keep_open(struct kvfs *fs, struct inode *in, const struct found *f,
 		     const char *path);
-/* 0 if each copy on @dirs of directory @path is empty, -ENOTEMPTY or -errno. */
+/*
+ * 0 if each copy on @dirs of directory @path is empty, -ENOTEMPTY, -EIO if
+ * a copy's device is failed or does not answer within the device
+ * timeout, or -errno.
+ */
 int remove_dirs_empty(struct kvfs *fs, devmask_t dirs, const char *path);
 /*
- * Remove the directory copies on @dirs; put back what was removed (mode
- * and owner from @st) on failure. Returns 0 or the first -errno.
+ * Remove the directory copies on @dirs, all at once, each within the
+ * device timeout; put back what was removed (mode and owner from @st) on
+ * failure. Returns 0 or the first -errno (-EIO for a device that is
+ * failed or does not answer).
  */
 int remove_dirs(struct kvfs *fs, devmask_t dirs, const char *path,
 		const struct stat *st);

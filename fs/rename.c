@@ -1,7 +1,10 @@
 /*
  * rename.c - RENAME, with RENAME_NOREPLACE and RENAME_EXCHANGE: a file moves
- * on its own device, a directory on every device holding a copy; a failure
- * puts back what was done.
+ * on its own device, a directory on every device holding a copy (refused
+ * with EIO while a device is failed); a failure puts back what was done.
+ * Every backing call is made within the device timeout (nscall.h), so the
+ * namespace lock, held exclusively here, is never held longer waiting on
+ * a device.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,22 +14,27 @@
 #include "dir.h"
 #include "inode.h"
 #include "limit.h"
+#include "nscall.h"
 #include "ops.h"
 #include "remove.h"
 
 /*
- * Rename @from to @to on device @d, making @to's missing parents there if
- * @parents. Device errors are logged here, for every rename.
+ * Rename @from to @to on device @d within the device timeout, making @to's
+ * missing parents there if @parents. Device errors are logged here, for
+ * every rename.
  */
 static int rename_on(struct kvfs *fs, unsigned d, const char *from,
 		     const char *to, unsigned flags, bool parents)
 {
-	int root = kv_rootfd(fs, d);
-	int rc = beneath_rename(root, from, to, flags);
+	struct nsargs a = { .path = from, .path2 = to, .flags = (int)flags };
+	struct nsres r;
 
-	if (rc == -ENOENT && parents && !ns_make_parents(fs, d, to))
-		rc = beneath_rename(root, from, to, flags);
-	return kv_meta_err(fs, d, "rename", from, -1, rc);
+	nscall(fs, DEVBIT(d), nscall_rename, "rename", &a, &r);
+	if (r.rc == -ENOENT && parents && !ns_make_parents(fs, d, to))
+		nscall(fs, DEVBIT(d), nscall_rename, "rename", &a, &r);
+	if (r.rc == -ETIMEDOUT)
+		r.rc = -EIO;
+	return kv_meta_err(fs, d, "rename", from, -1, r.rc);
 }
 
 /* Rename a non-directory on its own device, over whatever @dst names. */
@@ -57,12 +65,17 @@ static int rename_file(struct kvfs *fs, const struct found *s,
 	return 0;
 }
 
-/* Rename every copy of a directory; undo the done ones on failure. */
+/*
+ * Rename every copy of a directory, all at once; undo the done ones on
+ * failure. The caller made sure no device was left out.
+ */
 static int rename_dir(struct kvfs *fs, const struct found *s,
 		      const struct found *t, bool have_dst,
 		      const char *src, const char *dst)
 {
-	devmask_t done = 0;
+	struct nsargs a = { .path = src, .path2 = dst };
+	struct nsres res[DEV_MAX];
+	devmask_t done = 0, again = 0;
 	int rc = 0;
 
 	if (have_dst) {
@@ -74,8 +87,20 @@ static int rename_dir(struct kvfs *fs, const struct found *s,
 		if (rc)
 			return rc;
 	}
-	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
+	nscall(fs, s->dirs, nscall_rename, "rename", &a, res);
+	for (unsigned d = 0; d < fs->ndev; d++) {
 		if (!(s->dirs & DEVBIT(d)))
+			continue;
+		if (!res[d].rc)
+			done |= DEVBIT(d);
+		else if (res[d].rc == -ENOENT)
+			again |= DEVBIT(d);	/* @dst's parent missing */
+		else if (!rc)
+			rc = kv_meta_err(fs, d, "rename", src, -1,
+					 res[d].out ? -EIO : res[d].rc);
+	}
+	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
+		if (!(again & DEVBIT(d)))
 			continue;
 		rc = rename_on(fs, d, src, dst, 0, true);
 		if (!rc)
@@ -87,6 +112,23 @@ static int rename_dir(struct kvfs *fs, const struct found *s,
 				rename_on(fs, d, dst, src, 0, false);
 	}
 	return rc;
+}
+
+/*
+ * Whether a directory rename or exchange must be refused: a device is
+ * failed, or was left out of resolving either name. Its copy of the
+ * directory, if it has one, could not be renamed, and renaming the
+ * others would split the directory in two when it returns.
+ */
+static bool dir_rename_blocked(struct kvfs *fs, const struct found *s,
+			       const struct found *t, bool have_dst)
+{
+	bool dirs = S_ISDIR(s->st.st_mode) ||
+		    (have_dst && S_ISDIR(t->st.st_mode));
+
+	if (!dirs)
+		return false;
+	return s->out || t->out || nscall_live(fs) != nscall_all(fs);
 }
 
 /* The devices that hold what @f names: its copies, or its one device. */
@@ -168,6 +210,8 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = inode_child_path(fs, np, newname, dst, sizeof(dst));
 	if (rc >= 0)
 		rc = ns_resolve(fs, src, &s);
+	if (rc == -ENOENT && s.out)
+		rc = -EIO;	/* it may be on a device left out */
 	if (rc < 0)
 		goto out;
 	rc = ns_resolve(fs, dst, &t);
@@ -177,6 +221,10 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	rc = 0;
 	if (have_dst && s.dev == t.dev && s.st.st_ino == t.st.st_ino)
 		goto out;	/* two names of one file: nothing to do */
+	if (dir_rename_blocked(fs, &s, &t, have_dst)) {
+		rc = -EIO;
+		goto out;
+	}
 	if (flags & RENAME_EXCHANGE)
 		rc = have_dst ? rename_exchange(fs, &s, &t, src, dst) : -ENOENT;
 	else if (have_dst && (flags & RENAME_NOREPLACE))

@@ -30,6 +30,7 @@
 #include "inode.h"
 #include "kvio.h"
 #include "ns.h"
+#include "nscall.h"
 #include "ops.h"
 #include "reclaim.h"
 #include "transport/transport.h"
@@ -444,6 +445,56 @@ void fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(val);
 }
 
+/* x_set() of a directory copy as a call of nscall.h. */
+static int xattr_call(int root, const struct nsargs *a, struct nsres *r)
+{
+	int fd = beneath_open(root, a->path,
+			      O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_NOCTTY,
+			      0);
+	int rc;
+
+	r->what = a->val ? "setxattr" : "removexattr";
+	if (fd < 0)
+		return fd;
+	rc = a->val ? fsetxattr(fd, a->name, a->val, a->vlen, a->flags) :
+		      fremovexattr(fd, a->name);
+	rc = rc ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+/*
+ * Set or remove an attribute on every copy of directory @path, all at
+ * once, each within the device timeout. A device failed or not answering
+ * is left out: its copy keeps what it had.
+ */
+static int change_dir_xattr(struct kvfs *fs, const struct xtarget *x,
+			    const char *path, const char *name,
+			    const char *value, size_t size, int flags)
+{
+	struct nsargs a = {
+		.path = path, .name = name, .val = value,
+		.vlen = value ? size : 0, .flags = flags,
+	};
+	struct nsres res[DEV_MAX];
+	devmask_t out = nscall(fs, x->devs, xattr_call, "setxattr", &a, res);
+	int rc = 0;
+
+	for (unsigned d = 0; d < fs->ndev; d++) {
+		int r = res[d].rc;
+
+		if (!(x->devs & DEVBIT(d)) || (out & DEVBIT(d)))
+			continue;
+		if (r)
+			kv_meta_err(fs, d, res[d].what, path, -1, r);
+		/* a copy may lack what the home copy had */
+		if (r == -ENODATA && !value && d != x->home)
+			r = 0;
+		rc = rc ?: r;
+	}
+	return rc;
+}
+
 /* Set (@value non-NULL) or remove an attribute on every copy. */
 static int change_xattr(struct kvfs *fs, struct inode *in, const char *name,
 			const char *value, size_t size, int flags)
@@ -459,6 +510,10 @@ static int change_xattr(struct kvfs *fs, struct inode *in, const char *name,
 	if (!strcmp(name, XATTR_CAPS))
 		atomic_store(&in->nocap, false);
 	rc = xtarget_of(fs, in, &x, path);
+	if (!rc && S_ISDIR(x.type) && x.fd < 0) {
+		rc = change_dir_xattr(fs, &x, path, name, value, size, flags);
+		x.devs = 0;	/* done */
+	}
 	for (unsigned d = 0; !rc && d < fs->ndev; d++) {
 		if (!(x.devs & DEVBIT(d)))
 			continue;
