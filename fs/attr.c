@@ -61,6 +61,8 @@ int attr_get(struct kvfs *fs, struct inode *in, struct stat *st)
 		*st = f.st;
 		goto out;
 	}
+	if (health_failed(fs->health, (unsigned)in->dev))
+		return -EIO;	/* its device is failed: not asked */
 	rc = beneath_stat(kv_rootfd(fs, (unsigned)in->dev), path, st);
 	kv_dev_err(fs, (unsigned)in->dev, DEVERR_META, "stat", path, rc);
 out:

@@ -108,13 +108,13 @@ static int mkdir_on(struct kvfs *fs, unsigned d, const char *path,
 	struct nsargs a = { .path = path, .mode = mode };
 	struct nsres r;
 
-	nscall(fs, DEVBIT(d), nscall_mkdir, "mkdir", &a, &r);
+	nscall_one(fs, d, nscall_mkdir, "mkdir", &a, &r);
 	if (r.rc == -ENOENT) {
 		int rc = ns_make_parents(fs, d, path);
 
 		if (rc)
 			return rc;	/* ns_make_parents() told it */
-		nscall(fs, DEVBIT(d), nscall_mkdir, "mkdir", &a, &r);
+		nscall_one(fs, d, nscall_mkdir, "mkdir", &a, &r);
 	}
 	return kv_meta_err(fs, d, "mkdir", path, -1, r.rc);
 }

@@ -182,7 +182,7 @@ static int make_parent(struct kvfs *fs, unsigned dev, const char *prefix,
 	struct nsres r;
 	int rc;
 
-	nscall(fs, DEVBIT(dev), nscall_mkdir_as, "mkdir", &a, &r);
+	nscall_one(fs, dev, nscall_mkdir_as, "mkdir", &a, &r);
 	rc = r.rc;
 	/* ... and its ACLs */
 	if (!rc && fs->posix_acl)

@@ -87,8 +87,9 @@ static struct nsjob *job_new(struct kvfs *fs, unsigned d, nsfn fn,
 	return j;
 }
 
-devmask_t nscall(struct kvfs *fs, devmask_t devs, nsfn fn, const char *op,
-		 const struct nsargs *a, struct nsres *res)
+/* nscall(), with the results in @res[d], or in @res[0] if @one. */
+static devmask_t run(struct kvfs *fs, devmask_t devs, nsfn fn, const char *op,
+		     const struct nsargs *a, struct nsres *res, bool one)
 {
 	struct devcall *calls[DEV_MAX];
 	devmask_t out = 0;
@@ -99,10 +100,10 @@ devmask_t nscall(struct kvfs *fs, devmask_t devs, nsfn fn, const char *op,
 
 		if (!(devs & DEVBIT(d)))
 			continue;
-		memset(&res[d], 0, sizeof(res[d]));
+		memset(&res[one ? 0 : d], 0, sizeof(*res));
 		j = job_new(fs, d, fn, op, a);
 		if (!j) {
-			res[d].rc = -ENOMEM;
+			res[one ? 0 : d].rc = -ENOMEM;
 			continue;
 		}
 		calls[n++] = &j->c;
@@ -112,7 +113,7 @@ devmask_t nscall(struct kvfs *fs, devmask_t devs, nsfn fn, const char *op,
 	devcall_run(fs->calls, calls, n);
 	for (unsigned i = 0; i < n; i++) {
 		struct nsjob *j = (struct nsjob *)calls[i];
-		struct nsres *r = &res[j->c.dev];
+		struct nsres *r = &res[one ? 0 : j->c.dev];
 
 		r->rc = j->c.rc;
 		r->out = j->c.out;
@@ -127,6 +128,19 @@ devmask_t nscall(struct kvfs *fs, devmask_t devs, nsfn fn, const char *op,
 		devcall_put(fs->calls, &j->c);
 	}
 	return out;
+}
+
+devmask_t nscall(struct kvfs *fs, devmask_t devs, nsfn fn, const char *op,
+		 const struct nsargs *a, struct nsres *res)
+{
+	return run(fs, devs, fn, op, a, res, false);
+}
+
+int nscall_one(struct kvfs *fs, unsigned d, nsfn fn, const char *op,
+	       const struct nsargs *a, struct nsres *r)
+{
+	run(fs, DEVBIT(d), fn, op, a, r, true);
+	return r->rc;
 }
 
 devmask_t nscall_all(const struct kvfs *fs)

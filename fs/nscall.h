@@ -63,6 +63,13 @@ typedef int (*nsfn)(int root, const struct nsargs *a, struct nsres *r);
 devmask_t nscall(struct kvfs *fs, devmask_t devs, nsfn fn, const char *op,
 		 const struct nsargs *a, struct nsres *res);
 
+/*
+ * nscall() on device @d alone, its result in *@r. Returns r->rc (-EIO if
+ * @d is failed, -ETIMEDOUT if it did not answer in time: r->out).
+ */
+int nscall_one(struct kvfs *fs, unsigned d, nsfn fn, const char *op,
+	       const struct nsargs *a, struct nsres *r);
+
 /* Every device, and those not failed: what may be asked. */
 devmask_t nscall_all(const struct kvfs *fs);
 devmask_t nscall_live(const struct kvfs *fs);

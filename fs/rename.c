@@ -29,9 +29,9 @@ static int rename_on(struct kvfs *fs, unsigned d, const char *from,
 	struct nsargs a = { .path = from, .path2 = to, .flags = (int)flags };
 	struct nsres r;
 
-	nscall(fs, DEVBIT(d), nscall_rename, "rename", &a, &r);
+	nscall_one(fs, d, nscall_rename, "rename", &a, &r);
 	if (r.rc == -ENOENT && parents && !ns_make_parents(fs, d, to))
-		nscall(fs, DEVBIT(d), nscall_rename, "rename", &a, &r);
+		nscall_one(fs, d, nscall_rename, "rename", &a, &r);
 	if (r.rc == -ETIMEDOUT)
 		r.rc = -EIO;
 	return kv_meta_err(fs, d, "rename", from, -1, r.rc);
