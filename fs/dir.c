@@ -163,9 +163,11 @@ static int snap_load(struct kvfs *fs, const char *path, uint64_t floor,
 		if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP ||
 		    r == -EXDEV)
 			r = 0;
-		else if (r)
-			kv_dev_err(fs, d, DEVERR_META, "listing", path, r);
-		else if (!rc)
+		kv_dev_err(fs, d, DEVERR_META, "listing", path, r);
+		/* a failing device's entries are left out, as a failed one's */
+		if (deverr_is_device(r))
+			r = 0;
+		if (!r && !rc && res[d].buf)
 			r = snap_merge(fs, h, d, res[d].buf, path);
 		rc = rc ?: r;
 		nscall_res_free(&res[d]);

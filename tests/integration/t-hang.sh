@@ -156,17 +156,22 @@ back() {
 }
 T_AFTER=hung-others-serve t_case back-after-hang back
 
-# device 1 failing: its files give EIO within the timeout, the others
-# keep serving (placing new files around it is not this test's)
+# device 1 failing (EIO), not failed by the daemon yet: its files give
+# EIO at once; on devices 0 and 2 reads, stats and listings go on (a
+# lookup of a new name fails while device 1 answers EIO, until device
+# health fails it; placing new files around it is not this test's)
 failing() {
 	local r
 	within 3 sh -c "! cat '$M/gpu1/a2'"
 	grep -q "Input/output error" "$T/err" ||
 		t_fail "gpu1/a2: not EIO: $(cat "$T/err")"
-	for ((r = 21; r <= 25; r++)); do
-		round "$r"
-	done
 	within 3 sh -c "! stat '$M/${TOP1[0]}'"
+	for ((r = 21; r <= 25; r++)); do
+		within 2 cat "$M/gpu0/a$((r % 5 + 1))" "$M/gpu2/a$((r % 5 + 1))"
+		within 2 stat "$M/gpu2/m$((r - 20))"
+		within 2 ls "$M/gpu0"
+		within 2 ls "$M"
+	done
 }
 echo 3 >/proc/sys/vm/drop_caches
 hang eio
