@@ -102,10 +102,14 @@ static void reply_entry_for(fuse_req_t req, struct kvfs *fs,
  * Make directory @path on device @d, and its missing parents there, each
  * within the device timeout.
  */
-static int mkdir_on(struct kvfs *fs, unsigned d, const char *path,
-		    mode_t mode)
+static int mkdir_on(struct kvfs *fs, fuse_req_t req, unsigned d,
+		    const char *path, mode_t mode)
 {
-	struct nsargs a = { .path = path, .mode = mode };
+	struct nsargs a = {
+		.path = path, .mode = mode,
+		/* with ACLs the kernel left the umask to us (caller_umask) */
+		.set_umask = fs->posix_acl, .umask = fuse_req_ctx(req)->umask,
+	};
 	struct nsres r;
 
 	nscall_one(fs, d, nscall_mkdir, "mkdir", &a, &r);
@@ -154,7 +158,7 @@ void fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (!rc && d < 0)
 		rc = d;
 	if (!rc) {
-		rc = mkdir_on(fs, (unsigned)d, path, mode);
+		rc = mkdir_on(fs, req, (unsigned)d, path, mode);
 		if (!rc) {
 			dir_changed(fs, inode_of(fs, parent));
 			rc = set_owner(fs, req, (unsigned)d, path, -1, true);

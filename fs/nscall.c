@@ -5,12 +5,14 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "beneath.h"
+#include "caller.h"
 #include "devcall.h"
 #include "nscall.h"
 
@@ -18,6 +20,7 @@ struct nsjob {
 	struct devcall c;	/* first */
 	nsfn fn;
 	int root;
+	struct caller who;	/* whom the caller acts for */
 	struct nsargs a;
 	struct nsres r;
 	char str[];		/* a's strings and value */
@@ -33,8 +36,9 @@ void nscall_res_free(struct nsres *r)
 static int job_run(struct devcall *c)
 {
 	struct nsjob *j = (struct nsjob *)c;
+	int rc = caller_enter(j->who);
 
-	return j->fn(j->root, &j->a, &j->r);
+	return rc ?: j->fn(j->root, &j->a, &j->r);
 }
 
 static void job_release(struct devcall *c)
@@ -75,6 +79,7 @@ static struct nsjob *job_new(struct kvfs *fs, unsigned d, nsfn fn,
 	j->c.dev = d;
 	j->fn = fn;
 	j->root = kv_rootfd(fs, d);
+	j->who = caller_now();
 	j->a = *a;
 	p = j->str;
 	j->a.path = put_str(&p, a->path);
@@ -190,7 +195,16 @@ int nscall_empty(int root, const struct nsargs *a, struct nsres *r)
 
 int nscall_mkdir(int root, const struct nsargs *a, struct nsres *r)
 {
+	static __thread bool own_umask;
+
 	(void)r;
+	if (a->set_umask) {
+		/* the umask lives in the fs_struct the threads share */
+		if (!own_umask && unshare(CLONE_FS))
+			return -errno;
+		own_umask = true;
+		umask(a->umask);
+	}
 	return beneath_mkdir(root, a->path, a->mode);
 }
 

@@ -28,6 +28,8 @@ struct nsargs {
 	gid_t gid;
 	struct timespec tv[2];
 	struct stat st;		/* attributes to give (setattr) */
+	bool set_umask;		/* mkdir: under umask @umask, not the */
+	mode_t umask;		/* worker's */
 	uint64_t floor;		/* a listing's window: after this cookie */
 	size_t window;		/* ... this many entries (dirsnap.h) */
 };
@@ -54,7 +56,8 @@ typedef int (*nsfn)(int root, const struct nsargs *a, struct nsres *r);
 
 /*
  * Run @fn (@op, a literal for the log) with @a on every device of @devs,
- * all at once, and wait for them within the device timeout. @res[d] is
+ * all at once, and wait for them within the device timeout. Each call
+ * acts for the identity the calling thread acts for (core/caller.h). @res[d] is
  * set for each device d of @devs (the caller frees each with
  * nscall_res_free()). Returns
  * the devices of @devs that were out; -ENOMEM is a result on the devices
@@ -77,7 +80,8 @@ devmask_t nscall_live(const struct kvfs *fs);
 /*
  * The calls namespace operations share, as nsfn: beneath_stat() of
  * a->path into r->st; 0 if directory a->path has no entry, else
- * -ENOTEMPTY; mkdir of a->path with a->mode; the same, an existing one
+ * -ENOTEMPTY; mkdir of a->path with a->mode (and a->umask if
+ * a->set_umask); the same, an existing one
  * taken, then given owner a->uid, a->gid and mode a->mode; rmdir of a->path; rename of
  * a->path to a->path2 with a->flags; unlink of a non-directory a->path (0
  * if there is none: it looks first, so that a device taking no writes is

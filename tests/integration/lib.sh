@@ -254,12 +254,15 @@ t_nowhere() {
 	done
 }
 
-# t_everywhere DIR: every backing directory has directory DIR.
-t_everywhere() {
-	local i
+# t_copies DIR: the devices holding directory DIR (relative to the
+# mount), in order, on one line: a directory has a copy where it was made
+# and where something was placed below it.
+t_copies() {
+	local i out=()
 	for i in "${!T_BACK[@]}"; do
-		[ -d "${T_BACK[i]}/$1" ] || t_fail "directory '$1' missing on device $i"
+		[ ! -d "${T_BACK[i]}/$1" ] || out+=("$i")
 	done
+	echo "${out[*]}"
 }
 
 # t_init: the work directory and the cleanup trap; no mount yet.

@@ -2,8 +2,9 @@
 #
 # t-deverr-meta.sh - metadata operations on a failing device: device 1's
 # ext4 (mounted sync, errors=remount-ro) sits on a loop device over a
-# faultfs file switched to EIO. mkdir, rmdir, rename, link, symlink,
-# readlink, setfattr, chmod, chown, touch -d, truncate, rm, and a stat of
+# faultfs file switched to EIO. A directory's copy made there (for a file
+# below a new directory: mkdir makes its one copy on device 0), rmdir,
+# rename, link, symlink, readlink, setfattr, chmod, chown, touch -d, truncate, rm, and a stat of
 # a name no cache holds each fail to the client (EIO, or EROFS once ext4
 # has turned read-only), and the daemon's log names each operation, its
 # file below the device root, and the device. 200 more failing
@@ -35,6 +36,9 @@ LONG=$(printf 'target%0100d' 0)	# past the inode: read from a block
 mkdir "$G"
 for i in $(seq 0 9); do
 	mkdir "$G/d$i"
+	# a copy of d$i on device 1 too: mkdir made one on device 0
+	: >"$G/d$i/.x"
+	rm "$G/d$i/.x"
 	echo "$i" >"$G/f$i"
 	ln -s "$LONG" "$G/l$i"
 	setfattr -n user.k -v "$i" "$G/f$i"
@@ -75,7 +79,9 @@ op_case() {
 	fails "$@"
 	logged "$op" "$file"
 }
-t_case mkdir op_case mkdir gpu1/new mkdir "$G/new"
+# mkdir makes gpu1/new on device 0; a file below it needs its copy on
+# device 1
+t_case mkdir op_case mkdir gpu1/new sh -c 'mkdir "$1" && : >"$1/f"' sh "$G/new"
 # an rmdir first reads the directory (is it empty?), then removes it
 t_case rmdir op_case "rmdir|listing" gpu1/d2 rmdir "$G/d2"
 t_case rename op_case rename gpu1/f3 mv "$G/f3" "$G/g3"
@@ -105,8 +111,9 @@ many_bounded() {
 	local before after i
 	before=$(wc -l <"$T/log")
 	for ((i = 0; i < 50; i++)); do
-		mkdir "$G/many/m$i" 2>/dev/null &&
-			t_fail "mkdir $i succeeded"
+		mkdir "$G/many/m$i"
+		{ : >"$G/many/m$i/f"; } 2>/dev/null &&
+			t_fail "a new directory's copy $i succeeded"
 		chmod 600 "$G/f8" 2>/dev/null && t_fail "chmod $i succeeded"
 		setfattr -n user.k -v "$i" "$G/f7" 2>/dev/null &&
 			t_fail "setfattr $i succeeded"

@@ -11,7 +11,10 @@ t_setup 40
 M=$T/mnt
 
 mkdir -p "$M/d/e"
-t_case dir-everywhere t_everywhere d/e
+one_copy() {
+	t_eq "$(t_copies d/e)" 0 "copies of d/e"
+}
+t_case dir-one-copy one_copy
 placement() {
 	local g
 	for g in 0 1 33 39 45; do

@@ -98,7 +98,12 @@ rename_dir() {
 	t_nowhere dir
 	t_eq "$(t_device_of "renamed/llama@6@2@cafe@bfloat16.pt")" 2 \
 		"device of the worker 2 file after the rename"
-	t_everywhere renamed/sub
+	# every copy moved: each of sub's files is found under the new name
+	for i in 1 2 3 4 5 6 7 8 9; do
+		t_device_of "renamed/sub/f$i" >/dev/null
+	done
+	[[ " $(t_copies renamed/sub) " == *" 0 "* ]] ||
+		t_fail "renamed/sub has no copy on device 0"
 }
 t_case rename-spread-directory rename_dir
 # a renamed file is still there after a remount (lookup finds it anywhere)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 #
-# t-rmdir.sh - mkdir makes the directory on every backing dir; rmdir removes
-# it from all, and is ENOTEMPTY while any device still has an entry in it;
-# a directory removed while held open and made again is a new one.
+# t-rmdir.sh - mkdir makes one copy of the directory, on device 0; a copy
+# comes on another device when something is placed below it there; rmdir
+# removes every copy, and is ENOTEMPTY while any device still has an entry
+# in it; a directory removed while held open and made again is a new one.
 
 # group: quick
 
@@ -12,18 +13,18 @@
 t_setup 3
 M=$T/mnt R=$T/ref
 
-# mkdir makes the directory everywhere
-mkdir_everywhere() {
+# mkdir makes one copy, on device 0
+mkdir_one_copy() {
 	for d in "$M" "$R"; do
 		mkdir -p "$d/a/b/c" "$d/gpu2/sub" "$d/gpu1/sub"
 	done
 	for d in a a/b a/b/c gpu2 gpu2/sub gpu1/sub; do
-		t_everywhere "$d"
+		t_eq "$(t_copies "$d")" 0 "copies of $d"
 	done
 	t_parity 'mkdir {}/a; echo "status $?"'
 	t_parity 'stat -c "%F %a" {}/a/b'
 }
-t_case mkdir-everywhere mkdir_everywhere
+t_case mkdir-one-copy mkdir_one_copy
 
 # ENOTEMPTY while a device has a file in it
 not_empty() {
@@ -37,10 +38,15 @@ not_empty() {
 	t_parity 'rmdir {}/a/b/c; echo "status $?"'
 	t_parity 'rmdir {}/gpu1/sub; echo "status $?"'
 	t_parity 'rmdir {}/a/b; echo "status $?"'
-	t_everywhere gpu2/sub
-	t_everywhere a/b/c
+	# the copies below which something was placed came lazily
+	t_eq "$(t_copies gpu2/sub)" "0 2" "copies of gpu2/sub"
+	t_eq "$(t_copies gpu1/sub)" "0 1" "copies of gpu1/sub"
+	local hashed
+	hashed=$(t_device_of a/b/c/hashed)
+	[[ " $(t_copies a/b/c) " == *" $hashed "* ]] ||
+		t_fail "a/b/c has no copy on device $hashed"
 }
-T_AFTER="mkdir-everywhere" t_case rmdir-not-empty not_empty
+T_AFTER="mkdir-one-copy" t_case rmdir-not-empty not_empty
 
 # rmdir once empty
 rmdir_empty() {
@@ -49,7 +55,7 @@ rmdir_empty() {
 	for d in gpu2/sub a gpu1/sub; do
 		t_nowhere "$d"
 	done
-	t_everywhere gpu2
+	t_eq "$(t_copies gpu2)" "0 2" "copies of gpu2"
 }
 T_AFTER="rmdir-not-empty" t_case rmdir-once-empty rmdir_empty
 
