@@ -4,12 +4,13 @@
 # ext4 (mounted sync, errors=remount-ro) sits on a loop device over a
 # faultfs file switched to EIO. A directory's copy made there (for a file
 # below a new directory: mkdir makes its one copy on device 0), rmdir,
-# rename, link, symlink, readlink, setfattr, chmod, chown, touch -d, truncate, rm, and a stat of
-# a name no cache holds each fail to the client (EIO, or EROFS once ext4
-# has turned read-only), and the daemon's log names each operation, its
-# file below the device root, and the device. 200 more failing
-# operations add a summary line or two, never a line each. (statfs reads
-# no block on ext4: it keeps working, and is not tried here.)
+# rename, link, symlink, readlink, setfattr, chmod, chown, touch -d,
+# truncate, rm, and a stat of a name no cache holds each fail to the
+# client (EIO, or EROFS once ext4 has turned read-only), and the daemon's
+# log names each operation, its file below the device root, and the
+# device. 200 more failing operations add a summary line or two, never a
+# line each. (statfs reads no block on ext4: it keeps working, and is not
+# tried here.)
 
 # group: loopdev fault
 
