@@ -40,7 +40,8 @@ cp "$T/data" "$M/gpu0/a"
 sync
 # device 1's names stay cached whatever drops caches meanwhile: the
 # writes and reads below meet the device in their I/O, not in a lookup
-t_hold "$T/b1" "$T/b1/gpu0" "$T/b1/gpu1" "$T/b1"/gpu1/*
+# (gpu0/ has no copy there: nothing of it was placed on device 1)
+t_hold "$T/b1" "$T/b1/gpu1" "$T/b1"/gpu1/*
 t_fault eio
 
 # every one of N commands fails with EIO; $1 names them
