@@ -112,8 +112,7 @@ many_bounded() {
 	local before after i
 	before=$(wc -l <"$T/log")
 	for ((i = 0; i < 50; i++)); do
-		mkdir "$G/many/m$i"
-		{ : >"$G/many/m$i/f"; } 2>/dev/null &&
+		{ mkdir "$G/many/m$i" && : >"$G/many/m$i/f"; } 2>/dev/null &&
 			t_fail "a new directory's copy $i succeeded"
 		chmod 600 "$G/f8" 2>/dev/null && t_fail "chmod $i succeeded"
 		setfattr -n user.k -v "$i" "$G/f7" 2>/dev/null &&
