@@ -62,24 +62,6 @@ static void merge_dir(struct found *f, unsigned d, const struct stat *st,
 		*size = st->st_size;
 }
 
-/*
- * Ask device @first, then (unless it holds a non-directory) every other
- * device not failed, all at once: each within the device timeout.
- */
-static devmask_t resolve_ask(struct kvfs *fs, const char *path,
-			     unsigned first, struct nsres *res)
-{
-	struct nsargs a = { .path = path };
-	devmask_t asked = DEVBIT(first), out;
-
-	out = nscall(fs, asked, nscall_stat, "lookup", &a, res);
-	if (!res[first].rc && !S_ISDIR(res[first].st.st_mode))
-		return out;
-	out |= nscall(fs, nscall_all(fs) & ~asked, nscall_stat, "lookup", &a,
-		      res);
-	return out;
-}
-
 int ns_resolve(struct kvfs *fs, const char *path, struct found *f)
 {
 	unsigned first = *path ? place_pick(&fs->policy, path) : 0;
@@ -92,7 +74,10 @@ int ns_resolve(struct kvfs *fs, const char *path, struct found *f)
 
 	f->dev = -1;
 	f->dirs = 0;
-	f->out = out = resolve_ask(fs, path, first, res);
+	f->files = 0;
+	/* one round trip: every device at once, not the first, then the rest */
+	f->out = out = nscall(fs, nscall_all(fs), nscall_stat, "lookup",
+			      &(struct nsargs){ .path = path }, res);
 	for (unsigned i = 0; i < fs->ndev; i++) {
 		unsigned d = place_visit(first, i);
 		const struct stat *st = &res[d].st;
@@ -106,14 +91,19 @@ int ns_resolve(struct kvfs *fs, const char *path, struct found *f)
 			continue;
 		}
 		if (!S_ISDIR(st->st_mode)) {
-			if (f->dirs)
-				continue;	/* shadowed by the directory */
+			f->files |= DEVBIT(d);
+			if (f->dirs || f->dev >= 0)
+				continue;	/* shadowed by what came first */
 			f->dev = (int)d;
 			f->st = *st;
-			return 0;
+			continue;
 		}
+		if (f->dev >= 0 && !f->dirs)
+			continue;	/* a file came first */
 		merge_dir(f, d, st, &mtime, &ctime, &blocks, &size);
 	}
+	if (f->dev >= 0 && !f->dirs)
+		return 0;
 	if (!f->dirs)
 		return err;
 	f->st.st_mtim = mtime;

@@ -16,15 +16,16 @@
 struct found {
 	int dev;		/* device of a non-directory, or the home of a dir */
 	devmask_t dirs;		/* devices holding it as a directory */
+	devmask_t files;	/* devices holding a non-directory of the name */
 	devmask_t out;		/* devices that could not say: failed, or no
 				 * answer within the device timeout */
 	struct stat st;		/* from the device that decided */
 };
 
 /*
- * Find @path on the devices: the policy's device first, then the others
- * all at once, each within the device timeout (nscall.h). A non-directory
- * found first wins; a directory is merged over the devices that hold a
+ * Find @path on the devices, all asked at once, each within the device
+ * timeout (nscall.h), in the policy's order: the policy's device first,
+ * then the others. A non-directory found first wins; a directory is merged over the devices that hold a
  * copy, its attributes from the lowest-numbered one. A device that is
  * failed or does not answer in time is left out (f->out). Returns 0 or
  * -ENOENT (or another -errno if no device could answer).

@@ -19,21 +19,24 @@
 #include "remove.h"
 
 /*
- * Remove non-directories named @path on every device but @keep: stale
- * copies (made by hand) must not resurface under a name that is gone.
- * Each device is looked at first and written only if it has one: an
- * unlink asks the file system for write access before it looks, so a
- * device that takes no writes (frozen, hung) would hold up every unlink
- * and rename on the others. The devices are asked at once, each within
- * the device timeout; a failed one is not asked.
+ * Remove non-directories named @path on the devices of @where but @keep:
+ * stale copies (made by hand) must not resurface under a name that is
+ * gone. @where: the devices a lookup just saw holding one. Each is looked
+ * at first and written only if it has one: an unlink
+ * asks the file system for write access before it looks, so a device
+ * that takes no writes (frozen, hung) would hold up every unlink and
+ * rename on the others. They are asked at once, each within the device
+ * timeout; a failed one is not asked.
  */
-void remove_sweep_stale(struct kvfs *fs, unsigned keep, const char *path)
+void remove_sweep_stale(struct kvfs *fs, unsigned keep, const char *path,
+			devmask_t where)
 {
 	struct nsargs a = { .path = path };
 	struct nsres res[DEV_MAX];
 
-	nscall(fs, nscall_all(fs) & ~DEVBIT(keep), nscall_unlink_stale,
-	       "unlink", &a, res);
+	where &= ~DEVBIT(keep);
+	if (where)
+		nscall(fs, where, nscall_unlink_stale, "unlink", &a, res);
 }
 
 /*
@@ -67,7 +70,7 @@ static int remove_file(struct kvfs *fs, struct inode *in,
 		return rc;
 	}
 	limit_removed(fs, in, f);
-	remove_sweep_stale(fs, (unsigned)f->dev, path);
+	remove_sweep_stale(fs, (unsigned)f->dev, path, f->files);
 	return 0;
 }
 

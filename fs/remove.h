@@ -8,12 +8,13 @@
 #include "ns.h"
 
 /*
- * Remove non-directories named @path on every device but @keep: stale
- * copies (made by hand) must not resurface under a name that is gone.
- * The devices are asked at once, each within the device timeout; a
- * failed one is not asked.
+ * Remove non-directories named @path on the devices of @where but @keep
+ * (found.files of the lookup just made): stale copies (made by hand) must
+ * not resurface under a name that is gone. The devices are asked at
+ * once, each within the device timeout; a failed one is not asked.
  */
-void remove_sweep_stale(struct kvfs *fs, unsigned keep, const char *path);
+void remove_sweep_stale(struct kvfs *fs, unsigned keep, const char *path,
+			devmask_t where);
 /*
  * The name @path of regular file @f is about to go: if the kernel knows
  * the file (@in, else NULL), a client may have it open, and its data must

@@ -61,7 +61,8 @@ static int rename_file(struct kvfs *fs, const struct found *s,
 	if (have_dst && (t->dev != s->dev || t->st.st_ino != s->st.st_ino))
 		limit_removed(fs, tin, t);
 	/* the replaced file may live elsewhere: the name is ours now */
-	remove_sweep_stale(fs, dev, dst);
+	if (have_dst)
+		remove_sweep_stale(fs, dev, dst, t->files);
 	return 0;
 }
 
