@@ -89,8 +89,11 @@ static void call_ended(struct devcalls *dc, struct devcall *c, int res)
 
 	c->res = res;
 	c->done = true;
-	if (c->wait && !--c->wait->left)
+	if (c->wait) {
+		/* the caller may have enough before the last one */
+		c->wait->left--;
 		pthread_cond_signal(&c->wait->cond);
+	}
 	/* a call given up ended with an answer: the device is back */
 	late_ok = c->abandoned && !deverr_is_device(res);
 	/* under mu: devcall_free() lets go of the health object */
@@ -242,7 +245,7 @@ static struct timespec deadline_after(unsigned ms)
  * queue if it never started). Returns the devices given up; under mu.
  */
 static uint64_t calls_settle(struct devcalls *dc, struct devcall *const *calls,
-			     unsigned n, struct devcall_wait *w)
+			     unsigned n, struct devcall_wait *w, bool early)
 {
 	uint64_t late = 0;
 
@@ -256,11 +259,13 @@ static uint64_t calls_settle(struct devcalls *dc, struct devcall *const *calls,
 			c->rc = c->res;
 			continue;
 		}
-		c->rc = -ETIMEDOUT;
+		c->rc = early ? -ECANCELED : -ETIMEDOUT;
 		c->out = true;
 		c->abandoned = true;
-		dc->timeouts++;
-		late |= (uint64_t)1 << c->dev;
+		if (!early) {
+			dc->timeouts++;
+			late |= (uint64_t)1 << c->dev;
+		}
 		if (!c->started) {
 			q_unlink(&dc->q[c->dev], c);
 			c->refs--;
@@ -272,9 +277,16 @@ static uint64_t calls_settle(struct devcalls *dc, struct devcall *const *calls,
 void devcall_run(struct devcalls *dc, struct devcall *const *calls,
 		 unsigned n)
 {
+	devcall_run_until(dc, calls, n, NULL, NULL);
+}
+
+void devcall_run_until(struct devcalls *dc, struct devcall *const *calls,
+		       unsigned n, devcall_enough_fn *enough, void *ctx)
+{
 	struct timespec until = deadline_after(health_timeout_ms(dc->h));
 	struct devcall_wait w = { .left = 0 };
 	pthread_condattr_t ca;
+	bool early = false;
 	uint64_t late;
 
 	pthread_condattr_init(&ca);
@@ -297,11 +309,16 @@ void devcall_run(struct devcalls *dc, struct devcall *const *calls,
 		}
 		call_queue(dc, c, &w);
 	}
-	while (w.left)
+	while (w.left) {
+		if (enough && enough(ctx, calls, n)) {
+			early = true;
+			break;
+		}
 		if (pthread_cond_timedwait(&w.cond, &dc->mu, &until) ==
 		    ETIMEDOUT)
 			break;
-	late = calls_settle(dc, calls, n, &w);
+	}
+	late = calls_settle(dc, calls, n, &w, early);
 	pthread_mutex_unlock(&dc->mu);
 	pthread_cond_destroy(&w.cond);
 	for (unsigned i = 0; i < n && late; i++) {

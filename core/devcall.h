@@ -89,6 +89,24 @@ void devcall_free(struct devcalls *dc);
 void devcall_run(struct devcalls *dc, struct devcall *const *calls,
 		 unsigned n);
 
+/*
+ * Whether the caller has what it needs from @calls, though some have not
+ * ended: called with devcall's lock held each time one of them ends. A
+ * call has ended if c->done; then c->res is run()'s result and what run()
+ * wrote is readable. Must not block or call into devcall.
+ */
+typedef bool devcall_enough_fn(void *ctx, struct devcall *const *calls,
+			       unsigned n);
+
+/*
+ * devcall_run(), but the wait also ends once @enough says so. Calls not
+ * ended then are let go (rc -ECANCELED, out): taken off their queue if
+ * not started, else left to end in their worker; their devices are not
+ * failed for it.
+ */
+void devcall_run_until(struct devcalls *dc, struct devcall *const *calls,
+		       unsigned n, devcall_enough_fn *enough, void *ctx);
+
 /* The caller is done with @c: released now, or by its worker when the
  * call ends. */
 void devcall_put(struct devcalls *dc, struct devcall *c);

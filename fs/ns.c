@@ -62,9 +62,42 @@ static void merge_dir(struct found *f, unsigned d, const struct stat *st,
 		*size = st->st_size;
 }
 
-int ns_resolve(struct kvfs *fs, const char *path, struct found *f)
+struct decided {
+	struct kvfs *fs;
+	unsigned first;
+	devmask_t asked;
+};
+
+/*
+ * nscall_enough_fn of a lookup: in the policy's order, every device
+ * before one holding a non-directory has said it holds nothing there, so
+ * that one wins whatever the later ones say. A directory needs them all.
+ */
+static bool resolve_decided(void *ctx, const struct nsres *res,
+			    devmask_t done)
+{
+	const struct decided *x = ctx;
+
+	for (unsigned i = 0; i < x->fs->ndev; i++) {
+		unsigned d = place_visit(x->first, i);
+
+		if (!(x->asked & DEVBIT(d)))
+			continue;	/* failed: not asked */
+		if (!(done & DEVBIT(d)))
+			return false;
+		if (res[d].rc)
+			continue;
+		return !S_ISDIR(res[d].st.st_mode);
+	}
+	return true;
+}
+
+/* ns_resolve(); @full: wait for every device (found.files complete). */
+static int resolve(struct kvfs *fs, const char *path, struct found *f,
+		   bool full)
 {
 	unsigned first = *path ? place_pick(&fs->policy, path) : 0;
+	struct decided x = { fs, first, nscall_live(fs) };
 	struct timespec mtime = { 0 }, ctime = { 0 };
 	struct nsres res[DEV_MAX];
 	blkcnt_t blocks = 0;
@@ -75,9 +108,13 @@ int ns_resolve(struct kvfs *fs, const char *path, struct found *f)
 	f->dev = -1;
 	f->dirs = 0;
 	f->files = 0;
-	/* one round trip: every device at once, not the first, then the rest */
-	f->out = out = nscall(fs, nscall_all(fs), nscall_stat, "lookup",
-			      &(struct nsargs){ .path = path }, res);
+	/*
+	 * One round trip: every device at once, not the first, then the
+	 * rest; done as soon as the answers decide.
+	 */
+	f->out = out = nscall_until(fs, nscall_all(fs), nscall_stat, "lookup",
+				    &(struct nsargs){ .path = path }, res,
+				    full ? NULL : resolve_decided, &x);
 	for (unsigned i = 0; i < fs->ndev; i++) {
 		unsigned d = place_visit(first, i);
 		const struct stat *st = &res[d].st;
@@ -197,7 +234,7 @@ int ns_make_parents(struct kvfs *fs, unsigned dev, const char *path)
 		if (slash)
 			*slash = '\0';
 		rc = ns_resolve(fs, prefix, &home);
-		if (!rc && (home.out & DEVBIT(dev)))
+		if (!rc && home.dirs && (home.out & DEVBIT(dev)))
 			rc = -EIO;	/* failed, or no answer in time */
 		if (rc)
 			return rc;
@@ -215,6 +252,16 @@ int ns_make_parents(struct kvfs *fs, unsigned dev, const char *path)
 		pos = (size_t)(slash - prefix);
 	}
 	return 0;
+}
+
+int ns_resolve(struct kvfs *fs, const char *path, struct found *f)
+{
+	return resolve(fs, path, f, false);
+}
+
+int ns_resolve_full(struct kvfs *fs, const char *path, struct found *f)
+{
+	return resolve(fs, path, f, true);
 }
 
 uint64_t ns_found_ino(struct kvfs *fs, const struct found *f)

@@ -25,12 +25,19 @@ struct found {
 /*
  * Find @path on the devices, all asked at once, each within the device
  * timeout (nscall.h), in the policy's order: the policy's device first,
- * then the others. A non-directory found first wins; a directory is merged over the devices that hold a
- * copy, its attributes from the lowest-numbered one. A device that is
- * failed or does not answer in time is left out (f->out). Returns 0 or
- * -ENOENT (or another -errno if no device could answer).
+ * then the others. A non-directory found first wins; a directory is
+ * merged over the devices that hold a copy, its attributes from the
+ * lowest-numbered one. A device that is failed or does not answer in time
+ * is left out (f->out). Returns as soon as the answers decide: a file
+ * found on the policy's device (or on the first in order after devices
+ * that hold nothing) is returned without waiting for the others, which
+ * are then in f->out though not failed, and missing from f->files; a miss
+ * or a directory waits for every device. Returns 0 or -ENOENT (or another
+ * -errno if no device could answer).
  */
 int ns_resolve(struct kvfs *fs, const char *path, struct found *f);
+/* ns_resolve(), waiting for every device: f->files and f->out complete. */
+int ns_resolve_full(struct kvfs *fs, const char *path, struct found *f);
 /* The st_ino clients see for what @f names. */
 uint64_t ns_found_ino(struct kvfs *fs, const struct found *f);
 /*

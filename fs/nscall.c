@@ -92,10 +92,40 @@ static struct nsjob *job_new(struct kvfs *fs, unsigned d, nsfn fn,
 	return j;
 }
 
-/* nscall(), with the results in @res[d], or in @res[0] if @one. */
-static devmask_t run(struct kvfs *fs, devmask_t devs, nsfn fn, const char *op,
-		     const struct nsargs *a, struct nsres *res, bool one)
+struct until {
+	nscall_enough_fn *enough;
+	void *ctx;
+	struct nsres *res;	/* the caller's: the ended calls' so far */
+};
+
+/* devcall_enough_fn for nscall_until(): under devcall's lock. */
+static bool until_enough(void *ctx, struct devcall *const *calls,
+			 unsigned n)
 {
+	struct until *u = ctx;
+	devmask_t done = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct nsjob *j = (const struct nsjob *)calls[i];
+
+		if (!j->c.done)
+			continue;
+		done |= DEVBIT(j->c.dev);
+		u->res[j->c.dev].rc = j->c.res;
+		u->res[j->c.dev].st = j->r.st;
+	}
+	return u->enough(u->ctx, u->res, done);
+}
+
+/*
+ * nscall_until(), with the results in @res[d], or in @res[0] if @one;
+ * @enough NULL: wait for all.
+ */
+static devmask_t run(struct kvfs *fs, devmask_t devs, nsfn fn, const char *op,
+		     const struct nsargs *a, struct nsres *res, bool one,
+		     nscall_enough_fn *enough, void *ctx)
+{
+	struct until u = { enough, ctx, res };
 	struct devcall *calls[DEV_MAX];
 	devmask_t out = 0;
 	unsigned n = 0;
@@ -115,7 +145,8 @@ static devmask_t run(struct kvfs *fs, devmask_t devs, nsfn fn, const char *op,
 	}
 	if (!n)
 		return 0;
-	devcall_run(fs->calls, calls, n);
+	devcall_run_until(fs->calls, calls, n, enough ? until_enough : NULL,
+			  &u);
 	for (unsigned i = 0; i < n; i++) {
 		struct nsjob *j = (struct nsjob *)calls[i];
 		struct nsres *r = &res[one ? 0 : j->c.dev];
@@ -138,13 +169,21 @@ static devmask_t run(struct kvfs *fs, devmask_t devs, nsfn fn, const char *op,
 devmask_t nscall(struct kvfs *fs, devmask_t devs, nsfn fn, const char *op,
 		 const struct nsargs *a, struct nsres *res)
 {
-	return run(fs, devs, fn, op, a, res, false);
+	return run(fs, devs, fn, op, a, res, false, NULL, NULL);
+}
+
+devmask_t nscall_until(struct kvfs *fs, devmask_t devs, nsfn fn,
+		       const char *op, const struct nsargs *a,
+		       struct nsres *res, nscall_enough_fn *enough,
+		       void *ctx)
+{
+	return run(fs, devs, fn, op, a, res, false, enough, ctx);
 }
 
 int nscall_one(struct kvfs *fs, unsigned d, nsfn fn, const char *op,
 	       const struct nsargs *a, struct nsres *r)
 {
-	run(fs, DEVBIT(d), fn, op, a, r, true);
+	run(fs, DEVBIT(d), fn, op, a, r, true, NULL, NULL);
 	return r->rc;
 }
 

@@ -67,6 +67,23 @@ devmask_t nscall(struct kvfs *fs, devmask_t devs, nsfn fn, const char *op,
 		 const struct nsargs *a, struct nsres *res);
 
 /*
+ * Whether @res (of the devices on @done, those whose calls ended; others'
+ * are not to be read) is enough for the caller: see nscall_until().
+ */
+typedef bool nscall_enough_fn(void *ctx, const struct nsres *res,
+			      devmask_t done);
+
+/*
+ * nscall(), but the wait ends as soon as @enough says so, checked each
+ * time a call ends. The devices whose calls had not ended then are out
+ * (rc -ECANCELED), and are not failed for it.
+ */
+devmask_t nscall_until(struct kvfs *fs, devmask_t devs, nsfn fn,
+		       const char *op, const struct nsargs *a,
+		       struct nsres *res, nscall_enough_fn *enough,
+		       void *ctx);
+
+/*
  * nscall() on device @d alone, its result in *@r. Returns r->rc (-EIO if
  * @d is failed, -ETIMEDOUT if it did not answer in time: r->out).
  */

@@ -156,7 +156,7 @@ static void remove_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 	rc = ns_child_begin(fs, parent, name, path);
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
-	rc = ns_resolve(fs, path, &f);
+	rc = ns_resolve_full(fs, path, &f);
 	if (rc == -ENOENT && f.out)
 		rc = -EIO;	/* it may be on a device left out */
 	if (!rc) {

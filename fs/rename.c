@@ -210,12 +210,12 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc >= 0)
 		rc = inode_child_path(fs, np, newname, dst, sizeof(dst));
 	if (rc >= 0)
-		rc = ns_resolve(fs, src, &s);
+		rc = ns_resolve_full(fs, src, &s);
 	if (rc == -ENOENT && s.out)
 		rc = -EIO;	/* it may be on a device left out */
 	if (rc < 0)
 		goto out;
-	rc = ns_resolve(fs, dst, &t);
+	rc = ns_resolve_full(fs, dst, &t);
 	if (rc && rc != -ENOENT)
 		goto out;
 	have_dst = !rc;

@@ -215,3 +215,37 @@ Test(devcall, hung_device_holds_at_most_its_workers)
 	close(p[0]);
 	close(p[1]);
 }
+
+static bool dev0_done(void *ctx, struct devcall *const *calls, unsigned n)
+{
+	(void)ctx;
+	for (unsigned i = 0; i < n; i++)
+		if (calls[i]->dev == 0)
+			return calls[i]->done && calls[i]->res == 0;
+	return false;
+}
+
+Test(devcall, enough_ends_the_wait_without_failing)
+{
+	struct devcall *c[2];
+	struct timespec t0;
+	int p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	c[0] = &mkcall(0, 0, -1)->c;
+	c[1] = &mkcall(1, 0, p[0])->c;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	devcall_run_until(dc, c, 2, dev0_done, NULL);
+	cr_assert_lt(ms_since(&t0), 150);	/* not the 200 ms timeout */
+	cr_assert_eq(c[0]->rc, 0);
+	cr_assert_eq(c[1]->rc, -ECANCELED);
+	cr_assert(c[1]->out);
+	cr_assert_eq(health_state(h, 1), HEALTH_OK);
+	cr_assert_eq(devcall_timeouts(dc), 0);
+	devcall_put(dc, c[0]);
+	devcall_put(dc, c[1]);
+	cr_assert_eq(write(p[1], "x", 1), 1);
+	wait_released(2);
+	close(p[0]);
+	close(p[1]);
+}
