@@ -61,6 +61,22 @@ layout() {
 		"$M/gpu3/mid" "$M/gpu2/mid/deep" "$M/gpu3/mid/deep"
 	echo control >"$M/gpu2/control"
 	echo control >"$M/gpu3/control"
+	# mkdir made each directory on device 0 only: a copy on device 1
+	# too, as the planting expects (a planted link then never stands
+	# alone for its name): a file placed below it there, or renamed in
+	# from device 1 (a rename keeps a file on its device)
+	for d in gpu1 gpu3/mid/deep gpu3/mp; do
+		: >"$M/$d/.copy"
+		rm "$M/$d/.copy"
+	done
+	for d in gpu0 gpu2/mid/deep gpu2/mp; do
+		: >"$M/gpu1/.copy"
+		mv "$M/gpu1/.copy" "$M/$d/.copy"
+		rm "$M/$d/.copy"
+	done
+	for d in gpu0 gpu1 gpu2/mid/deep gpu2/mp gpu3/mid/deep gpu3/mp; do
+		t_eq "$(t_copies "$d")" "0 1" "copies of $d"
+	done
 }
 
 plant() {
