@@ -440,24 +440,44 @@ void fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
+/* fsync (a->flags: fdatasync) of a directory's copy, as an nsfn. */
+static int fsync_dev(int root, const struct nsargs *a, struct nsres *r)
+{
+	int fd = beneath_open(root, a->path, O_RDONLY | O_DIRECTORY, 0), rc;
+
+	(void)r;
+	if (fd < 0)
+		return 0;	/* no copy on this device */
+	rc = (a->flags ? fdatasync(fd) : fsync(fd)) ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+/*
+ * Every copy at once, each within the device timeout; a device failed or
+ * not answering is left out (nothing made through the mount meanwhile is
+ * on it).
+ */
 void fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
 		 struct fuse_file_info *fi)
 {
 	struct kvfs *fs = kv_fs(req);
 	char path[KV_PATH_MAX];
+	struct nsres res[DEV_MAX];
+	devmask_t out;
 	int rc;
 
 	(void)fi;
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = inode_path(fs, inode_of(fs, ino), path, sizeof(path));
-	for (unsigned d = 0; rc >= 0 && d < fs->ndev; d++) {
-		int fd = beneath_open(kv_rootfd(fs, d), path,
-				      O_RDONLY | O_DIRECTORY, 0);
-
-		if (fd < 0)
-			continue;	/* no copy on this device */
-		rc = (datasync ? fdatasync(fd) : fsync(fd)) ? -errno : 0;
-		close(fd);
+	if (rc >= 0) {
+		out = nscall(fs, nscall_all(fs), fsync_dev, "fsync",
+			     &(struct nsargs){ .path = path,
+					       .flags = datasync }, res);
+		rc = 0;
+		for (unsigned d = 0; !rc && d < fs->ndev; d++)
+			if (!(out & DEVBIT(d)))
+				rc = res[d].rc;
 	}
 	pthread_rwlock_unlock(&fs->ns_lock);
 	if (rc == -ENOENT) {

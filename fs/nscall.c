@@ -258,6 +258,12 @@ int nscall_mkdir_as(int root, const struct nsargs *a, struct nsres *r)
 	       beneath_chmod(root, a->path, a->mode);
 }
 
+int nscall_chmod(int root, const struct nsargs *a, struct nsres *r)
+{
+	(void)r;
+	return beneath_chmod(root, a->path, a->mode);
+}
+
 int nscall_rmdir(int root, const struct nsargs *a, struct nsres *r)
 {
 	(void)r;

@@ -99,7 +99,8 @@ devmask_t nscall_live(const struct kvfs *fs);
  * a->path into r->st; 0 if directory a->path has no entry, else
  * -ENOTEMPTY; mkdir of a->path with a->mode (and a->umask if
  * a->set_umask); the same, an existing one
- * taken, then given owner a->uid, a->gid and mode a->mode; rmdir of a->path; rename of
+ * taken, then given owner a->uid, a->gid and mode a->mode; chmod of
+ * a->path to a->mode; rmdir of a->path; rename of
  * a->path to a->path2 with a->flags; unlink of a non-directory a->path (0
  * if there is none: it looks first, so that a device taking no writes is
  * not asked to write).
@@ -108,6 +109,7 @@ int nscall_stat(int root, const struct nsargs *a, struct nsres *r);
 int nscall_empty(int root, const struct nsargs *a, struct nsres *r);
 int nscall_mkdir(int root, const struct nsargs *a, struct nsres *r);
 int nscall_mkdir_as(int root, const struct nsargs *a, struct nsres *r);
+int nscall_chmod(int root, const struct nsargs *a, struct nsres *r);
 int nscall_rmdir(int root, const struct nsargs *a, struct nsres *r);
 int nscall_rename(int root, const struct nsargs *a, struct nsres *r);
 int nscall_unlink_stale(int root, const struct nsargs *a, struct nsres *r);

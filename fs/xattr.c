@@ -549,10 +549,18 @@ static int acl_kill_sgid(fuse_req_t req, struct kvfs *fs, struct inode *in)
 	    attr_caller_in_group(req, st.st_gid))
 		goto out;
 	mode = st.st_mode & 07777 & ~(mode_t)S_ISGID;
-	for (unsigned d = 0; !rc && d < fs->ndev; d++)
-		if (x.devs & DEVBIT(d))
-			rc = x.fd >= 0 ? (fchmod(x.fd, mode) ? -errno : 0) :
-			     beneath_chmod(kv_rootfd(fs, d), path, mode);
+	if (x.fd >= 0) {
+		rc = fchmod(x.fd, mode) ? -errno : 0;
+	} else {
+		struct nsres res[DEV_MAX];
+		devmask_t out = nscall(fs, x.devs, nscall_chmod, "chmod",
+				       &(struct nsargs){ .path = path,
+							 .mode = mode }, res);
+
+		for (unsigned d = 0; !rc && d < fs->ndev; d++)
+			if ((x.devs & ~out) & DEVBIT(d))
+				rc = res[d].rc;
+	}
 out:
 	xtarget_done(fs, &x);
 	return rc;
