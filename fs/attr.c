@@ -64,6 +64,8 @@ int attr_get(struct kvfs *fs, struct inode *in, struct stat *st)
 	if (health_failed(fs->health, (unsigned)in->dev))
 		return -EIO;	/* its device is failed: not asked */
 	rc = beneath_stat(kv_rootfd(fs, (unsigned)in->dev), path, st);
+	if (rc == -ENOENT && ns_path_moved(fs, in, path))
+		rc = beneath_stat(kv_rootfd(fs, (unsigned)in->dev), path, st);
 	kv_dev_err(fs, (unsigned)in->dev, DEVERR_META, "stat", path, rc);
 out:
 	st->st_ino = in->ino;

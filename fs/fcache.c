@@ -12,6 +12,7 @@
 #include "fcache.h"
 #include "inode.h"
 #include "log.h"
+#include "ns.h"
 #include "wmark.h"
 
 static void lru_del_locked(struct kvfs *fs, struct inode *in)
@@ -179,6 +180,9 @@ int fcache_get(struct kvfs *fs, struct inode *in, struct dfile **out)
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = inode_path(fs, in, path, sizeof(path));
 	if (rc >= 0)
+		rc = open_backing(fs, in, kv_rootfd(fs, (unsigned)in->dev),
+				  path, &df);
+	if (rc == -ENOENT && ns_path_moved(fs, in, path))
 		rc = open_backing(fs, in, kv_rootfd(fs, (unsigned)in->dev),
 				  path, &df);
 	pthread_rwlock_unlock(&fs->ns_lock);

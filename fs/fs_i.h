@@ -137,9 +137,10 @@ struct kvfs {
 	gid_t gid;
 
 	/*
-	 * rename holds ns_lock exclusively: it is the only operation that
-	 * moves names other than its own arguments. Every path-based
-	 * operation holds it shared while its path is in use.
+	 * A directory's rename holds ns_lock exclusively: it is the only
+	 * operation that moves names other than its own arguments. Every
+	 * other path-based operation, a file's rename too, holds it shared
+	 * while its path is in use (a file renamed meanwhile: ns_path_moved).
 	 */
 	pthread_rwlock_t ns_lock;
 	pthread_mutex_t lock;	/* the inode table, names, refs, open state */

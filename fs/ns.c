@@ -264,6 +264,16 @@ int ns_resolve_full(struct kvfs *fs, const char *path, struct found *f)
 	return resolve(fs, path, f, true);
 }
 
+bool ns_path_moved(struct kvfs *fs, struct inode *in, char *path)
+{
+	char now[KV_PATH_MAX];
+
+	if (inode_path(fs, in, now, sizeof(now)) < 0 || !strcmp(now, path))
+		return false;
+	memcpy(path, now, strlen(now) + 1);
+	return true;
+}
+
 uint64_t ns_found_ino(struct kvfs *fs, const struct found *f)
 {
 	return inode_make_ino(fs, (unsigned)f->dev, f->st.st_ino);

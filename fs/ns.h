@@ -38,6 +38,12 @@ struct found {
 int ns_resolve(struct kvfs *fs, const char *path, struct found *f);
 /* ns_resolve(), waiting for every device: f->files and f->out complete. */
 int ns_resolve_full(struct kvfs *fs, const char *path, struct found *f);
+/*
+ * A call on @in's backing file at @path (KV_PATH_MAX bytes) said ENOENT:
+ * whether a file rename, which runs beside other operations, moved it
+ * meanwhile. If so @path is its new path, to try once more.
+ */
+bool ns_path_moved(struct kvfs *fs, struct inode *in, char *path);
 /* The st_ino clients see for what @f names. */
 uint64_t ns_found_ino(struct kvfs *fs, const struct found *f);
 /*

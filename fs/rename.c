@@ -186,15 +186,73 @@ static int rename_exchange(struct kvfs *fs, const struct found *s,
 	return rc;
 }
 
+/* Whether @s or, if @have_dst, @t is a directory. */
+static bool any_dir(const struct found *s, const struct found *t,
+		    bool have_dst)
+{
+	return S_ISDIR(s->st.st_mode) || (have_dst && S_ISDIR(t->st.st_mode));
+}
+
+/*
+ * The rename's part on the devices, and on the inode table. Under
+ * ns_lock, held exclusively (@excl) for a directory: it moves every name
+ * below. A file's rename moves its own name only, and runs beside other
+ * operations with the lock shared; a file it replaces is marked gone
+ * before its number is free (creates run beside, as for unlink).
+ */
+static int rename_do(struct kvfs *fs, struct inode *p, const char *name,
+		     struct inode *np, const char *newname, unsigned flags,
+		     const char *src, const char *dst, const struct found *s,
+		     const struct found *t, bool have_dst)
+{
+	bool exchange = flags & RENAME_EXCHANGE, gone = false;
+	struct inode *sin, *tin = NULL;
+	int rc;
+
+	if (have_dst)
+		tin = inode_find(fs, ns_found_ino(fs, t));
+	if (tin && !exchange && !(flags & RENAME_NOREPLACE) &&
+	    !any_dir(s, t, have_dst))
+		gone = inode_gone(fs, tin, &t->st);
+	if (exchange)
+		rc = have_dst ? rename_exchange(fs, s, t, src, dst) : -ENOENT;
+	else if (have_dst && (flags & RENAME_NOREPLACE))
+		rc = -EEXIST;
+	else if (S_ISDIR(s->st.st_mode))
+		rc = rename_dir(fs, s, t, have_dst, src, dst);
+	else
+		rc = rename_file(fs, s, t, have_dst, src, dst, flags);
+	/* a failed one may have moved copies and moved them back */
+	dir_changed(fs, p);
+	if (np != p)
+		dir_changed(fs, np);
+	if (rc) {
+		if (gone)
+			inode_ungone(fs, tin);
+		return rc;
+	}
+	sin = inode_find(fs, ns_found_ino(fs, s));
+	if (tin && exchange) {
+		rc = inode_rename(fs, tin, np, newname, p, name);
+	} else if (tin) {
+		/* a directory's: nothing is created while it is held */
+		if (!gone)
+			inode_gone(fs, tin, &t->st);
+		inode_unname(fs, tin, np, newname);
+	}
+	if (sin && !rc)
+		rc = inode_rename(fs, sin, p, name, np, newname);
+	return rc;
+}
+
 void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	       fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
 	struct kvfs *fs = kv_fs(req);
 	struct inode *p = inode_of(fs, parent), *np = inode_of(fs, newparent);
 	char src[KV_PATH_MAX], dst[KV_PATH_MAX];
-	struct inode *sin, *tin = NULL;
+	bool have_dst, excl = false;
 	struct found s, t;
-	bool have_dst;
 	int rc;
 
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
@@ -205,7 +263,12 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 
-	pthread_rwlock_wrlock(&fs->ns_lock);
+	/* shared first: a file's rename need not wait for anyone */
+again:
+	if (excl)
+		pthread_rwlock_wrlock(&fs->ns_lock);
+	else
+		pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = inode_child_path(fs, p, name, src, sizeof(src));
 	if (rc >= 0)
 		rc = inode_child_path(fs, np, newname, dst, sizeof(dst));
@@ -220,39 +283,19 @@ void fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 		goto out;
 	have_dst = !rc;
 	rc = 0;
+	if (!excl && any_dir(&s, &t, have_dst)) {
+		/* a directory moves every name below it: alone */
+		pthread_rwlock_unlock(&fs->ns_lock);
+		excl = true;
+		goto again;
+	}
 	if (have_dst && s.dev == t.dev && s.st.st_ino == t.st.st_ino)
 		goto out;	/* two names of one file: nothing to do */
-	if (dir_rename_blocked(fs, &s, &t, have_dst)) {
+	if (dir_rename_blocked(fs, &s, &t, have_dst))
 		rc = -EIO;
-		goto out;
-	}
-	if (flags & RENAME_EXCHANGE)
-		rc = have_dst ? rename_exchange(fs, &s, &t, src, dst) : -ENOENT;
-	else if (have_dst && (flags & RENAME_NOREPLACE))
-		rc = -EEXIST;
-	else if (S_ISDIR(s.st.st_mode))
-		rc = rename_dir(fs, &s, &t, have_dst, src, dst);
 	else
-		rc = rename_file(fs, &s, &t, have_dst, src, dst, flags);
-	/* a failed one may have moved copies and moved them back */
-	dir_changed(fs, p);
-	if (np != p)
-		dir_changed(fs, np);
-	if (rc)
-		goto out;
-
-	sin = inode_find(fs, ns_found_ino(fs, &s));
-	if (have_dst)
-		tin = inode_find(fs, ns_found_ino(fs, &t));
-	if (tin && (flags & RENAME_EXCHANGE)) {
-		rc = inode_rename(fs, tin, np, newname, p, name);
-	} else if (tin) {
-		/* (nothing is created while rename holds ns_lock) */
-		inode_gone(fs, tin, &t.st);
-		inode_unname(fs, tin, np, newname);
-	}
-	if (sin && !rc)
-		rc = inode_rename(fs, sin, p, name, np, newname);
+		rc = rename_do(fs, p, name, np, newname, flags, src, dst, &s,
+			       &t, have_dst);
 out:
 	pthread_rwlock_unlock(&fs->ns_lock);
 	fuse_reply_err(req, rc < 0 ? -rc : 0);

@@ -9,8 +9,9 @@
 # the first call that meets device 1 gives up after 1 s and fails it, and
 # nothing after asks it. Once device 1 serves again, the calls stuck in it
 # end, it is ok again, every file on it reads as written and new ones are
-# made there. Then device 1 failing (EIO): its files give EIO at once,
-# and devices 0 and 2 keep serving.
+# made there. A getattr stuck in device 1 (a call on its own file) holds
+# up no rename of other files. Then device 1 failing (EIO): its files give
+# EIO at once, and devices 0 and 2 keep serving.
 #
 # Every hang is lifted after at most 40 s whatever happens (a hung faultfs
 # stalls sync(2) machine-wide), and on exit. No client is killed or timed
@@ -124,6 +125,20 @@ hung_rounds() {
 exec 8<"$M/gpu1/a1"
 echo 3 >/proc/sys/vm/drop_caches
 hang hang
+# a getattr of that file before device 1 is known failed waits in the
+# daemon, in the device (its own file's call); renames of files elsewhere
+# do not wait for it
+stuck_then_rename() {
+	local stuck
+	# (it ends when the hang is lifted)
+	stat -L /dev/fd/8 >/dev/null 2>&1 &
+	stuck=$!
+	sleep 0.3
+	t_alive "$stuck" || t_fail "the getattr on device 1 did not wait"
+	within 2 mv "$M/gpu0/a5" "$M/gpu0/a5r"
+	within 2 mv "$M/gpu0/a5r" "$M/gpu0/a5"
+}
+t_case rename-beside-stuck stuck_then_rename
 t_case hung-others-serve hung_rounds
 # once device 1 is failed, its file gets EIO at once, not a hang
 known_eio() {
