@@ -2,9 +2,9 @@
  * rename.c - RENAME, with RENAME_NOREPLACE and RENAME_EXCHANGE: a file moves
  * on its own device, a directory on every device holding a copy (refused
  * with EIO while a device is failed); a failure puts back what was done.
- * Every backing call is made within the device timeout (nscall.h), so the
- * namespace lock, held exclusively here, is never held longer waiting on
- * a device.
+ * A file's rename shares the namespace lock; a directory's holds it
+ * exclusively. Every backing call is made within the device timeout
+ * (nscall.h), so the lock is never held longer waiting on a device.
  */
 #include <fcntl.h>
 #include <stdio.h>
