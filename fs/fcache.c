@@ -177,6 +177,8 @@ int fcache_get(struct kvfs *fs, struct inode *in, struct dfile **out)
 	*out = fcache_peek(fs, in);
 	if (*out)
 		goto check;
+	if (health_failed(fs->health, (unsigned)in->dev))
+		return -EIO;	/* its device is failed: not asked */
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = inode_path(fs, in, path, sizeof(path));
 	if (rc >= 0)

@@ -46,7 +46,8 @@
  * opened for the first time is looked at for a write mark (wmark_check(),
  * which finds torn files). Takes ns_lock
  * shared to build the path; do not call with ns_lock held. Returns 0 and
- * the dfile in *@out, -ENOENT for an unlinked file whose dfile is gone, or
+ * the dfile in *@out, -ENOENT for an unlinked file whose dfile is gone,
+ * -EIO if it must be opened and its device is failed (health.h), or
  * -errno of opening.
  */
 int fcache_get(struct kvfs *fs, struct inode *in, struct dfile **out);

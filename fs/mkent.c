@@ -74,6 +74,15 @@ static int set_owner(struct kvfs *fs, fuse_req_t req, unsigned dev,
 	return kv_meta_err(fs, dev, "chown", path, -1, rc);
 }
 
+/*
+ * 0, or -EIO if device @dev is failed: a new name there is not made (the
+ * call would wait on it), and placing around it is the policy's.
+ */
+static int dev_live(struct kvfs *fs, unsigned dev)
+{
+	return health_failed(fs->health, dev) ? -EIO : 0;
+}
+
 /* Whether @path names anything on any device: 0 if free, else -errno. */
 static int name_free(struct kvfs *fs, const char *path)
 {
@@ -250,7 +259,7 @@ static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		return (void)fuse_reply_err(req, -rc);
 	pick = place_pick(&fs->policy, path);
 	dev = room_device(fs, path, pick);
-	rc = name_free(fs, path);
+	rc = name_free(fs, path) ?: dev_live(fs, dev);
 	if (!rc)
 		rc = caller_umask(fs, req);
 	if (!rc)
@@ -302,7 +311,7 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		rc = -EPERM;
 	/* a link names data where it is, like rename: never EXDEV */
 	if (rc >= 0)
-		rc = name_free(fs, dst);
+		rc = name_free(fs, dst) ?: dev_live(fs, (unsigned)in->dev);
 	if (!rc) {
 		root = kv_rootfd(fs, (unsigned)in->dev);
 		rc = beneath_link(root, src, dst);
@@ -354,7 +363,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		goto out;
 	pick = create_device(fs, path);
 	dev = room_device(fs, path, pick);
-	rc = caller_umask(fs, req);
+	rc = dev_live(fs, dev) ?: caller_umask(fs, req);
 	if (rc)
 		goto out;
 	rc = dfile_open(fs->io, kv_rootfd(fs, dev), path, flags, mode,

@@ -144,7 +144,15 @@ t_case hung-others-serve hung_rounds
 known_eio() {
 	within 2 sh -c "! stat -L /dev/fd/8"
 	grep -q "Input/output error" "$T/err" ||
-		t_fail "not EIO: $(cat "$T/err")"
+		t_fail "stat: not EIO: $(cat "$T/err")"
+	within 2 sh -c "! cat /dev/fd/8"
+	grep -q "Input/output error" "$T/err" ||
+		t_fail "read: not EIO: $(cat "$T/err")"
+	# a new name placed on it is not made there (placing it elsewhere is
+	# the policy's): EIO, not a wait
+	within 2 sh -c "! touch '$M/gpu1/new-while-failed'"
+	grep -q "Input/output error" "$T/err" ||
+		t_fail "create: not EIO: $(cat "$T/err")"
 }
 t_case hung-file-eio known_eio
 lift_now
