@@ -13,6 +13,7 @@
 
 #include "attr.h"
 #include "beneath.h"
+#include "devq.h"
 #include "dfile.h"
 #include "fcache.h"
 #include "inode.h"
@@ -72,19 +73,34 @@ out:
 	return rc;
 }
 
-void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+static void getattr_run(struct kvfs *fs, struct devq_req *r)
 {
-	struct kvfs *fs = kv_fs(req);
 	struct stat st;
 	int rc;
 
-	(void)fi;
 	pthread_rwlock_rdlock(&fs->ns_lock);
-	rc = attr_get(fs, inode_of(fs, ino), &st);
+	rc = attr_get(fs, r->in, &st);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	if (rc)
-		return (void)fuse_reply_err(req, -rc);
-	fuse_reply_attr(req, &st, fs->p.attr_timeout);
+		return (void)fuse_reply_err(r->req, -rc);
+	fuse_reply_attr(r->req, &st, fs->p.attr_timeout);
+}
+
+/*
+ * A file's attributes come from its device, and an open file's only once
+ * its write-behind has landed: under a slot of its device (devq.h).
+ */
+void fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct kvfs *fs = kv_fs(req);
+	struct devq_req r = { .req = req, .ino = ino, .run = getattr_run,
+			      .op = "stat" };
+
+	(void)fi;
+	if (S_ISREG(inode_of(fs, ino)->type))
+		return devq_submit(fs, &r);
+	r.in = inode_of(fs, ino);
+	getattr_run(fs, &r);
 }
 
 
@@ -239,8 +255,8 @@ static int truncate_marked(struct kvfs *fs, struct inode *in,
 	return rc;
 }
 
-void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
-		int valid, struct fuse_file_info *fi)
+static void setattr_run(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+			int valid, struct fuse_file_info *fi)
 {
 	struct kvfs *fs = kv_fs(req);
 	struct inode *in = inode_of(fs, ino);
@@ -313,6 +329,35 @@ out:
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
 	fuse_reply_attr(req, &st, fs->p.attr_timeout);
+}
+
+static void setattr_slot_run(struct kvfs *fs, struct devq_req *r)
+{
+	(void)fs;
+	setattr_run(r->req, r->ino, &r->attr, r->valid,
+		    r->has_fi ? &r->fi : NULL);
+}
+
+/*
+ * A file's truncate, and its time changes that wait for write-behind, run
+ * under a slot of its device (devq.h); a directory's change goes to every
+ * copy at once.
+ */
+void fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr,
+		int valid, struct fuse_file_info *fi)
+{
+	struct kvfs *fs = kv_fs(req);
+	struct devq_req r = { .req = req, .ino = ino, .run = setattr_slot_run,
+			      .op = "truncate", .attr = *attr,
+			      .valid = valid, .has_fi = fi != NULL };
+
+	if (!S_ISREG(inode_of(fs, ino)->type))
+		return setattr_run(req, ino, attr, valid, fi);
+	if (fi)
+		r.fi = *fi;
+	if (!(valid & FUSE_SET_ATTR_SIZE))
+		r.op = "setattr";
+	devq_submit(fs, &r);
 }
 
 /* fstatvfs() of a device's root as a call of nscall.h, into r->buf. */

@@ -6,12 +6,15 @@
  * ENOSYS once, which makes the kernel stop sending OPEN and RELEASE. Every
  * request on a file finds the inode's dfile in the file cache, opened on
  * first use; fi->fh is always 0. A kernel that cannot open without us gets
- * an open with nothing behind it.
+ * an open with nothing behind it. Every request on a file's data runs under
+ * a slot of its device (devq.h): each handler passes its arguments and the
+ * function doing the work, which may run later on another thread.
  */
 #include <fcntl.h>
 #include <unistd.h>
 
 #include "attr.h"
+#include "devq.h"
 #include "dfile.h"
 #include "fcache.h"
 #include "file.h"
@@ -97,15 +100,15 @@ static void read_paged(fuse_req_t req, struct dfile *df, size_t size,
 	dfile_view_end(df, &v);
 }
 
-void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-	     struct fuse_file_info *fi)
+/* READ, with a slot of the file's device held (devq.h). */
+static void read_run(struct kvfs *fs, struct devq_req *r)
 {
-	struct kvfs *fs = kv_fs(req);
-	struct inode *in = inode_of(fs, ino);
+	fuse_req_t req = r->req;
+	struct inode *in = r->in;
 	const void *data;
 	struct dfile *df;
 	size_t cap = 0;
-	void *dst;
+	void *dst = NULL;
 	ssize_t n;
 
 	n = fcache_get(fs, in, &df);
@@ -118,29 +121,41 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	reclaim_read(fs, in, df);	/* for eviction: recently read */
 	if (fs->splice_reads && kv_dev(fs, (unsigned)in->dev)->page_cache) {
-		read_spliced(req, df, size, off);
+		read_spliced(req, df, r->size, r->off);
 		goto out;
 	}
 	/* on a ring, the device fills the reply buffer itself */
-	dst = transport_reply_space(&cap);
-	if (fi->flags & O_DIRECT) {
-		n = dfile_read_to(df, size, (uint64_t)off, dst, cap, &data);
+	if (!r->parked)
+		dst = transport_reply_space(&cap);
+	if (r->fi.flags & O_DIRECT) {
+		n = dfile_read_to(df, r->size, (uint64_t)r->off, dst, cap,
+				  &data);
 		if (n < 0)
 			fuse_reply_err(req, (int)-n);
 		else
 			fuse_reply_buf(req, data, (size_t)n);
 	} else {
-		read_paged(req, df, size, off, dst, cap);
+		read_paged(req, df, r->size, r->off, dst, cap);
 	}
 out:
 	fcache_put(fs, in);
 }
 
-void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
-	      off_t off, struct fuse_file_info *fi)
+void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi)
 {
 	struct kvfs *fs = kv_fs(req);
-	struct inode *in = inode_of(fs, ino);
+
+	devq_submit(fs, &(struct devq_req){
+			.req = req, .ino = ino, .run = read_run,
+			.op = "read", .fi = *fi, .size = size, .off = off,
+		});
+}
+
+static void write_run(struct kvfs *fs, struct devq_req *r)
+{
+	fuse_req_t req = r->req;
+	struct inode *in = r->in;
 	struct dfile *df;
 	bool marked;
 	ssize_t n;
@@ -150,7 +165,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
 	/* within max_size, or ENOSPC before a byte is taken: not torn */
-	n = limit_write(fs, in, df, (uint64_t)off, size);
+	n = limit_write(fs, in, df, (uint64_t)r->off, r->size);
 	if (n < 0) {
 		fcache_put(fs, in);
 		return (void)fuse_reply_err(req, (int)-n);
@@ -159,17 +174,17 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	 * The kernel's writeback of a shared mapping may come after the last
 	 * close, with no FLUSH to end a session: it sets no mark.
 	 */
-	marked = !fi->writepage && dfile_writable(df);
-	if (marked && (n = wmark_write_begin(fs, in, df, fi->lock_owner,
+	marked = !r->fi.writepage && dfile_writable(df);
+	if (marked && (n = wmark_write_begin(fs, in, df, r->fi.lock_owner,
 					    false)) < 0)
 		marked = false;
 	else
 		n = 0;
 	/* an unprivileged writer's write drops set-id bits */
-	if (!n && transport_kill_suidgid())
-		n = attr_kill_setid_open(req, ino, dfile_fd(df));
+	if (!n && r->kill_suidgid)
+		n = attr_kill_setid_open(req, r->ino, dfile_fd(df));
 	if (!n)
-		n = dfile_write(df, buf, size, (uint64_t)off);
+		n = dfile_write(df, r->buf, r->size, (uint64_t)r->off);
 	if (marked)
 		wmark_write_end(in, n < 0 ? (int)n : 0);
 	fcache_put(fs, in);
@@ -178,10 +193,21 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 	fuse_reply_write(req, (size_t)n);
 }
 
-void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+	      off_t off, struct fuse_file_info *fi)
 {
 	struct kvfs *fs = kv_fs(req);
-	struct inode *in = inode_of(fs, ino);
+
+	devq_submit(fs, &(struct devq_req){
+			.req = req, .ino = ino, .run = write_run,
+			.op = "write", .fi = *fi, .buf = buf, .size = size,
+			.off = off, .kill_suidgid = transport_kill_suidgid(),
+		});
+}
+
+static void flush_run(struct kvfs *fs, struct devq_req *r)
+{
+	struct inode *in = r->in;
 	struct dfile *df = NULL;
 	int rc = 0;
 
@@ -196,30 +222,49 @@ void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	} else
 		df = fcache_peek(fs, in);
 	if (df) {
-		rc = wmark_flush(fs, in, df, fi->lock_owner);
+		rc = wmark_flush(fs, in, df, r->fi.lock_owner);
 		limit_settled(fs, in, df);	/* its blocks, now they landed */
 		fcache_put(fs, in);
 	}
 	rc = fcache_flushed(fs, in) ?: rc;
-	fuse_reply_err(req, -rc);
+	fuse_reply_err(r->req, -rc);
+}
+
+void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct kvfs *fs = kv_fs(req);
+
+	devq_submit(fs, &(struct devq_req){
+			.req = req, .ino = ino, .run = flush_run,
+			.op = "flush", .fi = *fi,
+		});
+}
+
+static void fsync_run(struct kvfs *fs, struct devq_req *r)
+{
+	struct inode *in = r->in;
+	struct dfile *df;
+	int rc;
+
+	/* a closed dfile may have left data in the backing page cache */
+	rc = fcache_get(fs, in, &df);
+	if (!rc) {
+		rc = dfile_fsync(df, r->mode);
+		fcache_put(fs, in);
+	}
+	fuse_reply_err(r->req, -(fcache_error(in) ?: rc));
 }
 
 void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	      struct fuse_file_info *fi)
 {
 	struct kvfs *fs = kv_fs(req);
-	struct inode *in = inode_of(fs, ino);
-	struct dfile *df;
-	int rc;
 
 	(void)fi;
-	/* a closed dfile may have left data in the backing page cache */
-	rc = fcache_get(fs, in, &df);
-	if (!rc) {
-		rc = dfile_fsync(df, datasync);
-		fcache_put(fs, in);
-	}
-	fuse_reply_err(req, -(fcache_error(in) ?: rc));
+	devq_submit(fs, &(struct devq_req){
+			.req = req, .ino = ino, .run = fsync_run,
+			.op = "fsync", .mode = datasync,
+		});
 }
 
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -230,50 +275,68 @@ void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
-void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
-		  off_t length, struct fuse_file_info *fi)
+static void fallocate_run(struct kvfs *fs, struct devq_req *r)
 {
-	struct kvfs *fs = kv_fs(req);
-	struct inode *in = inode_of(fs, ino);
+	struct inode *in = r->in;
 	struct dfile *df;
 	int rc;
 
-	(void)fi;
-	if (offset < 0 || length <= 0)
-		return (void)fuse_reply_err(req, EINVAL);
-	rc = kv_as_caller(req) ?: fcache_get(fs, in, &df);
+	rc = kv_as_caller(r->req) ?: fcache_get(fs, in, &df);
 	if (!rc) {
 		rc = dfile_write_error(df) ?:
-		     limit_falloc(fs, in, df, mode, (uint64_t)length) ?:
+		     limit_falloc(fs, in, df, r->mode, (uint64_t)r->len) ?:
 		     wmark_write_begin(fs, in, df, 0, false);
 		if (rc >= 0) {
-			rc = dfile_fallocate(df, mode, (uint64_t)offset,
-					     (uint64_t)length);
+			rc = dfile_fallocate(df, r->mode, (uint64_t)r->off,
+					     (uint64_t)r->len);
 			limit_settled(fs, in, df);
 			wmark_write_end(in, rc);
 		}
 		fcache_put(fs, in);
 	}
-	fuse_reply_err(req, -rc);
+	fuse_reply_err(r->req, -rc);
+}
+
+void fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+		  off_t length, struct fuse_file_info *fi)
+{
+	struct kvfs *fs = kv_fs(req);
+
+	(void)fi;
+	if (offset < 0 || length <= 0)
+		return (void)fuse_reply_err(req, EINVAL);
+	devq_submit(fs, &(struct devq_req){
+			.req = req, .ino = ino,
+			.run = fallocate_run, .op = "fallocate", .mode = mode,
+			.off = offset, .len = length,
+		});
+}
+
+static void lseek_run(struct kvfs *fs, struct devq_req *r)
+{
+	struct dfile *df;
+	int64_t pos;
+
+	pos = fcache_get(fs, r->in, &df);
+	if (!pos) {
+		pos = dfile_seek(df, (uint64_t)r->off, r->mode);
+		fcache_put(fs, r->in);
+	}
+	if (pos < 0)
+		return (void)fuse_reply_err(r->req, (int)-pos);
+	fuse_reply_lseek(r->req, (off_t)pos);
 }
 
 void fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	      struct fuse_file_info *fi)
 {
 	struct kvfs *fs = kv_fs(req);
-	struct inode *in = inode_of(fs, ino);
-	struct dfile *df;
-	int64_t pos;
 
 	(void)fi;
 	if (off < 0)
 		return (void)fuse_reply_err(req, ENXIO);
-	pos = fcache_get(fs, in, &df);
-	if (!pos) {
-		pos = dfile_seek(df, (uint64_t)off, whence);
-		fcache_put(fs, in);
-	}
-	if (pos < 0)
-		return (void)fuse_reply_err(req, (int)-pos);
-	fuse_reply_lseek(req, (off_t)pos);
+	devq_submit(fs, &(struct devq_req){
+			.req = req, .ino = ino, .run = lseek_run,
+			.op = "lseek", .off = off, .mode = whence,
+		});
 }

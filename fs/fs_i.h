@@ -28,6 +28,7 @@
 
 struct devcalls;
 struct dfile;
+struct slots;
 struct transport;
 struct dirsnap_listing;
 
@@ -160,6 +161,12 @@ struct kvfs {
 	size_t evict_hand;	/* the clock sweep's next bucket */
 	uint64_t dev_check_at;	/* when to look at the backing roots again */
 	int dev_state[DEV_MAX];	/* what devset_check() said last */
+
+	/* devq.c: each device's slots and queue, and their watchdog */
+	struct slots *slots;
+	pthread_t devq_thread;
+	bool devq_running;
+	_Atomic bool devq_stop;
 };
 
 /* Coarse monotonic milliseconds: for timers that need no precision. */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "devcall.h"
+#include "devq.h"
 #include "evict.h"
 #include "fcache.h"
 #include "fs_i.h"
@@ -91,6 +92,9 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 	rc = errs_new(fs);
 	if (rc)
 		goto err_free;
+	rc = devq_new(fs, p->device_slots, p->threads, p->max_background);
+	if (rc)
+		goto err_errs;
 	rc = transport_new(&(struct transport_params){
 				   .init_want = TRANSPORT_INIT_KILLPRIV_V2 |
 						TRANSPORT_INIT_PARALLEL_DIROPS,
@@ -98,7 +102,7 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 			   },
 			   &fs->tp);
 	if (rc)
-		goto err_errs;
+		goto err_devq;
 	rc = -pthread_rwlock_init(&fs->ns_lock, NULL);
 	if (rc)
 		goto err_transport;
@@ -139,6 +143,8 @@ err_rwlock:
 	pthread_rwlock_destroy(&fs->ns_lock);
 err_transport:
 	transport_free(fs->tp);
+err_devq:
+	devq_free(fs);
 err_errs:
 	devcall_free(fs->calls);
 	health_free(fs->health);
@@ -159,6 +165,7 @@ void kvfs_free(struct kvfs *fs)
 	pthread_mutex_destroy(&fs->lock);
 	pthread_rwlock_destroy(&fs->ns_lock);
 	transport_free(fs->tp);
+	devq_free(fs);
 	deverr_free(fs->errs);	/* after the files: closing may fail */
 	devcall_free(fs->calls);	/* a worker stuck on a device stays */
 	health_free(fs->health);
@@ -178,8 +185,15 @@ int kvfs_start(struct kvfs *fs, struct fuse_session *se, struct kvio *io)
 	if (rc)
 		return rc;
 	rc = reclaim_start(fs);
-	if (rc)
+	if (rc) {
 		evict_stop(fs);
+		return rc;
+	}
+	rc = devq_start(fs);
+	if (rc) {
+		reclaim_stop(fs);
+		evict_stop(fs);
+	}
 	return rc;
 }
 
@@ -188,4 +202,5 @@ void kvfs_stop(struct kvfs *fs)
 	transport_stop(fs->tp);
 	reclaim_stop(fs);
 	evict_stop(fs);
+	devq_stop(fs);
 }

@@ -39,6 +39,9 @@ struct kvfs_params {
 	unsigned device_timeout_ms; /* a device that does not answer a call
 				       within it is failed (core/health.h);
 				       0: HEALTH_TIMEOUT_MS */
+	unsigned threads;	/* FUSE worker threads at most */
+	unsigned device_slots;	/* data requests running per device
+				   (fs/devq.h); 0: threads / 2 */
 };
 
 /* Default of kvfs_params.listing_window: some 5 MiB of memory. */
@@ -58,10 +61,10 @@ void kvfs_free(struct kvfs *fs);
 
 /*
  * Start what needs the session, once mounted and daemonized and before the
- * session loop: the filesystem's own reads and writes of /dev/fuse, and
- * the inode evictor; backing files do their I/O through @io (core/kvio.h,
+ * session loop: the filesystem's own reads and writes of /dev/fuse, the
+ * inode evictor and the devices' watchdog (fs/devq.h); backing files do their I/O through @io (core/kvio.h,
  * made after daemonizing too), which must outlive kvfs_free(). Returns 0
- * or -errno (either failed to start). kvfs_stop() ends both; call it
+ * or -errno (one failed to start). kvfs_stop() ends them; call it
  * after the session loop returned, before kvfs_free().
  */
 int kvfs_start(struct kvfs *fs, struct fuse_session *se, struct kvio *io);

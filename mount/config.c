@@ -147,6 +147,12 @@ static const struct kv_key kv_keys[] = {
 	  .help = "a device that has not answered a call within S seconds "
 	  "is failed: its files get EIO, lookups and listings go on "
 	  "without it (default {default})" },
+	{ .name = "device_slots", .type = KV_UINT,
+	  .field = KV_SET_DEVICE_SLOTS, .off = KV_OFF(device_slots),
+	  .max = KV_DEVICE_SLOTS_MAX, .flags = KV_CLI_VALUE, .arg = "N",
+	  .help = "data requests that run at once on one device; more wait "
+	  "in its queue, so a slow or hung device holds at most N worker "
+	  "threads (default 0: half of threads)" },
 	{ .name = "fuse_options", .type = KV_OPTS, .field = KV_SET_FUSE_OPTS,
 	  .off = KV_OFF(fuse_opts), .help = "options passed to FUSE, "
 	  "comma-separated (on the command line, any -o option not ours)" },

@@ -35,6 +35,7 @@
 #define KV_REQUIRE_MOUNTS_BARE	"30"	/* -o require_mounts alone */
 #define KV_GPUS_MAX		1024
 #define KV_THREADS_MAX		1024
+#define KV_DEVICE_SLOTS_MAX	64	/* core/slots.h SLOTS_MAX */
 #define KV_BACKGROUND_MAX	65535
 #define KV_ALIGN_MIN		512
 
@@ -67,6 +68,7 @@ enum kv_field {
 	KV_SET_MAX_SIZE		= 1 << 24,
 	KV_SET_EVICT_HIGH	= 1 << 25,
 	KV_SET_EVICT_LOW	= 1 << 26,
+	KV_SET_DEVICE_SLOTS	= 1 << 27,
 };
 
 struct kv_config {
@@ -94,6 +96,8 @@ struct kv_config {
 	bool mkdir;		/* create a missing backing directory */
 	double require_mounts;	/* seconds to wait for mounts, < 0: off */
 	double device_timeout;	/* seconds a device may take to answer */
+	unsigned device_slots;	/* data requests running per device, 0:
+				   threads / 2 (fs/devq.h) */
 	/* every device's minfree unless its [device N] sets one */
 	struct space_setting minfree;
 	/* the mount's files take at most this much (not set: no limit) */

@@ -443,6 +443,8 @@ static int daemon_new_fs(struct daemon *d)
 	kp.max_inodes = c->max_inodes;
 	kp.listing_window = c->listing_window;
 	kp.device_timeout_ms = (unsigned)(c->device_timeout * 1000);
+	kp.threads = c->single_thread ? 1 : c->threads;
+	kp.device_slots = c->device_slots;
 	kp.max_read = d->max_read = max_read_of(c, d->devs);
 	/* the ring's threads serve beside the loop's, as many of them */
 	kp.ring_threads = c->io_uring && !c->single_thread ? c->threads : 0;

@@ -1,0 +1,185 @@
+/*
+ * devq.c - data requests through their device's slots (devq.h), and the
+ * watchdog that fails a device whose requests no longer come back.
+ *
+ * A request that finds no free slot is copied (its WRITE payload too: the
+ * libfuse receive buffer it points into is the worker's, reused as soon as
+ * the handler returns) and parked; the worker returns to /dev/fuse. The
+ * copy is run, and freed, by whichever thread gives back a slot of that
+ * device next (core/slots.h), or answered EIO when the device fails.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "devq.h"
+#include "inode.h"
+#include "log.h"
+#include "transport/transport.h"
+
+#define DEVQ_TICK_MS	200	/* the watchdog's period */
+
+int devq_new(struct kvfs *fs, unsigned slots, unsigned threads,
+	     unsigned queue_max)
+{
+	if (!slots)
+		slots = threads / 2 ? threads / 2 : 1;
+	if (slots > SLOTS_MAX)
+		slots = SLOTS_MAX;
+	return slots_new(&(struct slots_params){
+				 .count = fs->ndev,
+				 .slots = slots,
+				 .queue_max = queue_max,
+				 .queue_bytes = DEVQ_QUEUE_BYTES,
+				 .timeout_ms = health_timeout_ms(fs->health),
+			 }, &fs->slots);
+}
+
+void devq_free(struct kvfs *fs)
+{
+	slots_free(fs->slots);
+	fs->slots = NULL;
+}
+
+/* A parked request's turn (@err 0), or its device failed (-EIO). */
+static void devq_job(struct slots_job *job, int err)
+{
+	struct devq_req *r = (struct devq_req *)job;
+
+	if (err)
+		fuse_reply_err(r->req, -err);
+	else
+		r->run(kv_fs(r->req), r);
+	free(r);
+}
+
+/*
+ * No slot of @r's device is free: park a copy of @r, or wait here. Returns
+ * -EINPROGRESS (parked), a slot to run @r with, or -EIO.
+ */
+static int devq_park(struct kvfs *fs, struct devq_req *r)
+{
+	size_t bytes = r->buf ? r->size : 0, cap;
+	struct devq_req *c;
+	int slot;
+
+	/* a ring entry's reply goes out through the thread that took it */
+	if (transport_reply_space(&cap))
+		return slots_wait(fs->slots, r->dev, r->op);
+	c = malloc(sizeof(*c) + bytes);
+	if (!c)
+		return slots_wait(fs->slots, r->dev, r->op);
+	*c = *r;
+	c->job = (struct slots_job){ .run = devq_job, .op = r->op,
+				     .bytes = bytes };
+	c->parked = true;
+	if (bytes) {
+		memcpy(c + 1, r->buf, bytes);
+		c->buf = (const char *)(c + 1);
+	}
+	slot = slots_park(fs->slots, r->dev, &c->job);
+	if (slot == -EINPROGRESS)
+		return slot;
+	free(c);
+	if (slot == -ENOBUFS)
+		slot = slots_wait(fs->slots, r->dev, r->op);
+	return slot;
+}
+
+void devq_submit(struct kvfs *fs, struct devq_req *r)
+{
+	int slot;
+
+	r->in = inode_of(fs, r->ino);
+	if (r->in->dev < 0 || !fs->slots)
+		return r->run(fs, r);
+	r->dev = (unsigned)r->in->dev;
+	/* failed: known not to answer, or to answer with errors */
+	if (health_failed(fs->health, r->dev))
+		return (void)fuse_reply_err(r->req, EIO);
+	slot = slots_try(fs->slots, r->dev, r->op);
+	if (slot < 0)
+		slot = devq_park(fs, r);
+	if (slot == -EINPROGRESS)
+		return;
+	if (slot < 0)
+		return (void)fuse_reply_err(r->req, -slot);
+	r->run(fs, r);
+	slots_put(fs->slots, r->dev, slot);
+}
+
+/* One look at every device: time-outs, slowness, failure. */
+static void devq_tick(struct kvfs *fs)
+{
+	for (unsigned d = 0; d < fs->ndev; d++) {
+		const char *op = NULL;
+		unsigned ev = slots_tick(fs->slots, d, &op);
+		bool failed;
+
+		if (ev & SLOTS_TIMEOUT)
+			health_note_timeout(fs->health, d, op);
+		if (ev & (SLOTS_SLOW | SLOTS_FAST))
+			health_note_slow(fs->health, d, ev & SLOTS_SLOW);
+		failed = health_failed(fs->health, d);
+		if (failed && !slots_failed(fs->slots, d)) {
+			unsigned n = slots_fail(fs->slots, d);
+
+			if (n)
+				log_warn("device %u: %u parked request%s "
+					 "answered EIO", d, n,
+					 n == 1 ? "" : "s");
+		} else if (!failed && slots_failed(fs->slots, d)) {
+			slots_unfail(fs->slots, d);
+		}
+	}
+}
+
+static void *devq_main(void *arg)
+{
+	struct kvfs *fs = arg;
+	struct timespec ts = { 0, DEVQ_TICK_MS * 1000000L };
+
+	while (!atomic_load(&fs->devq_stop)) {
+		devq_tick(fs);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+int devq_start(struct kvfs *fs)
+{
+	int rc;
+
+	if (!fs->slots)
+		return 0;
+	atomic_store(&fs->devq_stop, false);
+	rc = -pthread_create(&fs->devq_thread, NULL, devq_main, fs);
+	fs->devq_running = !rc;
+	return rc;
+}
+
+void devq_stop(struct kvfs *fs)
+{
+	if (fs->devq_running) {
+		atomic_store(&fs->devq_stop, true);
+		pthread_join(fs->devq_thread, NULL);
+		fs->devq_running = false;
+	}
+	/* the session still takes replies: nothing is left parked */
+	for (unsigned d = 0; fs->slots && d < fs->ndev; d++)
+		slots_fail(fs->slots, d);
+}
+
+int devq_describe(struct kvfs *fs, char *buf, size_t size)
+{
+	struct slots_stat st;
+	int n = 0;
+
+	for (unsigned d = 0; d < fs->ndev && n < (int)size; d++) {
+		slots_stat(fs->slots, d, &st);
+		n += snprintf(buf + n, size - (size_t)n, "%s%u/%u/%u",
+			      d ? " " : "", st.busy, st.parked, st.waiting);
+	}
+	return n;
+}
