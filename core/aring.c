@@ -200,8 +200,8 @@ void aring_free(struct aring *ar)
 	free(ar);
 }
 
-int aring_submit(struct aring *ar, int fd, bool write, void *buf, size_t len,
-		 uint64_t off, aring_cb cb, void *arg)
+static int submit(struct aring *ar, int fd, bool write, void *buf,
+		  size_t len, uint64_t off, aring_cb cb, void *arg, bool wait)
 {
 	struct aop *op;
 	int rc = 0;
@@ -212,6 +212,10 @@ int aring_submit(struct aring *ar, int fd, bool write, void *buf, size_t len,
 		if (rc)
 			goto out;
 		ar->started = true;
+	}
+	if (!ar->free && !wait) {
+		rc = -EAGAIN;
+		goto out;
 	}
 	while (!ar->free)
 		pthread_cond_wait(&ar->changed, &ar->lock);
@@ -231,4 +235,16 @@ int aring_submit(struct aring *ar, int fd, bool write, void *buf, size_t len,
 out:
 	pthread_mutex_unlock(&ar->lock);
 	return rc;
+}
+
+int aring_submit(struct aring *ar, int fd, bool write, void *buf, size_t len,
+		 uint64_t off, aring_cb cb, void *arg)
+{
+	return submit(ar, fd, write, buf, len, off, cb, arg, true);
+}
+
+int aring_try_submit(struct aring *ar, int fd, bool write, void *buf,
+		     size_t len, uint64_t off, aring_cb cb, void *arg)
+{
+	return submit(ar, fd, write, buf, len, off, cb, arg, false);
 }

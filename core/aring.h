@@ -44,4 +44,13 @@ void aring_free(struct aring *ar);
 int aring_submit(struct aring *ar, int fd, bool write, void *buf, size_t len,
 		 uint64_t off, aring_cb cb, void *arg);
 
+/*
+ * aring_submit() that does not wait: -EAGAIN (and @cb does not run) when
+ * every slot is taken. For a caller that can do the I/O another way
+ * rather than wait for ops of other files, maybe on a device that no
+ * longer answers.
+ */
+int aring_try_submit(struct aring *ar, int fd, bool write, void *buf,
+		     size_t len, uint64_t off, aring_cb cb, void *arg);
+
 #endif /* CORE_ARING_H */

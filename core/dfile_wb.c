@@ -177,9 +177,12 @@ static int write_now(struct dfile *f, struct dio_ctx *ctx, const void *data,
 
 /*
  * Hand the stage's bytes [stage_sent, @to) to the ring; stage_sent is a
- * piece boundary, so every piece has a record of its own.
+ * piece boundary, so every piece has a record of its own. With every op of
+ * the ring taken (by any file's pieces: maybe of a device that no longer
+ * answers) the piece is written now, on @ctx, and lands as if from the
+ * ring: no file waits for another device's writes.
  */
-static int send_piece(struct dfile *f, size_t to)
+static int send_piece(struct dfile *f, struct dio_ctx *ctx, size_t to)
 {
 	struct kvio_wb *wb = &f->io->wb;
 	size_t idx = buf_index(wb, f->stage), from = f->stage_sent;
@@ -204,8 +207,14 @@ static int send_piece(struct dfile *f, size_t to)
 		f->cached_lo = UINT64_MAX;
 		f->cached_hi = 0;
 	}
-	rc = aring_submit(wb->ring, f->fd, true, f->stage + from, to - from,
-			  io->off, wb_complete, io);
+	rc = aring_try_submit(wb->ring, f->fd, true, f->stage + from,
+			      to - from, io->off, wb_complete, io);
+	if (rc == -EAGAIN) {
+		rc = dfio_write_direct(f, ctx, f->stage + from, to - from,
+				       io->off);
+		wb_complete(io, rc ? rc : (ssize_t)(to - from));
+		return 0;
+	}
 	if (rc) {
 		/* never started: undo as if it had failed */
 		wb_complete(io, rc);
@@ -361,7 +370,7 @@ int dfile_wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		/* the device starts on each piece as soon as it is whole */
 		n = align_down(f->stage_len, piece);
 		if (n > f->stage_sent) {
-			rc = send_piece(f, n);
+			rc = send_piece(f, ctx, n);
 			if (rc)
 				return rc;
 		}

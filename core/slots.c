@@ -366,7 +366,12 @@ static uint64_t oldest(struct slots_dev *dv, uint64_t now, bool from_unfail,
 	return max;
 }
 
-/* Whether @dv was slow since the last tick: 1, 0, or -1 for no telling. */
+/*
+ * Whether @dv was slow since the last tick: 1, 0, or -1 for no telling
+ * (idle). Slow: a request still running has taken longer than slow_ms, or
+ * most of those that finished did. Write-behind answers most WRITEs from
+ * memory, so on a slow device the running requests tell more.
+ */
 static int slow_sample(struct slots *s, struct slots_dev *dv, uint64_t now)
 {
 	uint64_t done = atomic_load(&dv->done), slow = atomic_load(&dv->slow);
@@ -374,11 +379,11 @@ static int slow_sample(struct slots *s, struct slots_dev *dv, uint64_t now)
 
 	dv->seen_done = done;
 	dv->seen_slow = slow;
+	if (oldest(dv, now, false, NULL) > s->slow_ms)
+		return 1;
 	if (dd)
 		return 2 * ds > dd;
-	if (!atomic_load(&dv->busy))
-		return -1;	/* idle */
-	return oldest(dv, now, false, NULL) > s->slow_ms ? 1 : -1;
+	return atomic_load(&dv->busy) ? 0 : -1;
 }
 
 unsigned slots_tick(struct slots *s, unsigned dev, const char **op)

@@ -134,9 +134,10 @@ enum slots_event {
  * while its oldest request (counted from the later of its start and the
  * last slots_unfail()) has run longer than timeout_ms, with that
  * request's op in *@op; SLOTS_SLOW once the device has been slow for
- * slow_for_ms (most of the requests that finished since the last tick
- * took longer than slow_ms, or, with none finished, the oldest running
- * one has), SLOTS_FAST once it has not been for as long. Returns the
+ * slow_for_ms (at each tick, a request still running had taken longer
+ * than slow_ms, or most of the requests that finished since the last tick
+ * had), SLOTS_FAST once it has not been for as long (an idle device, with
+ * nothing running or finished, counts as neither). Returns the
  * events, 0 for none.
  */
 unsigned slots_tick(struct slots *s, unsigned dev, const char **op);

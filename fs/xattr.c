@@ -9,10 +9,12 @@
  * inode table's size), user.kvstripe.writers (the files being written on
  * each device), user.kvstripe.ring (the requests taken through io_uring,
  * fs/transport/), user.kvstripe.torn (torn files found),
- * user.kvstripe.corrupt (checksum mismatches: files, reads) and
+ * user.kvstripe.corrupt (checksum mismatches: files, reads),
  * user.kvstripe.spilled (new files put off a full device),
- * user.kvstripe.evicted (files and bytes eviction removed), and a file's
- * user.kvstripe.state (its write mark, wmark.h). The daemon's own
+ * user.kvstripe.evicted (files and bytes eviction removed) and
+ * user.kvstripe.slots (each device's data requests running, parked and
+ * waiting, devq.h), and a file's user.kvstripe.state (its write mark,
+ * wmark.h). The daemon's own
  * trusted.kvstripe.* on backing files are hidden: not listed, not read,
  * not changed.
  */
@@ -25,6 +27,7 @@
 
 #include "attr.h"
 #include "beneath.h"
+#include "devq.h"
 #include "dfile.h"
 #include "fcache.h"
 #include "inode.h"
@@ -45,6 +48,7 @@
 #define XATTR_CORRUPT "user.kvstripe.corrupt"	/* ditto */
 #define XATTR_SPILLED "user.kvstripe.spilled"	/* ditto */
 #define XATTR_EVICTED "user.kvstripe.evicted"	/* ditto */
+#define XATTR_SLOTS "user.kvstripe.slots"	/* ditto */
 #define XATTR_STATE "user.kvstripe.state"	/* a file's write mark */
 #define XATTR_CAPS "security.capability"
 
@@ -227,7 +231,8 @@ static bool is_ours(const char *name)
 	       !strcmp(name, XATTR_INODES) || !strcmp(name, XATTR_WRITERS) ||
 	       !strcmp(name, XATTR_RING) || !strcmp(name, XATTR_TORN) ||
 	       !strcmp(name, XATTR_CORRUPT) || !strcmp(name, XATTR_STATE) ||
-	       !strcmp(name, XATTR_SPILLED) || !strcmp(name, XATTR_EVICTED);
+	       !strcmp(name, XATTR_SPILLED) || !strcmp(name, XATTR_EVICTED) ||
+	       !strcmp(name, XATTR_SLOTS);
 }
 
 /* What the daemon keeps on backing files (wmark.h): never the clients'. */
@@ -324,6 +329,10 @@ static int our_value(struct kvfs *fs, struct inode *in, const char *name,
 		reclaim_stats(fs, &files, &bytes);
 		n = snprintf(val, size, "%llu %llu", (unsigned long long)files,
 			     (unsigned long long)bytes);
+	} else if (!strcmp(name, XATTR_SLOTS)) {
+		if (in != fs->root)
+			return -ENODATA;
+		n = devq_describe(fs, val, size);
 	} else if (!strcmp(name, XATTR_CORRUPT)) {
 		struct kvio_sum_stats st;
 
