@@ -414,6 +414,12 @@ unsigned slots_tick(struct slots *s, unsigned dev, const char **op)
 	return ev | (dv->streak_slow ? SLOTS_SLOW : SLOTS_FAST);
 }
 
+uint64_t slots_oldest_ms(const struct slots *s, unsigned dev)
+{
+	return oldest((struct slots_dev *)&s->dev[dev], s->now_ms(), false,
+		      NULL);
+}
+
 void slots_stat(const struct slots *s, unsigned dev, struct slots_stat *st)
 {
 	struct slots_dev *dv = (struct slots_dev *)&s->dev[dev];

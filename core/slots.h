@@ -142,6 +142,12 @@ enum slots_event {
  */
 unsigned slots_tick(struct slots *s, unsigned dev, const char **op);
 
+/*
+ * How long device @dev's oldest running request has run, ms (0: none
+ * running). A few loads; any thread.
+ */
+uint64_t slots_oldest_ms(const struct slots *s, unsigned dev);
+
 /* A device's counts, for the operator. */
 struct slots_stat {
 	unsigned busy;		/* slots held */

@@ -19,6 +19,12 @@
 #include "transport/transport.h"
 
 #define DEVQ_TICK_MS	200	/* the watchdog's period */
+/*
+ * A request with a payload to copy parks only once the device's oldest
+ * request has run this long: a device that keeps up frees a slot sooner
+ * than a 1 MiB copy takes to pay for itself.
+ */
+#define DEVQ_PARK_COPY_MS	50
 
 int devq_new(struct kvfs *fs, unsigned slots, unsigned threads,
 	     unsigned queue_max)
@@ -42,13 +48,22 @@ void devq_free(struct kvfs *fs)
 	fs->slots = NULL;
 }
 
+/* Answer -@err: @r's device failed. */
+static void devq_fail(struct kvfs *fs, struct devq_req *r, int err)
+{
+	if (r->fail)
+		r->fail(fs, r, err);
+	else
+		fuse_reply_err(r->req, -err);
+}
+
 /* A parked request's turn (@err 0), or its device failed (-EIO). */
 static void devq_job(struct slots_job *job, int err)
 {
 	struct devq_req *r = (struct devq_req *)job;
 
 	if (err)
-		fuse_reply_err(r->req, -err);
+		devq_fail(kv_fs(r->req), r, err);
 	else
 		r->run(kv_fs(r->req), r);
 	free(r);
@@ -65,7 +80,8 @@ static int devq_park(struct kvfs *fs, struct devq_req *r)
 	int slot;
 
 	/* a ring entry's reply goes out through the thread that took it */
-	if (transport_reply_space(&cap))
+	if (transport_reply_space(&cap) ||
+	    (bytes && slots_oldest_ms(fs->slots, r->dev) < DEVQ_PARK_COPY_MS))
 		return slots_wait(fs->slots, r->dev, r->op);
 	c = malloc(sizeof(*c) + bytes);
 	if (!c)
@@ -97,14 +113,14 @@ void devq_submit(struct kvfs *fs, struct devq_req *r)
 	r->dev = (unsigned)r->in->dev;
 	/* failed: known not to answer, or to answer with errors */
 	if (health_failed(fs->health, r->dev))
-		return (void)fuse_reply_err(r->req, EIO);
+		return devq_fail(fs, r, -EIO);
 	slot = slots_try(fs->slots, r->dev, r->op);
 	if (slot < 0)
 		slot = devq_park(fs, r);
 	if (slot == -EINPROGRESS)
 		return;
 	if (slot < 0)
-		return (void)fuse_reply_err(r->req, -slot);
+		return devq_fail(fs, r, slot);
 	r->run(fs, r);
 	slots_put(fs->slots, r->dev, slot);
 }

@@ -31,6 +31,8 @@ struct devq_req {
 	unsigned dev;
 	/* does the work and answers; @r lives until it returns */
 	void (*run)(struct kvfs *fs, struct devq_req *r);
+	/* answers -@err instead when the device failed; NULL: just that */
+	void (*fail)(struct kvfs *fs, struct devq_req *r, int err);
 	const char *op;		/* "read", "write", ...: for time-outs */
 	bool parked;		/* runs on another thread than it came on */
 	/* the handler's arguments, as it needs them */

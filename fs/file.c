@@ -230,13 +230,20 @@ static void flush_run(struct kvfs *fs, struct devq_req *r)
 	fuse_reply_err(r->req, -rc);
 }
 
+/* Its device failed: the file is no longer being written all the same. */
+static void flush_fail(struct kvfs *fs, struct devq_req *r, int err)
+{
+	fcache_flushed(fs, r->in);
+	fuse_reply_err(r->req, -err);
+}
+
 void fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct kvfs *fs = kv_fs(req);
 
 	devq_submit(fs, &(struct devq_req){
 			.req = req, .ino = ino, .run = flush_run,
-			.op = "flush", .fi = *fi,
+			.fail = flush_fail, .op = "flush", .fi = *fi,
 		});
 }
 

@@ -262,9 +262,11 @@ Test(slots, a_request_past_the_timeout_is_told_with_its_op)
 	const char *op = NULL;
 	int a, b;
 
+	cr_assert_eq(slots_oldest_ms(s, 0), 0);
 	a = slots_try(s, 0, "read");
 	atomic_fetch_add(&t_now, 1000);
 	b = slots_try(s, 0, "fsync");
+	cr_assert_eq(slots_oldest_ms(s, 0), 1000);
 	cr_assert_eq(slots_tick(s, 0, &op) & SLOTS_TIMEOUT, 0);
 	atomic_fetch_add(&t_now, 2500);
 	cr_assert(slots_tick(s, 0, &op) & SLOTS_TIMEOUT);
