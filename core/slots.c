@@ -81,9 +81,14 @@ int slots_new(const struct slots_params *p, struct slots **out)
 	for (unsigned d = 0; d < p->count; d++) {
 		struct slots_dev *dv = &s->dev[d];
 
+		pthread_condattr_t ca;
+
 		*dv = (struct slots_dev){ 0 };
 		pthread_mutex_init(&dv->mu, NULL);
-		pthread_cond_init(&dv->cond, NULL);
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&dv->cond, &ca);
+		pthread_condattr_destroy(&ca);
 	}
 	*out = s;
 	return 0;
@@ -206,7 +211,9 @@ int slots_park(struct slots *s, unsigned dev, struct slots_job *job)
 	return -EINPROGRESS;
 }
 
-int slots_wait(struct slots *s, unsigned dev, const char *op)
+/* slots_wait(), until @deadline (CLOCK_MONOTONIC) if not NULL. */
+static int wait_until(struct slots *s, unsigned dev, const char *op,
+		      const struct timespec *deadline)
 {
 	struct slots_dev *dv = &s->dev[dev];
 	int i;
@@ -222,7 +229,15 @@ int slots_wait(struct slots *s, unsigned dev, const char *op)
 		i = take_bit(s, dv);
 		if (i >= 0)
 			break;
-		pthread_cond_wait(&dv->cond, &dv->mu);
+		if (!deadline)
+			pthread_cond_wait(&dv->cond, &dv->mu);
+		else if (pthread_cond_timedwait(&dv->cond, &dv->mu,
+						deadline) == ETIMEDOUT) {
+			i = take_bit(s, dv);
+			if (i < 0)
+				i = -ETIMEDOUT;
+			break;
+		}
 	}
 	dv->sleepers--;
 	atomic_fetch_sub(&dv->waiting, 1);
@@ -230,6 +245,26 @@ int slots_wait(struct slots *s, unsigned dev, const char *op)
 	if (i >= 0)
 		claim(s, dv, i, op);
 	return i;
+}
+
+int slots_wait(struct slots *s, unsigned dev, const char *op)
+{
+	return wait_until(s, dev, op, NULL);
+}
+
+int slots_wait_ms(struct slots *s, unsigned dev, const char *op,
+		  unsigned ms)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	return wait_until(s, dev, op, &t);
 }
 
 /* The oldest parked job of @dv, taken off the queue; under dv->mu. */

@@ -103,6 +103,13 @@ int slots_park(struct slots *s, unsigned dev, struct slots_job *job);
 int slots_wait(struct slots *s, unsigned dev, const char *op);
 
 /*
+ * slots_wait() for at most @ms milliseconds: also -ETIMEDOUT when no slot
+ * came free by then (the caller may park after all).
+ */
+int slots_wait_ms(struct slots *s, unsigned dev, const char *op,
+		  unsigned ms);
+
+/*
  * The request holding @slot of @dev is done. Parked jobs of @dev are run
  * on the calling thread, one after another with the same slot, while there
  * are any; then the slot is free again, for a thread in slots_wait() if

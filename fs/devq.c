@@ -20,9 +20,9 @@
 
 #define DEVQ_TICK_MS	200	/* the watchdog's period */
 /*
- * A request with a payload to copy parks only once the device's oldest
- * request has run this long: a device that keeps up frees a slot sooner
- * than a 1 MiB copy takes to pay for itself.
+ * A request with a payload to copy first waits for a slot in its thread,
+ * this long at most: a device that keeps up frees one sooner than a 1 MiB
+ * copy pays for itself; one that does not has its thread back after it.
  */
 #define DEVQ_PARK_COPY_MS	50
 
@@ -80,9 +80,14 @@ static int devq_park(struct kvfs *fs, struct devq_req *r)
 	int slot;
 
 	/* a ring entry's reply goes out through the thread that took it */
-	if (transport_reply_space(&cap) ||
-	    (bytes && slots_oldest_ms(fs->slots, r->dev) < DEVQ_PARK_COPY_MS))
+	if (transport_reply_space(&cap))
 		return slots_wait(fs->slots, r->dev, r->op);
+	if (bytes && slots_oldest_ms(fs->slots, r->dev) < DEVQ_PARK_COPY_MS) {
+		slot = slots_wait_ms(fs->slots, r->dev, r->op,
+				     DEVQ_PARK_COPY_MS);
+		if (slot != -ETIMEDOUT)
+			return slot;
+	}
 	c = malloc(sizeof(*c) + bytes);
 	if (!c)
 		return slots_wait(fs->slots, r->dev, r->op);

@@ -68,9 +68,9 @@ void devq_stop(struct kvfs *fs);
  * Run @r (on stack, filled by a handler) under a slot of @r->in's device:
  * EIO at once if the device is failed (core/health.h); else now, or
  * parked (copied, with its WRITE payload) until a slot is free, or, past
- * the queue's bound, from a ring entry, or with a payload while the
- * device's oldest request has run less than DEVQ_PARK_COPY_MS, after
- * waiting in this thread. A failed request is answered by @r->fail if
+ * the queue's bound or from a ring entry, after waiting in this thread
+ * (one with a payload first waits DEVQ_PARK_COPY_MS at most in its
+ * thread while the device's oldest request is younger than that). A failed request is answered by @r->fail if
  * set.
  * A file with no device (a directory) runs at once.
  */

@@ -198,8 +198,9 @@ kill "$holder"
 t_wait_exit "$holder" 5
 t_umount_check
 
-# Device 1 hung: the same, then failed after device_timeout (2 s).
-t_mount "$T/b0,$T/b1" -o device_timeout=2,entry_timeout=3600,attr_timeout=3600
+# Device 1 hung: the same, then failed after device_timeout (4 s: time
+# enough to see its writers parked first, also under ASan).
+t_mount "$T/b0,$T/b1" -o device_timeout=4,entry_timeout=3600,attr_timeout=3600
 # shellcheck disable=SC2046
 known $(names h)
 t_fault hang

@@ -408,3 +408,22 @@ Test(slots, no_job_is_lost_and_the_count_holds_under_threads)
 	cr_assert_leq(atomic_load(&st.max_running), 3);
 	slots_free(st.s);
 }
+
+Test(slots, a_bounded_wait_times_out_or_gets_the_slot)
+{
+	struct slots *s = mk(1, 4, 1 << 20);
+	pthread_t th;
+	void *ret;
+	int a = slots_try(s, 0, "write");
+
+	cr_assert_eq(slots_wait_ms(s, 0, "write", 20), -ETIMEDOUT);
+	pthread_create(&th, NULL, t_waiter, s);
+	cr_assert_eq(t_sleepers(s), 1);
+	cr_assert_eq(slots_wait_ms(s, 1, "write", 20), 0, "device 1's own");
+	slots_put(s, 0, a);
+	pthread_join(th, &ret);
+	cr_assert_eq((intptr_t)ret, a);
+	slots_fail(s, 0);
+	cr_assert_eq(slots_wait_ms(s, 0, "write", 20), -EIO);
+	slots_free(s);
+}
