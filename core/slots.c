@@ -34,6 +34,7 @@ struct slots_dev {
 	uint64_t seen_done, seen_slow, streak_at;
 	bool streak, streak_slow;
 	_Atomic bool is_slow;
+	_Atomic bool restart;		/* slots_unfail(): judge afresh */
 } __attribute__((aligned(64)));
 
 struct slots {
@@ -363,6 +364,8 @@ void slots_unfail(struct slots *s, unsigned dev)
 	pthread_mutex_lock(&dv->mu);
 	atomic_store(&dv->unfail_at, s->now_ms());
 	atomic_store(&dv->failed, false);
+	atomic_store(&dv->is_slow, false);
+	atomic_store(&dv->restart, true);
 	pthread_mutex_unlock(&dv->mu);
 }
 
@@ -434,6 +437,8 @@ unsigned slots_tick(struct slots *s, unsigned dev, const char **op)
 		if (op)
 			*op = what ? what : "request";
 	}
+	if (atomic_exchange(&dv->restart, false))
+		dv->streak = false;
 	sample = slow_sample(s, dv, now);
 	if (sample < 0)
 		return ev;

@@ -125,7 +125,10 @@ void slots_put(struct slots *s, unsigned dev, int slot);
  */
 unsigned slots_fail(struct slots *s, unsigned dev);
 
-/* Device @dev serves again; a timeout is counted afresh from now. */
+/*
+ * Device @dev serves again; a timeout is counted afresh from now, and
+ * whether it is slow is judged afresh (not slow until shown).
+ */
 void slots_unfail(struct slots *s, unsigned dev);
 bool slots_failed(const struct slots *s, unsigned dev);
 

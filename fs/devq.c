@@ -140,9 +140,12 @@ static void devq_tick(struct kvfs *fs)
 
 		if (ev & SLOTS_TIMEOUT)
 			health_note_timeout(fs->health, d, op);
-		if (ev & (SLOTS_SLOW | SLOTS_FAST))
-			health_note_slow(fs->health, d, ev & SLOTS_SLOW);
 		failed = health_failed(fs->health, d);
+		/* a failed device is not slow too: judged afresh once back */
+		if ((ev & SLOTS_SLOW) && !failed)
+			health_note_slow(fs->health, d, true);
+		if (ev & SLOTS_FAST)
+			health_note_slow(fs->health, d, false);
 		if (failed && !slots_failed(fs->slots, d)) {
 			unsigned n = slots_fail(fs->slots, d);
 
@@ -152,6 +155,7 @@ static void devq_tick(struct kvfs *fs)
 					 n == 1 ? "" : "s");
 		} else if (!failed && slots_failed(fs->slots, d)) {
 			slots_unfail(fs->slots, d);
+			health_note_slow(fs->health, d, false);
 		}
 	}
 }
