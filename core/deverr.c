@@ -44,6 +44,8 @@ struct devstate {
 struct deverr {
 	unsigned count;
 	uint64_t (*now_ms)(void);
+	void (*on_device)(void *arg, unsigned dev, int err);
+	void *on_device_arg;
 	struct devstate d[];
 };
 
@@ -83,6 +85,8 @@ int deverr_new(const struct deverr_params *p, struct deverr **out)
 		return -ENOMEM;
 	de->count = p->count;
 	de->now_ms = p->now_ms ? p->now_ms : clock_ms;
+	de->on_device = p->on_device;
+	de->on_device_arg = p->on_device_arg;
 	for (i = 0; i < p->count; i++) {
 		struct devstate *s = &de->d[i];
 
@@ -281,6 +285,8 @@ void deverr_note(struct deverr *de, const struct deverr_at *at, int err)
 	}
 	for (unsigned i = 0; i < out.n; i++)
 		log_err("%s", out.s[i]);
+	if (de->on_device && deverr_is_device(err))
+		de->on_device(de->on_device_arg, at->dev, err);
 }
 
 void deverr_tick(struct deverr *de)

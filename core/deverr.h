@@ -62,6 +62,13 @@ struct deverr_params {
 	unsigned count;			/* devices, 1..DEV_MAX */
 	const char *const *roots;	/* each device's directory, or NULL */
 	uint64_t (*now_ms)(void);	/* NULL: CLOCK_MONOTONIC_COARSE */
+	/*
+	 * NULL, or called by deverr_note() for every device error, after its
+	 * lines, with @on_device_arg, the device and the error: the health
+	 * probe's hook (core/hprobe.h). It must not call back in.
+	 */
+	void (*on_device)(void *arg, unsigned dev, int err);
+	void *on_device_arg;
 };
 
 struct deverr;

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "dev.h"
+#include "deverr.h"
 #include "log.h"
 
 enum {
@@ -200,6 +201,20 @@ void health_note_full(struct health *h, unsigned dev, bool full)
 void health_note_ok(struct health *h, unsigned dev)
 {
 	change(h, dev, 0, F_FAILED | F_RO, "answers again");
+}
+
+void health_note_probe(struct health *h, unsigned dev, int rc)
+{
+	char why[96];
+
+	if (rc == -EROFS) {
+		change(h, dev, F_RO, F_FAILED, "probe: read-only");
+	} else if (rc < 0 && deverr_is_device(rc)) {
+		snprintf(why, sizeof(why), "probe: %s", strerror(-rc));
+		change(h, dev, F_FAILED, 0, why);
+	} else {
+		change(h, dev, 0, F_FAILED | F_RO, "answers again");
+	}
 }
 
 int health_describe(const struct health *h, unsigned dev, char *buf,

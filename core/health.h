@@ -108,6 +108,15 @@ void health_note_full(struct health *h, unsigned dev, bool full);
 void health_note_ok(struct health *h, unsigned dev);
 
 /*
+ * Device @dev's probe (core/hprobe.h) ended with @rc: 0 or an error that
+ * is not the device's (the device answers) lifts failed and read-only;
+ * -EROFS lifts failed and marks it read-only; any other device error
+ * (deverr_is_device()) marks it failed. One line at most, for the whole
+ * change.
+ */
+void health_note_probe(struct health *h, unsigned dev, int rc);
+
+/*
  * Write device @dev's state into @buf (@len bytes, NUL-terminated,
  * truncated): the state's name, then ",drain" if drained. Returns the
  * length it needed without the NUL, as snprintf().

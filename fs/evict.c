@@ -26,6 +26,7 @@
 #include "evict.h"
 #include "fcache.h"
 #include "inode.h"
+#include "limit.h"
 #include "log.h"
 
 #define EVICT_BATCH 512		/* names dropped per pass */
@@ -118,6 +119,8 @@ static void check_devices(struct kvfs *fs)
 		int rc = devset_check(fs->devs, d), was = fs->dev_state[d];
 		const char *path = kv_dev(fs, d)->path;
 
+		/* full or not shows in its state while nothing is created */
+		limit_takes_new(fs, d);
 		fs->dev_state[d] = rc;
 		if (rc == was)
 			continue;

@@ -104,6 +104,7 @@ struct kvfs {
 	struct devset *devs;
 	struct deverr *errs;	/* device errors for the log */
 	struct health *health;	/* each device's state (core/health.h) */
+	struct hprobe *_Atomic probe;	/* kvfs_start(): core/hprobe.h */
 	struct devcalls *calls;	/* calls with a deadline (core/devcall.h) */
 	struct kvio *io;	/* kvfs_start(): every dfile's I/O engine */
 	unsigned ndev;

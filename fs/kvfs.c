@@ -13,6 +13,7 @@
 #include "evict.h"
 #include "fcache.h"
 #include "fs_i.h"
+#include "hprobe.h"
 #include "inode.h"
 #include "limit.h"
 #include "reclaim.h"
@@ -37,6 +38,15 @@ static size_t fcache_limit(void)
 	return n < FCACHE_MIN ? FCACHE_MIN : n;
 }
 
+/* A request met a device error: the probe looks at the device. */
+static void suspect_device(void *arg, unsigned dev, int err)
+{
+	struct kvfs *fs = arg;
+
+	(void)err;
+	hprobe_suspect(atomic_load(&fs->probe), dev);
+}
+
 /*
  * The devices' error log and health, naming files below each device's
  * directory, and the queues of calls made with a deadline.
@@ -50,6 +60,8 @@ static int errs_new(struct kvfs *fs)
 		roots[d] = kv_dev(fs, d)->path;
 	rc = deverr_new(&(struct deverr_params){
 				.count = fs->ndev, .roots = roots,
+				.on_device = suspect_device,
+				.on_device_arg = fs,
 			}, &fs->errs);
 	if (rc)
 		return rc;
@@ -172,6 +184,27 @@ void kvfs_free(struct kvfs *fs)
 	free(fs);
 }
 
+/* The health probe over every device (core/hprobe.h). */
+static int probe_start(struct kvfs *fs)
+{
+	int fds[DEV_MAX];
+	unsigned align[DEV_MAX];
+	struct hprobe *hp;
+	int rc;
+
+	for (unsigned d = 0; d < fs->ndev; d++) {
+		fds[d] = kv_rootfd(fs, d);
+		align[d] = kv_dev(fs, d)->dio_align;
+	}
+	rc = hprobe_start(&(struct hprobe_params){
+				  .count = fs->ndev, .root_fds = fds,
+				  .align = align, .health = fs->health,
+			  }, &hp);
+	if (!rc)
+		atomic_store(&fs->probe, hp);
+	return rc;
+}
+
 int kvfs_start(struct kvfs *fs, struct fuse_session *se, struct kvio *io)
 {
 	int rc;
@@ -190,10 +223,18 @@ int kvfs_start(struct kvfs *fs, struct fuse_session *se, struct kvio *io)
 		return rc;
 	}
 	rc = devq_start(fs);
-	if (rc) {
-		reclaim_stop(fs);
-		evict_stop(fs);
-	}
+	if (rc)
+		goto err_reclaim;
+	rc = probe_start(fs);
+	if (rc)
+		goto err_devq;
+	return 0;
+
+err_devq:
+	devq_stop(fs);
+err_reclaim:
+	reclaim_stop(fs);
+	evict_stop(fs);
 	return rc;
 }
 
@@ -203,4 +244,6 @@ void kvfs_stop(struct kvfs *fs)
 	reclaim_stop(fs);
 	evict_stop(fs);
 	devq_stop(fs);
+	/* last: the threads above may still have noted device errors */
+	hprobe_stop(atomic_exchange(&fs->probe, NULL));
 }

@@ -187,6 +187,20 @@ bool limit_dev_full(struct kvfs *fs, unsigned dev)
 	return fs->usage && usage_dev_full(fs->usage, dev);
 }
 
+bool limit_takes_new(struct kvfs *fs, unsigned dev)
+{
+	bool full;
+
+	if (health_failed(fs->health, dev))
+		return false;
+	full = limit_dev_full(fs, dev) ||
+	       (fs->minfree[dev] &&
+		space_avail(&fs->avail[dev], kv_rootfd(fs, dev)) <
+		fs->minfree[dev]);
+	health_note_full(fs->health, dev, full);
+	return health_takes_new(fs->health, dev);
+}
+
 void limit_statfs(struct kvfs *fs, struct statvfs *sv)
 {
 	uint64_t used, room = 0, avail, bs = sv->f_frsize ? sv->f_frsize : 4096;

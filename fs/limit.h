@@ -67,6 +67,15 @@ void limit_removed(struct kvfs *fs, struct inode *in, const struct found *f);
 bool limit_dev_full(struct kvfs *fs, unsigned dev);
 
 /*
+ * Whether device @dev takes a new file now: it is not failed, read-only
+ * or drained, and neither below its minfree (free space sampled at most
+ * every SPACE_TTL_MS) nor at its max_size. Below minfree or at max_size
+ * is noted in its health as full (health_note_full()), and lifted once
+ * it is not. A failed device is not asked for its free space.
+ */
+bool limit_takes_new(struct kvfs *fs, unsigned dev);
+
+/*
  * With a limit, make @sv (devset_statfs()'s) show it: size the limit,
  * used the mount's usage, available the smaller of what the limit and
  * the devices leave.

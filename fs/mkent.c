@@ -215,25 +215,23 @@ static int make_node(struct kvfs *fs, unsigned dev, const char *path,
 }
 
 /*
- * The device for a new name at @path the policy puts on @pick: @pick, or
- * when @pick has less free space than its minfree or is at its max_size
- * (limit.h), place_spill()'s choice, to which a device at its max_size
- * looks full. Free space is sampled at most every SPACE_TTL_MS per device.
+ * The device for a new name at @path the policy puts on @pick: @pick if
+ * it takes new files (limit_takes_new()), else place_spill()'s choice
+ * among those that do, the roomiest. Free space is sampled at most every
+ * SPACE_TTL_MS per device.
  */
 static unsigned room_device(struct kvfs *fs, const char *path, unsigned pick)
 {
 	uint64_t avail[DEV_MAX], minfree[DEV_MAX];
 
-	if (!limit_dev_full(fs, pick) && (!fs->minfree[pick] ||
-	    space_avail(&fs->avail[pick], kv_rootfd(fs, pick)) >=
-	    fs->minfree[pick]))
+	if (limit_takes_new(fs, pick))
 		return pick;
 	for (unsigned d = 0; d < fs->ndev; d++) {
-		bool over = limit_dev_full(fs, d);
+		bool takes = limit_takes_new(fs, d);
 
-		avail[d] = over ? 0 :
-			   space_avail(&fs->avail[d], kv_rootfd(fs, d));
-		minfree[d] = over && !fs->minfree[d] ? 1 : fs->minfree[d];
+		avail[d] = takes ?
+			   space_avail(&fs->avail[d], kv_rootfd(fs, d)) : 0;
+		minfree[d] = takes ? fs->minfree[d] : 1;
 	}
 	return place_spill(&fs->policy, path, pick, avail, minfree);
 }
