@@ -5,16 +5,9 @@
  * Like the other attributes, a directory's are read from its
  * lowest-numbered copy and changed on every copy; a file's are its one
  * backing file's. user.kvstripe.device and user.kvstripe.path are
- * read-only and computed, and so are the root's user.kvstripe.inodes (the
- * inode table's size), user.kvstripe.writers (the files being written on
- * each device), user.kvstripe.ring (the requests taken through io_uring,
- * fs/transport/), user.kvstripe.torn (torn files found),
- * user.kvstripe.corrupt (checksum mismatches: files, reads),
- * user.kvstripe.spilled (new files put off a full device),
- * user.kvstripe.evicted (files and bytes eviction removed) and
- * user.kvstripe.slots (each device's data requests running, parked and
- * waiting, devq.h), and a file's user.kvstripe.state (its write mark,
- * wmark.h). The daemon's own
+ * read-only and computed, and so is a file's user.kvstripe.state (its
+ * write mark, wmark.h); the root's own attributes are info.h's. The
+ * daemon's own
  * trusted.kvstripe.* on backing files are hidden: not listed, not read,
  * not changed.
  */
@@ -27,28 +20,17 @@
 
 #include "attr.h"
 #include "beneath.h"
-#include "devq.h"
 #include "dfile.h"
 #include "fcache.h"
+#include "info.h"
 #include "inode.h"
-#include "kvio.h"
 #include "ns.h"
 #include "nscall.h"
 #include "ops.h"
-#include "reclaim.h"
-#include "transport/transport.h"
 #include "wmark.h"
 
 #define XATTR_DEVICE "user.kvstripe.device"
 #define XATTR_PATH "user.kvstripe.path"
-#define XATTR_INODES "user.kvstripe.inodes"	/* the root's only */
-#define XATTR_WRITERS "user.kvstripe.writers"	/* ditto */
-#define XATTR_RING "user.kvstripe.ring"		/* ditto */
-#define XATTR_TORN "user.kvstripe.torn"		/* ditto */
-#define XATTR_CORRUPT "user.kvstripe.corrupt"	/* ditto */
-#define XATTR_SPILLED "user.kvstripe.spilled"	/* ditto */
-#define XATTR_EVICTED "user.kvstripe.evicted"	/* ditto */
-#define XATTR_SLOTS "user.kvstripe.slots"	/* ditto */
 #define XATTR_STATE "user.kvstripe.state"	/* a file's write mark */
 #define XATTR_CAPS "security.capability"
 
@@ -225,14 +207,11 @@ static bool is_acl(const char *name)
 	       !strcmp(name, XATTR_ACL_DEFAULT);
 }
 
+/* A file's computed attributes (the root's are info.h's). */
 static bool is_ours(const char *name)
 {
 	return !strcmp(name, XATTR_DEVICE) || !strcmp(name, XATTR_PATH) ||
-	       !strcmp(name, XATTR_INODES) || !strcmp(name, XATTR_WRITERS) ||
-	       !strcmp(name, XATTR_RING) || !strcmp(name, XATTR_TORN) ||
-	       !strcmp(name, XATTR_CORRUPT) || !strcmp(name, XATTR_STATE) ||
-	       !strcmp(name, XATTR_SPILLED) || !strcmp(name, XATTR_EVICTED) ||
-	       !strcmp(name, XATTR_SLOTS);
+	       !strcmp(name, XATTR_STATE);
 }
 
 /* What the daemon keeps on backing files (wmark.h): never the clients'. */
@@ -284,66 +263,13 @@ static void reply_value(fuse_req_t req, const char *val, size_t len,
 	fuse_reply_buf(req, val, len);
 }
 
-/* The value of one of our own attributes, or -ENODATA. */
+/* The value of one of a file's computed attributes, or -ENODATA. */
 static int our_value(struct kvfs *fs, struct inode *in, const char *name,
 		     int fd, const char *path, char *val, size_t size)
 {
-	size_t count;
 	int n;
 
-	if (!strcmp(name, XATTR_INODES)) {
-		if (in != fs->root)
-			return -ENODATA;
-		pthread_mutex_lock(&fs->lock);
-		count = fs->count;
-		pthread_mutex_unlock(&fs->lock);
-		n = snprintf(val, size, "%zu", count);
-	} else if (!strcmp(name, XATTR_WRITERS)) {
-		if (in != fs->root)
-			return -ENODATA;
-		/* "N0 N1 ...": device d's count is the d-th */
-		n = 0;
-		for (unsigned d = 0; d < fs->ndev && n < (int)size; d++)
-			n += snprintf(val + n, size - (size_t)n, "%s%u",
-				      d ? " " : "",
-				      atomic_load(&fs->writers[d]));
-	} else if (!strcmp(name, XATTR_RING)) {
-		if (in != fs->root)
-			return -ENODATA;
-		n = snprintf(val, size, "%llu", transport_ring_served(fs->tp));
-	} else if (!strcmp(name, XATTR_TORN)) {
-		if (in != fs->root)
-			return -ENODATA;
-		n = snprintf(val, size, "%u", atomic_load(&fs->torn_found));
-	} else if (!strcmp(name, XATTR_SPILLED)) {
-		if (in != fs->root)
-			return -ENODATA;
-		n = snprintf(val, size, "%llu",
-			     (unsigned long long)atomic_load(&fs->spilled));
-	} else if (!strcmp(name, XATTR_EVICTED)) {
-		uint64_t files, bytes;
-
-		if (in != fs->root)
-			return -ENODATA;
-		/* "FILES BYTES" removed by eviction since the mount */
-		reclaim_stats(fs, &files, &bytes);
-		n = snprintf(val, size, "%llu %llu", (unsigned long long)files,
-			     (unsigned long long)bytes);
-	} else if (!strcmp(name, XATTR_SLOTS)) {
-		if (in != fs->root)
-			return -ENODATA;
-		n = devq_describe(fs, val, size);
-	} else if (!strcmp(name, XATTR_CORRUPT)) {
-		struct kvio_sum_stats st;
-
-		if (in != fs->root)
-			return -ENODATA;
-		/* "FILES READS": files a mismatch was found in, reads refused */
-		kvio_sum_stats(fs->io, &st);
-		n = snprintf(val, size, "%llu %llu",
-			     (unsigned long long)st.bad_files,
-			     (unsigned long long)st.bad_reads);
-	} else if (S_ISDIR(in->type)) {
+	if (S_ISDIR(in->type)) {
 		return -ENODATA;	/* a directory lives everywhere */
 	} else if (!strcmp(name, XATTR_STATE)) {
 		enum wmark_state st;
@@ -364,6 +290,27 @@ static int our_value(struct kvfs *fs, struct inode *in, const char *name,
 	return n < (int)size ? n : -ERANGE;
 }
 
+/* Reply to a getxattr of one of the root's attributes (info.h). */
+static void reply_info(fuse_req_t req, struct kvfs *fs, struct inode *in,
+		       const char *name, size_t size)
+{
+	char own[1024], *val = own;
+	int n = info_get(fs, in, name, own, sizeof(own));
+
+	if (n >= (int)sizeof(own)) {
+		val = malloc((size_t)n + 1);
+		if (!val)
+			return (void)fuse_reply_err(req, ENOMEM);
+		n = info_get(fs, in, name, val, (size_t)n + 1);
+	}
+	if (n < 0)
+		fuse_reply_err(req, -n);
+	else
+		reply_value(req, val, (size_t)n, size);
+	if (val != own)
+		free(val);
+}
+
 void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		 size_t size)
 {
@@ -380,6 +327,8 @@ void fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		return (void)fuse_reply_err(req, EOPNOTSUPP);
 	if (is_hidden(name))
 		return (void)fuse_reply_err(req, ENODATA);
+	if (info_is_ours(name))
+		return reply_info(req, fs, in, name, size);
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = xtarget_of(fs, in, &x, path);
 	if (rc)
@@ -584,6 +533,9 @@ void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 
 	if (rc)
 		return (void)fuse_reply_err(req, -rc);
+	if (info_is_ours(name))
+		return (void)fuse_reply_err(req, -info_set(fs, req, in, name,
+							   value, size));
 	pthread_rwlock_rdlock(&fs->ns_lock);
 	rc = change_xattr(fs, in, name, value, size, flags);
 	if (!rc && !strcmp(name, XATTR_ACL_ACCESS))
@@ -595,10 +547,14 @@ void fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 void fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct kvfs *fs = kv_fs(req);
+	struct inode *in = inode_of(fs, ino);
 	int rc;
 
+	if (info_is_ours(name))
+		return (void)fuse_reply_err(req, -info_set(fs, req, in, name,
+							   NULL, 0));
 	pthread_rwlock_rdlock(&fs->ns_lock);
-	rc = change_xattr(fs, inode_of(fs, ino), name, NULL, 0, 0);
+	rc = change_xattr(fs, in, name, NULL, 0, 0);
 	pthread_rwlock_unlock(&fs->ns_lock);
 	fuse_reply_err(req, -rc);
 }
