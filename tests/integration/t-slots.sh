@@ -251,7 +251,7 @@ old_reads_back() {
 		sleep 0.1
 	done
 	grep -q 'device 1 .*answers again' "$T/log" ||
-		t_skip "device 1 stays failed: nothing probes it back to ok yet"
+		t_fail "device 1 stays failed: $(tail -n 3 "$T/log")"
 	t_fail "gpu1/old does not read back"
 }
 t_case old-file-reads-back old_reads_back
