@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "dev.h"
 #include "deverr.h"
 #include "health.h"
@@ -226,20 +227,6 @@ static void call_queue(struct devcalls *dc, struct devcall *c,
 		pthread_cond_signal(&q->cond);
 }
 
-static struct timespec deadline_after(unsigned ms)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec += ms / 1000;
-	t.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (t.tv_nsec >= 1000000000) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000;
-	}
-	return t;
-}
-
 /*
  * After the wait: each call of @w ended, or is given up (taken off its
  * queue if it never started). Returns the devices given up; under mu.
@@ -283,7 +270,7 @@ void devcall_run(struct devcalls *dc, struct devcall *const *calls,
 void devcall_run_until(struct devcalls *dc, struct devcall *const *calls,
 		       unsigned n, devcall_enough_fn *enough, void *ctx)
 {
-	struct timespec until = deadline_after(health_timeout_ms(dc->h));
+	struct timespec until = clock_deadline_ms(health_timeout_ms(dc->h));
 	struct devcall_wait w = { .left = 0 };
 	pthread_condattr_t ca;
 	bool early = false;

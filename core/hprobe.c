@@ -6,7 +6,6 @@
  * last: hprobe_stop() or the last probe thread, which may end long after
  * (a probe stuck in a hung device).
  */
-#define _GNU_SOURCE
 #include "hprobe.h"
 
 #include <errno.h>
@@ -20,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dev.h"
 #include "health.h"
 
@@ -50,14 +50,6 @@ struct job {
 	struct hprobe *hp;
 	unsigned dev;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* A file with no name in @root_fd, or with one removed at once. */
 static int open_nameless(int root_fd, int flags)
@@ -157,7 +149,7 @@ static void *probe_main(void *arg)
 		health_note_probe(hp->h, j->dev, rc);
 	pd->busy = false;
 	pd->timed_out = false;
-	pd->ended_ms = now_ms();
+	pd->ended_ms = clock_mono_ms();
 	put_locked(hp, &last);
 	pthread_mutex_unlock(&hp->mu);
 	free(j);
@@ -212,7 +204,7 @@ static bool due(const struct hprobe *hp, unsigned d, uint64_t now)
  */
 static bool look(struct hprobe *hp)
 {
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 	unsigned timeout = health_timeout_ms(hp->h);
 	bool soon = false;
 
@@ -234,15 +226,8 @@ static bool look(struct hprobe *hp)
 
 static void wait_ms(struct hprobe *hp, unsigned ms)
 {
-	struct timespec until;
+	struct timespec until = clock_deadline_ms(ms);
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
 	pthread_cond_timedwait(&hp->cond, &hp->mu, &until);
 }
 

@@ -16,6 +16,8 @@
 
 #include "slots.h"
 
+#include "clock.h"
+
 struct slots_dev {
 	_Atomic uint64_t busy;		/* bit i: slot i held */
 	_Atomic unsigned waiting;	/* parked jobs and sleepers */
@@ -256,15 +258,8 @@ int slots_wait(struct slots *s, unsigned dev, const char *op)
 int slots_wait_ms(struct slots *s, unsigned dev, const char *op,
 		  unsigned ms)
 {
-	struct timespec t;
+	struct timespec t = clock_deadline_ms(ms);
 
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec += ms / 1000;
-	t.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (t.tv_nsec >= 1000000000) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000;
-	}
 	return wait_until(s, dev, op, &t);
 }
 

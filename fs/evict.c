@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "evict.h"
 #include "fcache.h"
 #include "inode.h"
@@ -74,12 +75,8 @@ static size_t pick_locked(struct kvfs *fs, struct victim *v, size_t max)
 /* Wait for a kick, or at most @ms; fs->lock held. */
 static void wait_ms(struct kvfs *fs, long ms)
 {
-	struct timespec ts;
+	struct timespec ts = clock_deadline_ms(ms < 0 ? 0 : (uint64_t)ms);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_nsec += ms * 1000000L;
-	ts.tv_sec += ts.tv_nsec / 1000000000L;
-	ts.tv_nsec %= 1000000000L;
 	pthread_cond_timedwait(&fs->evict_cond, &fs->lock, &ts);
 }
 

@@ -109,7 +109,7 @@ static int counter_value(struct kvfs *fs, enum counter c, char *val,
 	case C_TORN:
 		return snprintf(val, size, "%u", atomic_load(&fs->torn_found));
 	case C_CORRUPT:
-		/* "FILES READS": files a mismatch was found in, reads refused */
+		/* "FILES READS": files with a mismatch found, reads refused */
 		kvio_sum_stats(fs->io, &st);
 		return snprintf(val, size, "%llu %llu",
 				(unsigned long long)st.bad_files,

@@ -1,8 +1,9 @@
 /*
  * mkent.c - making names: create (a file on the policy's device, or a less
- * busy one, or one with room when that is below minfree), mkdir (one copy,
- * on the lowest-numbered device that takes new files), mknod, symlink and link (on one device: the policy's or
- * one with room, or the linked file's).
+ * busy one, or, when that one takes no new files, one that does), mkdir
+ * (one copy, on the lowest-numbered device that takes new files), mknod,
+ * symlink and link (on one device: the policy's or one that takes new
+ * files, or the linked file's).
  */
 #include <fcntl.h>
 #include <sched.h>

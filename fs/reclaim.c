@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "beneath.h"
+#include "clock.h"
 #include "dfile.h"
 #include "dir.h"
 #include "inode.h"
@@ -36,26 +37,11 @@ struct reclaim {
 	_Atomic uint64_t files, bytes;	/* evicted since the mount */
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Wait on r->cond at most @ms; r->mu held. */
 static void wait_ms(struct reclaim *r, uint64_t ms)
 {
-	struct timespec ts;
+	struct timespec ts = clock_deadline_ms(ms);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_cond_timedwait(&r->cond, &r->mu, &ts);
 }
 
@@ -87,8 +73,8 @@ static uint64_t count_all(struct kvfs *fs, struct usage_victims *v)
 static uint64_t next_count(struct kvfs *fs, uint64_t churn)
 {
 	if (churn > fs->limit_size / 100 * RECLAIM_OFF_PCT)
-		return now_ms() + RECLAIM_RECOUNT_MS;
-	return now_ms() + RECLAIM_RESCAN_MS;
+		return clock_mono_ms() + RECLAIM_RECOUNT_MS;
+	return clock_mono_ms() + RECLAIM_RESCAN_MS;
 }
 
 /*
@@ -216,7 +202,8 @@ static bool evict_one(struct kvfs *fs, const struct usage_file *v)
 /* One eviction pass down to the low mark. Returns the bytes freed. */
 static uint64_t evict_pass(struct kvfs *fs, struct reclaim *r)
 {
-	uint64_t t0 = now_ms(), total = usage_total(fs->usage), freed = 0;
+	uint64_t t0 = clock_mono_ms(), total = usage_total(fs->usage);
+	uint64_t freed = 0;
 	struct usage_victims *v;
 	const struct usage_file *f;
 	size_t n, files = 0;
@@ -238,7 +225,7 @@ static uint64_t evict_pass(struct kvfs *fs, struct reclaim *r)
 	atomic_fetch_add(&r->bytes, freed);
 	log_info("eviction: %zu files, %llu bytes removed in %llu ms; usage "
 		 "%llu of %llu bytes", files, (unsigned long long)freed,
-		 (unsigned long long)(now_ms() - t0),
+		 (unsigned long long)(clock_mono_ms() - t0),
 		 (unsigned long long)usage_total(fs->usage),
 		 (unsigned long long)fs->limit_size);
 	return freed;
@@ -248,17 +235,17 @@ static void *reclaim_main(void *arg)
 {
 	struct kvfs *fs = arg;
 	struct reclaim *r = fs->reclaim;
-	uint64_t t0 = now_ms(), rescan, calm = 0, churn;
+	uint64_t t0 = clock_mono_ms(), rescan, calm = 0, churn;
 
 	churn = count_all(fs, NULL);
 	log_info("usage: %llu bytes on %u devices, counted in %llu ms",
 		 (unsigned long long)usage_total(fs->usage), fs->ndev,
-		 (unsigned long long)(now_ms() - t0));
+		 (unsigned long long)(clock_mono_ms() - t0));
 	rescan = next_count(fs, churn);
 	pthread_mutex_lock(&r->mu);
 	while (!r->stop) {
 		bool due = r->high && usage_total(fs->usage) >= r->high &&
-			   now_ms() >= calm;
+			   clock_mono_ms() >= calm;
 		uint64_t freed;
 
 		if (due || r->want) {
@@ -273,9 +260,9 @@ static void *reclaim_main(void *arg)
 			if (freed)
 				continue;
 			/* nothing could go: look again in a while */
-			calm = now_ms() + RECLAIM_CALM_MS;
+			calm = clock_mono_ms() + RECLAIM_CALM_MS;
 		}
-		if (now_ms() >= rescan) {
+		if (clock_mono_ms() >= rescan) {
 			pthread_mutex_unlock(&r->mu);
 			churn = count_all(fs, NULL);
 			pthread_mutex_lock(&r->mu);
@@ -351,7 +338,7 @@ void reclaim_stop(struct kvfs *fs)
 int reclaim_room(struct kvfs *fs)
 {
 	struct reclaim *r = fs->reclaim;
-	uint64_t until = now_ms() + RECLAIM_WAIT_MS, ours;
+	uint64_t until = clock_mono_ms() + RECLAIM_WAIT_MS, ours;
 	int rc = -ENOSPC;
 
 	if (!r || !r->high)
@@ -361,7 +348,7 @@ int reclaim_room(struct kvfs *fs)
 	ours = r->started + 1;
 	r->want = true;
 	pthread_cond_broadcast(&r->cond);
-	while (!r->stop && r->passes < ours && now_ms() < until)
+	while (!r->stop && r->passes < ours && clock_mono_ms() < until)
 		wait_ms(r, 100);
 	if (!r->stop && r->passes >= ours && r->last_freed)
 		rc = 0;
