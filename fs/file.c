@@ -65,43 +65,63 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  * of one into the bounce buffer and one out of it. A checked file's
  * bytes are hashed from those pages first (dfile_span_begin()).
  */
-static void read_spliced(fuse_req_t req, struct dfile *df, size_t size,
-			 off_t off)
+static ssize_t read_spliced(fuse_req_t req, struct dfile *df, size_t size,
+			    off_t off)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
 	ssize_t n;
 	int fd;
 
 	n = dfile_span_begin(df, size, (uint64_t)off, &fd);
-	if (n < 0)
-		return (void)fuse_reply_err(req, (int)-n);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return n;
+	}
 	bv.buf[0].size = (size_t)n;
 	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
 	bv.buf[0].fd = fd;
 	bv.buf[0].pos = off;
 	fuse_reply_data(req, &bv, 0);	/* copy, never move tmpfs pages */
 	dfile_span_end(df);
+	return n;
 }
 
 /*
  * A READ for the kernel's page cache (a buffered reader, a mapping) may be
  * answered from the daemon's read-ahead, and starts more of it.
  */
-static void read_paged(fuse_req_t req, struct dfile *df, size_t size,
-		       off_t off, void *dst, size_t cap)
+static ssize_t read_paged(fuse_req_t req, struct dfile *df, size_t size,
+			  off_t off, void *dst, size_t cap)
 {
 	struct dfile_view v;
 	ssize_t n;
 
 	n = dfile_read_ahead(df, size, (uint64_t)off, dst, cap, &v);
-	if (n < 0)
-		return (void)fuse_reply_err(req, (int)-n);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return n;
+	}
 	fuse_reply_iov(req, v.iov, (int)v.cnt);
 	dfile_view_end(df, &v);
+	return n;
 }
 
-/* READ, with a slot of the file's device held (devq.h). */
-static void read_run(struct kvfs *fs, struct devq_req *r)
+/*
+ * Count a READ's or WRITE's bytes (@n >= 0, into @bytes) or its error,
+ * for the daemon's line at unmount (kvfs_tally()).
+ */
+static void tally_io(struct kvfs *fs, _Atomic uint64_t *bytes, ssize_t n)
+{
+	if (n < 0)
+		atomic_fetch_add_explicit(&fs->tally_errors, 1,
+					  memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(bytes, (uint64_t)n,
+					  memory_order_relaxed);
+}
+
+/* READ, answered; returns the bytes answered or the -errno. */
+static ssize_t read_reply(struct kvfs *fs, struct devq_req *r)
 {
 	fuse_req_t req = r->req;
 	struct inode *in = r->in;
@@ -112,16 +132,19 @@ static void read_run(struct kvfs *fs, struct devq_req *r)
 	ssize_t n;
 
 	n = fcache_get(fs, in, &df);
-	if (n < 0)
-		return (void)fuse_reply_err(req, (int)-n);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return n;
+	}
 	/* cut short when its daemon stopped: none of it is served */
 	if (wmark_torn(in)) {
 		fcache_put(fs, in);
-		return (void)fuse_reply_err(req, EIO);
+		fuse_reply_err(req, EIO);
+		return -EIO;
 	}
 	reclaim_read(fs, in, df);	/* for eviction: recently read */
 	if (fs->splice_reads && kv_dev(fs, (unsigned)in->dev)->page_cache) {
-		read_spliced(req, df, r->size, r->off);
+		n = read_spliced(req, df, r->size, r->off);
 		goto out;
 	}
 	/* on a ring, the device fills the reply buffer itself */
@@ -135,10 +158,17 @@ static void read_run(struct kvfs *fs, struct devq_req *r)
 		else
 			fuse_reply_buf(req, data, (size_t)n);
 	} else {
-		read_paged(req, df, r->size, r->off, dst, cap);
+		n = read_paged(req, df, r->size, r->off, dst, cap);
 	}
 out:
 	fcache_put(fs, in);
+	return n;
+}
+
+/* READ, with a slot of the file's device held (devq.h). */
+static void read_run(struct kvfs *fs, struct devq_req *r)
+{
+	tally_io(fs, &fs->tally_read, read_reply(fs, r));
 }
 
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -162,12 +192,15 @@ static void write_run(struct kvfs *fs, struct devq_req *r)
 
 	/* the blocks it takes are the caller's to take */
 	n = kv_as_caller(req) ?: fcache_error(in) ?: fcache_get(fs, in, &df);
-	if (n < 0)
+	if (n < 0) {
+		tally_io(fs, &fs->tally_written, n);
 		return (void)fuse_reply_err(req, (int)-n);
+	}
 	/* within max_size, or ENOSPC before a byte is taken: not torn */
 	n = limit_write(fs, in, df, (uint64_t)r->off, r->size);
 	if (n < 0) {
 		fcache_put(fs, in);
+		tally_io(fs, &fs->tally_written, n);
 		return (void)fuse_reply_err(req, (int)-n);
 	}
 	/*
@@ -188,6 +221,7 @@ static void write_run(struct kvfs *fs, struct devq_req *r)
 	if (marked)
 		wmark_write_end(in, n < 0 ? (int)n : 0);
 	fcache_put(fs, in);
+	tally_io(fs, &fs->tally_written, n);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
 	fuse_reply_write(req, (size_t)n);

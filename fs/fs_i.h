@@ -127,6 +127,11 @@ struct kvfs {
 	uint64_t minfree[DEV_MAX];
 	struct space_avail avail[DEV_MAX];	/* free bytes, sampled */
 	_Atomic uint64_t spilled;	/* new files put off a full device */
+	/* file.c, mkent.c: what the mount did, for the line at unmount */
+	_Atomic uint64_t tally_created;	/* files made by CREATE */
+	_Atomic uint64_t tally_read;	/* bytes answered to READs */
+	_Atomic uint64_t tally_written;	/* bytes WRITEs took */
+	_Atomic uint64_t tally_errors;	/* READs and WRITEs answered an error */
 	/* limit.c, reclaim.c: max_size; NULL usage: no limit */
 	struct usage *usage;
 	uint64_t limit_size;	/* what df shows as the size */

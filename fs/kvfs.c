@@ -247,3 +247,15 @@ void kvfs_stop(struct kvfs *fs)
 	/* last: the threads above may still have noted device errors */
 	hprobe_stop(atomic_exchange(&fs->probe, NULL));
 }
+
+void kvfs_tally(struct kvfs *fs, struct kvfs_tally *out)
+{
+	out->created = atomic_load_explicit(&fs->tally_created,
+					    memory_order_relaxed);
+	out->bytes_read = atomic_load_explicit(&fs->tally_read,
+					       memory_order_relaxed);
+	out->bytes_written = atomic_load_explicit(&fs->tally_written,
+						  memory_order_relaxed);
+	out->errors = atomic_load_explicit(&fs->tally_errors,
+					   memory_order_relaxed);
+}

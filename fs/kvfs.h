@@ -9,6 +9,7 @@
 #define FS_KVFS_H
 
 #include <fuse_lowlevel.h>
+#include <stdint.h>
 
 struct devset;
 struct kvio;
@@ -69,6 +70,21 @@ void kvfs_free(struct kvfs *fs);
  */
 int kvfs_start(struct kvfs *fs, struct fuse_session *se, struct kvio *io);
 void kvfs_stop(struct kvfs *fs);
+
+/*
+ * What the mount did since kvfs_new(): files made by CREATE, bytes
+ * answered to READs and taken by WRITEs, READs and WRITEs answered with
+ * an error. Relaxed counters, for the daemon's line at unmount.
+ */
+struct kvfs_tally {
+	uint64_t created;
+	uint64_t bytes_read;
+	uint64_t bytes_written;
+	uint64_t errors;
+};
+
+/* Fill @out with @fs's counters so far. */
+void kvfs_tally(struct kvfs *fs, struct kvfs_tally *out);
 
 /* The operations table; pass the kvfs as userdata. */
 const struct fuse_lowlevel_ops *kvfs_ops(void);

@@ -388,6 +388,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		goto out;
 	}
 	count_spill(fs, dev, pick);
+	atomic_fetch_add_explicit(&fs->tally_created, 1, memory_order_relaxed);
 	f.dev = (int)dev;
 	f.dirs = 0;
 	in = inode_link(fs, inode_make_ino(fs, dev, f.st.st_ino), S_IFREG,

@@ -6,6 +6,7 @@
  * afterwards lines go to syslog (or stay on stderr in the foreground).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <malloc.h>
 #include <fuse_lowlevel.h>
 #include <stdarg.h>
@@ -355,6 +356,18 @@ static int daemon_check(struct daemon *d)
 		startup_error("%s", err);
 		return -1;
 	}
+	/*
+	 * A mount helper, a service or a boot script runs the daemon in a
+	 * directory of its own choosing: a relative path would name some
+	 * directory there ("kvstripe" of an fstab line, made by -o mkdir).
+	 */
+	for (unsigned i = 0; i < d->npaths; i++) {
+		if (d->paths[i][0] != '/') {
+			startup_error("backing directory '%s' (device %u) is a relative path; give it from / (an fstab line with the sources in its config= file starts with 'none' or 'kvstripe')",
+				      d->paths[i], i);
+			return -1;
+		}
+	}
 	return fuse_args_check(c) ? -1 : 0;
 }
 
@@ -533,6 +546,19 @@ static void daemon_announce(const struct daemon *d)
 	log_devices(d->devs);
 }
 
+/* One line, once the loop ended, of what the mount did. */
+static void log_tally(const struct daemon *d)
+{
+	struct kvfs_tally t;
+
+	kvfs_tally(d->fs, &t);
+	log_info("served %s: %" PRIu64 " file%s created, %" PRIu64
+		 " bytes read, %" PRIu64 " bytes written, %" PRIu64
+		 " read or write error%s", d->mnt, t.created,
+		 t.created == 1 ? "" : "s", t.bytes_read, t.bytes_written,
+		 t.errors, t.errors == 1 ? "" : "s");
+}
+
 /*
  * Start the I/O engine and the file system's own threads and hooks
  * (transport, evictor), and serve until unmounted or signalled. Returns
@@ -559,6 +585,7 @@ static int daemon_serve(struct daemon *d)
 	}
 	rc = serve(d->se, d->c);
 	kvfs_stop(d->fs);
+	log_tally(d);
 	sig = signals_caught();
 	/* single-threaded, the loop returns the read the signal interrupted */
 	if (rc < 0 && !(sig && rc == -EINTR)) {

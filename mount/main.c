@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "fsck.h"
 #include "fuselog.h"
+#include "sources.h"
 
 /* make passes git describe's version, or the release's (see Makefile) */
 #ifndef KVSTRIPE_VERSION
@@ -272,19 +273,38 @@ static int cli_proc(void *data, const char *arg, int key,
 }
 
 /*
+ * Whether SOURCES @arg stands for "the sources are in the config file":
+ * the first field of an fstab line must hold something, and mount(8)
+ * passes it on.
+ */
+static bool cli_placeholder(const char *arg)
+{
+	return !strcmp(arg, "none") || !strcmp(arg, "kvstripe");
+}
+
+/*
  * Give the positional arguments their meaning: SOURCES MOUNTPOINT, except
- * that a lone argument is the mount point when the file lists the sources.
+ * that a lone argument is the mount point when the file lists the sources,
+ * and that with a file SOURCES "none" or "kvstripe" takes the file's.
  */
 static int cli_positional(struct cli *cl, const struct kv_config *file)
 {
 	static const char *const keys[] = { "sources", "mountpoint" };
-	unsigned i, first = 0;
+	unsigned i, first = 0, skip = 0;
 	char msg[400];
 	int rc;
 
+	if (cl->npos == 2 && file && cli_placeholder(cl->pos[0])) {
+		if (!(file->set & KV_SET_SOURCES)) {
+			fprintf(stderr, "kvstripe: SOURCES '%s' means the sources are in the config file, but '%s' has none\n",
+				cl->pos[0], cl->c.config);
+			return -1;
+		}
+		skip = 1;
+	}
 	if (cl->npos == 1 && file && (file->set & KV_SET_SOURCES))
 		first = 1;
-	for (i = 0; i < cl->npos; i++) {
+	for (i = skip; i < cl->npos; i++) {
 		rc = kv_config_set(&cl->c, keys[first + i], cl->pos[i], msg,
 				   sizeof(msg));
 		if (rc == -ENOMEM) {
@@ -302,6 +322,37 @@ static int cli_positional(struct cli *cl, const struct kv_config *file)
 		}
 	}
 	return 0;
+}
+
+/*
+ * SOURCES on the command line and the config file's sources must be the
+ * same list, once normalised: neither wins silently (an fstab line and
+ * its config= file disagreeing is a mistake in one of them). A list that
+ * does not parse is left to daemon_run() to report. Returns 0, or -1
+ * after one line on stderr.
+ */
+static int cli_sources_agree(const struct kv_config *cli,
+			     const struct kv_config *file)
+{
+	char **a, **b, err[256];
+	unsigned na, nb, i;
+	bool same;
+
+	if (!(cli->set & KV_SET_SOURCES) || !(file->set & KV_SET_SOURCES))
+		return 0;
+	if (sources_parse(cli->sources, &a, &na, err, sizeof(err)))
+		return 0;
+	same = !sources_parse(file->sources, &b, &nb, err, sizeof(err)) &&
+	       na == nb;
+	for (i = 0; same && i < na; i++)
+		same = !strcmp(a[i], b[i]);
+	sources_free(a, na);
+	sources_free(b, nb);	/* NULL if it did not parse */
+	if (same)
+		return 0;
+	fprintf(stderr, "kvstripe: SOURCES '%s' differ from the sources in '%s' ('%s'); give them in one place ('none' or 'kvstripe' as SOURCES takes the file's)\n",
+		cli->sources, cli->config, file->sources);
+	return -1;
 }
 
 static void cli_release(struct cli *cl)
@@ -354,7 +405,8 @@ int main(int argc, char *argv[])
 			goto out;
 		}
 	}
-	if (cli_positional(&cl, cl.c.config ? &file : NULL))
+	if (cli_positional(&cl, cl.c.config ? &file : NULL) ||
+	    (cl.c.config && cli_sources_agree(&cl.c, &file)))
 		goto out;
 	if (kv_config_merge(&cfg, &cl.c, &file)) {
 		fprintf(stderr, "kvstripe: out of memory\n");
