@@ -11,13 +11,24 @@
 #   make demo       mount over two directories in ./var and show placement
 #   make bench      native vs mount throughput table (docs/performance.md)
 #   make compile_commands.json   for clangd and clang-tidy (make tidy)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (SBINDIR=/sbin for the
+#                   mount helper, which mount(8) finds only there)
 #   V=1             show the commands
 
 CC ?= cc
 CFLAGS ?= -O2 -g
 PREFIX ?= /usr/local
 BUILD ?= build
+
+# make install: every path is $(DESTDIR) then the path the files are used
+# from, which the mount helper, the unit and the man page name. mount(8)
+# looks for mount.fuse.TYPE in /sbin alone (util-linux's FS_SEARCH_PATH,
+# /sbin:/sbin/fs.d:/sbin/fs), whatever the PREFIX: the helper goes there.
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/kvstripe
+SBINDIR ?= /sbin
+MOUNT_FUSE ?= /sbin/mount.fuse3
 
 override CFLAGS += -std=gnu11 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 	-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -316,9 +327,27 @@ tidy: compile_commands.json
 	@clang-tidy-14 --quiet -p . $(CORE_SRC) $(FS_SRC) $(MOUNT_SRC) 2>&1 | \
 		grep -v '^[0-9]* warnings\? generated\.$$' || true
 
+# The binary; the mount helper for fstab and mount -t fuse.kvstripe, and
+# the man page and the systemd unit naming where the binary and the
+# examples are; the example INI and the unit under DOCDIR (copied to
+# /etc by the operator: make install never enables a service).
+INSTALL_SED = sed -e 's|@BINDIR@|$(BINDIR)|g' \
+	-e 's|@MOUNT_FUSE@|$(MOUNT_FUSE)|g' \
+	-e 's|/usr/local/share/doc/kvstripe|$(DOCDIR)|g' \
+	-e 's|/usr/local/bin/kvstripe|$(BINDIR)/kvstripe|g'
+
 install: all
-	install -D -m 0755 $(BUILD)/kvstripe $(DESTDIR)$(PREFIX)/bin/kvstripe
-	install -D -m 0644 docs/kvstripe.1 $(DESTDIR)$(PREFIX)/share/man/man1/kvstripe.1
+	install -D -m 0755 $(BUILD)/kvstripe $(DESTDIR)$(BINDIR)/kvstripe
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(DOCDIR)
+	$(INSTALL_SED) mount/mount.fuse.kvstripe.in \
+		>$(DESTDIR)$(SBINDIR)/mount.fuse.kvstripe
+	chmod 0755 $(DESTDIR)$(SBINDIR)/mount.fuse.kvstripe
+	$(INSTALL_SED) docs/kvstripe.1 >$(DESTDIR)$(MANDIR)/man1/kvstripe.1
+	chmod 0644 $(DESTDIR)$(MANDIR)/man1/kvstripe.1
+	install -m 0644 docs/kvstripe.example.ini $(DESTDIR)$(DOCDIR)/
+	$(INSTALL_SED) docs/kvstripe@.service.in >$(DESTDIR)$(DOCDIR)/kvstripe@.service
+	chmod 0644 $(DESTDIR)$(DOCDIR)/kvstripe@.service
 
 clean:
 	rm -rf build compile_commands.json
