@@ -176,26 +176,9 @@ if t_is_mounted "$M"; then
 	fusermount3 -u "$M" || fusermount3 -u -z "$M"
 fi
 
-# Without -f the daemonized process is not our child. A subreaper adopts it
-# when its launcher exits, so we learn its PID exactly and collect its exit
-# status.
-cat >"$T/reaper.py" <<'PY'
-import ctypes, os, subprocess, sys
-PR_SET_CHILD_SUBREAPER = 36
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-    sys.exit("prctl(PR_SET_CHILD_SUBREAPER): errno %d" % ctypes.get_errno())
-report = open(sys.argv[1], "w", buffering=1)
-launcher = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL)
-report.write("launcher %d %d\n" % (launcher.pid, launcher.wait()))
-while True:
-    try:
-        pid, status = os.wait()
-    except ChildProcessError:
-        break
-    report.write("exited %d %d\n" % (pid, os.waitstatus_to_exitcode(status)))
-report.write("done\n")
-PY
+# Without -f the daemonized process is not our child. A subreaper
+# (tests/lib/reaper.py) adopts it when its launcher exits, so we learn its
+# PID exactly and collect its exit status.
 
 # daemonize_start [PREFIX...]: run PREFIX kvstripe SOURCES MNT (no -f)
 # under the subreaper, PREFIX a command that ends by exec'ing its
@@ -204,7 +187,7 @@ PY
 daemonize_start() {
 	local i
 	rm -f "$T/reaper.out"
-	python3 "$T/reaper.py" "$T/reaper.out" "$@" "$KVSTRIPE" "$T_SOURCES" \
+	python3 "$T_ROOT/tests/lib/reaper.py" "$T/reaper.out" "$@" "$KVSTRIPE" "$T_SOURCES" \
 		"$M" >>"$T/log" 2>&1 &
 	reaper=$!
 	T_PIDS+=("$reaper")
