@@ -7,7 +7,9 @@
 # a control character (a NUL in an INI value, an escape or a newline in an
 # argument) is one. LMCache source syntax (file://, blanks) works, missing
 # backing directories are created with -o mkdir (t-bootsafe: not without),
-# an INI config file mounts and the command line overrides it.
+# an INI config file mounts and the command line overrides it, except for
+# the sources: other sources than the file's are refused (t-install: the
+# same through fstab), and so is a relative source.
 
 # group: quick
 
@@ -181,14 +183,24 @@ config_file() {
 t_case config-file config_file
 t_umount_check
 
-# the command line overrides the config file
+# the command line overrides the config file; the same sources spelt
+# otherwise are no conflict
 sed -i "s#^mountpoint = .*#mountpoint = $T/elsewhere#" "$T/good.ini"
-t_mount "$T/b0,$T/b1,$T/b2" -o "config=$T/good.ini"
+t_mount "$T/b0/,file://$T/b1" -o "config=$T/good.ini"
 overrides() {
 	[ ! -e "$T/elsewhere" ] || t_fail "the config file's mountpoint was used"
-	echo w >"$M/gpu2/g"
-	t_eq "$(t_device_of gpu2/g)" 2 "device of gpu2/g with the command line's 3 devices"
 	t_eq "$(cat "$M/gpu3/f")" z "gpu3/f written under the config file's mount"
 }
 T_AFTER=config-file t_case command-line-overrides overrides
 t_umount_check
+
+# other sources than the config file's: refused, neither wins silently;
+# "none" and "kvstripe" take the file's, which must have some
+t_case sources-conflict bad_cmd "text:differ from the sources in '$T/good.ini'" \
+	"$T/b0,$T/b1,$T/b2" "$M" -f -o "config=$T/good.ini"
+t_case placeholder-without-sources bad_cmd \
+	"text:means the sources are in the config file, but '$T/empty.ini' has none" \
+	none "$M" -f -o "config=$T/empty.ini"
+# a relative source would be below whatever directory the daemon runs in
+t_case relative-source bad_cmd "text:'b0' (device 0) is a relative path" \
+	b0 "$M" -f
