@@ -23,6 +23,7 @@
 #include "beneath.h"
 #include "daemon.h"
 #include "dev.h"
+#include "fuseargs.h"
 #include "fuselog.h"
 #include "kvfs.h"
 #include "kvio.h"
@@ -58,115 +59,6 @@ static void startup_error(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
-}
-
-/* The value after the last "@prefix" option in @opts, or NULL. */
-static const char *opt_value(const char *opts, const char *prefix)
-{
-	size_t len = strlen(prefix);
-	const char *p, *val = NULL;
-
-	for (p = opts; p; p = strchr(p, ',')) {
-		if (*p == ',')
-			p++;
-		if (!strncmp(p, prefix, len))
-			val = p + len;
-	}
-	return val;
-}
-
-/* Whether the escaped libfuse option list @opts holds an option @prefix. */
-static bool has_opt(const char *opts, const char *prefix)
-{
-	return opt_value(opts, prefix) != NULL;
-}
-
-/*
- * Largest READ request: the user's max_read if given; with a page-cache
- * device 512 KiB, so that a spliced reply fits the 1 MiB pipe an
- * unprivileged pipe may grow to (libfuse copies instead when it does not).
- * 0: the kernel's own limit. The kernel and libfuse must agree on it.
- */
-static unsigned max_read_of(const struct kv_config *c,
-			    const struct devset *devs)
-{
-	const char *user = c->fuse_opts ? opt_value(c->fuse_opts, "max_read=")
-					: NULL;
-
-	if (user)
-		return (unsigned)strtoul(user, NULL, 10);
-	for (unsigned i = 0; i < devset_count(devs); i++)
-		if (devset_dev(devs, i)->page_cache)
-			return 512 * 1024;
-	return 0;
-}
-
-/*
- * The arguments for fuse_session_new(): our fixed options, then the user's
- * pass-through options so that they win, then -d for libfuse's request log.
- */
-static int fuse_args_build(const struct kv_config *c, bool debug,
-			   unsigned max_read, struct fuse_args *args)
-{
-	const char *user = c->fuse_opts ? c->fuse_opts : "";
-	char fixed[160], mr[32] = "";
-	bool others;
-
-	if (max_read && !has_opt(user, "max_read="))
-		snprintf(mr, sizeof(mr), ",max_read=%u", max_read);
-	/*
-	 * The kernel always checks permissions: the daemon runs as root. So
-	 * a mount made by root is open to every user as far as modes allow,
-	 * as a local filesystem is (FUSE's default would shut out all but
-	 * root); -o private, or the user's allow_root, keeps FUSE's way.
-	 */
-	others = !geteuid() && !c->private_mount &&
-		 !has_opt(user, "allow_other") && !has_opt(user, "allow_root");
-	snprintf(fixed, sizeof(fixed), "default_permissions%s%s%s%s",
-		 others ? ",allow_other" : "",
-		 has_opt(user, "fsname=") ? "" : ",fsname=kvstripe",
-		 has_opt(user, "subtype=") ? "" : ",subtype=kvstripe", mr);
-	*args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
-	if (fuse_opt_add_arg(args, "kvstripe") ||
-	    fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, fixed) ||
-	    (*user && (fuse_opt_add_arg(args, "-o") ||
-		       fuse_opt_add_arg(args, user))) ||
-	    (debug && fuse_opt_add_arg(args, "-d"))) {
-		fuse_opt_free_args(args);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/*
- * Let libfuse judge the pass-through options now, before anything is
- * created on disk: a session that is never mounted costs nothing.
- */
-static int fuse_args_check(const struct kv_config *c)
-{
-	struct fuse_lowlevel_ops none;
-	struct fuse_session *se;
-	struct fuse_args args;
-
-	if (fuse_args_build(c, false, 0, &args)) {
-		startup_error("out of memory");
-		return -ENOMEM;
-	}
-	memset(&none, 0, sizeof(none));
-	fuselog_capture_start();
-	se = fuse_session_new(&args, &none, sizeof(none), NULL);
-	if (!se) {
-		const char *why = fuselog_capture_stop();
-
-		/* skip the ": " of fuselog_capture_stop() */
-		startup_error("%s", *why ? why + 2 : "invalid FUSE options");
-		fuse_opt_free_args(&args);
-		return -EINVAL;
-	}
-	fuselog_capture_stop();
-	fuse_session_destroy(se);
-	fuse_opt_free_args(&args);
-	return 0;
 }
 
 /* The mount point, resolved; NULL after printing why not. */
@@ -368,7 +260,11 @@ static int daemon_check(struct daemon *d)
 			return -1;
 		}
 	}
-	return fuse_args_check(c) ? -1 : 0;
+	if (fuseargs_check(c, err, sizeof(err))) {
+		startup_error("%s", err);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -458,7 +354,7 @@ static int daemon_new_fs(struct daemon *d)
 	kp.device_timeout_ms = (unsigned)(c->device_timeout * 1000);
 	kp.threads = c->single_thread ? 1 : c->threads;
 	kp.device_slots = c->device_slots;
-	kp.max_read = d->max_read = max_read_of(c, d->devs);
+	kp.max_read = d->max_read = fuseargs_max_read(c, d->devs);
 	/* the ring's threads serve beside the loop's, as many of them */
 	kp.ring_threads = c->io_uring && !c->single_thread ? c->threads : 0;
 	rc = kvfs_new(&kp, &d->fs);
@@ -489,7 +385,7 @@ static int daemon_mount(struct daemon *d)
 	const struct kv_config *c = d->c;
 	int rc;
 
-	if (fuse_args_build(c, c->debug, d->max_read, &d->args)) {
+	if (fuseargs_build(c, c->debug, d->max_read, &d->args)) {
 		startup_error("out of memory");
 		return -1;
 	}
