@@ -20,7 +20,6 @@
 
 #include "clock.h"
 #include "dev.h"
-#include "deverr.h"
 #include "health.h"
 #include "log.h"
 
@@ -85,8 +84,7 @@ static void dc_destroy(struct devcalls *dc)
 /* A call ended in its worker: tell its waiter, drop the worker's ref. */
 static void call_ended(struct devcalls *dc, struct devcall *c, int res)
 {
-	unsigned dev = c->dev;
-	bool late_ok, drop;
+	bool drop;
 
 	c->res = res;
 	c->done = true;
@@ -95,11 +93,6 @@ static void call_ended(struct devcalls *dc, struct devcall *c, int res)
 		c->wait->left--;
 		pthread_cond_signal(&c->wait->cond);
 	}
-	/* a call given up ended with an answer: the device is back */
-	late_ok = c->abandoned && !deverr_is_device(res);
-	/* under mu: devcall_free() lets go of the health object */
-	if (late_ok && dc->h && health_failed(dc->h, dev))
-		health_note_ok(dc->h, dev);
 	drop = !--c->refs;
 	if (!drop)
 		return;

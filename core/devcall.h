@@ -17,8 +17,8 @@
  * whenever the device answers, and whoever lets go of the call last, the
  * caller (devcall_put()) or the worker, releases it. So a call's memory
  * (its arguments and results) must be the call's own, never the caller's
- * stack. When a given-up call ends without a device error
- * (deverr_is_device()), the device answered again: health_note_ok().
+ * stack. A failed device comes back through its health probe alone
+ * (core/hprobe.h), which first sweeps what it must (core/shadow.h).
  *
  * A hung device thus holds at most DEVCALL_WORKERS threads: once they are
  * all stuck, further calls queue, time out, are taken off the queue, and

@@ -21,7 +21,9 @@
 
 #include "clock.h"
 #include "dev.h"
+#include "deverr.h"
 #include "health.h"
+#include "shadow.h"
 
 #define PROBE_BLOCK	4096	/* written at least, if the alignment is less */
 #define TICK_MS		200	/* the supervisor's look while a probe is due */
@@ -40,6 +42,7 @@ struct hprobe {
 	pthread_cond_t cond;	/* wakes the supervisor */
 	pthread_t thread;
 	struct health *h;	/* NULL once stopped */
+	struct shadow *shadow;	/* ours: freed with the prober */
 	unsigned count, period_ms;
 	unsigned refs;		/* hprobe_stop() and each probe thread */
 	bool stop;
@@ -129,9 +132,27 @@ static void destroy(struct hprobe *hp)
 	for (unsigned d = 0; d < hp->count; d++)
 		if (hp->dev[d].root_fd >= 0)
 			close(hp->dev[d].root_fd);
+	shadow_free(hp->shadow);
 	pthread_cond_destroy(&hp->cond);
 	pthread_mutex_destroy(&hp->mu);
 	free(hp);
+}
+
+/* Whether a probe's result @rc says the device answers, maybe read-only. */
+static bool answers(int rc)
+{
+	return rc == 0 || rc == -EROFS || !deverr_is_device(rc);
+}
+
+/* Whether device @dev is failed, while the prober runs. */
+static bool was_failed(struct hprobe *hp, unsigned dev)
+{
+	bool failed;
+
+	pthread_mutex_lock(&hp->mu);
+	failed = hp->h && health_failed(hp->h, dev);
+	pthread_mutex_unlock(&hp->mu);
+	return failed;
 }
 
 static void *probe_main(void *arg)
@@ -143,6 +164,14 @@ static void *probe_main(void *arg)
 	int rc;
 
 	rc = hprobe_run(pd->root_fd, pd->align);
+	if (answers(rc) && hp->shadow && was_failed(hp, j->dev)) {
+		int swept = shadow_sweep(hp->shadow, j->dev, pd->root_fd);
+
+		/* an older file would shadow a newer one: not back yet */
+		if (swept)
+			rc = deverr_is_device(swept) && swept != -EROFS ?
+			     swept : -EIO;
+	}
 	pthread_mutex_lock(&hp->mu);
 	/* under mu: hprobe_stop() lets go of the health object */
 	if (hp->h)
@@ -270,11 +299,16 @@ int hprobe_start(const struct hprobe_params *p, struct hprobe **out)
 	struct hprobe *hp;
 	int rc;
 
-	if (!p->count || p->count > DEV_MAX || !p->health)
+	if (!p->count || p->count > DEV_MAX || !p->health) {
+		shadow_free(p->shadow);
 		return -EINVAL;
+	}
 	hp = calloc(1, sizeof(*hp) + p->count * sizeof(hp->dev[0]));
-	if (!hp)
+	if (!hp) {
+		shadow_free(p->shadow);
 		return -ENOMEM;
+	}
+	hp->shadow = p->shadow;
 	hp->count = p->count;
 	hp->h = p->health;
 	hp->period_ms = p->period_ms ? p->period_ms : HPROBE_PERIOD_MS;
@@ -304,6 +338,7 @@ err:
 	for (unsigned d = 0; d < p->count; d++)
 		if (hp->dev[d].root_fd >= 0)
 			close(hp->dev[d].root_fd);
+	shadow_free(hp->shadow);
 	free(hp);
 	return rc;
 }

@@ -10,6 +10,11 @@
  * (health_note_probe()): an answer lifts failed and read-only, EROFS marks
  * the device read-only, any other device error fails it.
  *
+ * A failed device only comes back through its probe: first the names
+ * made elsewhere while it was failed are swept from it (core/shadow.h),
+ * so no older file there shadows a newer one; a device whose sweep fails
+ * stays failed.
+ *
  * Which devices are probed:
  *   - a failed or read-only device, once every period, until it answers;
  *   - a device a request met a device error on (hprobe_suspect()), at
@@ -27,6 +32,7 @@
 #define CORE_HPROBE_H
 
 struct health;
+struct shadow;
 
 /* Default of hprobe_params.period_ms. */
 #define HPROBE_PERIOD_MS	1000
@@ -37,6 +43,13 @@ struct hprobe_params {
 	const unsigned *align;	/* each device's O_DIRECT alignment */
 	struct health *health;	/* must outlive hprobe_stop() */
 	unsigned period_ms;	/* 0: HPROBE_PERIOD_MS */
+	/*
+	 * NULL, or the names made while a device was failed (core/shadow.h),
+	 * owned by the prober from hprobe_start() on (also on failure):
+	 * before a failed device that answers its probe is back, they are
+	 * swept from it; if that fails, it stays failed.
+	 */
+	struct shadow *shadow;
 };
 
 struct hprobe;

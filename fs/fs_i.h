@@ -105,6 +105,8 @@ struct kvfs {
 	struct deverr *errs;	/* device errors for the log */
 	struct health *health;	/* each device's state (core/health.h) */
 	struct hprobe *_Atomic probe;	/* kvfs_start(): core/hprobe.h */
+	/* names made while a device was failed: the probe's (ns_made()) */
+	struct shadow *_Atomic shadow;
 	struct devcalls *calls;	/* calls with a deadline (core/devcall.h) */
 	struct kvio *io;	/* kvfs_start(): every dfile's I/O engine */
 	unsigned ndev;

@@ -14,6 +14,7 @@
 #include "fcache.h"
 #include "fs_i.h"
 #include "hprobe.h"
+#include "shadow.h"
 #include "inode.h"
 #include "limit.h"
 #include "reclaim.h"
@@ -189,6 +190,7 @@ static int probe_start(struct kvfs *fs)
 {
 	int fds[DEV_MAX];
 	unsigned align[DEV_MAX];
+	struct shadow *sh;
 	struct hprobe *hp;
 	int rc;
 
@@ -196,13 +198,20 @@ static int probe_start(struct kvfs *fs)
 		fds[d] = kv_rootfd(fs, d);
 		align[d] = kv_dev(fs, d)->dio_align;
 	}
+	rc = shadow_new(fs->ndev, &sh);
+	if (rc)
+		return rc;
+	/* the prober owns the names: a stuck probe may sweep after us */
 	rc = hprobe_start(&(struct hprobe_params){
 				  .count = fs->ndev, .root_fds = fds,
 				  .align = align, .health = fs->health,
+				  .shadow = sh,
 			  }, &hp);
-	if (!rc)
-		atomic_store(&fs->probe, hp);
-	return rc;
+	if (rc)
+		return rc;
+	atomic_store(&fs->shadow, sh);
+	atomic_store(&fs->probe, hp);
+	return 0;
 }
 
 int kvfs_start(struct kvfs *fs, struct fuse_session *se, struct kvio *io)
@@ -245,6 +254,7 @@ void kvfs_stop(struct kvfs *fs)
 	evict_stop(fs);
 	devq_stop(fs);
 	/* last: the threads above may still have noted device errors */
+	atomic_store(&fs->shadow, NULL);	/* the prober frees it */
 	hprobe_stop(atomic_exchange(&fs->probe, NULL));
 }
 

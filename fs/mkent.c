@@ -265,10 +265,12 @@ static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,
 		rc = make_node(fs, dev, path, m);
 	if (!rc) {
 		rc = set_owner(fs, req, dev, path, -1, false);
-		if (rc)
+		if (rc) {
 			beneath_unlink(kv_rootfd(fs, dev), path, 0);
-		else
+		} else {
 			count_spill(fs, dev, pick);
+			ns_made(fs, path, dev);
+		}
 		dir_changed(fs, inode_of(fs, parent));
 	}
 	if (rc) {
@@ -318,8 +320,10 @@ void fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 		    !ns_make_parents(fs, (unsigned)in->dev, dst))
 			rc = beneath_link(root, src, dst);
 		kv_meta_err(fs, (unsigned)in->dev, "link", dst, -1, rc);
-		if (!rc)
+		if (!rc) {
+			ns_made(fs, dst, (unsigned)in->dev);
 			dir_changed(fs, inode_of(fs, newparent));
+		}
 	}
 	if (rc) {
 		pthread_rwlock_unlock(&fs->ns_lock);
@@ -388,6 +392,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		goto out;
 	}
 	count_spill(fs, dev, pick);
+	ns_made(fs, path, dev);
 	atomic_fetch_add_explicit(&fs->tally_created, 1, memory_order_relaxed);
 	f.dev = (int)dev;
 	f.dirs = 0;

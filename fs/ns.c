@@ -22,6 +22,7 @@
 #include "ns.h"
 #include "nscall.h"
 #include "ops.h"
+#include "shadow.h"
 
 /* Keep the error that tells the user most; ENOENT tells the least. */
 static int worse(int a, int b)
@@ -443,4 +444,19 @@ void fs_readlink(fuse_req_t req, fuse_ino_t ino)
 		return (void)fuse_reply_err(req, (int)-n);
 	target[n] = '\0';
 	fuse_reply_readlink(req, target);
+}
+
+void ns_made(struct kvfs *fs, const char *path, unsigned dev)
+{
+	struct shadow *sh = atomic_load_explicit(&fs->shadow,
+						 memory_order_acquire);
+	devmask_t failed = 0;
+
+	if (!sh)
+		return;
+	for (unsigned d = 0; d < fs->ndev; d++)
+		if (d != dev && health_failed(fs->health, d))
+			failed |= DEVBIT(d);
+	if (failed)
+		shadow_note(sh, path, failed);
 }

@@ -51,6 +51,13 @@ uint64_t ns_found_ino(struct kvfs *fs, const struct found *f);
  * copies (0 if it is gone).
  */
 devmask_t ns_copies(struct kvfs *fs, struct inode *in, const char *path);
+/*
+ * A non-directory was made at @path on device @dev (create, mknod,
+ * symlink, link, the target of a rename): if another device is failed,
+ * an older file of that name there, unseen by the lookup that let this
+ * one be made, is swept from it before it is back (core/shadow.h).
+ */
+void ns_made(struct kvfs *fs, const char *path, unsigned dev);
 /* Split @path at its last slash: the parent's length ("" has length 0). */
 size_t ns_parent_len(const char *path);
 /*

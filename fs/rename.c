@@ -57,6 +57,7 @@ static int rename_file(struct kvfs *fs, const struct found *s,
 	rc = rename_on(fs, dev, src, dst, flags, true);
 	if (rc)
 		return rc;
+	ns_made(fs, dst, dev);
 	/* the file renamed over leaves the count (not a link of the source) */
 	if (have_dst && (t->dev != s->dev || t->st.st_ino != s->st.st_ino))
 		limit_removed(fs, tin, t);
