@@ -207,8 +207,10 @@ void health_note_probe(struct health *h, unsigned dev, int rc)
 {
 	char why[96];
 
-	if (rc == -EROFS) {
-		change(h, dev, F_RO, F_FAILED, "probe: read-only");
+	if (rc == -EROFS || rc == -EUCLEAN) {
+		/* its filesystem refuses to write, but the device answers */
+		change(h, dev, F_RO, F_FAILED, rc == -EROFS ? "probe: read-only" :
+		       "probe: filesystem needs checking (EUCLEAN)");
 	} else if (rc < 0 && deverr_is_device(rc)) {
 		snprintf(why, sizeof(why), "probe: %s", strerror(-rc));
 		change(h, dev, F_FAILED, 0, why);

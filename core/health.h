@@ -110,8 +110,10 @@ void health_note_ok(struct health *h, unsigned dev);
 /*
  * Device @dev's probe (core/hprobe.h) ended with @rc: 0 or an error that
  * is not the device's (the device answers) lifts failed and read-only;
- * -EROFS lifts failed and marks it read-only; any other device error
- * (deverr_is_device()) marks it failed. One line at most, for the whole
+ * -EROFS, or -EUCLEAN (its filesystem found itself corrupt and refuses
+ * to allocate, while its files may still read), lifts failed and marks
+ * it read-only; any other device error (deverr_is_device()) marks it
+ * failed. One line at most, for the whole
  * change.
  */
 void health_note_probe(struct health *h, unsigned dev, int rc);

@@ -141,7 +141,8 @@ static void destroy(struct hprobe *hp)
 /* Whether a probe's result @rc says the device answers, maybe read-only. */
 static bool answers(int rc)
 {
-	return rc == 0 || rc == -EROFS || !deverr_is_device(rc);
+	return rc == 0 || rc == -EROFS || rc == -EUCLEAN ||
+	       !deverr_is_device(rc);
 }
 
 /* Whether device @dev is failed, while the prober runs. */
@@ -169,8 +170,8 @@ static void *probe_main(void *arg)
 
 		/* an older file would shadow a newer one: not back yet */
 		if (swept)
-			rc = deverr_is_device(swept) && swept != -EROFS ?
-			     swept : -EIO;
+			rc = deverr_is_device(swept) && swept != -EROFS &&
+			     swept != -EUCLEAN ? swept : -EIO;
 	}
 	pthread_mutex_lock(&hp->mu);
 	/* under mu: hprobe_stop() lets go of the health object */

@@ -162,6 +162,9 @@ Test(hprobe, note_probe_moves_the_state)
 	cr_assert_eq(health_state(h, 0), HEALTH_FAILED);
 	health_note_probe(h, 0, -EROFS);
 	cr_assert_eq(health_state(h, 0), HEALTH_RO);
+	health_note_probe(h, 0, -EIO);
+	health_note_probe(h, 0, -EUCLEAN);	/* a filesystem to check */
+	cr_assert_eq(health_state(h, 0), HEALTH_RO);
 	health_note_probe(h, 0, -ENOSPC);	/* answers, only full */
 	cr_assert_eq(health_state(h, 0), HEALTH_OK);
 	health_set_drain(h, 0, true);
