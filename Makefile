@@ -6,6 +6,8 @@
 #   make check      layering, headers, fuzz (10 s each), then test under
 #                   ASan+UBSan with -Werror in build/san; what CI runs
 #   make soak       the long runs: t-kill with 100 kill rounds (not in test)
+#   make test-scaleout  kvstripe over a GlusterFS of its own (not in test;
+#                   installs glusterfs-server, docs/scale-out.md)
 #   make headers    compile every core/, fs/, mount/ header on its own
 #   make fuzz       libFuzzer targets of tests/fuzz/, 60 s each (build/fuzz)
 #   make demo       mount over two directories in ./var and show placement
@@ -66,6 +68,9 @@ DEB_RUN = fuse3 attr acl util-linux e2fsprogs diffutils python3
 # sanitizer reports of the fuzz runs show bare addresses. Unversioned
 # names follow Debian's default clang (14 on bookworm).
 DEB_FUZZ = clang libclang-rt-dev llvm
+# Only make test-scaleout needs these: glusterd and the gluster CLI (server),
+# mount.glusterfs and the FUSE client (client); Debian's own GlusterFS.
+DEB_SCALEOUT = glusterfs-server glusterfs-client
 
 # The version: git describe in a checkout, else (a release tarball, no .git)
 # the constant. Only mount/main.o gets it; it is rebuilt when it changes.
@@ -254,6 +259,14 @@ soak: deps
 		$(KVSTRIPE_KILL_ROUNDS) * 30 + 300 )) \
 		KVSTRIPE=$(abspath $(BUILD)/kvstripe) bash tests/integration/run.sh kill
 
+# kvstripe over GlusterFS, never part of test: starts a glusterd of its
+# own, makes two volumes, and removes all of it (docs/scale-out.md).
+test-scaleout:
+	$(call deb_install,$(DEB_BUILD) $(DEB_RUN) $(DEB_SCALEOUT))
+	$(MAKE) all
+	KVSTRIPE=$(abspath $(BUILD)/kvstripe) T_TIMEOUT=600 \
+		timeout 600 bash tests/scaleout/t-gluster.sh
+
 # The set-up targets install first, then build in a new make: its
 # pkg-config flags are read once the packages are there.
 test: deps
@@ -354,7 +367,8 @@ clean:
 
 FORCE:
 
-.PHONY: all deps deps-fuzz unit integration test soak layering headers check \
+.PHONY: all deps deps-fuzz unit integration test soak test-scaleout layering \
+	headers check \
 	fuzz fuzz-run bench demo tidy install clean FORCE
 
 -include $(wildcard $(patsubst %.o,%.d,$(CORE_OBJ) $(FS_OBJ) $(MOUNT_OBJ) \
