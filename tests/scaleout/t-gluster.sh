@@ -394,6 +394,25 @@ EOF
 	rc=0
 	"$KVSTRIPE" fsck "$GL/kvs0/kv" >/dev/null 2>&1 || rc=$?
 	t_eq "$rc" 8 "fsck through the first daemon's own glusterfs client"
+	# a regular file's flock does reach the other client: FUSE forwards
+	# flock for files, and glusterfs' locks translator holds it
+	python3 - "$GL/kvs0/lockprobe" "$GL/kvs0b/lockprobe" <<'EOF' ||
+import fcntl, os, subprocess, sys
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+r = subprocess.run([sys.executable, "-c", """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except BlockingIOError:
+    sys.exit(0)
+sys.exit(1)
+""", sys.argv[2]])
+os.unlink(sys.argv[1])
+sys.exit(r.returncode)
+EOF
+		t_fail "a file's flock through kvs0 did not block kvs0b"
 }
 t_case shared-dir-not-locked-across-clients shared_dir
 rm -f "$M/gpu0/shared"
