@@ -16,6 +16,7 @@
 
 # group: scaleout
 
+# shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/../integration/lib.sh"
 
 MIB=$((1024 * 1024))
@@ -44,7 +45,7 @@ gl_outside() {
 
 # Undo the gluster set-up in reverse order, then lib.sh's cleanup.
 gl_cleanup() {
-	local rc=$? i p
+	local rc=$? i p m
 	set +eE
 	trap - ERR
 	if [ -z "$GL" ]; then	# skipped or failed before glusterd
@@ -70,7 +71,7 @@ gl_cleanup() {
 			echo "cleanup: cannot delete volume ${GL_VOLS[i]}" >&2
 	done
 	# a brick left running (its volume would not stop): by its pid file
-	for p in $(find "$GL/run" -name '*.pid' 2>/dev/null); do
+	find "$GL/run" -name '*.pid' 2>/dev/null | while read -r p; do
 		i=$(cat "$p" 2>/dev/null)
 		[ -z "$i" ] || ! t_alive "$i" || t_stop "$i"
 	done
@@ -92,9 +93,10 @@ gl_cleanup() {
 # $GL (never /var/lib/glusterd), on the usual port and socket.
 gl_start() {
 	local i
-	command -v glusterd >/dev/null && command -v gluster >/dev/null &&
-		command -v mount.glusterfs >/dev/null ||
+	if ! command -v glusterd >/dev/null || ! command -v gluster >/dev/null ||
+		! command -v mount.glusterfs >/dev/null; then
 		t_skip "no glusterd (apt-get install glusterfs-server glusterfs-client)"
+	fi
 	if ss -ltnH 'sport = :24007' 2>/dev/null | grep -q .; then
 		t_skip "port 24007 is taken: another glusterd runs here"
 	fi
