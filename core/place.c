@@ -1,6 +1,7 @@
 /*
- * place.c - placement of new files: by GPU directory, by LMCache worker id,
- * else by a stable hash of the path.
+ * place.c - placement of new files: by the operator's rules, by GPU
+ * directory, by a client's rank in its file name (place_names.c), else by
+ * a stable hash of the path.
  *
  * Everything here is a pure function of its arguments; the hash is XXH3
  * with seed 0, whose output is frozen by xxHash's format guarantee.
@@ -10,22 +11,7 @@
 #include <xxhash.h>
 
 #include "place.h"
-
-/* Parse a run of 1..9 decimal digits spanning exactly [s, end). */
-static bool parse_uint(const char *s, const char *end, unsigned *out)
-{
-	unsigned v = 0;
-
-	if (s == end || end - s > 9)
-		return false;
-	for (; s < end; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		v = v * 10 + (unsigned)(*s - '0');
-	}
-	*out = v;
-	return true;
-}
+#include "place_i.h"
 
 bool place_gpu_index(const char *relpath, unsigned *gpu)
 {
@@ -37,74 +23,33 @@ bool place_gpu_index(const char *relpath, unsigned *gpu)
 	/* the gpu<N> directory itself is not below it */
 	if (!slash || slash[1] == '\0')
 		return false;
-	return parse_uint(relpath + 3, slash, gpu);
-}
-
-/* Split @name at '@' into exactly five fields; false for any other count. */
-static bool split5(const char *name, const char *f[5], const char *e[5])
-{
-	unsigned n = 0;
-	const char *p = name;
-
-	for (;;) {
-		const char *at = strchr(p, '@');
-
-		if (n == 5)
-			return false;
-		f[n] = p;
-		e[n] = at ? at : p + strlen(p);
-		n++;
-		if (!at)
-			break;
-		p = at + 1;
-	}
-	return n == 5;
-}
-
-static bool field_is(const char *f, const char *e, const char *word)
-{
-	size_t len = strlen(word);
-
-	return (size_t)(e - f) == len && memcmp(f, word, len) == 0;
-}
-
-bool place_lmcache_worker(const char *relpath, unsigned *worker)
-{
-	const char *name = strrchr(relpath, '/');
-	const char *f[5], *e[5];
-	unsigned ws, wid;
-	bool old_fmt;
-	size_t len;
-
-	name = name ? name + 1 : relpath;
-	len = strlen(name);
-	if (len < 4 || strcmp(name + len - 3, ".pt") != 0)
-		return false;
-	if (!split5(name, f, e))
-		return false;
-	/*
-	 * Both formats have five fields. The old one starts with the
-	 * serving format ("vllm", "huggingface") and carries the numbers in
-	 * fields 2 and 3; the current one carries them in fields 1 and 2.
-	 */
-	old_fmt = field_is(f[0], e[0], "vllm") ||
-		  field_is(f[0], e[0], "huggingface");
-
-	if (!old_fmt && parse_uint(f[1], e[1], &ws) &&
-	    parse_uint(f[2], e[2], &wid)) {
-		*worker = wid;
-		return true;
-	}
-	if (parse_uint(f[2], e[2], &ws) && parse_uint(f[3], e[3], &wid)) {
-		*worker = wid;
-		return true;
-	}
-	return false;
+	return place_parse_uint(relpath + 3, slash, gpu);
 }
 
 uint64_t place_hash(const char *relpath)
 {
 	return XXH3_64bits(relpath, strlen(relpath));
+}
+
+/*
+ * The one device a rule or a client's name binds @relpath to: true and
+ * *@dev. Rules come before gpu<N>/, which comes before names: false for
+ * a path below gpu<N>/ that no rule places.
+ */
+static bool owned_device(const struct place_policy *p, const char *relpath,
+			 unsigned *dev)
+{
+	struct place_name nm;
+	unsigned n;
+
+	if (place_rules_match(p->rules, relpath, &n)) {
+		*dev = n % p->ndev;
+		return true;
+	}
+	if (place_gpu_index(relpath, &n) || !place_name_parse(relpath, &nm))
+		return false;
+	*dev = nm.by_hash ? (unsigned)(nm.hash % p->ndev) : nm.rank % p->ndev;
+	return true;
 }
 
 unsigned place_pick(const struct place_policy *p, const char *relpath)
@@ -113,6 +58,8 @@ unsigned place_pick(const struct place_policy *p, const char *relpath)
 
 	if (p->ndev <= 1)
 		return 0;
+	if (owned_device(p, relpath, &n))
+		return n;
 	if (place_gpu_index(relpath, &n)) {
 		if (!p->gpus || p->ndev <= p->gpus)
 			return n % p->ndev;
@@ -124,8 +71,6 @@ unsigned place_pick(const struct place_policy *p, const char *relpath)
 		owned = (p->ndev - n + p->gpus - 1) / p->gpus;
 		return n + p->gpus * (unsigned)(place_hash(relpath) % owned);
 	}
-	if (place_lmcache_worker(relpath, &n))
-		return n % p->ndev;
 	return (unsigned)(place_hash(relpath) % p->ndev);
 }
 
@@ -136,13 +81,13 @@ unsigned place_pick_busy(const struct place_policy *p, const char *relpath,
 
 	if (!busy || p->ndev <= 1)
 		return best;
+	if (owned_device(p, relpath, &n))
+		return best;		/* the rule's or the rank's device */
 	if (place_gpu_index(relpath, &n)) {
 		if (!p->gpus || p->ndev <= p->gpus)
 			return best;	/* N's one device */
 		first = n % p->gpus;
 		step = p->gpus;
-	} else if (place_lmcache_worker(relpath, &n)) {
-		return best;		/* the worker's device */
 	}
 	for (unsigned d = first; d < p->ndev; d += step)
 		if (busy[d] < busy[best])
@@ -166,10 +111,10 @@ bool place_allows(const struct place_policy *p, const char *relpath,
 
 	if (dev >= p->ndev)
 		return false;
+	if (p->ndev > 1 && owned_device(p, relpath, &n))
+		return dev == n;
 	if (place_gpu_index(relpath, &n))
 		return place_gpu_owns(p, n, dev);
-	if (place_lmcache_worker(relpath, &n))
-		return dev == n % p->ndev;
 	return true;
 }
 

@@ -3,7 +3,9 @@
  * the stable hash (golden values), and the gpus split.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "place.h"
 
@@ -332,4 +334,248 @@ Test(place, spill_keeps_the_pick_when_every_device_is_full)
 
 	cr_assert_eq(place_spill(&p, "top/file", 1, avail, minfree), 1);
 	cr_assert_eq(place_spill(&p, "gpu2/x", 2, avail, minfree), 2);
+}
+
+/* --- client naming schemes (place_names.c) ------------------------------ */
+
+/* place_name_parse() of @path: its scheme, and the rank it places by. */
+static void t_name(const char *path, enum place_scheme scheme, unsigned rank)
+{
+	struct place_name nm;
+
+	cr_assert(place_name_parse(path, &nm), "'%s' not recognised", path);
+	cr_assert_eq(nm.scheme, scheme, "'%s': scheme %d", path, nm.scheme);
+	cr_assert_not(nm.by_hash, "'%s' by hash", path);
+	cr_assert_eq(nm.rank, rank, "'%s': rank %u", path, nm.rank);
+}
+
+static void t_not_name(const char *path)
+{
+	struct place_name nm = { .scheme = PLACE_NAME_VLLM_FS, .rank = 7 };
+
+	cr_assert_not(place_name_parse(path, &nm), "'%s' recognised", path);
+	cr_assert_eq(nm.scheme, PLACE_NAME_NONE, "'%s'", path);
+}
+
+Test(place_names, lmcache_layerwise_and_tagged_keys)
+{
+	/* LocalDiskBackend: layerwise (6 fields), tags, both together */
+	t_name("llama@8@5@1a2b@bfloat16@31.pt", PLACE_NAME_LMCACHE_KEY, 5);
+	t_name("llama@8@3@1a2b@half@user%alice.pt", PLACE_NAME_LMCACHE_KEY, 3);
+	t_name("llama@8@6@1a2b@half@0@user%al@lora%x.y.pt",
+	       PLACE_NAME_LMCACHE_KEY, 6);
+	t_name("vllm@llama@8@4@1a2b@12.pt", PLACE_NAME_LMCACHE_KEY, 4);
+	/* FSConnector: "<key>.data" and its temporary "<key>.tmp" */
+	t_name("kv/meta-llama-SEP-Llama-3.1-8B@4@2@ff00@bfloat16.data",
+	       PLACE_NAME_LMCACHE_KEY, 2);
+	t_name("kv/meta-llama-SEP-Llama-3.1-8B@4@2@ff00@bfloat16.tmp",
+	       PLACE_NAME_LMCACHE_KEY, 2);
+	t_name("kv/tmp/m@4@1@ff00@bfloat16@tag%v.data",
+	       PLACE_NAME_LMCACHE_KEY, 1);
+}
+
+Test(place_names, lmcache_keys_malformed)
+{
+	t_not_name("llama@8@5@1a2b@bfloat16@x.pt");	/* no '%', no layer */
+	t_not_name("llama@8@5@1a2b@half@3@4.pt");	/* two layers */
+	t_not_name("llama@8@5@1a2b@half.bin");
+	t_not_name("llama@8@5@1a2b@half.pt.old");
+	t_not_name("llama@8@5@1a2b@half.data/x");
+	t_not_name("@@@@.pt");
+	t_not_name("llama@-8@5@1a2b@half.pt");
+	t_not_name("llama@8@5x@1a2b@half.data");
+	t_not_name(".tmp");
+	t_not_name("");
+}
+
+Test(place_names, lmcache_mp_fs_adapter)
+{
+	/* fs: model@0x<kv_rank>@group@hash[@salt].data, tmp ".tmp";
+	   kv_rank = ws << 24 | rank << 16 | local_ws << 8 | local_rank */
+	t_name("m-SEP-Llama@0x10090803@0@deadbeef.data",
+	       PLACE_NAME_LMCACHE_MP, 3);
+	t_name("m-SEP-Llama@0x10090803@0@deadbeef.tmp",
+	       PLACE_NAME_LMCACHE_MP, 3);
+	t_name("kv/m@0x08050805@1f@00ff@tenant-a.data",
+	       PLACE_NAME_LMCACHE_MP, 5);
+	t_name("kv/m@0x08050805@1f@00ff@tenant-a.tmp",
+	       PLACE_NAME_LMCACHE_MP, 5);
+	/* fs with relative_tmp_dir: the same name in a subdirectory */
+	t_name("kv/tmp/m@0x08070807@0@abc.data", PLACE_NAME_LMCACHE_MP, 7);
+	/* fs_native's older three-field name */
+	t_name("m@0x02010201@abcdef0123.data", PLACE_NAME_LMCACHE_MP, 1);
+	/* two nodes of 8: global rank 12 is local rank 4 */
+	t_name("m@0x100c0804@0@abc.data", PLACE_NAME_LMCACHE_MP, 4);
+}
+
+Test(place_names, lmcache_mp_single_rank_hashes_the_final_name)
+{
+	struct place_name a, b, c;
+
+	cr_assert(place_name_parse("m@0x01000100@0@abcd.data", &a));
+	cr_assert(place_name_parse("x/m@0x01000100@0@abcd.tmp", &b));
+	cr_assert(place_name_parse("m@0x01000100@0@abce.data", &c));
+	cr_assert_eq(a.scheme, PLACE_NAME_LMCACHE_MP);
+	cr_assert(a.by_hash && b.by_hash && c.by_hash);
+	cr_assert_eq(a.hash, b.hash, "temporary and final name differ");
+	cr_assert_neq(a.hash, c.hash);
+}
+
+Test(place_names, lmcache_mp_malformed)
+{
+	t_not_name("m@0x1000803@0@abc.data");		/* 7 hex digits */
+	t_not_name("m@0x100908030@0@abc.data");		/* 9 */
+	t_not_name("m@0X10090803@0@abc.data");
+	t_not_name("m@0x1009080g@0@abc.data");
+	t_not_name("m@0x10090803@zz@abc.data");		/* group not hex */
+	t_not_name("m@0x10090803@0@xyz@salt.data");	/* hash not hex */
+	t_not_name("@0x10090803@0@abc.data");		/* no model */
+	t_not_name("m@0x10090803@@abc.data");
+	t_not_name("m@0x10090803@0@abc@s@t.data");	/* six fields */
+	t_not_name("m@0x10090803.data");
+	t_not_name("m@0x10090803@0@abc.dat");
+}
+
+#define VLLM_BASE	"kv/Qwen_Qwen3-8B_0123456789ab"
+
+Test(place_names, vllm_fs_tier)
+{
+	t_name(VLLM_BASE "_r3/abc/de_g0/abcdef0123.bin",
+	       PLACE_NAME_VLLM_FS, 3);
+	t_name(VLLM_BASE "_r3/abc/de_g0/abcdef0123.bin_9223372036854775807.tmp",
+	       PLACE_NAME_VLLM_FS, 3);
+	t_name("Qwen_0123456789ab_r12/abc/de_g2/abcde.bin",
+	       PLACE_NAME_VLLM_FS, 12);
+	t_name("a/b/c/x_y_0123456789ab_r0/000/00_g15/0000000.bin",
+	       PLACE_NAME_VLLM_FS, 0);
+}
+
+Test(place_names, vllm_fs_tier_malformed)
+{
+	t_not_name(VLLM_BASE "_r3/abd/de_g0/abcdef0123.bin"); /* hhh wrong */
+	t_not_name(VLLM_BASE "_r3/abc/df_g0/abcdef0123.bin"); /* hh wrong */
+	t_not_name(VLLM_BASE "_r3/abc/de_gx/abcdef0123.bin");
+	t_not_name(VLLM_BASE "_r3/abc/de_g0/abcdef0123.bin_x.tmp");
+	t_not_name(VLLM_BASE "_r3/abc/de_g0/abcdef0123.bin_1");
+	t_not_name(VLLM_BASE "_r3/abc/de_g0/abcdef0123.bin.tmp");
+	t_not_name(VLLM_BASE "_r3/abc/de_g0/abcdef0123.binx");
+	t_not_name(VLLM_BASE "_r/abc/de_g0/abcdef0123.bin");
+	t_not_name(VLLM_BASE "_rx3/abc/de_g0/abcdef0123.bin");
+	t_not_name("kv/Qwen_0123456789a_r3/abc/de_g0/abcdef0123.bin");
+	t_not_name("kv/_0123456789ab_r3/abc/de_g0/abcdef0123.bin");
+	t_not_name(VLLM_BASE "_r3/abc/de_g0/abc.bin");	/* hash too short */
+	t_not_name(VLLM_BASE "_r3/abc/de_g0/");
+	t_not_name(VLLM_BASE "_r3/abc/de_g0");
+	t_not_name("abc/de_g0/abcdef0123.bin");		/* no _r<rank> */
+	t_not_name(VLLM_BASE "_r3/abc//de_g0/abcdef0123.bin");
+	t_not_name(VLLM_BASE "_r3/config.json");
+}
+
+Test(place_names, pick_by_rank_and_temp_names_agree)
+{
+	struct place_policy p = { .ndev = 3 };
+	static const char *const pairs[][2] = {
+		{ "kv/m@0x08050805@1f@00ff.data", "kv/m@0x08050805@1f@00ff.tmp" },
+		{ "kv/m@0x01000100@0@ab12.data", "kv/m@0x01000100@0@ab12.tmp" },
+		{ "kv/m@8@4@ff@half.data", "kv/m@8@4@ff@half.tmp" },
+		{ VLLM_BASE "_r4/abc/de_g0/abcdef.bin",
+		  VLLM_BASE "_r4/abc/de_g0/abcdef.bin_42.tmp" },
+	};
+	unsigned busy[3] = { 9, 9, 0 };
+
+	for (unsigned i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		unsigned d = place_pick(&p, pairs[i][0]);
+
+		cr_assert_eq(place_pick(&p, pairs[i][1]), d, "%s", pairs[i][1]);
+		cr_assert_eq(place_pick_busy(&p, pairs[i][1], busy), d,
+			     "a named file is not steered: %s", pairs[i][1]);
+		cr_assert(place_allows(&p, pairs[i][0], d));
+		cr_assert_not(place_allows(&p, pairs[i][0], (d + 1) % 3));
+	}
+	cr_assert_eq(place_pick(&p, "kv/m@0x08050805@1f@00ff.data"), 5 % 3);
+	cr_assert_eq(place_pick(&p, VLLM_BASE "_r4/abc/de_g0/abcdef.bin"), 1);
+	/* gpu<N>/ still wins over a name */
+	cr_assert_eq(place_pick(&p, "gpu2/m@0x08050805@1f@00ff.data"), 2);
+}
+
+Test(place_names, single_rank_mp_names_spread)
+{
+	struct place_policy p = { .ndev = 3 };
+	unsigned used[3] = { 0 };
+
+	for (unsigned i = 0; i < 300; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "m@0x01000100@0@%08x.data", i);
+		used[place_pick(&p, path)]++;
+	}
+	for (unsigned d = 0; d < 3; d++)
+		cr_assert_gt(used[d], 50, "device %u got %u", d, used[d]);
+}
+
+/* --- the operator's rules ------------------------------------------------ */
+
+Test(place_rules, match_takes_the_first_group)
+{
+	const char *pat[] = { "^jobs/w([0-9]+)/", "(x)?rank-([0-9]+)" };
+	struct place_rules *r;
+	unsigned n = 99;
+
+	cr_assert_eq(place_rules_new(pat, 1, &r, NULL, 0), 0);
+	cr_assert(place_rules_match(r, "jobs/w12/a.bin", &n));
+	cr_assert_eq(n, 12);
+	cr_assert_not(place_rules_match(r, "x/jobs/w12/a.bin", &n));
+	cr_assert_not(place_rules_match(r, "jobs/w1234567890/a", &n),
+		      "more than 9 digits");
+	cr_assert_not(place_rules_match(NULL, "jobs/w1/a", &n));
+	place_rules_free(r);
+	/* a first group that did not take part, or is not a number: the
+	   rule does not place the path */
+	cr_assert_eq(place_rules_new(pat + 1, 1, &r, NULL, 0), 0);
+	cr_assert_not(place_rules_match(r, "rank-3", &n));
+	place_rules_free(r);
+	place_rules_free(NULL);
+}
+
+Test(place_rules, tried_in_order_before_everything)
+{
+	const char *pat[] = { "^a/([0-9]+)", "([0-9]+)\\.kv$" };
+	struct place_rules *r;
+	struct place_policy p = { .ndev = 4, .gpus = 2 };
+	unsigned busy[4] = { 0, 0, 0, 9 };
+	unsigned n;
+
+	cr_assert_eq(place_rules_new(pat, 2, &r, NULL, 0), 0);
+	p.rules = r;
+	cr_assert(place_rules_match(r, "a/5/7.kv", &n));
+	cr_assert_eq(n, 5, "the first rule wins");
+	cr_assert_eq(place_pick(&p, "b/7.kv"), 3);
+	cr_assert_eq(place_pick_busy(&p, "b/7.kv", busy), 3, "not steered");
+	cr_assert(place_allows(&p, "b/7.kv", 3));
+	cr_assert_not(place_allows(&p, "b/7.kv", 1));
+	/* before gpu<N>/ and before the clients' names */
+	cr_assert_eq(place_pick(&p, "gpu0/6.kv"), 2);
+	cr_assert_eq(place_pick(&p, "x/m@8@1@ff@half@2.kv"), 2);
+	cr_assert_eq(place_pick(&p, "m@8@1@ff@half.pt"), 1, "no rule: name");
+	place_rules_free(r);
+}
+
+Test(place_rules, bad_patterns_are_refused)
+{
+	const char *bad[] = { "w([0-9]+", "[", "no-group-[0-9]+", "a**(" };
+	struct place_rules *r = (struct place_rules *)&r;
+	char err[256];
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		cr_assert_eq(place_rules_new(bad + i, 1, &r, err, sizeof(err)),
+			     -EINVAL, "%s", bad[i]);
+		cr_assert_null(r);
+		cr_assert(strstr(err, bad[i]), "%s: '%s'", bad[i], err);
+	}
+	cr_assert(strstr(err, "") && place_rules_new(bad + 2, 1, &r, err,
+						     sizeof(err)) == -EINVAL);
+	cr_assert(strstr(err, "capture group"), "'%s'", err);
+	cr_assert_eq(place_rules_new(bad, 0, &r, err, sizeof(err)), 0);
+	cr_assert_null(r);
 }
