@@ -97,6 +97,7 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 	fs->ndev = devset_count(p->devs);
 	fs->policy.ndev = fs->ndev;
 	fs->policy.gpus = p->gpus;
+	fs->policy.rules = p->rules;
 	for (unsigned d = 0; p->minfree && d < fs->ndev; d++)
 		fs->minfree[d] = p->minfree[d];
 	fs->uid = geteuid();

@@ -13,10 +13,14 @@
 
 struct devset;
 struct kvio;
+struct place_rules;
 
 struct kvfs_params {
 	struct devset *devs;
 	unsigned gpus;		/* placement: 0 = off (see core/place.h) */
+	/* placement rules tried first, NULL: none; borrowed, they must
+	   outlive the kvfs */
+	const struct place_rules *rules;
 	double entry_timeout;	/* seconds the kernel may cache a name */
 	double attr_timeout;	/* seconds the kernel may cache attributes */
 	unsigned max_background; /* async requests the kernel may queue */

@@ -185,6 +185,11 @@ void kv_config_release(struct kv_config *c)
 	free(c->mountpoint);
 	free(c->fuse_opts);
 	c->config = c->sources = c->mountpoint = c->fuse_opts = NULL;
+	for (unsigned i = 0; i < c->nrules; i++) {
+		free(c->rules[i]);
+		c->rules[i] = NULL;
+	}
+	c->nrules = 0;
 }
 
 const struct kv_key *kv_config_key(size_t i)
@@ -477,6 +482,13 @@ int kv_config_merge(struct kv_config *out, const struct kv_config *cli,
 			out->dev[i].minfree = file->dev[i].minfree;
 		if (!out->dev[i].max_size.set)
 			out->dev[i].max_size = file->dev[i].max_size;
+	}
+	from = cli->nrules ? cli : file;
+	for (i = 0; from && i < from->nrules; i++) {
+		out->rules[i] = strdup(from->rules[i]);
+		if (!out->rules[i])
+			goto err_nomem;
+		out->nrules = i + 1;
 	}
 	if (out->debug)
 		out->foreground = true;

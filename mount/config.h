@@ -38,6 +38,7 @@
 #define KV_DEVICE_SLOTS_MAX	64	/* core/slots.h SLOTS_MAX */
 #define KV_BACKGROUND_MAX	65535
 #define KV_ALIGN_MIN		512
+#define KV_RULES_MAX		16	/* [placement] rule lines */
 
 /* Which fields of a struct kv_config were given explicitly. */
 enum kv_field {
@@ -106,6 +107,10 @@ struct kv_config {
 	unsigned evict_low;	/* % of the limit eviction goes down to */
 	char *fuse_opts;	/* comma list for libfuse, escaped; or NULL */
 	struct dev_opts dev[DEV_MAX];	/* align 0, minfree unset: not given */
+	/* [placement] rule patterns, in file order (core/place.h
+	   place_rules_new()); only the INI file sets them */
+	char *rules[KV_RULES_MAX];
+	unsigned nrules;
 };
 
 enum kv_type {
@@ -198,8 +203,10 @@ int kv_config_add_fuse_opt(struct kv_config *c, const char *opt);
 
 /*
  * Read INI file @file into @c (which kv_config_init() prepared): section
- * [kvstripe] with the keys above, and [device N] sections with "align" and
- * "path" ("path" lists the devices instead of "sources"; N counts from 0).
+ * [kvstripe] with the keys above, [device N] sections with "align" and
+ * "path" ("path" lists the devices instead of "sources"; N counts from 0),
+ * and [placement] with up to KV_RULES_MAX "rule" lines, each a pattern
+ * place_rules_new() compiles (checked here, so a bad one is a FILE:LINE).
  * Returns 0; -errno from opening or reading the file, with "cannot read
  * config 'FILE': REASON" in @err; -EINVAL with "FILE:LINE: ..." in @err for
  * the first bad line; -ENOMEM.

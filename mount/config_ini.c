@@ -1,7 +1,7 @@
 /*
  * config_ini.c - the INI file (inih): [kvstripe] keys through the key
- * table, [device N] sections, and one "FILE:LINE: ..." line for the first
- * bad line. No FUSE header: the unit tests link this without libfuse.
+ * table, [device N] sections, [placement] rules (compiled once here to
+ * check them), and one "FILE:LINE: ..." line for the first bad line. No FUSE header: the unit tests link this without libfuse.
  */
 #include <errno.h>
 #include <ini.h>
@@ -14,6 +14,7 @@
 #include "config.h"
 #include "config_i.h"
 #include "log.h"
+#include "place.h"
 
 /* State of one kv_config_load(); the reader and the handler share it. */
 struct ini_ctx {
@@ -191,6 +192,42 @@ static void ini_dev_key(struct ini_ctx *x, const char *sec, unsigned index,
 		ini_error(x, x->line, "%s", msg);
 }
 
+/* [placement] rule = PATTERN: a regex with a capture group for the rank. */
+static void ini_placement_key(struct ini_ctx *x, const char *name,
+			      const char *value)
+{
+	struct place_rules *r;
+	char msg[400];
+	int rc;
+
+	if (strcmp(name, "rule")) {
+		ini_error(x, x->line, "unknown key '%s' in section [placement]",
+			  name);
+		return;
+	}
+	if (x->c->nrules == KV_RULES_MAX) {
+		ini_error(x, x->line,
+			  "too many rules in section [placement] (at most %d)",
+			  KV_RULES_MAX);
+		return;
+	}
+	rc = place_rules_new(&value, 1, &r, msg, sizeof(msg));
+	if (rc == -ENOMEM) {
+		x->rc = rc;
+		return;
+	}
+	if (rc) {
+		ini_error(x, x->line, "invalid value for 'rule': %s", msg);
+		return;
+	}
+	place_rules_free(r);
+	x->c->rules[x->c->nrules] = strdup(value);
+	if (!x->c->rules[x->c->nrules])
+		x->rc = -ENOMEM;
+	else
+		x->c->nrules++;
+}
+
 static int ini_on_key(void *user, const char *section, const char *name,
 		       const char *value)
 {
@@ -216,6 +253,8 @@ static int ini_on_key(void *user, const char *section, const char *name,
 			  name);
 	else if (!strcasecmp(sec, "kvstripe"))
 		ini_main_key(x, name, value);
+	else if (!strcasecmp(sec, "placement"))
+		ini_placement_key(x, name, value);
 	else if (!dev)
 		ini_dev_key(x, sec, index, name, value);
 	else if (dev == -EINVAL)

@@ -28,6 +28,7 @@
 #include "kvfs.h"
 #include "kvio.h"
 #include "log.h"
+#include "place.h"
 #include "rootwait.h"
 #include "signals.h"
 #include "sources.h"
@@ -222,6 +223,7 @@ struct daemon {
 	unsigned npaths;
 	struct devset *devs;
 	struct kvfs *fs;
+	struct place_rules *rules; /* [placement] rules, the kvfs borrows */
 	unsigned max_read;	/* of READ requests, 0: the kernel's */
 	struct fuse_args args;
 	struct fuse_session *se;
@@ -324,6 +326,7 @@ static int daemon_new_fs(struct daemon *d)
 	const struct kv_config *c = d->c;
 	uint64_t minfree[DEV_MAX], max_size[DEV_MAX];
 	struct kvfs_params kp;
+	char err[512];
 	int rc;
 
 	/* a device's own minfree, else the mount's, else the default */
@@ -344,6 +347,15 @@ static int daemon_new_fs(struct daemon *d)
 	kp.evict_low = c->evict_low;
 	kp.devs = d->devs;
 	kp.gpus = c->gpus;
+	/* the INI loader compiled each already: only memory can fail */
+	rc = place_rules_new((const char *const *)c->rules, c->nrules,
+			     &d->rules, err, sizeof(err));
+	if (rc) {
+		startup_error("cannot compile the placement rules: %s",
+			      rc == -ENOMEM ? strerror(-rc) : err);
+		return -1;
+	}
+	kp.rules = d->rules;
 	kp.entry_timeout = c->entry_timeout;
 	kp.attr_timeout = c->attr_timeout;
 	kp.max_background = c->max_background;
@@ -518,6 +530,7 @@ int daemon_run(const struct kv_config *c)
 	kvfs_free(d.fs);	/* closes open files: write-behind drains */
 	kvio_free(d.io);
 out_devs:
+	place_rules_free(d.rules);
 	if (d.mounted)
 		devset_free(d.devs);
 	else	/* leave no trace of a mount that never was */

@@ -19,12 +19,14 @@
 #include "config.h"
 #include "fsck.h"
 #include "log.h"
+#include "place.h"
 #include "sources.h"
 
 struct fsck {
 	struct kv_config cli, file;
 	const char *sources;	/* the list in use: cli's or the file's */
 	unsigned gpus;
+	struct place_rules *rules; /* the config file's [placement] rules */
 	unsigned threads;	/* 0: the device count, at least 2 */
 	bool repair, verbose, help;
 	char **paths;
@@ -51,7 +53,7 @@ static void fsck_usage(void)
 	kv_config_help_item(stdout, "-v, --verbose",
 			    "also list clean files and symlinks");
 	kv_config_help_item(stdout, "-o config=FILE",
-			    "take the sources and gpus from the mount's INI file");
+			    "take the sources, gpus and placement rules from the mount's INI file");
 	kv_config_help_item(stdout, "-o gpus=N",
 			    "the mount's gpus setting (placement); other mount options are ignored");
 	kv_config_help_item(stdout, "-h, --help", "print this help and exit");
@@ -187,6 +189,9 @@ static int fsck_settings(struct fsck *f)
 		  f->file.set & KV_SET_GPUS ? f->file.gpus : 0;
 	if (!f->sources)
 		return fsck_fail("no backing directories given (see kvstripe fsck --help)");
+	if (place_rules_new((const char *const *)f->file.rules,
+			    f->file.nrules, &f->rules, err, sizeof(err)))
+		return fsck_fail("cannot compile the placement rules: %s", err);
 	if (sources_parse(f->sources, &f->paths, &f->ndev, err, sizeof(err)))
 		return fsck_fail("%s", err);
 	return 0;
@@ -340,7 +345,8 @@ static int fsck_report(const struct fsck *f, const struct check_result *r)
 static int fsck_run(struct fsck *f)
 {
 	struct check_opts o = {
-		.policy = { .ndev = f->ndev, .gpus = f->gpus },
+		.policy = { .ndev = f->ndev, .gpus = f->gpus,
+			    .rules = f->rules },
 		.threads = f->threads ? f->threads :
 			   f->ndev > 2 ? f->ndev : 2,
 		.repair = f->repair,
@@ -391,6 +397,7 @@ out:
 		if (f.roots[d] >= 0)
 			close(f.roots[d]);
 	sources_free(f.paths, f.ndev);
+	place_rules_free(f.rules);
 	kv_config_release(&f.cli);
 	kv_config_release(&f.file);
 	return status;

@@ -988,3 +988,47 @@ Test(config, data_path_settings)
 	cr_expect_eq(kv_config_set(&t_c, "listing_window", "16777217", t_err,
 				   sizeof(t_err)), -EINVAL, "above the maximum");
 }
+
+Test(config, placement_rules)
+{
+	struct kv_config cli, out;
+
+	cr_assert_eq(t_load("[placement]\n"
+			    "rule = ^jobs/w([0-9]+)/\n"
+			    "; a comment\n"
+			    "rule = rank-([0-9]+)\\.kv$\n"
+			    "[kvstripe]\ngpus = 2\n"), 0, "%s", t_err);
+	cr_assert_eq(t_c.nrules, 2);
+	cr_expect_str_eq(t_c.rules[0], "^jobs/w([0-9]+)/");
+	cr_expect_str_eq(t_c.rules[1], "rank-([0-9]+)\\.kv$");
+	/* the file's rules reach the merged settings */
+	kv_config_init(&cli);
+	cr_assert_eq(kv_config_merge(&out, &cli, &t_c), 0);
+	cr_assert_eq(out.nrules, 2);
+	cr_expect_str_eq(out.rules[1], "rank-([0-9]+)\\.kv$");
+	kv_config_release(&out);
+	cr_expect_eq(out.nrules, 0);
+	kv_config_release(&cli);
+}
+
+Test(config, bad_placement_rules)
+{
+	char text[4096];
+	size_t len = 0;
+
+	t_load_fails("[placement]\nrule = w([0-9]+\n", 2,
+		     "invalid value for 'rule': pattern 'w([0-9]+': Unmatched ( or \\(");
+	t_load_fails("[kvstripe]\ngpus = 1\n[placement]\n"
+		     "rule = ^gpu[0-9]+/\n", 4,
+		     "invalid value for 'rule': pattern '^gpu[0-9]+/': no capture group for the rank (put it in parentheses)");
+	t_load_fails("[placement]\nrule = (x)\nrank = ([0-9])\n", 3,
+		     "unknown key 'rank' in section [placement]");
+	t_load_fails("[Placement]\nrule = [\n", 2,
+		     "invalid value for 'rule': pattern '[': Invalid regular expression");
+	len += (size_t)snprintf(text, sizeof(text), "[placement]\n");
+	for (unsigned i = 0; i <= KV_RULES_MAX; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"rule = r%u-([0-9]+)\n", i);
+	t_load_fails(text, KV_RULES_MAX + 2,
+		     "too many rules in section [placement] (at most 16)");
+}
