@@ -6,7 +6,10 @@
 # -> worker_id % D; anything else -> one device by a stable hash, the same
 # after a remount; -o gpus=2 over 4 devices keeps GPU 1 on devices 1 and 3;
 # with -o gpus=1 over 2 devices, a file created while the other is being
-# written goes to the idle device, and the writer counts go back to zero.
+# written goes to the idle device, and the writer counts go back to zero;
+# [placement] rules in the INI come before all of that, and a bad one
+# stops the start with FILE:LINE. (Today's LMCache and vLLM names:
+# t-clients.sh.)
 
 # group: quick
 
@@ -188,3 +191,56 @@ T_AFTER=idle-device-and-writer-counts t_case contents \
 	t_eq "$(cat "$M/gpu0/a7") $(cat "$M/gpu0/b7")" "a 7 b 7" "contents"
 t_case writers-at-end t_eq "$(writers)" "0 0" "writers at the end"
 t_umount_check
+
+# [placement] rules from the INI: tried before gpu<N>/ and the names; a
+# path no rule places falls through to them
+cat >"$T/rules.ini" <<'INI'
+[placement]
+rule = ^jobs/w([0-9]+)/
+; the second rule only sees what the first did not place
+rule = ^(x)?shard-([0-9]+)\.kv$
+rule = ^gpu[0-9]+/pinned-([0-9]+)$
+INI
+t_mkback 3 r
+t_mount "$T_SRC" -o config="$T/rules.ini"
+rules() {
+	local w
+	for w in 0 1 2 3 4 7; do
+		mkdir -p "$M/jobs/w$w/deep"
+		t_rand "$M/jobs/w$w/deep/a@8@1@ff@half.pt" 5000
+		t_eq "$(t_device_of "jobs/w$w/deep/a@8@1@ff@half.pt")" $((w % 3)) \
+			"device of jobs/w$w/deep/a@8@1@ff@half.pt (the rule, not the name)"
+	done
+	mkdir -p "$M/gpu1"
+	echo x >"$M/gpu1/pinned-5"
+	t_eq "$(t_device_of gpu1/pinned-5)" 2 "a rule before gpu<N>/"
+	echo x >"$M/gpu1/other"
+	t_eq "$(t_device_of gpu1/other)" 1 "gpu<N>/ where no rule matches"
+	# the first group did not take part: the rule does not place it
+	echo x >"$M/shard-4.kv"
+	t_device_of shard-4.kv >/dev/null
+	echo x >"$M/m@4@2@ff@half.pt"
+	t_eq "$(t_device_of m@4@2@ff@half.pt)" 2 "a name no rule matches"
+}
+t_case placement-rules rules
+t_umount_check
+
+# a bad rule stops the start with FILE:LINE, and nothing is mounted
+bad_rule() {
+	local out rc=0
+	printf '[placement]\nrule = ^a/([0-9]+)/\nrule = w([0-9]+\n' >"$T/bad.ini"
+	out=$("$KVSTRIPE" "$T_SRC" "$M" -f -o config="$T/bad.ini" 2>&1) || rc=$?
+	t_eq "$rc" 1 "exit status with a bad rule"
+	case $out in
+	*"$T/bad.ini:3: invalid value for 'rule': pattern 'w([0-9]+': "*) ;;
+	*) t_fail "no FILE:LINE message for the bad rule: $out" ;;
+	esac
+	! mountpoint -q "$M" || t_fail "mounted despite a bad rule"
+	printf '[placement]\nrule = ^a/[0-9]+/\n' >"$T/bad.ini"
+	out=$("$KVSTRIPE" "$T_SRC" "$M" -f -o config="$T/bad.ini" 2>&1) || rc=$?
+	case $out in
+	*"$T/bad.ini:2: "*"no capture group"*) ;;
+	*) t_fail "no FILE:LINE message for a rule without a group: $out" ;;
+	esac
+}
+t_case bad-rule-refused bad_rule
