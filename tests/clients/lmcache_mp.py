@@ -53,8 +53,13 @@ def main():
         kc.fail(f"f_bsize {bs} does not divide {a.size}: no O_DIRECT")
     with os.scandir(a.dir) as it:  # recover_on_start
         for e in it:
-            if e.is_file(follow_symlinks=False):
-                e.stat(follow_symlinks=False)
+            # as the adapter does: a file another worker removed between
+            # the listing and the stat is skipped
+            try:
+                if e.is_file(follow_symlinks=False):
+                    e.stat(follow_symlinks=False)
+            except OSError:
+                continue
 
     kv = (a.world_size << 24) | (a.rank << 16) | \
         (a.local_world_size << 8) | a.local_rank
