@@ -44,8 +44,9 @@ struct place_name {
 	bool by_hash;		/* no rank to place by (one rank in all):
 				   place by @hash */
 	unsigned rank;		/* placement's rank, when !by_hash */
-	uint64_t hash;		/* when by_hash: XXH3 of the final name (a
-				   temporary name's final one) */
+	uint64_t hash;		/* when by_hash: XXH3 of the last component
+				   without its ".data" or ".tmp", the same
+				   for a temporary name and its final one */
 };
 
 /*
@@ -73,8 +74,8 @@ bool place_lmcache_worker(const char *relpath, unsigned *worker);
  *    ".data" or ".tmp": rank = wid (the worker's rank in its instance);
  *  - LMCACHE_MP: "model@0x<8 hex>[@group]@hash[@salt]" with ".data" or
  *    ".tmp": rank = local_rank, the low byte of kv_rank (the GPU on this
- *    machine); with world_size 1, by_hash over the ".data" name, so that
- *    many single-GPU instances sharing one server spread;
+ *    machine); with world_size 1, by_hash over the name without its
+ *    suffix, so that many single-GPU instances sharing one server spread;
  *  - VLLM_FS: rank = the "_r<rank>" directory's number (vLLM's global
  *    rank; rank % D equals local_rank % D when D divides the GPUs per
  *    machine).
