@@ -8,7 +8,8 @@
 # with -o gpus=1 over 2 devices, a file created while the other is being
 # written goes to the idle device, and the writer counts go back to zero;
 # [placement] rules in the INI come before all of that, and a bad one
-# stops the start with FILE:LINE. (Today's LMCache and vLLM names:
+# stops the start with FILE:LINE; kvstripe fsck -o config= judges
+# placement with the same rules. (Today's LMCache and vLLM names:
 # t-clients.sh.)
 
 # group: quick
@@ -224,6 +225,18 @@ rules() {
 }
 t_case placement-rules rules
 t_umount_check
+# fsck takes the rules from the same file: with them nothing is
+# misplaced; without, the names the rule placed off their worker's
+# device are
+fsck_rules() {
+	local with without
+	with=$(t_fsck misplaced -o config="$T/rules.ini")
+	t_eq "$with" "" "misplaced files with the rules"
+	without=$(t_fsck misplaced | tr '\n' ' ')
+	t_eq "$without" "gpu1/pinned-5 jobs/w0/deep/a@8@1@ff@half.pt jobs/w2/deep/a@8@1@ff@half.pt jobs/w3/deep/a@8@1@ff@half.pt " \
+		"misplaced files without the rules"
+}
+T_AFTER=placement-rules t_case fsck-uses-the-rules fsck_rules
 
 # a bad rule stops the start with FILE:LINE, and nothing is mounted
 bad_rule() {
