@@ -1,7 +1,8 @@
 /*
  * config_ini.c - the INI file (inih): [kvstripe] keys through the key
  * table, [device N] sections, [placement] rules (compiled once here to
- * check them), and one "FILE:LINE: ..." line for the first bad line. No FUSE header: the unit tests link this without libfuse.
+ * check them), and one "FILE:LINE: ..." line for the first bad line.
+ * No FUSE header: the unit tests link this without libfuse.
  */
 #include <errno.h>
 #include <ini.h>
