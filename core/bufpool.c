@@ -113,6 +113,16 @@ unsigned bufpool_count(const struct bufpool *pool)
 	return pool->count;
 }
 
+unsigned bufpool_in_use(struct bufpool *pool)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&pool->lock);
+	n = pool->count - pool->nfree;
+	pthread_mutex_unlock(&pool->lock);
+	return n;
+}
+
 void *bufpool_base(const struct bufpool *pool)
 {
 	return pool->base;

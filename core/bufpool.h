@@ -34,6 +34,9 @@ void bufpool_put(struct bufpool *pool, void *buf);
 size_t bufpool_size(const struct bufpool *pool);
 unsigned bufpool_count(const struct bufpool *pool);
 
+/* Buffers taken and not put back now (takes the pool's lock). */
+unsigned bufpool_in_use(struct bufpool *pool);
+
 /* The whole area: buffer i starts at base + i * size. */
 void *bufpool_base(const struct bufpool *pool);
 

@@ -140,6 +140,17 @@ void kvio_sum_stats(const struct kvio *io, struct kvio_sum_stats *st)
 	st->reread = atomic_load(&io->sum.reread);
 }
 
+void kvio_buffers(const struct kvio *io, struct kvio_buffers *b)
+{
+	struct bufpool *wb = io->wb.ring ? io->wb.pool : NULL;
+	struct bufpool *ra = io->ra.ring ? io->ra.pool : NULL;
+
+	b->wb = wb ? bufpool_count(wb) : 0;
+	b->wb_busy = wb ? bufpool_in_use(wb) : 0;
+	b->ra = ra ? bufpool_count(ra) : 0;
+	b->ra_busy = ra ? bufpool_in_use(ra) : 0;
+}
+
 bool kvio_writes_behind(const struct kvio *io)
 {
 	return io->wb.ring != NULL;

@@ -96,6 +96,15 @@ struct kvio_sum_stats {
 
 void kvio_sum_stats(const struct kvio *io, struct kvio_sum_stats *st);
 
+/* The buffers of write-behind and read-ahead: all, and in use now (0 0
+ * for one that is off). */
+struct kvio_buffers {
+	unsigned wb, wb_busy;
+	unsigned ra, ra_busy;
+};
+
+void kvio_buffers(const struct kvio *io, struct kvio_buffers *b);
+
 /* Whether write-behind, or read-ahead, is on. */
 bool kvio_writes_behind(const struct kvio *io);
 bool kvio_reads_ahead(const struct kvio *io);
