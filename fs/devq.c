@@ -29,28 +29,54 @@
 int devq_new(struct kvfs *fs, unsigned slots, unsigned threads,
 	     unsigned queue_max)
 {
+	int rc;
+
 	if (!slots)
 		slots = threads / 2 ? threads / 2 : 1;
 	if (slots > SLOTS_MAX)
 		slots = SLOTS_MAX;
-	return slots_new(&(struct slots_params){
-				 .count = fs->ndev,
-				 .slots = slots,
-				 .queue_max = queue_max,
-				 .queue_bytes = DEVQ_QUEUE_BYTES,
-				 .timeout_ms = health_timeout_ms(fs->health),
-			 }, &fs->slots);
+	rc = stats_new(&(struct stats_params){ .ndev = fs->ndev },
+		       &fs->stats);
+	if (rc)
+		return rc;
+	rc = slots_new(&(struct slots_params){
+			       .count = fs->ndev,
+			       .slots = slots,
+			       .queue_max = queue_max,
+			       .queue_bytes = DEVQ_QUEUE_BYTES,
+			       .timeout_ms = health_timeout_ms(fs->health),
+		       }, &fs->slots);
+	if (rc) {
+		stats_free(fs->stats);
+		fs->stats = NULL;
+	}
+	return rc;
 }
 
 void devq_free(struct kvfs *fs)
 {
 	slots_free(fs->slots);
 	fs->slots = NULL;
+	stats_free(fs->stats);
+	fs->stats = NULL;
+}
+
+/* Run @r with a slot held: timed and counted if it has a @stat. */
+static void devq_run(struct kvfs *fs, struct devq_req *r)
+{
+	uint64_t t0;
+
+	if (!r->stat)
+		return r->run(fs, r);
+	t0 = stats_now(fs->stats);
+	r->run(fs, r);
+	stats_op_done(fs->stats, r->dev, r->stat, t0, r->result);
 }
 
 /* Answer -@err: @r's device failed. */
 static void devq_fail(struct kvfs *fs, struct devq_req *r, int err)
 {
+	stats_op_done(fs->stats, r->dev, r->stat, 0, err);
 	if (r->fail)
 		r->fail(fs, r, err);
 	else
@@ -65,7 +91,7 @@ static void devq_job(struct slots_job *job, int err)
 	if (err)
 		devq_fail(kv_fs(r->req), r, err);
 	else
-		r->run(kv_fs(r->req), r);
+		devq_run(kv_fs(r->req), r);
 	free(r);
 }
 
@@ -126,7 +152,7 @@ void devq_submit(struct kvfs *fs, struct devq_req *r)
 		return;
 	if (slot < 0)
 		return devq_fail(fs, r, slot);
-	r->run(fs, r);
+	devq_run(fs, r);
 	slots_put(fs->slots, r->dev, slot);
 }
 

@@ -19,6 +19,7 @@
 
 #include "fs_i.h"
 #include "slots.h"
+#include "stats.h"
 
 /* Default of the queue's bytes: payload parked, over all devices. */
 #define DEVQ_QUEUE_BYTES	(64u << 20)
@@ -34,6 +35,10 @@ struct devq_req {
 	/* answers -@err instead when the device failed; NULL: just that */
 	void (*fail)(struct kvfs *fs, struct devq_req *r, int err);
 	const char *op;		/* "read", "write", ...: for time-outs */
+	/* counted in fs->stats as this (READ, WRITE), with @result: the
+	 * bytes @run answered with, or the -errno; set by @run */
+	enum stats_op stat;
+	ssize_t result;
 	bool parked;		/* runs on another thread than it came on */
 	/* the handler's arguments, as it needs them */
 	struct fuse_file_info fi;
@@ -50,11 +55,15 @@ struct devq_req {
 /*
  * Make fs->slots: @slots per device (0: the default, half of @threads, at
  * least 1), the queue bounded to @queue_max requests per device and
- * DEVQ_QUEUE_BYTES of payload. Returns 0 or -errno.
+ * DEVQ_QUEUE_BYTES of payload; and fs->stats, where every request with a
+ * @stat is counted: its device, bytes or error, and the time @run took
+ * (a slot held; the time parked is not in it). A request failed without
+ * running (its device failed) counts as an error. Returns 0 or -errno.
  */
 int devq_new(struct kvfs *fs, unsigned slots, unsigned threads,
 	     unsigned queue_max);
-/* Free fs->slots (NULL: no-op); parked requests are answered EIO. */
+/* Free fs->slots and fs->stats (NULL: no-op); parked requests are
+ * answered EIO. */
 void devq_free(struct kvfs *fs);
 
 /*

@@ -168,7 +168,8 @@ out:
 /* READ, with a slot of the file's device held (devq.h). */
 static void read_run(struct kvfs *fs, struct devq_req *r)
 {
-	tally_io(fs, &fs->tally_read, read_reply(fs, r));
+	r->result = read_reply(fs, r);
+	tally_io(fs, &fs->tally_read, r->result);
 }
 
 void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -178,7 +179,7 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 
 	devq_submit(fs, &(struct devq_req){
 			.req = req, .ino = ino, .run = read_run,
-			.op = "read", .fi = *fi, .size = size, .off = off,
+			.op = "read", .stat = STATS_READ, .fi = *fi, .size = size, .off = off,
 		});
 }
 
@@ -193,14 +194,16 @@ static void write_run(struct kvfs *fs, struct devq_req *r)
 	/* the blocks it takes are the caller's to take */
 	n = kv_as_caller(req) ?: fcache_error(in) ?: fcache_get(fs, in, &df);
 	if (n < 0) {
-		tally_io(fs, &fs->tally_written, n);
+		r->result = n;
+	tally_io(fs, &fs->tally_written, n);
 		return (void)fuse_reply_err(req, (int)-n);
 	}
 	/* within max_size, or ENOSPC before a byte is taken: not torn */
 	n = limit_write(fs, in, df, (uint64_t)r->off, r->size);
 	if (n < 0) {
 		fcache_put(fs, in);
-		tally_io(fs, &fs->tally_written, n);
+		r->result = n;
+	tally_io(fs, &fs->tally_written, n);
 		return (void)fuse_reply_err(req, (int)-n);
 	}
 	/*
@@ -221,6 +224,7 @@ static void write_run(struct kvfs *fs, struct devq_req *r)
 	if (marked)
 		wmark_write_end(in, n < 0 ? (int)n : 0);
 	fcache_put(fs, in);
+	r->result = n;
 	tally_io(fs, &fs->tally_written, n);
 	if (n < 0)
 		return (void)fuse_reply_err(req, (int)-n);
@@ -234,7 +238,7 @@ void fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 
 	devq_submit(fs, &(struct devq_req){
 			.req = req, .ino = ino, .run = write_run,
-			.op = "write", .fi = *fi, .buf = buf, .size = size,
+			.op = "write", .stat = STATS_WRITE, .fi = *fi, .buf = buf, .size = size,
 			.off = off, .kill_suidgid = transport_kill_suidgid(),
 		});
 }

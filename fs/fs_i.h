@@ -29,6 +29,7 @@
 struct devcalls;
 struct dfile;
 struct slots;
+struct stats;
 struct transport;
 struct dirsnap_listing;
 
@@ -172,6 +173,7 @@ struct kvfs {
 
 	/* devq.c: each device's slots and queue, and their watchdog */
 	struct slots *slots;
+	struct stats *stats;	/* requests per device (core/stats.h) */
 	pthread_t devq_thread;
 	bool devq_running;
 	_Atomic bool devq_stop;

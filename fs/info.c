@@ -19,13 +19,14 @@
 /* The read-only counters, in the order info_get() tries them. */
 enum counter {
 	C_INODES, C_WRITERS, C_RING, C_TORN, C_CORRUPT, C_SPILLED, C_EVICTED,
-	C_SLOTS, C_DEVICES, C_COUNT
+	C_SLOTS, C_DEVICES, C_STATS, C_COUNT
 };
 
 static const char *const counter_name[C_COUNT] = {
 	[C_INODES] = "inodes", [C_WRITERS] = "writers", [C_RING] = "ring",
 	[C_TORN] = "torn", [C_CORRUPT] = "corrupt", [C_SPILLED] = "spilled",
 	[C_EVICTED] = "evicted", [C_SLOTS] = "slots", [C_DEVICES] = "devices",
+	[C_STATS] = "stats",
 };
 
 /* Which counter @name is, or C_COUNT. */
@@ -127,6 +128,8 @@ static int counter_value(struct kvfs *fs, enum counter c, char *val,
 		return devq_describe(fs, val, size);
 	case C_DEVICES:
 		return describe_devices(fs, val, size);
+	case C_STATS:
+		return kvfs_stats(fs, val, size);
 	case C_COUNT:
 		break;
 	}

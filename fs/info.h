@@ -13,6 +13,7 @@
  *   user.kvstripe.evicted   files and bytes eviction removed: "FILES BYTES"
  *   user.kvstripe.slots     data requests per device (devq.h)
  *   user.kvstripe.devices   one line per device: "N STATE PATH"
+ *   user.kvstripe.stats     every counter, "NAME VALUE" lines (kvfs_stats())
  *
  * Read and set:
  *   user.kvstripe.device.N.state   device N's state (health_describe():

@@ -90,6 +90,15 @@ struct kvfs_tally {
 /* Fill @out with @fs's counters so far. */
 void kvfs_tally(struct kvfs *fs, struct kvfs_tally *out);
 
+/*
+ * The mount's statistics into @buf (@size bytes, NUL-terminated,
+ * truncated): one "NAME VALUE" line per counter, as docs/runtime.md
+ * lists them (the root's user.kvstripe.stats). Returns the length it
+ * needed without the NUL, as snprintf(). Thread-safe; call between
+ * kvfs_new() and kvfs_free().
+ */
+int kvfs_stats(struct kvfs *fs, char *buf, size_t size);
+
 /* The operations table; pass the kvfs as userdata. */
 const struct fuse_lowlevel_ops *kvfs_ops(void);
 

@@ -21,6 +21,7 @@
 #include "ns.h"
 #include "nscall.h"
 #include "ops.h"
+#include "stats.h"
 #include "wmark.h"
 
 static int caller_umask(struct kvfs *fs, fuse_req_t req)
@@ -240,9 +241,11 @@ static unsigned room_device(struct kvfs *fs, const char *path, unsigned pick)
 /* Count a new name made on @dev though the policy chose @pick. */
 static void count_spill(struct kvfs *fs, unsigned dev, unsigned pick)
 {
-	if (dev != pick)
-		atomic_fetch_add_explicit(&fs->spilled, 1,
-					  memory_order_relaxed);
+	if (dev == pick)
+		return;
+	atomic_fetch_add_explicit(&fs->spilled, 1, memory_order_relaxed);
+	stats_add(fs->stats, pick, STATS_SPILLED_OUT, 1);
+	stats_add(fs->stats, dev, STATS_SPILLED_IN, 1);
 }
 
 static void make_entry(fuse_req_t req, fuse_ino_t parent, const char *name,

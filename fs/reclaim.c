@@ -21,6 +21,7 @@
 #include "ns.h"
 #include "reclaim.h"
 #include "remove.h"
+#include "stats.h"
 #include "usage.h"
 #include "wmark.h"
 
@@ -219,6 +220,9 @@ static uint64_t evict_pass(struct kvfs *fs, struct reclaim *r)
 			continue;
 		files++;
 		freed += f[i].bytes;
+		stats_add(fs->stats, f[i].dev, STATS_EVICTED_FILES, 1);
+		stats_add(fs->stats, f[i].dev, STATS_EVICTED_BYTES,
+			  f[i].bytes);
 	}
 	usage_victims_free(v);
 	atomic_fetch_add(&r->files, files);
