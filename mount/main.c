@@ -18,6 +18,7 @@
 #include "fsck.h"
 #include "fuselog.h"
 #include "sources.h"
+#include "statscmd.h"
 
 /* make passes git describe's version, or the release's (see Makefile) */
 #ifndef KVSTRIPE_VERSION
@@ -60,6 +61,7 @@ static void usage(void)
 "usage: kvstripe SOURCES MOUNTPOINT [options]\n"
 "       kvstripe -o config=FILE [SOURCES] [MOUNTPOINT] [options]\n"
 "       kvstripe fsck SOURCES [--repair] [-j N] [-v] (see kvstripe fsck -h)\n"
+"       kvstripe stats MOUNTPOINT [--json | --prometheus] [--watch N]\n"
 "\n"
 "Show several backing directories as one KV-cache directory.\n"
 "SOURCES is a comma-separated list of directories, as LMCache's local_disk\n"
@@ -373,6 +375,8 @@ int main(int argc, char *argv[])
 
 	if (argc > 1 && !strcmp(argv[1], "fsck"))
 		return fsck_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "stats"))
+		return stats_main(argc - 1, argv + 1);
 	fuselog_init();
 	memset(&cl, 0, sizeof(cl));
 	kv_config_init(&cl.c);
