@@ -153,6 +153,17 @@ static const struct kv_key kv_keys[] = {
 	  .help = "data requests that run at once on one device; more wait "
 	  "in its queue, so a slow or hung device holds at most N worker "
 	  "threads (default 0: half of threads)" },
+	{ .name = "stats_file", .type = KV_STR, .field = KV_SET_STATS_FILE,
+	  .off = KV_OFF(stats_file), .flags = KV_CLI_VALUE, .arg = "PATH",
+	  .help = "write the statistics in Prometheus text format to PATH "
+	  "(absolute) every stats_interval seconds, through a temporary "
+	  "file and rename, for node_exporter's textfile collector "
+	  "(default: none)" },
+	{ .name = "stats_interval", .type = KV_UINT,
+	  .field = KV_SET_STATS_INTERVAL, .off = KV_OFF(stats_interval),
+	  .min = 1, .max = KV_STATS_INTERVAL_MAX, .flags = KV_CLI_VALUE,
+	  .arg = "S", .help = "seconds between writes of stats_file "
+	  "(default {default})" },
 	{ .name = "fuse_options", .type = KV_OPTS, .field = KV_SET_FUSE_OPTS,
 	  .off = KV_OFF(fuse_opts), .help = "options passed to FUSE, "
 	  "comma-separated (on the command line, any -o option not ours)" },
@@ -176,6 +187,7 @@ void kv_config_init(struct kv_config *c)
 	c->entry_timeout = KV_DEFAULT_TIMEOUT;
 	c->attr_timeout = KV_DEFAULT_TIMEOUT;
 	c->require_mounts = -1;
+	c->stats_interval = KV_DEFAULT_STATS_INTERVAL;
 }
 
 void kv_config_release(struct kv_config *c)
@@ -184,12 +196,14 @@ void kv_config_release(struct kv_config *c)
 	free(c->sources);
 	free(c->mountpoint);
 	free(c->fuse_opts);
+	free(c->stats_file);
 	c->config = c->sources = c->mountpoint = c->fuse_opts = NULL;
 	for (unsigned i = 0; i < c->nrules; i++) {
 		free(c->rules[i]);
 		c->rules[i] = NULL;
 	}
 	c->nrules = 0;
+	c->stats_file = NULL;
 }
 
 const struct kv_key *kv_config_key(size_t i)

@@ -39,6 +39,8 @@
 #define KV_BACKGROUND_MAX	65535
 #define KV_ALIGN_MIN		512
 #define KV_RULES_MAX		16	/* [placement] rule lines */
+#define KV_DEFAULT_STATS_INTERVAL 10	/* seconds */
+#define KV_STATS_INTERVAL_MAX	86400
 
 /* Which fields of a struct kv_config were given explicitly. */
 enum kv_field {
@@ -70,6 +72,8 @@ enum kv_field {
 	KV_SET_EVICT_HIGH	= 1 << 25,
 	KV_SET_EVICT_LOW	= 1 << 26,
 	KV_SET_DEVICE_SLOTS	= 1 << 27,
+	KV_SET_STATS_FILE	= 1 << 28,
+	KV_SET_STATS_INTERVAL	= 1 << 29,
 };
 
 struct kv_config {
@@ -105,6 +109,10 @@ struct kv_config {
 	struct space_setting max_size;
 	unsigned evict_high;	/* % of the limit that starts eviction, 0: off */
 	unsigned evict_low;	/* % of the limit eviction goes down to */
+	/* the statistics in Prometheus text, rewritten every stats_interval
+	 * seconds (mount/statsfile.h); NULL: none */
+	char *stats_file;
+	unsigned stats_interval;
 	char *fuse_opts;	/* comma list for libfuse, escaped; or NULL */
 	struct dev_opts dev[DEV_MAX];	/* align 0, minfree unset: not given */
 	/* [placement] rule patterns, in file order (core/place.h

@@ -32,6 +32,7 @@
 #include "rootwait.h"
 #include "signals.h"
 #include "sources.h"
+#include "statsfile.h"
 
 #define KV_MAX_IO	(1u << 20)	/* FUSE's largest request on 3.14 */
 #define KV_QUEUE_DEPTH	64
@@ -229,6 +230,7 @@ struct daemon {
 	struct fuse_session *se;
 	bool mounted;		/* once: the devices are no longer discarded */
 	struct kvio *io;	/* the I/O engine, made after daemonizing */
+	struct statsfile *stats;	/* -o stats_file's writer, or NULL */
 };
 
 /*
@@ -246,7 +248,9 @@ static int daemon_check(struct daemon *d)
 		return -1;
 	if (sources_parse(c->sources, &d->paths, &d->npaths, err,
 			  sizeof(err)) ||
-	    kv_config_check_devices(c, d->npaths, err, sizeof(err))) {
+	    kv_config_check_devices(c, d->npaths, err, sizeof(err)) ||
+	    (c->stats_file &&
+	     statsfile_check(c->stats_file, err, sizeof(err)))) {
 		startup_error("%s", err);
 		return -1;
 	}
@@ -486,12 +490,17 @@ static int daemon_serve(struct daemon *d)
 		return 1;
 	}
 	rc = kvfs_start(d->fs, d->se, d->io);
+	if (!rc && d->c->stats_file &&
+	    (rc = statsfile_start(d->fs, d->c->stats_file,
+				  d->c->stats_interval, &d->stats)))
+		kvfs_stop(d->fs);
 	signals_unblock(&saved);
 	if (rc) {
 		log_err("cannot start serving: %s", strerror(-rc));
 		return 1;
 	}
 	rc = serve(d->se, d->c);
+	statsfile_stop(d->stats);	/* the last numbers, then the thread */
 	kvfs_stop(d->fs);
 	log_tally(d);
 	sig = signals_caught();
