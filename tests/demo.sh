@@ -113,8 +113,15 @@ for f in gpu0/* gpu1/* shared/*; do
 			sed "s#$root/##g")"
 done
 
-step "evict and unmount"
+step "evict"
 show rm gpu0/chunk-0.kv shared/llama3-8b@4@1@5e1f2a9c@bfloat16.pt
+
+step "what the mount counted: per device, reads and writes, errors, latency, space"
+printf '$ kvstripe stats %s\n' "${mnt#"$root"/}"
+"$bin" stats "$mnt" | sed "s#$root/##g"
+echo "   (kvstripe stats --json, --prometheus, --watch N; -o stats_file=PATH for node_exporter)"
+
+step "unmount"
 cd "$root"
 show fusermount3 -u "$mnt"
 rc=0
