@@ -70,6 +70,8 @@ uint64_t stats_now(const struct stats *s)
 
 double stats_uptime(const struct stats *s)
 {
+	if (!s)
+		return 0;
 	return (double)(s->now_ns() - s->start_ns) / (double)NS_PER_SEC;
 }
 

@@ -30,7 +30,7 @@ enum stats_op {
 
 /* The counters of a device, all since stats_new(). */
 enum stats_counter {
-	STATS_READS,		/* reads answered with data */
+	STATS_READS,		/* reads answered without error */
 	STATS_READ_BYTES,	/* bytes they returned */
 	STATS_WRITES,		/* writes answered as done */
 	STATS_WRITE_BYTES,	/* bytes they took */
@@ -99,7 +99,7 @@ uint64_t stats_quantile(const uint64_t *hist, double q);
 /* The bucket of a latency of @ns nanoseconds. */
 unsigned stats_bucket(uint64_t ns);
 
-/* Seconds since stats_new(), by its clock. */
+/* Seconds since stats_new(), by its clock; 0 for NULL. */
 double stats_uptime(const struct stats *s);
 
 #endif /* CORE_STATS_H */

@@ -179,7 +179,7 @@ static const struct metric mount_metrics[] = {
 static const struct metric dev_metrics[] = {
 	{ "drained", "drained", GAUGE, NULL,
 	  "1 while the device is drained by hand." },
-	{ "reads", "reads_total", COUNTER, NULL, "Reads answered with data." },
+	{ "reads", "reads_total", COUNTER, NULL, "Reads answered without error." },
 	{ "read_bytes", "read_bytes_total", COUNTER, NULL,
 	  "Bytes returned by reads." },
 	{ "writes", "writes_total", COUNTER, NULL, "Writes answered as done." },
