@@ -8,7 +8,7 @@
 # off fails the device in one line, and from then on its files get EIO
 # without asking it (core/hprobe.h). Device 0's files keep working; once
 # the device serves again, the probe finds it back and its files read
-# again.
+# again. The failures count as device 1's EIO errors in kvstripe stats.
 
 # group: loopdev fault
 
@@ -117,6 +117,21 @@ log_bounded() {
 	[ "$lines" -lt 20 ] || t_fail "$lines log lines for $((2 * N)) failures"
 }
 T_AFTER="writes-fail reads-fail" t_case log-bounded log_bounded
+
+# the failures are device 1's errors in its statistics, none device 0's
+stats_eio() {
+	"$KVSTRIPE" stats "$M" --json >"$T/stats.json"
+	python3 - "$T/stats.json" "$N" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))["devices"]
+n = int(sys.argv[2])
+# each O_DIRECT write's WRITE, at least, answered EIO
+assert d[1]["errors_eio"] >= n // 2, d[1]
+assert d[0]["errors_eio"] + d[0]["errors_other"] == 0, d[0]
+assert d[0]["reads"] > 0 and d[0]["writes"] > 0, d[0]
+PY
+}
+T_AFTER="writes-fail" t_case stats-count-eio stats_eio
 
 back_ok() {
 	t_fault ok
