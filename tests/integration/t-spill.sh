@@ -12,7 +12,8 @@
 #  - the default minfree (5 % of 64 MiB): all 100 files of 1 MiB are
 #    written, every one on device 1 (user.kvstripe.device says so too),
 #    the root's user.kvstripe.spilled counts those the hash named for
-#    device 0, and after a remount each reads back byte for byte;
+#    device 0 (kvstripe stats: device 0's spilled_out, device 1's
+#    spilled_in), and after a remount each reads back byte for byte;
 #  - gpu0/ files, whose GPU owns only the full device, spill too (gpu0/
 #    is made before device 0 fills: a new directory needs a copy there);
 #  - a [device 0] minfree in a config file wins over the [kvstripe] one.
@@ -105,6 +106,12 @@ spill() {
 	done
 	t_eq "$(xattr user.kvstripe.spilled "$M")" "$ON0" \
 		"user.kvstripe.spilled"
+	# per device in kvstripe stats: out of device 0, into device 1
+	t_eq "$("$KVSTRIPE" stats "$M" --json | python3 -c 'import json, sys
+d = json.load(sys.stdin)["devices"]
+print(d[0]["spilled_out"], d[0]["spilled_in"], d[1]["spilled_out"],
+      d[1]["spilled_in"])')" "$ON0 0 0 $ON0" \
+		"spilled_out and spilled_in of devices 0 and 1"
 }
 t_case spill-to-the-device-with-room spill
 gpu_spill() {
