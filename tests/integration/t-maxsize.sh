@@ -292,6 +292,13 @@ lmcache() {
 		-n user.kvstripe.evicted "$M")
 	t_log "user.kvstripe.evicted: $files"
 	[ "${files%% *}" -gt 0 ] || t_fail "user.kvstripe.evicted counts no file"
+	# kvstripe stats: the devices' evictions add up to the mount's (a
+	# pass under way has counted its files per device first)
+	"$KVSTRIPE" stats "$M" --json | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+assert sum(x["evicted_files"] for x in d["devices"]) >= d["evicted_files"], d
+assert sum(x["evicted_bytes"] for x in d["devices"]) >= d["evicted_bytes"], d
+assert d["evicted_files"] > 0, d' || t_fail "per-device evictions do not add up"
 	# the daemon's memory: a second round costs nothing lasting
 	rss1=$(awk '/VmRSS/ {print $2}' "/proc/$T_PID/status")
 	python3 "$LMCLIENT" "$M/kv" 144 1 1000 >/dev/null ||
