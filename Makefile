@@ -129,6 +129,7 @@ MOUNT_OBJ = $(MOUNT_SRC:%.c=$(BUILD)/%.o)
 # fails to link.
 UNIT_FS_OBJ = $(BUILD)/fs/dirsnap.o
 UNIT_DEPS = $(CORE_OBJ) $(BUILD)/mount/config.o $(BUILD)/mount/config_ini.o \
+	$(BUILD)/mount/config_help.o \
 	$(BUILD)/mount/rootwait.o $(BUILD)/mount/statsfmt.o $(UNIT_FS_OBJ)
 UNIT_BIN = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/%)
