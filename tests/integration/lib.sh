@@ -265,6 +265,44 @@ t_copies() {
 	echo "${out[*]}"
 }
 
+# t_within SECONDS CMD...: CMD, run in the background, ends within SECONDS
+# and succeeds; its stderr goes to $T/err. One still running is left to
+# end on its own (a client waiting in FUSE cannot be killed) and stopped
+# at cleanup.
+t_within() {
+	local secs=$1 pid i rc=0
+	shift
+	"$@" >/dev/null 2>"$T/err" &
+	pid=$!
+	for ((i = 0; i < secs * 20; i++)); do
+		t_alive "$pid" || break
+		sleep 0.05
+	done
+	if t_alive "$pid"; then
+		T_PIDS+=("$pid")
+		t_fail "'$*' still running after $secs s"
+	fi
+	wait "$pid" || rc=$?
+	[ "$rc" = 0 ] || t_fail "'$*' failed ($rc): $(cat "$T/err")"
+}
+
+# t_fault_hang MODE: switch the faultfs to MODE (hang), and arm a timer
+# that lets every faultfs serve again after 40 s whatever happens: a hung
+# faultfs stalls sync(2) machine-wide. t_fault_lift lifts it now.
+T_LIFT=
+t_fault_hang() {
+	t_fault "$1"
+	(sleep 40; t_faults_ok) &
+	T_LIFT=$!
+	T_PIDS+=("$T_LIFT")
+}
+
+t_fault_lift() {
+	t_faults_ok
+	[ -z "$T_LIFT" ] || t_stop "$T_LIFT"
+	T_LIFT=
+}
+
 # t_init: the work directory and the cleanup trap; no mount yet.
 t_init() {
 	if ! t_have_fuse; then

@@ -39,19 +39,6 @@ t_faultext4 "$T/b1" 128M || rc=$?
 # the kernel's caches during the hang
 t_mount "$T/b0,$T/b1,$T/b2" -o device_timeout=1,entry_timeout=0,attr_timeout=0
 
-LIFT=
-lift_now() {
-	t_faults_ok
-	[ -z "$LIFT" ] || t_stop "$LIFT"
-	LIFT=
-}
-# hang MODE: switch device 1 to MODE, lifted after 40 s at the latest
-hang() {
-	t_fault "$1"
-	(sleep 40; t_faults_ok) &
-	LIFT=$!
-	T_PIDS+=("$LIFT")
-}
 
 mkdir "$M/gpu0" "$M/gpu1" "$M/gpu2"
 t_rand "$T/data" $((256 * 1024))
@@ -80,36 +67,20 @@ t_eq "$(t_device_of gpu1/a1)" 1 "device of gpu1/a1"
 sync
 sleep 3	# the daemon closes idle backing files after 2 s
 
-# within SECONDS CMD...: CMD, run in the background, ends within SECONDS
-# and succeeds
-within() {
-	local secs=$1 pid i rc=0
-	shift
-	"$@" >/dev/null 2>"$T/err" &
-	pid=$!
-	for ((i = 0; i < secs * 20; i++)); do
-		t_alive "$pid" || break
-		sleep 0.05
-	done
-	t_alive "$pid" && t_fail "'$*' still running after $secs s"
-	wait "$pid" || rc=$?
-	[ "$rc" = 0 ] || t_fail "'$*' failed ($rc): $(cat "$T/err")"
-}
-
 # one round (R) of every operation on devices 0 and 2
 round() {
 	local r=$1 top=${TOP02[$((r % ${#TOP02[@]}))]}
-	within 2 cat "$M/gpu0/a$((r % 5 + 1))"
-	within 2 cat "$M/$top"
-	within 2 stat "$M/gpu2/a$((r % 5 + 1))"
-	within 2 touch "$M/gpu0/n$r"
-	within 2 dd if="$T/data" of="$M/gpu2/w$r" bs=64k status=none
-	within 2 rm "$M/gpu0/n$r"
-	within 2 mv "$M/gpu2/w$r" "$M/gpu2/m$r"
-	within 2 ls "$M/gpu0"
-	within 2 ls "$M"
-	within 2 mkdir "$M/gpu0/d$r"
-	within 2 mkdir "$M/gpu2/d$r"
+	t_within 2 cat "$M/gpu0/a$((r % 5 + 1))"
+	t_within 2 cat "$M/$top"
+	t_within 2 stat "$M/gpu2/a$((r % 5 + 1))"
+	t_within 2 touch "$M/gpu0/n$r"
+	t_within 2 dd if="$T/data" of="$M/gpu2/w$r" bs=64k status=none
+	t_within 2 rm "$M/gpu0/n$r"
+	t_within 2 mv "$M/gpu2/w$r" "$M/gpu2/m$r"
+	t_within 2 ls "$M/gpu0"
+	t_within 2 ls "$M"
+	t_within 2 mkdir "$M/gpu0/d$r"
+	t_within 2 mkdir "$M/gpu2/d$r"
 }
 
 hung_rounds() {
@@ -125,7 +96,7 @@ hung_rounds() {
 # a device-1 file the kernel knows, held open
 exec 8<"$M/gpu1/a1"
 echo 3 >/proc/sys/vm/drop_caches
-hang hang
+t_fault_hang hang
 # a getattr of that file before device 1 is known failed waits in the
 # daemon, in the device (its own file's call); renames of files elsewhere
 # do not wait for it
@@ -136,29 +107,29 @@ stuck_then_rename() {
 	stuck=$!
 	sleep 0.3
 	t_alive "$stuck" || t_fail "the getattr on device 1 did not wait"
-	within 2 mv "$M/gpu0/a5" "$M/gpu0/a5r"
-	within 2 mv "$M/gpu0/a5r" "$M/gpu0/a5"
+	t_within 2 mv "$M/gpu0/a5" "$M/gpu0/a5r"
+	t_within 2 mv "$M/gpu0/a5r" "$M/gpu0/a5"
 }
 t_case rename-beside-stuck stuck_then_rename
 t_case hung-others-serve hung_rounds
 # once device 1 is failed, its file gets EIO at once, not a hang
 known_eio() {
-	within 2 sh -c "! stat -L /dev/fd/8"
+	t_within 2 sh -c "! stat -L /dev/fd/8"
 	grep -q "Input/output error" "$T/err" ||
 		t_fail "stat: not EIO: $(cat "$T/err")"
-	within 2 sh -c "! cat /dev/fd/8"
+	t_within 2 sh -c "! cat /dev/fd/8"
 	grep -q "Input/output error" "$T/err" ||
 		t_fail "read: not EIO: $(cat "$T/err")"
 	# a new name the policy puts on it goes to a device that takes new
 	# files, at once
-	within 2 touch "$M/gpu1/new-while-failed"
+	t_within 2 touch "$M/gpu1/new-while-failed"
 	case $(t_device_of gpu1/new-while-failed) in
 	0 | 2) ;;
 	*) t_fail "gpu1/new-while-failed not on device 0 or 2" ;;
 	esac
 }
 t_case hung-file-eio known_eio
-lift_now
+t_fault_lift
 exec 8<&-
 
 # once device 1 answers, the calls stuck in it end and it is back
@@ -187,18 +158,18 @@ t_case back-after-hang back
 # listings go on (t-health.sh has new files placed around it)
 failing() {
 	local r
-	within 3 sh -c "! cat '$M/gpu1/a2'"
+	t_within 3 sh -c "! cat '$M/gpu1/a2'"
 	grep -q "Input/output error" "$T/err" ||
 		t_fail "gpu1/a2: not EIO: $(cat "$T/err")"
-	within 3 sh -c "! stat '$M/${TOP1[0]}'"
+	t_within 3 sh -c "! stat '$M/${TOP1[0]}'"
 	for ((r = 21; r <= 25; r++)); do
-		within 2 cat "$M/gpu0/a$((r % 5 + 1))" "$M/gpu2/a$((r % 5 + 1))"
-		within 2 stat "$M/gpu2/m$((r - 20))"
-		within 2 ls "$M/gpu0"
-		within 2 ls "$M"
+		t_within 2 cat "$M/gpu0/a$((r % 5 + 1))" "$M/gpu2/a$((r % 5 + 1))"
+		t_within 2 stat "$M/gpu2/m$((r - 20))"
+		t_within 2 ls "$M/gpu0"
+		t_within 2 ls "$M"
 	done
 }
 echo 3 >/proc/sys/vm/drop_caches
-hang eio
+t_fault_hang eio
 t_case eio-file-fails failing
-lift_now
+t_fault_lift

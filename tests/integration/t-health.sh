@@ -53,19 +53,6 @@ t_faultext4 "$T/b1" 128M || rc=$?
 # the kernel's caches while device 1 is in trouble
 t_mount "$T/b0,$T/b1,$T/b2" -o device_timeout=1,entry_timeout=0,attr_timeout=0
 
-LIFT=
-lift_now() {
-	t_faults_ok
-	[ -z "$LIFT" ] || t_stop "$LIFT"
-	LIFT=
-}
-# hang MODE: switch device 1 to MODE, lifted after 40 s at the latest
-hang() {
-	t_fault "$1"
-	(sleep 40; t_faults_ok) &
-	LIFT=$!
-	T_PIDS+=("$LIFT")
-}
 
 mkdir "$M/gpu0" "$M/gpu1" "$M/gpu2"
 t_rand "$T/data" $((256 * 1024))
@@ -98,32 +85,12 @@ grep ' gpu1/' "$T/sums" >"$T/sums1"
 sync
 sleep 3	# the daemon closes idle backing files after 2 s
 
-# within SECONDS CMD...: CMD, run in the background, ends within SECONDS
-# and succeeds; its stderr goes to $T/err. One still running is left to
-# end on its own (a client waiting in FUSE cannot be killed).
-within() {
-	local secs=$1 pid i rc=0
-	shift
-	"$@" >/dev/null 2>"$T/err" &
-	pid=$!
-	for ((i = 0; i < secs * 20; i++)); do
-		t_alive "$pid" || break
-		sleep 0.05
-	done
-	if t_alive "$pid"; then
-		T_PIDS+=("$pid")
-		t_fail "'$*' still running after $secs s"
-	fi
-	wait "$pid" || rc=$?
-	[ "$rc" = 0 ] || t_fail "'$*' failed ($rc): $(cat "$T/err")"
-}
-
 # fails_within SECONDS TEXT CMD...: CMD ends within SECONDS, fails, and
 # says TEXT (the errno's text)
 fails_within() {
 	local secs=$1 text=$2
 	shift 2
-	within "$secs" sh -c '! "$@"' sh "$@"
+	t_within "$secs" sh -c '! "$@"' sh "$@"
 	grep -q "$text" "$T/err" ||
 		t_fail "'$*': not '$text': $(cat "$T/err")"
 }
@@ -330,8 +297,8 @@ readonly_case() {
 	log_since "$mark" | grep -q 'device 1 (.*): ok -> read-only' ||
 		t_fail "no line making device 1 read-only"
 	# its files still read; new ones go elsewhere
-	within 3 sh -c "cd '$M' && md5sum -c --quiet '$T/sums1'"
-	within 3 sh -c "echo ro >'$M/gpu1/during-ro'"
+	t_within 3 sh -c "cd '$M' && md5sum -c --quiet '$T/sums1'"
+	t_within 3 sh -c "echo ro >'$M/gpu1/during-ro'"
 	not_on 1 gpu1/during-ro
 	t_eq "$(cat "$M/gpu1/during-ro")" ro "gpu1/during-ro"
 	t_eq "$(state 1)" read-only "device 1 still"
@@ -371,13 +338,13 @@ eio() {
 	fails_within 2 "Input/output error" cat /dev/fd/8
 	{ exec 8<&-; } 2>/dev/null || true	# its FLUSH says EIO too
 	# one it does not know: what does its lookup say (failed-name-missing)
-	within 2 sh -c "! cat '$M/gpu1/a3' 2>'$T/failed-read.err'"
+	t_within 2 sh -c "! cat '$M/gpu1/a3' 2>'$T/failed-read.err'"
 	# new names go to devices 0 and 2, whose files read on
 	for i in $(seq 1 30); do
-		within 3 sh -c "echo 'eio $i' >'$M/ef$i'"
+		t_within 3 sh -c "echo 'eio $i' >'$M/ef$i'"
 	done
-	within 3 sh -c "echo 'eio gpu1' >'$M/gpu1/ef'"
-	within 3 sh -c "cd '$M' && md5sum -c --quiet '$T/sums02'"
+	t_within 3 sh -c "echo 'eio gpu1' >'$M/gpu1/ef'"
+	t_within 3 sh -c "cd '$M' && md5sum -c --quiet '$T/sums02'"
 	t_eq "$(cat "$M/ef7") $(cat "$M/gpu1/ef")" "eio 7 eio gpu1" "new files"
 	# shellcheck disable=SC2046
 	elsewhere $(seq -f 'ef%g' 1 30) gpu1/ef
@@ -418,7 +385,7 @@ failed_name_once() {
 	t_fault eio
 	fails_within 3 "Input/output error" cat "$M/gpu1/a2"
 	wait_state 1 failed 5
-	within 3 sh -c "echo second >'$M/gpu1/once'"
+	t_within 3 sh -c "echo second >'$M/gpu1/once'"
 	elsewhere gpu1/once
 	mark=$(logmark)
 	t_fault ok
@@ -445,21 +412,21 @@ hung() {
 	wait_state 1 ok 5
 	cold
 	mark=$(logmark)
-	hang hang
+	t_fault_hang hang
 	# the read's lookup waits device_timeout for device 1, fails it
-	within 3 sh -c "! cat '$M/gpu1/a4' 2>'$T/hang-read.err'"
+	t_within 3 sh -c "! cat '$M/gpu1/a4' 2>'$T/hang-read.err'"
 	wait_state 1 failed 5
 	t_eq "$(log_since "$mark" | grep -c 'device 1 (.*): .* -> failed')" 1 \
 		"lines failing device 1"
 	log_since "$mark" | grep -q 'device 1 (.*): ok -> failed: no answer to [a-z]* within 1000 ms' ||
 		t_fail "device 1 failed, not for its timeout: $(log_since "$mark" |
 			grep 'device 1 .*-> failed')"
-	within 3 sh -c "cd '$M' && md5sum -c --quiet '$T/sums02'"
-	within 3 sh -c "echo 'hung gpu1' >'$M/gpu1/during-hang'"
+	t_within 3 sh -c "cd '$M' && md5sum -c --quiet '$T/sums02'"
+	t_within 3 sh -c "echo 'hung gpu1' >'$M/gpu1/during-hang'"
 	elsewhere gpu1/during-hang
 	# back by its probe alone (and the calls stuck in it ending)
 	mark=$(logmark)
-	lift_now
+	t_fault_lift
 	wait_log "$mark" 'device 1 \(.*\): failed -> ok' 5
 	t_eq "$(state 1)" ok "device 1 back"
 	(cd "$M" && md5sum -c --quiet "$T/sums") || t_fail "a file changed"
@@ -468,7 +435,7 @@ hung() {
 	t_eq "$(t_device_of gpu1/after-hang)" 1 "device of gpu1/after-hang"
 }
 t_case hang hung
-lift_now
+t_fault_lift
 
 # the read that met the hang found the name missing (as
 # failed-name-missing): its lookup left device 1 out after 1 s
