@@ -26,19 +26,87 @@
  */
 #define DEVQ_PARK_COPY_MS	50
 
+/* A block kept for reuse, while on fs->park_spare. */
+struct devq_spare {
+	struct devq_spare *next;
+};
+
+#define SPARE_SIZE	(sizeof(struct devq_req) + DEVQ_SPARE_PAYLOAD)
+
+/* Room for a parked copy of a request with @bytes of payload, or NULL. */
+static struct devq_req *park_get(struct kvfs *fs, size_t bytes)
+{
+	struct devq_spare *sp = NULL;
+
+	if (bytes > DEVQ_SPARE_PAYLOAD)
+		return malloc(sizeof(struct devq_req) + bytes);
+	pthread_mutex_lock(&fs->park_mu);
+	fs->park_used_ms = kv_now_ms();
+	sp = fs->park_spare;
+	if (sp) {
+		fs->park_spare = sp->next;
+		fs->park_spares--;
+	}
+	pthread_mutex_unlock(&fs->park_mu);
+	return sp ? (struct devq_req *)sp : malloc(SPARE_SIZE);
+}
+
+/* Give back @c, which park_get() gave for @bytes of payload. */
+static void park_put(struct kvfs *fs, struct devq_req *c, size_t bytes)
+{
+	struct devq_spare *sp = (struct devq_spare *)c;
+
+	if (bytes <= DEVQ_SPARE_PAYLOAD) {
+		pthread_mutex_lock(&fs->park_mu);
+		if (fs->park_spares < DEVQ_SPARES) {
+			sp->next = fs->park_spare;
+			fs->park_spare = sp;
+			fs->park_spares++;
+			sp = NULL;
+		}
+		pthread_mutex_unlock(&fs->park_mu);
+	}
+	free(sp);
+}
+
+/* Free the kept blocks: all (@all), or once none was taken for a while. */
+static void park_trim(struct kvfs *fs, bool all)
+{
+	struct devq_spare *list = NULL;
+
+	pthread_mutex_lock(&fs->park_mu);
+	if (all || kv_now_ms() - fs->park_used_ms >= DEVQ_SPARE_IDLE_MS) {
+		list = fs->park_spare;
+		fs->park_spare = NULL;
+		fs->park_spares = 0;
+	}
+	pthread_mutex_unlock(&fs->park_mu);
+	while (list) {
+		struct devq_spare *next = list->next;
+
+		free(list);
+		list = next;
+	}
+}
+
 int devq_new(struct kvfs *fs, unsigned slots, unsigned threads,
 	     unsigned queue_max)
 {
 	int rc;
 
+	rc = -pthread_mutex_init(&fs->park_mu, NULL);
+	if (rc)
+		return rc;
 	if (!slots)
 		slots = threads / 2 ? threads / 2 : 1;
 	if (slots > SLOTS_MAX)
 		slots = SLOTS_MAX;
 	rc = stats_new(&(struct stats_params){ .ndev = fs->ndev },
 		       &fs->stats);
-	if (rc)
+	if (rc) {
+		pthread_mutex_destroy(&fs->park_mu);
 		return rc;
+	}
 	rc = slots_new(&(struct slots_params){
 			       .count = fs->ndev,
 			       .slots = slots,
@@ -49,6 +117,7 @@ int devq_new(struct kvfs *fs, unsigned slots, unsigned threads,
 	if (rc) {
 		stats_free(fs->stats);
 		fs->stats = NULL;
+		pthread_mutex_destroy(&fs->park_mu);
 	}
 	return rc;
 }
@@ -59,6 +128,8 @@ void devq_free(struct kvfs *fs)
 	fs->slots = NULL;
 	stats_free(fs->stats);
 	fs->stats = NULL;
+	park_trim(fs, true);
+	pthread_mutex_destroy(&fs->park_mu);
 }
 
 /* Run @r with a slot held: timed and counted if it has a @stat. */
@@ -88,11 +159,14 @@ static void devq_job(struct slots_job *job, int err)
 {
 	struct devq_req *r = (struct devq_req *)job;
 
+	struct kvfs *fs = kv_fs(r->req);
+	size_t bytes = job->bytes;
+
 	if (err)
-		devq_fail(kv_fs(r->req), r, err);
+		devq_fail(fs, r, err);
 	else
-		devq_run(kv_fs(r->req), r);
-	free(r);
+		devq_run(fs, r);
+	park_put(fs, r, bytes);
 }
 
 /*
@@ -114,7 +188,7 @@ static int devq_park(struct kvfs *fs, struct devq_req *r)
 		if (slot != -ETIMEDOUT)
 			return slot;
 	}
-	c = malloc(sizeof(*c) + bytes);
+	c = park_get(fs, bytes);
 	if (!c)
 		return slots_wait(fs->slots, r->dev, r->op);
 	*c = *r;
@@ -128,7 +202,7 @@ static int devq_park(struct kvfs *fs, struct devq_req *r)
 	slot = slots_park(fs->slots, r->dev, &c->job);
 	if (slot == -EINPROGRESS)
 		return slot;
-	free(c);
+	park_put(fs, c, bytes);
 	if (slot == -ENOBUFS)
 		slot = slots_wait(fs->slots, r->dev, r->op);
 	return slot;
@@ -193,6 +267,7 @@ static void *devq_main(void *arg)
 
 	while (!atomic_load(&fs->devq_stop)) {
 		devq_tick(fs);
+		park_trim(fs, false);
 		nanosleep(&ts, NULL);
 	}
 	return NULL;

@@ -23,6 +23,16 @@
 
 /* Default of the queue's bytes: payload parked, over all devices. */
 #define DEVQ_QUEUE_BYTES	(64u << 20)
+/*
+ * A parked request with a payload of at most DEVQ_SPARE_PAYLOAD bytes (a
+ * FUSE WRITE on libfuse 3.14) is copied into a block kept for reuse: up
+ * to DEVQ_SPARES of them stay once their requests ran, so a device that
+ * keeps parking does not pay for fresh pages (faults and zeroing) on each
+ * copy; they are given back after DEVQ_SPARE_IDLE_MS without parking.
+ */
+#define DEVQ_SPARE_PAYLOAD	(1u << 20)
+#define DEVQ_SPARES		16
+#define DEVQ_SPARE_IDLE_MS	10000
 
 struct devq_req {
 	struct slots_job job;	/* devq's */

@@ -177,6 +177,11 @@ struct kvfs {
 	pthread_t devq_thread;
 	bool devq_running;
 	_Atomic bool devq_stop;
+	/* parked requests' copies of one block each, kept for reuse */
+	pthread_mutex_t park_mu;
+	struct devq_spare *park_spare;	/* under park_mu */
+	unsigned park_spares;
+	uint64_t park_used_ms;		/* when one was last taken */
 };
 
 /* Coarse monotonic milliseconds: for timers that need no precision. */
