@@ -10,15 +10,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,7 +31,6 @@
 struct hprobe_dev {
 	int root_fd;		/* our own descriptor of the directory */
 	unsigned align;
-	char blk[64];		/* its block device, "" for none */
 	bool busy;		/* a probe runs */
 	bool wanted;		/* hprobe_suspect() since the last probe */
 	bool timed_out;		/* the running probe failed the device */
@@ -108,67 +104,7 @@ static int probe_fd(int fd, unsigned len)
 	return rc;
 }
 
-/*
- * The block device under the directory @root_fd, as "/dev/NAME" in @path
- * (@len bytes): from sysfs's uevent of its st_dev. False if it has none
- * (tmpfs, btrfs, a FUSE or network filesystem) or it cannot be found.
- */
-static bool block_device_of(int root_fd, char *path, size_t len)
-{
-	char sys[64], line[128];
-	struct stat st, dev;
-	bool found = false;
-	FILE *f;
-
-	if (fstat(root_fd, &st))
-		return false;
-	snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u/uevent",
-		 major(st.st_dev), minor(st.st_dev));
-	f = fopen(sys, "re");
-	if (!f)
-		return false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		if (strncmp(line, "DEVNAME=", 8))
-			continue;
-		line[strcspn(line, "\n")] = 0;
-		snprintf(path, len, "/dev/%s", line + 8);
-		found = !stat(path, &dev) && S_ISBLK(dev.st_mode) &&
-			dev.st_rdev == st.st_dev;
-	}
-	fclose(f);
-	return found;
-}
-
-/*
- * Read the first block of the block device at @path with O_DIRECT: the
- * device itself answers, and nothing of its filesystem is asked, so
- * nothing is allocated (and no bitmap read) while it may fail. 0 or
- * -errno; a device that cannot be opened so is let be (0).
- */
-static int read_block(const char *path)
-{
-	void *buf;
-	ssize_t n;
-	int fd, rc = 0;
-
-	fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	buf = aligned_alloc(PROBE_BLOCK, PROBE_BLOCK);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	n = pread(fd, buf, PROBE_BLOCK, 0);
-	if (n < 0)
-		rc = -errno;
-	free(buf);
-	close(fd);
-	return rc;
-}
-
-/* The write probe: a file with no name, written, synced, read back. */
-static int write_probe(int root_fd, unsigned align)
+int hprobe_run(int root_fd, unsigned align)
 {
 	unsigned len = align > PROBE_BLOCK ? align : PROBE_BLOCK;
 	int flags = O_RDWR | O_CLOEXEC;
@@ -184,23 +120,6 @@ static int write_probe(int root_fd, unsigned align)
 	rc = probe_fd(fd, len);
 	close(fd);
 	return rc;
-}
-
-/* A probe, the block device (@blk, or "" for none) first. */
-static int probe_dev(int root_fd, unsigned align, const char *blk)
-{
-	int rc = *blk ? read_block(blk) : 0;
-
-	return rc ? rc : write_probe(root_fd, align);
-}
-
-int hprobe_run(int root_fd, unsigned align)
-{
-	char blk[PATH_MAX];
-
-	if (!block_device_of(root_fd, blk, sizeof(blk)))
-		blk[0] = 0;
-	return probe_dev(root_fd, align, blk);
 }
 
 static void put_locked(struct hprobe *hp, bool *last)
@@ -245,7 +164,7 @@ static void *probe_main(void *arg)
 	bool last;
 	int rc;
 
-	rc = probe_dev(pd->root_fd, pd->align, pd->blk);
+	rc = hprobe_run(pd->root_fd, pd->align);
 	if (answers(rc) && hp->shadow && was_failed(hp, j->dev)) {
 		int swept = shadow_sweep(hp->shadow, j->dev, pd->root_fd);
 
@@ -404,9 +323,6 @@ int hprobe_start(const struct hprobe_params *p, struct hprobe **out)
 			rc = -errno;
 			goto err;
 		}
-		if (!block_device_of(hp->dev[d].root_fd, hp->dev[d].blk,
-				     sizeof(hp->dev[d].blk)))
-			hp->dev[d].blk[0] = 0;
 	}
 	rc = init_sync(hp);
 	if (rc)

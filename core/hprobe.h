@@ -3,14 +3,10 @@
  * requests met trouble still answers, and that one marked failed or
  * read-only answers again.
  *
- * A probe of a device first reads the first block of its block device,
- * if it has one, with O_DIRECT: the device answers, and its filesystem
- * allocates nothing (an ext4 that cannot read a block bitmap marks it bad
- * until it is checked, so nothing should allocate while the device
- * fails). Only then it writes one block to a file with no name
- * (O_TMPFILE, else a name removed at once) with O_DIRECT, syncs it, reads
- * it back and compares: it reaches the device itself, never only the
- * kernel's caches, and leaves nothing behind. Its result goes to the device's health
+ * A probe of a device writes one block to a file with no name (O_TMPFILE,
+ * else a name removed at once) with O_DIRECT, syncs it, reads it back and
+ * compares: it reaches the device itself, never only the kernel's caches,
+ * and leaves nothing behind. Its result goes to the device's health
  * (health_note_probe()): an answer lifts failed and read-only, EROFS marks
  * the device read-only, any other device error fails it.
  *
@@ -80,8 +76,8 @@ void hprobe_suspect(struct hprobe *hp, unsigned dev);
 
 /*
  * One probe of the directory @root_fd with I/O alignment @align (0: no
- * O_DIRECT), in the caller's thread: 0 if its block device (if any) read
- * and the device wrote, synced and read back a block; else -errno (-EROFS read-only, -EIO a device error or
+ * O_DIRECT), in the caller's thread: 0 if the device wrote, synced and
+ * read back a block; else -errno (-EROFS read-only, -EIO a device error or
  * a block that read back wrong, -ENOSPC no room, ...).
  */
 int hprobe_run(int root_fd, unsigned align);

@@ -158,9 +158,18 @@ t_case back-after-hang back
 # listings go on (t-health.sh has new files placed around it)
 failing() {
 	local r
+	local i st=
 	t_within 3 sh -c "! cat '$M/gpu1/a2'"
 	grep -q "Input/output error" "$T/err" ||
 		t_fail "gpu1/a2: not EIO: $(cat "$T/err")"
+	# the error's probe fails the device (until then its ext4 may still
+	# answer a stat from its caches)
+	for ((i = 0; i < 30; i++)); do
+		st=$(getfattr --only-values -n user.kvstripe.device.1.state "$M")
+		[ "$st" = failed ] && break
+		sleep 0.1
+	done
+	t_eq "$st" failed "device 1's state"
 	t_within 3 sh -c "! stat '$M/${TOP1[0]}'"
 	for ((r = 21; r <= 25; r++)); do
 		t_within 2 cat "$M/gpu0/a$((r % 5 + 1))" "$M/gpu2/a$((r % 5 + 1))"
