@@ -11,19 +11,29 @@
 # "ram" = two tmpfs mounts, or ext4 on two loop devices in /dev/shm
 # (CPU-bound: the FUSE and daemon overhead shows); "spread" = two slow
 # devices (loop devices throttled by a blkio cgroup) under one GPU worker;
-# "paced" (not in the default run) = the disk set-up's workloads on two
-# loop devices throttled to fixed speeds: device-bound without the disk's
-# run-to-run noise; "isolation" (not in the default run) = device 0's
+# "paced" = the seq and mix workloads on two loop devices throttled to
+# fixed speeds, one set-up per speed: device-bound without the disk's
+# run-to-run noise (the disk set-up is shown for information), each phase
+# sized to last at least PACED_SECS at the set speed, and a row whose
+# native figure beats the set speed by more than 10 % marked unreliable
+# and not counted for the targets; "isolation" (not in the default run) = device 0's
 # throughput while device 1 is slowed to 2 MiB/s or hung, against device 1
 # idle.
 #
 # Environment (defaults in brackets):
 #   BENCH_QUICK=1          smoke run, about a minute: less data, no dbench
 #   BENCH_REPS=N           repetitions per measurement [3]
-#   BENCH_SETUPS=LIST      set-ups to run ["disk ram spread"]
+#   BENCH_SETUP_REPS=LIST  SETUP=N pairs overriding BENCH_REPS for one
+#                          set-up ["disk=1 paced2000=1": information only]
+#   BENCH_SETUPS=LIST      set-ups to run ["disk ram spread paced"]
+#   BENCH_SIZES=LIST       seq file sizes [ram: "8M 32M"; others: "8M"]
 #   BENCH_SPREAD_MIBS=N    the spread set-up's device speed, MiB/s [100]
 #   BENCH_PACED_MIBS=LIST  the paced set-up's device speeds, MiB/s, one
-#                          set-up each ["500 1000"]
+#                          set-up each ["500 1000 2000"]; the targets are
+#                          checked at 500 and 1000, a faster speed shows
+#                          where the two cores become the limit
+#   BENCH_PACED_SECS=S     a paced phase's length at the set speed, the
+#                          data sized from it [2.1; quick: 0.5]
 #   BENCH_ISOLATION_MIBS=N the isolation set-up's device 0 speed [1000]
 #   BENCH_ISOLATION_SLOW=N its slowed device 1's speed, MiB/s [2]
 #   BENCH_ISOLATION_MODES=LIST  client modes, any of direct buffered
@@ -32,7 +42,7 @@
 #                          counts as stalled [6; quick: 3]
 #   BENCH_WORKLOADS=LIST   any of seq mix meta dbench rss [all]
 #   BENCH_DBENCH=LIST      set-ups dbench runs on ["disk"; quick: none]
-#   BENCH_DBENCH_TIME=S    dbench seconds per run [12]
+#   BENCH_DBENCH_TIME=S    dbench seconds per run [8]
 #   BENCH_MERGERFS=0|1     dbench also through mergerfs over the same
 #                          directories, the target's reference [1]
 #   BENCH_RAM=tmpfs|loop   what backs the ram set-up [tmpfs]
@@ -51,13 +61,15 @@ export LC_ALL=C
 
 QUICK=${BENCH_QUICK:-0}
 REPS=${BENCH_REPS:-3}
-SETUPS=${BENCH_SETUPS:-disk ram spread}
+SETUPS=${BENCH_SETUPS:-disk ram spread paced}
+SETUP_REPS=${BENCH_SETUP_REPS-disk=1 paced2000=1}
 SPREAD_MIBS=${BENCH_SPREAD_MIBS:-100}
-PACED_MIBS=${BENCH_PACED_MIBS:-500 1000}
+PACED_MIBS=${BENCH_PACED_MIBS:-500 1000 2000}
+PACED_TARGET_MIBS="500 1000"	# the speeds the targets are checked at
 WORKLOADS=${BENCH_WORKLOADS:-seq mix meta dbench rss}
 RAMKIND=${BENCH_RAM:-tmpfs}
 DISK_DIR=${BENCH_DISK_DIR:-/var/tmp}
-DBENCH_TIME=${BENCH_DBENCH_TIME:-12}
+DBENCH_TIME=${BENCH_DBENCH_TIME:-8}
 MERGERFS=${BENCH_MERGERFS:-1}
 ISO_MODES=${BENCH_ISOLATION_MODES:-direct}
 ISO_MIBS=${BENCH_ISOLATION_MIBS:-1000}
@@ -73,9 +85,12 @@ DOC=$B_ROOT/docs/performance.md
 
 # Data per measurement. Each seq run moves VOL per phase (split over the
 # streams, at least one file each); the mix has 16 threads with MIX_FILES
-# chunks of 8 MiB each; meta is META_THREADS x META_FILES.
+# chunks of 8 MiB each; meta is META_THREADS x META_FILES. On paced
+# devices both come from the set speed instead (paced_mib): PACED_SECS of
+# it per phase.
 if [ "$QUICK" = 1 ]; then
-	VOL_DISK=64 VOL_RAM=128 VOL_SPREAD=64 VOL_PACED=128	# MiB
+	VOL_DISK=64 VOL_RAM=128 VOL_SPREAD=64	# MiB
+	PACED_SECS=${BENCH_PACED_SECS:-0.5}
 	ISO_N=16		# files of 8 MiB per stream and phase
 	ISO_LIMIT=${BENCH_ISOLATION_LIMIT:-3}
 	MIX_DISK=1 MIX_RAM=1
@@ -84,7 +99,8 @@ if [ "$QUICK" = 1 ]; then
 	DBENCH_ON=${BENCH_DBENCH:-none}
 	WRITE_DOC=${BENCH_DOC:-0}
 else
-	VOL_DISK=256 VOL_RAM=512 VOL_SPREAD=128 VOL_PACED=512
+	VOL_DISK=256 VOL_RAM=512 VOL_SPREAD=128
+	PACED_SECS=${BENCH_PACED_SECS:-2.1}
 	ISO_N=32
 	ISO_LIMIT=${BENCH_ISOLATION_LIMIT:-6}
 	MIX_DISK=2 MIX_RAM=4
@@ -93,7 +109,6 @@ else
 	DBENCH_ON=${BENCH_DBENCH:-disk}
 	WRITE_DOC=${BENCH_DOC:-1}
 fi
-SIZES="8M 32M"
 STREAMS="1 8"
 
 # Results, by row id "setup|workload" (ROWS keeps the order).
@@ -273,16 +288,35 @@ rm_rest() {
 	done
 }
 
-# Workload 1: sequential whole-file write and read, 8 and 32 MiB files, 1
-# and 8 streams, client O_DIRECT and buffered. The native side is O_DIRECT
-# and serves as the limit for both client modes.
+# paced_mib STREAMS: the MiB a paced phase of STREAMS streams moves: the
+# set speed of the devices the streams use (one device for one stream,
+# both for more) for PACED_SECS, so that native, held to that speed, takes
+# at least that long and the throttle's burst allowance is a small part.
+paced_mib() {
+	local devs=2
+	[ "$1" -ge 2 ] || devs=1
+	awk -v r="${SETUP#paced}" -v d="$devs" -v s="$PACED_SECS" 		'BEGIN { printf "%d\n", r * d * s + 0.999 }'
+}
+
+# setup_mib SETUP: the MiB/s a paced set-up's native rows may reach, per
+# device (empty for the other set-ups).
+setup_mib() {
+	case $1 in paced*) echo "${1#paced}" ;; esac
+}
+
+# Workload 1: sequential whole-file write and read, 8 MiB files (and 32
+# MiB on ram), 1 and 8 streams, client O_DIRECT and buffered. The native
+# side is O_DIRECT and serves as the limit for both client modes. VOL MiB
+# per phase, or, on paced devices, what paced_mib gives.
 wl_seq() {
-	local vol=$1 size streams n rep i mib
+	local vol=$1 size streams n rep i mib sizes=${BENCH_SIZES:-8M}
 	local -a order=(native direct buffered)
-	for size in $SIZES; do
+	[ "$SETUP" = ram ] && sizes=${BENCH_SIZES:-8M 32M}
+	for size in $sizes; do
 		mib=${size%M}
 		for streams in $STREAMS; do
-			n=$((vol / (mib * streams)))
+			[[ $SETUP == paced* ]] && vol=$(paced_mib "$streams")
+			n=$(((vol + mib * streams - 1) / (mib * streams)))
 			[ "$n" -ge 1 ] || n=1
 			local p="$SETUP|"
 			local wd="${p}write $size x$streams O_DIRECT"
@@ -291,7 +325,7 @@ wl_seq() {
 			local rb="${p}read $size x$streams buffered*"
 			row "$wd" MiB/s; row "$wb" MiB/s
 			row "$rd" MiB/s; row "$rb" MiB/s
-			b_log "$SETUP: seq $size x$streams, $n file(s) per stream"
+			b_log "$SETUP: seq $size x$streams, $n file(s) per stream, $REPS repetition(s)"
 			for ((rep = 0; rep < REPS; rep++)); do
 				for ((i = 0; i < 3; i++)); do
 					case ${order[(rep + i) % 3]} in
@@ -316,7 +350,7 @@ wl_mix() {
 	local n=$1 rep side r="$SETUP|KV mix 4x4 8M O_DIRECT"
 	local -a dirs
 	row "$r" MiB/s
-	b_log "$SETUP: KV mix, 16 threads x $n chunk(s)"
+	b_log "$SETUP: KV mix, 16 threads x $n chunk(s), $REPS repetition(s)"
 	for ((rep = 0; rep < REPS; rep++)); do
 		for side in $(sides "$rep"); do
 			if [ "$side" = native ]; then
@@ -435,18 +469,34 @@ wl_dbench() {
 
 # --- set-ups ---------------------------------------------------------------
 
+# reps_of SETUP: its repetitions, from SETUP_REPS or REPS.
+reps_of() {
+	local kv
+	for kv in $SETUP_REPS; do
+		[ "${kv%%=*}" = "$1" ] && { echo "${kv#*=}"; return; }
+	done
+	echo "$REPS"
+}
+
 # setup_run NAME: make the backing directories, mount, run the workloads,
 # record the daemon's peak RSS, unmount and release everything. NAME is
 # disk, ram, or pacedMIBS: two ext4 loop devices over /dev/shm, written
 # whole first, each throttled to MIBS MiB/s for reads and for writes by a
 # blkio cgroup the bench and the daemon run in.
 setup_run() {
-	local vol mixn g
+	local vol=0 mixn g mib reps
+	reps=$(reps_of "$1")
+	local REPS=$reps	# what the workloads below repeat, for this set-up
 	SETUP=$1
 	case $SETUP in
 	paced*)
-		D0=$W/paced/d0 D1=$W/paced/d1 vol=$VOL_PACED mixn=$MIX_DISK
-		b_loopfs "$D0" 2G full; b_loopfs "$D1" 2G full
+		# the mix moves each chunk three times (a put, two gets)
+		mixn=$((($(paced_mib 2) + 383) / 384))
+		# room for the largest phase on one device, and to spare
+		mib=$(($(paced_mib 1) * 23 / 20 + 512))
+		[ "$mib" -ge 2048 ] || mib=2048
+		D0=$W/paced/d0 D1=$W/paced/d1
+		b_loopfs "$D0" "${mib}M" full; b_loopfs "$D1" "${mib}M" full
 		if ! b_throttle "${SETUP#paced}" "$(b_loopdev "$D0")" \
 			"$(b_loopdev "$D1")"; then
 			warn "$SETUP: no blkio cgroup controller here; set-up skipped"
@@ -851,6 +901,19 @@ cpu_text() {
 	esac
 }
 
+# row_limit ROW: what the devices of a paced row can give, MiB/s: the set
+# speed times the devices its streams use (one for one stream, both for
+# more and for the KV mix); empty for other rows.
+row_limit() {
+	local mib
+	mib=$(setup_mib "${1%%|*}")
+	[ -n "$mib" ] || return 0
+	case ${1#*|} in
+	write*" x1 "* | read*" x1 "*) echo "$mib" ;;
+	write* | read* | KV*) echo $((2 * mib)) ;;
+	esac
+}
+
 # median_of SAMPLES: median of a space-separated list.
 median_of() {
 	# shellcheck disable=SC2086	# the list is meant to split
@@ -866,7 +929,7 @@ ratio() {
 # One line per row: setup, workload, unit, native, mount, ratio, spread,
 # cpu, note. Tab-separated, for both renderings.
 result_lines() {
-	local r nat mnt note spread
+	local r nat mnt note spread lim
 	for r in "${ROWS[@]}"; do
 		nat=$(median_of "${NAT[$r]:-}")
 		mnt=$(median_of "${MNT[$r]:-}")
@@ -876,6 +939,10 @@ result_lines() {
 		[ -n "${SHORT[$r]:-}" ] && note="${note:+$note; }${SHORT[$r]} short read(s)"
 		[ -n "${STALLED[$r]:-}" ] &&
 			note="${note:+$note; }stalled in ${STALLED[$r]} run(s)"
+		lim=$(row_limit "$r")
+		[ -n "$lim" ] && [ "$nat" != - ] &&
+			awk -v n="$nat" -v l="$lim" 'BEGIN { exit !(n > 1.1 * l) }' &&
+			note="${note:+$note; }unreliable: native above the set $lim MiB/s"
 		# a stall hits some runs only: the worst one, against the median
 		[[ $r == isolation\|* ]] && [ -n "${MNT[$r]:-}" ] &&
 			note="${note:+$note; }worst run $(ratio "$nat" \
@@ -934,83 +1001,125 @@ memory_lines() {
 	fi
 }
 
-# targets: the project's targets against the medians, one line each.
+# peak_kib: the daemon's largest peak RSS (VmHWM) of the run, KiB, over
+# the set-ups and the RSS checks (empty if none was taken).
+peak_kib() {
+	local s l m=
+	for s in "${HWM[@]}"; do
+		[ -z "$m" ] || [ "$s" -gt "$m" ] && m=$s
+	done
+	for l in "${RSS_LINES[@]}"; do
+		# shellcheck disable=SC2086
+		set -- $l
+		[ -z "$m" ] || [ "$6" -gt "$m" ] && m=$6
+	done
+	echo "$m"
+}
+
+# targets: the project's targets against the medians, one line each:
+# name, wanted, measured, verdict (met, MISSED, or unreliable: a paced
+# row whose native figure beat the set speed, not counted).
 targets() {
-	result_lines | awk -F'\t' '
+	{ result_lines; printf 'peak\t%s\n' "$(peak_kib)"; } |
+	awk -F'\t' -v pt=" $PACED_TARGET_MIBS " '
 	function check(name, want, got, n) {
 		if (n == 0) return
-		printf "%s\t>= %s\t%s\t%s\n", name, want, got,
+		printf "%s\t>= %s\t%.2f\t%s\n", name, want, got,
 			(got + 0 >= want ? "met" : "MISSED")
 	}
-	$2 ~ /^dbench via mergerfs/ && $5 != "-" { mf[$1] = $5 + 0 }
+	function check_le(name, want, got, n) {
+		if (n == 0) return
+		printf "%s\t<= %s\t%.2f\t%s\n", name, want, got,
+			(got + 0 <= want ? "met" : "MISSED")
+	}
+	$1 == "peak" { if ($2 != "") peak = sprintf("%.1f", $2 / 1024); next }
+	# every paced row at a target speed is a target of its own
+	$1 ~ /^paced/ && index(pt, " " substr($1, 6) " ") &&
+	    ($2 ~ /^(write|read) / || $2 ~ /^KV mix/) {
+		pr[++npr] = $1 ": " $2
+		pq[npr] = $6; pu[npr] = ($9 ~ /unreliable/)
+	}
+	$1 == "ram" && $2 ~ /O_DIRECT/ && $8 ~ /s\/GiB/ {
+		c = $8 + 0
+		k = ($2 ~ /^write /) ? "cpuw" : ($2 ~ /^read /) ? "cpur" : ""
+		if (k != "") { if (!(k in lo) || c > lo[k]) lo[k] = c; cnt[k]++ }
+	}
 	$6 != "-" {
 		q = $6 + 0
-		if ($1 == "disk" && $2 ~ /^(write|read) / && $2 ~ / x8 /) {
-			k = ($2 ~ /buffered/) ? "b8" : "d8"
-			if (!(k in lo) || q < lo[k]) lo[k] = q; cnt[k]++
-		}
-		if ($1 == "disk" && $2 ~ /^(write|read) / && $2 ~ / x1 /) {
-			k = ($2 ~ /buffered/) ? "b1" : "d1"
-			if (!(k in lo) || q < lo[k]) lo[k] = q; cnt[k]++
-		}
-		if ($2 ~ /^KV mix/) { k = "mix" $1; lo[k] = q; cnt[k]++ }
+		if ($1 == "ram" && $2 ~ /^KV mix/) { lo["mixram"] = q; cnt["mixram"]++ }
 		if ($1 == "spread" && $2 ~ /1 worker/) {
 			k = ($2 ~ /^write/) ? "spw" : "spr"; lo[k] = q; cnt[k]++
 		}
-		if ($1 == "ram" && $2 ~ /^read /) {
-			k = ($2 ~ /buffered/) ? "ramreadb" : "ramreadd"
+		if ($1 == "ram" && $2 ~ /^read / && $2 ~ /O_DIRECT/) {
+			k = "ramreadd"
 			if (!(k in lo) || q < lo[k]) lo[k] = q; cnt[k]++
 		}
-		if ($1 ~ /^paced/ && $2 ~ /^(write|read) /) {
-			k = $1 ($2 ~ / x8 / ? " 8" : " 1")
-			if (!(k in lo) || q < lo[k]) lo[k] = q; cnt[k]++
-			if (!($1 in paced)) { paced[$1] = 1; porder[++np] = $1 }
-		}
-		if ($2 ~ /^create\+unlink/) { k = "meta" $1; lo[k] = q; cnt[k]++ }
+		if ($1 == "disk" && $2 ~ /^create\+unlink/) { lo["metadisk"] = q; cnt["metadisk"]++ }
 		if ($1 == "isolation") {
 			k = ($2 ~ /hung/) ? "isoh" : "isos"
 			if (!(k in lo) || q < lo[k]) lo[k] = q; cnt[k]++
 		}
-		if ($2 ~ /^dbench 4/) { k = "db" $1; lo[k] = $5 + 0; cnt[k]++ }
 	}
 	END {
-		check("disk, 8 streams, O_DIRECT client (worst row)", 0.95, lo["d8"], cnt["d8"])
-		check("disk, 8 streams, buffered client (worst row)", 0.95, lo["b8"], cnt["b8"])
-		check("disk, 1 stream, O_DIRECT client (worst row)", 0.85, lo["d1"], cnt["d1"])
-		check("disk, 1 stream, buffered client (worst row)", 0.85, lo["b1"], cnt["b1"])
-		check("KV mix, disk", 0.95, lo["mixdisk"], cnt["mixdisk"])
+		for (i = 1; i <= npr; i++) {
+			if (pu[i])
+				printf "%s\t>= 0.95\t%s\tunreliable\n", pr[i], pq[i]
+			else
+				check(pr[i], 0.95, pq[i], pq[i] != "-")
+		}
+		check_le("daemon CPU per GiB, ram, O_DIRECT writes (worst row), s/GiB", 0.35, lo["cpuw"], cnt["cpuw"])
+		check_le("daemon CPU per GiB, ram, O_DIRECT reads (worst row), s/GiB", 0.15, lo["cpur"], cnt["cpur"])
+		check("KV mix, ram (CPU-bound)", 0.8, lo["mixram"], cnt["mixram"])
+		check("ram (CPU-bound) reads, O_DIRECT client (worst row)", 0.5, lo["ramreadd"], cnt["ramreadd"])
+		check_le("daemon peak RSS, MiB (largest of the run)", 160, peak, peak != "")
 		check("spread: 1 worker on 2 devices, write (vs both natively)", 0.9, lo["spw"], cnt["spw"])
 		check("spread: 1 worker on 2 devices, read (vs both natively)", 0.9, lo["spr"], cnt["spr"])
-		check("ram (CPU-bound) reads, O_DIRECT client (worst row)", 0.5, lo["ramreadd"], cnt["ramreadd"])
-		check("ram (CPU-bound) reads, buffered client (worst row)", 0.5, lo["ramreadb"], cnt["ramreadb"])
-		for (i = 1; i <= np; i++) {
-			p = porder[i]; m = substr(p, 6)
-			check("paced devices at " m " MiB/s, 8 streams (worst row)", 0.95, lo[p " 8"], cnt[p " 8"])
-			check("paced devices at " m " MiB/s, 1 stream (worst row)", 0.85, lo[p " 1"], cnt[p " 1"])
-			check("KV mix, paced devices at " m " MiB/s", 0.95, lo["mix" p], cnt["mix" p])
-		}
 		check("isolation: device 0 beside device 1 slowed (worst row)", 0.9, lo["isos"], cnt["isos"])
 		check("isolation: device 0 beside device 1 hung (worst row)", 0.9, lo["isoh"], cnt["isoh"])
 		check("create+unlink, disk", 0.3, lo["metadisk"], cnt["metadisk"])
-		check("create+unlink, ram", 0.3, lo["metaram"], cnt["metaram"])
-		# twice mergerfs of this run, else of the issue (110-123 MB/s)
-		if ("disk" in mf)
-			check(sprintf("dbench on the mount, disk, MB/s (2x mergerfs %.1f)", mf["disk"]), 2 * mf["disk"], lo["dbdisk"], cnt["dbdisk"])
-		else
-			check("dbench on the mount, disk, MB/s (2x mergerfs 110-123)", 246, lo["dbdisk"], cnt["dbdisk"])
-		if ("ram" in mf)
-			check(sprintf("dbench on the mount, ram, MB/s (2x mergerfs %.1f)", mf["ram"]), 2 * mf["ram"], lo["dbram"], cnt["dbram"])
-		else
-			check("dbench on the mount, ram, MB/s (2x mergerfs 110-123)", 246, lo["dbram"], cnt["dbram"])
+	}'
+}
+
+# limits: for each paced set-up, where the mount falls below native and
+# what one core of daemon serves: 1 / (daemon CPU per GiB), over the
+# O_DIRECT write rows and over the O_DIRECT read rows (their worst).
+limits() {
+	result_lines | awk -F'\t' '
+	$1 ~ /^paced/ && $2 ~ /^(write|read) / && $2 ~ /O_DIRECT/ {
+		s = $1
+		if (!(s in seen)) { seen[s] = 1; order[++n] = s }
+		if ($6 != "-" && (!(s in wq) || $6 + 0 < wq[s])) {
+			wq[s] = $6 + 0
+			wr[s] = sprintf("%s %s/%s MiB/s", $2, $5, $4)
+			if ($9 ~ /unreliable/) wr[s] = wr[s] " unreliable"
+		}
+		k = ($2 ~ /^write/) ? "w" : "r"
+		if ($8 ~ /s\/GiB/ && $8 + 0 > cpu[s k]) cpu[s k] = $8 + 0
+	}
+	function core(c) {
+		return c > 0 ? sprintf("%.2f s/GiB, one core %.1f GB/s", c,
+			1073741824 / c / 1e9) : "-"
+	}
+	END {
+		for (i = 1; i <= n; i++) {
+			s = order[i]
+			printf "%s: lowest O_DIRECT ratio %.2f (%s); writes %s; reads %s\n",
+				s, wq[s], wr[s], core(cpu[s "w"]), core(cpu[s "r"])
+		}
 	}'
 }
 
 print_targets() {
 	echo
-	echo "targets (ratio mount/native unless MB/s):"
+	echo "targets (ratio mount/native unless a unit is named):"
 	targets | while IFS=$'\t' read -r name want got verdict; do
-		printf '  %-58s %-6s %-8s %s\n' "$name" "$want" "$got" "$verdict"
+		printf '  %-62s %-7s %-8s %s\n' "$name" "$want" "$got" "$verdict"
 	done
+	if want paced "$SETUPS"; then
+		echo
+		echo "paced limits (worst O_DIRECT row mount/native; daemon CPU per GiB, worst row):"
+		limits | sed 's/^/  /'
+	fi
 }
 
 machine() {
@@ -1029,8 +1138,8 @@ machine() {
 		echo 'ext4 on loop devices (direct-io=on, 4 KiB sectors) over /dev/shm files' ||
 		echo 'two tmpfs mounts (O_DIRECT accepted)')"
 	want paced "$SETUPS" &&
-		printf -- '- paced set-ups: ext4 on two loop devices (direct-io=on, 4 KiB sectors) over /dev/shm files written whole, each throttled to %s MiB/s (reads and writes each)\n' \
-			"$(echo $PACED_MIBS | sed 's/ / or /g')"
+		printf -- '- paced set-ups: ext4 on two loop devices (direct-io=on, 4 KiB sectors) over /dev/shm files written whole, each throttled to %s MiB/s (reads and writes each); each phase sized for %s s at the set speed\n' \
+			"$(echo $PACED_MIBS | sed 's/ / or /g')" "$PACED_SECS"
 	want isolation "$SETUPS" &&
 		printf -- '- isolation set-up: device 0 ext4 on a loop device over a /dev/shm file written whole, throttled to %s MiB/s; device 1 ext4 (no journal) on a loop device over a faultfs, idle, throttled to %s MiB/s under 4 O_DIRECT writers, or hung under them; each phase ends after %s s (stalled)\n' \
 			"$ISO_MIBS" "$ISO_SLOW" "$ISO_LIMIT"
@@ -1059,7 +1168,7 @@ doc_block() {
 	echo
 	machine
 	echo
-	echo "Command: \`$(command_line)\` ($REPS repetitions, median; took ${ELAPSED}s)"
+	echo "Command: \`$(command_line)\` ($REPS repetitions, median${SETUP_REPS:+; $SETUP_REPS}; took ${ELAPSED}s)"
 	echo
 	echo "| set-up | workload | unit | native | mount | mount/native | spread | daemon CPU | note |"
 	echo "|---|---|---|---:|---:|---:|---:|---:|---|"
@@ -1085,6 +1194,12 @@ doc_block() {
 	targets | while IFS=$'\t' read -r name want got verdict; do
 		printf '| %s | %s | %s | %s |\n' "$name" "$want" "$got" "$verdict"
 	done
+	if want paced "$SETUPS"; then
+		echo
+		echo "Paced limits (worst O_DIRECT row, mount/native; daemon CPU per GiB of the worst row, and what one core of it serves):"
+		echo
+		limits | sed 's/^/- /'
+	fi
 	if [ "${#WARNINGS[@]}" -gt 0 ]; then
 		echo
 		echo "Warnings:"
