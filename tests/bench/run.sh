@@ -31,7 +31,8 @@
 #   BENCH_PACED_MIBS=LIST  the paced set-up's device speeds, MiB/s, one
 #                          set-up each ["500 1000 2000"]; the targets are
 #                          checked at 500 and 1000, a faster speed shows
-#                          where the two cores become the limit
+#                          where the two cores become the limit (seq with
+#                          8 streams only)
 #   BENCH_PACED_SECS=S     a paced phase's length at the set speed, the
 #                          data sized from it [2.1; quick: 0.5]
 #   BENCH_ISOLATION_MIBS=N the isolation set-up's device 0 speed [1000]
@@ -44,7 +45,7 @@
 #   BENCH_DBENCH=LIST      set-ups dbench runs on ["disk"; quick: none]
 #   BENCH_DBENCH_TIME=S    dbench seconds per run [8]
 #   BENCH_MERGERFS=0|1     dbench also through mergerfs over the same
-#                          directories, the target's reference [1]
+#                          directories, for comparison [0]
 #   BENCH_RAM=tmpfs|loop   what backs the ram set-up [tmpfs]
 #   BENCH_DISK_DIR=DIR     where the disk set-up's directories go [/var/tmp]
 #   BENCH_DOC=0|1          refresh docs/performance.md [1; quick: 0]
@@ -70,7 +71,7 @@ WORKLOADS=${BENCH_WORKLOADS:-seq mix meta dbench rss}
 RAMKIND=${BENCH_RAM:-tmpfs}
 DISK_DIR=${BENCH_DISK_DIR:-/var/tmp}
 DBENCH_TIME=${BENCH_DBENCH_TIME:-8}
-MERGERFS=${BENCH_MERGERFS:-1}
+MERGERFS=${BENCH_MERGERFS:-0}
 ISO_MODES=${BENCH_ISOLATION_MODES:-direct}
 ISO_MIBS=${BENCH_ISOLATION_MIBS:-1000}
 ISO_SLOW=${BENCH_ISOLATION_SLOW:-2}
@@ -94,7 +95,7 @@ if [ "$QUICK" = 1 ]; then
 	ISO_N=16		# files of 8 MiB per stream and phase
 	ISO_LIMIT=${BENCH_ISOLATION_LIMIT:-3}
 	MIX_DISK=1 MIX_RAM=1
-	META_THREADS=4 META_FILES=1000
+	META_THREADS=4 META_FILES=1000 META_FILES_RAM=1000
 	RSS_COUNTS=${BENCH_RSS_COUNTS:-1000 10000}
 	DBENCH_ON=${BENCH_DBENCH:-none}
 	WRITE_DOC=${BENCH_DOC:-0}
@@ -104,7 +105,7 @@ else
 	ISO_N=32
 	ISO_LIMIT=${BENCH_ISOLATION_LIMIT:-6}
 	MIX_DISK=2 MIX_RAM=4
-	META_THREADS=4 META_FILES=5000
+	META_THREADS=4 META_FILES=5000 META_FILES_RAM=2000
 	RSS_COUNTS=${BENCH_RSS_COUNTS:-1000 100000}
 	DBENCH_ON=${BENCH_DBENCH:-disk}
 	WRITE_DOC=${BENCH_DOC:-1}
@@ -311,10 +312,15 @@ setup_mib() {
 wl_seq() {
 	local vol=$1 size streams n rep i mib sizes=${BENCH_SIZES:-8M}
 	local -a order=(native direct buffered)
+	local streamlist=$STREAMS
 	[ "$SETUP" = ram ] && sizes=${BENCH_SIZES:-8M 32M}
+	# a paced speed beyond the targets' shows where the cores give out:
+	# 8 streams over both devices are enough for that
+	[[ $SETUP == paced* ]] && ! want "${SETUP#paced}" "$PACED_TARGET_MIBS" &&
+		streamlist=8
 	for size in $sizes; do
 		mib=${size%M}
-		for streams in $STREAMS; do
+		for streams in $streamlist; do
 			[[ $SETUP == paced* ]] && vol=$(paced_mib "$streams")
 			n=$(((vol + mib * streams - 1) / (mib * streams)))
 			[ "$n" -ge 1 ] || n=1
@@ -368,6 +374,9 @@ wl_mix() {
 # Workload 3: create (open O_CREAT|O_EXCL + close) then unlink of empty
 # files; each create and each unlink counts as one op.
 wl_meta() {
+	local META_FILES=$META_FILES
+	# on ram it is reported, not a target: fewer files keep the run short
+	[ "$SETUP" = ram ] && META_FILES=$META_FILES_RAM
 	local rep side r="$SETUP|create+unlink ${META_THREADS}x$META_FILES"
 	local rc="$SETUP|  create only" ru="$SETUP|  unlink only"
 	local -a dirs
@@ -1139,7 +1148,7 @@ machine() {
 		echo 'two tmpfs mounts (O_DIRECT accepted)')"
 	want paced "$SETUPS" &&
 		printf -- '- paced set-ups: ext4 on two loop devices (direct-io=on, 4 KiB sectors) over /dev/shm files written whole, each throttled to %s MiB/s (reads and writes each); each phase sized for %s s at the set speed\n' \
-			"$(echo $PACED_MIBS | sed 's/ / or /g')" "$PACED_SECS"
+			"${PACED_MIBS// / or }" "$PACED_SECS"
 	want isolation "$SETUPS" &&
 		printf -- '- isolation set-up: device 0 ext4 on a loop device over a /dev/shm file written whole, throttled to %s MiB/s; device 1 ext4 (no journal) on a loop device over a faultfs, idle, throttled to %s MiB/s under 4 O_DIRECT writers, or hung under them; each phase ends after %s s (stalled)\n' \
 			"$ISO_MIBS" "$ISO_SLOW" "$ISO_LIMIT"
