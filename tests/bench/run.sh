@@ -936,9 +936,15 @@ ratio() {
 }
 
 # One line per row: setup, workload, unit, native, mount, ratio, spread,
-# cpu, note. Tab-separated, for both renderings.
+# cpu, note. Tab-separated, for both renderings; once RESULTS is set
+# (after the last measurement), those lines as they were computed then.
+RESULTS=
 result_lines() {
 	local r nat mnt note spread lim
+	if [ -n "$RESULTS" ]; then
+		printf '%s\n' "$RESULTS"
+		return
+	fi
 	for r in "${ROWS[@]}"; do
 		nat=$(median_of "${NAT[$r]:-}")
 		mnt=$(median_of "${MNT[$r]:-}")
@@ -1268,6 +1274,9 @@ main() {
 		done
 	fi
 	ELAPSED=$(($(date +%s) - start))
+	# every rendering below reads them: computed once (dozens of
+	# processes per row, seconds on a loaded machine)
+	RESULTS=$(result_lines)
 	print_table
 	print_targets
 	if [ "${#WARNINGS[@]}" -gt 0 ]; then
