@@ -1,11 +1,12 @@
 /*
- * clock.h - monotonic time in milliseconds, and the deadlines of timed
- * waits on condition variables made with pthread_condattr_setclock(...,
- * CLOCK_MONOTONIC). Header-only.
+ * clock.h - monotonic time in milliseconds, condition variables that time
+ * their waits by CLOCK_MONOTONIC (clock_cond_init()), and the deadlines
+ * of those waits. Header-only.
  */
 #ifndef CORE_CLOCK_H
 #define CORE_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -31,6 +32,20 @@ static inline struct timespec clock_deadline_ms(uint64_t ms)
 		ts.tv_nsec -= 1000000000L;
 	}
 	return ts;
+}
+
+/* Initialise @c to time its waits by CLOCK_MONOTONIC; 0 or -errno. */
+static inline int clock_cond_init(pthread_cond_t *c)
+{
+	pthread_condattr_t attr;
+	int rc = pthread_condattr_init(&attr);
+
+	if (rc)
+		return -rc;
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(c, &attr);
+	pthread_condattr_destroy(&attr);
+	return -rc;
 }
 
 #endif /* CORE_CLOCK_H */

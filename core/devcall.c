@@ -265,14 +265,10 @@ void devcall_run_until(struct devcalls *dc, struct devcall *const *calls,
 {
 	struct timespec until = clock_deadline_ms(health_timeout_ms(dc->h));
 	struct devcall_wait w = { .left = 0 };
-	pthread_condattr_t ca;
 	bool early = false;
 	uint64_t late;
 
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w.cond, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&w.cond);
 	pthread_mutex_lock(&dc->mu);
 	for (unsigned i = 0; i < n; i++) {
 		struct devcall *c = calls[i];

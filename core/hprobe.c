@@ -278,21 +278,14 @@ static void *supervise(void *arg)
 
 static int init_sync(struct hprobe *hp)
 {
-	pthread_condattr_t attr;
-	int rc;
+	int rc = -pthread_mutex_init(&hp->mu, NULL);
 
-	rc = pthread_mutex_init(&hp->mu, NULL);
 	if (rc)
-		return -rc;
-	rc = pthread_condattr_init(&attr);
-	if (!rc) {
-		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-		rc = pthread_cond_init(&hp->cond, &attr);
-		pthread_condattr_destroy(&attr);
-	}
+		return rc;
+	rc = clock_cond_init(&hp->cond);
 	if (rc)
 		pthread_mutex_destroy(&hp->mu);
-	return -rc;
+	return rc;
 }
 
 int hprobe_start(const struct hprobe_params *p, struct hprobe **out)

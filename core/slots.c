@@ -84,14 +84,9 @@ int slots_new(const struct slots_params *p, struct slots **out)
 	for (unsigned d = 0; d < p->count; d++) {
 		struct slots_dev *dv = &s->dev[d];
 
-		pthread_condattr_t ca;
-
 		*dv = (struct slots_dev){ 0 };
 		pthread_mutex_init(&dv->mu, NULL);
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&dv->cond, &ca);
-		pthread_condattr_destroy(&ca);
+		clock_cond_init(&dv->cond);
 	}
 	*out = s;
 	return 0;

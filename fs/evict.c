@@ -190,15 +190,9 @@ void evict_wake_locked(struct kvfs *fs)
 
 int evict_start(struct kvfs *fs)
 {
-	pthread_condattr_t attr;
 	int rc;
 
-	rc = -pthread_condattr_init(&attr);
-	if (rc)
-		return rc;
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	rc = -pthread_cond_init(&fs->evict_cond, &attr);
-	pthread_condattr_destroy(&attr);
+	rc = clock_cond_init(&fs->evict_cond);
 	if (rc)
 		return rc;
 	rc = -pthread_create(&fs->evict_thread, NULL, evict_main, fs);

@@ -281,7 +281,6 @@ static void *reclaim_main(void *arg)
 
 int reclaim_start(struct kvfs *fs)
 {
-	pthread_condattr_t attr;
 	struct reclaim *r;
 	int rc;
 
@@ -297,12 +296,7 @@ int reclaim_start(struct kvfs *fs)
 	rc = -pthread_mutex_init(&r->mu, NULL);
 	if (rc)
 		goto err_free;
-	rc = -pthread_condattr_init(&attr);
-	if (rc)
-		goto err_mutex;
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	rc = -pthread_cond_init(&r->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	rc = clock_cond_init(&r->cond);
 	if (rc)
 		goto err_mutex;
 	fs->reclaim = r;

@@ -149,7 +149,6 @@ static void *statsfile_main(void *arg)
 int statsfile_start(struct kvfs *fs, const char *path, unsigned interval,
 		    struct statsfile **out)
 {
-	pthread_condattr_t ca;
 	struct statsfile *sf;
 	int rc;
 
@@ -165,12 +164,7 @@ int statsfile_start(struct kvfs *fs, const char *path, unsigned interval,
 		rc = -ENOMEM;
 		goto err_free;
 	}
-	rc = -pthread_condattr_init(&ca);
-	if (rc)
-		goto err_free;
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	rc = -pthread_cond_init(&sf->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	rc = clock_cond_init(&sf->cond);
 	if (rc)
 		goto err_free;
 	pthread_mutex_init(&sf->mu, NULL);
