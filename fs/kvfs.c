@@ -81,6 +81,42 @@ static int errs_new(struct kvfs *fs)
 	return rc;
 }
 
+/* The file system's own locks: all made, or none. */
+static int locks_init(struct kvfs *fs)
+{
+	int rc;
+
+	rc = -pthread_rwlock_init(&fs->ns_lock, NULL);
+	if (rc)
+		return rc;
+	rc = -pthread_mutex_init(&fs->lock, NULL);
+	if (rc)
+		goto err_rwlock;
+	rc = -pthread_cond_init(&fs->fcache_closed, NULL);
+	if (rc)
+		goto err_mutex;
+	rc = -pthread_mutex_init(&fs->wmark_mu, NULL);
+	if (rc)
+		goto err_cond;
+	return 0;
+
+err_cond:
+	pthread_cond_destroy(&fs->fcache_closed);
+err_mutex:
+	pthread_mutex_destroy(&fs->lock);
+err_rwlock:
+	pthread_rwlock_destroy(&fs->ns_lock);
+	return rc;
+}
+
+static void locks_destroy(struct kvfs *fs)
+{
+	pthread_mutex_destroy(&fs->wmark_mu);
+	pthread_cond_destroy(&fs->fcache_closed);
+	pthread_mutex_destroy(&fs->lock);
+	pthread_rwlock_destroy(&fs->ns_lock);
+}
+
 int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 {
 	struct kvfs *fs;
@@ -117,21 +153,12 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 			   &fs->tp);
 	if (rc)
 		goto err_devq;
-	rc = -pthread_rwlock_init(&fs->ns_lock, NULL);
+	rc = locks_init(fs);
 	if (rc)
 		goto err_transport;
-	rc = -pthread_mutex_init(&fs->lock, NULL);
-	if (rc)
-		goto err_rwlock;
-	rc = -pthread_cond_init(&fs->fcache_closed, NULL);
-	if (rc)
-		goto err_mutex;
-	rc = -pthread_mutex_init(&fs->wmark_mu, NULL);
-	if (rc)
-		goto err_cond;
 	rc = limit_init(fs);
 	if (rc)
-		goto err_wmark;
+		goto err_locks;
 	rc = inode_table_init(fs);
 	if (rc)
 		goto err_limit;
@@ -147,14 +174,8 @@ err_table:
 	inode_table_release(fs);
 err_limit:
 	limit_release(fs);
-err_wmark:
-	pthread_mutex_destroy(&fs->wmark_mu);
-err_cond:
-	pthread_cond_destroy(&fs->fcache_closed);
-err_mutex:
-	pthread_mutex_destroy(&fs->lock);
-err_rwlock:
-	pthread_rwlock_destroy(&fs->ns_lock);
+err_locks:
+	locks_destroy(fs);
 err_transport:
 	transport_free(fs->tp);
 err_devq:
@@ -174,10 +195,7 @@ void kvfs_free(struct kvfs *fs)
 		return;
 	inode_table_release(fs);
 	limit_release(fs);
-	pthread_mutex_destroy(&fs->wmark_mu);
-	pthread_cond_destroy(&fs->fcache_closed);
-	pthread_mutex_destroy(&fs->lock);
-	pthread_rwlock_destroy(&fs->ns_lock);
+	locks_destroy(fs);
 	transport_free(fs->tp);
 	devq_free(fs);
 	deverr_free(fs->errs);	/* after the files: closing may fail */
