@@ -23,8 +23,11 @@
  * A request with a payload to copy first waits for a slot in its thread,
  * this long at most: a device that keeps up frees one sooner than a 1 MiB
  * copy pays for itself; one that does not has its thread back after it.
+ * A device at full speed behind a bandwidth limit may take 50-100 ms to
+ * free one: at 50, two devices paced at 500 MiB/s parked up to 49 MiB of
+ * copies, and the daemon's peak RSS grew by as much.
  */
-#define DEVQ_PARK_COPY_MS	50
+#define DEVQ_PARK_COPY_MS	100
 
 /* A block kept for reuse, while on fs->park_spare. */
 struct devq_spare {
