@@ -233,6 +233,11 @@ static int probe_start(struct kvfs *fs)
 	return 0;
 }
 
+int kvfs_serve(struct kvfs *fs, unsigned threads)
+{
+	return transport_serve(fs->tp, threads);
+}
+
 int kvfs_start(struct kvfs *fs, struct fuse_session *se, struct kvio *io)
 {
 	int rc;

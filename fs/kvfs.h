@@ -76,6 +76,14 @@ int kvfs_start(struct kvfs *fs, struct fuse_session *se, struct kvio *io);
 void kvfs_stop(struct kvfs *fs);
 
 /*
+ * Serve the session on @threads threads, between kvfs_start() and
+ * kvfs_stop(), until it is unmounted or fuse_session_exit() is called
+ * (from a signal handler of the calling thread). Returns 0 or -errno
+ * (transport_serve() in fs/transport/transport.h).
+ */
+int kvfs_serve(struct kvfs *fs, unsigned threads);
+
+/*
  * What the mount did since kvfs_new(): files made by CREATE, bytes
  * answered to READs and taken by WRITEs, READs and WRITEs answered with
  * an error. Relaxed counters, for the daemon's line at unmount.

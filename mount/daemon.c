@@ -198,24 +198,6 @@ static void readahead_set(const char *mnt, unsigned kb)
 		log_debug("read-ahead of the mount: %u KiB", kb);
 }
 
-/* Serve until unmounted or signalled; returns what the loop returned. */
-static int serve(struct fuse_session *se, const struct kv_config *c)
-{
-	struct fuse_loop_config *lc;
-	int rc;
-
-	if (c->single_thread)
-		return fuse_session_loop(se);
-	lc = fuse_loop_cfg_create();
-	if (!lc)
-		return -ENOMEM;
-	fuse_loop_cfg_set_max_threads(lc, c->threads);
-	fuse_loop_cfg_set_clone_fd(lc, 0);
-	rc = fuse_session_loop_mt(se, lc);
-	fuse_loop_cfg_destroy(lc);
-	return rc;
-}
-
 /* One run: what daemon_run() builds, in the order it builds it. */
 struct daemon {
 	const struct kv_config *c;
@@ -499,13 +481,13 @@ static int daemon_serve(struct daemon *d)
 		log_err("cannot start serving: %s", strerror(-rc));
 		return 1;
 	}
-	rc = serve(d->se, d->c);
+	/* until unmounted or signalled */
+	rc = kvfs_serve(d->fs, d->c->single_thread ? 1 : d->c->threads);
 	statsfile_stop(d->stats);	/* the last numbers, then the thread */
 	kvfs_stop(d->fs);
 	log_tally(d);
 	sig = signals_caught();
-	/* single-threaded, the loop returns the read the signal interrupted */
-	if (rc < 0 && !(sig && rc == -EINTR)) {
+	if (rc < 0) {
 		log_err("serving the mount failed: %s", strerror(-rc));
 		return 1;
 	}

@@ -63,6 +63,18 @@ int transport_new(const struct transport_params *p, struct transport **out);
 int transport_attach(struct transport *t, struct fuse_session *se);
 
 /*
+ * Serve /dev/fuse on @threads threads until the session ends: the kernel
+ * ends the connection (unmount), or fuse_session_exit() is called (a
+ * signal handler of the calling thread; the serving threads block every
+ * signal). It is libfuse 3.14's multi-threaded loop with receive buffers
+ * of the transport's own, laid out so that a WRITE's payload starts on a
+ * page: an aligned O_DIRECT write goes to the device from where the
+ * kernel put it. Returns 0, or -errno of the read of /dev/fuse that
+ * failed, or of starting the threads.
+ */
+int transport_serve(struct transport *t, unsigned threads);
+
+/*
  * End the ring threads (within about half a second); call after the
  * session loop returned.
  */

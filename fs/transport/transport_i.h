@@ -56,6 +56,12 @@ struct fring_ent *transport_req_ent(void);
 int wire_attach(struct transport *t);
 
 /*
+ * wire.c: the request @buf of @n bytes was read from /dev/fuse: note it
+ * as the thread's current one, and an INIT's offered flags.
+ */
+void wire_received(struct transport *t, const char *buf, size_t n);
+
+/*
  * fring.c. Start the serving threads, after the kernel has taken the INIT
  * reply; @payload: the largest request or reply body it negotiated.
  * Without kernel support the threads log why once and end. Returns 0 or

@@ -84,16 +84,22 @@ static void wire_init_out(struct transport *t, struct fuse_init_out *io)
 	}
 }
 
+void wire_received(struct transport *t, const char *buf, size_t n)
+{
+	const struct fuse_in_header *in = (const void *)buf;
+
+	transport_req_begin(buf, n, NULL);
+	if (n >= sizeof(*in) && in->opcode == FUSE_INIT)
+		wire_init_in(t, in, n);
+}
+
+/* libfuse's own loop (floop.c serves instead; libfuse needs the hook). */
 static ssize_t wire_read(int fd, void *buf, size_t len, void *userdata)
 {
-	const struct fuse_in_header *in = buf;
 	ssize_t n = read(fd, buf, len);
 
-	if (n <= 0)
-		return n;
-	transport_req_begin(buf, (size_t)n, NULL);
-	if ((size_t)n >= sizeof(*in) && in->opcode == FUSE_INIT)
-		wire_init_in(wire_of(userdata), in, (size_t)n);
+	if (n > 0)
+		wire_received(wire_of(userdata), buf, (size_t)n);
 	return n;
 }
 

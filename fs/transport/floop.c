@@ -1,0 +1,195 @@
+/*
+ * floop.c - the session's /dev/fuse loop (transport_serve() in
+ * transport.h), in place of libfuse 3.14's fuse_session_loop_mt().
+ *
+ * Why: libfuse reads each request into a malloc()ed buffer, 16 bytes past
+ * a page, so a WRITE's payload (after 80 bytes of headers) starts 96 bytes
+ * into a page, and every aligned O_DIRECT write of the daemon had to copy
+ * it into an aligned buffer first. Here each thread reads into an area of
+ * its own, at FLOOP_ROOM minus a WRITE's headers, so the payload starts
+ * at FLOOP_ROOM, a page boundary; the request is still one contiguous
+ * buffer, handed to fuse_session_process_buf() as libfuse's loop would.
+ *
+ * The loop: a fixed pool of threads, each blocking in read(); the kernel
+ * wakes one per request. A read failing with ENODEV (the connection
+ * ended) exits the session; EINTR and ENOENT (a request interrupted
+ * before it was read) read again; any other error exits the session and
+ * is returned. The calling thread waits for the session to exit, then
+ * cancels the threads still blocked in read() (the only place they may
+ * be cancelled, as in libfuse) and joins every thread, each after its
+ * handler has returned.
+ */
+#include <errno.h>
+#include <linux/fuse.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "transport_i.h"
+
+/* Room before the payload: the headers of any request fit. */
+#define FLOOP_ROOM	4096
+/* A WRITE's headers; its payload follows them. */
+#define FLOOP_WRITE_HDR	(sizeof(struct fuse_in_header) + \
+			 sizeof(struct fuse_write_in))
+/*
+ * The longest request read: libfuse 3.14's receive buffer, whose size
+ * also bounds the max_write it negotiates (256 pages and a header page).
+ */
+#define FLOOP_READ	((256u << 12) + 4096u)
+
+struct floop;
+
+struct floop_worker {
+	struct floop *l;
+	pthread_t tid;
+	char *area;		/* FLOOP_ROOM, then the payload */
+	bool started;
+};
+
+struct floop {
+	struct transport *t;
+	int fd;
+	sem_t finish;		/* posted by each thread as it ends */
+	_Atomic int err;	/* the first read error, -errno */
+	unsigned n;
+	struct floop_worker w[];
+};
+
+/* The session ends; @err, if any, is what transport_serve() returns. */
+static void floop_exit(struct floop *l, int err)
+{
+	int none = 0;
+
+	if (err)
+		atomic_compare_exchange_strong(&l->err, &none, err);
+	fuse_session_exit(l->t->se);
+}
+
+static void *floop_work(void *arg)
+{
+	struct floop_worker *w = arg;
+	struct floop *l = w->l;
+	struct fuse_session *se = l->t->se;
+	char *start = w->area + FLOOP_ROOM - FLOOP_WRITE_HDR;
+	ssize_t n;
+
+	while (!fuse_session_exited(se)) {
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		n = read(l->fd, start, FLOOP_READ);
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		if (fuse_session_exited(se))
+			break;
+		if (n < 0 && (errno == EINTR || errno == ENOENT ||
+			      errno == EAGAIN))
+			continue;
+		if (n < 0 && errno == ENODEV) {
+			floop_exit(l, 0);
+			break;
+		}
+		if (n < 0) {
+			log_err("reading /dev/fuse: %s", strerror(errno));
+			floop_exit(l, -errno);
+			break;
+		}
+		if ((size_t)n < sizeof(struct fuse_in_header)) {
+			log_err("reading /dev/fuse: a request of %zd bytes", n);
+			floop_exit(l, -EIO);
+			break;
+		}
+		wire_received(l->t, start, (size_t)n);
+		fuse_session_process_buf(se, &(struct fuse_buf){
+						     .mem = start,
+						     .size = (size_t)n,
+					     });
+	}
+	sem_post(&l->finish);
+	return NULL;
+}
+
+/* Start the threads, every signal blocked in them. Returns how many. */
+static unsigned floop_start(struct floop *l)
+{
+	sigset_t all, old;
+	unsigned started = 0;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (unsigned i = 0; i < l->n; i++) {
+		struct floop_worker *w = &l->w[i];
+		int rc;
+
+		w->l = l;
+		w->area = aligned_alloc(FLOOP_ROOM, FLOOP_ROOM + FLOOP_READ);
+		if (!w->area) {
+			log_err("cannot allocate a receive buffer");
+			break;
+		}
+		rc = pthread_create(&w->tid, NULL, floop_work, w);
+		if (rc) {
+			log_err("cannot start a serving thread: %s",
+				strerror(rc));
+			break;
+		}
+		w->started = true;
+		started++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return started;
+}
+
+/* Until the session exits: a signal may exit it without a post. */
+static void floop_wait(struct floop *l)
+{
+	struct fuse_session *se = l->t->se;
+
+	while (!fuse_session_exited(se)) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		sem_timedwait(&l->finish, &until);
+	}
+}
+
+int transport_serve(struct transport *t, unsigned threads)
+{
+	struct floop *l;
+	int rc;
+
+	if (!threads)
+		threads = 1;
+	l = calloc(1, sizeof(*l) + threads * sizeof(l->w[0]));
+	if (!l)
+		return -ENOMEM;
+	l->t = t;
+	l->fd = fuse_session_fd(t->se);
+	l->n = threads;
+	atomic_init(&l->err, 0);
+	if (sem_init(&l->finish, 0, 0)) {
+		free(l);
+		return -errno;
+	}
+	if (floop_start(l))
+		floop_wait(l);
+	else
+		floop_exit(l, -EAGAIN);
+	for (unsigned i = 0; i < l->n; i++)
+		if (l->w[i].started)
+			pthread_cancel(l->w[i].tid);
+	for (unsigned i = 0; i < l->n; i++) {
+		if (l->w[i].started)
+			pthread_join(l->w[i].tid, NULL);
+		free(l->w[i].area);
+	}
+	rc = atomic_load(&l->err);
+	sem_destroy(&l->finish);
+	free(l);
+	fuse_session_reset(t->se);
+	return rc;
+}
