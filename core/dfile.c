@@ -291,8 +291,24 @@ static int write_sync(struct dfile *f, struct dio_ctx *ctx, const void *data,
 	return rc;
 }
 
+static ssize_t write_any(struct dfile *f, const void *data, size_t len,
+			 uint64_t off, struct dfile_lend *lend);
+
 ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 		    uint64_t off)
+{
+	return write_any(f, data, len, off, NULL);
+}
+
+ssize_t dfile_write_lent(struct dfile *f, const void *data, size_t len,
+			 uint64_t off, struct dfile_lend *lend)
+{
+	lend->kept = false;
+	return write_any(f, data, len, off, lend);
+}
+
+static ssize_t write_any(struct dfile *f, const void *data, size_t len,
+			 uint64_t off, struct dfile_lend *lend)
 {
 	uint64_t bs = f->align;
 	struct dio_ctx *ctx;
@@ -327,7 +343,7 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 	if (wb) {
 		rc = dfile_wb_take_error(f);
 		if (!rc)
-			rc = dfile_wb_write(f, ctx, data, len, off);
+			rc = dfile_wb_write(f, ctx, data, len, off, lend);
 	} else {
 		rc = write_sync(f, ctx, data, len, off, excl);
 	}

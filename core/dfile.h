@@ -179,6 +179,30 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 		    uint64_t off);
 
 /*
+ * A buffer its owner may lend to write-behind: @give_back(@token) is
+ * called once the bytes are no longer needed, from any thread (the
+ * engine's reaper, or the writer's own), if the write set @kept.
+ */
+struct dfile_lend {
+	void (*give_back)(void *token);
+	void *token;
+	bool kept;		/* set by dfile_write_lent() */
+};
+
+/*
+ * dfile_write(), where the caller can lend @data: a write of at least a
+ * write-behind piece, with @off, @len and @data aligned, that starts no
+ * later than where write-behind has sent everything it staged, goes to
+ * the device from @data instead of being copied into a write-behind
+ * buffer. It is answered as staged writes are (the bytes in memory and
+ * their space claimed), and @lend->kept says whether @data is now the
+ * engine's until give_back. Any other write is dfile_write()'s, and
+ * @data is not kept.
+ */
+ssize_t dfile_write_lent(struct dfile *f, const void *data, size_t len,
+			 uint64_t off, struct dfile_lend *lend);
+
+/*
  * Set the logical and backing size to @size; new bytes read as zeros.
  * Returns 0 or -errno of ftruncate (-EINVAL on a read-only dfile), or
  * -EFBIG for a size past the off_t range.

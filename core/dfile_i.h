@@ -286,10 +286,13 @@ void dfile_wb_destroy(struct dfile *f);
 
 /*
  * Stage or start a write, or make it at once when it is not part of a
- * stream (or no buffer is free); f->lock exclusive. Returns 0 or -errno.
+ * stream (or no buffer is free); f->lock exclusive. With @lend (not
+ * NULL), a write dfile_write_lent() describes goes from @data, and
+ * @lend->kept is set if the device has not finished with it. Returns 0
+ * or -errno.
  */
 int dfile_wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
-		   size_t len, uint64_t off);
+		   size_t len, uint64_t off, struct dfile_lend *lend);
 
 /*
  * Write out the stage, wait for every write in flight and trim what the

@@ -118,7 +118,13 @@ static void wb_complete(void *arg, ssize_t res)
 	pthread_cond_broadcast(&f->wb_done);
 	pthread_mutex_unlock(&f->wb_mu);
 	/* @f may be gone from here on: a waiter in close can free it */
-	buf_put(wb, idx);
+	if (idx != WBIO_LENT) {
+		buf_put(wb, idx);
+		return;
+	}
+	if (io->lend.kept)
+		io->lend.give_back(io->lend.token);
+	free(io);
 }
 
 /* Wait until no write in flight touches [@a0, @a1). */
@@ -328,8 +334,72 @@ static bool start_stage(struct dfile *f, uint64_t off)
 	return true;
 }
 
+/*
+ * Whether a write can go from the caller's lent @data: whole pieces or
+ * more, aligned, and nothing staged left unsent that it would pass.
+ */
+static bool lent_fits(const struct dfile *f, const void *data, size_t len,
+		      uint64_t off)
+{
+	return len >= f->io->wb.piece && is_aligned(off, f->align) &&
+	       is_aligned(len, f->align) && ptr_is_aligned(data, f->align) &&
+	       (!f->stage || f->stage_len == f->stage_sent);
+}
+
+/*
+ * Write-behind of lent bytes: claimed and sent as a piece is, from @data,
+ * with a wbio of its own. With every op of the ring taken it is written
+ * now from @data, and not kept.
+ */
+static int write_lent(struct dfile *f, struct dio_ctx *ctx, const void *data,
+		      size_t len, uint64_t off, struct dfile_lend *lend)
+{
+	struct kvio_wb *wb = &f->io->wb;
+	struct wbio *io;
+	int rc;
+
+	rc = flush_stage(f);	/* all sent: the stage goes back */
+	if (!rc)
+		rc = dfile_claim_reserve(f, off, len);
+	if (rc)
+		return rc;
+	io = malloc(sizeof(*io));
+	if (!io)
+		return write_now(f, ctx, data, len, off);
+	dfile_claim_grow(f, off + len);
+	*io = (struct wbio){
+		.f = f, .idx = WBIO_LENT, .off = off, .end = off + len,
+		.lend = *lend,
+	};
+	io->lend.kept = true;	/* the ring's completion gives it back */
+	atomic_fetch_add(&f->wb_pending, 1);
+	pthread_mutex_lock(&f->wb_mu);
+	io->next = f->inflight;
+	f->inflight = io;
+	pthread_mutex_unlock(&f->wb_mu);
+	if (off <= f->cached_lo && f->cached_hi <= off + len) {
+		f->cached_lo = UINT64_MAX;
+		f->cached_hi = 0;
+	}
+	dfile_raise(&f->size, off + len);
+	rc = aring_try_submit(wb->ring, f->fd, true, (void *)data, len, off,
+			      wb_complete, io);
+	if (!rc) {
+		lend->kept = true;
+		return 0;
+	}
+	io->lend.kept = false;	/* never started: the caller keeps it */
+	if (rc == -EAGAIN) {
+		rc = dfio_write_direct(f, ctx, data, len, off);
+		wb_complete(io, rc ? rc : (ssize_t)len);
+		return 0;
+	}
+	wb_complete(io, rc);
+	return rc;
+}
+
 int dfile_wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
-		   size_t len, uint64_t off)
+		   size_t len, uint64_t off, struct dfile_lend *lend)
 {
 	size_t cap = bufpool_size(f->io->wb.pool), piece = f->io->wb.piece;
 	uint64_t a0 = align_down(off, f->align);
@@ -338,6 +408,8 @@ int dfile_wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 	int rc;
 
 	wait_overlap(f, a0, a1);
+	if (lend && lent_fits(f, data, len, off))
+		return write_lent(f, ctx, data, len, off, lend);
 	if (!f->stage || off != f->stage_off + f->stage_len) {
 		rc = flush_stage(f);
 		if (rc)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dfile.h"
 #include "kvio.h"
 
 struct aring;
@@ -27,9 +28,13 @@ struct rastream;
 struct wbio {
 	struct wbio *next;	/* in the file's in-flight list */
 	struct dfile *f;
-	size_t idx;		/* of the pool buffer */
+	size_t idx;		/* of the pool buffer; WBIO_LENT: none */
 	uint64_t off, end;	/* aligned device range */
+	struct dfile_lend lend;	/* WBIO_LENT: whose bytes it writes */
 };
+
+/* A wbio writing a lent buffer (dfile_write_lent()): malloc()ed. */
+#define WBIO_LENT	SIZE_MAX
 
 struct kvio_wb {
 	struct aring *ring;	/* NULL: write-behind is off */

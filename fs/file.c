@@ -183,6 +183,24 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		});
 }
 
+/*
+ * The write itself: from where the kernel put the payload when the
+ * transport can lend it and write-behind takes it (no copy), else as
+ * dfile_write() makes it.
+ */
+static ssize_t write_payload(struct dfile *df, struct devq_req *r)
+{
+	struct dfile_lend lend = { .give_back = transport_give_back };
+	ssize_t n;
+
+	lend.token = transport_lend(r->buf);
+	if (!lend.token)
+		return dfile_write(df, r->buf, r->size, (uint64_t)r->off);
+	n = dfile_write_lent(df, r->buf, r->size, (uint64_t)r->off, &lend);
+	transport_lend_done(lend.token, lend.kept);
+	return n;
+}
+
 static void write_run(struct kvfs *fs, struct devq_req *r)
 {
 	fuse_req_t req = r->req;
@@ -220,7 +238,7 @@ static void write_run(struct kvfs *fs, struct devq_req *r)
 	if (!n && r->kill_suidgid)
 		n = attr_kill_setid_open(req, r->ino, dfile_fd(df));
 	if (!n)
-		n = dfile_write(df, r->buf, r->size, (uint64_t)r->off);
+		n = write_payload(df, r);
 	if (marked)
 		wmark_write_end(in, n < 0 ? (int)n : 0);
 	fcache_put(fs, in);

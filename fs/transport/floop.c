@@ -24,6 +24,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,6 +50,7 @@ struct floop_worker {
 	struct floop *l;
 	pthread_t tid;
 	char *area;		/* FLOOP_ROOM, then the payload */
+	char *next;		/* area lent: the one to read into next */
 	bool started;
 };
 
@@ -60,6 +62,120 @@ struct floop {
 	unsigned n;
 	struct floop_worker w[];
 };
+
+/* Spare areas kept for lending beyond the lent ones; more are freed. */
+#define FLOOP_SPARES	4
+
+/*
+ * An area's first bytes, which no read reaches (a request starts at
+ * FLOOP_ROOM - FLOOP_WRITE_HDR): its transport, and its next spare.
+ */
+struct floop_hdr {
+	struct transport *t;
+	struct floop_hdr *next;
+	/* lent: the engine's reference and the handler's, until done */
+	_Atomic unsigned refs;
+};
+
+/* The serving thread the calling thread is, if it is one. */
+static __thread struct floop_worker *floop_self;
+
+static char *floop_area(struct transport *t)
+{
+	char *a = aligned_alloc(FLOOP_ROOM, FLOOP_ROOM + FLOOP_READ);
+
+	if (a)
+		((struct floop_hdr *)(void *)a)->t = t;
+	return a;
+}
+
+void *transport_lend(const void *p)
+{
+	struct floop_worker *w = floop_self;
+	struct floop_hdr *spare;
+	struct transport *t;
+
+	if (!w || w->next || p != w->area + FLOOP_ROOM)
+		return NULL;
+	t = w->l->t;
+	pthread_mutex_lock(&t->lend_mu);
+	if (t->nlent >= TRANSPORT_LEND_MAX) {
+		pthread_mutex_unlock(&t->lend_mu);
+		return NULL;
+	}
+	t->nlent++;	/* the area, if kept; else the spare, until done */
+	spare = t->spare;
+	if (spare) {
+		t->spare = spare->next;
+		t->nspare--;
+	}
+	pthread_mutex_unlock(&t->lend_mu);
+	if (!spare)
+		spare = (struct floop_hdr *)(void *)floop_area(t);
+	if (!spare) {
+		pthread_mutex_lock(&t->lend_mu);
+		t->nlent--;
+		pthread_mutex_unlock(&t->lend_mu);
+		return NULL;
+	}
+	w->next = (char *)spare;
+	atomic_store(&((struct floop_hdr *)(void *)w->area)->refs, 2);
+	return w->area;
+}
+
+/* One lent area or reserved spare less: keep it spare, or free it. */
+static void floop_release(struct floop_hdr *h)
+{
+	struct transport *t = h->t;
+	bool keep;
+
+	pthread_mutex_lock(&t->lend_mu);
+	t->nlent--;
+	keep = t->nspare < FLOOP_SPARES;
+	if (keep) {
+		h->next = t->spare;
+		t->spare = h;
+		t->nspare++;
+	}
+	pthread_mutex_unlock(&t->lend_mu);
+	if (!keep)
+		free(h);
+}
+
+void transport_lend_done(void *token, bool kept)
+{
+	struct floop_worker *w = floop_self;
+	struct floop_hdr *h = token;
+
+	if (!kept) {
+		/* the area stays the thread's; the spare goes back */
+		floop_release((struct floop_hdr *)(void *)w->next);
+		w->next = NULL;
+		return;
+	}
+	/* floop_work() reads into w->next from now on */
+	if (atomic_fetch_sub(&h->refs, 1) == 1)
+		floop_release(h);
+}
+
+void transport_give_back(void *token)
+{
+	struct floop_hdr *h = token;
+
+	if (atomic_fetch_sub(&h->refs, 1) == 1)
+		floop_release(h);
+}
+
+void floop_spares_free(struct transport *t)
+{
+	struct floop_hdr *h;
+
+	while ((h = t->spare)) {
+		t->spare = h->next;
+		free(h);
+	}
+	t->nspare = 0;
+}
 
 /* The session ends; @err, if any, is what transport_serve() returns. */
 static void floop_exit(struct floop *l, int err)
@@ -76,10 +192,12 @@ static void *floop_work(void *arg)
 	struct floop_worker *w = arg;
 	struct floop *l = w->l;
 	struct fuse_session *se = l->t->se;
-	char *start = w->area + FLOOP_ROOM - FLOOP_WRITE_HDR;
 	ssize_t n;
 
+	floop_self = w;
 	while (!fuse_session_exited(se)) {
+		char *start = w->area + FLOOP_ROOM - FLOOP_WRITE_HDR;
+
 		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		n = read(l->fd, start, FLOOP_READ);
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
@@ -93,8 +211,10 @@ static void *floop_work(void *arg)
 			break;
 		}
 		if (n < 0) {
-			log_err("reading /dev/fuse: %s", strerror(errno));
-			floop_exit(l, -errno);
+			int err = errno;
+
+			log_err("reading /dev/fuse: %s", strerror(err));
+			floop_exit(l, -err);
 			break;
 		}
 		if ((size_t)n < sizeof(struct fuse_in_header)) {
@@ -107,6 +227,10 @@ static void *floop_work(void *arg)
 						     .mem = start,
 						     .size = (size_t)n,
 					     });
+		if (w->next) {	/* its payload was kept: read elsewhere */
+			w->area = w->next;
+			w->next = NULL;
+		}
 	}
 	sem_post(&l->finish);
 	return NULL;
@@ -125,7 +249,7 @@ static unsigned floop_start(struct floop *l)
 		int rc;
 
 		w->l = l;
-		w->area = aligned_alloc(FLOOP_ROOM, FLOOP_ROOM + FLOOP_READ);
+		w->area = floop_area(l->t);
 		if (!w->area) {
 			log_err("cannot allocate a receive buffer");
 			break;

@@ -60,6 +60,10 @@ int transport_new(const struct transport_params *p, struct transport **out)
 	if (!t)
 		return -ENOMEM;
 	t->p = *p;
+	if (pthread_mutex_init(&t->lend_mu, NULL)) {
+		free(t);
+		return -ENOMEM;
+	}
 	*out = t;
 	return 0;
 }
@@ -77,6 +81,10 @@ void transport_stop(struct transport *t)
 
 void transport_free(struct transport *t)
 {
+	if (!t)
+		return;
+	floop_spares_free(t);
+	pthread_mutex_destroy(&t->lend_mu);
 	free(t);
 }
 

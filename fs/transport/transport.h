@@ -75,6 +75,24 @@ int transport_attach(struct transport *t, struct fuse_session *se);
 int transport_serve(struct transport *t, unsigned threads);
 
 /*
+ * Lending a WRITE's payload, so that write-behind sends it to the device
+ * from where the kernel put it instead of copying it. transport_lend(@p),
+ * @p the payload as the handler got it: if it is the calling thread's
+ * request's, read by transport_serve() (page aligned), and fewer than
+ * TRANSPORT_LEND_MAX are lent, a token for it, else NULL (copy instead).
+ * transport_lend_done(token, kept) after the write, from the same thread
+ * and before the handler returns: if @kept, the thread reads its next
+ * request into another buffer, and the payload stays valid until both
+ * that call and transport_give_back(token) (any thread, once) were made,
+ * in either order.
+ */
+#define TRANSPORT_LEND_MAX	16
+
+void *transport_lend(const void *p);
+void transport_lend_done(void *token, bool kept);
+void transport_give_back(void *token);
+
+/*
  * End the ring threads (within about half a second); call after the
  * session loop returned.
  */

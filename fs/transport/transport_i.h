@@ -19,6 +19,7 @@
 #ifndef FS_TRANSPORT_TRANSPORT_I_H
 #define FS_TRANSPORT_TRANSPORT_I_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,6 +40,10 @@ struct transport {
 	uint64_t init_offered;	/* kernel flags, flags2 in bits 32-63 */
 	unsigned granted;	/* TRANSPORT_INIT_* */
 	struct fring *ring;	/* fring.c: io_uring serving threads */
+	/* floop.c: receive areas lent (payloads kept), and spare ones */
+	pthread_mutex_t lend_mu;
+	unsigned nlent, nspare;
+	void *spare;		/* a list through each area's first word */
 	_Atomic unsigned long long ring_served;	/* requests they took */
 };
 
@@ -51,6 +56,9 @@ struct transport {
 void transport_req_begin(const char *buf, size_t len, struct fring_ent *e);
 void transport_req_end(void);
 struct fring_ent *transport_req_ent(void);
+
+/* floop.c: free the spare receive areas (transport_free()). */
+void floop_spares_free(struct transport *t);
 
 /* wire.c: hook the session's reads and writes. Returns 0 or -errno. */
 int wire_attach(struct transport *t);
