@@ -164,12 +164,15 @@ static void devq_job(struct slots_job *job, int err)
 
 	struct kvfs *fs = kv_fs(r->req);
 	size_t bytes = job->bytes;
+	void *lent = r->lent;
 
 	if (err)
 		devq_fail(fs, r, err);
 	else
 		devq_run(fs, r);
-	park_put(fs, r, bytes);
+	park_put(fs, r, lent ? 0 : bytes);
+	if (lent)
+		transport_give_back(lent);
 }
 
 /*
@@ -180,6 +183,7 @@ static int devq_park(struct kvfs *fs, struct devq_req *r)
 {
 	size_t bytes = r->buf ? r->size : 0, cap;
 	struct devq_req *c;
+	void *lent;
 	int slot;
 
 	/* a ring entry's reply goes out through the thread that took it */
@@ -191,21 +195,32 @@ static int devq_park(struct kvfs *fs, struct devq_req *r)
 		if (slot != -ETIMEDOUT)
 			return slot;
 	}
-	c = park_get(fs, bytes);
-	if (!c)
+	/* the payload where the kernel put it, if it may stay there */
+	lent = bytes ? transport_lend(r->buf) : NULL;
+	c = park_get(fs, lent ? 0 : bytes);
+	if (!c) {
+		if (lent)
+			transport_lend_done(lent, false);
 		return slots_wait(fs->slots, r->dev, r->op);
+	}
 	*c = *r;
 	c->job = (struct slots_job){ .run = devq_job, .op = r->op,
 				     .bytes = bytes };
 	c->parked = true;
-	if (bytes) {
+	c->lent = lent;
+	if (bytes && !lent) {
 		memcpy(c + 1, r->buf, bytes);
 		c->buf = (const char *)(c + 1);
 	}
 	slot = slots_park(fs->slots, r->dev, &c->job);
-	if (slot == -EINPROGRESS)
+	if (slot == -EINPROGRESS) {
+		if (lent)
+			transport_lend_done(lent, true);
 		return slot;
-	park_put(fs, c, bytes);
+	}
+	park_put(fs, c, lent ? 0 : bytes);
+	if (lent)
+		transport_lend_done(lent, false);
 	if (slot == -ENOBUFS)
 		slot = slots_wait(fs->slots, r->dev, r->op);
 	return slot;

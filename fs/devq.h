@@ -56,7 +56,9 @@ struct devq_req {
 	size_t size;
 	off_t off, len;
 	int mode;		/* fallocate's mode, fsync's datasync, whence */
-	const char *buf;	/* WRITE's payload (copied if parked) */
+	const char *buf;	/* WRITE's payload (copied if parked,
+				 * unless the transport lent it) */
+	void *lent;		/* parked: transport_lend()'s token */
 	bool kill_suidgid;	/* WRITE: transport_kill_suidgid() on arrival */
 	struct stat attr;	/* SETATTR */
 	int valid;

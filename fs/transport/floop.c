@@ -63,8 +63,11 @@ struct floop {
 	struct floop_worker w[];
 };
 
-/* Spare areas kept for lending beyond the lent ones; more are freed. */
-#define FLOOP_SPARES	4
+/*
+ * Spare areas kept once given back, so that lending does not fault in
+ * and zero fresh pages for each request: as many as may be lent.
+ */
+#define FLOOP_SPARES	TRANSPORT_LEND_MAX
 
 /*
  * An area's first bytes, which no read reaches (a request starts at
