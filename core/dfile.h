@@ -179,11 +179,15 @@ ssize_t dfile_write(struct dfile *f, const void *data, size_t len,
 		    uint64_t off);
 
 /*
- * A buffer its owner may lend to write-behind: @give_back(@token) is
- * called once the bytes are no longer needed, from any thread (the
- * engine's reaper, or the writer's own), if the write set @kept.
+ * A buffer its owner may lend to write-behind. @take(@token) is asked
+ * once the write would keep it, and may refuse (the write then copies);
+ * if the write kept it (@kept), @give_back(@token) is called once the
+ * device is done with the bytes, from any thread (the engine's reaper,
+ * or the writer's own), before any dfile_settle() or dfile_close() that
+ * waits for the write returns.
  */
 struct dfile_lend {
+	bool (*take)(void *token);
 	void (*give_back)(void *token);
 	void *token;
 	bool kept;		/* set by dfile_write_lent() */
@@ -197,7 +201,7 @@ struct dfile_lend {
  * buffer. It is answered as staged writes are (the bytes in memory and
  * their space claimed), and @lend->kept says whether @data is now the
  * engine's until give_back. Any other write is dfile_write()'s, and
- * @data is not kept.
+ * @data is not kept. Returns @len or -errno, as dfile_write() does.
  */
 ssize_t dfile_write_lent(struct dfile *f, const void *data, size_t len,
 			 uint64_t off, struct dfile_lend *lend);

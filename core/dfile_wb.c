@@ -1,7 +1,8 @@
 /*
  * dfile_wb.c - write-behind, a policy of the dfile module (dfile_i.h): a
- * WRITE is copied into a pool buffer and answered while the engine's
- * async ring writes it. dfile.c calls its writes and drains with the
+ * WRITE is copied into a pool buffer, or sent from its own lent buffer
+ * when it is whole aligned pieces (dfile_write_lent()), and answered
+ * while the engine's async ring writes it. dfile.c calls its writes and drains with the
  * file's lock exclusive; this file calls only dfile_claim.c and dfio.c
  * below it, never dfile.c.
  *
@@ -102,6 +103,9 @@ static void wb_complete(void *arg, ssize_t res)
 	struct kvio_wb *wb = &f->io->wb;
 	size_t idx = io->idx;
 
+	/* lent bytes go back first: whoever waits for the write may free */
+	if (idx == WBIO_LENT && io->give_back)
+		io->give_back(io->token);
 	pthread_mutex_lock(&f->wb_mu);
 	for (pp = &f->inflight; *pp != io; pp = &(*pp)->next)
 		;
@@ -118,13 +122,10 @@ static void wb_complete(void *arg, ssize_t res)
 	pthread_cond_broadcast(&f->wb_done);
 	pthread_mutex_unlock(&f->wb_mu);
 	/* @f may be gone from here on: a waiter in close can free it */
-	if (idx != WBIO_LENT) {
+	if (idx == WBIO_LENT)
+		free(io);
+	else
 		buf_put(wb, idx);
-		return;
-	}
-	if (io->lend.kept)
-		io->lend.give_back(io->lend.token);
-	free(io);
 }
 
 /* Wait until no write in flight touches [@a0, @a1). */
@@ -348,8 +349,9 @@ static bool lent_fits(const struct dfile *f, const void *data, size_t len,
 
 /*
  * Write-behind of lent bytes: claimed and sent as a piece is, from @data,
- * with a wbio of its own. With every op of the ring taken it is written
- * now from @data, and not kept.
+ * with a wbio of its own. A write the ring cannot take (every op taken,
+ * or an error) is made now from @data, or fails now, and is not kept:
+ * the WRITE is not answered yet, so its error is its own.
  */
 static int write_lent(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		      size_t len, uint64_t off, struct dfile_lend *lend)
@@ -369,9 +371,8 @@ static int write_lent(struct dfile *f, struct dio_ctx *ctx, const void *data,
 	dfile_claim_grow(f, off + len);
 	*io = (struct wbio){
 		.f = f, .idx = WBIO_LENT, .off = off, .end = off + len,
-		.lend = *lend,
+		.give_back = lend->give_back, .token = lend->token,
 	};
-	io->lend.kept = true;	/* the ring's completion gives it back */
 	atomic_fetch_add(&f->wb_pending, 1);
 	pthread_mutex_lock(&f->wb_mu);
 	io->next = f->inflight;
@@ -381,20 +382,19 @@ static int write_lent(struct dfile *f, struct dio_ctx *ctx, const void *data,
 		f->cached_lo = UINT64_MAX;
 		f->cached_hi = 0;
 	}
-	dfile_raise(&f->size, off + len);
 	rc = aring_try_submit(wb->ring, f->fd, true, (void *)data, len, off,
 			      wb_complete, io);
 	if (!rc) {
+		dfile_raise(&f->size, off + len);
 		lend->kept = true;
 		return 0;
 	}
-	io->lend.kept = false;	/* never started: the caller keeps it */
-	if (rc == -EAGAIN) {
-		rc = dfio_write_direct(f, ctx, data, len, off);
-		wb_complete(io, rc ? rc : (ssize_t)len);
-		return 0;
-	}
-	wb_complete(io, rc);
+	/* never started: out of flight as if done, nothing to give back */
+	io->give_back = NULL;
+	wb_complete(io, (ssize_t)len);
+	if (rc == -EAGAIN)
+		return write_now(f, ctx, data, len, off);
+	dfio_repair(f, off + len);	/* the claim may have raised the size */
 	return rc;
 }
 
@@ -408,7 +408,7 @@ int dfile_wb_write(struct dfile *f, struct dio_ctx *ctx, const void *data,
 	int rc;
 
 	wait_overlap(f, a0, a1);
-	if (lend && lent_fits(f, data, len, off))
+	if (lend && lent_fits(f, data, len, off) && lend->take(lend->token))
 		return write_lent(f, ctx, data, len, off, lend);
 	if (!f->stage || off != f->stage_off + f->stage_len) {
 		rc = flush_stage(f);

@@ -199,6 +199,8 @@ void dfio_repair(struct dfile *f, uint64_t end)
 	}
 	if (f->alloc_hi > size)
 		f->alloc_hi = size;
+	if (f->grown > size)	/* raised ahead of pieces: no longer */
+		f->grown = size;
 	/* a stream's claim past the end went with it: claim again */
 	if (f->claimed > size)
 		f->claimed = size > f->claim_lo ? size : f->claim_lo;

@@ -13,7 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dfile.h"
 #include "kvio.h"
 
 struct aring;
@@ -30,7 +29,9 @@ struct wbio {
 	struct dfile *f;
 	size_t idx;		/* of the pool buffer; WBIO_LENT: none */
 	uint64_t off, end;	/* aligned device range */
-	struct dfile_lend lend;	/* WBIO_LENT: whose bytes it writes */
+	/* WBIO_LENT: the lender's, called when the device is done */
+	void (*give_back)(void *token);
+	void *token;
 };
 
 /* A wbio writing a lent buffer (dfile_write_lent()): malloc()ed. */

@@ -2,9 +2,11 @@
  * devq.c - data requests through their device's slots (devq.h), and the
  * watchdog that fails a device whose requests no longer come back.
  *
- * A request that finds no free slot is copied (its WRITE payload too: the
- * libfuse receive buffer it points into is the worker's, reused as soon as
- * the handler returns) and parked; the worker returns to /dev/fuse. The
+ * A request that finds no free slot is copied and parked; the worker
+ * returns to /dev/fuse. Its WRITE payload keeps the receive area it was
+ * read into when the transport lends it (the worker reads its next
+ * request elsewhere), and is copied too otherwise, the receive buffer
+ * being the worker's, reused as soon as the handler returns. The
  * copy is run, and freed, by whichever thread gives back a slot of that
  * device next (core/slots.h), or answered EIO when the device fails.
  */
@@ -41,6 +43,8 @@ static struct devq_req *park_get(struct kvfs *fs, size_t bytes)
 {
 	struct devq_spare *sp = NULL;
 
+	if (!bytes)	/* no payload, or a lent one */
+		return malloc(sizeof(struct devq_req));
 	if (bytes > DEVQ_SPARE_PAYLOAD)
 		return malloc(sizeof(struct devq_req) + bytes);
 	pthread_mutex_lock(&fs->park_mu);
@@ -59,7 +63,7 @@ static void park_put(struct kvfs *fs, struct devq_req *c, size_t bytes)
 {
 	struct devq_spare *sp = (struct devq_spare *)c;
 
-	if (bytes <= DEVQ_SPARE_PAYLOAD) {
+	if (bytes && bytes <= DEVQ_SPARE_PAYLOAD) {
 		pthread_mutex_lock(&fs->park_mu);
 		if (fs->park_spares < DEVQ_SPARES) {
 			sp->next = fs->park_spare;
@@ -197,6 +201,10 @@ static int devq_park(struct kvfs *fs, struct devq_req *r)
 	}
 	/* the payload where the kernel put it, if it may stay there */
 	lent = bytes ? transport_lend(r->buf) : NULL;
+	if (lent && !transport_lend_take(lent)) {
+		transport_lend_done(lent, false);
+		lent = NULL;
+	}
 	c = park_get(fs, lent ? 0 : bytes);
 	if (!c) {
 		if (lent)

@@ -190,7 +190,9 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
  */
 static ssize_t write_payload(struct dfile *df, struct devq_req *r)
 {
-	struct dfile_lend lend = { .give_back = transport_give_back };
+	struct dfile_lend lend = {
+		.take = transport_lend_take, .give_back = transport_give_back,
+	};
 	ssize_t n;
 
 	lend.token = transport_lend(r->buf);

@@ -13,11 +13,16 @@
  * The loop: a fixed pool of threads, each blocking in read(); the kernel
  * wakes one per request. A read failing with ENODEV (the connection
  * ended) exits the session; EINTR and ENOENT (a request interrupted
- * before it was read) read again; any other error exits the session and
- * is returned. The calling thread waits for the session to exit, then
- * cancels the threads still blocked in read() (the only place they may
- * be cancelled, as in libfuse) and joins every thread, each after its
- * handler has returned.
+ * before it was read) read again; any other error, or a request shorter
+ * than its header (EIO), exits the session and is returned. The calling
+ * thread waits for the session to exit, then cancels the threads still
+ * blocked in read() (the only place they may be cancelled, as in
+ * libfuse) and joins every thread, each after its handler has returned.
+ *
+ * Lending (transport.h): an area whose payload was kept is the
+ * borrower's and the handler's until both let go; the thread reads its
+ * next request into the spare it took. Spares are kept for the next
+ * lend, up to FLOOP_SPARES, and freed with the transport.
  */
 #include <errno.h>
 #include <linux/fuse.h>
@@ -30,7 +35,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
 #include "transport_i.h"
 
 /* Room before the payload: the headers of any request fit. */
@@ -39,8 +43,9 @@
 #define FLOOP_WRITE_HDR	(sizeof(struct fuse_in_header) + \
 			 sizeof(struct fuse_write_in))
 /*
- * The longest request read: libfuse 3.14's receive buffer, whose size
- * also bounds the max_write it negotiates (256 pages and a header page).
+ * The longest request read, as libfuse 3.14's receive buffer: a header
+ * page and 256 pages, the most libfuse negotiates as max_write (it
+ * lowers a larger one to its own buffer's size).
  */
 #define FLOOP_READ	((256u << 12) + 4096u)
 
@@ -95,16 +100,24 @@ static char *floop_area(struct transport *t)
 void *transport_lend(const void *p)
 {
 	struct floop_worker *w = floop_self;
-	struct floop_hdr *spare;
-	struct transport *t;
 
 	if (!w || w->next || p != w->area + FLOOP_ROOM)
 		return NULL;
-	t = w->l->t;
+	return w->area;
+}
+
+bool transport_lend_take(void *token)
+{
+	struct floop_worker *w = floop_self;
+	struct transport *t = w->l->t;
+	struct floop_hdr *spare;
+
+	if (w->next || token != w->area)
+		return false;
 	pthread_mutex_lock(&t->lend_mu);
 	if (t->nlent >= TRANSPORT_LEND_MAX) {
 		pthread_mutex_unlock(&t->lend_mu);
-		return NULL;
+		return false;
 	}
 	t->nlent++;	/* the area, if kept; else the spare, until done */
 	spare = t->spare;
@@ -119,11 +132,11 @@ void *transport_lend(const void *p)
 		pthread_mutex_lock(&t->lend_mu);
 		t->nlent--;
 		pthread_mutex_unlock(&t->lend_mu);
-		return NULL;
+		return false;
 	}
 	w->next = (char *)spare;
-	atomic_store(&((struct floop_hdr *)(void *)w->area)->refs, 2);
-	return w->area;
+	atomic_store(&((struct floop_hdr *)token)->refs, 2);
+	return true;
 }
 
 /* One lent area or reserved spare less: keep it spare, or free it. */
@@ -151,8 +164,9 @@ void transport_lend_done(void *token, bool kept)
 	struct floop_hdr *h = token;
 
 	if (!kept) {
-		/* the area stays the thread's; the spare goes back */
-		floop_release((struct floop_hdr *)(void *)w->next);
+		/* the area stays the thread's; a spare taken goes back */
+		if (w->next)
+			floop_release((struct floop_hdr *)(void *)w->next);
 		w->next = NULL;
 		return;
 	}
@@ -200,29 +214,19 @@ static void *floop_work(void *arg)
 	floop_self = w;
 	while (!fuse_session_exited(se)) {
 		char *start = w->area + FLOOP_ROOM - FLOOP_WRITE_HDR;
+		int err;
 
 		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 		n = read(l->fd, start, FLOOP_READ);
+		err = n < 0 ? errno : 0;
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 		if (fuse_session_exited(se))
 			break;
-		if (n < 0 && (errno == EINTR || errno == ENOENT ||
-			      errno == EAGAIN))
+		if (err == EINTR || err == ENOENT || err == EAGAIN)
 			continue;
-		if (n < 0 && errno == ENODEV) {
-			floop_exit(l, 0);
-			break;
-		}
-		if (n < 0) {
-			int err = errno;
-
-			log_err("reading /dev/fuse: %s", strerror(err));
-			floop_exit(l, -err);
-			break;
-		}
-		if ((size_t)n < sizeof(struct fuse_in_header)) {
-			log_err("reading /dev/fuse: a request of %zd bytes", n);
-			floop_exit(l, -EIO);
+		if (err || (size_t)n < sizeof(struct fuse_in_header)) {
+			/* ENODEV: the connection ended, not an error */
+			floop_exit(l, err == ENODEV ? 0 : err ? -err : -EIO);
 			break;
 		}
 		wire_received(l->t, start, (size_t)n);
@@ -239,35 +243,32 @@ static void *floop_work(void *arg)
 	return NULL;
 }
 
-/* Start the threads, every signal blocked in them. Returns how many. */
-static unsigned floop_start(struct floop *l)
+/*
+ * Start every thread, every signal blocked in them. Returns 0, or -errno
+ * of the first that could not be made (those started serve until the
+ * session exits, which the caller then makes it do).
+ */
+static int floop_start(struct floop *l)
 {
 	sigset_t all, old;
-	unsigned started = 0;
+	int rc = 0;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	for (unsigned i = 0; i < l->n; i++) {
+	for (unsigned i = 0; i < l->n && !rc; i++) {
 		struct floop_worker *w = &l->w[i];
-		int rc;
 
 		w->l = l;
 		w->area = floop_area(l->t);
 		if (!w->area) {
-			log_err("cannot allocate a receive buffer");
+			rc = -ENOMEM;
 			break;
 		}
-		rc = pthread_create(&w->tid, NULL, floop_work, w);
-		if (rc) {
-			log_err("cannot start a serving thread: %s",
-				strerror(rc));
-			break;
-		}
-		w->started = true;
-		started++;
+		rc = -pthread_create(&w->tid, NULL, floop_work, w);
+		w->started = !rc;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return started;
+	return rc;
 }
 
 /* Until the session exits: a signal may exit it without a post. */
@@ -278,9 +279,9 @@ static void floop_wait(struct floop *l)
 	while (!fuse_session_exited(se)) {
 		struct timespec until;
 
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec += 1;
-		sem_timedwait(&l->finish, &until);
+		sem_clockwait(&l->finish, CLOCK_MONOTONIC, &until);
 	}
 }
 
@@ -299,13 +300,15 @@ int transport_serve(struct transport *t, unsigned threads)
 	l->n = threads;
 	atomic_init(&l->err, 0);
 	if (sem_init(&l->finish, 0, 0)) {
+		rc = -errno;
 		free(l);
-		return -errno;
+		return rc;
 	}
-	if (floop_start(l))
-		floop_wait(l);
+	rc = floop_start(l);
+	if (rc)
+		floop_exit(l, rc);
 	else
-		floop_exit(l, -EAGAIN);
+		floop_wait(l);
 	for (unsigned i = 0; i < l->n; i++)
 		if (l->w[i].started)
 			pthread_cancel(l->w[i].tid);

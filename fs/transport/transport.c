@@ -1,6 +1,7 @@
 /*
  * transport.c - the transport object, and the request the calling thread
- * handles: the one thread-local the corner has. Both paths note it before
+ * handles: one of the corner's two thread-locals (floop.c's other says
+ * which serving thread the calling thread is, for lending). Both paths note it before
  * the handler runs: wire.c's read hook for /dev/fuse, fring.c for a ring
  * entry; handlers ask it through transport.h.
  */
@@ -56,13 +57,15 @@ void *transport_reply_space(size_t *cap)
 int transport_new(const struct transport_params *p, struct transport **out)
 {
 	struct transport *t = calloc(1, sizeof(*t));
+	int rc;
 
 	if (!t)
 		return -ENOMEM;
 	t->p = *p;
-	if (pthread_mutex_init(&t->lend_mu, NULL)) {
+	rc = -pthread_mutex_init(&t->lend_mu, NULL);
+	if (rc) {
 		free(t);
-		return -ENOMEM;
+		return rc;
 	}
 	*out = t;
 	return 0;

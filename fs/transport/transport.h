@@ -5,8 +5,8 @@
  * io_uring (libfuse 3.17/3.18 do both). The rest of fs/ calls only this
  * header; when libfuse catches up, the corner goes.
  *
- * Requests come from /dev/fuse (libfuse's worker threads) or from a ring
- * entry (fring.c's threads); both run the same handlers through
+ * Requests come from /dev/fuse (floop.c's serving threads) or from a
+ * ring entry (fring.c's threads); both run the same handlers through
  * fuse_session_process_buf(). A thread handles one request at a time:
  * the per-request calls below answer for the request the calling
  * thread is handling, which the corner notes before the handler runs.
@@ -75,20 +75,25 @@ int transport_attach(struct transport *t, struct fuse_session *se);
 int transport_serve(struct transport *t, unsigned threads);
 
 /*
- * Lending a WRITE's payload, so that write-behind sends it to the device
- * from where the kernel put it instead of copying it. transport_lend(@p),
- * @p the payload as the handler got it: if it is the calling thread's
- * request's, read by transport_serve() (page aligned), and fewer than
- * TRANSPORT_LEND_MAX are lent, a token for it, else NULL (copy instead).
- * transport_lend_done(token, kept) after the write, from the same thread
- * and before the handler returns: if @kept, the thread reads its next
- * request into another buffer, and the payload stays valid until both
- * that call and transport_give_back(token) (any thread, once) were made,
- * in either order.
+ * Lending a WRITE's payload, so that it goes to the device or waits
+ * parked from where the kernel put it instead of being copied. Calls of
+ * the handler's thread, in this order:
+ *   transport_lend(@p), @p the payload as the handler got it: a token
+ *     if it is where transport_serve() read the calling thread's request
+ *     (page aligned), else NULL (copy it);
+ *   transport_lend_take(token), once the payload would be kept: false
+ *     if TRANSPORT_LEND_MAX are lent already or no spare area can be
+ *     had (copy it then);
+ *   transport_lend_done(token, kept), before the handler returns: if
+ *     @kept, the thread reads its next request into the spare.
+ * A kept payload stays valid until both transport_lend_done() and
+ * transport_give_back(token) (any thread, once) were called, in either
+ * order.
  */
 #define TRANSPORT_LEND_MAX	16
 
 void *transport_lend(const void *p);
+bool transport_lend_take(void *token);
 void transport_lend_done(void *token, bool kept);
 void transport_give_back(void *token);
 

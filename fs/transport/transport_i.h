@@ -29,6 +29,7 @@
 
 #include "transport.h"
 
+struct floop_hdr;
 struct fring;
 struct fring_ent;
 
@@ -42,8 +43,8 @@ struct transport {
 	struct fring *ring;	/* fring.c: io_uring serving threads */
 	/* floop.c: receive areas lent (payloads kept), and spare ones */
 	pthread_mutex_t lend_mu;
-	unsigned nlent, nspare;
-	void *spare;		/* a list through each area's first word */
+	unsigned nlent, nspare;		/* protected by lend_mu */
+	struct floop_hdr *spare;	/* protected by lend_mu; a list */
 	_Atomic unsigned long long ring_served;	/* requests they took */
 };
 

@@ -2,7 +2,7 @@
  * test_dfile_lent.c - unit tests for writes from lent buffers
  * (dfile_write_lent(), core/dfile_wb.c): which writes keep the buffer,
  * that each kept one comes back exactly once, and never before the device
- * is done with it.
+ * is done with it: by the time close returns.
  *
  * A buffer given back is scribbled over at once, so a device write made
  * from it after its give-back would put the scribble on disk, where the
@@ -30,6 +30,9 @@
 #define L_SCRIBBLE	0xa5
 
 static struct kvio *l_io;
+/* Buffers given back more than once: asserted by the test's thread. */
+static _Atomic unsigned l_twice;
+static bool l_refuse;		/* take() says no */
 
 static void l_setup(void)
 {
@@ -45,6 +48,7 @@ static void l_setup(void)
 
 static void l_teardown(void)
 {
+	cr_assert_eq(atomic_load(&l_twice), 0, "buffers given back twice");
 	kvio_free(l_io);
 	t_tmpdir_teardown();
 }
@@ -59,11 +63,20 @@ struct l_buf {
 	_Atomic unsigned back;
 };
 
+
+static bool l_take(void *token)
+{
+	(void)token;
+	return !l_refuse;
+}
+
+/* On the engine's reaper thread, or the writer's. */
 static void l_give_back(void *token)
 {
 	struct l_buf *b = token;
 
-	cr_assert_eq(atomic_fetch_add(&b->back, 1), 0, "given back twice");
+	if (atomic_fetch_add(&b->back, 1))
+		atomic_fetch_add(&l_twice, 1);
 	memset(b->p, L_SCRIBBLE, b->len);
 }
 
@@ -82,7 +95,9 @@ static struct l_buf *l_buf_new(const unsigned char *src, size_t len)
 /* Write @b at @off as a lender would; returns whether it was kept. */
 static bool l_write(struct dfile *f, struct l_buf *b, uint64_t off)
 {
-	struct dfile_lend lend = { .give_back = l_give_back, .token = b };
+	struct dfile_lend lend = {
+		.take = l_take, .give_back = l_give_back, .token = b,
+	};
 
 	cr_assert_eq(dfile_write_lent(f, b->p, b->len, off, &lend),
 		     (ssize_t)b->len, "write at %llu",
@@ -169,7 +184,7 @@ Test(dfile_lent, whole_pieces_are_kept_and_come_back)
 Test(dfile_lent, writes_write_behind_must_stage_are_copied)
 {
 	unsigned char *src = malloc(8 * L_PIECE);
-	struct l_buf *small, *unal, *after, *whole;
+	struct l_buf *small, *unal, *after, *whole, *refused;
 	struct l_buf odd = { 0 };
 	struct dfile *f;
 
@@ -199,6 +214,11 @@ Test(dfile_lent, writes_write_behind_must_stage_are_copied)
 				 L_PIECE / 2 - 1, 11 * L_PIECE / 2 + 1),
 		     (ssize_t)(L_PIECE / 2 - 1));
 	cr_assert_eq(dfile_settle(f), 0);
+	/* a lender that will not lend now: copied */
+	l_refuse = true;
+	refused = l_buf_new(src + 6 * L_PIECE, 2 * L_PIECE);
+	cr_assert_not(l_write(f, refused, 6 * L_PIECE), "take refused");
+	l_refuse = false;
 	/* after a settle nothing is staged: a whole piece is kept */
 	whole = l_buf_new(src + 6 * L_PIECE, 2 * L_PIECE);
 	cr_assert(l_write(f, whole, 6 * L_PIECE), "whole pieces");
@@ -207,6 +227,9 @@ Test(dfile_lent, writes_write_behind_must_stage_are_copied)
 	cr_assert_eq(atomic_load(&small->back), 0);
 	cr_assert_eq(atomic_load(&after->back), 0);
 	cr_assert_eq(atomic_load(&unal->back), 0);
+	cr_assert_eq(atomic_load(&refused->back), 0);
+	free(refused->p);
+	free(refused);
 	l_expect_on_disk("staged", src, 8 * L_PIECE);
 	free(odd.p - 1);
 	free(small->p);
