@@ -53,7 +53,7 @@ static const struct kv_key kv_keys[] = {
 	{ .name = "threads", .type = KV_UINT, .field = KV_SET_THREADS,
 	  .off = KV_OFF(threads), .min = 1, .max = KV_THREADS_MAX,
 	  .flags = KV_CLI_VALUE, .arg = "N",
-	  .help = "at most N FUSE worker threads (default {default})" },
+	  .help = "N threads serve /dev/fuse (default {default})" },
 	{ .name = "max_background", .type = KV_UINT,
 	  .field = KV_SET_BACKGROUND, .off = KV_OFF(max_background),
 	  .min = 1, .max = KV_BACKGROUND_MAX, .flags = KV_CLI_VALUE,
