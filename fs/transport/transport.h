@@ -90,7 +90,7 @@ int transport_serve(struct transport *t, unsigned threads);
  * transport_give_back(token) (any thread, once) were called, in either
  * order.
  */
-#define TRANSPORT_LEND_MAX	16
+#define TRANSPORT_LEND_MAX	8
 
 void *transport_lend(const void *p);
 bool transport_lend_take(void *token);
