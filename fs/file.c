@@ -26,18 +26,34 @@
 #include "wmark.h"
 
 /*
- * No direct_io: the kernel then splits a client's large O_DIRECT request
- * into parallel ones and shared mmap keeps working. keep_cache: every
- * change to a file's data passes through this mount, so what the kernel
- * cached on an earlier open is still right; a chunk read many times is
- * read from the device once. (A kernel that opens without us keeps its
- * cache too.)
+ * Reads past the page cache (fs->direct_reads, read_cache=no): a buffered
+ * reader's open gets direct_io, so each READ's reply is copied once,
+ * into the reader's own buffer, instead of into fresh FUSE page-cache
+ * pages and out of them again. Only an open for reading alone, and only
+ * while no handle is open for writing: direct_io reads do not write back
+ * what a shared writable mapping dirtied, and such a mapping keeps its
+ * handle open until unmapped. The kernel may still map the file shared
+ * (TRANSPORT_INIT_DIRECT_IO_MMAP). O_DIRECT opens never get direct_io:
+ * the kernel splits a client's large O_DIRECT request into parallel ones
+ * only without it. keep_cache: every change to a file's data passes
+ * through this mount, so what the kernel cached on an earlier open is
+ * still right. (A kernel that opens without us keeps its cache too.)
  */
-void file_open_flags(struct fuse_file_info *fi)
+void file_open_flags(struct kvfs *fs, struct inode *in,
+		     struct fuse_file_info *fi)
 {
+	bool reader = (fi->flags & O_ACCMODE) == O_RDONLY;
+
 	fi->fh = 0;
 	fi->direct_io = 0;
 	fi->keep_cache = 1;
+	if (fs->no_open)
+		return;		/* no RELEASE to count down with */
+	if (!reader)
+		atomic_fetch_add(&in->wopen, 1);
+	else if (fs->direct_reads && !(fi->flags & O_DIRECT) &&
+		 !atomic_load(&in->wopen))
+		fi->direct_io = 1;
 }
 
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -53,7 +69,7 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (!S_ISREG(in->type))
 		return (void)fuse_reply_err(req, ENXIO);
 	/* O_TRUNC comes as a SETATTR: atomic_o_trunc is off */
-	file_open_flags(fi);
+	file_open_flags(fs, in, fi);
 	/* a reader leaves nothing to settle at close */
 	fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY;
 	fuse_reply_open(req, fi);
@@ -334,9 +350,11 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	/* only from a kernel that opens through us: nothing was held */
-	(void)ino;
-	(void)fi;
+	struct kvfs *fs = kv_fs(req);
+
+	/* nothing else was held: requests find the dfile in the cache */
+	if (!fs->no_open && (fi->flags & O_ACCMODE) != O_RDONLY)
+		atomic_fetch_sub(&inode_of(fs, ino)->wopen, 1);
 	fuse_reply_err(req, 0);
 }
 

@@ -6,7 +6,11 @@
 
 #include "fs_i.h"
 
-/* Set the open flags every open and create replies with (file.c says why). */
-void file_open_flags(struct fuse_file_info *fi);
+/*
+ * Set the flags an open or a create of @in replies with, and count the
+ * handle in @in->wopen if it may write (file.c says why).
+ */
+void file_open_flags(struct kvfs *fs, struct inode *in,
+		     struct fuse_file_info *fi);
 
 #endif /* FS_FILE_H */

@@ -77,6 +77,8 @@ struct inode {
 	bool kept;		/* unlinked: df stays open until FORGET */
 	bool writing;		/* created, not flushed yet: counted in writers */
 	bool closing;		/* a detached df is being closed */
+	_Atomic unsigned wopen;	/* handles open for writing, counted
+				   unless fs->no_open (file_open_flags()) */
 	struct inode *lru_prev, *lru_next;
 	uint64_t idle_since;	/* monotonic ms when df went on the list */
 	_Atomic int werr;	/* failure found closing an earlier df */
@@ -141,6 +143,8 @@ struct kvfs {
 	struct reclaim *reclaim;	/* the usage thread */
 	/* the kernel opens files without asking (FUSE_NO_OPEN_SUPPORT) */
 	bool no_open;
+	/* readers' opens may bypass the page cache (file_open_flags()) */
+	bool direct_reads;
 	/* the kernel enforces POSIX ACLs and leaves the umask to us */
 	bool posix_acl;
 	uid_t uid;		/* the daemon's own credentials */

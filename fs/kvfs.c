@@ -147,7 +147,8 @@ int kvfs_new(const struct kvfs_params *p, struct kvfs **out)
 		goto err_errs;
 	rc = transport_new(&(struct transport_params){
 				   .init_want = TRANSPORT_INIT_KILLPRIV_V2 |
-						TRANSPORT_INIT_PARALLEL_DIROPS,
+						TRANSPORT_INIT_PARALLEL_DIROPS |
+						TRANSPORT_INIT_DIRECT_IO_MMAP,
 				   .ring_threads = p->ring_threads,
 			   },
 			   &fs->tp);

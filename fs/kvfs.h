@@ -27,6 +27,8 @@ struct kvfs_params {
 	unsigned max_write;	/* bytes per WRITE request */
 	unsigned max_readahead;	/* bytes the kernel may read ahead, 0: its own */
 	unsigned max_read;	/* max_read mount option, 0: none given */
+	bool read_cache;	/* buffered readers read through the kernel's
+				   page cache; else past it (fs/file.c) */
 	unsigned max_inodes;	/* inodes to keep before asking the kernel to
 				   drop names; 0: no limit */
 	unsigned listing_window; /* directory entries a listing holds at a

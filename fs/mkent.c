@@ -411,7 +411,7 @@ void fs_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 	ns_fill_entry(fs, in, &f.st, &e);
 	fcache_put(fs, in);
 	pthread_rwlock_unlock(&fs->ns_lock);
-	file_open_flags(fi);
+	file_open_flags(fs, in, fi);
 	/*
 	 * A new file's buffered writer (a KV chunk's put: "wb") writes past
 	 * the page cache: the kernel hands the daemon the writer's own pages

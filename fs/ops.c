@@ -6,7 +6,9 @@
  * parallel 1 MiB requests), opens without round trips, readdirplus,
  * parallel dirops, POSIX ACLs.
  */
+#include "log.h"
 #include "ops.h"
+#include "transport/transport.h"
 
 static void fs_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -39,12 +41,24 @@ static void fs_init(void *userdata, struct fuse_conn_info *conn)
 		fs->no_opendir = true;
 	}
 	/*
-	 * No open/release round trips either (fcache.h). O_TRUNC then comes
-	 * as a SETATTR, also from a kernel that still sends OPEN: without
-	 * atomic_o_trunc, whose truncation an unsent OPEN would lose.
+	 * Readers past the page cache need the OPEN round trip, to be told
+	 * so (file_open_flags()), and a kernel that maps such files shared.
+	 */
+	if (!fs->p.read_cache) {
+		fs->direct_reads = transport_offered(fs->tp) &
+				   TRANSPORT_INIT_DIRECT_IO_MMAP;
+		if (!fs->direct_reads)
+			log_warn("this kernel cannot map direct I/O files "
+				 "shared (6.6+): reads go through its page "
+				 "cache");
+	}
+	/*
+	 * Else no open/release round trips either (fcache.h). O_TRUNC then
+	 * comes as a SETATTR, also from a kernel that still sends OPEN:
+	 * without atomic_o_trunc, whose truncation an unsent OPEN would lose.
 	 */
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
-	if (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) {
+	if ((conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) && !fs->direct_reads) {
 		conn->want |= FUSE_CAP_NO_OPEN_SUPPORT;
 		fs->no_open = true;
 	}

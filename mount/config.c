@@ -78,6 +78,10 @@ static const struct kv_key kv_keys[] = {
 	  .max = KV_READ_BUFFERS_MAX, .flags = KV_CLI_VALUE, .arg = "N",
 	  .help = "1 MiB buffers the daemon reads ahead into for buffered "
 	  "readers (default {default}, 0: off)" },
+	{ .name = "read_cache", .type = KV_BOOL, .field = KV_SET_READ_CACHE,
+	  .off = KV_OFF(read_cache), .flags = KV_CLI_BARE | KV_CLI_VALUE,
+	  .help = "buffered readers read through the kernel's page cache "
+	  "(default {default}: past it; see configuration.md)" },
 	{ .name = "max_inodes", .type = KV_UINT, .field = KV_SET_MAX_INODES,
 	  .off = KV_OFF(max_inodes), .max = KV_MAX_INODES_MAX,
 	  .flags = KV_CLI_VALUE, .arg = "N",

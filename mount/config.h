@@ -74,6 +74,7 @@ enum kv_field {
 	KV_SET_DEVICE_SLOTS	= 1 << 27,
 	KV_SET_STATS_FILE	= 1 << 28,
 	KV_SET_STATS_INTERVAL	= 1 << 29,
+	KV_SET_READ_CACHE	= 1 << 30,
 };
 
 struct kv_config {
@@ -98,6 +99,7 @@ struct kv_config {
 	bool io_uring;		/* serve requests through io_uring too */
 	bool private_mount;	/* only the mounting user (no allow_other) */
 	bool verify;		/* chunk checksums stored and checked */
+	bool read_cache;	/* buffered reads through the page cache */
 	bool mkdir;		/* create a missing backing directory */
 	double require_mounts;	/* seconds to wait for mounts, < 0: off */
 	double device_timeout;	/* seconds a device may take to answer */

@@ -347,6 +347,7 @@ static int daemon_new_fs(struct daemon *d)
 	kp.max_background = c->max_background;
 	kp.max_write = KV_MAX_IO;
 	kp.max_readahead = c->read_ahead_kb * 1024u;
+	kp.read_cache = c->read_cache;
 	kp.max_inodes = c->max_inodes;
 	kp.listing_window = c->listing_window;
 	kp.device_timeout_ms = (unsigned)(c->device_timeout * 1000);

@@ -40,6 +40,12 @@ enum transport_init {
 	 * every other lookup in that directory
 	 */
 	TRANSPORT_INIT_PARALLEL_DIROPS = 1 << 1,
+	/*
+	 * a file opened with direct_io may still be mapped shared (its
+	 * mapping goes through the page cache); without it such a mapping
+	 * fails with ENODEV (kernel 6.6+)
+	 */
+	TRANSPORT_INIT_DIRECT_IO_MMAP = 1 << 2,
 };
 
 struct transport_params {
@@ -108,6 +114,13 @@ void transport_free(struct transport *t);
 
 /* The TRANSPORT_INIT_* flags the kernel was granted (0 before INIT). */
 unsigned transport_granted(const struct transport *t);
+
+/*
+ * The wanted TRANSPORT_INIT_* flags the kernel offers: known once INIT
+ * arrived, so the session's init handler may ask (transport_granted()
+ * is set only as the reply leaves).
+ */
+unsigned transport_offered(const struct transport *t);
 
 /* Requests the ring threads have served so far. */
 unsigned long long transport_ring_served(const struct transport *t);

@@ -2,7 +2,8 @@
  * wire.c - the session's own reads and writes of /dev/fuse, for what
  * libfuse 3.14 cannot do: negotiate FUSE_HANDLE_KILLPRIV_V2 and pass on
  * the kill-suid/sgid flags of the requests that follow from it, and
- * negotiate FUSE_PARALLEL_DIROPS (transport.h).
+ * negotiate FUSE_PARALLEL_DIROPS and FUSE_DIRECT_IO_ALLOW_MMAP
+ * (transport.h).
  *
  * Why: without KILLPRIV_V2 the kernel asks for security.capability before
  * every write (one GETXATTR round trip per WRITE). With it the superblock
@@ -34,6 +35,11 @@
 #include "log.h"
 #include "transport_i.h"
 
+/* kernel 6.6+ (named FUSE_DIRECT_IO_RELAX there); Debian 12's header lacks it */
+#ifndef FUSE_DIRECT_IO_ALLOW_MMAP
+#define FUSE_DIRECT_IO_ALLOW_MMAP	(1ULL << 36)
+#endif
+
 /* Each TRANSPORT_INIT_* and the kernel's INIT flag it stands for. */
 static const struct {
 	unsigned want;
@@ -41,7 +47,20 @@ static const struct {
 } wire_init_flags[] = {
 	{ TRANSPORT_INIT_KILLPRIV_V2, FUSE_HANDLE_KILLPRIV_V2 },
 	{ TRANSPORT_INIT_PARALLEL_DIROPS, FUSE_PARALLEL_DIROPS },
+	{ TRANSPORT_INIT_DIRECT_IO_MMAP, FUSE_DIRECT_IO_ALLOW_MMAP },
 };
+
+unsigned transport_offered(const struct transport *t)
+{
+	unsigned offered = 0;
+
+	for (size_t i = 0;
+	     i < sizeof(wire_init_flags) / sizeof(wire_init_flags[0]); i++)
+		if ((t->p.init_want & wire_init_flags[i].want) &&
+		    (t->init_offered & wire_init_flags[i].flag))
+			offered |= wire_init_flags[i].want;
+	return offered;
+}
 
 /* The transport of the session whose hook runs (see transport.h). */
 static struct transport *wire_of(void *userdata)
