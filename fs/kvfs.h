@@ -9,6 +9,7 @@
 #define FS_KVFS_H
 
 #include <fuse_lowlevel.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct devset;
