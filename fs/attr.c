@@ -70,6 +70,8 @@ int attr_get(struct kvfs *fs, struct inode *in, struct stat *st)
 	kv_dev_err(fs, (unsigned)in->dev, DEVERR_META, "stat", path, rc);
 out:
 	st->st_ino = in->ino;
+	if (!rc && S_ISREG(in->type))
+		atomic_store(&in->size_seen, (uint64_t)st->st_size);
 	return rc;
 }
 

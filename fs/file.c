@@ -26,13 +26,34 @@
 #include "wmark.h"
 
 /*
+ * Files smaller than this keep the page cache: they are one READ anyway,
+ * cost little memory, and cached they are read again, and read in small
+ * pieces, without a round trip each.
+ */
+#define FILE_DIRECT_MIN	(1u << 20)
+
+/* The size the daemon last saw of @in: its open dfile's, or attributes'. */
+static uint64_t file_size_seen(struct kvfs *fs, struct inode *in)
+{
+	struct dfile *df = fcache_peek(fs, in);
+	uint64_t size;
+
+	if (!df)
+		return atomic_load(&in->size_seen);
+	size = dfile_size(df);
+	fcache_put(fs, in);
+	return size;
+}
+
+/*
  * Reads past the page cache (fs->direct_reads, read_cache=no): a buffered
  * reader's open gets direct_io, so each READ's reply is copied once,
  * into the reader's own buffer, instead of into fresh FUSE page-cache
- * pages and out of them again. Only an open for reading alone, and only
- * while no handle is open for writing: direct_io reads do not write back
- * what a shared writable mapping dirtied, and such a mapping keeps its
- * handle open until unmapped. The kernel may still map the file shared
+ * pages and out of them again. Only an open for reading alone of a file
+ * of FILE_DIRECT_MIN and more, and only while no handle is open for
+ * writing: direct_io reads do not write back what a shared writable
+ * mapping dirtied, and such a mapping keeps its handle open until
+ * unmapped. The kernel may still map the file shared
  * (TRANSPORT_INIT_DIRECT_IO_MMAP). O_DIRECT opens never get direct_io:
  * the kernel splits a client's large O_DIRECT request into parallel ones
  * only without it. keep_cache: every change to a file's data passes
@@ -52,7 +73,8 @@ void file_open_flags(struct kvfs *fs, struct inode *in,
 	if (!reader)
 		atomic_fetch_add(&in->wopen, 1);
 	else if (fs->direct_reads && !(fi->flags & O_DIRECT) &&
-		 !atomic_load(&in->wopen))
+		 !atomic_load(&in->wopen) &&
+		 file_size_seen(fs, in) >= FILE_DIRECT_MIN)
 		fi->direct_io = 1;
 }
 
@@ -351,10 +373,18 @@ void fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct kvfs *fs = kv_fs(req);
+	struct inode *in = inode_of(fs, ino);
+	struct dfile *df;
 
 	/* nothing else was held: requests find the dfile in the cache */
-	if (!fs->no_open && (fi->flags & O_ACCMODE) != O_RDONLY)
-		atomic_fetch_sub(&inode_of(fs, ino)->wopen, 1);
+	if (!fs->no_open && (fi->flags & O_ACCMODE) != O_RDONLY) {
+		df = fcache_peek(fs, in);
+		if (df) {
+			atomic_store(&in->size_seen, dfile_size(df));
+			fcache_put(fs, in);
+		}
+		atomic_fetch_sub(&in->wopen, 1);
+	}
 	fuse_reply_err(req, 0);
 }
 

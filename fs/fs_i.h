@@ -79,6 +79,8 @@ struct inode {
 	bool closing;		/* a detached df is being closed */
 	_Atomic unsigned wopen;	/* handles open for writing, counted
 				   unless fs->no_open (file_open_flags()) */
+	_Atomic uint64_t size_seen; /* st_size of the last attributes
+				       given, or at a writer's release */
 	struct inode *lru_prev, *lru_next;
 	uint64_t idle_since;	/* monotonic ms when df went on the list */
 	_Atomic int werr;	/* failure found closing an earlier df */

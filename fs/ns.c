@@ -289,6 +289,8 @@ void ns_fill_entry(struct kvfs *fs, struct inode *in, const struct stat *st,
 	e->attr.st_ino = in->ino;
 	e->attr_timeout = fs->p.attr_timeout;
 	e->entry_timeout = fs->p.entry_timeout;
+	if (S_ISREG(st->st_mode))
+		atomic_store(&in->size_seen, (uint64_t)st->st_size);
 }
 
 /* Link the inode for an entry found at @path and fill the reply. */

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 #
 # t-readcache.sh - buffered readers read past the kernel's page cache by
-# default (read_cache=no): an open for reading alone gets direct_io while
-# no handle is open for writing. Checked: the bytes a reader gets (large
+# default (read_cache=no): an open for reading alone of a file of 1 MiB
+# and more gets direct_io while no handle is open for writing. Checked: the bytes a reader gets (large
 # and small reads), that nothing of the file lands in the page cache, that
 # shared mappings still work and see a writer's mapped stores, that a
 # reader opened beside a writer reads through the cache (so it sees what
@@ -29,7 +29,7 @@ put() {
 }
 
 # A KV get (one read of the whole file) and small reads return the bytes
-# written, and leave none of them in the page cache.
+# written, and leave none of them in the page cache; a small file's stay.
 past_cache() {
 	put chunk 16
 	echo 3 >/proc/sys/vm/drop_caches
@@ -41,6 +41,17 @@ past_cache() {
 	t_eq "$(resident "$M/gpu0/chunk")" 0 "bytes of a read file cached"
 }
 t_case past-cache past_cache
+
+# A file smaller than one READ (1 MiB) keeps the page cache: read again,
+# or in small pieces, it costs no round trips.
+small_cached() {
+	head -c 65536 /dev/urandom >"$T/ref/gpu0/small"
+	cp "$T/ref/gpu0/small" "$M/gpu0/small"
+	echo 3 >/proc/sys/vm/drop_caches
+	cmp "$M/gpu0/small" "$T/ref/gpu0/small"
+	t_eq "$(resident "$M/gpu0/small")" 65536 "bytes of a small file cached"
+}
+t_case small-cached small_cached
 
 # Mappings, on the mount and on the reference: a shared read-only map of
 # a reader's open, a writer's shared map, and a reader opened while that
