@@ -45,36 +45,34 @@ static uint64_t file_size_seen(struct kvfs *fs, struct inode *in)
 	return size;
 }
 
+/* An open by execve() (the kernel's __FMODE_EXEC, passed in OPEN's flags) */
+#define FILE_FMODE_EXEC	040
+
 /*
  * Reads past the page cache (fs->direct_reads, read_cache=no): a buffered
  * reader's open gets direct_io, so each READ's reply is copied once,
  * into the reader's own buffer, instead of into fresh FUSE page-cache
  * pages and out of them again. Only an open for reading alone of a file
- * of FILE_DIRECT_MIN and more, and only while no handle is open for
- * writing: direct_io reads do not write back what a shared writable
- * mapping dirtied, and such a mapping keeps its handle open until
- * unmapped. The kernel may still map the file shared
- * (TRANSPORT_INIT_DIRECT_IO_MMAP). O_DIRECT opens never get direct_io:
- * the kernel splits a client's large O_DIRECT request into parallel ones
- * only without it. keep_cache: every change to a file's data passes
- * through this mount, so what the kernel cached on an earlier open is
- * still right. (A kernel that opens without us keeps its cache too.)
+ * of FILE_DIRECT_MIN and more. The kernel still maps such a file shared
+ * (TRANSPORT_INIT_DIRECT_IO_MMAP), and with that flag it writes back what
+ * a shared mapping dirtied before each direct read. A mapping through
+ * such an open empties the file's page cache, so an execve() keeps the
+ * cache: a program is mapped every time it runs. O_DIRECT opens never get
+ * direct_io: the kernel splits a client's large O_DIRECT request into
+ * parallel ones only without it. keep_cache: every change to a file's
+ * data passes through this mount, so what the kernel cached on an
+ * earlier open is still right. (A kernel that opens without us keeps its
+ * cache too.)
  */
 void file_open_flags(struct kvfs *fs, struct inode *in,
 		     struct fuse_file_info *fi)
 {
-	bool reader = (fi->flags & O_ACCMODE) == O_RDONLY;
-
 	fi->fh = 0;
 	fi->direct_io = 0;
 	fi->keep_cache = 1;
-	if (fs->no_open)
-		return;		/* no RELEASE to count down with */
-	if (!reader)
-		atomic_fetch_add(&in->wopen, 1);
-	else if (fs->direct_reads && !(fi->flags & O_DIRECT) &&
-		 !atomic_load(&in->wopen) &&
-		 file_size_seen(fs, in) >= FILE_DIRECT_MIN)
+	if (fs->direct_reads && (fi->flags & O_ACCMODE) == O_RDONLY &&
+	    !(fi->flags & (O_DIRECT | FILE_FMODE_EXEC)) &&
+	    file_size_seen(fs, in) >= FILE_DIRECT_MIN)
 		fi->direct_io = 1;
 }
 
@@ -376,14 +374,13 @@ void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct inode *in = inode_of(fs, ino);
 	struct dfile *df;
 
-	/* nothing else was held: requests find the dfile in the cache */
-	if (!fs->no_open && (fi->flags & O_ACCMODE) != O_RDONLY) {
+	/* nothing was held: requests find the dfile in the cache */
+	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
 		df = fcache_peek(fs, in);
-		if (df) {
+		if (df) {	/* what the next reader's open goes by */
 			atomic_store(&in->size_seen, dfile_size(df));
 			fcache_put(fs, in);
 		}
-		atomic_fetch_sub(&in->wopen, 1);
 	}
 	fuse_reply_err(req, 0);
 }

@@ -6,10 +6,7 @@
 
 #include "fs_i.h"
 
-/*
- * Set the flags an open or a create of @in replies with, and count the
- * handle in @in->wopen if it may write (file.c says why).
- */
+/* Set the flags an open or a create of @in replies with (file.c says why). */
 void file_open_flags(struct kvfs *fs, struct inode *in,
 		     struct fuse_file_info *fi);
 

@@ -77,8 +77,6 @@ struct inode {
 	bool kept;		/* unlinked: df stays open until FORGET */
 	bool writing;		/* created, not flushed yet: counted in writers */
 	bool closing;		/* a detached df is being closed */
-	_Atomic unsigned wopen;	/* handles open for writing, counted
-				   unless fs->no_open (file_open_flags()) */
 	_Atomic uint64_t size_seen; /* st_size of the last attributes
 				       given, or at a writer's release */
 	struct inode *lru_prev, *lru_next;
