@@ -161,23 +161,6 @@ void dfile_view_end(struct dfile *f, struct dfile_view *v);
  * the page cache) do not match, or a file whose checksum record is bad.
  */
 ssize_t dfile_span_begin(struct dfile *f, size_t len, uint64_t off, int *fd);
-
-/*
- * dfile_span_begin(), where a checked file's bytes may come back in the
- * calling thread's bounce buffer instead of being hashed and spliced:
- * when the whole checksum units around the span fit it (2 MiB: a READ of
- * up to 1 MiB in units of 1 MiB) and were not found whole since the file
- * last changed, they are read once into the buffer, checked there, and
- * *@data points at the span's bytes in it, to reply with instead of
- * splicing (a copy from the CPU's cache, and no second walk through the
- * page cache). Otherwise *@data is NULL and the span is spliced from *@fd
- * as after dfile_span_begin() (unchecked files, larger units, a unit
- * checked by an earlier READ). *@data is valid until dfile_span_end() or
- * the thread's next dfile or dio call. Returns and locks as
- * dfile_span_begin(), with -EIO for a unit that does not match.
- */
-ssize_t dfile_span_read(struct dfile *f, size_t len, uint64_t off, int *fd,
-			const void **data);
 void dfile_span_end(struct dfile *f);
 
 /*

@@ -270,22 +270,6 @@ int dfile_sum_check(struct dfile *f, uint64_t off, const void *p, size_t len);
 int dfile_sum_check_fd(struct dfile *f, int fd, void *buf, size_t buflen,
 		       uint64_t lo, uint64_t hi);
 
-/*
- * The same, read in pieces of @piece bytes, each hashed as it comes, and
- * leaving the pieces of [@keep_lo, @keep_hi) (@keep_lo and @keep_hi are
- * @lo plus multiples of @piece, or @hi) at the start of @buf, so that the
- * reply can be made from there; the others pass through @buf past them
- * (@buf holds @keep_hi - @keep_lo + @piece bytes). Returns 0 when @buf
- * holds the checked span; 1 when nothing was read because there is
- * nothing to check (the file is not checked, or the span is a unit
- * found whole by the last check or by one this call waited for); -EIO
- * for a mismatch or a short read, or -errno of pread. f->lock shared at
- * least.
- */
-int dfile_sum_read_fd(struct dfile *f, int fd, void *buf, size_t piece,
-		      uint64_t lo, uint64_t hi, uint64_t keep_lo,
-		      uint64_t keep_hi);
-
 /* Whether reads of @f are checked. */
 static inline bool dfile_sum_checked(const struct dfile *f)
 {

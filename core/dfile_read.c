@@ -10,7 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "align.h"
 #include "dfile_i.h"
 #include "dio.h"
 #include "kvio_i.h"
@@ -69,33 +68,18 @@ ssize_t dfile_read_to(struct dfile *f, size_t len, uint64_t off, void *dst,
  */
 #define SPAN_PIECE	(256u << 10)
 
-/*
- * Or, for dfile_span_read(), the units are read whole into the bounce
- * buffer and the reply copies them from there, still in the CPU's cache:
- * the size the buffer starts with (dio.h: a 1 MiB READ and its edges,
- * in whole huge pages), so that asking for it never grows it.
- */
-#define SPAN_BUF	(2u << 20)
-
-/*
- * dfile_span_begin(), and with @data, dfile_span_read(): check a span
- * of a checked file, from the bounce buffer *@data points into if it
- * fits there and was not found whole before.
- */
-static ssize_t span_open(struct dfile *f, size_t len, uint64_t off, int *fd,
-			 const void **data)
+ssize_t dfile_span_begin(struct dfile *f, size_t len, uint64_t off, int *fd)
 {
-	size_t want = data ? SPAN_BUF : SPAN_PIECE;
-	uint64_t size, n, lo, hi, klo, khi;
+	uint64_t size, n, lo, hi;
 	struct dio_ctx *ctx = NULL;
-	char *buf = NULL;
+	void *buf = NULL;
 	int rc = sum_ready(f);
 
 	if (rc == -EIO)
 		return rc;
 	if (rc == -EAGAIN) {
 		rc = dio_ctx_get(f->dio, &ctx);
-		buf = rc ? NULL : dio_buf(ctx, want);
+		buf = rc ? NULL : dio_buf(ctx, SPAN_PIECE);
 		if (!buf)
 			return rc ? rc : -ENOMEM;
 	}
@@ -109,40 +93,15 @@ static ssize_t span_open(struct dfile *f, size_t len, uint64_t off, int *fd,
 	if (off >= size)
 		return 0;
 	n = len < size - off ? len : size - off;
-	if (!buf)
-		return (ssize_t)n;
-	rc = dfile_sum_span(f, off, n, &lo, &hi);
-	klo = lo + align_down(off - lo, SPAN_PIECE);
-	khi = lo + align_up(off + n - lo, SPAN_PIECE);
-	if (khi > hi)
-		khi = hi;
-	if (!rc && data && khi - klo + SPAN_PIECE <= SPAN_BUF) {
-		rc = dfile_sum_read_fd(f, *fd, buf, SPAN_PIECE, lo, hi, klo,
-				       khi);
-		if (!rc)
-			*data = buf + (off - klo);
-		else if (rc == 1)
-			rc = 0;	/* nothing to check: splice */
-	} else if (!rc) {
-		rc = dfile_sum_check_fd(f, *fd, buf, SPAN_PIECE, lo, hi);
-	}
-	if (rc) {
-		pthread_rwlock_unlock(&f->lock);
-		return rc;
+	if (buf) {
+		rc = dfile_sum_span(f, off, n, &lo, &hi) ?:
+		     dfile_sum_check_fd(f, *fd, buf, SPAN_PIECE, lo, hi);
+		if (rc) {
+			pthread_rwlock_unlock(&f->lock);
+			return rc;
+		}
 	}
 	return (ssize_t)n;
-}
-
-ssize_t dfile_span_begin(struct dfile *f, size_t len, uint64_t off, int *fd)
-{
-	return span_open(f, len, off, fd, NULL);
-}
-
-ssize_t dfile_span_read(struct dfile *f, size_t len, uint64_t off, int *fd,
-			const void **data)
-{
-	*data = NULL;
-	return span_open(f, len, off, fd, data);
 }
 
 void dfile_span_end(struct dfile *f)

@@ -299,45 +299,44 @@ int dfile_sum_check(struct dfile *f, uint64_t off, const void *p, size_t len)
 	return sum_mismatch(f, bad);
 }
 
-/*
- * A page-cache device's piece: pread into the caller's scratch buffer at
- * @buf; a piece of [@keep_lo, @keep_hi) instead where it lies in that
- * span from @keep, so that the span ends up there whole.
- */
+/* A page-cache device's piece: pread into the caller's scratch buffer. */
 struct sum_pread {
 	int fd;
-	char *buf, *keep;
-	uint64_t keep_lo, keep_hi;
+	char *buf;
 };
 
 static long sum_pread(void *arg, uint64_t off, size_t len, const void **p)
 {
 	struct sum_pread *pr = arg;
-	char *to = pr->buf;
 	size_t got = 0;
 	ssize_t n;
 
-	if (off >= pr->keep_lo && off < pr->keep_hi)
-		to = pr->keep + (off - pr->keep_lo);
 	while (got < len) {
-		n = pread(pr->fd, to + got, len - got, (off_t)(off + got));
+		n = pread(pr->fd, pr->buf + got, len - got, (off_t)(off + got));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return n < 0 ? -errno : (long)got;
 		got += (size_t)n;
 	}
-	*p = to;
+	*p = pr->buf;
 	return (long)got;
 }
 
-/*
- * The end of a page-cache check of [@lo, @hi): remember a good span's
- * last unit, count and log a mismatch, tell the device a failed read.
- */
-static int sum_checked(struct dfile *f, int rc, uint64_t bad, uint64_t hi,
-		       uint64_t unit)
+int dfile_sum_check_fd(struct dfile *f, int fd, void *buf, size_t buflen,
+		       uint64_t lo, uint64_t hi)
 {
+	struct sum_pread pr = { .fd = fd, .buf = buf };
+	uint64_t bad = lo, unit;
+	int rc;
+
+	if (atomic_load(&f->sum_state) != SUM_LOADED)
+		return 0;
+	unit = csum_unit(f->sums);
+	if (hi - lo <= unit && atomic_load(&f->span_ok) == lo / unit + 1)
+		return 0;
+	rc = csum_check_read(f->sums, lo, hi - lo, buflen, sum_pread, &pr,
+			     &bad);
 	if (!rc) {
 		atomic_store(&f->span_ok, (hi - 1) / unit + 1);
 		return 0;
@@ -346,118 +345,4 @@ static int sum_checked(struct dfile *f, int rc, uint64_t bad, uint64_t hi,
 		return sum_mismatch(f, bad);
 	dfile_note(f, DEVERR_READ, NULL, rc, false);
 	return rc == -EINVAL ? -EIO : rc;
-}
-
-/* Whether [@lo, @hi), at most a unit, was found whole last. */
-static bool sum_span_known(struct dfile *f, uint64_t lo, uint64_t hi,
-			   uint64_t unit)
-{
-	return hi - lo <= unit && atomic_load(&f->span_ok) == lo / unit + 1;
-}
-
-/* sum_busy_enter(): the unit was found whole while waiting for it. */
-#define BUSY_WHOLE	(-2)
-/* sum_busy_enter(): no room to say so; checked without a slot. */
-#define BUSY_NONE	(-1)
-
-/*
- * Before checking unit @u of @f: if another READ is checking it, wait
- * for it; BUSY_WHOLE if its check found the unit whole. Else the slot
- * now saying that this thread checks it, for sum_busy_leave(), or
- * BUSY_NONE.
- */
-static int sum_busy_enter(struct dfile *f, uint64_t u)
-{
-	struct kvio_sum *s = &f->io->sum;
-	int slot = BUSY_NONE;
-
-	pthread_mutex_lock(&s->busy_mu);
-	for (int i = 0; i < SUM_BUSY_MAX; i++) {
-		struct sum_busy *b = &s->busy[i];
-		unsigned gen = b->gen;
-
-		if (b->f != f || b->unit != u)
-			continue;
-		while (b->gen == gen)
-			pthread_cond_wait(&s->busy_cv, &s->busy_mu);
-		/* a later check of the slot may have ended too: ask again */
-		if (b->gen == gen + 1 && !b->rc) {
-			pthread_mutex_unlock(&s->busy_mu);
-			return BUSY_WHOLE;
-		}
-		break;
-	}
-	for (int i = 0; i < SUM_BUSY_MAX && slot < 0; i++) {
-		if (!s->busy[i].f) {
-			s->busy[i].f = f;
-			s->busy[i].unit = u;
-			slot = i;
-		}
-	}
-	pthread_mutex_unlock(&s->busy_mu);
-	return slot;
-}
-
-/* The check of sum_busy_enter()'s @slot ended with @rc. */
-static void sum_busy_leave(struct dfile *f, int slot, int rc)
-{
-	struct kvio_sum *s = &f->io->sum;
-
-	if (slot < 0)
-		return;
-	pthread_mutex_lock(&s->busy_mu);
-	s->busy[slot].f = NULL;
-	s->busy[slot].rc = rc;
-	s->busy[slot].gen++;
-	pthread_cond_broadcast(&s->busy_cv);
-	pthread_mutex_unlock(&s->busy_mu);
-}
-
-/*
- * Check [@lo, @hi) read through @pr in pieces of @piece bytes. Returns
- * 1 when there is nothing to check (the file is not checked, or the span
- * is a unit found whole last or by a check this call waited for), else
- * as dfile_sum_check_fd().
- */
-static int sum_check_pages(struct dfile *f, struct sum_pread *pr,
-			   size_t piece, uint64_t lo, uint64_t hi)
-{
-	uint64_t bad = lo, unit;
-	int rc, slot = BUSY_NONE;
-
-	if (atomic_load(&f->sum_state) != SUM_LOADED)
-		return 1;
-	unit = csum_unit(f->sums);
-	if (sum_span_known(f, lo, hi, unit))
-		return 1;
-	if (hi - lo <= unit)
-		slot = sum_busy_enter(f, lo / unit);
-	if (slot == BUSY_WHOLE)
-		return 1;
-	/* hashed piece by piece, each while it is in the CPU's cache */
-	rc = csum_check_read(f->sums, lo, hi - lo, piece, sum_pread, pr,
-			     &bad);
-	sum_busy_leave(f, slot, rc);
-	return sum_checked(f, rc, bad, hi, unit);
-}
-
-int dfile_sum_check_fd(struct dfile *f, int fd, void *buf, size_t buflen,
-		       uint64_t lo, uint64_t hi)
-{
-	struct sum_pread pr = { .fd = fd, .buf = buf };
-	int rc = sum_check_pages(f, &pr, buflen, lo, hi);
-
-	return rc == 1 ? 0 : rc;
-}
-
-int dfile_sum_read_fd(struct dfile *f, int fd, void *buf, size_t piece,
-		      uint64_t lo, uint64_t hi, uint64_t keep_lo,
-		      uint64_t keep_hi)
-{
-	struct sum_pread pr = {
-		.fd = fd, .buf = (char *)buf + (keep_hi - keep_lo),
-		.keep = buf, .keep_lo = keep_lo, .keep_hi = keep_hi,
-	};
-
-	return sum_check_pages(f, &pr, piece, lo, hi);
 }

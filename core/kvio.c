@@ -98,12 +98,6 @@ int kvio_new(const struct kvio_params *p, struct kvio **out)
 	rc = -pthread_mutex_init(&io->ra.mu, NULL);
 	if (rc)
 		goto err_free_dio;
-	rc = -pthread_mutex_init(&io->sum.busy_mu, NULL);
-	if (rc)
-		goto err_destroy_ra_mu;
-	rc = -pthread_cond_init(&io->sum.busy_cv, NULL);
-	if (rc)
-		goto err_destroy_busy_mu;
 	io->sum.verify = p->verify;
 	if (align < KVIO_MIN_ALIGN)
 		align = KVIO_MIN_ALIGN;
@@ -120,10 +114,6 @@ int kvio_new(const struct kvio_params *p, struct kvio **out)
 	*out = io;
 	return 0;
 
-err_destroy_busy_mu:
-	pthread_mutex_destroy(&io->sum.busy_mu);
-err_destroy_ra_mu:
-	pthread_mutex_destroy(&io->ra.mu);
 err_free_dio:
 	dio_free(io->dio);
 err_free:
@@ -137,8 +127,6 @@ void kvio_free(struct kvio *io)
 		return;
 	wb_free(&io->wb);
 	ra_free(&io->ra);
-	pthread_cond_destroy(&io->sum.busy_cv);
-	pthread_mutex_destroy(&io->sum.busy_mu);
 	pthread_mutex_destroy(&io->ra.mu);
 	dio_free(io->dio);
 	free(io);

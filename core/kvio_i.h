@@ -58,28 +58,11 @@ struct kvio_ra {
 	_Atomic uint64_t reclaimed_ns;	/* when idle pieces were last sought */
 };
 
-/*
- * A unit of a page-cache device's file being checked (dfile_sum.c): the
- * kernel sends both halves of a unit at once, and the second READ waits
- * for the first one's check instead of reading the unit again.
- */
-struct sum_busy {
-	const struct dfile *f;	/* NULL: free */
-	uint64_t unit;
-	unsigned gen;		/* one more each time a check ends */
-	int rc;			/* how the last check ended */
-};
-
-#define SUM_BUSY_MAX	32
-
 /* Checksums (dfile_sum.c): the counters are atomics. */
 struct kvio_sum {
 	bool verify;
 	_Atomic uint64_t bad_files, bad_reads, sealed, reread;
 	_Atomic unsigned logged;	/* mismatch lines so far */
-	pthread_mutex_t busy_mu;
-	pthread_cond_t busy_cv;		/* a check ended */
-	struct sum_busy busy[SUM_BUSY_MAX];	/* under busy_mu */
 };
 
 struct kvio {

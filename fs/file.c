@@ -99,25 +99,18 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
  * From a page-cache device (tmpfs) the reply is spliced from the backing
  * file's pages: one copy, into the client's buffer or page cache, instead
  * of one into the bounce buffer and one out of it. A checked file's
- * bytes are first read into the bounce buffer to be hashed; where the
- * units fit it the reply is made from there instead (dfile_span_read()).
+ * bytes are hashed from those pages first (dfile_span_begin()).
  */
 static ssize_t read_spliced(fuse_req_t req, struct dfile *df, size_t size,
 			    off_t off)
 {
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
-	const void *data;
 	ssize_t n;
 	int fd;
 
-	n = dfile_span_read(df, size, (uint64_t)off, &fd, &data);
+	n = dfile_span_begin(df, size, (uint64_t)off, &fd);
 	if (n < 0) {
 		fuse_reply_err(req, (int)-n);
-		return n;
-	}
-	if (data) {
-		fuse_reply_buf(req, data, (size_t)n);
-		dfile_span_end(df);
 		return n;
 	}
 	bv.buf[0].size = (size_t)n;

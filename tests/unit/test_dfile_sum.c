@@ -1,13 +1,12 @@
 /*
  * test_dfile_sum.c - a dfile's checksums (core/dfile_sum.c): the record a
  * seal stores matches the bytes however they were written, a byte changed
- * behind the dfile's back fails the reads of its unit only (sync reads,
- * read-ahead and page-cache spans), a change removes the record, and
- * checking off stores none.
+ * behind the dfile's back fails the reads of its unit only (sync reads
+ * and read-ahead), a change removes the record, and checking off stores
+ * none.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -184,168 +183,6 @@ Test(dfile_sum, a_changed_byte_fails_its_unit_only)
 	kvio_sum_stats(t_io, &st);
 	cr_assert_eq(st.bad_files, 1);
 	cr_assert_eq(st.bad_reads, 3);
-	free(d);
-}
-
-/*
- * @name sealed with the @len bytes of @d, then one byte at @bad changed
- * behind the dfile's back.
- */
-static void t_sealed_with_flip(const char *name, const unsigned char *d,
-			       size_t len, off_t bad)
-{
-	struct dfile *f = t_open(name, O_RDWR | O_CREAT);
-	int fd;
-
-	t_write_all(f, d, len, T_MIB);
-	cr_assert_eq(dfile_seal(f), 0);
-	cr_assert_eq(dfile_close(f), 0);
-	fd = openat(t_dirfd, name, O_RDWR);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(pwrite(fd, "!", 1, bad), 1);
-	close(fd);
-}
-
-/*
- * dfile_span_read() of a page-cache device's reads: units not checked yet
- * come back checked in the bounce buffer, a unit checked before is left
- * to be spliced, and a bad unit fails every span of it.
- */
-Test(dfile_sum, a_span_is_checked_in_the_bounce_buffer)
-{
-	size_t len = 3 * T_MIB + 1234, half = T_MIB / 2;
-	unsigned char *d = t_pattern(len, 7), *got = malloc(half);
-	struct kvio_sum_stats st;
-	const void *data;
-	struct dfile *f;
-	int fd;
-
-	t_require_direct();
-	cr_assert_not_null(got);
-	t_sealed_with_flip("p", d, len, T_MIB + 3);	/* unit 1 */
-
-	f = t_open("p", O_RDONLY);
-	cr_assert_eq(dfile_span_read(f, half, 0, &fd, &data), (ssize_t)half);
-	cr_assert_not_null(data, "unit 0 not read into the buffer");
-	cr_assert_eq(memcmp(data, d, half), 0);
-	dfile_span_end(f);
-	/* the unit's other half: found whole already, so spliced */
-	cr_assert_eq(dfile_span_read(f, half, half, &fd, &data),
-		     (ssize_t)half);
-	cr_assert_null(data);
-	cr_assert_eq(pread(fd, got, half, (off_t)half), (ssize_t)half);
-	cr_assert_eq(memcmp(got, d + half, half), 0);
-	dfile_span_end(f);
-	/* both halves of the bad unit, and a span into it, fail */
-	cr_assert_eq(dfile_span_read(f, half, T_MIB, &fd, &data), -EIO);
-	cr_assert_eq(dfile_span_read(f, half, T_MIB + half, &fd, &data),
-		     -EIO);
-	cr_assert_eq(dfile_span_read(f, T_MIB, half, &fd, &data), -EIO);
-	/* two units, the last one short, past the end of the file */
-	cr_assert_eq(dfile_span_read(f, T_MIB, 2 * T_MIB + 4096, &fd, &data),
-		     (ssize_t)(len - 2 * T_MIB - 4096));
-	cr_assert_not_null(data);
-	cr_assert_eq(memcmp(data, d + 2 * T_MIB + 4096,
-			    len - 2 * T_MIB - 4096), 0);
-	dfile_span_end(f);
-	cr_assert_eq(dfile_span_read(f, 100, len, &fd, &data), 0);
-	cr_assert_null(data);
-	dfile_span_end(f);
-	dfile_close(f);
-	kvio_sum_stats(t_io, &st);
-	cr_assert_eq(st.bad_files, 1);
-	cr_assert_eq(st.bad_reads, 3);
-
-	/* a changed file is not checked: its spans are spliced */
-	f = t_open("p", O_RDWR);
-	cr_assert_eq(dfile_write(f, "x", 1, 10), 1);
-	cr_assert_eq(dfile_span_read(f, half, 0, &fd, &data), (ssize_t)half);
-	cr_assert_null(data);
-	dfile_span_end(f);
-	dfile_close(f);
-	free(got);
-	free(d);
-}
-
-/* One of two threads reading the halves of each unit at once. */
-struct t_half {
-	struct dfile *f;
-	const unsigned char *want;
-	size_t len, first;	/* first: 0 or half a unit */
-	pthread_barrier_t *bar;
-	unsigned failed, wrong;
-};
-
-static void *t_half_reader(void *arg)
-{
-	struct t_half *h = arg;
-	size_t half = T_MIB / 2;
-	unsigned char *got = malloc(half);
-
-	if (!got) {
-		h->wrong++;	/* no cr_assert off the test's thread */
-		return NULL;
-	}
-	for (size_t o = h->first; o < h->len; o += T_MIB) {
-		const void *data;
-		ssize_t n;
-		int fd;
-
-		pthread_barrier_wait(h->bar);
-		n = dfile_span_read(h->f, half, o, &fd, &data);
-		if (n < 0) {
-			h->failed++;
-			continue;
-		}
-		if (!data && pread(fd, got, (size_t)n, (off_t)o) == n)
-			data = got;
-		if (!data || memcmp(data, h->want + o, (size_t)n))
-			h->wrong++;
-		dfile_span_end(h->f);
-	}
-	free(got);
-	return NULL;
-}
-
-/*
- * The kernel sends both halves of a unit at once: one READ checks it,
- * the other may wait for that check instead of reading it again, and
- * a bad unit fails both.
- */
-Test(dfile_sum, both_halves_of_a_unit_read_at_once)
-{
-	size_t len = 16 * T_MIB;
-	unsigned char *d = t_pattern(len, 8);
-	struct kvio_sum_stats st;
-	pthread_barrier_t bar;
-	struct t_half h[2];
-	pthread_t th[2];
-	struct dfile *f;
-
-	t_require_direct();
-	t_sealed_with_flip("h", d, len, 5 * T_MIB + 7);	/* unit 5 */
-
-	f = t_open("h", O_RDONLY);
-	pthread_barrier_init(&bar, NULL, 2);
-	for (int i = 0; i < 2; i++) {
-		h[i] = (struct t_half){
-			.f = f, .want = d, .len = len, .bar = &bar,
-			.first = i ? T_MIB / 2 : 0,
-		};
-		cr_assert_eq(pthread_create(&th[i], NULL, t_half_reader,
-					    &h[i]), 0);
-	}
-	for (int i = 0; i < 2; i++) {
-		pthread_join(th[i], NULL);
-		cr_expect_eq(h[i].failed, 1, "half %d: %u failed", i,
-			     h[i].failed);
-		cr_expect_eq(h[i].wrong, 0, "half %d: %u wrong", i,
-			     h[i].wrong);
-	}
-	pthread_barrier_destroy(&bar);
-	dfile_close(f);
-	kvio_sum_stats(t_io, &st);
-	cr_assert_eq(st.bad_reads, 2);
 	free(d);
 }
 
