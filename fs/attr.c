@@ -16,6 +16,7 @@
 #include "devq.h"
 #include "dfile.h"
 #include "fcache.h"
+#include "file.h"
 #include "inode.h"
 #include "limit.h"
 #include "ns.h"
@@ -70,8 +71,8 @@ int attr_get(struct kvfs *fs, struct inode *in, struct stat *st)
 	kv_dev_err(fs, (unsigned)in->dev, DEVERR_META, "stat", path, rc);
 out:
 	st->st_ino = in->ino;
-	if (!rc && S_ISREG(in->type))
-		atomic_store(&in->size_seen, (uint64_t)st->st_size);
+	if (!rc)
+		file_attr_seen(fs, in, st);
 	return rc;
 }
 

@@ -45,6 +45,23 @@ static uint64_t file_size_seen(struct kvfs *fs, struct inode *in)
 	return size;
 }
 
+/*
+ * A reader past the page cache waits a round trip for every read(), so
+ * st_blksize tells it the largest READ: tools that size their reads by it
+ * (cp, cat, Python's buffered files) then ask for 1 MiB at a time. Files
+ * that keep the page cache keep the backing file's.
+ */
+#define FILE_DIRECT_BLKSIZE	(1 << 20)
+
+void file_attr_seen(struct kvfs *fs, struct inode *in, struct stat *st)
+{
+	if (!S_ISREG(st->st_mode))
+		return;
+	atomic_store(&in->size_seen, (uint64_t)st->st_size);
+	if (fs->direct_reads && (uint64_t)st->st_size >= FILE_DIRECT_MIN)
+		st->st_blksize = FILE_DIRECT_BLKSIZE;
+}
+
 /* An open by execve() (the kernel's __FMODE_EXEC, passed in OPEN's flags) */
 #define FILE_FMODE_EXEC	040
 

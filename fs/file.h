@@ -10,4 +10,11 @@
 void file_open_flags(struct kvfs *fs, struct inode *in,
 		     struct fuse_file_info *fi);
 
+/*
+ * Note the size in @st, the attributes of @in about to be given to the
+ * kernel, for its next open, and set the st_blksize a reader of it
+ * should read by (file.c).
+ */
+void file_attr_seen(struct kvfs *fs, struct inode *in, struct stat *st);
+
 #endif /* FS_FILE_H */

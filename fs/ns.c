@@ -18,6 +18,7 @@
 
 #include "attr.h"
 #include "beneath.h"
+#include "file.h"
 #include "inode.h"
 #include "ns.h"
 #include "nscall.h"
@@ -289,8 +290,7 @@ void ns_fill_entry(struct kvfs *fs, struct inode *in, const struct stat *st,
 	e->attr.st_ino = in->ino;
 	e->attr_timeout = fs->p.attr_timeout;
 	e->entry_timeout = fs->p.entry_timeout;
-	if (S_ISREG(st->st_mode))
-		atomic_store(&in->size_seen, (uint64_t)st->st_size);
+	file_attr_seen(fs, in, &e->attr);
 }
 
 /* Link the inode for an entry found at @path and fill the reply. */

@@ -4,10 +4,11 @@
 # default (read_cache=no): an open for reading alone of a file of 1 MiB
 # and more gets direct_io. Checked: the bytes a reader gets (large and
 # small reads), that nothing of such a file lands in the page cache while
-# a small file's pages stay, that shared mappings of a reader's open work
-# and that its reads see a writer's mapped stores at once (as on the
-# reference directory), that programs on the mount run, and that
-# -o read_cache brings the page cache back. The page cache is measured
+# a small file's pages stay, that its st_blksize is the largest READ,
+# that shared mappings of a reader's open work and that its reads see a
+# writer's mapped stores at once (as on the reference directory), that
+# programs on the mount run, and that -o read_cache brings the page
+# cache and the backing st_blksize back. The page cache is measured
 # with cachestat(2), which maps nothing: a mapping through a direct_io
 # open (fincore's) would empty the file's cache as it looks.
 
@@ -67,6 +68,8 @@ past_cache() {
 	dd if="$M/gpu0/chunk" bs=3000 skip=7 status=none |
 		cmp - <(dd if="$T/ref/gpu0/chunk" bs=3000 skip=7 status=none)
 	t_eq "$(resident "$M/gpu0/chunk")" 0 "bytes of a read file cached"
+	# its preferred I/O size is the largest READ, so cat reads 1 MiB
+	t_eq "$(stat -c %o "$M/gpu0/chunk")" 1048576 "st_blksize"
 }
 t_case past-cache past_cache
 
@@ -76,6 +79,8 @@ small_cached() {
 	put small 65536
 	echo 3 >/proc/sys/vm/drop_caches
 	t_eq "$(read_cached small)" 65536 "bytes of a small file cached"
+	t_eq "$(stat -c %o "$M/gpu0/small")" "$(stat -c %o "$T/b0")" \
+		"st_blksize of a small file"
 }
 t_case small-cached small_cached
 
@@ -137,6 +142,8 @@ cached() {
 	echo 3 >/proc/sys/vm/drop_caches
 	[ "$(read_cached chunk)" -gt 0 ] ||
 		t_fail "read_cache: nothing of a read file in the page cache"
+	t_eq "$(stat -c %o "$M/gpu0/chunk")" "$(stat -c %o "$T/b0")" \
+		"read_cache: st_blksize"
 }
 t_case read-cache cached
 
