@@ -26,9 +26,12 @@ rc=0
 t_faultext4 "$T/b1" 256M || rc=$?
 [ "$rc" != 2 ] || t_skip "$T_WHY"
 [ "$rc" = 0 ] || t_fail "$T_WHY"
-# the kernel keeps device 1's names (no LOOKUP while it fails: once the
-# device is failed, a lookup leaves it out and finds nothing there)
-t_mount "$T/b0,$T/b1" -o entry_timeout=600
+# the kernel keeps device 1's names and attributes (no LOOKUP while it
+# fails: once the device is failed, a lookup leaves it out and finds
+# nothing there; no GETATTR before a client's I/O: a failed device's
+# GETATTR is answered EIO, so the READ or WRITE, which the statistics
+# count, would never come)
+t_mount "$T/b0,$T/b1" -o entry_timeout=600,attr_timeout=600
 
 N=50
 mkdir "$M/gpu0" "$M/gpu1"
@@ -40,11 +43,28 @@ for ((i = 0; i < N; i++)); do
 done
 cp "$T/data" "$M/gpu0/a"
 : >"$M/gpu0/b"	# found on device 0: its lookup never asks device 1
+# device 1's names stay cached, in its ext4 and in the mount, whatever
+# drops caches meanwhile (memory pressure, another test's drop_caches:
+# a dentry the kernel forgot would be looked up, found on no device that
+# answers, and dd would make the file anew on device 0): the writes and
+# reads below meet the device in their I/O, not in a lookup (gpu0/ has
+# no copy there: nothing of it was placed on device 1)
+t_hold "$T/b1" "$T/b1/gpu1" "$T/b1"/gpu1/* "$M/gpu1" "$M/gpu1"/*
+holder=${T_PIDS[-1]}
 sync
-# device 1's names stay cached whatever drops caches meanwhile: the
-# writes and reads below meet the device in their I/O, not in a lookup
-# (gpu0/ has no copy there: nothing of it was placed on device 1)
-t_hold "$T/b1" "$T/b1/gpu1" "$T/b1"/gpu1/*
+# the kernel asks for a file's security.capability before its first
+# write; asked now, the daemon learns each w$i has none and answers
+# that from memory from then on, so that the writes below meet the
+# device in their WRITE, not in a GETXATTR
+python3 - "$M/gpu1" "$N" <<'PY'
+import errno, os, sys
+for i in range(int(sys.argv[2])):
+    try:
+        os.getxattr("%s/w%d" % (sys.argv[1], i), "security.capability")
+    except OSError as e:
+        if e.errno != errno.ENODATA:
+            raise
+PY
 t_fault eio
 
 # every one of N commands fails with EIO; $1 names them
@@ -143,4 +163,6 @@ back_ok() {
 	t_cmp "$T/small" "$T/back"
 }
 t_case reads-after-recovery back_ok
+kill "$holder"	# it holds names in the mount
+t_wait_exit "$holder" 5
 t_umount_check
