@@ -65,6 +65,18 @@ for i in range(int(sys.argv[2])):
         if e.errno != errno.ENODATA:
             raise
 PY
+# no page of an r$i cached, in the mount or in the ext4, so the reads
+# below reach the daemon and the device; nothing else dropped (the
+# ext4's metadata blocks dropped while it fails would be read from the
+# failing device: ext4 would find itself corrupt once it serves again)
+python3 - "$M/gpu1" "$T/b1/gpu1" "$N" <<'PY'
+import os, sys
+for d in sys.argv[1:3]:
+    for i in range(int(sys.argv[3])):
+        fd = os.open("%s/r%d" % (d, i), os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+PY
 t_fault eio
 
 # every one of N commands fails with EIO; $1 names them
@@ -103,9 +115,6 @@ gpu0_works() {
 	t_cmp "$T/data" "$M/gpu0/a"
 }
 t_case gpu0-works gpu0_works
-# the page cache of the mount and of the ext4's blocks, not their inodes:
-# the reads reach the device, the names and inodes need not
-echo 1 >/proc/sys/vm/drop_caches
 T_AFTER=writes-fail t_case reads-fail all_fail read read_one
 
 gpu0_reads() {
@@ -117,15 +126,13 @@ gpu0_reads() {
 }
 T_AFTER=gpu0-works t_case gpu0-reads-writes gpu0_reads
 
-# wait_log TEXT: a line of the daemon's log matches the regex TEXT within
-# 20 s (a failed device is probed every second)
-wait_log() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		grep -qE "$1" "$T/log" && return 0
-		sleep 0.1
-	done
-	t_fail "no '$1' in the daemon's log after 20 s"
+# dev_state N: device N's state now (the root's user.kvstripe.devices)
+dev_state() {
+	python3 -c 'import os, sys
+for l in os.getxattr(sys.argv[1], "user.kvstripe.devices").decode().splitlines():
+    n, state, _ = l.split(" ", 2)
+    if n == sys.argv[2]:
+        print(state)' "$M" "$1"
 }
 
 log_bounded() {
@@ -156,8 +163,26 @@ PY
 T_AFTER="writes-fail" t_case stats-count-eio stats_eio
 
 back_ok() {
+	local end=$((SECONDS + 20)) from st
+	from=$(($(wc -l <"$T/log") + 1))
 	t_fault ok
-	wait_log "device 1 \(.*\): failed -> ok: answers again"
+	# within 20 s (a failed device is probed every second) the probe
+	# finds device 1 answering and it is ok again
+	while :; do
+		st=$(dev_state 1)
+		[ "$st" = ok ] && break
+		# unless ext4 met the fault in metadata it had to read or write
+		# (another process's drop_caches or sync meanwhile) and now
+		# finds itself corrupt: the probe's EUCLEAN or EBADMSG keeps
+		# the device out, as it should (docs/design.md, "Device health")
+		if tail -n "+$from" "$T/log" | grep -qE \
+			"device 1 \(.*\): .* probe: .*(EUCLEAN|Bad message)"; then
+			t_skip "ext4 on device 1 finds itself corrupt after the fault"
+		fi
+		[ "$SECONDS" -lt "$end" ] ||
+			t_fail "device 1 still $st 20 s after the fault"
+		sleep 0.1
+	done
 	t_cmp "$T/small" "$M/gpu1/r0"
 	dd if="$M/gpu1/r1" of="$T/back" bs=1M iflag=direct status=none
 	t_cmp "$T/small" "$T/back"
