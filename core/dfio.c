@@ -31,8 +31,13 @@ int dfio_page_fd(struct dfile *f)
 		return fd;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
 	fd = open(proc, f->page_acc | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		int rc = -errno;
+
+		/* told here: its callers return it as their read's or write's */
+		dfile_note(f, DEVERR_OPEN, NULL, rc, false);
+		return rc;
+	}
 	if (!atomic_compare_exchange_strong(&f->page_fd, &expect, fd)) {
 		close(fd);	/* another thread was first */
 		fd = expect;

@@ -285,10 +285,14 @@ static void write_run(struct kvfs *fs, struct devq_req *r)
 	 */
 	marked = !r->fi.writepage && dfile_writable(df);
 	if (marked && (n = wmark_write_begin(fs, in, df, r->fi.lock_owner,
-					    false)) < 0)
+					    false)) < 0) {
 		marked = false;
-	else
+		/* told as the write's, as a truncate tells its mark's */
+		n = kv_meta_err(fs, (unsigned)in->dev, "write", NULL,
+				dfile_fd(df), (int)n);
+	} else {
 		n = 0;
+	}
 	/* an unprivileged writer's write drops set-id bits */
 	if (!n && r->kill_suidgid)
 		n = attr_kill_setid_open(req, r->ino, dfile_fd(df));

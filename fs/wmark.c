@@ -200,7 +200,10 @@ static int end_session(struct kvfs *fs, struct inode *in, struct dfile *df,
 		goto out;
 	}
 	if (fremovexattr(dfile_fd(df), WMARK_XATTR) && errno != ENODATA) {
-		rc = -errno;
+		/* its callers' errors are told where they are met: this here */
+		rc = kv_meta_err(fs, (unsigned)in->dev,
+				 "removing the write mark", NULL, dfile_fd(df),
+				 -errno);
 		atomic_store(&in->wmark, WMARK_OURS);
 		goto out;
 	}

@@ -27,11 +27,17 @@ done
 mkdir "$T/b0"
 rc=0
 # sync: a directory's or inode's change is written before the call
-# returns, so the write's failure reaches the daemon's call
-T_FAULTEXT4_OPTS=sync,errors=remount-ro t_faultext4 "$T/b1" 64M || rc=$?
-[ "$rc" != 2 ] || t_skip "$T_WHY"
-[ "$rc" = 0 ] || t_fail "$T_WHY"
-t_mount "$T/b0,$T/b1"
+# returns, so the write's failure reaches the daemon's call. Device 2
+# fails alone, for the write's case: its first failure turns its ext4
+# read-only, which device 1's cases must meet later.
+for b in b2 b1; do
+	T_FAULTEXT4_OPTS=sync,errors=remount-ro t_faultext4 "$T/$b" 64M ||
+		rc=$?
+	[ "$rc" != 2 ] || t_skip "$T_WHY"
+	[ "$rc" = 0 ] || t_fail "$T_WHY"
+done
+CTL2=${T_FAULTMNTS[0]}/ctl	# device 2's; t_fault's own is device 1's
+t_mount "$T/b0,$T/b1,$T/b2"
 
 G=$M/gpu1
 LONG=$(printf 'target%0100d' 0)	# past the inode: read from a block
@@ -46,12 +52,26 @@ for i in $(seq 0 9); do
 	setfattr -n user.k -v "$i" "$G/f$i"
 done
 ln -s f7 "$G/d7/ln"	# one device's, never opened by the daemon
+mkdir "$M/gpu2"
+: >"$M/gpu2/w"
 sync
 # every name is held beside the daemon: else under memory pressure (or
 # another test's drop_caches) the ext4 could forget a name, and a lookup
 # before the operation would meet the device first. Not d7/ln: the
 # lookup case.
-t_hold "$T/b1/gpu1" $(find "$T/b1/gpu1" -mindepth 1 ! -path '*/d7/ln')
+t_hold "$T/b1/gpu1" $(find "$T/b1/gpu1" -mindepth 1 ! -path '*/d7/ln') \
+	"$T/b2/gpu2" "$T/b2/gpu2/w"
+
+# a write to a closed file marks its backing file (an xattr) first; its
+# short tail goes through the page cache, by a second descriptor opened
+# then, at the close, which also removes the mark: a device error in any
+# of them fails the write or the close, and the log names it
+write_marks() {
+	t_fault eio-writes "$CTL2"
+	fails dd if=/dev/zero of="$M/gpu2/w" bs=4096 count=1 conv=notrunc
+	grep -qE "^kvstripe: device 2: (write|open|removing the write mark) of 'gpu2/w' failed: (Input/output error|Read-only file system)" \
+		"$T/log" || t_fail "no error of gpu2/w in the log: $(cat "$T/err")"
+}
 # writes fail, reads work: each call meets the device in its own write
 # (sync); the first failed write turns ext4 read-only (EROFS after it)
 t_fault eio-writes
@@ -67,6 +87,8 @@ fails() {
 		[ "$1" = readlink ] ||
 		t_fail "'$*' failed otherwise: $(cat "$T/err")"
 }
+
+t_case write write_marks
 
 # logged OP FILE: the log names operation OP of FILE on device 1
 logged() {
