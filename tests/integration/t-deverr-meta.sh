@@ -11,7 +11,9 @@
 # probe finds the device read-only, a new symlink for it is made on
 # device 0 instead. 200 more failing operations add a summary line or
 # two, never a line each. (statfs reads no block on ext4: it keeps
-# working, and is not tried here.)
+# working, and is not tried here.) Device 2, a second such ext4 failing
+# writes alone beforehand: a write to one of its files fails, and the
+# log names it wherever on the write's way the error came.
 
 # group: loopdev fault
 
