@@ -222,9 +222,9 @@ lru() {
 }
 t_case evicts-least-recently-read lru
 
-# a file being written (its writer has not closed it) is never evicted;
-# one a reader holds open may be (no OPEN reaches the daemon), and the
-# reader still reads all of it
+# a file being written (its writer has not closed it) is never evicted
+# (once closed it may be, by a pass the puts below set off); one a reader
+# holds open may be, and the reader still reads all of it
 held() {
 	local i
 	put old 1
@@ -237,6 +237,10 @@ open(sys.argv[2] + ".ready", "w").close()
 while not os.path.exists(sys.argv[2]):
     time.sleep(0.05)
 os.write(fd, b"b" * (1 << 20))
+# still its name's file, whole, as it closes (once closed it may go)
+st, named = os.fstat(fd), os.stat(sys.argv[1])
+print(st.st_size, "named" if named.st_ino == st.st_ino else "renamed",
+      file=open(sys.argv[2] + ".size", "w"))
 os.close(fd)
 EOF
 	T_PIDS+=($!)
@@ -251,7 +255,8 @@ EOF
 	[ -e "$M/writing" ] || t_fail "a file being written was evicted"
 	: >"$T/go"
 	wait "${T_PIDS[-1]}" || t_fail "the writer failed"
-	t_eq "$(t_size "$M/writing")" $((2 * MIB)) "size of the written file"
+	t_eq "$(cat "$T/go.size")" "$((2 * MIB)) named" \
+		"the written file as its writer closed it"
 	[ ! -e "$M/old" ] || t_log "old was not evicted"
 	t_eq "$(wc -c <&4)" "$MIB" "bytes of old read from a kept descriptor"
 	exec 4<&-
